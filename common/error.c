@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#include "error.h"
+
+#include <string.h>
+
+const char *hr_strerror(int err)
+{
+	switch (err) {
+	case HR_OK:
+		return "success";
+	case HR_EPROTO_TRUNCATED:
+		return "protocol error: message truncated";
+	case HR_EPROTO_TOO_LONG:
+		return "protocol error: length above the maximum";
+	case HR_EPROTO_EMPTY:
+		return "protocol error: empty frame";
+	case HR_EPROTO_VERSION:
+		return "protocol error: unsupported protocol version";
+	case HR_EPROTO_INVALID:
+		return "protocol error: field out of range";
+	case HR_ETICKET_MALFORMED:
+		return "ticket is malformed";
+	case HR_ETICKET_SIGNATURE:
+		return "ticket signature does not verify";
+	case HR_ETICKET_EXPIRED:
+		return "ticket has expired";
+	case HR_ETICKET_NOT_YET_VALID:
+		return "ticket is not valid yet (check the clocks)";
+	case HR_ETICKET_REPLAYED:
+		return "ticket was already used";
+	case HR_ETICKET_WRONG_AGENT:
+		return "ticket is for another agent";
+	case HR_ETICKET_WRONG_DESKTOP:
+		return "ticket is for another desktop";
+	case HR_ETICKET_CACHE_FULL:
+		return "too many live tickets; try again shortly";
+	case HR_ECONFIG:
+		return "configuration error";
+	case HR_ETLS:
+		return "TLS error";
+	default:
+		break;
+	}
+	if (err < 0 && err > HR_ERR_BASE)
+		return strerror(-err); /* glibc's strerror is thread-safe for known values */
+	return "unknown error";
+}

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: MIT */
+#include "msg.h"
+
+#include "error.h"
+
+#include <errno.h>
+#include <string.h>
+
+/*
+ * A bounds-checked reader. Every get_* checks the remaining length before it
+ * touches a byte; once anything fails, r->err sticks and later reads return
+ * zeros, so decoders can read all fields and check once at the end.
+ */
+struct reader {
+	const uint8_t *p;
+	size_t left;
+	int err;
+};
+
+static const uint8_t *take(struct reader *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->err)
+		return NULL;
+	if (n > r->left) {
+		r->err = HR_EPROTO_TRUNCATED;
+		return NULL;
+	}
+	p = r->p;
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static uint8_t get_u8(struct reader *r)
+{
+	const uint8_t *p = take(r, 1);
+	return p ? p[0] : 0;
+}
+
+static uint16_t get_u16(struct reader *r)
+{
+	const uint8_t *p = take(r, 2);
+	return p ? (uint16_t)((uint16_t)p[0] << 8 | p[1]) : 0;
+}
+
+static uint32_t get_u32(struct reader *r)
+{
+	const uint8_t *p = take(r, 4);
+	return p ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3] : 0;
+}
+
+static uint64_t get_u64(struct reader *r)
+{
+	uint64_t hi = get_u32(r);
+	return hi << 32 | get_u32(r);
+}
+
+/* A string or blob of n bytes that must not exceed max. */
+static struct msg_bytes get_bytes(struct reader *r, size_t n, size_t max)
+{
+	struct msg_bytes b = {NULL, 0};
+
+	if (!r->err && n > max)
+		r->err = HR_EPROTO_INVALID;
+	b.data = take(r, n);
+	if (b.data)
+		b.len = n;
+	return b;
+}
+
+static struct msg_bytes get_rest(struct reader *r)
+{
+	return get_bytes(r, r->left, r->left);
+}
+
+static void check(struct reader *r, int ok)
+{
+	if (!r->err && !ok)
+		r->err = HR_EPROTO_INVALID;
+}
+
+/* RFC 3629 §4: well-formed UTF-8, also refusing NUL (strings are not NUL-terminated). */
+static int valid_utf8(struct msg_bytes b)
+{
+	const uint8_t *s = b.data;
+	size_t i = 0, n = b.len;
+
+	while (i < n) {
+		uint8_t c = s[i];
+		size_t need;
+		uint32_t cp;
+
+		if (c == 0)
+			return 0;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (need > n - i - 1)
+			return 0;
+		for (size_t k = 1; k <= need; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += need + 1;
+	}
+	return 1;
+}
+
+static void check_text(struct reader *r, struct msg_bytes b)
+{
+	check(r, b.len == 0 || valid_utf8(b));
+}
+
+int msg_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len)
+{
+	uint32_t n;
+
+	if (len < 4)
+		return -EAGAIN;
+	n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+	if (n == 0)
+		return HR_EPROTO_EMPTY;
+	if (n > MSG_FRAME_MAX)
+		return HR_EPROTO_TOO_LONG;
+	/* n <= 16 MiB, so 4 + n cannot wrap a size_t */
+	if (len - 4 < n)
+		return -EAGAIN;
+	*frame_len = 4 + (size_t)n;
+	return 0;
+}
+
+static void decode_payload(struct reader *r, struct msg *m)
+{
+	switch (m->type) {
+	case MSG_HELLO: {
+		struct msg_hello *h = &m->u.hello;
+		uint32_t magic = get_u32(r);
+		h->version = get_u16(r);
+		h->caps = get_u32(r);
+		h->max_width = get_u16(r);
+		h->max_height = get_u16(r);
+		h->ticket = get_bytes(r, get_u16(r), MSG_TICKET_MAX);
+		h->client_name = get_bytes(r, get_u8(r), MSG_NAME_MAX);
+		check(r, magic == MSG_MAGIC);
+		check_text(r, h->client_name);
+		if (!r->err && h->version != MSG_PROTOCOL_VERSION)
+			r->err = HR_EPROTO_VERSION;
+		break;
+	}
+	case MSG_WELCOME: {
+		struct msg_welcome *w = &m->u.welcome;
+		uint32_t magic = get_u32(r);
+		w->version = get_u16(r);
+		w->flags = get_u32(r);
+		w->width = get_u16(r);
+		w->height = get_u16(r);
+		w->codec = get_u8(r);
+		w->audio_rate = get_u32(r);
+		w->audio_channels = get_u8(r);
+		w->session = get_bytes(r, get_u8(r), MSG_NAME_MAX);
+		check(r, magic == MSG_MAGIC);
+		check(r, w->width >= 1 && w->width <= MSG_DIMENSION_MAX);
+		check(r, w->height >= 1 && w->height <= MSG_DIMENSION_MAX);
+		check(r, w->codec == MSG_CODEC_H264);
+		check(r, w->audio_channels <= 8 && w->audio_rate <= 384000);
+		check_text(r, w->session);
+		if (!r->err && w->version != MSG_PROTOCOL_VERSION)
+			r->err = HR_EPROTO_VERSION;
+		break;
+	}
+	case MSG_BYE:
+		m->u.bye.reason = get_u16(r);
+		m->u.bye.text = get_bytes(r, get_u16(r), MSG_REASON_MAX);
+		check_text(r, m->u.bye.text);
+		break;
+	case MSG_PING:
+	case MSG_PONG:
+		m->u.ping.id = get_u64(r);
+		break;
+	case MSG_VIDEO:
+		m->u.video.frame = get_u32(r);
+		m->u.video.capture_us = get_u64(r);
+		m->u.video.flags = get_u8(r);
+		m->u.video.data = get_rest(r);
+		check(r, m->u.video.data.len > 0);
+		break;
+	case MSG_AUDIO:
+		m->u.audio.capture_us = get_u64(r);
+		m->u.audio.data = get_rest(r);
+		check(r, m->u.audio.data.len > 0);
+		break;
+	case MSG_CURSOR: {
+		struct msg_cursor *c = &m->u.cursor;
+		c->width = get_u16(r);
+		c->height = get_u16(r);
+		c->hot_x = get_u16(r);
+		c->hot_y = get_u16(r);
+		check(r, c->width <= MSG_CURSOR_MAX && c->height <= MSG_CURSOR_MAX);
+		check(r, (c->width == 0) == (c->height == 0));
+		check(r, c->width == 0 || (c->hot_x < c->width && c->hot_y < c->height));
+		/* both factors are <= 512 (checked above), so this cannot overflow */
+		size_t need = r->err ? 0 : (size_t)c->width * c->height * 4;
+		c->pixels = get_bytes(r, need, need);
+		break;
+	}
+	case MSG_CURSOR_POS:
+		m->u.cursor_pos.x = get_u16(r);
+		m->u.cursor_pos.y = get_u16(r);
+		m->u.cursor_pos.visible = get_u8(r) & 1;
+		break;
+	case MSG_RESIZE:
+		m->u.resize.width = get_u16(r);
+		m->u.resize.height = get_u16(r);
+		check(r, m->u.resize.width >= 1 && m->u.resize.width <= MSG_DIMENSION_MAX);
+		check(r, m->u.resize.height >= 1 && m->u.resize.height <= MSG_DIMENSION_MAX);
+		break;
+	case MSG_CLIPBOARD:
+		m->u.clipboard.format = get_u8(r);
+		m->u.clipboard.data = get_rest(r);
+		if (m->u.clipboard.format == MSG_CLIPBOARD_TEXT)
+			check_text(r, m->u.clipboard.data);
+		break;
+	case MSG_KEY:
+		m->u.key.scancode = get_u16(r);
+		m->u.key.keysym = get_u32(r);
+		m->u.key.flags = get_u8(r);
+		check(r, m->u.key.scancode != 0 || m->u.key.keysym != 0);
+		break;
+	case MSG_POINTER:
+		m->u.pointer.x = get_u16(r);
+		m->u.pointer.y = get_u16(r);
+		m->u.pointer.buttons = get_u8(r);
+		break;
+	case MSG_SCROLL:
+		m->u.scroll.dx = (int16_t)get_u16(r);
+		m->u.scroll.dy = (int16_t)get_u16(r);
+		break;
+	case MSG_TOUCH:
+		m->u.touch.id = get_u32(r);
+		m->u.touch.phase = get_u8(r);
+		m->u.touch.x = get_u16(r);
+		m->u.touch.y = get_u16(r);
+		check(r, m->u.touch.phase <= MSG_TOUCH_CANCEL);
+		break;
+	case MSG_PEN:
+		m->u.pen.flags = get_u8(r);
+		m->u.pen.x = get_u16(r);
+		m->u.pen.y = get_u16(r);
+		m->u.pen.pressure = get_u16(r);
+		m->u.pen.tilt_x = (int8_t)get_u8(r);
+		m->u.pen.tilt_y = (int8_t)get_u8(r);
+		check(r, m->u.pen.tilt_x >= -90 && m->u.pen.tilt_x <= 90);
+		check(r, m->u.pen.tilt_y >= -90 && m->u.pen.tilt_y <= 90);
+		break;
+	case MSG_KEYFRAME_REQUEST:
+		break;
+	case MSG_ACK:
+		m->u.ack.frame = get_u32(r);
+		m->u.ack.display_us = get_u64(r);
+		break;
+	case MSG_UNKNOWN:
+		break;
+	}
+}
+
+static int known_type(uint8_t t)
+{
+	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_CLIPBOARD) ||
+	       (t >= MSG_KEY && t <= MSG_ACK);
+}
+
+int msg_decode(const uint8_t *frame, size_t len, struct msg *out)
+{
+	size_t flen;
+	int rc;
+	struct reader r;
+
+	memset(out, 0, sizeof(*out));
+	rc = msg_frame_peek(frame, len, &flen);
+	if (rc == -EAGAIN)
+		return HR_EPROTO_TRUNCATED;
+	if (rc < 0)
+		return rc;
+	if (flen != len)
+		return HR_EPROTO_INVALID; /* the length field disagrees with the frame */
+	out->raw_type = frame[4];
+	out->type = known_type(frame[4]) ? (enum msg_type)frame[4] : MSG_UNKNOWN;
+	r.p = frame + MSG_HEADER_SIZE;
+	r.left = len - MSG_HEADER_SIZE;
+	r.err = 0;
+	decode_payload(&r, out);
+	if (r.err) {
+		enum msg_type t = out->type;
+		memset(out, 0, sizeof(*out));
+		out->type = t;
+		out->raw_type = frame[4];
+	}
+	return r.err;
+}
+
+/*
+ * A writer that either counts (p == NULL) or writes within cap. Like the
+ * reader, the first failure sticks.
+ */
+struct writer {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+};
+
+static void put(struct writer *w, const void *src, size_t n)
+{
+	if (w->err)
+		return;
+	if (n > SIZE_MAX - w->len) {
+		w->err = HR_EPROTO_INVALID;
+		return;
+	}
+	if (w->p) {
+		if (n > w->cap - w->len) {
+			w->err = -ENOSPC;
+			return;
+		}
+		if (n)
+			memcpy(w->p + w->len, src, n);
+	}
+	w->len += n;
+}
+
+static void put_u8(struct writer *w, uint8_t v)
+{
+	put(w, &v, 1);
+}
+
+static void put_u16(struct writer *w, uint16_t v)
+{
+	uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+	put(w, b, 2);
+}
+
+static void put_u32(struct writer *w, uint32_t v)
+{
+	uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+	put(w, b, 4);
+}
+
+static void put_u64(struct writer *w, uint64_t v)
+{
+	put_u32(w, (uint32_t)(v >> 32));
+	put_u32(w, (uint32_t)v);
+}
+
+static void wcheck(struct writer *w, int ok)
+{
+	if (!w->err && !ok)
+		w->err = HR_EPROTO_INVALID;
+}
+
+static int bytes_ok(struct msg_bytes b, size_t max)
+{
+	return b.len <= max && (b.len == 0 || b.data != NULL);
+}
+
+static int text_ok(struct msg_bytes b, size_t max)
+{
+	return bytes_ok(b, max) && (b.len == 0 || valid_utf8(b));
+}
+
+/* Fixed fields, and the bulk payload when with_bulk is set. */
+static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
+{
+	switch (m->type) {
+	case MSG_HELLO: {
+		const struct msg_hello *h = &m->u.hello;
+		wcheck(w, h->version == MSG_PROTOCOL_VERSION);
+		wcheck(w, bytes_ok(h->ticket, MSG_TICKET_MAX));
+		wcheck(w, text_ok(h->client_name, MSG_NAME_MAX));
+		put_u32(w, MSG_MAGIC);
+		put_u16(w, h->version);
+		put_u32(w, h->caps);
+		put_u16(w, h->max_width);
+		put_u16(w, h->max_height);
+		put_u16(w, (uint16_t)h->ticket.len);
+		put(w, h->ticket.data, h->ticket.len);
+		put_u8(w, (uint8_t)h->client_name.len);
+		put(w, h->client_name.data, h->client_name.len);
+		break;
+	}
+	case MSG_WELCOME: {
+		const struct msg_welcome *we = &m->u.welcome;
+		wcheck(w, we->version == MSG_PROTOCOL_VERSION);
+		wcheck(w, we->width >= 1 && we->width <= MSG_DIMENSION_MAX);
+		wcheck(w, we->height >= 1 && we->height <= MSG_DIMENSION_MAX);
+		wcheck(w, we->codec == MSG_CODEC_H264);
+		wcheck(w, we->audio_channels <= 8 && we->audio_rate <= 384000);
+		wcheck(w, text_ok(we->session, MSG_NAME_MAX));
+		put_u32(w, MSG_MAGIC);
+		put_u16(w, we->version);
+		put_u32(w, we->flags);
+		put_u16(w, we->width);
+		put_u16(w, we->height);
+		put_u8(w, we->codec);
+		put_u32(w, we->audio_rate);
+		put_u8(w, we->audio_channels);
+		put_u8(w, (uint8_t)we->session.len);
+		put(w, we->session.data, we->session.len);
+		break;
+	}
+	case MSG_BYE:
+		wcheck(w, text_ok(m->u.bye.text, MSG_REASON_MAX));
+		put_u16(w, m->u.bye.reason);
+		put_u16(w, (uint16_t)m->u.bye.text.len);
+		put(w, m->u.bye.text.data, m->u.bye.text.len);
+		break;
+	case MSG_PING:
+	case MSG_PONG:
+		put_u64(w, m->u.ping.id);
+		break;
+	case MSG_VIDEO:
+		wcheck(w, m->u.video.data.len > 0 &&
+				  bytes_ok(m->u.video.data, MSG_FRAME_MAX - 1 - 13));
+		put_u32(w, m->u.video.frame);
+		put_u64(w, m->u.video.capture_us);
+		put_u8(w, m->u.video.flags);
+		if (with_bulk)
+			put(w, m->u.video.data.data, m->u.video.data.len);
+		break;
+	case MSG_AUDIO:
+		wcheck(w,
+		       m->u.audio.data.len > 0 && bytes_ok(m->u.audio.data, MSG_FRAME_MAX - 1 - 8));
+		put_u64(w, m->u.audio.capture_us);
+		if (with_bulk)
+			put(w, m->u.audio.data.data, m->u.audio.data.len);
+		break;
+	case MSG_CURSOR: {
+		const struct msg_cursor *c = &m->u.cursor;
+		wcheck(w, c->width <= MSG_CURSOR_MAX && c->height <= MSG_CURSOR_MAX);
+		wcheck(w, (c->width == 0) == (c->height == 0));
+		wcheck(w, c->width == 0 || (c->hot_x < c->width && c->hot_y < c->height));
+		wcheck(w, bytes_ok(c->pixels, (size_t)c->width * c->height * 4) &&
+				  c->pixels.len == (size_t)c->width * c->height * 4);
+		put_u16(w, c->width);
+		put_u16(w, c->height);
+		put_u16(w, c->hot_x);
+		put_u16(w, c->hot_y);
+		put(w, c->pixels.data, c->pixels.len);
+		break;
+	}
+	case MSG_CURSOR_POS:
+		put_u16(w, m->u.cursor_pos.x);
+		put_u16(w, m->u.cursor_pos.y);
+		put_u8(w, m->u.cursor_pos.visible ? 1 : 0);
+		break;
+	case MSG_RESIZE:
+		wcheck(w, m->u.resize.width >= 1 && m->u.resize.width <= MSG_DIMENSION_MAX);
+		wcheck(w, m->u.resize.height >= 1 && m->u.resize.height <= MSG_DIMENSION_MAX);
+		put_u16(w, m->u.resize.width);
+		put_u16(w, m->u.resize.height);
+		break;
+	case MSG_CLIPBOARD:
+		wcheck(w, bytes_ok(m->u.clipboard.data, MSG_CLIPBOARD_MAX));
+		wcheck(w, m->u.clipboard.format != MSG_CLIPBOARD_TEXT ||
+				  text_ok(m->u.clipboard.data, MSG_CLIPBOARD_MAX));
+		put_u8(w, m->u.clipboard.format);
+		if (with_bulk)
+			put(w, m->u.clipboard.data.data, m->u.clipboard.data.len);
+		break;
+	case MSG_KEY:
+		wcheck(w, m->u.key.scancode != 0 || m->u.key.keysym != 0);
+		put_u16(w, m->u.key.scancode);
+		put_u32(w, m->u.key.keysym);
+		put_u8(w, m->u.key.flags);
+		break;
+	case MSG_POINTER:
+		put_u16(w, m->u.pointer.x);
+		put_u16(w, m->u.pointer.y);
+		put_u8(w, m->u.pointer.buttons);
+		break;
+	case MSG_SCROLL:
+		put_u16(w, (uint16_t)m->u.scroll.dx);
+		put_u16(w, (uint16_t)m->u.scroll.dy);
+		break;
+	case MSG_TOUCH:
+		wcheck(w, m->u.touch.phase <= MSG_TOUCH_CANCEL);
+		put_u32(w, m->u.touch.id);
+		put_u8(w, m->u.touch.phase);
+		put_u16(w, m->u.touch.x);
+		put_u16(w, m->u.touch.y);
+		break;
+	case MSG_PEN:
+		wcheck(w, m->u.pen.tilt_x >= -90 && m->u.pen.tilt_x <= 90);
+		wcheck(w, m->u.pen.tilt_y >= -90 && m->u.pen.tilt_y <= 90);
+		put_u8(w, m->u.pen.flags);
+		put_u16(w, m->u.pen.x);
+		put_u16(w, m->u.pen.y);
+		put_u16(w, m->u.pen.pressure);
+		put_u8(w, (uint8_t)m->u.pen.tilt_x);
+		put_u8(w, (uint8_t)m->u.pen.tilt_y);
+		break;
+	case MSG_KEYFRAME_REQUEST:
+		break;
+	case MSG_ACK:
+		put_u32(w, m->u.ack.frame);
+		put_u64(w, m->u.ack.display_us);
+		break;
+	case MSG_UNKNOWN:
+	default:
+		w->err = HR_EPROTO_INVALID; /* we only send what we define */
+		break;
+	}
+}
+
+/* Size of the payload after the 5-byte header, or a negative error. */
+static int payload_size(const struct msg *m, int with_bulk, size_t *out)
+{
+	struct writer w = {NULL, 0, 0, 0};
+
+	encode_fields(&w, m, with_bulk);
+	if (w.err)
+		return w.err;
+	*out = w.len;
+	return 0;
+}
+
+static int encode(const struct msg *m, uint8_t *buf, size_t cap, size_t *out_len, int with_bulk)
+{
+	size_t body = 0, full = 0;
+	int rc;
+
+	rc = payload_size(m, 1, &full);
+	if (rc < 0)
+		return rc;
+	if (full > MSG_FRAME_MAX - 1)
+		return HR_EPROTO_TOO_LONG;
+	body = full;
+	if (!with_bulk && (rc = payload_size(m, 0, &body)) < 0)
+		return rc;
+
+	struct writer w = {buf, 0, cap, 0};
+	put_u32(&w, (uint32_t)(full + 1));
+	put_u8(&w, (uint8_t)m->type);
+	encode_fields(&w, m, with_bulk);
+	if (w.err)
+		return w.err;
+	*out_len = w.len;
+	return 0;
+}
+
+size_t msg_encoded_size(const struct msg *m)
+{
+	size_t n = 0;
+
+	if (payload_size(m, 1, &n) < 0 || n > MSG_FRAME_MAX - 1)
+		return 0;
+	return MSG_HEADER_SIZE + n;
+}
+
+int msg_encode(const struct msg *m, uint8_t *buf, size_t cap, size_t *out_len)
+{
+	return encode(m, buf, cap, out_len, 1);
+}
+
+int msg_encode_head(const struct msg *m, uint8_t *buf, size_t cap, size_t *head_len)
+{
+	return encode(m, buf, cap, head_len, 0);
+}
+
+const char *msg_type_name(uint8_t type)
+{
+	switch (type) {
+	case MSG_HELLO:
+		return "HELLO";
+	case MSG_WELCOME:
+		return "WELCOME";
+	case MSG_BYE:
+		return "BYE";
+	case MSG_PING:
+		return "PING";
+	case MSG_PONG:
+		return "PONG";
+	case MSG_VIDEO:
+		return "VIDEO";
+	case MSG_AUDIO:
+		return "AUDIO";
+	case MSG_CURSOR:
+		return "CURSOR";
+	case MSG_CURSOR_POS:
+		return "CURSOR_POS";
+	case MSG_RESIZE:
+		return "RESIZE";
+	case MSG_CLIPBOARD:
+		return "CLIPBOARD";
+	case MSG_KEY:
+		return "KEY";
+	case MSG_POINTER:
+		return "POINTER";
+	case MSG_SCROLL:
+		return "SCROLL";
+	case MSG_TOUCH:
+		return "TOUCH";
+	case MSG_PEN:
+		return "PEN";
+	case MSG_KEYFRAME_REQUEST:
+		return "KEYFRAME_REQUEST";
+	case MSG_ACK:
+		return "ACK";
+	default:
+		return "UNKNOWN";
+	}
+}
+
+const char *msg_bye_reason_name(uint16_t reason)
+{
+	switch (reason) {
+	case MSG_BYE_NORMAL:
+		return "normal";
+	case MSG_BYE_PROTOCOL_ERROR:
+		return "protocol error";
+	case MSG_BYE_VERSION:
+		return "unsupported protocol version";
+	case MSG_BYE_TICKET_INVALID:
+		return "connect ticket invalid";
+	case MSG_BYE_TICKET_EXPIRED:
+		return "connect ticket expired";
+	case MSG_BYE_DESKTOP_UNAVAILABLE:
+		return "desktop unavailable";
+	case MSG_BYE_SHUTDOWN:
+		return "agent shutting down";
+	case MSG_BYE_REPLACED:
+		return "session opened elsewhere";
+	case MSG_BYE_IDLE_TIMEOUT:
+		return "idle timeout";
+	case MSG_BYE_ADMIN:
+		return "disconnected by an administrator";
+	default:
+		return "unknown reason";
+	}
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HIGHRISE_TLS_H
+#define HIGHRISE_TLS_H
+
+/*
+ * TLS transport on libevent's bufferevent_openssl (DESIGN.md: TLS 1.3,
+ * certificates verified, host names checked, SPKI pins for kiosks).
+ *
+ * A struct tls_ctx is one configured SSL_CTX for one role. It only ever
+ * negotiates TLS 1.3. Verification is on by default and cannot be turned off:
+ *
+ *   client: the server's chain must verify against cfg->ca_file (or the
+ *           system store when ca_file is NULL and no pin is set) and its
+ *           certificate must name the host asked for (SSL_set1_host).
+ *           With cfg->pin_sha256, the server's SubjectPublicKeyInfo must
+ *           also hash to the pin; with a pin and no ca_file, the pin alone
+ *           decides (a kiosk pinned to one agent or broker).
+ *   server: presents cfg->cert_file; with cfg->require_client_cert, the
+ *           client must present a certificate that verifies against
+ *           cfg->ca_file (mutual TLS), else the handshake fails.
+ *
+ * Thread safety: a tls_ctx may be shared by several threads' event bases
+ * once created. A bufferevent belongs to the thread of its event base.
+ */
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum tls_role {
+	TLS_CLIENT,
+	TLS_SERVER,
+};
+
+struct tls_cfg {
+	const char *ca_file;	/* PEM CA bundle that verifies the peer */
+	const char *cert_file;	/* PEM certificate (chain) to present: servers; clients for mTLS */
+	const char *key_file;	/* its PEM private key */
+	const char *pin_sha256; /* client: SHA-256 of the server's SPKI, hex (colons allowed) */
+	bool require_client_cert; /* server: mutual TLS */
+};
+
+struct tls_ctx;
+
+/* NULL, with a log line that says which file or setting is wrong, on failure. */
+struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg);
+/* Connections made from ctx keep working after it is freed. NULL does nothing. */
+void tls_ctx_free(struct tls_ctx *ctx);
+
+/*
+ * Server side: wraps an accepted socket (takes ownership of fd, also on
+ * failure). The handshake runs inside the bufferevent: BEV_EVENT_CONNECTED
+ * reports it done, BEV_EVENT_ERROR failed (tls_describe_error says why).
+ * The bufferevent closes the socket and frees the SSL when freed.
+ */
+struct bufferevent *tls_accept(struct tls_ctx *ctx, struct event_base *base, evutil_socket_t fd);
+
+/*
+ * Client side: connects to host:port (a name or an address literal; names
+ * are resolved with a blocking lookup) and verifies the server certificate
+ * against verify_name (NULL: host). Returns NULL on immediate failure.
+ */
+struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, const char *host,
+				uint16_t port, const char *verify_name);
+
+/*
+ * Why the connection on bev failed, as a sentence for logs and users:
+ * certificate verification errors by name ("certificate has expired",
+ * "hostname mismatch", "public key does not match the pinned SHA-256"),
+ * protocol version refusals, and OpenSSL's error queue. Drains the
+ * bufferevent's OpenSSL errors.
+ */
+void tls_describe_error(struct bufferevent *bev, char *buf, size_t len);
+
+/* SHA-256 of the peer certificate's SubjectPublicKeyInfo. 0 or -ENOENT. */
+int tls_peer_spki_sha256(struct bufferevent *bev, uint8_t out[32]);
+/* The same for a PEM certificate file (what `highrise-certs` prints as the pin). */
+int tls_cert_file_spki_sha256(const char *path, uint8_t out[32]);
+/* 64 lower-case hex digits + NUL. */
+void tls_hex(const uint8_t in[32], char out[65]);
+
+/* The peer certificate's subject common name ("" when none), e.g. an agent's name under mTLS. */
+int tls_peer_common_name(struct bufferevent *bev, char *buf, size_t len);
+
+/* The negotiated protocol and cipher ("TLSv1.3 TLS_AES_256_GCM_SHA384"), for logs. */
+void tls_describe_session(struct bufferevent *bev, char *buf, size_t len);
+
+#endif
