@@ -5,6 +5,8 @@ if(HIGHRISE_WERROR)
   add_compile_options(-Werror)
 endif()
 add_compile_definitions(_GNU_SOURCE)
+# Logs show source paths relative to the tree ("proto/tls.c:88"), not the build machine's.
+add_compile_options(-fmacro-prefix-map=${CMAKE_SOURCE_DIR}/=)
 
 if(HIGHRISE_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all
