@@ -103,8 +103,9 @@ static int set_value(const struct config_key *k, void *dst, const char *v, const
 			return fail(err, where, line,
 				    "'%s' is %zu bytes long; the limit is %" PRId64, k->name, len,
 				    k->max);
-		copy = strdup(v);
-		if (!copy)
+		/* "" is unset (NULL), so config_dump's "" for NULL loads back as NULL */
+		copy = len ? strdup(v) : NULL;
+		if (len && !copy)
 			return fail(err, where, line, "out of memory");
 		free(*(char **)field(dst, k));
 		*(char **)field(dst, k) = copy;
@@ -223,12 +224,28 @@ static int parse_line(const struct config_key *table, void *dst, char *line, int
 	if (!valid_name(key))
 		return fail(err, name, lineno, "bad key name '%.60s'", key);
 	if (*value == '"') {
-		size_t vlen = strlen(value);
-		if (vlen < 2 || value[vlen - 1] != '"')
+		/* the last quote closes: values may hold quotes (no escapes needed) */
+		char *close = strrchr(value + 1, '"');
+		char *rest;
+		if (!close)
 			return fail(err, name, lineno,
 				    "value of '%s' opens a quote it never closes", key);
-		value[vlen - 1] = '\0';
+		*close = '\0';
+		rest = trim(close + 1);
+		if (*rest && *rest != '#' && *rest != ';')
+			return fail(err, name, lineno,
+				    "unexpected '%.40s' after the quoted value of '%s'", rest, key);
 		value++;
+	} else {
+		/* a comment may follow a value after a blank: "port = 80   # why" */
+		for (char *p = value; *p; p++) {
+			if ((*p == '#' || *p == ';') && p > value &&
+			    (p[-1] == ' ' || p[-1] == '\t')) {
+				*p = '\0';
+				value = trim(value);
+				break;
+			}
+		}
 	}
 	if (*section)
 		snprintf(full, sizeof(full), "%s.%s", section, key);

@@ -18,8 +18,10 @@
  *     [tls]                keys below are looked up as "tls.<key>"
  *     ca_file = "/etc/highrise/ca.pem"
  *
- * A value runs to the end of the line with surrounding blanks removed; put it
- * in double quotes to keep blanks, '#' or ';' (no escapes inside quotes).
+ * A value runs to the end of the line, or to a '#' or ';' that follows a
+ * blank (a trailing comment), with surrounding blanks removed; put it in
+ * double quotes to keep blanks, '#' or ';': the last quote on the line
+ * closes the value, so quotes inside need no escapes.
  * Unknown sections and keys, duplicate keys, values of the wrong type or out
  * of range, lines over 4096 bytes and NUL bytes are errors that name the file
  * and line.
@@ -33,10 +35,11 @@
 #include <stdio.h>
 
 enum config_type {
-	CONFIG_INT,  /* int64_t, checked against [min, max] */
-	CONFIG_BOOL, /* bool: true/false, yes/no, on/off, 1/0 */
-	CONFIG_STRING, /* char * (owned by the struct, freed by config_free); max > 0 caps the length */
-	CONFIG_ENUM, /* int: index into choices */
+	CONFIG_INT,    /* int64_t, checked against [min, max] */
+	CONFIG_BOOL,   /* bool: true/false, yes/no, on/off, 1/0 */
+	CONFIG_STRING, /* char * (owned by the struct, freed by config_free); max > 0 caps the length;
+			* an empty value ("" or nothing) leaves it NULL */
+	CONFIG_ENUM,   /* int: index into choices */
 };
 
 struct config_key {
@@ -58,7 +61,11 @@ struct config_error {
 	char msg[512];
 };
 
-/* Sets every key of dst to its default. Returns 0 or HR_ECONFIG (a bad default: a bug). */
+/*
+ * Sets every key of dst to its default. dst must be zeroed or hold values
+ * config_* set: the strings it holds are freed first. Returns 0 or
+ * HR_ECONFIG (a bad default: a bug).
+ */
 int config_defaults(const struct config_key *table, void *dst, struct config_error *err);
 
 /*

@@ -52,6 +52,17 @@ static int stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/*
+ * sd_journal_send() reports success and drops the line when journald's
+ * socket does not exist (it "fails silently if the journal is not
+ * available"), so the fallback in log_vwrite cannot catch that case: check
+ * once here instead.
+ */
+static int journal_available(void)
+{
+	return access("/run/systemd/journal/socket", W_OK) == 0;
+}
+
 void log_open(const char *ident, enum log_level level, enum log_target target)
 {
 	if (ident)
@@ -59,6 +70,8 @@ void log_open(const char *ident, enum log_level level, enum log_target target)
 	log_set_level(level);
 	if (target == LOG_TARGET_AUTO)
 		target = stderr_is_journal() ? LOG_TARGET_JOURNALD : LOG_TARGET_STDERR;
+	if (target == LOG_TARGET_JOURNALD && !journal_available())
+		target = LOG_TARGET_STDERR;
 	log_target_current = target;
 }
 

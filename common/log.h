@@ -29,7 +29,7 @@ enum log_level {
 enum log_target {
 	LOG_TARGET_AUTO = 0, /* journald when stderr is connected to the journal, else stderr */
 	LOG_TARGET_STDERR,
-	LOG_TARGET_JOURNALD,
+	LOG_TARGET_JOURNALD, /* stderr instead when journald's socket is missing */
 };
 
 /* The program name that prefixes every line ("highrise-agent"). Borrowed: keep it alive. */

@@ -84,7 +84,7 @@ static void signal_fd(struct queue *q, bool was_empty)
 		uint64_t one = 1;
 		ssize_t n = write(q->efd, &one, sizeof(one));
 		(void)n; /* only fails when the counter would overflow: already readable */
-	} else if (q->len == 0) {
+	} else if (q->len == 0 && !q->closed) {
 		uint64_t v;
 		ssize_t n = read(q->efd, &v, sizeof(v));
 		(void)n; /* EAGAIN: nothing to clear */
@@ -213,6 +213,10 @@ void queue_close(struct queue *q)
 {
 	pthread_mutex_lock(&q->lock);
 	q->closed = true;
+	/* wake an event loop watching queue_fd too: it sees the close on its next pop */
+	uint64_t one = 1;
+	ssize_t n = write(q->efd, &one, sizeof(one));
+	(void)n;
 	pthread_cond_broadcast(&q->not_empty);
 	pthread_cond_broadcast(&q->not_full);
 	pthread_mutex_unlock(&q->lock);

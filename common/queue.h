@@ -49,7 +49,7 @@ void queue_close(struct queue *q);
 
 size_t queue_len(struct queue *q);
 size_t queue_capacity(const struct queue *q);
-/* Readable while non-empty. Owned by the queue. */
+/* Readable while non-empty, and for good once closed. Owned by the queue. */
 int queue_fd(const struct queue *q);
 
 #endif
