@@ -32,6 +32,8 @@ int ticket_init(struct ticket *t, const char *user, const char *desktop, const c
 		return HR_ETICKET_MALFORMED;
 	if (lifetime < 1 || lifetime > TICKET_LIFETIME_MAX)
 		return HR_ETICKET_MALFORMED;
+	if (now > INT64_MAX - lifetime) /* expires must not overflow */
+		return HR_ETICKET_MALFORMED;
 	if (RAND_bytes(t->id, TICKET_ID_LEN) != 1)
 		return -EIO;
 	t->issued = now;
@@ -199,6 +201,7 @@ static EVP_PKEY *load_key(const char *path, int private)
 	if (!key) {
 		log_error("ticket: %s holds no PEM %s key (%s)", path,
 			  private ? "private" : "public", ERR_reason_error_string(ERR_get_error()));
+		ERR_clear_error(); /* leave no stale errors for the thread's next OpenSSL call */
 		return NULL;
 	}
 	if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {

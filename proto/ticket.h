@@ -39,7 +39,9 @@ struct ticket {
 /*
  * Fills t with a fresh random id, the names (each 1..TICKET_NAME_MAX bytes,
  * UTF-8 without NUL; session may be empty) and issued = now, expires = now +
- * lifetime (1..TICKET_LIFETIME_MAX). Returns 0 or HR_ETICKET_MALFORMED.
+ * lifetime (1..TICKET_LIFETIME_MAX). Returns 0, HR_ETICKET_MALFORMED (a name
+ * or lifetime out of range, or now + lifetime past INT64_MAX), or -EIO when
+ * the random generator fails.
  */
 int ticket_init(struct ticket *t, const char *user, const char *desktop, const char *agent,
 		const char *session, int64_t now, int lifetime);

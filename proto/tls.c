@@ -335,43 +335,120 @@ struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, co
 	return bev;
 }
 
+/*
+ * libevent's bufferevent_openssl queues SSL_get_error() results
+ * (SSL_ERROR_SSL, SSL_ERROR_SYSCALL, ...) in the same list as ERR_get_error()
+ * codes. Those small numbers name no library; they are not errors to print.
+ */
+static int is_ssl_get_error_code(unsigned long e)
+{
+	return !ERR_SYSTEM_ERROR(e) && ERR_GET_LIB(e) == 0;
+}
+
+/* The name the client asked to verify: a DNS name or an address literal. */
+static void describe_host_mismatch(SSL *ssl, char *buf, size_t len)
+{
+	X509_VERIFY_PARAM *param = ssl ? SSL_get0_param(ssl) : NULL;
+	const char *host = param ? X509_VERIFY_PARAM_get0_host(param, 0) : NULL;
+	char *ip = !host && param ? X509_VERIFY_PARAM_get1_ip_asc(param) : NULL;
+	const char *name = host ? host : ip;
+
+	snprintf(buf, len, "the peer's certificate is not for this host name%s%s", name ? " " : "",
+		 name ? name : "");
+	OPENSSL_free(ip);
+}
+
+/* An alert the peer sent (RFC 8446 §6.2), in words for whoever reads our log. */
+static void describe_alert(int reason, const char *text, char *buf, size_t len)
+{
+	switch (reason) {
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+		snprintf(buf, len, "the peer does not trust the CA of our certificate (%s)", text);
+		break;
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+		snprintf(buf, len, "the peer says our certificate has expired (%s)", text);
+		break;
+	case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+		snprintf(buf, len, "the peer rejected our certificate (%s)", text);
+		break;
+	default:
+		snprintf(buf, len, "the peer refused the connection (%s)", text);
+		break;
+	}
+}
+
 void tls_describe_error(struct bufferevent *bev, char *buf, size_t len)
 {
+	int sock_err = EVUTIL_SOCKET_ERROR(); /* before anything can overwrite it */
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-	unsigned long e, first = 0;
-	int sock_err = EVUTIL_SOCKET_ERROR();
+	unsigned long e, cause = 0;
+	int syscall = 0;
 
-	while ((e = bufferevent_get_openssl_error(bev)) != 0)
-		if (!first)
-			first = e;
+	/* libevent hands them out newest first; OpenSSL queues the root cause first */
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		if (is_ssl_get_error_code(e))
+			syscall |= e == SSL_ERROR_SYSCALL;
+		else
+			cause = e;
+	}
 
-	if (vr == X509_V_ERR_APPLICATION_VERIFICATION) {
+	switch (vr) {
+	case X509_V_OK:
+		break;
+	case X509_V_ERR_APPLICATION_VERIFICATION:
 		snprintf(buf, len, "the peer's public key does not match the pinned SHA-256");
-	} else if (vr == X509_V_ERR_HOSTNAME_MISMATCH || vr == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-		const char *h = ssl ? SSL_get0_peername(ssl) : NULL;
-		snprintf(buf, len, "the peer's certificate is not for this host name%s%s",
-			 h ? " " : "", h ? h : "");
-	} else if (vr != X509_V_OK) {
+		return;
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		describe_host_mismatch(ssl, buf, len);
+		return;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+		snprintf(buf, len, "the peer's certificate is not issued by a trusted CA (%s)",
+			 X509_verify_cert_error_string(vr));
+		return;
+	default:
 		snprintf(buf, len, "certificate verification failed: %s",
 			 X509_verify_cert_error_string(vr));
-	} else if (first) {
+		return;
+	}
+
+	if (cause) {
 		char err[256];
-		ERR_error_string_n(first, err, sizeof(err));
-		const char *reason = ERR_reason_error_string(first);
-		if (ERR_GET_REASON(first) == SSL_R_UNSUPPORTED_PROTOCOL ||
-		    ERR_GET_REASON(first) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
-		    ERR_GET_REASON(first) == SSL_R_NO_PROTOCOLS_AVAILABLE)
-			snprintf(buf, len, "the peer does not speak TLS 1.3 (%s)",
-				 reason ? reason : err);
-		else if (ERR_GET_REASON(first) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
-			 ERR_GET_REASON(first) == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)
-			snprintf(buf, len, "a client certificate is required (%s)",
-				 reason ? reason : err);
+		int reason = ERR_GET_REASON(cause);
+		const char *text = ERR_reason_error_string(cause);
+
+		ERR_error_string_n(cause, err, sizeof(err));
+		if (!text)
+			text = err;
+		if (ERR_SYSTEM_ERROR(cause))
+			snprintf(buf, len, "%s", strerror(reason));
+		else if (reason == SSL_R_UNSUPPORTED_PROTOCOL ||
+			 reason == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+			 reason == SSL_R_NO_PROTOCOLS_AVAILABLE)
+			snprintf(buf, len, "the peer does not speak TLS 1.3 (%s)", text);
+		else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
+			 reason == SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)
+			snprintf(buf, len, "a client certificate is required (%s)", text);
+		else if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+			snprintf(buf, len,
+				 "the peer closed the connection in the middle of TLS (%s)", text);
+		else if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256)
+			describe_alert(reason, text, buf, len);
 		else
-			snprintf(buf, len, "TLS error: %s", reason ? reason : err);
-	} else if (sock_err) {
+			snprintf(buf, len, "TLS error: %s", text);
+	} else if (syscall && sock_err && sock_err != EAGAIN && sock_err != EWOULDBLOCK &&
+		   sock_err != EINPROGRESS && sock_err != EINTR) {
+		/* SSL_ERROR_SYSCALL: the socket failed, errno says how */
 		snprintf(buf, len, "%s", evutil_socket_error_to_string(sock_err));
+	} else if (syscall) {
+		snprintf(buf, len, "the peer closed the connection in the middle of TLS");
 	} else {
 		snprintf(buf, len, "the connection was closed");
 	}

@@ -66,11 +66,21 @@ struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, co
 				uint16_t port, const char *verify_name);
 
 /*
- * Why the connection on bev failed, as a sentence for logs and users:
- * certificate verification errors by name ("certificate has expired",
- * "hostname mismatch", "public key does not match the pinned SHA-256"),
- * protocol version refusals, and OpenSSL's error queue. Drains the
- * bufferevent's OpenSSL errors.
+ * Why the connection on bev failed, as a sentence for logs and users. Call it
+ * from the event callback that reported BEV_EVENT_ERROR (it reads errno for
+ * socket errors). In order of precedence:
+ *   - our verification of the peer's certificate: "...does not match the
+ *     pinned SHA-256", "...is not for this host name NAME", "...is not issued
+ *     by a trusted CA (...)", else "certificate verification failed: REASON"
+ *     ("certificate has expired", "unsuitable certificate purpose", ...);
+ *   - OpenSSL's error: "the peer does not speak TLS 1.3 (...)", "a client
+ *     certificate is required (...)", an alert the peer sent ("the peer does
+ *     not trust the CA of our certificate", "the peer says our certificate
+ *     has expired", "the peer rejected our certificate", "the peer refused
+ *     the connection"), else "TLS error: REASON";
+ *   - a socket error (strerror text, e.g. "Connection refused"), an EOF in
+ *     the middle of TLS, or "the connection was closed".
+ * Drains the bufferevent's OpenSSL errors: a second call says less.
  */
 void tls_describe_error(struct bufferevent *bev, char *buf, size_t len);
 
