@@ -31,9 +31,9 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 # The package lists may be absent on a fresh machine; refresh them once.
-if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+if ! $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"; then
 	echo "deps: first attempt failed; refreshing package lists (apt-get update) and retrying"
 	$SUDO apt-get update -q
-	$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+	$SUDO apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
 fi
 echo "deps: installed ${missing[*]}"

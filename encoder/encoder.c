@@ -1,0 +1,955 @@
+/* SPDX-License-Identifier: MIT */
+#include "encoder.h"
+
+#include "avlog.h"
+#include "error.h"
+#include "log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/dict.h>
+#include <libavutil/error.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/opt.h>
+#include <libyuv/convert_from.h>
+
+#define DEFAULT_CODEC	     "libx264"
+#define DEFAULT_BITRATE_KBPS 10000
+#define DEFAULT_FPS	     30
+#define DEFAULT_PRESET	     "superfast"
+#define DEFAULT_CRF	     20
+#define DEFAULT_REFINE_CRF   8
+#define DEFAULT_REFINE_MS    300
+#define DEFAULT_VBV_MS	     1000
+#define MAX_SIZE	     16384
+#define MAX_VBV_MS	     10000
+#define KEYINT_INFINITE	     (1 << 30) /* x264's X264_KEYINT_MAX_INFINITE */
+#define META_RING	     64	       /* frames the codec may hold before output */
+#define HELD_MAX	     8	       /* packets drained while the caller had not received */
+#define HW_POOL_SIZE	     8
+
+/* How frames reach the codec. */
+enum frame_path {
+	PATH_I420, /* the picture itself (libx264, nvenc) */
+	PATH_NV12, /* converted to NV12 in system memory (qsv) */
+	PATH_HW,   /* NV12 uploaded to a hardware frame (vaapi) */
+};
+
+struct encoder;
+
+/*
+ * What differs between libavcodec's H.264 encoders. The constructor looks the
+ * name up here; names not listed get generic_impl. Fallback: libx264.
+ */
+struct codec_impl {
+	const char *name;
+	/* Low-delay options; the dictionary is handed to avcodec_open2. */
+	void (*configure)(const struct encoder *enc, AVCodecContext *ctx, AVDictionary **opts);
+	/* Rate fields for a ceiling of kbps; called before open and between frames. */
+	void (*set_rate)(const struct encoder *enc, AVCodecContext *ctx, int kbps);
+	/* Per-frame quality (refinement); NULL when the codec cannot. */
+	int (*set_quality)(AVCodecContext *ctx, int crf);
+	bool runtime_bitrate; /* reads the rate fields again between frames */
+};
+
+/* Per frame in the codec; no B-frames, so packets come out in the order frames went in. */
+struct frame_meta {
+	int64_t pts; /* == frame number */
+	uint64_t capture_us;
+	bool refinement;
+};
+
+struct encoder {
+	/* settings, fixed at encoder_new */
+	const AVCodec *codec;
+	const struct codec_impl *impl;
+	int fps, keyint, crf, refine_crf, vbv_ms, threads;
+	int64_t refine_after_us; /* < 0: only encoder_refine */
+	enum convert_format format;
+	char preset[32];
+	char *device;
+
+	/* the picture and the codec: replaced by encoder_resize */
+	int width, height;	       /* desktop */
+	int coded_width, coded_height; /* rounded up to even */
+	struct convert *conv;
+	AVFrame *picture; /* persistent I420 at the coded size */
+	AVFrame *staging; /* NV12, for PATH_NV12 and PATH_HW */
+	AVCodecContext *ctx;
+	enum frame_path path;
+	AVPacket *pkt;
+	int broken; /* the error of a failed resize; 0 when usable */
+
+	/* requests from any thread */
+	atomic_bool keyframe_wanted;
+	atomic_int bitrate_kbps;
+	int applied_kbps;
+	int quality; /* the CRF the codec last got, for set_quality */
+
+	/* stream state */
+	int64_t next_frame;
+	bool have_picture; /* the picture holds a whole screen */
+	bool dirty;	   /* converted damage that no frame has carried yet */
+	bool refined;	   /* nothing changed since the last refinement */
+	uint64_t last_change_us;
+	struct frame_meta meta[META_RING];
+	size_t meta_start, meta_count;
+	AVPacket *held[HELD_MAX];
+	size_t held_start, held_count;
+};
+
+/* FFmpeg errors outside errno's range become -EIO (hr_strerror knows errno). */
+static int av_to_err(int averr)
+{
+	if (averr < 0 && averr > -4096)
+		return averr;
+	return -EIO;
+}
+
+static const char *av_errstr(int averr, char *buf, size_t size)
+{
+	if (av_strerror(averr, buf, size) < 0)
+		snprintf(buf, size, "error %d", averr);
+	return buf;
+}
+
+/* The rate buffer in bits: kbit/s x ms, which fits an int for the bounds enforced. */
+static int vbv_bits(const struct encoder *enc, int kbps)
+{
+	int64_t bits = (int64_t)kbps * enc->vbv_ms;
+
+	return bits > INT_MAX ? INT_MAX : (int)bits;
+}
+
+/* ---- codec table ---- */
+
+static void x264_configure(const struct encoder *enc, AVCodecContext *ctx, AVDictionary **opts)
+{
+	av_dict_set(opts, "preset", enc->preset, 0);
+	/* zerolatency: no lookahead, no frame threads (slice threads instead), no B-frames. */
+	av_dict_set(opts, "tune", "zerolatency", 0);
+	av_dict_set_int(opts, "crf", enc->crf, 0);
+	/* A requested key frame must be an IDR, or a fresh decoder cannot start there. */
+	av_dict_set(opts, "forced-idr", "1", 0);
+	/*
+	 * SPS/PPS before every IDR; no scene-cut I frames (the client asks when it
+	 * needs one). Screen content, measured on text (tests/unit/test_encoder.c): adaptive
+	 * quantisation and psy-rd move bits from sharp glyph edges to flat areas and
+	 * cost 2 dB; the deblocking filter smears glyphs, and because the blurred
+	 * reference then differs from the unchanged screen, x264 re-codes blocks
+	 * far from the damage (3.5x the bytes for a keystroke-sized change).
+	 */
+	av_dict_set(opts, "x264-params", "repeat-headers=1:scenecut=0:aq-mode=0:psy=0:no-deblock=1",
+		    0);
+	ctx->thread_type = FF_THREAD_SLICE;
+}
+
+/* Capped CRF: constant quality, the ceiling only bounds bursts (VBV). */
+static void x264_set_rate(const struct encoder *enc, AVCodecContext *ctx, int kbps)
+{
+	ctx->bit_rate = 0;
+	ctx->rc_max_rate = (int64_t)kbps * 1000;
+	ctx->rc_buffer_size = vbv_bits(enc, kbps);
+}
+
+/* libx264 compares its "crf" option with the running value before every frame. */
+static int x264_set_quality(AVCodecContext *ctx, int crf)
+{
+	return av_opt_set_double(ctx->priv_data, "crf", crf, 0);
+}
+
+static void nvenc_configure(const struct encoder *enc, AVCodecContext *ctx, AVDictionary **opts)
+{
+	(void)enc;
+	(void)ctx;
+	av_dict_set(opts, "preset", "p1", 0);
+	av_dict_set(opts, "tune", "ull", 0);
+	av_dict_set(opts, "zerolatency", "1", 0);
+	av_dict_set(opts, "delay", "0", 0);
+	av_dict_set(opts, "rc", "vbr", 0);
+	av_dict_set(opts, "forced-idr", "1", 0);
+}
+
+static void qsv_configure(const struct encoder *enc, AVCodecContext *ctx, AVDictionary **opts)
+{
+	(void)enc;
+	(void)ctx;
+	av_dict_set(opts, "preset", "veryfast", 0);
+	av_dict_set(opts, "async_depth", "1", 0);
+	av_dict_set(opts, "forced_idr", "1", 0);
+}
+
+static void vaapi_configure(const struct encoder *enc, AVCodecContext *ctx, AVDictionary **opts)
+{
+	(void)enc;
+	(void)ctx;
+	av_dict_set(opts, "rc_mode", "VBR", 0);
+	av_dict_set(opts, "async_depth", "1", 0);
+}
+
+static void generic_configure(const struct encoder *enc, AVCodecContext *ctx, AVDictionary **opts)
+{
+	(void)enc;
+	(void)ctx;
+	(void)opts;
+}
+
+static void generic_set_rate(const struct encoder *enc, AVCodecContext *ctx, int kbps)
+{
+	ctx->bit_rate = (int64_t)kbps * 1000;
+	ctx->rc_max_rate = (int64_t)kbps * 1000;
+	ctx->rc_buffer_size = vbv_bits(enc, kbps);
+}
+
+static const struct codec_impl impls[] = {
+	{"libx264", x264_configure, x264_set_rate, x264_set_quality, true},
+	{"h264_nvenc", nvenc_configure, generic_set_rate, NULL, true},
+	{"h264_qsv", qsv_configure, generic_set_rate, NULL, false},
+	{"h264_vaapi", vaapi_configure, generic_set_rate, NULL, false},
+};
+static const struct codec_impl generic_impl = {NULL, generic_configure, generic_set_rate, NULL,
+					       false};
+
+static const struct codec_impl *find_impl(const char *name)
+{
+	for (size_t i = 0; i < sizeof(impls) / sizeof(impls[0]); i++)
+		if (strcmp(impls[i].name, name) == 0)
+			return &impls[i];
+	return &generic_impl;
+}
+
+/* ---- opening and closing ---- */
+
+static bool has_pix_fmt(const AVCodec *codec, enum AVPixelFormat fmt)
+{
+	const enum AVPixelFormat *fmts;
+
+#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(61, 13, 100)
+	/* AVCodec.pix_fmts is deprecated from FFmpeg 7.1 on */
+	if (avcodec_get_supported_config(NULL, codec, AV_CODEC_CONFIG_PIX_FORMAT, 0,
+					 (const void **)&fmts, NULL) < 0)
+		fmts = NULL;
+#else
+	fmts = codec->pix_fmts;
+#endif
+	if (!fmts)
+		return fmt == AV_PIX_FMT_YUV420P; /* not declared: assume the common case */
+	for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
+		if (*p == fmt)
+			return true;
+	return false;
+}
+
+/* Device and frame pool for encoders that only take hardware frames (vaapi). */
+static int setup_hw(struct encoder *enc, AVCodecContext *ctx)
+{
+	const AVCodecHWConfig *hc = NULL;
+	AVBufferRef *device = NULL, *frames = NULL;
+	AVHWFramesContext *fc;
+	char err[128];
+	int ret;
+
+	for (int i = 0; (hc = avcodec_get_hw_config(enc->codec, i)); i++)
+		if (hc->methods & AV_CODEC_HW_CONFIG_METHOD_HW_FRAMES_CTX)
+			break;
+	if (!hc) {
+		log_warn("encoder: %s takes neither I420, NV12 nor hardware frames",
+			 enc->codec->name);
+		return -ENOTSUP;
+	}
+	ret = av_hwdevice_ctx_create(&device, hc->device_type, enc->device, NULL, 0);
+	if (ret < 0) {
+		log_warn("encoder: no %s device for %s: %s",
+			 av_hwdevice_get_type_name(hc->device_type), enc->codec->name,
+			 av_errstr(ret, err, sizeof(err)));
+		return av_to_err(ret);
+	}
+	frames = av_hwframe_ctx_alloc(device);
+	if (!frames) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fc = (AVHWFramesContext *)frames->data;
+	fc->format = hc->pix_fmt;
+	fc->sw_format = AV_PIX_FMT_NV12;
+	fc->width = enc->coded_width;
+	fc->height = enc->coded_height;
+	fc->initial_pool_size = HW_POOL_SIZE;
+	ret = av_hwframe_ctx_init(frames);
+	if (ret < 0) {
+		log_warn("encoder: %s frame pool: %s", enc->codec->name,
+			 av_errstr(ret, err, sizeof(err)));
+		ret = av_to_err(ret);
+		goto out;
+	}
+	ctx->pix_fmt = hc->pix_fmt;
+	ctx->hw_frames_ctx = frames;
+	frames = NULL;
+	ret = 0;
+out:
+	av_buffer_unref(&frames);
+	av_buffer_unref(&device); /* the frame pool keeps its own reference */
+	return ret;
+}
+
+static void close_codec(struct encoder *enc)
+{
+	avcodec_free_context(&enc->ctx);
+	av_frame_free(&enc->staging);
+}
+
+/* Forgets frames in flight and packets not received (resize, free). */
+static void drop_pending(struct encoder *enc)
+{
+	while (enc->held_count > 0) {
+		av_packet_free(&enc->held[enc->held_start]);
+		enc->held_start = (enc->held_start + 1) % HELD_MAX;
+		enc->held_count--;
+	}
+	enc->held_start = 0;
+	enc->meta_start = 0;
+	enc->meta_count = 0;
+}
+
+/* Opens enc->codec at the current size and bitrate. The picture is not touched. */
+static int open_codec(struct encoder *enc)
+{
+	AVDictionary *opts = NULL;
+	const AVDictionaryEntry *e = NULL;
+	AVCodecContext *ctx;
+	char err[128];
+	int ret;
+
+	ctx = avcodec_alloc_context3(enc->codec);
+	if (!ctx)
+		return -ENOMEM;
+	ctx->width = enc->coded_width;
+	ctx->height = enc->coded_height;
+	ctx->time_base = (AVRational){1, enc->fps}; /* pts = frame number, constant rate */
+	ctx->framerate = (AVRational){enc->fps, 1};
+	ctx->gop_size = enc->keyint > 0 ? enc->keyint : KEYINT_INFINITE;
+	ctx->max_b_frames = 0;
+	ctx->thread_count = enc->threads;
+	ctx->flags &= ~AV_CODEC_FLAG_GLOBAL_HEADER; /* in band: SPS/PPS in the stream */
+	/* What libyuv's ARGBToI420 produces (convert.h). */
+	ctx->color_range = AVCOL_RANGE_MPEG;
+	ctx->colorspace = AVCOL_SPC_SMPTE170M;
+	ctx->color_primaries = AVCOL_PRI_BT709;
+	ctx->color_trc = AVCOL_TRC_IEC61966_2_1;
+	ctx->sample_aspect_ratio = (AVRational){1, 1};
+
+	if (has_pix_fmt(enc->codec, AV_PIX_FMT_YUV420P)) {
+		enc->path = PATH_I420;
+		ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+	} else if (has_pix_fmt(enc->codec, AV_PIX_FMT_NV12)) {
+		enc->path = PATH_NV12;
+		ctx->pix_fmt = AV_PIX_FMT_NV12;
+	} else {
+		enc->path = PATH_HW;
+		ret = setup_hw(enc, ctx);
+		if (ret < 0)
+			goto fail;
+	}
+
+	enc->impl->configure(enc, ctx, &opts);
+	enc->applied_kbps = atomic_load(&enc->bitrate_kbps);
+	enc->impl->set_rate(enc, ctx, enc->applied_kbps);
+	enc->quality = enc->crf;
+
+	ret = avcodec_open2(ctx, enc->codec, &opts);
+	if (ret < 0) {
+		log_warn("encoder: %s does not open at %dx%d: %s", enc->codec->name,
+			 enc->coded_width, enc->coded_height, av_errstr(ret, err, sizeof(err)));
+		ret = av_to_err(ret);
+		goto fail;
+	}
+	while ((e = av_dict_get(opts, "", e, AV_DICT_IGNORE_SUFFIX)))
+		log_debug("encoder: %s has no option %s=%s", enc->codec->name, e->key, e->value);
+	av_dict_free(&opts);
+
+	if (enc->path != PATH_I420) {
+		enc->staging = av_frame_alloc();
+		if (!enc->staging) {
+			ret = -ENOMEM;
+			goto fail_open;
+		}
+		enc->staging->format = AV_PIX_FMT_NV12;
+		enc->staging->width = enc->coded_width;
+		enc->staging->height = enc->coded_height;
+		ret = av_frame_get_buffer(enc->staging, 0);
+		if (ret < 0) {
+			ret = av_to_err(ret);
+			goto fail_open;
+		}
+	}
+	enc->ctx = ctx;
+	return 0;
+
+fail_open:
+	av_frame_free(&enc->staging);
+fail:
+	av_dict_free(&opts);
+	avcodec_free_context(&ctx);
+	return ret;
+}
+
+/* The persistent picture and its converter at the current size. */
+static int alloc_picture(struct encoder *enc)
+{
+	struct convert_cfg ccfg = {
+		.width = enc->width,
+		.height = enc->height,
+		.format = enc->format,
+	};
+	AVFrame *pic;
+	int ret;
+
+	enc->conv = convert_new(&ccfg);
+	if (!enc->conv)
+		return -ENOMEM;
+	pic = av_frame_alloc();
+	if (!pic)
+		return -ENOMEM;
+	pic->format = AV_PIX_FMT_YUV420P;
+	pic->width = enc->coded_width;
+	pic->height = enc->coded_height;
+	pic->color_range = AVCOL_RANGE_MPEG;
+	pic->colorspace = AVCOL_SPC_SMPTE170M;
+	pic->color_primaries = AVCOL_PRI_BT709;
+	pic->color_trc = AVCOL_TRC_IEC61966_2_1;
+	ret = av_frame_get_buffer(pic, 0);
+	if (ret < 0) {
+		av_frame_free(&pic);
+		return av_to_err(ret);
+	}
+	/* Black until the first submit converts the whole screen. */
+	for (int y = 0; y < pic->height; y++)
+		memset(pic->data[0] + (size_t)y * (size_t)pic->linesize[0], 16, (size_t)pic->width);
+	for (int p = 1; p < 3; p++)
+		for (int y = 0; y < pic->height / 2; y++)
+			memset(pic->data[p] + (size_t)y * (size_t)pic->linesize[p], 128,
+			       (size_t)pic->width / 2);
+	enc->picture = pic;
+	return 0;
+}
+
+static void free_picture(struct encoder *enc)
+{
+	av_frame_free(&enc->picture);
+	convert_free(enc->conv);
+	enc->conv = NULL;
+}
+
+static void set_size(struct encoder *enc, int width, int height)
+{
+	enc->width = width;
+	enc->height = height;
+	enc->coded_width = (width + 1) & ~1;
+	enc->coded_height = (height + 1) & ~1;
+}
+
+static int clamp_kbps(int kbps)
+{
+	if (kbps < (int)ENCODER_BITRATE_MIN)
+		return (int)ENCODER_BITRATE_MIN;
+	if (kbps > (int)ENCODER_BITRATE_MAX)
+		return (int)ENCODER_BITRATE_MAX;
+	return kbps;
+}
+
+struct encoder *encoder_new(const struct encoder_cfg *cfg)
+{
+	const char *want;
+	struct encoder *enc;
+	bool is_x264;
+	int ret;
+
+	if (!cfg || cfg->width < 1 || cfg->height < 1 || cfg->width > MAX_SIZE ||
+	    cfg->height > MAX_SIZE) {
+		log_error("encoder: invalid size %dx%d", cfg ? cfg->width : 0,
+			  cfg ? cfg->height : 0);
+		return NULL;
+	}
+	if (cfg->fps < 0 || cfg->fps > 240 || cfg->crf < 0 || cfg->crf > 51 ||
+	    cfg->refine_crf < 0 || cfg->refine_crf > 51 || cfg->keyint < 0 || cfg->vbv_ms < 0 ||
+	    cfg->vbv_ms > MAX_VBV_MS || cfg->threads < 0 || cfg->bitrate_kbps < 0 ||
+	    convert_format_bpp(cfg->format) == 0) {
+		log_error(
+			"encoder: invalid configuration (fps %d, crf %d/%d, keyint %d, vbv %d ms, "
+			"format %d)",
+			cfg->fps, cfg->crf, cfg->refine_crf, cfg->keyint, cfg->vbv_ms,
+			(int)cfg->format);
+		return NULL;
+	}
+	avlog_install();
+
+	enc = calloc(1, sizeof(*enc));
+	if (!enc) {
+		log_error("encoder: out of memory");
+		return NULL;
+	}
+	enc->fps = cfg->fps ? cfg->fps : DEFAULT_FPS;
+	enc->keyint = cfg->keyint;
+	enc->crf = cfg->crf ? cfg->crf : DEFAULT_CRF;
+	enc->refine_crf = cfg->refine_crf ? cfg->refine_crf : DEFAULT_REFINE_CRF;
+	if (cfg->refine_after_ms < 0)
+		enc->refine_after_us = -1;
+	else if (cfg->refine_after_ms == 0)
+		enc->refine_after_us = (int64_t)DEFAULT_REFINE_MS * 1000;
+	else
+		enc->refine_after_us = (int64_t)cfg->refine_after_ms * 1000;
+	enc->vbv_ms = cfg->vbv_ms ? cfg->vbv_ms : DEFAULT_VBV_MS;
+	enc->threads = cfg->threads;
+	enc->format = cfg->format;
+	snprintf(enc->preset, sizeof(enc->preset), "%s",
+		 cfg->preset ? cfg->preset : DEFAULT_PRESET);
+	if (cfg->device) {
+		enc->device = strdup(cfg->device);
+		if (!enc->device) {
+			log_error("encoder: out of memory");
+			goto fail;
+		}
+	}
+	atomic_init(&enc->keyframe_wanted, false);
+	atomic_init(&enc->bitrate_kbps,
+		    clamp_kbps(cfg->bitrate_kbps ? cfg->bitrate_kbps : DEFAULT_BITRATE_KBPS));
+	set_size(enc, cfg->width, cfg->height);
+
+	ret = alloc_picture(enc);
+	if (ret < 0) {
+		log_error("encoder: picture %dx%d: %s", enc->coded_width, enc->coded_height,
+			  hr_strerror(ret));
+		goto fail;
+	}
+	enc->pkt = av_packet_alloc();
+	if (!enc->pkt) {
+		log_error("encoder: out of memory");
+		goto fail;
+	}
+
+	want = cfg->codec ? cfg->codec : DEFAULT_CODEC;
+	enc->codec = avcodec_find_encoder_by_name(want);
+	if (enc->codec && enc->codec->id != AV_CODEC_ID_H264) {
+		log_warn("encoder: %s is not an H.264 encoder; falling back to %s", want,
+			 DEFAULT_CODEC);
+		enc->codec = NULL;
+	} else if (!enc->codec) {
+		log_warn("encoder: this libavcodec has no encoder named %s; falling back to %s",
+			 want, DEFAULT_CODEC);
+	}
+	if (enc->codec) {
+		enc->impl = find_impl(enc->codec->name);
+		ret = open_codec(enc);
+		if (ret < 0) {
+			if (strcmp(enc->codec->name, DEFAULT_CODEC) == 0)
+				goto fail_open;
+			log_warn("encoder: %s failed (%s); falling back to %s", want,
+				 hr_strerror(ret), DEFAULT_CODEC);
+			enc->codec = NULL;
+		}
+	}
+	if (!enc->codec) {
+		enc->codec = avcodec_find_encoder_by_name(DEFAULT_CODEC);
+		if (!enc->codec) {
+			log_error("encoder: this libavcodec has no %s either", DEFAULT_CODEC);
+			goto fail;
+		}
+		enc->impl = find_impl(DEFAULT_CODEC);
+		ret = open_codec(enc);
+		if (ret < 0)
+			goto fail_open;
+	}
+	is_x264 = strcmp(enc->codec->name, DEFAULT_CODEC) == 0;
+	log_info("encoder: running %s at %dx%d (coded %dx%d), %d kbit/s ceiling, %d fps%s%s",
+		 enc->codec->name, enc->width, enc->height, enc->coded_width, enc->coded_height,
+		 enc->applied_kbps, enc->fps, is_x264 ? ", preset " : "",
+		 is_x264 ? enc->preset : "");
+	return enc;
+
+fail_open:
+	log_error("encoder: cannot open %s at %dx%d", enc->codec->name, enc->width, enc->height);
+fail:
+	encoder_free(enc);
+	return NULL;
+}
+
+void encoder_free(struct encoder *enc)
+{
+	if (!enc)
+		return;
+	close_codec(enc);
+	drop_pending(enc);
+	free_picture(enc);
+	av_packet_free(&enc->pkt);
+	free(enc->device);
+	free(enc);
+}
+
+const char *encoder_codec_name(const struct encoder *enc)
+{
+	return enc->codec ? enc->codec->name : "none";
+}
+
+/* ---- encoding ---- */
+
+/* Moves packets the caller has not taken yet out of the codec, so it takes the next frame. */
+static int hold_packets(struct encoder *enc)
+{
+	AVPacket *p;
+	char err[128];
+	int ret;
+
+	for (;;) {
+		if (enc->held_count == HELD_MAX) {
+			log_warn("encoder: %d packets not received; call encoder_receive",
+				 HELD_MAX);
+			return -EAGAIN;
+		}
+		ret = avcodec_receive_packet(enc->ctx, enc->pkt);
+		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+			return 0;
+		if (ret < 0) {
+			log_error("encoder: %s: %s", enc->codec->name,
+				  av_errstr(ret, err, sizeof(err)));
+			return av_to_err(ret);
+		}
+		p = av_packet_alloc();
+		if (!p) {
+			av_packet_unref(enc->pkt);
+			return -ENOMEM;
+		}
+		av_packet_move_ref(p, enc->pkt);
+		enc->held[(enc->held_start + enc->held_count) % HELD_MAX] = p;
+		enc->held_count++;
+	}
+}
+
+/* A bitrate set from another thread, applied between frames. */
+static int apply_bitrate(struct encoder *enc, bool key)
+{
+	int kbps = atomic_load(&enc->bitrate_kbps);
+	int ret;
+
+	if (kbps == enc->applied_kbps)
+		return 0;
+	if (enc->impl->runtime_bitrate) {
+		/* libx264 reconfigures itself when it sees the fields change (x264_encoder_reconfig). */
+		enc->impl->set_rate(enc, enc->ctx, kbps);
+		enc->applied_kbps = kbps;
+		log_debug("encoder: ceiling now %d kbit/s", kbps);
+		return 0;
+	}
+	if (!key)
+		return 0; /* this codec keeps its rate: reopen at the next key frame, which costs nothing */
+	ret = hold_packets(enc);
+	if (ret < 0)
+		return ret;
+	close_codec(enc);
+	ret = open_codec(enc);
+	if (ret < 0) {
+		enc->broken = ret;
+		log_error("encoder: %s does not reopen at %d kbit/s", enc->codec->name, kbps);
+		return ret;
+	}
+	log_debug("encoder: %s reopened at %d kbit/s", enc->codec->name, kbps);
+	return 0;
+}
+
+static void set_key_flag(AVFrame *frame, bool key)
+{
+	frame->pict_type = key ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
+#ifdef AV_FRAME_FLAG_KEY
+	if (key)
+		frame->flags |= AV_FRAME_FLAG_KEY;
+	else
+		frame->flags &= ~AV_FRAME_FLAG_KEY;
+#else
+	frame->key_frame = key;
+#endif
+}
+
+/* The frame the codec gets: the picture itself, or an NV12 (hardware) copy of it. */
+static int codec_frame(struct encoder *enc, AVFrame **out, AVFrame **hw)
+{
+	AVFrame *pic = enc->picture, *st = enc->staging;
+	char err[128];
+	int ret;
+
+	*hw = NULL;
+	if (enc->path == PATH_I420) {
+		*out = pic;
+		return 0;
+	}
+	ret = av_frame_make_writable(st);
+	if (ret < 0)
+		return av_to_err(ret);
+	I420ToNV12(pic->data[0], pic->linesize[0], pic->data[1], pic->linesize[1], pic->data[2],
+		   pic->linesize[2], st->data[0], st->linesize[0], st->data[1], st->linesize[1],
+		   enc->coded_width, enc->coded_height);
+	*out = st;
+	if (enc->path != PATH_HW)
+		return 0;
+	*hw = av_frame_alloc();
+	if (!*hw)
+		return -ENOMEM;
+	ret = av_hwframe_get_buffer(enc->ctx->hw_frames_ctx, *hw, 0);
+	if (ret >= 0)
+		ret = av_hwframe_transfer_data(*hw, st, 0);
+	if (ret < 0) {
+		log_error("encoder: upload to %s: %s", enc->codec->name,
+			  av_errstr(ret, err, sizeof(err)));
+		av_frame_free(hw);
+		return av_to_err(ret);
+	}
+	*out = *hw;
+	return 0;
+}
+
+/* Sends the picture to the codec as frame number enc->next_frame. */
+static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
+{
+	AVFrame *frame, *hw = NULL;
+	struct frame_meta *m;
+	char err[128];
+	bool key;
+	int ret, q;
+
+	if (enc->meta_count == META_RING) {
+		log_warn("encoder: %d frames in the codec; call encoder_receive", META_RING);
+		return -EAGAIN;
+	}
+	ret = hold_packets(enc);
+	if (ret < 0)
+		return ret;
+	key = atomic_exchange(&enc->keyframe_wanted, false) || enc->next_frame == 0;
+	ret = apply_bitrate(enc, key);
+	if (ret < 0)
+		goto fail;
+	if (enc->impl->set_quality) {
+		q = refine ? enc->refine_crf : enc->crf;
+		if (q != enc->quality) {
+			ret = enc->impl->set_quality(enc->ctx, q);
+			if (ret < 0) {
+				log_error("encoder: quality %d: %s", q,
+					  av_errstr(ret, err, sizeof(err)));
+				ret = av_to_err(ret);
+				goto fail;
+			}
+			enc->quality = q;
+		}
+	}
+	ret = codec_frame(enc, &frame, &hw);
+	if (ret < 0)
+		goto fail;
+	frame->pts = enc->next_frame;
+	set_key_flag(frame, key);
+	ret = avcodec_send_frame(enc->ctx, frame);
+	av_frame_free(&hw);
+	if (ret < 0) {
+		log_error("encoder: %s refused frame %lld: %s", enc->codec->name,
+			  (long long)enc->next_frame, av_errstr(ret, err, sizeof(err)));
+		ret = av_to_err(ret);
+		goto fail;
+	}
+
+	m = &enc->meta[(enc->meta_start + enc->meta_count) % META_RING];
+	m->pts = enc->next_frame;
+	m->capture_us = capture_us;
+	m->refinement = refine;
+	enc->meta_count++;
+	enc->next_frame++;
+	enc->dirty = false;
+	enc->refined = refine;
+	if (!refine)
+		enc->last_change_us = capture_us;
+	return ENCODER_OK;
+
+fail:
+	if (key)
+		atomic_store(&enc->keyframe_wanted, true); /* still owed */
+	return ret;
+}
+
+int encoder_submit(struct encoder *enc, const uint8_t *pixels, int stride,
+		   const struct rect *damage, size_t ndamage, uint64_t capture_us)
+{
+	struct convert_picture dst;
+	int ret;
+
+	if (enc->broken)
+		return enc->broken;
+	if (ndamage > 0 && (!damage || !pixels))
+		return -EINVAL;
+	if (!enc->have_picture && !pixels)
+		return ENCODER_AGAIN; /* nothing to show yet; a key frame request stays pending */
+
+	if (!enc->have_picture || ndamage > 0) {
+		/* The codec may still hold the picture (hardware encoders): copy on write. */
+		ret = av_frame_make_writable(enc->picture);
+		if (ret < 0)
+			return av_to_err(ret);
+		for (int p = 0; p < 3; p++) {
+			dst.plane[p] = enc->picture->data[p];
+			dst.stride[p] = enc->picture->linesize[p];
+		}
+		if (!enc->have_picture)
+			ret = convert_full(enc->conv, pixels, stride, &dst);
+		else
+			ret = convert_rects(enc->conv, pixels, stride, damage, ndamage, &dst);
+		if (ret < 0)
+			return ret;
+		/* ret == 0: every rectangle was empty or off screen, no damage after all */
+		if (ret > 0 || !enc->have_picture)
+			enc->dirty = true;
+		enc->have_picture = true;
+	}
+
+	/* dirty also covers damage converted by a call whose encoding failed */
+	if (enc->dirty || atomic_load(&enc->keyframe_wanted))
+		return encode_picture(enc, false, capture_us);
+	if (enc->impl->set_quality && enc->refine_after_us >= 0 && !enc->refined &&
+	    (int64_t)(capture_us - enc->last_change_us) >= enc->refine_after_us)
+		return encode_picture(enc, true, capture_us);
+	return ENCODER_AGAIN;
+}
+
+int encoder_refine(struct encoder *enc, uint64_t capture_us)
+{
+	if (enc->broken)
+		return enc->broken;
+	if (!enc->impl->set_quality)
+		return -ENOTSUP;
+	if (!enc->have_picture || enc->refined)
+		return ENCODER_AGAIN;
+	return encode_picture(enc, true, capture_us);
+}
+
+int encoder_receive(struct encoder *enc, struct encoder_packet *out)
+{
+	struct frame_meta m;
+	AVPacket *pkt;
+	char err[128];
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (enc->held_count > 0) {
+		pkt = enc->held[enc->held_start];
+		enc->held[enc->held_start] = NULL;
+		enc->held_start = (enc->held_start + 1) % HELD_MAX;
+		enc->held_count--;
+	} else {
+		if (!enc->ctx)
+			return ENCODER_AGAIN; /* after a failed reopen */
+		ret = avcodec_receive_packet(enc->ctx, enc->pkt);
+		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+			return ENCODER_AGAIN;
+		if (ret < 0) {
+			log_error("encoder: %s: %s", enc->codec->name,
+				  av_errstr(ret, err, sizeof(err)));
+			return av_to_err(ret);
+		}
+		pkt = enc->pkt;
+	}
+
+	/* Pop the frame's metadata first, so an error below cannot shift the rest. */
+	if (enc->meta_count > 0) {
+		m = enc->meta[enc->meta_start];
+		enc->meta_start = (enc->meta_start + 1) % META_RING;
+		enc->meta_count--;
+		if (pkt->pts != AV_NOPTS_VALUE && pkt->pts != m.pts)
+			log_warn("encoder: %s returned frame %lld, expected %lld", enc->codec->name,
+				 (long long)pkt->pts, (long long)m.pts);
+	} else {
+		log_warn("encoder: %s returned a packet for no frame", enc->codec->name);
+		m = (struct frame_meta){.pts = pkt->pts};
+	}
+
+	ret = ENCODER_OK;
+	if (pkt->size <= 0) {
+		ret = -EIO;
+		goto out;
+	}
+	out->data = malloc((size_t)pkt->size);
+	if (!out->data) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(out->data, pkt->data, (size_t)pkt->size);
+	out->size = (size_t)pkt->size;
+	out->keyframe = pkt->flags & AV_PKT_FLAG_KEY;
+	out->width = enc->coded_width;
+	out->height = enc->coded_height;
+	out->frame = (uint64_t)m.pts;
+	out->capture_us = m.capture_us;
+	out->refinement = m.refinement;
+out:
+	if (pkt == enc->pkt)
+		av_packet_unref(pkt);
+	else
+		av_packet_free(&pkt);
+	return ret;
+}
+
+void encoder_packet_free(struct encoder_packet *pkt)
+{
+	if (!pkt)
+		return;
+	free(pkt->data);
+	memset(pkt, 0, sizeof(*pkt));
+}
+
+void encoder_request_keyframe(struct encoder *enc)
+{
+	atomic_store(&enc->keyframe_wanted, true);
+}
+
+int encoder_set_bitrate(struct encoder *enc, int kbps)
+{
+	if (kbps <= 0)
+		return -EINVAL;
+	atomic_store(&enc->bitrate_kbps, clamp_kbps(kbps));
+	return 0;
+}
+
+int encoder_get_bitrate(const struct encoder *enc)
+{
+	return atomic_load(&enc->bitrate_kbps);
+}
+
+int encoder_resize(struct encoder *enc, int width, int height)
+{
+	int ret;
+
+	if (width < 1 || height < 1 || width > MAX_SIZE || height > MAX_SIZE)
+		return -EINVAL;
+	close_codec(enc);
+	drop_pending(enc);
+	free_picture(enc);
+	set_size(enc, width, height);
+	enc->have_picture = false;
+	enc->dirty = false;
+	enc->refined = false;
+
+	ret = alloc_picture(enc);
+	if (ret == 0)
+		ret = open_codec(enc);
+	if (ret < 0) {
+		log_error("encoder: %s does not reopen at %dx%d: %s", enc->codec->name, width,
+			  height, hr_strerror(ret));
+		close_codec(enc);
+		free_picture(enc);
+		enc->broken = ret;
+		return ret;
+	}
+	enc->broken = 0;
+	atomic_store(&enc->keyframe_wanted, true);
+	log_info("encoder: %s now at %dx%d (coded %dx%d)", enc->codec->name, width, height,
+		 enc->coded_width, enc->coded_height);
+	return 0;
+}
