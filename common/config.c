@@ -111,6 +111,24 @@ static int set_value(const struct config_key *k, void *dst, const char *v, const
 		*(char **)field(dst, k) = copy;
 		return 0;
 	}
+	case CONFIG_LIST: {
+		struct config_list *l = field(dst, k);
+		size_t cap = k->max > 0 ? (size_t)k->max : 1024;
+		char **items, *copy;
+
+		if (l->count >= cap)
+			return fail(err, where, line, "'%s' is given more than %zu times", k->name,
+				    cap);
+		copy = strdup(v);
+		items = copy ? realloc(l->items, (l->count + 1) * sizeof(*items)) : NULL;
+		if (!items) {
+			free(copy);
+			return fail(err, where, line, "out of memory");
+		}
+		items[l->count++] = copy;
+		l->items = items;
+		return 0;
+	}
 	case CONFIG_ENUM: {
 		char list[256] = "";
 		size_t used = 0;
@@ -131,6 +149,15 @@ static int set_value(const struct config_key *k, void *dst, const char *v, const
 	return fail(err, where, line, "'%s' has an unknown type", k->name);
 }
 
+static void free_list(struct config_list *l)
+{
+	for (size_t i = 0; i < l->count; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->count = 0;
+}
+
 int config_defaults(const struct config_key *table, void *dst, struct config_error *err)
 {
 	for (const struct config_key *k = table; k->name; k++) {
@@ -147,6 +174,9 @@ int config_defaults(const struct config_key *table, void *dst, struct config_err
 			break;
 		case CONFIG_ENUM:
 			*(int *)field(dst, k) = 0;
+			break;
+		case CONFIG_LIST:
+			free_list(field(dst, k));
 			break;
 		}
 		if (k->def && set_value(k, dst, k->def, "default", 0, err) < 0)
@@ -255,7 +285,7 @@ static int parse_line(const struct config_key *table, void *dst, char *line, int
 	if (!k)
 		return fail(err, name, lineno, "unknown key '%s'", full);
 	size_t idx = (size_t)(k - table);
-	if (seen[idx])
+	if (seen[idx] && k->type != CONFIG_LIST)
 		return fail(err, name, lineno, "duplicate key '%s' (first set on line %d)", full,
 			    seen[idx]);
 	seen[idx] = lineno;
@@ -359,6 +389,8 @@ void config_free(const struct config_key *table, void *dst)
 		if (k->type == CONFIG_STRING) {
 			free(*(char **)field(dst, k));
 			*(char **)field(dst, k) = NULL;
+		} else if (k->type == CONFIG_LIST) {
+			free_list(field(dst, k));
 		}
 	}
 }
@@ -382,6 +414,8 @@ void config_print_help(const struct config_key *table, FILE *out)
 				fprintf(out, "%s%s", i ? "|" : "", k->choices[i]);
 			fputc(')', out);
 		}
+		if (k->type == CONFIG_LIST)
+			fputs(" (repeatable)", out);
 		if (k->def)
 			fprintf(out, " [default: %s]", k->def);
 		fputc('\n', out);
@@ -391,6 +425,12 @@ void config_print_help(const struct config_key *table, FILE *out)
 void config_dump(const struct config_key *table, const void *src, FILE *out)
 {
 	for (const struct config_key *k = table; k->name; k++) {
+		if (k->type == CONFIG_LIST) {
+			const struct config_list *l = cfield(src, k);
+			for (size_t i = 0; i < l->count; i++)
+				fprintf(out, "%s = \"%s\"\n", k->name, l->items[i]);
+			continue;
+		}
 		fprintf(out, "%s = ", k->name);
 		switch (k->type) {
 		case CONFIG_INT:
@@ -406,6 +446,8 @@ void config_dump(const struct config_key *table, const void *src, FILE *out)
 		}
 		case CONFIG_ENUM:
 			fprintf(out, "%s\n", k->choices[*(const int *)cfield(src, k)]);
+			break;
+		case CONFIG_LIST: /* written above, one line per item */
 			break;
 		}
 	}

@@ -40,6 +40,14 @@ enum config_type {
 	CONFIG_STRING, /* char * (owned by the struct, freed by config_free); max > 0 caps the length;
 			* an empty value ("" or nothing) leaves it NULL */
 	CONFIG_ENUM,   /* int: index into choices */
+	CONFIG_LIST,   /* struct config_list: the key may repeat, each line adds an item;
+			* max > 0 caps the number of items (default 1024) */
+};
+
+/* A CONFIG_LIST value: items in file order, owned by the struct (config_free). */
+struct config_list {
+	char **items;
+	size_t count;
 };
 
 struct config_key {

@@ -472,8 +472,62 @@ static void test_trailing_comments(void)
 	config_free(table, &o);
 }
 
+/* CONFIG_LIST: a key that repeats adds items, in order, up to max. */
+struct list_opts {
+	struct config_list desktops;
+	int64_t port;
+};
+
+static const struct config_key list_table[] = {
+	{"desktop", CONFIG_LIST, NULL, 0, 3, offsetof(struct list_opts, desktops), NULL,
+	 "a desktop"},
+	{"port", CONFIG_INT, "1", 1, 9, offsetof(struct list_opts, port), NULL, "a port"},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+static void test_list(void)
+{
+	static const char text[] = "desktop = a vnc://127.0.0.1:5901\n"
+				   "port = 2\n"
+				   "desktop = \"b x11::99\"\n";
+	static const char four[] = "desktop = 1\ndesktop = 2\ndesktop = 3\ndesktop = 4\n";
+	struct list_opts o;
+	struct config_error err;
+	char *dump = NULL;
+	size_t dump_len = 0;
+	FILE *f;
+
+	memset(&o, 0, sizeof(o));
+	CHECK_INT_EQ(config_defaults(list_table, &o, &err), 0);
+	CHECK_INT_EQ(o.desktops.count, 0);
+	CHECK_INT_EQ(config_parse_buffer(list_table, &o, text, strlen(text), "l.conf", &err), 0);
+	CHECK_INT_EQ(o.desktops.count, 2);
+	if (o.desktops.count == 2) {
+		CHECK_STR_EQ(o.desktops.items[0], "a vnc://127.0.0.1:5901");
+		CHECK_STR_EQ(o.desktops.items[1], "b x11::99");
+	}
+	CHECK_INT_EQ(config_set(list_table, &o, "desktop", "c", "--desktop", &err), 0);
+	CHECK_INT_EQ(o.desktops.count, 3);
+	CHECK_INT_EQ(config_set(list_table, &o, "desktop", "d", "--desktop", &err), HR_ECONFIG);
+	CHECK(strstr(err.msg, "more than 3 times") != NULL);
+	f = open_memstream(&dump, &dump_len);
+	config_dump(list_table, &o, f);
+	fclose(f);
+	CHECK(dump && strstr(dump, "desktop = \"b x11::99\"\ndesktop = \"c\"\n") != NULL);
+	free(dump);
+	config_free(list_table, &o);
+	CHECK_INT_EQ(o.desktops.count, 0);
+
+	memset(&o, 0, sizeof(o));
+	CHECK_INT_EQ(config_parse_buffer(list_table, &o, four, strlen(four), "l.conf", &err),
+		     HR_ECONFIG);
+	CHECK_INT_EQ(err.line, 4);
+	config_free(list_table, &o);
+}
+
 int main(void)
 {
+	test_list();
 	test_trailing_comments();
 	test_defaults();
 	test_bad_default();
