@@ -86,7 +86,7 @@ static void start_close(struct conn *c, uint16_t reason, const char *text, int e
 		return;
 	bye.u.bye.reason = reason;
 	bye.u.bye.text.data = (const uint8_t *)text;
-	bye.u.bye.text.len = text ? strnlen(text, MSG_REASON_MAX) : 0;
+	bye.u.bye.text.len = text ? msg_text_fit(text, MSG_REASON_MAX) : 0;
 	if (conn_send(c, &bye) < 0) {
 		bye.u.bye.text.len = 0; /* text not UTF-8: send the code alone */
 		conn_send(c, &bye);
@@ -112,7 +112,8 @@ static void protocol_error(struct conn *c, int err, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	log_warn("%s: %s; closing", c->name, text);
-	start_close(c, MSG_BYE_PROTOCOL_ERROR, text, err);
+	start_close(c, err == HR_EPROTO_VERSION ? MSG_BYE_VERSION : MSG_BYE_PROTOCOL_ERROR, text,
+		    err);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)

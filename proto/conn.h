@@ -10,7 +10,8 @@
  * Receiving: frames are cut with msg_frame_peek and decoded with msg_decode;
  * each message goes to cbs->on_msg; unknown types are skipped by length. A
  * malformed frame, or one longer than cfg->max_frame, ends the connection:
- * the peer gets BYE PROTOCOL_ERROR with a sentence saying what was wrong,
+ * the peer gets BYE PROTOCOL_ERROR (VERSION for a HELLO/WELCOME of another
+ * protocol version) with a sentence saying what was wrong,
  * and on_close reports the same sentence.
  *
  * Ending: conn_close sends BYE, flushes (at most cfg->linger_ms), and ends

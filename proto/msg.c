@@ -147,6 +147,20 @@ int msg_frame_peek(const uint8_t *buf, size_t len, size_t *frame_len)
 	return 0;
 }
 
+/*
+ * HELLO and WELCOME start with magic and version. A later version may lay out
+ * the rest differently, so a peer speaking one must get HR_EPROTO_VERSION (and
+ * a BYE VERSION) whatever follows, not a truncation or range error from
+ * reading its fields as ours. Returns 1 to go on reading.
+ */
+static int check_magic_version(struct reader *r, uint32_t magic, uint16_t version)
+{
+	check(r, magic == MSG_MAGIC);
+	if (!r->err && version != MSG_PROTOCOL_VERSION)
+		r->err = HR_EPROTO_VERSION;
+	return !r->err;
+}
+
 static void decode_payload(struct reader *r, struct msg *m)
 {
 	switch (m->type) {
@@ -154,21 +168,23 @@ static void decode_payload(struct reader *r, struct msg *m)
 		struct msg_hello *h = &m->u.hello;
 		uint32_t magic = get_u32(r);
 		h->version = get_u16(r);
+		/* the version decides the layout of the rest: refuse it before reading on */
+		if (!check_magic_version(r, magic, h->version))
+			break;
 		h->caps = get_u32(r);
 		h->max_width = get_u16(r);
 		h->max_height = get_u16(r);
 		h->ticket = get_bytes(r, get_u16(r), MSG_TICKET_MAX);
 		h->client_name = get_bytes(r, get_u8(r), MSG_NAME_MAX);
-		check(r, magic == MSG_MAGIC);
 		check_text(r, h->client_name);
-		if (!r->err && h->version != MSG_PROTOCOL_VERSION)
-			r->err = HR_EPROTO_VERSION;
 		break;
 	}
 	case MSG_WELCOME: {
 		struct msg_welcome *w = &m->u.welcome;
 		uint32_t magic = get_u32(r);
 		w->version = get_u16(r);
+		if (!check_magic_version(r, magic, w->version))
+			break;
 		w->flags = get_u32(r);
 		w->width = get_u16(r);
 		w->height = get_u16(r);
@@ -176,14 +192,11 @@ static void decode_payload(struct reader *r, struct msg *m)
 		w->audio_rate = get_u32(r);
 		w->audio_channels = get_u8(r);
 		w->session = get_bytes(r, get_u8(r), MSG_NAME_MAX);
-		check(r, magic == MSG_MAGIC);
 		check(r, w->width >= 1 && w->width <= MSG_DIMENSION_MAX);
 		check(r, w->height >= 1 && w->height <= MSG_DIMENSION_MAX);
 		check(r, w->codec == MSG_CODEC_H264);
 		check(r, w->audio_channels <= 8 && w->audio_rate <= 384000);
 		check_text(r, w->session);
-		if (!r->err && w->version != MSG_PROTOCOL_VERSION)
-			r->err = HR_EPROTO_VERSION;
 		break;
 	}
 	case MSG_BYE:
@@ -238,6 +251,11 @@ static void decode_payload(struct reader *r, struct msg *m)
 		if (m->u.clipboard.format == MSG_CLIPBOARD_TEXT)
 			check_text(r, m->u.clipboard.data);
 		break;
+	case MSG_STATUS:
+		m->u.status.code = get_u16(r);
+		m->u.status.text = get_bytes(r, get_u16(r), MSG_REASON_MAX);
+		check_text(r, m->u.status.text);
+		break;
 	case MSG_KEY:
 		m->u.key.scancode = get_u16(r);
 		m->u.key.keysym = get_u32(r);
@@ -283,7 +301,7 @@ static void decode_payload(struct reader *r, struct msg *m)
 
 static int known_type(uint8_t t)
 {
-	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_CLIPBOARD) ||
+	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
 	       (t >= MSG_KEY && t <= MSG_ACK);
 }
 
@@ -483,6 +501,12 @@ static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
 		if (with_bulk)
 			put(w, m->u.clipboard.data.data, m->u.clipboard.data.len);
 		break;
+	case MSG_STATUS:
+		wcheck(w, text_ok(m->u.status.text, MSG_REASON_MAX));
+		put_u16(w, m->u.status.code);
+		put_u16(w, (uint16_t)m->u.status.text.len);
+		put(w, m->u.status.text.data, m->u.status.text.len);
+		break;
 	case MSG_KEY:
 		wcheck(w, m->u.key.scancode != 0 || m->u.key.keysym != 0);
 		put_u16(w, m->u.key.scancode);
@@ -583,6 +607,19 @@ int msg_encode_head(const struct msg *m, uint8_t *buf, size_t cap, size_t *head_
 	return encode(m, buf, cap, head_len, 0);
 }
 
+size_t msg_text_fit(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n <= max)
+		return n;
+	n = max;
+	/* back up over continuation bytes (10xxxxxx) to a character boundary */
+	while (n > 0 && ((uint8_t)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
 const char *msg_type_name(uint8_t type)
 {
 	switch (type) {
@@ -608,6 +645,8 @@ const char *msg_type_name(uint8_t type)
 		return "RESIZE";
 	case MSG_CLIPBOARD:
 		return "CLIPBOARD";
+	case MSG_STATUS:
+		return "STATUS";
 	case MSG_KEY:
 		return "KEY";
 	case MSG_POINTER:

@@ -52,6 +52,7 @@ enum msg_type {
 	MSG_CURSOR_POS = 19,
 	MSG_RESIZE = 20,
 	MSG_CLIPBOARD = 21, /* both directions */
+	MSG_STATUS = 22,    /* what the desktop is doing, for the user ("console lost") */
 
 	/* client -> agent */
 	MSG_KEY = 32,
@@ -96,6 +97,11 @@ enum msg_bye_reason {
 	MSG_BYE_REPLACED = 7, /* the same user connected elsewhere */
 	MSG_BYE_IDLE_TIMEOUT = 8,
 	MSG_BYE_ADMIN = 9, /* an admin disconnected the session */
+};
+
+enum msg_status_code {
+	MSG_STATUS_OK = 0,	     /* streaming normally (again) */
+	MSG_STATUS_CONSOLE_LOST = 1, /* the console went away; the agent is reconnecting */
 };
 
 enum msg_video_flag {
@@ -191,6 +197,11 @@ struct msg_clipboard {
 	struct msg_bytes data;
 };
 
+struct msg_status {
+	uint16_t code;	       /* enum msg_status_code; unknown codes are shown as text only */
+	struct msg_bytes text; /* <= MSG_REASON_MAX, UTF-8, for people */
+};
+
 struct msg_key {
 	uint16_t scancode; /* Linux evdev key code (input-event-codes.h); 0 if unknown */
 	uint32_t keysym;   /* X11 keysym; 0 if unknown */
@@ -238,6 +249,7 @@ struct msg {
 		struct msg_cursor_pos cursor_pos;
 		struct msg_resize resize;
 		struct msg_clipboard clipboard;
+		struct msg_status status;
 		struct msg_key key;
 		struct msg_pointer pointer;
 		struct msg_scroll scroll;
@@ -281,6 +293,13 @@ int msg_encode(const struct msg *m, uint8_t *buf, size_t cap, size_t *out_len);
  * frame is head_len + payload length.
  */
 int msg_encode_head(const struct msg *m, uint8_t *buf, size_t cap, size_t *head_len);
+
+/*
+ * The length of the longest prefix of the NUL-terminated UTF-8 string s that
+ * fits in max bytes without splitting a character: how senders cut a BYE or
+ * STATUS text to MSG_REASON_MAX.
+ */
+size_t msg_text_fit(const char *s, size_t max);
 
 /* "HELLO", "VIDEO", ...; "UNKNOWN" for others. */
 const char *msg_type_name(uint8_t type);

@@ -1,4 +1,330 @@
-int main(void)
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writes the seed corpora the fuzz targets start from (run by ctest as the
+ * fuzz_seeds fixture):
+ *
+ *   DIR/fuzz_proto/   one valid frame of every message type, and streams of
+ *                     several frames as each side sends them
+ *   DIR/fuzz_config/  valid configuration files (common/config.h syntax),
+ *                     using the keys of fuzz_config.c's table
+ *   DIR/fuzz_ticket/  connect tickets signed with a fresh Ed25519 key, for
+ *                     fuzz_ticket.c's agent and desktop
+ *
+ * Usage: make_seeds DIR. Exits 0, or 1 with a message on stderr.
+ */
+#include "error.h"
+#include "msg.h"
+#include "ticket.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define BYTES(p, n) ((struct msg_bytes){(const uint8_t *)(p), (n)})
+#define STR(s)	    BYTES(s, sizeof(s) - 1)
+
+/* The agent and desktop fuzz_ticket.c verifies for. */
+#define TICKET_AGENT   "agent-7"
+#define TICKET_DESKTOP "desk-1"
+
+static int mkdir_p(const char *path)
 {
-	return 1;
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf)) {
+		fprintf(stderr, "make_seeds: bad directory name '%s'\n", path);
+		return -1;
+	}
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST) {
+			fprintf(stderr, "make_seeds: mkdir %s: %s\n", buf, strerror(errno));
+			return -1;
+		}
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+static int write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+	char path[4096];
+	FILE *f;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
+		fprintf(stderr, "make_seeds: path too long: %s/%s\n", dir, name);
+		return -1;
+	}
+	f = fopen(path, "wb");
+	if (!f) {
+		fprintf(stderr, "make_seeds: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	size_t wrote = len ? fwrite(data, 1, len, f) : 0;
+	if (fclose(f) != 0 || wrote != len) {
+		fprintf(stderr, "make_seeds: writing %s failed\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- fuzz_proto -------------------------------------------------------- */
+
+/* A growable byte buffer for streams. */
+struct out {
+	uint8_t buf[1 << 16];
+	size_t len;
+};
+
+static int append(struct out *o, const struct msg *m)
+{
+	size_t n = 0;
+	int rc = msg_encode(m, o->buf + o->len, sizeof(o->buf) - o->len, &n);
+
+	if (rc < 0) {
+		fprintf(stderr, "make_seeds: encoding %s failed: %s\n", msg_type_name(m->type),
+			hr_strerror(rc));
+		return -1;
+	}
+	o->len += n;
+	return 0;
+}
+
+static int write_msg(const char *dir, const char *name, const struct msg *m)
+{
+	static struct out o;
+
+	o.len = 0;
+	return append(&o, m) < 0 ? -1 : write_file(dir, name, o.buf, o.len);
+}
+
+static int proto_seeds(const char *dir)
+{
+	static uint8_t ticket[64], video[96], audio[40], cursor[8 * 8 * 4];
+	static const uint8_t unknown_frame[] = {0, 0, 0, 4, 99, 1, 2, 3};
+	static struct out stream;
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(ticket); i++)
+		ticket[i] = (uint8_t)(i * 37 + 1);
+	/* an H.264 Annex B access unit shape: start code, IDR slice NAL header, data */
+	memcpy(video, "\x00\x00\x00\x01\x65\x88\x84", 7);
+	for (size_t i = 7; i < sizeof(video); i++)
+		video[i] = (uint8_t)(i * 11);
+	audio[0] = 0xfc; /* an Opus TOC byte: CELT fullband 20 ms */
+	for (size_t i = 1; i < sizeof(audio); i++)
+		audio[i] = (uint8_t)(i * 5);
+	for (size_t i = 0; i < sizeof(cursor); i++)
+		cursor[i] = (uint8_t)(i % 4 == 3 ? 0xff : i);
+
+	const struct msg hello = {
+		.type = MSG_HELLO,
+		.u.hello = {MSG_PROTOCOL_VERSION,
+			    MSG_CAP_H264 | MSG_CAP_OPUS | MSG_CAP_CLIPBOARD | MSG_CAP_CURSOR, 1920,
+			    1080, BYTES(ticket, sizeof(ticket)), STR("laptop-7")}};
+	const struct msg welcome = {
+		.type = MSG_WELCOME,
+		.u.welcome = {MSG_PROTOCOL_VERSION,
+			      MSG_WELCOME_CONTROL | MSG_WELCOME_AUDIO | MSG_WELCOME_CLIPBOARD, 1280,
+			      720, MSG_CODEC_H264, 48000, 2, STR("s-0001")}};
+	const struct msg msgs[] = {
+		hello,
+		welcome,
+		{.type = MSG_BYE, .u.bye = {MSG_BYE_PROTOCOL_ERROR, STR("RESIZE: width 0")}},
+		{.type = MSG_PING, .u.ping = {1700000000000000ull}},
+		{.type = MSG_PONG, .u.ping = {1700000000000000ull}},
+		{.type = MSG_VIDEO,
+		 .u.video = {1, 1700000000000000ull, MSG_VIDEO_KEYFRAME,
+			     BYTES(video, sizeof(video))}},
+		{.type = MSG_AUDIO, .u.audio = {1700000000020000ull, BYTES(audio, sizeof(audio))}},
+		{.type = MSG_CURSOR, .u.cursor = {8, 8, 1, 1, BYTES(cursor, sizeof(cursor))}},
+		{.type = MSG_CURSOR_POS, .u.cursor_pos = {640, 360, true}},
+		{.type = MSG_RESIZE, .u.resize = {1280, 720}},
+		{.type = MSG_CLIPBOARD,
+		 .u.clipboard = {MSG_CLIPBOARD_TEXT, STR("gr\xc3\xbc\xc3\x9f \xe6\x97\xa5")}},
+		{.type = MSG_STATUS,
+		 .u.status = {MSG_STATUS_CONSOLE_LOST, STR("console lost; reconnecting")}},
+		{.type = MSG_KEY, .u.key = {30, 0x61, MSG_KEY_DOWN}},
+		{.type = MSG_POINTER, .u.pointer = {100, 200, 1}},
+		{.type = MSG_SCROLL, .u.scroll = {0, -120}},
+		{.type = MSG_TOUCH, .u.touch = {1, MSG_TOUCH_BEGIN, 300, 400}},
+		{.type = MSG_PEN,
+		 .u.pen = {MSG_PEN_IN_RANGE | MSG_PEN_CONTACT, 500, 600, 32768, -30, 45}},
+		{.type = MSG_KEYFRAME_REQUEST},
+		{.type = MSG_ACK, .u.ack = {1, 1700000000050000ull}},
+	};
+
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]) && rc == 0; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "%02zu-%s", i, msg_type_name(msgs[i].type));
+		rc = write_msg(dir, name, &msgs[i]);
+	}
+	if (rc < 0)
+		return -1;
+
+	/* what a client sends: HELLO, then input */
+	stream.len = 0;
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		if (msgs[i].type == MSG_HELLO || msgs[i].type >= MSG_KEY ||
+		    msgs[i].type == MSG_PING || msgs[i].type == MSG_CLIPBOARD)
+			rc |= append(&stream, &msgs[i]);
+	rc |= write_file(dir, "stream-client", stream.buf, stream.len);
+
+	/* what an agent sends: WELCOME, then output, then BYE */
+	stream.len = 0;
+	rc |= append(&stream, &welcome);
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++)
+		if ((msgs[i].type >= MSG_VIDEO && msgs[i].type <= MSG_STATUS) ||
+		    msgs[i].type == MSG_PONG)
+			rc |= append(&stream, &msgs[i]);
+	rc |= append(&stream, &msgs[2]);
+	rc |= write_file(dir, "stream-agent", stream.buf, stream.len);
+
+	/* an unknown type between known ones, skipped by length */
+	stream.len = 0;
+	rc |= append(&stream, &msgs[3]);
+	memcpy(stream.buf + stream.len, unknown_frame, sizeof(unknown_frame));
+	stream.len += sizeof(unknown_frame);
+	rc |= append(&stream, &msgs[4]);
+	rc |= write_file(dir, "stream-unknown", stream.buf, stream.len);
+
+	/* a stream that ends in the middle of a frame */
+	stream.len = 0;
+	rc |= append(&stream, &msgs[9]);
+	rc |= append(&stream, &msgs[5]);
+	rc |= write_file(dir, "stream-partial", stream.buf, stream.len - 10);
+	return rc ? -1 : 0;
+}
+
+/* ---- fuzz_config ------------------------------------------------------- */
+
+static int config_seeds(const char *dir)
+{
+	static const char *const files[][2] = {
+		{"minimal.conf", "port = 7443\n"},
+		{"agent.conf", "# Highrise agent\n"
+			       "; both comment styles\n"
+			       "port = 7443\n"
+			       "name = \"desk agent #1; east\"\n"
+			       "mode = vnc\n"
+			       "verbose = yes\n"
+			       "offset = -42\n"
+			       "\n"
+			       "[tls]\n"
+			       "ca_file = \"/etc/highrise/ca.pem\"\n"
+			       "timeout = 30\n"
+			       "strict = on\n"
+			       "\n"
+			       "[log]\n"
+			       "path = /var/log/highrise/agent.log\n"},
+		{"spacing.conf", "  port=1\r\n"
+				 "\tmode   =   x11   \n"
+				 "verbose = false\n"
+				 "name = \"  spaced  \"\n"
+				 "[tls]\n"
+				 "  strict = 0\n"
+				 "timeout = 3600\n"},
+		{"limits.conf", "port = 65535\n"
+				"offset = -9223372036854775808\n"
+				"name = \"\"\n"
+				"mode = spice\n"
+				"[log]\n"
+				"path = \"/tmp/with # hash and ; semicolon\"\n"
+				"[tls]\n"
+				"ca_file = /etc/ssl/certs/ca-certificates.crt\n"
+				"timeout = 1\n"},
+		{"sections.conf", "[tls]\n"
+				  "strict = true\n"
+				  "[log]\n"
+				  "path = \"/var/log/h.log\"\n"
+				  "[tls]\n"
+				  "timeout = 60\n"},
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (write_file(dir, files[i][0], files[i][1], strlen(files[i][1])) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- fuzz_ticket ------------------------------------------------------- */
+
+static int ticket_seeds(const char *dir)
+{
+	static char long_name[TICKET_NAME_MAX + 1];
+	static const struct {
+		const char *file, *user, *desktop, *agent, *session;
+		int lifetime;
+	} tickets[] = {
+		{"alice", "alice", TICKET_DESKTOP, TICKET_AGENT, "s-0001", 60},
+		{"no-session", "bob", TICKET_DESKTOP, TICKET_AGENT, "", 30},
+		{"utf8", "j\xc3\xbcrgen", TICKET_DESKTOP, TICKET_AGENT, "s-\xe6\x97\xa5", 1},
+		{"other-agent", "carol", "desk-2", "agent-9", "s-2", 60},
+		{"long-names", long_name, long_name, long_name, long_name, 60},
+	};
+	EVP_PKEY *key;
+	int rc = 0;
+
+	memset(long_name, 'n', TICKET_NAME_MAX);
+	key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	if (!key) {
+		fprintf(stderr, "make_seeds: cannot generate an Ed25519 key\n");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(tickets) / sizeof(tickets[0]) && rc == 0; i++) {
+		struct ticket t;
+		uint8_t buf[TICKET_WIRE_MAX];
+		size_t len = 0;
+
+		rc = ticket_init(&t, tickets[i].user, tickets[i].desktop, tickets[i].agent,
+				 tickets[i].session, (int64_t)time(NULL), tickets[i].lifetime);
+		if (rc == 0)
+			rc = ticket_sign(&t, key, buf, sizeof(buf), &len);
+		if (rc < 0) {
+			fprintf(stderr, "make_seeds: ticket %s: %s\n", tickets[i].file,
+				hr_strerror(rc));
+			break;
+		}
+		rc = write_file(dir, tickets[i].file, buf, len);
+	}
+	EVP_PKEY_free(key);
+	return rc < 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *sub;
+		int (*write)(const char *dir);
+	} corpora[] = {
+		{"fuzz_proto", proto_seeds},
+		{"fuzz_config", config_seeds},
+		{"fuzz_ticket", ticket_seeds},
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(corpora) / sizeof(corpora[0]); i++) {
+		char dir[4096];
+
+		if (snprintf(dir, sizeof(dir), "%s/%s", argv[1], corpora[i].sub) >=
+			    (int)sizeof(dir) ||
+		    mkdir_p(dir) < 0 || corpora[i].write(dir) < 0) {
+			fprintf(stderr, "make_seeds: could not write %s\n", dir);
+			return 1;
+		}
+	}
+	printf("make_seeds: corpora written to %s\n", argv[1]);
+	return 0;
 }

@@ -337,8 +337,23 @@ static void test_send_after_close(void)
 	run_once();
 }
 
+static void test_text_fit(void)
+{
+	char s[MSG_REASON_MAX + 8];
+
+	CHECK_INT_EQ(msg_text_fit("short", MSG_REASON_MAX), 5);
+	memset(s, 'a', sizeof(s) - 1);
+	s[sizeof(s) - 1] = '\0';
+	CHECK_INT_EQ(msg_text_fit(s, MSG_REASON_MAX), MSG_REASON_MAX);
+	/* "é" (c3 a9) straddling the limit is left out whole */
+	s[MSG_REASON_MAX - 1] = (char)0xc3;
+	s[MSG_REASON_MAX] = (char)0xa9;
+	CHECK_INT_EQ(msg_text_fit(s, MSG_REASON_MAX), MSG_REASON_MAX - 1);
+}
+
 int main(void)
 {
+	test_text_fit();
 	log_open("test_conn", LOG_LEVEL_WARN, LOG_TARGET_STDERR);
 	base = event_base_new();
 	test_every_type_arrives();
