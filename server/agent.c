@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: MIT */
+#include "agent.h"
+
+#include "conn.h"
+#include "desktop.h"
+#include "error.h"
+#include "log.h"
+#include "msg.h"
+#include "ticket.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define DESKTOPS_MAX 256
+/* Clients send input, ACKs and clipboard text: nothing near MSG_FRAME_MAX. */
+#define CLIENT_FRAME_MAX (1u << 20)
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+const struct config_key agent_config_table[] = {
+	{"listen", CONFIG_STRING, "0.0.0.0:7443", 0, 300, offsetof(struct agent_cfg, listen), NULL,
+	 "address and TCP port to accept clients on"},
+	{"name", CONFIG_STRING, NULL, 0, TICKET_NAME_MAX, offsetof(struct agent_cfg, name), NULL,
+	 "this agent's name: tickets must be issued for it"},
+	{"desktop", CONFIG_LIST, NULL, 0, DESKTOPS_MAX, offsetof(struct agent_cfg, desktops), NULL,
+	 "a desktop: 'ID URI [password-file=PATH]', URI vnc://HOST:PORT or x11::DISPLAY"},
+	{"tls.cert_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, cert_file), NULL,
+	 "the agent's TLS certificate (highrise-certs issue agent NAME)"},
+	{"tls.key_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, key_file), NULL,
+	 "its private key"},
+	{"ticket.public_key", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, ticket_key),
+	 NULL, "the broker's ticket public key (highrise-certs ticket-key: ticket.pub)"},
+	{"video.codec", CONFIG_STRING, NULL, 0, 64, offsetof(struct agent_cfg, codec), NULL,
+	 "H.264 encoder: libx264, h264_vaapi, h264_nvenc, h264_qsv (falls back to libx264)"},
+	{"video.bitrate_kbps", CONFIG_INT, "10000", 500, 1000000,
+	 offsetof(struct agent_cfg, bitrate_kbps), NULL, "highest video bitrate per desktop"},
+	{"video.fps", CONFIG_INT, "30", 1, 240, offsetof(struct agent_cfg, fps), NULL,
+	 "most video frames per second"},
+	{"video.max_inflight", CONFIG_INT, "4", 1, 64, offsetof(struct agent_cfg, max_inflight),
+	 NULL, "frames a client may leave unacknowledged before the stream waits for it"},
+	{"hello_timeout_ms", CONFIG_INT, "10000", 100, 600000,
+	 offsetof(struct agent_cfg, hello_timeout_ms), NULL,
+	 "how long a new connection has to send HELLO"},
+	{"max_clients", CONFIG_INT, "64", 1, 100000, offsetof(struct agent_cfg, max_clients), NULL,
+	 "connections served at once; more are refused"},
+	{"log.level", CONFIG_ENUM, "info", 0, 0, offsetof(struct agent_cfg, log_level), log_levels,
+	 "log verbosity"},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+struct peer {
+	struct agent *a;
+	struct conn *conn;
+	struct peer *next, **prev;
+	struct event *hello_timer;
+	struct session *session; /* after a good HELLO */
+	char addr[64];
+};
+
+struct agent {
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct tls_ctx *tls;
+	struct ticket_verifier *verifier;
+	struct desktop *desktops[DESKTOPS_MAX];
+	size_t ndesktops;
+	struct peer *peers;
+	int npeers;
+	int max_clients;
+	int hello_timeout_ms;
+	uint16_t port;
+	char name[TICKET_NAME_MAX + 1];
+};
+
+static void peer_unlink(struct peer *p)
+{
+	*p->prev = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->a->npeers--;
+}
+
+static void on_close(struct conn *c, int err, const char *reason, void *ud)
+{
+	struct peer *p = ud;
+	(void)c;
+
+	if (err < 0)
+		log_info("client %s: disconnected: %s", p->addr, reason);
+	else
+		log_debug("client %s: closed: %s", p->addr, reason);
+	if (p->session)
+		desktop_detach(p->session);
+	if (p->hello_timer)
+		event_free(p->hello_timer);
+	peer_unlink(p);
+	free(p); /* the conn frees itself after this callback */
+}
+
+static struct desktop *find_desktop(struct agent *a, const char *id)
+{
+	for (size_t i = 0; i < a->ndesktops; i++)
+		if (strcmp(desktop_id(a->desktops[i]), id) == 0)
+			return a->desktops[i];
+	return NULL;
+}
+
+static void refuse(struct peer *p, uint16_t reason, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void refuse(struct peer *p, uint16_t reason, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_warn("client %s: refused: %s", p->addr, text);
+	conn_close(p->conn, reason, text);
+}
+
+static void on_hello(struct peer *p, const struct msg_hello *h)
+{
+	struct ticket t;
+	struct desktop *d;
+	char id[17];
+	int rc;
+
+	event_del(p->hello_timer);
+	if (!(h->caps & MSG_CAP_H264)) {
+		refuse(p, MSG_BYE_PROTOCOL_ERROR, "the client cannot decode H.264");
+		return;
+	}
+	rc = ticket_verify(p->a->verifier, h->ticket.data, h->ticket.len, NULL, time(NULL), &t);
+	if (rc < 0) {
+		refuse(p,
+		       rc == HR_ETICKET_EXPIRED ? MSG_BYE_TICKET_EXPIRED : MSG_BYE_TICKET_INVALID,
+		       "connect ticket refused: %s", hr_strerror(rc));
+		return;
+	}
+	ticket_id_short(&t, id);
+	d = find_desktop(p->a, t.desktop);
+	if (!d) {
+		refuse(p, MSG_BYE_DESKTOP_UNAVAILABLE,
+		       "this agent has no desktop named in the ticket (ticket %s)", id);
+		return;
+	}
+	log_info("client %s: ticket %s accepted for desktop %s", p->addr, id, desktop_id(d));
+	p->session = desktop_attach(d, p->conn, t.user, h);
+	if (!p->session)
+		refuse(p, MSG_BYE_SHUTDOWN, "the agent is out of memory");
+}
+
+static void on_msg(struct conn *c, const struct msg *m, void *ud)
+{
+	struct peer *p = ud;
+
+	if (m->type == MSG_PING) {
+		struct msg pong = {.type = MSG_PONG};
+		pong.u.ping.id = m->u.ping.id;
+		conn_send(c, &pong);
+		return;
+	}
+	if (m->type == MSG_BYE || m->type == MSG_PONG)
+		return;
+	if (!p->session) {
+		if (m->type == MSG_HELLO)
+			on_hello(p, &m->u.hello);
+		else if (m->type != MSG_HELLO)
+			refuse(p, MSG_BYE_PROTOCOL_ERROR, "expected HELLO, got %s",
+			       msg_type_name(m->raw_type));
+		return;
+	}
+	desktop_session_msg(p->session, m);
+}
+
+static void hello_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer *p = arg;
+	(void)fd;
+	(void)what;
+	refuse(p, MSG_BYE_PROTOCOL_ERROR, "no HELLO within %d ms", p->a->hello_timeout_ms);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+		      void *arg)
+{
+	struct agent *a = arg;
+	struct peer *p;
+	struct bufferevent *bev;
+	static const struct conn_cbs cbs = {.on_msg = on_msg, .on_close = on_close};
+	struct timeval tv = {a->hello_timeout_ms / 1000, (a->hello_timeout_ms % 1000) * 1000};
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+	(void)l;
+	(void)salen;
+
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	if (a->npeers >= a->max_clients) {
+		log_warn("client %s:%u: refused: already serving %d connections (max_clients)",
+			 host, port, a->npeers);
+		evutil_closesocket(fd);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		evutil_closesocket(fd);
+		return;
+	}
+	p->a = a;
+	snprintf(p->addr, sizeof(p->addr), "%s:%u", host, port);
+	bev = tls_accept(a->tls, a->base, fd);
+	if (!bev) {
+		free(p);
+		return;
+	}
+	struct conn_cfg ccfg = {.max_frame = CLIENT_FRAME_MAX, .name = p->addr};
+	p->conn = conn_new(bev, &cbs, p, &ccfg);
+	if (!p->conn) {
+		free(p);
+		return;
+	}
+	p->hello_timer = evtimer_new(a->base, hello_timeout_cb, p);
+	if (p->hello_timer)
+		evtimer_add(p->hello_timer, &tv);
+	p->next = a->peers;
+	p->prev = &a->peers;
+	if (a->peers)
+		a->peers->prev = &p->next;
+	a->peers = p;
+	a->npeers++;
+	log_debug("client %s: connected", p->addr);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: keep listening, the next accept may succeed */
+	log_warn("accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+/* "HOST:PORT", "[v6]:PORT" or ":PORT" into a socket address. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, int *len)
+{
+	memset(ss, 0, sizeof(*ss));
+	*len = sizeof(*ss);
+	if (evutil_parse_sockaddr_port(s, (struct sockaddr *)ss, len) == 0)
+		return 0;
+	return -EINVAL;
+}
+
+static char *read_secret(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[256];
+	char *nl;
+
+	if (!f) {
+		log_error("cannot read the password file %s: %m", path);
+		return NULL;
+	}
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	nl = strpbrk(buf, "\r\n");
+	if (nl)
+		*nl = '\0';
+	char *s = strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	return s;
+}
+
+/* One "ID URI [password-file=PATH]" line into a desktop. */
+static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg, const char *line)
+{
+	char id[TICKET_NAME_MAX + 1], uri[1024], opt[1100] = "";
+	char *password = NULL;
+	struct desktop *d;
+	int n = sscanf(line, "%128s %1023s %1099s", id, uri, opt);
+
+	if (n < 2) {
+		log_error("desktop '%s': write 'ID URI [password-file=PATH]'", line);
+		return NULL;
+	}
+	if (find_desktop(a, id)) {
+		log_error("desktop '%s' is listed twice", id);
+		return NULL;
+	}
+	if (n == 3) {
+		if (strncmp(opt, "password-file=", 14) != 0) {
+			log_error("desktop %s: unknown option '%s' (password-file=PATH)", id, opt);
+			return NULL;
+		}
+		password = read_secret(opt + 14);
+		if (!password)
+			return NULL;
+	}
+	struct desktop_cfg dcfg = {
+		.id = id,
+		.uri = uri,
+		.password = password,
+		.codec = cfg->codec,
+		.bitrate_kbps = (int)cfg->bitrate_kbps,
+		.fps = (int)cfg->fps,
+		.max_inflight = (int)cfg->max_inflight,
+	};
+	d = desktop_new(a->base, &dcfg);
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	return d;
+}
+
+struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
+{
+	struct agent *a;
+	struct sockaddr_storage ss;
+	EVP_PKEY *pub = NULL;
+	int sslen;
+
+	if (!cfg->name || !cfg->cert_file || !cfg->key_file || !cfg->ticket_key) {
+		log_error("the agent needs name, tls.cert_file, tls.key_file and "
+			  "ticket.public_key (see --help)");
+		return NULL;
+	}
+	if (cfg->desktops.count == 0) {
+		log_error("no desktops configured: add 'desktop = ID URI' lines");
+		return NULL;
+	}
+	if (parse_listen(cfg->listen, &ss, &sslen) < 0) {
+		log_error("listen = '%s': write HOST:PORT, e.g. 0.0.0.0:7443", cfg->listen);
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->base = base;
+	a->max_clients = (int)cfg->max_clients;
+	a->hello_timeout_ms = (int)cfg->hello_timeout_ms;
+	snprintf(a->name, sizeof(a->name), "%s", cfg->name);
+
+	struct tls_cfg tcfg = {.cert_file = cfg->cert_file, .key_file = cfg->key_file};
+	a->tls = tls_ctx_new(TLS_SERVER, &tcfg);
+	if (!a->tls)
+		goto fail;
+	pub = ticket_key_load_public(cfg->ticket_key);
+	if (!pub)
+		goto fail;
+	a->verifier = ticket_verifier_new(pub, cfg->name, 0);
+	EVP_PKEY_free(pub);
+	if (!a->verifier)
+		goto fail;
+	for (size_t i = 0; i < cfg->desktops.count; i++) {
+		struct desktop *d = add_desktop(a, cfg, cfg->desktops.items[i]);
+		if (!d)
+			goto fail;
+		a->desktops[a->ndesktops++] = d;
+	}
+	a->listener = evconnlistener_new_bind(base, accept_cb, a,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+						      LEV_OPT_CLOSE_ON_EXEC,
+					      128, (struct sockaddr *)&ss, sslen);
+	if (!a->listener) {
+		log_error("cannot listen on %s: %s", cfg->listen,
+			  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		goto fail;
+	}
+	evconnlistener_set_error_cb(a->listener, accept_error_cb);
+	{
+		struct sockaddr_storage bound;
+		socklen_t blen = sizeof(bound);
+		getsockname(evconnlistener_get_fd(a->listener), (struct sockaddr *)&bound, &blen);
+		a->port = ntohs(bound.ss_family == AF_INET6
+					? ((struct sockaddr_in6 *)&bound)->sin6_port
+					: ((struct sockaddr_in *)&bound)->sin_port);
+	}
+	log_info("agent %s listening on %s (port %u) with %zu desktop(s)", a->name, cfg->listen,
+		 a->port, a->ndesktops);
+	return a;
+fail:
+	agent_free(a);
+	return NULL;
+}
+
+int agent_shutdown(struct agent *a)
+{
+	if (a->listener) {
+		evconnlistener_free(a->listener);
+		a->listener = NULL;
+	}
+	for (struct peer *p = a->peers, *next; p; p = next) {
+		next = p->next; /* conn_close may end p at once */
+		conn_close(p->conn, MSG_BYE_SHUTDOWN, "the agent is shutting down");
+	}
+	return a->npeers;
+}
+
+int agent_busy(const struct agent *a)
+{
+	return a->npeers;
+}
+
+void agent_free(struct agent *a)
+{
+	if (!a)
+		return;
+	if (a->listener)
+		evconnlistener_free(a->listener);
+	/* connections still open are orphaned from their desktops first */
+	for (struct peer *p = a->peers; p; p = p->next) {
+		if (p->session)
+			desktop_detach(p->session);
+		p->session = NULL;
+	}
+	for (size_t i = 0; i < a->ndesktops; i++)
+		desktop_free(a->desktops[i]);
+	ticket_verifier_free(a->verifier);
+	tls_ctx_free(a->tls);
+	free(a);
+}
+
+uint16_t agent_port(const struct agent *a)
+{
+	return a->port;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HIGHRISE_AGENT_H
+#define HIGHRISE_AGENT_H
+
+/*
+ * highrise-agent: the TLS listener, the handshake (HELLO with a connect
+ * ticket -> WELCOME or BYE) and the desktops of this host.
+ *
+ * A connection must send HELLO within hello_timeout_ms. Its ticket must
+ * verify with the broker's public key, be for this agent (cfg->name) and
+ * name a desktop configured here; otherwise the client gets BYE with the
+ * reason and the refusal is logged (never the ticket itself).
+ *
+ * Threading: the agent lives on its event base's thread.
+ */
+
+#include "config.h"
+
+#include <event2/event.h>
+#include <stdint.h>
+
+struct agent_cfg {
+	char *listen;		     /* HOST:PORT; port 0 picks a free one (tests) */
+	char *name;		     /* this agent's name, as in tickets and its certificate */
+	char *cert_file;	     /* TLS certificate (highrise-certs issue agent NAME) */
+	char *key_file;		     /* and its key */
+	char *ticket_key;	     /* the broker's ticket public key (ticket.pub) */
+	struct config_list desktops; /* "ID URI [password-file=PATH]" */
+	char *codec;		     /* H.264 encoder; NULL: libx264 */
+	int64_t bitrate_kbps;
+	int64_t fps;
+	int64_t max_inflight;
+	int64_t hello_timeout_ms;
+	int64_t max_clients;
+	int log_level;
+};
+
+/* The table behind the config file, --KEY VALUE flags, --help and --print-config. */
+extern const struct config_key agent_config_table[];
+
+struct agent;
+
+/* NULL (and log lines saying what is wrong) when the configuration cannot work. */
+struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg);
+
+/*
+ * Stops listening and says BYE (SHUTDOWN) to every client. Returns the
+ * number of connections still closing; run the loop until agent_busy() is 0
+ * (or a deadline passes), then agent_free.
+ */
+int agent_shutdown(struct agent *a);
+int agent_busy(const struct agent *a);
+void agent_free(struct agent *a);
+
+/* The port actually listened on. */
+uint16_t agent_port(const struct agent *a);
+
+#endif

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HIGHRISE_CAPTURE_H
+#define HIGHRISE_CAPTURE_H
+
+/*
+ * Console backends: where a desktop's pixels come from and where its input
+ * goes. One `const struct capture_impl` table per kind of console; the
+ * agent picks one by the desktop's URI (capture_find) and never looks
+ * inside. Adding SPICE means adding a table, nothing else.
+ *
+ *   vnc://HOST:PORT   a VNC server (QEMU/KVM -vnc, libvirt, ESXi, Xvnc)
+ *                     through libvncclient; cfg->password for VNC auth
+ *   x11::DISPLAY      an X display (x11::99 is DISPLAY=:99) through XShm +
+ *                     XDamage for pixels, XFixes for the cursor, XTest for input
+ *
+ * Threading: everything about one struct capture happens on one thread,
+ * the desktop's pipeline thread (libvncclient and Xlib connections are not
+ * shared). Input reaches that thread through a queue.
+ *
+ * Pixels: the backend owns its framebuffer, 32 bits per pixel, bytes
+ * B, G, R, X in memory (little-endian XRGB8888, libyuv's "ARGB"). The
+ * framebuffer is persistent: frame->pixels stays valid, and keeps showing
+ * the current screen, until the next CAPTURE_REINIT or close, so a caller
+ * may encode damage it collected over several calls.
+ */
+
+#include "msg.h"
+#include "rect.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum capture_status {
+	CAPTURE_OK,	/* the screen changed: frame->damage says where */
+	CAPTURE_AGAIN,	/* nothing changed before the timeout */
+	CAPTURE_REINIT, /* the console changed size: the frame has the new size, all damaged */
+	CAPTURE_ERROR,	/* the console is gone (VM off, server down): close, retry later */
+};
+
+#define CAPTURE_DAMAGE_MAX 64 /* more rectangles than this are merged into their bounds */
+
+struct capture_frame {
+	const uint8_t *pixels; /* B,G,R,X; owned by the backend */
+	int width, height;     /* desktop size in pixels */
+	int stride;	       /* bytes per row */
+	struct rect damage[CAPTURE_DAMAGE_MAX];
+	size_t ndamage; /* changed since the previous OK/REINIT; clipped to the screen */
+};
+
+struct capture_cursor {
+	uint16_t width, height; /* 0x0: no cursor shape (hidden) */
+	uint16_t hot_x, hot_y;
+	uint8_t *pixels; /* width*height*4 bytes B,G,R,A premultiplied; owned by the backend */
+};
+
+struct capture_cfg {
+	const char *password; /* VNC password; NULL for none */
+	int connect_timeout_ms; /* 0: 5000 */
+};
+
+struct capture;
+
+struct capture_impl {
+	const char *name; /* "vnc", "x11" */
+
+	/* Does this backend handle uri? (a prefix check: "vnc://", "x11:") */
+	bool (*handles)(const char *uri);
+
+	/*
+	 * Connects to the console. Returns NULL and logs why (bad URI,
+	 * unreachable, wrong password). Blocking, bounded by
+	 * cfg->connect_timeout_ms.
+	 */
+	struct capture *(*open)(const char *uri, const struct capture_cfg *cfg);
+	void (*close)(struct capture *c);
+
+	/*
+	 * Waits up to timeout_ms for the screen to change and fills *frame.
+	 * The first call after open returns CAPTURE_REINIT with the whole
+	 * screen. Never blocks longer than timeout_ms (plus one network read).
+	 */
+	enum capture_status (*next)(struct capture *c, int timeout_ms,
+				    struct capture_frame *frame);
+
+	/*
+	 * Injects one input message (KEY, POINTER, SCROLL; TOUCH and PEN where
+	 * the console can take them, else mapped to the pointer), already
+	 * checked with input_sanitize. Returns 0, -ENOTSUP for a kind the
+	 * console cannot take, or -EIO when the console is gone.
+	 */
+	int (*inject)(struct capture *c, const struct msg *input);
+
+	/*
+	 * The cursor shape, when it changed since the last call: returns 1 and
+	 * fills *out (valid until the next call), 0 when unchanged, -ENOTSUP
+	 * when the console draws the cursor into the framebuffer itself.
+	 */
+	int (*cursor)(struct capture *c, struct capture_cursor *out);
+};
+
+extern const struct capture_impl capture_vnc;
+extern const struct capture_impl capture_x11;
+
+/* The backend for uri, or NULL (and a log line listing the known schemes). */
+const struct capture_impl *capture_find(const char *uri);
+
+#endif

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * highrise-agent: parses options, loads the configuration, wires the agent
+ * to an event loop and runs it until SIGINT or SIGTERM.
+ */
+#include "agent.h"
+#include "avlog.h"
+#include "config.h"
+#include "log.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHUTDOWN_GRACE_MS 3000
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: highrise-agent --config FILE [--KEY VALUE ...]\n"
+		"\n"
+		"Streams this host's desktops (VM consoles over VNC, X sessions) to\n"
+		"Highrise clients as H.264 over TLS 1.3, and injects their input.\n"
+		"Clients present a connect ticket signed by the broker.\n"
+		"\n"
+		"Options:\n"
+		"  --config FILE                  read settings from FILE (key = value lines)\n"
+		"  --print-config                 print the effective settings and exit\n"
+		"  --help                         this text\n"
+		"  --version                      the version\n"
+		"\n"
+		"Settings (in the file as 'key = value', or as --key VALUE, which wins):\n");
+	config_print_help(agent_config_table, out);
+	fprintf(out, "\n"
+		     "Example:\n"
+		     "  highrise-agent --config /etc/highrise/agent.conf\n"
+		     "  highrise-agent --name host17 --tls.cert_file agent.pem --tls.key_file "
+		     "agent.key \\\n"
+		     "      --ticket.public_key ticket.pub --desktop 'vm1 vnc://127.0.0.1:5901'\n"
+		     "\n"
+		     "See docs/operations.md for the configuration file and certificates.\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("%s: shutting down", strsignal((int)sig));
+	event_base_loopbreak(arg);
+}
+
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = ((void **)arg)[0];
+	struct event_base *base = ((void **)arg)[1];
+	(void)fd;
+	(void)what;
+	if (agent_busy(a) == 0)
+		event_base_loopbreak(base);
+}
+
+/* Two passes: the file first, then every --key VALUE on top of it. */
+static int load_config(int argc, char **argv, struct agent_cfg *cfg, int *print)
+{
+	struct config_error err;
+	const char *file = NULL;
+
+	if (config_defaults(agent_config_table, cfg, &err) < 0) {
+		fprintf(stderr, "highrise-agent: %s\n", err.msg);
+		return 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("highrise-agent %s\n", HIGHRISE_VERSION);
+			exit(0);
+		} else if (strcmp(argv[i], "--print-config") == 0) {
+			*print = 1;
+		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			file = argv[++i];
+		}
+	}
+	if (file && config_parse_file(agent_config_table, cfg, file, &err) != 0) {
+		fprintf(stderr, "highrise-agent: %s\n", err.msg);
+		return 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "--print-config") == 0)
+			continue;
+		if (strcmp(arg, "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0 || i + 1 >= argc) {
+			fprintf(stderr,
+				"highrise-agent: unexpected '%s' (options are --key VALUE; see "
+				"--help)\n",
+				arg);
+			return 2;
+		}
+		if (config_set(agent_config_table, cfg, arg + 2, argv[i + 1], arg, &err) != 0) {
+			fprintf(stderr, "highrise-agent: %s (see --help)\n", err.msg);
+			return 2;
+		}
+		i++;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent_cfg cfg;
+	struct event_base *base;
+	struct event *sigint, *sigterm, *grace;
+	struct agent *a;
+	int print = 0, rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	rc = load_config(argc, argv, &cfg, &print);
+	if (rc) {
+		config_free(agent_config_table, &cfg);
+		return rc;
+	}
+	if (print) {
+		config_dump(agent_config_table, &cfg, stdout);
+		config_free(agent_config_table, &cfg);
+		return 0;
+	}
+	log_open("highrise-agent", (enum log_level)cfg.log_level, LOG_TARGET_AUTO);
+	avlog_install();
+	signal(SIGPIPE, SIG_IGN); /* a client that vanished is an EPIPE, not a death */
+	evthread_use_pthreads();
+
+	base = event_base_new();
+	if (!base) {
+		log_error("cannot create the event loop");
+		return 1;
+	}
+	a = agent_new(base, &cfg);
+	config_free(agent_config_table, &cfg);
+	if (!a) {
+		event_base_free(base);
+		return 1;
+	}
+	sigint = evsignal_new(base, SIGINT, on_signal, base);
+	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+	event_add(sigint, NULL);
+	event_add(sigterm, NULL);
+	event_base_dispatch(base);
+
+	/* say goodbye to every client, give them a moment to read it, then stop */
+	if (agent_shutdown(a) > 0) {
+		void *args[2] = {a, base};
+		struct timeval poll = {0, 50000}, deadline = {SHUTDOWN_GRACE_MS / 1000, 0};
+		grace = event_new(base, -1, EV_PERSIST, grace_cb, args);
+		event_add(grace, &poll);
+		event_base_loopexit(base, &deadline);
+		event_base_dispatch(base);
+		event_free(grace);
+	}
+	agent_free(a);
+	event_free(sigint);
+	event_free(sigterm);
+	event_base_free(base);
+	libevent_global_shutdown();
+	return 0;
+}
