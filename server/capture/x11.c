@@ -1,0 +1,890 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * capture_x11: an X display as a console (capture.h).
+ *
+ *   pixels  XDamage on the root window says what changed; XShmGetImage copies
+ *           those rows of the root window into one shared-memory image of the
+ *           whole screen, which is also the frame we hand out. Without
+ *           MIT-SHM (a display over TCP) plain XGetImage does the same, slower.
+ *   size    ConfigureNotify on the root window (RandR resizes the root and the
+ *           server sends it to every client selecting StructureNotify there).
+ *   cursor  XFixes cursor notifications and XFixesGetCursorImage.
+ *   input   XTest fake key, motion and button events.
+ *
+ * Xlib reports a lost connection through process-wide handlers whose
+ * defaults call exit(). We install, once, a handler that only logs, and per
+ * display an exit handler (libX11 >= 1.8) that marks the capture dead, so
+ * that an X server going away is CAPTURE_ERROR, not the end of the agent.
+ * After that Xlib's entry points return at once (XlibDisplayIOError), and
+ * the only calls we still make are XCloseDisplay and local frees. These
+ * handlers replace any a library in the same process may have set; the
+ * agent has no other Xlib user.
+ */
+#include "capture.h"
+
+#include "input.h"
+#include "log.h"
+
+#include <X11/XKBlib.h>
+#include <X11/Xlib.h>
+#include <X11/Xutil.h>
+#include <X11/extensions/XShm.h>
+#include <X11/extensions/XTest.h>
+#include <X11/extensions/Xdamage.h>
+#include <X11/extensions/Xfixes.h>
+#include <X11/keysym.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define URI_PREFIX	   "x11:"
+#define DEFAULT_TIMEOUT_MS 5000
+#define X_TCP_PORT	   6000 /* X11R7 Xserver(1): TCP port 6000 + display number */
+#define SCROLL_STEP	   120	/* msg_scroll units per wheel click */
+#define MAX_BUTTONS	   8	/* POINTER carries buttons 1..8 */
+
+struct capture {
+	Display *dpy;
+	char *name; /* the display string, for logs */
+	int screen;
+	Window root;
+	int width, height;
+
+	bool dead;	     /* the X connection failed (set by on_io_exit) */
+	bool reinit;	     /* the next next() returns CAPTURE_REINIT */
+	bool damaged;	     /* a DamageNotify arrived since the last subtract */
+	bool resized;	     /* a ConfigureNotify changed the root's size */
+	bool cursor_changed; /* a CursorNotify arrived since the last cursor() */
+	int new_width, new_height;
+
+	int damage_event, fixes_event; /* extension event bases */
+	Damage damage;
+	XserverRegion region;
+
+	/* The screen's pixels: the shared segment, or heap without MIT-SHM. */
+	bool use_shm;
+	XShmSegmentInfo shm;
+	XImage *image; /* XShm image over the whole screen (use_shm) */
+	uint8_t *fb;
+	int stride;
+
+	/* input */
+	bool evdev_keymap; /* keycode = evdev + 8 holds on this server */
+	int nbuttons;	   /* buttons of the core pointer */
+	uint8_t buttons;   /* POINTER mask the display holds */
+	int scroll_x, scroll_y;
+	bool touch_active;
+	uint32_t touch_id;
+
+	/* cursor */
+	unsigned long cursor_serial;
+	bool cursor_sent;
+	uint8_t *cursor_pixels;
+	size_t cursor_cap;
+};
+
+/*
+ * Error trap for one request on this thread: Xlib calls the error handler
+ * from the thread that reads the error, which for our displays is always
+ * the thread that owns the capture.
+ */
+static _Thread_local struct {
+	Display *dpy;
+	int code;
+} trap;
+
+static int on_x_error(Display *dpy, XErrorEvent *ev)
+{
+	if (trap.dpy == dpy) {
+		if (!trap.code)
+			trap.code = ev->error_code;
+		return 0;
+	}
+	char text[128];
+	XGetErrorText(dpy, ev->error_code, text, sizeof(text));
+	log_warn("x11 %s: %s (request %u.%u, resource 0x%lx)", DisplayString(dpy), text,
+		 (unsigned)ev->request_code, (unsigned)ev->minor_code, ev->resourceid);
+	return 0;
+}
+
+static int on_io_error(Display *dpy)
+{
+	log_warn("x11 %s: connection to the X server lost", DisplayString(dpy));
+	return 0; /* then Xlib calls the display's exit handler */
+}
+
+static void on_io_exit(Display *dpy, void *userdata)
+{
+	struct capture *c = userdata;
+
+	(void)dpy;
+	c->dead = true; /* returning (not exiting) is allowed since libX11 1.8 */
+}
+
+static void install_handlers(void)
+{
+	XSetErrorHandler(on_x_error);
+	XSetIOErrorHandler(on_io_error);
+}
+
+static void trap_begin(struct capture *c)
+{
+	trap.dpy = c->dpy;
+	trap.code = 0;
+}
+
+/* Waits for the server to process everything sent; returns the first error code or 0. */
+static int trap_end(struct capture *c)
+{
+	XSync(c->dpy, False);
+	trap.dpy = NULL;
+	return c->dead ? BadImplementation : trap.code;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool handles(const char *uri)
+{
+	return uri && strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) == 0;
+}
+
+/*
+ * XOpenDisplay cannot be given a timeout. For a display over TCP, check
+ * first that something accepts connections on its port within the time
+ * allowed, so that an unreachable host fails in time. (Local displays use
+ * a Unix socket, which connects or fails at once.)
+ */
+static int probe_tcp(const char *name, int timeout_ms)
+{
+	const char *colon = strrchr(name, ':');
+	size_t hostlen = (size_t)(colon - name);
+	char host[256], port[16];
+
+	if (hostlen == 0 || (hostlen == 4 && strncmp(name, "unix", 4) == 0) || name[0] == '/')
+		return 0;
+	if (hostlen >= sizeof(host) || (colon > name && colon[-1] == ':'))
+		return 0; /* DECnet "host::0" or an odd form: leave it to Xlib */
+	memcpy(host, name, hostlen);
+	host[hostlen] = '\0';
+	if (host[0] == '[' && host[hostlen - 1] == ']') { /* [::1]:0 */
+		memmove(host, host + 1, hostlen - 2);
+		host[hostlen - 2] = '\0';
+	}
+	snprintf(port, sizeof(port), "%d", X_TCP_PORT + atoi(colon + 1));
+
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		log_error("x11 %s: cannot resolve '%s': %s", name, host, gai_strerror(rc));
+		return -1;
+	}
+	int ok = -1, err = ETIMEDOUT;
+	for (struct addrinfo *ai = res; ai && ok < 0; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			ok = 0;
+		} else if (errno == EINPROGRESS) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			socklen_t len = sizeof(err);
+			if (poll(&p, 1, timeout_ms) != 1)
+				err = ETIMEDOUT;
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+				ok = 0;
+		} else {
+			err = errno;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	if (ok < 0 && err == ETIMEDOUT)
+		log_error("x11 %s: no X server answers on %s port %s within %d ms", name, host,
+			  port, timeout_ms);
+	else if (ok < 0)
+		log_error("x11 %s: no X server answers on %s port %s: %s", name, host, port,
+			  strerror(err));
+	return ok;
+}
+
+/* The 32-bit little-endian XRGB layout capture.h promises, or why not. */
+static const char *check_visual(struct capture *c)
+{
+	Visual *v = DefaultVisual(c->dpy, c->screen);
+	int depth = DefaultDepth(c->dpy, c->screen);
+
+	if (v->class != TrueColor || (depth != 24 && depth != 32))
+		return "the root visual is not 24-bit TrueColor";
+	if (v->red_mask != 0xff0000 || v->green_mask != 0xff00 || v->blue_mask != 0xff)
+		return "the root visual is not 8-bit RGB";
+	if (ImageByteOrder(c->dpy) != LSBFirst)
+		return "the server's image byte order is big-endian";
+
+	int n = 0;
+	bool ok = false;
+	XPixmapFormatValues *fmt = XListPixmapFormats(c->dpy, &n);
+	for (int i = 0; fmt && i < n; i++)
+		if (fmt[i].depth == depth)
+			ok = fmt[i].bits_per_pixel == 32;
+	XFree(fmt);
+	return ok ? NULL : "the root depth is not stored at 32 bits per pixel";
+}
+
+static void fb_free(struct capture *c)
+{
+	if (c->use_shm && c->image) {
+		if (!c->dead)
+			XShmDetach(c->dpy, &c->shm);
+		c->image->data = NULL;
+		XDestroyImage(c->image);
+		c->image = NULL;
+		shmdt(c->shm.shmaddr);
+	} else {
+		free(c->fb);
+	}
+	c->fb = NULL;
+}
+
+static bool shm_alloc(struct capture *c)
+{
+	Visual *v = DefaultVisual(c->dpy, c->screen);
+	int depth = DefaultDepth(c->dpy, c->screen);
+
+	c->image = XShmCreateImage(c->dpy, v, (unsigned)depth, ZPixmap, NULL, &c->shm,
+				   (unsigned)c->width, (unsigned)c->height);
+	if (!c->image)
+		return false;
+	/* whole-width bands are copied in place: rows must be exactly that long */
+	if (c->image->bits_per_pixel != 32 || c->image->bytes_per_line != c->width * 4) {
+		XDestroyImage(c->image);
+		c->image = NULL;
+		return false;
+	}
+	size_t size = (size_t)c->image->bytes_per_line * (size_t)c->height;
+	c->shm.shmid = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600);
+	if (c->shm.shmid < 0) {
+		log_warn("x11 %s: shmget of %zu bytes: %s", c->name, size, strerror(errno));
+		goto err_image;
+	}
+	c->shm.shmaddr = shmat(c->shm.shmid, NULL, 0);
+	if (c->shm.shmaddr == (char *)-1) {
+		log_warn("x11 %s: shmat: %s", c->name, strerror(errno));
+		goto err_rmid;
+	}
+	c->shm.readOnly = False;
+	c->image->data = c->shm.shmaddr;
+
+	trap_begin(c);
+	XShmAttach(c->dpy, &c->shm);
+	int err = trap_end(c);
+	/* attached (or not): the segment goes away with its last user */
+	shmctl(c->shm.shmid, IPC_RMID, NULL);
+	if (err) {
+		/* BadAccess: a server that cannot map our segment (not on this host) */
+		log_warn("x11 %s: the server cannot attach shared memory (error %d)", c->name, err);
+		shmdt(c->shm.shmaddr);
+		goto err_image;
+	}
+	c->fb = (uint8_t *)c->shm.shmaddr;
+	c->stride = c->image->bytes_per_line;
+	return true;
+
+err_rmid:
+	shmctl(c->shm.shmid, IPC_RMID, NULL);
+err_image:
+	c->image->data = NULL;
+	XDestroyImage(c->image);
+	c->image = NULL;
+	return false;
+}
+
+/* The framebuffer for the current size: shared memory when it can be had. */
+static bool fb_alloc(struct capture *c)
+{
+	if (c->use_shm && shm_alloc(c))
+		return true;
+	if (c->use_shm)
+		log_warn("x11 %s: falling back to XGetImage (slower)", c->name);
+	c->use_shm = false;
+	c->stride = c->width * 4;
+	c->fb = calloc((size_t)c->height, (size_t)c->stride);
+	if (!c->fb)
+		log_error("x11 %s: out of memory for a %dx%d framebuffer", c->name, c->width,
+			  c->height);
+	return c->fb != NULL;
+}
+
+/* Copies rows [y0, y1) of the screen into the framebuffer. */
+static bool grab_rows(struct capture *c, int y0, int y1)
+{
+	if (c->use_shm) {
+		XImage band = *c->image; /* a view of the rows, same segment */
+		band.data = c->image->data + (size_t)y0 * (size_t)c->stride;
+		band.height = y1 - y0;
+		return XShmGetImage(c->dpy, c->root, &band, 0, y0, AllPlanes) && !c->dead;
+	}
+
+	XImage *img = XGetImage(c->dpy, c->root, 0, y0, (unsigned)c->width, (unsigned)(y1 - y0),
+				AllPlanes, ZPixmap);
+	if (!img)
+		return false;
+	bool ok = img->bits_per_pixel == 32 && img->byte_order == LSBFirst;
+	for (int y = 0; ok && y < y1 - y0; y++)
+		memcpy(c->fb + (size_t)(y0 + y) * (size_t)c->stride,
+		       img->data + (size_t)y * (size_t)img->bytes_per_line, (size_t)c->width * 4);
+	XDestroyImage(img);
+	return ok;
+}
+
+struct span {
+	int y0, y1;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	int x = ((const struct span *)a)->y0, y = ((const struct span *)b)->y0;
+	return (x > y) - (x < y);
+}
+
+/*
+ * Refreshes the framebuffer under the damage: one whole-width band per run
+ * of damaged rows (bands a few rows apart are joined: a round trip costs
+ * more than copying the rows between them).
+ */
+static bool grab_damage(struct capture *c, const struct capture_frame *f)
+{
+	struct span span[CAPTURE_DAMAGE_MAX];
+	size_t n = f->ndamage;
+
+	for (size_t i = 0; i < n; i++)
+		span[i] = (struct span){f->damage[i].y, f->damage[i].y + f->damage[i].height};
+	qsort(span, n, sizeof(span[0]), cmp_span);
+	for (size_t i = 0; i < n;) {
+		int y0 = span[i].y0, y1 = span[i].y1;
+		for (i++; i < n && span[i].y0 <= y1 + 16; i++)
+			if (span[i].y1 > y1)
+				y1 = span[i].y1;
+		if (!grab_rows(c, y0, y1))
+			return false;
+	}
+	return true;
+}
+
+static void frame_fill(struct capture *c, struct capture_frame *f)
+{
+	f->pixels = c->fb;
+	f->width = c->width;
+	f->height = c->height;
+	f->stride = c->stride;
+}
+
+static void process_events(struct capture *c)
+{
+	while (!c->dead && XPending(c->dpy) > 0) {
+		XEvent ev;
+		XNextEvent(c->dpy, &ev);
+		if (ev.type == c->damage_event + XDamageNotify) {
+			c->damaged = true;
+		} else if (ev.type == c->fixes_event + XFixesCursorNotify) {
+			c->cursor_changed = true;
+		} else if (ev.type == ConfigureNotify && ev.xconfigure.window == c->root) {
+			/* the last size wins: there and back again is no change */
+			c->new_width = ev.xconfigure.width;
+			c->new_height = ev.xconfigure.height;
+			c->resized = c->new_width != c->width || c->new_height != c->height;
+		}
+	}
+}
+
+/* Moves the server's damage into frame->damage (clipped, merged past the maximum). */
+static void fetch_damage(struct capture *c, struct capture_frame *f)
+{
+	int n = 0;
+	XRectangle bounds;
+
+	XDamageSubtract(c->dpy, c->damage, None, c->region);
+	XRectangle *r = XFixesFetchRegionAndBounds(c->dpy, c->region, &n, &bounds);
+	f->ndamage = 0;
+	if (!r || c->dead) {
+		if (r)
+			XFree(r);
+		return;
+	}
+	if (n > CAPTURE_DAMAGE_MAX) {
+		r[0] = bounds;
+		n = 1;
+	}
+	for (int i = 0; i < n; i++) {
+		int x0 = r[i].x < 0 ? 0 : r[i].x, y0 = r[i].y < 0 ? 0 : r[i].y;
+		int x1 = r[i].x + r[i].width, y1 = r[i].y + r[i].height;
+		if (x1 > c->width)
+			x1 = c->width;
+		if (y1 > c->height)
+			y1 = c->height;
+		if (x1 <= x0 || y1 <= y0)
+			continue;
+		f->damage[f->ndamage++] = (struct rect){x0, y0, x1 - x0, y1 - y0};
+	}
+	XFree(r);
+}
+
+/*
+ * A read of the screen failed. If the screen shrank under us, the server
+ * sent ConfigureNotify before the error: a round trip brings it in.
+ */
+static bool resize_pending(struct capture *c)
+{
+	if (!c->dead && !c->resized) {
+		XSync(c->dpy, False);
+		process_events(c);
+	}
+	return !c->dead && c->resized;
+}
+
+static bool full_frame(struct capture *c, struct capture_frame *f)
+{
+	/* forget what changed before: the whole screen is news */
+	XDamageSubtract(c->dpy, c->damage, None, None);
+	c->damaged = false;
+	if (!grab_rows(c, 0, c->height))
+		return false;
+	c->reinit = false;
+	frame_fill(c, f);
+	f->damage[0] = (struct rect){0, 0, c->width, c->height};
+	f->ndamage = 1;
+	return true;
+}
+
+static enum capture_status x11_next(struct capture *c, int timeout_ms, struct capture_frame *f)
+{
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+	for (;;) {
+		process_events(c);
+		if (c->dead)
+			return CAPTURE_ERROR;
+		if (c->resized) {
+			c->resized = false;
+			log_info("x11 %s: screen size %dx%d -> %dx%d", c->name, c->width, c->height,
+				 c->new_width, c->new_height);
+			fb_free(c);
+			c->width = c->new_width;
+			c->height = c->new_height;
+			if (!fb_alloc(c))
+				return CAPTURE_ERROR;
+			c->reinit = true;
+		}
+		if (c->reinit) {
+			if (full_frame(c, f))
+				return CAPTURE_REINIT;
+			if (resize_pending(c))
+				continue;
+			if (!c->dead)
+				log_error("x11 %s: cannot read the screen", c->name);
+			return CAPTURE_ERROR;
+		}
+		if (c->damaged) {
+			c->damaged = false;
+			fetch_damage(c, f);
+			if (c->dead)
+				return CAPTURE_ERROR;
+			if (f->ndamage > 0) {
+				if (grab_damage(c, f)) {
+					frame_fill(c, f);
+					return CAPTURE_OK;
+				}
+				if (resize_pending(c))
+					continue;
+				if (!c->dead)
+					log_error("x11 %s: cannot read the screen", c->name);
+				return CAPTURE_ERROR;
+			}
+		}
+
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return CAPTURE_AGAIN;
+		struct pollfd p = {.fd = ConnectionNumber(c->dpy), .events = POLLIN};
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR) {
+			log_error("x11 %s: poll: %s", c->name, strerror(errno));
+			return CAPTURE_ERROR;
+		}
+	}
+}
+
+/* POINTER button n (1..8) on X: 1-3 as they are, 4-8 past the wheel buttons 4-7 (back = 8). */
+static unsigned x_button(int n)
+{
+	return n <= 3 ? (unsigned)n : (unsigned)n + 4;
+}
+
+static void set_buttons(struct capture *c, uint8_t mask)
+{
+	for (int i = 0; i < MAX_BUTTONS; i++) {
+		uint8_t bit = (uint8_t)(1u << i);
+		if ((mask ^ c->buttons) & bit) {
+			unsigned b = x_button(i + 1);
+			if ((int)b <= c->nbuttons)
+				XTestFakeButtonEvent(c->dpy, b, (mask & bit) ? True : False,
+						     CurrentTime);
+			else
+				log_debug("x11 %s: no button %u on this display", c->name, b);
+		}
+	}
+	c->buttons = mask;
+}
+
+static void move(struct capture *c, int x, int y)
+{
+	XTestFakeMotionEvent(c->dpy, c->screen, x, y, CurrentTime);
+}
+
+static void click(struct capture *c, unsigned button, int count)
+{
+	for (int i = 0; i < count; i++) {
+		XTestFakeButtonEvent(c->dpy, button, True, CurrentTime);
+		XTestFakeButtonEvent(c->dpy, button, False, CurrentTime);
+	}
+}
+
+/* Wheel clicks for delta, keeping the part short of a whole click for later. */
+static void scroll(struct capture *c, int *acc, int delta, unsigned neg, unsigned pos)
+{
+	*acc += delta;
+	int clicks = *acc / SCROLL_STEP;
+	*acc -= clicks * SCROLL_STEP;
+	if (clicks > 0)
+		click(c, pos, clicks);
+	else if (clicks < 0)
+		click(c, neg, -clicks);
+}
+
+static void inject_key(struct capture *c, const struct msg_key *k)
+{
+	bool down = k->flags & MSG_KEY_DOWN;
+	int min_kc, max_kc;
+	unsigned kc = 0;
+
+	XDisplayKeycodes(c->dpy, &min_kc, &max_kc);
+	if (c->evdev_keymap && k->scancode) {
+		kc = input_x11_keycode_from_evdev(k->scancode);
+		if ((int)kc < min_kc || (int)kc > max_kc)
+			kc = 0;
+	}
+	if (kc) {
+		XTestFakeKeyEvent(c->dpy, kc, down, CurrentTime);
+		return;
+	}
+	if (!k->keysym || !(kc = XKeysymToKeycode(c->dpy, k->keysym))) {
+		log_debug("x11 %s: no keycode for evdev %u keysym 0x%x", c->name,
+			  (unsigned)k->scancode, (unsigned)k->keysym);
+		return;
+	}
+	/*
+	 * A keysym on the shifted level ('A', '!') needs Shift held for the
+	 * press; hold it just around the press if the user does not. Other
+	 * levels (AltGr) are not reached this way.
+	 */
+	bool shift = false;
+	if (down && XkbKeycodeToKeysym(c->dpy, (KeyCode)kc, 0, 0) != k->keysym &&
+	    XkbKeycodeToKeysym(c->dpy, (KeyCode)kc, 0, 1) == k->keysym) {
+		XkbStateRec st;
+		shift = XkbGetState(c->dpy, XkbUseCoreKbd, &st) == Success &&
+			!(st.mods & ShiftMask);
+	}
+	unsigned shift_kc = shift ? XKeysymToKeycode(c->dpy, XK_Shift_L) : 0;
+	if (shift_kc)
+		XTestFakeKeyEvent(c->dpy, shift_kc, True, CurrentTime);
+	XTestFakeKeyEvent(c->dpy, kc, down, CurrentTime);
+	if (shift_kc)
+		XTestFakeKeyEvent(c->dpy, shift_kc, False, CurrentTime);
+}
+
+static void inject_touch(struct capture *c, const struct msg_touch *t)
+{
+	/* one finger is the pointer; the others have nowhere to go on core X */
+	switch (t->phase) {
+	case MSG_TOUCH_BEGIN:
+		if (c->touch_active)
+			return;
+		c->touch_active = true;
+		c->touch_id = t->id;
+		move(c, t->x, t->y);
+		set_buttons(c, c->buttons | 1u);
+		return;
+	case MSG_TOUCH_UPDATE:
+		if (c->touch_active && t->id == c->touch_id)
+			move(c, t->x, t->y);
+		return;
+	default: /* END, CANCEL */
+		if (!c->touch_active || t->id != c->touch_id)
+			return;
+		c->touch_active = false;
+		if (t->phase == MSG_TOUCH_END)
+			move(c, t->x, t->y);
+		set_buttons(c, c->buttons & ~1u);
+		return;
+	}
+}
+
+static void inject_pen(struct capture *c, const struct msg_pen *p)
+{
+	/* as xf86-input-wacom does by default: tip = left, barrel buttons = middle, right */
+	uint8_t mask = c->buttons & ~7u;
+
+	if (p->flags & MSG_PEN_IN_RANGE || p->flags & MSG_PEN_CONTACT) {
+		move(c, p->x, p->y);
+		if (p->flags & MSG_PEN_CONTACT)
+			mask |= 1u;
+		if (p->flags & MSG_PEN_BUTTON1)
+			mask |= 2u;
+		if (p->flags & MSG_PEN_BUTTON2)
+			mask |= 4u;
+	}
+	set_buttons(c, mask);
+}
+
+static int x11_inject(struct capture *c, const struct msg *m)
+{
+	if (c->dead)
+		return -EIO;
+	switch (m->type) {
+	case MSG_KEY:
+		inject_key(c, &m->u.key);
+		break;
+	case MSG_POINTER:
+		move(c, m->u.pointer.x, m->u.pointer.y);
+		set_buttons(c, m->u.pointer.buttons);
+		break;
+	case MSG_SCROLL:
+		scroll(c, &c->scroll_y, m->u.scroll.dy, 4, 5); /* X11: 4 up, 5 down */
+		scroll(c, &c->scroll_x, m->u.scroll.dx, 6, 7); /* 6 left, 7 right */
+		break;
+	case MSG_TOUCH:
+		inject_touch(c, &m->u.touch);
+		break;
+	case MSG_PEN:
+		inject_pen(c, &m->u.pen);
+		break;
+	default:
+		return -ENOTSUP;
+	}
+	XFlush(c->dpy);
+	return c->dead ? -EIO : 0;
+}
+
+static int x11_cursor(struct capture *c, struct capture_cursor *out)
+{
+	if (c->dead)
+		return 0;
+	process_events(c);
+	if (!c->cursor_changed || c->dead)
+		return 0;
+	c->cursor_changed = false;
+
+	XFixesCursorImage *img = XFixesGetCursorImage(c->dpy);
+	if (!img)
+		return 0;
+	if (c->cursor_sent && img->cursor_serial == c->cursor_serial) {
+		XFree(img);
+		return 0;
+	}
+	/* crop what the wire cannot carry (no real cursor is this big) */
+	unsigned w = img->width > MSG_CURSOR_MAX ? MSG_CURSOR_MAX : img->width;
+	unsigned h = img->height > MSG_CURSOR_MAX ? MSG_CURSOR_MAX : img->height;
+	size_t need = (size_t)w * h * 4;
+	if (need > c->cursor_cap) {
+		uint8_t *p = realloc(c->cursor_pixels, need);
+		if (!p) {
+			XFree(img);
+			return 0;
+		}
+		c->cursor_pixels = p;
+		c->cursor_cap = need;
+	}
+	/*
+	 * fixesproto, GetCursorImage: "32 bits per pixel with 8 bits of alpha
+	 * in the most significant 8 bits ... The color components are
+	 * pre-multiplied with the alpha component." Xlib hands each pixel in
+	 * an unsigned long (64 bits on LP64); the low 32 bits are the ARGB.
+	 */
+	for (unsigned y = 0; y < h; y++) {
+		for (unsigned x = 0; x < w; x++) {
+			uint32_t argb = (uint32_t)img->pixels[(size_t)y * img->width + x];
+			uint8_t *o = c->cursor_pixels + ((size_t)y * w + x) * 4;
+			o[0] = (uint8_t)argb;
+			o[1] = (uint8_t)(argb >> 8);
+			o[2] = (uint8_t)(argb >> 16);
+			o[3] = (uint8_t)(argb >> 24);
+		}
+	}
+	out->width = (uint16_t)w;
+	out->height = (uint16_t)h;
+	out->hot_x = (uint16_t)(img->xhot < w ? img->xhot : (w ? w - 1 : 0));
+	out->hot_y = (uint16_t)(img->yhot < h ? img->yhot : (h ? h - 1 : 0));
+	out->pixels = c->cursor_pixels;
+	c->cursor_serial = img->cursor_serial;
+	c->cursor_sent = true;
+	XFree(img);
+	return 1;
+}
+
+/*
+ * Whether the server's keycodes are Linux evdev codes + 8 (Xorg with
+ * evdev/libinput, Xvfb, Xvnc): Escape at 9 tells little (the old xfree86
+ * keycodes agree there); Up at 111 tells them apart (xfree86 has it at 98).
+ */
+static bool keymap_is_evdev(Display *dpy)
+{
+	return XkbKeycodeToKeysym(dpy, 9, 0, 0) == XK_Escape &&
+	       XkbKeycodeToKeysym(dpy, 111, 0, 0) == XK_Up;
+}
+
+static bool require(struct capture *c, bool present, const char *ext)
+{
+	if (!present)
+		log_error("x11 %s: the X server lacks the %s extension", c->name, ext);
+	return present;
+}
+
+static void x11_close(struct capture *c)
+{
+	if (!c)
+		return;
+	if (c->dpy) {
+		fb_free(c);
+		if (!c->dead) {
+			if (c->buttons)
+				set_buttons(c, 0); /* leave nothing held */
+			if (c->damage)
+				XDamageDestroy(c->dpy, c->damage);
+			if (c->region)
+				XFixesDestroyRegion(c->dpy, c->region);
+		}
+		XCloseDisplay(c->dpy);
+	}
+	free(c->cursor_pixels);
+	free(c->name);
+	free(c);
+}
+
+static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
+							    : DEFAULT_TIMEOUT_MS;
+
+	if (!handles(uri)) {
+		log_error("x11: '%s' is not an x11: URI", uri ? uri : "(none)");
+		return NULL;
+	}
+	const char *name = uri + strlen(URI_PREFIX);
+	if (!*name || !strchr(name, ':')) {
+		log_error("x11: bad URI '%s': use x11::DISPLAY (x11::99 for DISPLAY=:99)", uri);
+		return NULL;
+	}
+
+	struct capture *c = calloc(1, sizeof(*c));
+	if (!c || !(c->name = strdup(name))) {
+		log_error("x11: out of memory");
+		free(c);
+		return NULL;
+	}
+	pthread_once(&once, install_handlers);
+	if (probe_tcp(name, timeout_ms) < 0)
+		goto err;
+
+	c->dpy = XOpenDisplay(name);
+	if (!c->dpy) {
+		log_error("x11 %s: cannot open the display (no X server there, or not "
+			  "authorised: check XAUTHORITY)",
+			  name);
+		goto err;
+	}
+	XSetIOErrorExitHandler(c->dpy, on_io_exit, c);
+	c->screen = DefaultScreen(c->dpy);
+	c->root = RootWindow(c->dpy, c->screen);
+	c->width = DisplayWidth(c->dpy, c->screen);
+	c->height = DisplayHeight(c->dpy, c->screen);
+
+	int ev, er, major = 0, minor = 0;
+	c->use_shm = XShmQueryExtension(c->dpy);
+	if (!c->use_shm)
+		log_warn("x11 %s: no MIT-SHM extension: using XGetImage (slower)", name);
+	/* both extensions want their version asked before any other request */
+	if (!require(c, XDamageQueryExtension(c->dpy, &c->damage_event, &er), "DAMAGE") ||
+	    !XDamageQueryVersion(c->dpy, &major, &minor))
+		goto err;
+	if (!require(c, XFixesQueryExtension(c->dpy, &c->fixes_event, &er), "XFIXES") ||
+	    !XFixesQueryVersion(c->dpy, &major, &minor))
+		goto err;
+	if (major < 2) {
+		log_error("x11 %s: XFIXES %d.%d is too old (regions need 2.0)", name, major, minor);
+		goto err;
+	}
+	if (!require(c, XTestQueryExtension(c->dpy, &ev, &er, &major, &minor), "XTEST"))
+		goto err;
+
+	const char *why = check_visual(c);
+	if (why) {
+		log_error("x11 %s: unsupported screen: %s", name, why);
+		goto err;
+	}
+	if (!fb_alloc(c))
+		goto err;
+
+	trap_begin(c);
+	XSelectInput(c->dpy, c->root, StructureNotifyMask);
+	c->damage = XDamageCreate(c->dpy, c->root, XDamageReportNonEmpty);
+	c->region = XFixesCreateRegion(c->dpy, NULL, 0);
+	XFixesSelectCursorInput(c->dpy, c->root, XFixesDisplayCursorNotifyMask);
+	XTestGrabControl(c->dpy, True); /* inject even while another client grabs the server */
+
+	c->evdev_keymap = keymap_is_evdev(c->dpy);
+	if (!c->evdev_keymap)
+		log_warn("x11 %s: keycodes are not evdev's: keys go by keysym", name);
+	unsigned char map[32];
+	c->nbuttons = XGetPointerMapping(c->dpy, map, sizeof(map));
+	int err = trap_end(c);
+	if (err || c->dead) {
+		log_error("x11 %s: setting up damage and cursor tracking failed (error %d)", name,
+			  err);
+		goto err;
+	}
+	c->reinit = true;
+	c->cursor_changed = true;
+	log_info("x11 %s: %dx%d, %s, %d buttons", name, c->width, c->height,
+		 c->use_shm ? "MIT-SHM" : "XGetImage", c->nbuttons);
+	return c;
+
+err:
+	x11_close(c);
+	return NULL;
+}
+
+const struct capture_impl capture_x11 = {
+	.name = "x11",
+	.handles = handles,
+	.open = x11_open,
+	.close = x11_close,
+	.next = x11_next,
+	.inject = x11_inject,
+	.cursor = x11_cursor,
+};
