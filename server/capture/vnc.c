@@ -1,0 +1,1030 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The VNC console backend: a desktop's pixels and input through libvncclient
+ * (QEMU/KVM -vnc, libvirt, ESXi, TigerVNC's Xvnc).
+ *
+ * How it drives libvncclient: we open the TCP connection ourselves (so the
+ * connect is bounded in milliseconds and a refusal is reported with its
+ * errno), hand the socket to the library for the RFB handshake, and then
+ * replace its blocking WaitForMessage loop with poll() against our own
+ * deadline. The library decodes every rectangle straight into our
+ * framebuffer, whose pixel format we choose as 32 bpp B,G,R,X in memory, so
+ * frames go to the encoder without a copy or conversion.
+ *
+ * Known limits of libvncclient 0.9.14 that shape this file:
+ *  - it reads with select(), which cannot take descriptors >= FD_SETSIZE:
+ *    such a socket is moved lower or refused;
+ *  - it writes with write(), so a console that went away raises SIGPIPE:
+ *    every call into it runs with SIGPIPE blocked on this thread and a
+ *    SIGPIPE it raised is consumed;
+ *  - its TLS layer buffers inside GnuTLS where poll() cannot see it, so only
+ *    the plain security types (None, VNC password) are offered; consoles are
+ *    reached on loopback or a management network;
+ *  - it drops cursor shapes of 0x0, so a hidden cursor is only seen when the
+ *    server sends a fully transparent one;
+ *  - once a message has started arriving, HandleRFBServerMessage reads it to
+ *    the end: next() can overrun its timeout by that one read. TCP keepalive
+ *    bounds it when the peer vanishes.
+ */
+#include "capture.h"
+
+#include "input.h"
+#include "log.h"
+
+#include <rfb/rfbclient.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define VNC_DEFAULT_PORT       5900
+#define VNC_DEFAULT_TIMEOUT_MS 5000
+#define VNC_HOST_MAX	       256
+#define VNC_LABEL_MAX	       (VNC_HOST_MAX + 16)
+#define VNC_SCROLL_STEP	       120 /* msg_scroll units per wheel click */
+#define VNC_LIBMSG_MAX	       256
+
+/*
+ * What we ask the server for (RFC 6143 §7.5.2), most preferred first. Only
+ * lossless encodings: no JPEG quality level is requested, so tight stays
+ * lossless, and the encoder gets the console's exact pixels.
+ *
+ * We send this list ourselves instead of SetFormatAndEncodings(), which
+ * always adds ExtendedDesktopSize: QEMU >= 6.0 then announces resizes with
+ * screen id 0, which libvncclient (0.9.14 and later) rejects, so the first
+ * rectangle at the new size fails as "Rect too large". Plain DesktopSize
+ * resizes work with every server.
+ */
+static const uint32_t vnc_encodings[] = {
+	rfbEncodingCopyRect, rfbEncodingTight, rfbEncodingZRLE, rfbEncodingUltra,
+	rfbEncodingUltraZip, rfbEncodingHextile, rfbEncodingZlib, rfbEncodingCoRRE, rfbEncodingRRE,
+	rfbEncodingRaw,
+	/* pseudo-encodings */
+	rfbEncodingCompressLevel0 + 1,		  /* consoles are near: spend little CPU */
+	rfbEncodingRichCursor,			  /* cursor shapes instead of drawn cursors */
+	rfbEncodingXCursor, rfbEncodingNewFBSize, /* DesktopSize */
+	rfbEncodingLastRect, rfbEncodingQemuExtendedKeyEvent, /* scancodes, not keysyms */
+};
+
+/* RFB 6143 §7.5.5 pointer buttons: 1 left, 2 middle, 3 right, 4/5 wheel up/down, 6/7 left/right. */
+enum {
+	VNC_BUTTON_LEFT = 1u << 0,
+	VNC_BUTTON_MIDDLE = 1u << 1,
+	VNC_BUTTON_RIGHT = 1u << 2,
+	VNC_WHEEL_UP = 1u << 3,
+	VNC_WHEEL_DOWN = 1u << 4,
+	VNC_WHEEL_LEFT = 1u << 5,
+	VNC_WHEEL_RIGHT = 1u << 6,
+	VNC_BUTTON_8 = 1u << 7, /* X servers and QEMU: "back" (side) */
+};
+
+struct capture {
+	rfbClient *rfb;
+	char label[VNC_LABEL_MAX]; /* "host:port" or "[v6]:port", for logs */
+	bool failed;		   /* the connection is gone: next() says ERROR from now on */
+
+	/* frames */
+	bool reinit;	  /* just opened or resized: the next result is REINIT */
+	bool full_needed; /* resized: ask for the whole new screen */
+	int64_t covered;  /* pixels updated since the last size change */
+	struct rect damage[CAPTURE_DAMAGE_MAX];
+	size_t ndamage;
+
+	/* cursor (premultiplied B,G,R,A) */
+	struct capture_cursor cursor;
+	bool cursor_changed;
+
+	/* input */
+	uint16_t x, y;	 /* last pointer position sent */
+	uint8_t buttons; /* button mask held (RFB bits) */
+	int scroll_x, scroll_y;
+	bool touching;
+	uint32_t touch_id;
+
+	/* during open() only */
+	const char *password;
+	bool password_asked;
+};
+
+/* ---- libvncclient's log, routed into log.h ---- */
+
+/* The library's last message on this thread: the reason behind a failed call. */
+static _Thread_local char vnc_libmsg[VNC_LIBMSG_MAX];
+/*
+ * Whether the server accepted our credentials during this thread's current
+ * handshake: the library says so only in its log (rfbHandleAuthResult), and
+ * a failure after that point is not an authentication failure.
+ */
+static _Thread_local bool vnc_auth_ok;
+
+static void vnc_format(char *buf, size_t cap, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vnc_format(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+	vsnprintf(buf, cap, fmt, ap);
+	size_t n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	/* Servers put their own strings (reasons, names) in these lines. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+}
+
+static void vnc_lib_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void vnc_lib_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void vnc_lib_log(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnc_format(vnc_libmsg, sizeof(vnc_libmsg), fmt, ap);
+	va_end(ap);
+	if (strstr(vnc_libmsg, "authentication succeeded"))
+		vnc_auth_ok = true;
+	log_debug("libvncclient: %s", vnc_libmsg);
+}
+
+static void vnc_lib_err(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnc_format(vnc_libmsg, sizeof(vnc_libmsg), fmt, ap);
+	va_end(ap);
+	log_warn("libvncclient: %s", vnc_libmsg);
+}
+
+static pthread_once_t vnc_once = PTHREAD_ONCE_INIT;
+
+static void vnc_init_once(void)
+{
+	rfbClientLog = vnc_lib_log;
+	rfbClientErr = vnc_lib_err;
+}
+
+/* ---- SIGPIPE: libvncclient writes with write() ---- */
+
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigemptyset(&pending);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void sigpipe_unblock(struct sigpipe_guard *g)
+{
+	int saved = errno;
+	if (!g->was_pending) {
+		sigset_t set, pending;
+		sigemptyset(&set);
+		sigaddset(&set, SIGPIPE);
+		sigemptyset(&pending);
+		sigpending(&pending);
+		if (sigismember(&pending, SIGPIPE) == 1) {
+			const struct timespec zero = {0, 0};
+			while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+				;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+	errno = saved;
+}
+
+/* ---- helpers ---- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int ms_left(int64_t deadline)
+{
+	int64_t left = deadline - now_ms();
+	if (left < 0)
+		return 0;
+	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+static char vnc_tag; /* rfbClientSetClientData key */
+
+static struct capture *from_rfb(rfbClient *rfb)
+{
+	return rfbClientGetClientData(rfb, &vnc_tag);
+}
+
+/*
+ * vnc://HOST[:PORT][/] with HOST a name, an IPv4 address or a bracketed IPv6
+ * address; PORT is a TCP port (RFC 7869), 5900 when absent.
+ */
+static int parse_uri(const char *uri, char *host, size_t cap, int *port)
+{
+	if (!uri || strncasecmp(uri, "vnc://", 6) != 0)
+		return -EINVAL;
+	const char *p = uri + 6;
+	size_t len = strlen(p);
+	if (len > 0 && p[len - 1] == '/')
+		len--;
+	const char *end = p + len, *hs, *he, *rest;
+	if (len > 0 && *p == '[') {
+		hs = p + 1;
+		he = memchr(hs, ']', (size_t)(end - hs));
+		if (!he)
+			return -EINVAL;
+		rest = he + 1;
+	} else {
+		hs = p;
+		he = p;
+		while (he < end && *he != ':')
+			he++;
+		rest = he;
+	}
+	size_t hlen = (size_t)(he - hs);
+	if (hlen == 0 || hlen >= cap)
+		return -EINVAL;
+	for (const char *q = hs; q < he; q++) {
+		unsigned char ch = (unsigned char)*q;
+		if (ch <= 0x20 || ch >= 0x7f || strchr("/?#@[]", ch))
+			return -EINVAL;
+	}
+	memcpy(host, hs, hlen);
+	host[hlen] = '\0';
+
+	if (rest == end) {
+		*port = VNC_DEFAULT_PORT;
+		return 0;
+	}
+	if (*rest != ':' || end - rest < 2 || end - rest > 6)
+		return -EINVAL;
+	long v = 0;
+	for (const char *q = rest + 1; q < end; q++) {
+		if (*q < '0' || *q > '9')
+			return -EINVAL;
+		v = v * 10 + (*q - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (int)v;
+	return 0;
+}
+
+/*
+ * A non-blocking TCP connection to host:port within timeout_ms (the socket
+ * stays non-blocking: libvncclient waits on EAGAIN itself). Returns the fd,
+ * or -1 and logs why.
+ */
+static int tcp_connect(const char *host, int port, const char *label, int64_t deadline)
+{
+	char service[8];
+	snprintf(service, sizeof(service), "%d", port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(host, service, &hints, &res);
+	if (rc != 0) {
+		log_error("vnc: cannot resolve %s: %s", label,
+			  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+
+	int fd = -1, err = ETIMEDOUT;
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			       ai->ai_protocol);
+		if (s < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(s, ai->ai_addr, ai->ai_addrlen) == 0) {
+			fd = s;
+			break;
+		}
+		err = errno;
+		if (err == EINPROGRESS) {
+			struct pollfd pfd = {.fd = s, .events = POLLOUT};
+			int n;
+			while ((n = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR)
+				;
+			if (n > 0) {
+				socklen_t len = sizeof(err);
+				if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+					err = errno;
+				if (err == 0) {
+					fd = s;
+					break;
+				}
+			} else {
+				err = n == 0 ? ETIMEDOUT : errno;
+			}
+		}
+		close(s);
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		log_error("vnc: cannot connect to %s: %s", label, strerror(err));
+		return -1;
+	}
+
+	/* libvncclient select()s on its socket: keep it below FD_SETSIZE. */
+	if (fd >= FD_SETSIZE) {
+		int low = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		close(fd);
+		if (low < 0 || low >= FD_SETSIZE) {
+			if (low >= 0)
+				close(low);
+			log_error("vnc: cannot connect to %s: no socket number below %d free",
+				  label, FD_SETSIZE);
+			return -1;
+		}
+		fd = low;
+	}
+
+	int one = 1;
+	/* Input latency: every key and pointer event is its own small write. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A console that vanishes without a FIN (VM host died) ends a blocked read. */
+	int idle = 10, intvl = 5, cnt = 3, user_timeout = 30000;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+	return fd;
+}
+
+/* 1 when a message can be read, 0 at the deadline, -1 on a poll error. */
+static int wait_readable(struct capture *c, int64_t deadline)
+{
+	/* Bytes the library already read ahead hold the next message. */
+	if (c->rfb->buffered > 0)
+		return 1;
+	struct pollfd pfd = {.fd = c->rfb->sock, .events = POLLIN};
+	for (;;) {
+		int n = poll(&pfd, 1, ms_left(deadline));
+		if (n > 0)
+			return 1; /* POLLHUP/POLLERR too: the read that follows reports it */
+		if (n == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* ---- libvncclient callbacks ---- */
+
+static char *cb_get_password(rfbClient *rfb)
+{
+	struct capture *c = from_rfb(rfb);
+	c->password_asked = true;
+	if (!c->password || !c->password[0])
+		return NULL;	    /* the library then gives up: "Reading password failed" */
+	return strdup(c->password); /* the library wipes and frees it */
+}
+
+static rfbBool cb_malloc_framebuffer(rfbClient *rfb)
+{
+	struct capture *c = from_rfb(rfb);
+	free(rfb->frameBuffer);
+	rfb->frameBuffer = NULL;
+	if (rfb->width < 1 || rfb->height < 1 || rfb->width > (int)MSG_DIMENSION_MAX ||
+	    rfb->height > (int)MSG_DIMENSION_MAX) {
+		log_error("vnc: %s announced a desktop of %dx%d, outside 1..%u", c->label,
+			  rfb->width, rfb->height, MSG_DIMENSION_MAX);
+		return FALSE;
+	}
+	/* Zeroed: until the server has sent every pixel the rest is black, not garbage. */
+	rfb->frameBuffer = calloc((size_t)rfb->width * (size_t)rfb->height, 4);
+	if (!rfb->frameBuffer) {
+		log_error("vnc: no memory for a %dx%d framebuffer", rfb->width, rfb->height);
+		return FALSE;
+	}
+	rfb->updateRect.x = 0;
+	rfb->updateRect.y = 0;
+	rfb->updateRect.w = rfb->width;
+	rfb->updateRect.h = rfb->height;
+	c->reinit = true;
+	c->full_needed = true;
+	c->covered = 0;
+	c->ndamage = 0;
+	log_debug("vnc: %s framebuffer %dx%d", c->label, rfb->width, rfb->height);
+	return TRUE;
+}
+
+static void add_damage(struct capture *c, struct rect r)
+{
+	if (c->ndamage < CAPTURE_DAMAGE_MAX) {
+		c->damage[c->ndamage++] = r;
+		return;
+	}
+	/* Too many: everything becomes one bounding rectangle. */
+	int32_t x0 = r.x, y0 = r.y, x1 = r.x + r.width, y1 = r.y + r.height;
+	for (size_t i = 0; i < c->ndamage; i++) {
+		const struct rect *d = &c->damage[i];
+		if (d->x < x0)
+			x0 = d->x;
+		if (d->y < y0)
+			y0 = d->y;
+		if (d->x + d->width > x1)
+			x1 = d->x + d->width;
+		if (d->y + d->height > y1)
+			y1 = d->y + d->height;
+	}
+	c->damage[0] = (struct rect){x0, y0, x1 - x0, y1 - y0};
+	c->ndamage = 1;
+}
+
+static void cb_got_update(rfbClient *rfb, int x, int y, int w, int h)
+{
+	struct capture *c = from_rfb(rfb);
+	/* Pseudo-encodings pass through here with empty rectangles. */
+	int x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
+	int x1 = x + w > rfb->width ? rfb->width : x + w;
+	int y1 = y + h > rfb->height ? rfb->height : y + h;
+	if (x1 <= x0 || y1 <= y0)
+		return;
+	c->covered += (int64_t)(x1 - x0) * (y1 - y0);
+	add_damage(c, (struct rect){x0, y0, x1 - x0, y1 - y0});
+}
+
+static int clamp_int(int v, int lo, int hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* rcSource/rcMask (our pixel format, one mask byte per pixel) -> premultiplied B,G,R,A. */
+static void convert_cursor(struct capture *c, const rfbClient *rfb, int xhot, int yhot, int width,
+			   int height)
+{
+	/* The protocol carries at most MSG_CURSOR_MAX: bigger shapes are cropped. */
+	int w = width > (int)MSG_CURSOR_MAX ? (int)MSG_CURSOR_MAX : width;
+	int h = height > (int)MSG_CURSOR_MAX ? (int)MSG_CURSOR_MAX : height;
+	uint8_t *px = malloc((size_t)w * (size_t)h * 4);
+	if (!px) {
+		log_warn("vnc: no memory for a %dx%d cursor", w, h);
+		return;
+	}
+	bool visible = false;
+	for (int row = 0; row < h; row++) {
+		for (int col = 0; col < w; col++) {
+			size_t src = (size_t)row * (size_t)width + (size_t)col;
+			uint8_t *d = px + ((size_t)row * (size_t)w + (size_t)col) * 4;
+			if (rfb->rcMask[src]) {
+				/* Opaque: premultiplying changes nothing. */
+				memcpy(d, rfb->rcSource + src * 4, 3);
+				d[3] = 0xff;
+				visible = true;
+			} else {
+				memset(d, 0, 4);
+			}
+		}
+	}
+	free(c->cursor.pixels);
+	c->cursor = (struct capture_cursor){0};
+	if (visible) {
+		c->cursor.width = (uint16_t)w;
+		c->cursor.height = (uint16_t)h;
+		c->cursor.hot_x = (uint16_t)clamp_int(xhot, 0, w - 1);
+		c->cursor.hot_y = (uint16_t)clamp_int(yhot, 0, h - 1);
+		c->cursor.pixels = px;
+	} else {
+		/* A fully transparent shape is how servers hide the cursor: 0x0. */
+		free(px);
+	}
+	c->cursor_changed = true;
+}
+
+static void cb_got_cursor(rfbClient *rfb, int xhot, int yhot, int width, int height, int bpp)
+{
+	struct capture *c = from_rfb(rfb);
+	if (bpp == 4 && rfb->rcSource && rfb->rcMask && width > 0 && height > 0)
+		convert_cursor(c, rfb, xhot, yhot, width, height);
+	/*
+	 * We keep our own copy. 0.9.14 allocates a new rcMask for every shape
+	 * without freeing the old one: handing both back here stops that leak.
+	 */
+	free(rfb->rcSource);
+	rfb->rcSource = NULL;
+	free(rfb->rcMask);
+	rfb->rcMask = NULL;
+}
+
+/* ---- the backend ---- */
+
+static bool vnc_handles(const char *uri)
+{
+	return uri && strncasecmp(uri, "vnc://", 6) == 0;
+}
+
+static void vnc_close(struct capture *c)
+{
+	if (!c)
+		return;
+	if (c->rfb) {
+		free(c->rfb->frameBuffer);
+		c->rfb->frameBuffer = NULL;
+		/* 0.9.14's cleanup forgets the last cursor shape (later ones free it). */
+		free(c->rfb->rcSource);
+		c->rfb->rcSource = NULL;
+		free(c->rfb->rcMask);
+		c->rfb->rcMask = NULL;
+		rfbClientCleanup(c->rfb); /* closes the socket */
+	}
+	free(c->cursor.pixels);
+	free(c);
+}
+
+/* Handles one server message; false when the connection broke. */
+static bool handle_message(struct capture *c)
+{
+	struct sigpipe_guard g;
+	sigpipe_block(&g);
+	vnc_libmsg[0] = '\0';
+	bool ok = HandleRFBServerMessage(c->rfb);
+	if (ok && c->full_needed) {
+		/* A resize by ExtendedDesktopSize does not ask for the new screen. */
+		c->full_needed = false;
+		ok = SendFramebufferUpdateRequest(c->rfb, 0, 0, c->rfb->width, c->rfb->height,
+						  FALSE);
+	}
+	sigpipe_unblock(&g);
+	return ok;
+}
+
+static void fail(struct capture *c)
+{
+	if (c->failed)
+		return;
+	c->failed = true;
+	if (vnc_libmsg[0])
+		log_warn("vnc: connection to %s lost: %s", c->label, vnc_libmsg);
+	else
+		log_warn("vnc: connection to %s lost", c->label);
+}
+
+static uint8_t *put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+	return p + 2;
+}
+
+static uint8_t *put32(uint8_t *p, uint32_t v)
+{
+	p = put16(p, (uint16_t)(v >> 16));
+	return put16(p, (uint16_t)v);
+}
+
+/* SetPixelFormat (RFC 6143 §7.5.1) from rfb->format, then SetEncodings (§7.5.2). */
+static bool send_format_and_encodings(rfbClient *rfb)
+{
+	uint8_t msg[4 + 16 + 4 + 4 * sizeof(vnc_encodings) / sizeof(vnc_encodings[0])];
+	uint8_t *p = msg;
+	const rfbPixelFormat *f = &rfb->format;
+	*p++ = rfbSetPixelFormat;
+	*p++ = 0;
+	*p++ = 0;
+	*p++ = 0;
+	*p++ = f->bitsPerPixel;
+	*p++ = f->depth;
+	*p++ = f->bigEndian ? 1 : 0;
+	*p++ = f->trueColour ? 1 : 0;
+	p = put16(p, f->redMax);
+	p = put16(p, f->greenMax);
+	p = put16(p, f->blueMax);
+	*p++ = f->redShift;
+	*p++ = f->greenShift;
+	*p++ = f->blueShift;
+	*p++ = 0;
+	*p++ = 0;
+	*p++ = 0;
+	*p++ = rfbSetEncodings;
+	*p++ = 0;
+	p = put16(p, sizeof(vnc_encodings) / sizeof(vnc_encodings[0]));
+	for (size_t i = 0; i < sizeof(vnc_encodings) / sizeof(vnc_encodings[0]); i++)
+		p = put32(p, vnc_encodings[i]);
+	return WriteToRFBServer(rfb, (const char *)msg, (unsigned)(p - msg));
+}
+
+static bool screen_covered(const struct capture *c)
+{
+	return c->covered >= (int64_t)c->rfb->width * c->rfb->height;
+}
+
+/* A libvncclient client set up for our pixel format and callbacks; NULL on no memory. */
+static rfbClient *new_client(struct capture *c, const char *host, int port)
+{
+	/* 8 bits per sample, 3 samples, 4 bytes per pixel; the layout is set below. */
+	rfbClient *rfb = rfbGetClient(8, 3, 4);
+	if (!rfb)
+		return NULL;
+	rfbClientSetClientData(rfb, &vnc_tag, c);
+
+	/* B,G,R,X in memory = a little-endian 32-bit 0x00RRGGBB. */
+	rfb->format.bitsPerPixel = 32;
+	rfb->format.depth = 24;
+	rfb->format.bigEndian = FALSE;
+	rfb->format.trueColour = TRUE;
+	rfb->format.redMax = 255;
+	rfb->format.greenMax = 255;
+	rfb->format.blueMax = 255;
+	rfb->format.redShift = 16;
+	rfb->format.greenShift = 8;
+	rfb->format.blueShift = 0;
+	/* The encodings are vnc_encodings[], sent by send_format_and_encodings(). */
+	rfb->appData.shareDesktop = TRUE; /* never kick other viewers off */
+	rfb->canHandleNewFBSize = TRUE;
+	rfb->GetPassword = cb_get_password;
+	rfb->MallocFrameBuffer = cb_malloc_framebuffer;
+	rfb->GotFrameBufferUpdate = cb_got_update;
+	rfb->GotCursorShape = cb_got_cursor;
+	/* See the top of the file: only what poll() can follow. */
+	static const uint32_t schemes[] = {rfbVncAuth, rfbNoAuth, 0};
+	SetClientAuthSchemes(rfb, schemes, -1);
+
+	/* Used by the library for messages and by TLS-based types (not offered). */
+	free(rfb->serverHost);
+	rfb->serverHost = strdup(host);
+	rfb->serverPort = port;
+	if (!rfb->serverHost) {
+		rfbClientCleanup(rfb);
+		return NULL;
+	}
+	return rfb;
+}
+
+/* RFC 6143 §7.1-7.3 on c->rfb->sock, bounded by deadline; logs why it failed. */
+static bool handshake(struct capture *c, const struct capture_cfg *cfg, int64_t deadline,
+		      int timeout_ms)
+{
+	rfbClient *rfb = c->rfb;
+
+	/* The server speaks first; a silent one must not hold us past the deadline. */
+	struct pollfd pfd = {.fd = rfb->sock, .events = POLLIN};
+	int n;
+	while ((n = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR)
+		;
+	if (n == 0) {
+		log_error("vnc: %s accepted the connection but sent no greeting within %d ms",
+			  c->label, timeout_ms);
+		return false;
+	}
+	if (n < 0) {
+		log_error("vnc: waiting for %s: %s", c->label, strerror(errno));
+		return false;
+	}
+
+	/* The rest of the handshake: libvncclient counts whole seconds. */
+	int left = ms_left(deadline);
+	rfb->readTimeout = (unsigned)(left + 999) / 1000;
+	if (rfb->readTimeout == 0)
+		rfb->readTimeout = 1;
+	const char *password = cfg ? cfg->password : NULL;
+	c->password = password;
+
+	struct sigpipe_guard g;
+	sigpipe_block(&g);
+	vnc_libmsg[0] = '\0';
+	vnc_auth_ok = false;
+	bool ok = InitialiseRFBConnection(rfb);
+	sigpipe_unblock(&g);
+	c->password = NULL;
+	/*
+	 * From here reads are bounded by our poll() deadlines between messages
+	 * and by TCP keepalive within one; libvncclient's retry counter would
+	 * cut large updates on a busy link.
+	 */
+	rfb->readTimeout = 0;
+	if (ok)
+		return true;
+
+	const char *sep = vnc_libmsg[0] ? ": " : "";
+	if (c->password_asked && !(password && password[0]))
+		log_error("vnc: %s asks for a password and none is configured", c->label);
+	else if (c->password_asked && !vnc_auth_ok)
+		log_error("vnc: authentication failed for %s%s%s", c->label, sep, vnc_libmsg);
+	else
+		log_error("vnc: handshake with %s failed%s%s", c->label, sep, vnc_libmsg);
+	return false;
+}
+
+/* Asks for the first screen and waits for all of it until deadline. */
+static bool first_frame(struct capture *c, int64_t deadline)
+{
+	rfbClient *rfb = c->rfb;
+	rfb->width = rfb->si.framebufferWidth;
+	rfb->height = rfb->si.framebufferHeight;
+	if (!rfb->MallocFrameBuffer(rfb))
+		return false;
+
+	struct sigpipe_guard g;
+	sigpipe_block(&g);
+	bool ok = send_format_and_encodings(rfb) &&
+		  SendFramebufferUpdateRequest(rfb, 0, 0, rfb->width, rfb->height, FALSE);
+	sigpipe_unblock(&g);
+	c->full_needed = false;
+	if (!ok) {
+		log_error("vnc: %s closed the connection after the handshake", c->label);
+		return false;
+	}
+
+	/* So that the first next() hands out the whole screen at once. */
+	while (!screen_covered(c)) {
+		int r = wait_readable(c, deadline);
+		if (r == 0) {
+			log_debug("vnc: %s has not sent the whole screen yet", c->label);
+			break;
+		}
+		if (r < 0 || !handle_message(c)) {
+			log_error("vnc: %s closed the connection before the first frame%s%s",
+				  c->label, vnc_libmsg[0] ? ": " : "", vnc_libmsg);
+			return false;
+		}
+	}
+	return true;
+}
+
+static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
+{
+	pthread_once(&vnc_once, vnc_init_once);
+
+	char host[VNC_HOST_MAX];
+	int port;
+	if (parse_uri(uri, host, sizeof(host), &port) < 0) {
+		log_error("vnc: bad URI '%s': use vnc://HOST[:PORT] or vnc://[IPv6]:PORT",
+			  uri ? uri : "(none)");
+		return NULL;
+	}
+	int timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
+							    : VNC_DEFAULT_TIMEOUT_MS;
+	int64_t deadline = now_ms() + timeout_ms;
+
+	struct capture *c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_error("vnc: out of memory");
+		return NULL;
+	}
+	snprintf(c->label, sizeof(c->label), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	c->rfb = new_client(c, host, port);
+	if (!c->rfb) {
+		log_error("vnc: out of memory");
+		goto fail;
+	}
+	c->rfb->sock = tcp_connect(host, port, c->label, deadline);
+	if (c->rfb->sock < 0) {
+		c->rfb->sock = RFB_INVALID_SOCKET;
+		goto fail;
+	}
+	if (!handshake(c, cfg, deadline, timeout_ms) || !first_frame(c, deadline))
+		goto fail;
+
+	log_info("vnc: connected to %s, %dx%d", c->label, c->rfb->width, c->rfb->height);
+	return c;
+
+fail:
+	vnc_close(c);
+	return NULL;
+}
+
+static enum capture_status emit(struct capture *c, enum capture_status st,
+				struct capture_frame *frame)
+{
+	frame->pixels = c->rfb->frameBuffer;
+	frame->width = c->rfb->width;
+	frame->height = c->rfb->height;
+	frame->stride = c->rfb->width * 4;
+	if (st == CAPTURE_REINIT) {
+		frame->damage[0] = (struct rect){0, 0, c->rfb->width, c->rfb->height};
+		frame->ndamage = 1;
+		c->reinit = false;
+	} else {
+		memcpy(frame->damage, c->damage, c->ndamage * sizeof(c->damage[0]));
+		frame->ndamage = c->ndamage;
+	}
+	c->ndamage = 0;
+	c->covered = 0;
+	return st;
+}
+
+/*
+ * RFB is pulled: the server sends one update per request and merges what
+ * changes in between, and libvncclient asks for the next one as soon as it
+ * has decoded the last. A slow caller therefore meets the newest screen, not
+ * a queue of old ones.
+ */
+static enum capture_status vnc_next(struct capture *c, int timeout_ms, struct capture_frame *frame)
+{
+	if (c->failed)
+		return CAPTURE_ERROR;
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		/*
+		 * HandleRFBServerMessage takes one whole message, so damage seen
+		 * here belongs to finished updates. After a size change, wait
+		 * until the server has repainted the whole new screen.
+		 */
+		if (c->reinit && screen_covered(c))
+			return emit(c, CAPTURE_REINIT, frame);
+		if (!c->reinit && c->ndamage > 0)
+			return emit(c, CAPTURE_OK, frame);
+
+		int r = wait_readable(c, deadline);
+		if (r == 0)
+			break;
+		if (r < 0 || !handle_message(c)) {
+			fail(c);
+			return CAPTURE_ERROR;
+		}
+	}
+	/* Out of time: a new size is news even while its pixels still arrive. */
+	if (c->reinit)
+		return emit(c, CAPTURE_REINIT, frame);
+	return CAPTURE_AGAIN;
+}
+
+/* ---- input ---- */
+
+static bool send_pointer(struct capture *c, uint8_t mask)
+{
+	return SendPointerEvent(c->rfb, c->x, c->y, mask);
+}
+
+static void move_to(struct capture *c, uint16_t x, uint16_t y)
+{
+	/* input_sanitize clamps already; this backend still never sends off-screen. */
+	c->x = x < c->rfb->width ? x : (uint16_t)(c->rfb->width - 1);
+	c->y = y < c->rfb->height ? y : (uint16_t)(c->rfb->height - 1);
+}
+
+/*
+ * POINTER's buttons 1-3 are RFB's. Its buttons 4-8 are extra buttons (back,
+ * forward, ...), while RFB's 4-7 are the wheels (SCROLL's job): the first
+ * extra button becomes RFB's button 8, which X servers and QEMU take as
+ * "back"; RFB 3.8 has no place for the others.
+ */
+static uint8_t rfb_buttons(uint8_t buttons)
+{
+	uint8_t mask = buttons & (VNC_BUTTON_LEFT | VNC_BUTTON_MIDDLE | VNC_BUTTON_RIGHT);
+	if (buttons & (1u << 3))
+		mask |= VNC_BUTTON_8;
+	return mask;
+}
+
+/* Wheel clicks are press + release of buttons 4..7 where the pointer is. */
+static bool scroll_axis(struct capture *c, int *acc, int delta, uint8_t neg, uint8_t pos)
+{
+	if ((delta > 0 && *acc < 0) || (delta < 0 && *acc > 0))
+		*acc = 0; /* a change of direction drops the old remainder */
+	*acc += delta;
+	while (*acc >= VNC_SCROLL_STEP || *acc <= -VNC_SCROLL_STEP) {
+		uint8_t b = *acc > 0 ? pos : neg;
+		*acc += *acc > 0 ? -VNC_SCROLL_STEP : VNC_SCROLL_STEP;
+		if (!send_pointer(c, c->buttons | b) || !send_pointer(c, c->buttons))
+			return false;
+	}
+	return true;
+}
+
+static bool inject_key(struct capture *c, const struct msg_key *k)
+{
+	rfbBool down = (k->flags & MSG_KEY_DOWN) ? TRUE : FALSE;
+	uint32_t qnum = k->scancode ? input_qnum_from_evdev(k->scancode) : 0;
+	/* QEMU's extended key event carries the physical key: layout-independent. */
+	if (qnum && SupportsClient2Server(c->rfb, rfbQemuEvent))
+		return SendExtendedKeyEvent(c->rfb, k->keysym, qnum, down);
+	if (k->keysym)
+		return SendKeyEvent(c->rfb, k->keysym, down);
+	log_debug("vnc: key %u has no keysym and %s takes no scancodes: dropped", k->scancode,
+		  c->label);
+	return true;
+}
+
+static bool inject_touch(struct capture *c, const struct msg_touch *t)
+{
+	/* One finger drives the pointer; the others have nowhere to go. */
+	if (c->touching && t->id != c->touch_id)
+		return true;
+	move_to(c, t->x, t->y);
+	switch (t->phase) {
+	case MSG_TOUCH_BEGIN:
+		c->touching = true;
+		c->touch_id = t->id;
+		c->buttons |= VNC_BUTTON_LEFT;
+		/* Move first, so the press lands where the finger is. */
+		return send_pointer(c, c->buttons & ~VNC_BUTTON_LEFT) &&
+		       send_pointer(c, c->buttons);
+	case MSG_TOUCH_UPDATE:
+		if (!c->touching)
+			return true;
+		return send_pointer(c, c->buttons);
+	default: /* END, CANCEL */
+		if (!c->touching)
+			return true;
+		c->touching = false;
+		c->buttons &= (uint8_t)~VNC_BUTTON_LEFT;
+		return send_pointer(c, c->buttons);
+	}
+}
+
+static bool inject_pen(struct capture *c, const struct msg_pen *p)
+{
+	/*
+	 * A pen is a pointer here: the tip (or eraser) is the left button, the
+	 * first barrel button right-clicks and the second middle-clicks, as
+	 * pens do on most desktops.
+	 */
+	uint8_t mask = 0;
+	if (p->flags & MSG_PEN_CONTACT)
+		mask |= VNC_BUTTON_LEFT;
+	if (p->flags & MSG_PEN_BUTTON1)
+		mask |= VNC_BUTTON_RIGHT;
+	if (p->flags & MSG_PEN_BUTTON2)
+		mask |= VNC_BUTTON_MIDDLE;
+	move_to(c, p->x, p->y);
+	bool pressing = (mask & ~c->buttons) != 0;
+	if (pressing && !send_pointer(c, c->buttons))
+		return false;
+	c->buttons = mask;
+	return send_pointer(c, c->buttons);
+}
+
+static int vnc_inject(struct capture *c, const struct msg *m)
+{
+	if (c->failed)
+		return -EIO;
+	struct sigpipe_guard g;
+	bool ok = true;
+	sigpipe_block(&g);
+	vnc_libmsg[0] = '\0';
+	switch (m->type) {
+	case MSG_KEY:
+		ok = inject_key(c, &m->u.key);
+		break;
+	case MSG_POINTER:
+		move_to(c, m->u.pointer.x, m->u.pointer.y);
+		c->buttons = rfb_buttons(m->u.pointer.buttons);
+		ok = send_pointer(c, c->buttons);
+		break;
+	case MSG_SCROLL:
+		ok = scroll_axis(c, &c->scroll_y, m->u.scroll.dy, VNC_WHEEL_UP, VNC_WHEEL_DOWN) &&
+		     scroll_axis(c, &c->scroll_x, m->u.scroll.dx, VNC_WHEEL_LEFT, VNC_WHEEL_RIGHT);
+		break;
+	case MSG_TOUCH:
+		ok = inject_touch(c, &m->u.touch);
+		break;
+	case MSG_PEN:
+		ok = inject_pen(c, &m->u.pen);
+		break;
+	default:
+		sigpipe_unblock(&g);
+		return -ENOTSUP;
+	}
+	sigpipe_unblock(&g);
+	if (!ok) {
+		fail(c);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int vnc_cursor(struct capture *c, struct capture_cursor *out)
+{
+	if (!c->cursor_changed)
+		return 0;
+	c->cursor_changed = false;
+	*out = c->cursor;
+	return 1;
+}
+
+const struct capture_impl capture_vnc = {
+	.name = "vnc",
+	.handles = vnc_handles,
+	.open = vnc_open,
+	.close = vnc_close,
+	.next = vnc_next,
+	.inject = vnc_inject,
+	.cursor = vnc_cursor,
+};
