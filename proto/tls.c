@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -327,11 +329,33 @@ struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, co
 		log_error("tls: cannot create a TLS bufferevent");
 		return NULL;
 	}
-	if (bufferevent_socket_connect_hostname(bev, NULL, AF_UNSPEC, host, port) < 0) {
-		log_error("tls: cannot connect to %s:%u", host, port);
+	/*
+	 * Resolve here rather than with bufferevent_socket_connect_hostname: its
+	 * blocking lookup reports failure through callbacks the caller has not
+	 * set yet, so an unknown name would hang until a timeout.
+	 */
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+					.ai_socktype = SOCK_STREAM,
+					.ai_protocol = IPPROTO_TCP,
+					.ai_flags = EVUTIL_AI_ADDRCONFIG};
+	struct evutil_addrinfo *ai = NULL;
+	char service[8];
+	int gai;
+
+	snprintf(service, sizeof(service), "%u", port);
+	gai = evutil_getaddrinfo(host, service, &hints, &ai);
+	if (gai != 0 || !ai) {
+		log_error("tls: cannot resolve %s: %s", host, evutil_gai_strerror(gai));
 		bufferevent_free(bev);
 		return NULL;
 	}
+	if (bufferevent_socket_connect(bev, ai->ai_addr, (int)ai->ai_addrlen) < 0) {
+		log_error("tls: cannot connect to %s:%u", host, port);
+		evutil_freeaddrinfo(ai);
+		bufferevent_free(bev);
+		return NULL;
+	}
+	evutil_freeaddrinfo(ai);
 	return bev;
 }
 

@@ -60,7 +60,8 @@ struct bufferevent *tls_accept(struct tls_ctx *ctx, struct event_base *base, evu
 /*
  * Client side: connects to host:port (a name or an address literal; names
  * are resolved with a blocking lookup) and verifies the server certificate
- * against verify_name (NULL: host). Returns NULL on immediate failure.
+ * against verify_name (NULL: host). Returns NULL on immediate failure,
+ * including a name that does not resolve (logged).
  */
 struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, const char *host,
 				uint16_t port, const char *verify_name);

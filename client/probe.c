@@ -1,0 +1,1007 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * highrise-probe: a headless client for tests, benchmarks and health checks.
+ * Connects with a ticket, receives and decodes for a while, may type and
+ * click, and reports what it saw (see usage() below). The work is done by
+ * the client core (session.h); this file parses options and wires it up.
+ */
+#include "decoder.h"
+#include "error.h"
+#include "keymap.h"
+#include "log.h"
+#include "png.h"
+#include "session.h"
+#include "stats.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROG		      "highrise-probe"
+#define DEFAULT_PORT	      7443
+#define DEFAULT_SECONDS	      5.0
+#define DEFAULT_FRAME_SECONDS 30.0 /* the time limit when only --frames is given */
+#define DEFAULT_KEY_DELAY_MS  10
+#define SCRIPT_START_MS	      2000 /* input starts at the first picture, or this after WELCOME */
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_CONNECT = 1, /* could not connect or authenticate, or the session broke */
+	EXIT_USAGE = 2,
+	EXIT_SHORT = 3, /* connected, but fewer frames than asked, or no PNG */
+};
+
+static void usage(FILE *out)
+{
+	fputs("Usage: " PROG " --agent HOST[:PORT] --ticket FILE [--ca FILE] [OPTIONS]\n"
+	      "\n"
+	      "A headless Highrise client for tests, benchmarks and health checks. It connects\n"
+	      "to an agent over TLS 1.3, presents a connect ticket, receives and decodes the\n"
+	      "desktop's H.264 stream for a while, can type and click into the desktop, and\n"
+	      "prints what it saw: frames, bytes, key frames, latency from capture to decoded\n"
+	      "picture, and decode time. It acknowledges every decoded frame like the real "
+	      "client.\n"
+	      "\n"
+	      "Connection:\n"
+	      "  --agent HOST[:PORT]  the agent to connect to; PORT defaults to 7443; write IPv6\n"
+	      "                       addresses in brackets: [::1]:7443\n"
+	      "  --ticket FILE        the connect ticket from the broker: its bytes, or base64 "
+	      "text;\n"
+	      "                       \"-\" reads it from standard input. Tickets live at most 60 "
+	      "s\n"
+	      "                       and are good for one connection.\n"
+	      "  --ca FILE            the deployment's CA certificate (ca.pem from "
+	      "highrise-certs)\n"
+	      "                       that the agent's certificate must chain to; without --ca "
+	      "and\n"
+	      "                       --pin the system's CA store is used\n"
+	      "  --pin SHA256         the SHA-256 of the agent's public key, as `highrise-certs "
+	      "pin`\n"
+	      "                       prints it; with --ca both must hold, without it the pin "
+	      "alone\n"
+	      "                       decides (kiosks)\n"
+	      "  --name SERVERNAME    the name the agent's certificate must carry, when it "
+	      "differs\n"
+	      "                       from HOST (e.g. connecting by address to "
+	      "host17.example.com)\n"
+	      "  --cert FILE --key FILE\n"
+	      "                       a client certificate and its key, for agents that require "
+	      "one\n"
+	      "  --client-name NAME   how the agent's log names this client [" PROG "]\n"
+	      "  --timeout SECONDS    give up when the connection and ticket check take longer "
+	      "[10]\n"
+	      "\n"
+	      "How long:\n"
+	      "  --seconds N          receive for N seconds after the agent accepts (decimals "
+	      "allowed)\n"
+	      "                       [5, or 30 with --frames]\n"
+	      "  --frames N           stop once N frames were decoded (and the input script ran);\n"
+	      "                       --seconds stays the upper bound\n"
+	      "\n"
+	      "Input script (needs a session with control; run in the order given, once the first\n"
+	      "picture arrived):\n"
+	      "  --type TEXT          type TEXT on a US keyboard layout: key down and up with the\n"
+	      "                       evdev scancode and X11 keysym of each character, Shift for\n"
+	      "                       capitals and symbols; escapes \\n (Enter), \\t, \\b "
+	      "(BackSpace),\n"
+	      "                       \\e (Escape), \\\\ and \\xHH\n"
+	      "  --keys CHORDS        press chords, separated by blanks or commas: "
+	      "\"ctrl+alt+Delete\",\n"
+	      "                       \"ctrl+l Return\", \"super\". Names: ctrl, shift, alt, "
+	      "altgr,\n"
+	      "                       super; Return, Escape, Tab, BackSpace, Delete, Insert, "
+	      "Home,\n"
+	      "                       End, PageUp, PageDown, Up, Down, Left, Right, F1..F12, "
+	      "Menu,\n"
+	      "                       Print, Pause, CapsLock, space, comma, plus, minus, or one\n"
+	      "                       character\n"
+	      "  --click X,Y          move the pointer to desktop pixel X,Y and click the left "
+	      "button\n"
+	      "  --sleep MS           wait MS milliseconds before the next step\n"
+	      "  --key-delay MS       pause between input events [10]\n"
+	      "\n"
+	      "Output:\n"
+	      "  --png FILE           write the last decoded picture to FILE as PNG (mode 0600)\n"
+	      "  --json               print the statistics as one JSON object on standard output\n"
+	      "  -q, --quiet          print nothing but errors (and the JSON when asked)\n"
+	      "  -v, --verbose        log warnings and progress too (twice: debug)\n"
+	      "  -h, --help           this text\n"
+	      "\n"
+	      "The JSON object:\n"
+	      "  {\"frames\": decoded frames, \"bytes\": H.264 bytes received, \"keyframes\": key\n"
+	      "   frames received, \"width\", \"height\": the desktop size, \"latency_ms\": "
+	      "{\"p50\",\n"
+	      "   \"p99\"}: the probe's clock when a frame was decoded minus the agent's capture "
+	      "time\n"
+	      "   (both CLOCK_REALTIME: meaningful on one host or with synchronised clocks),\n"
+	      "   \"decode_ms\": {\"p50\", \"p99\"}, \"control\": whether input is applied, "
+	      "\"bye\":\n"
+	      "   the agent's reason for ending the session, or null, \"ok\": the exit status was "
+	      "0,\n"
+	      "   \"error\": what went wrong, or null; plus \"seconds\", \"fps\", \"kbps\",\n"
+	      "   \"frames_received\", \"frames_skipped\", \"decode_errors\", "
+	      "\"keyframe_requests\",\n"
+	      "   \"bytes_total\", \"rtt_ms\", \"session\" and \"tls\"}\n"
+	      "  Percentiles are null when no frame was decoded.\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0  the session ran as asked\n"
+	      "  1  connecting or authenticating failed, or the session broke: standard error\n"
+	      "     says why and what to check\n"
+	      "  2  the command line is wrong\n"
+	      "  3  the session ran, but fewer frames than --frames arrived in time, or --png\n"
+	      "     had no picture to write\n"
+	      "\n"
+	      "Examples:\n"
+	      "  " PROG " --agent host17.example.com --ticket t.b64 --ca /etc/highrise/pki/ca.pem\n"
+	      "  " PROG
+	      " --agent 10.0.0.17:7443 --name host17.example.com --ticket - --ca ca.pem \\\n"
+	      "      --frames 1 --png shot.png --json\n"
+	      "  " PROG
+	      " --agent 127.0.0.1:7443 --ticket t --ca ca.pem --type 'echo hi > /dev/ttyS0\\n' \\\n"
+	      "      --click 100,200 --keys ctrl+l --seconds 3\n",
+	      out);
+}
+
+enum action_kind {
+	ACTION_KEY,
+	ACTION_POINTER,
+	ACTION_SLEEP,
+};
+
+struct action {
+	enum action_kind kind;
+	struct msg_key key;
+	struct msg_pointer pointer;
+	int ms;
+};
+
+struct opts {
+	char host[256];
+	uint16_t port;
+	const char *ticket, *ca, *pin, *name, *cert, *key, *client_name, *png;
+	double seconds, timeout;
+	long frames;
+	int key_delay_ms;
+	bool json, quiet;
+	int verbose;
+	struct action *actions;
+	size_t nactions, cap;
+};
+
+struct probe {
+	struct opts *o;
+	struct event_base *base;
+	struct session *session;
+	struct event *stop_timer, *start_timer, *script_timer, *sig_int, *sig_term;
+	struct stats_series latency_ms, decode_ms;
+	size_t next_action;
+	bool script_started, script_done;
+	bool finishing, interrupted;
+	uint64_t welcome_us, end_us;
+};
+
+/* ---- options ------------------------------------------------------------ */
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see " PROG " --help)\n", stderr);
+	return -EINVAL;
+}
+
+static int add_action(struct opts *o, const struct action *a)
+{
+	if (o->nactions == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 64;
+		struct action *na = realloc(o->actions, cap * sizeof(*na));
+		if (!na)
+			return usage_error("out of memory");
+		o->actions = na;
+		o->cap = cap;
+	}
+	o->actions[o->nactions++] = *a;
+	return 0;
+}
+
+static int add_keys(struct opts *o, const struct msg_key *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct action a = {.kind = ACTION_KEY, .key = keys[i]};
+		if (add_action(o, &a) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_type(struct opts *o, const char *arg)
+{
+	size_t cap = strlen(arg) + 1, n = 0;
+	char *text = malloc(cap);
+	struct msg_key *keys = NULL;
+	int rc = -EINVAL;
+
+	if (!text)
+		return usage_error("out of memory");
+	if (keymap_unescape(arg, text, cap) < 0) {
+		usage_error("--type: unknown escape in \"%s\" (use \\n \\t \\b \\e \\\\ \\xHH)",
+			    arg);
+		goto out;
+	}
+	keys = calloc(8 * (strlen(text) + 1), sizeof(*keys));
+	if (!keys)
+		goto out;
+	if (keymap_type_text(text, keys, 8 * (strlen(text) + 1), &n) < 0) {
+		usage_error("--type: \"%s\" is not UTF-8 text, or holds a control character no "
+			    "key types",
+			    arg);
+		goto out;
+	}
+	rc = add_keys(o, keys, n);
+out:
+	free(keys);
+	free(text);
+	return rc;
+}
+
+static int parse_keys(struct opts *o, const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL;
+	size_t chords = 0;
+	int rc = 0;
+
+	if (!copy)
+		return usage_error("out of memory");
+	for (char *chord = strtok_r(copy, " ,\t", &save); chord && rc == 0;
+	     chord = strtok_r(NULL, " ,\t", &save)) {
+		struct msg_key keys[32];
+		const char *bad = NULL;
+		size_t n = 0;
+
+		if (keymap_chord(chord, keys, 32, &n, &bad) < 0)
+			rc = usage_error("--keys: cannot read \"%s\" in \"%s\"", bad ? bad : chord,
+					 chord);
+		else
+			rc = add_keys(o, keys, n);
+		chords++;
+	}
+	if (rc == 0 && chords == 0)
+		rc = usage_error("--keys needs at least one key (e.g. \"ctrl+l Return\")");
+	free(copy);
+	return rc;
+}
+
+static int parse_uint(const char *s, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_click(struct opts *o, const char *arg)
+{
+	char x[16], y[16];
+	const char *comma = strchr(arg, ',');
+	long xv, yv;
+	struct action a = {.kind = ACTION_POINTER};
+
+	if (!comma || (size_t)(comma - arg) >= sizeof(x) || strlen(comma + 1) >= sizeof(y))
+		return usage_error("--click wants X,Y in desktop pixels, not \"%s\"", arg);
+	memcpy(x, arg, (size_t)(comma - arg));
+	x[comma - arg] = '\0';
+	snprintf(y, sizeof(y), "%s", comma + 1);
+	if (parse_uint(x, MSG_DIMENSION_MAX - 1, &xv) < 0 ||
+	    parse_uint(y, MSG_DIMENSION_MAX - 1, &yv) < 0)
+		return usage_error("--click wants X,Y in desktop pixels, not \"%s\"", arg);
+	a.pointer.x = (uint16_t)xv;
+	a.pointer.y = (uint16_t)yv;
+	/* move, press, release: what a real mouse sends */
+	for (int i = 0; i < 3; i++) {
+		a.pointer.buttons = i == 1 ? 1 : 0;
+		if (add_action(o, &a) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_agent(struct opts *o, const char *arg)
+{
+	const char *host = arg, *port = NULL;
+	size_t hlen;
+	long p = DEFAULT_PORT;
+
+	if (arg[0] == '[') {
+		const char *close = strchr(arg, ']');
+		if (!close || (close[1] && close[1] != ':'))
+			return usage_error("--agent: write an IPv6 address as [ADDRESS]:PORT");
+		host = arg + 1;
+		hlen = (size_t)(close - host);
+		port = close[1] ? close + 2 : NULL;
+	} else {
+		const char *colon = strrchr(arg, ':');
+		if (colon && strchr(arg, ':') == colon) {
+			hlen = (size_t)(colon - arg);
+			port = colon + 1;
+		} else {
+			hlen = strlen(arg); /* a name, or a bare IPv6 address */
+		}
+	}
+	if (hlen == 0 || hlen >= sizeof(o->host))
+		return usage_error("--agent needs a host name or address, not \"%s\"", arg);
+	if (port && (parse_uint(port, 65535, &p) < 0 || p == 0))
+		return usage_error("--agent: \"%s\" is not a port number (1..65535)", port);
+	memcpy(o->host, host, hlen);
+	o->host[hlen] = '\0';
+	o->port = (uint16_t)p;
+	return 0;
+}
+
+static int parse_seconds(const char *opt, const char *arg, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v > 0) || v > 31536000.0)
+		return usage_error("%s wants a number of seconds above 0, not \"%s\"", opt, arg);
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_AGENT = 256,
+	OPT_TICKET,
+	OPT_CA,
+	OPT_PIN,
+	OPT_NAME,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CLIENT_NAME,
+	OPT_TIMEOUT,
+	OPT_SECONDS,
+	OPT_FRAMES,
+	OPT_PNG,
+	OPT_TYPE,
+	OPT_KEYS,
+	OPT_CLICK,
+	OPT_SLEEP,
+	OPT_KEY_DELAY,
+	OPT_JSON,
+};
+
+/* 0, 1 for --help, or -EINVAL (already said why). */
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{"agent", required_argument, NULL, OPT_AGENT},
+		{"ticket", required_argument, NULL, OPT_TICKET},
+		{"ca", required_argument, NULL, OPT_CA},
+		{"pin", required_argument, NULL, OPT_PIN},
+		{"name", required_argument, NULL, OPT_NAME},
+		{"cert", required_argument, NULL, OPT_CERT},
+		{"key", required_argument, NULL, OPT_KEY},
+		{"client-name", required_argument, NULL, OPT_CLIENT_NAME},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"seconds", required_argument, NULL, OPT_SECONDS},
+		{"frames", required_argument, NULL, OPT_FRAMES},
+		{"png", required_argument, NULL, OPT_PNG},
+		{"type", required_argument, NULL, OPT_TYPE},
+		{"keys", required_argument, NULL, OPT_KEYS},
+		{"click", required_argument, NULL, OPT_CLICK},
+		{"sleep", required_argument, NULL, OPT_SLEEP},
+		{"key-delay", required_argument, NULL, OPT_KEY_DELAY},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	bool have_seconds = false;
+	long v;
+	int c, rc = 0;
+
+	o->timeout = 10;
+	o->key_delay_ms = DEFAULT_KEY_DELAY_MS;
+	o->client_name = PROG;
+	opterr = 0;
+	while (rc == 0 && (c = getopt_long(argc, argv, ":qvh", longopts, NULL)) != -1) {
+		struct action sleep_action = {.kind = ACTION_SLEEP};
+
+		switch (c) {
+		case OPT_AGENT:
+			rc = parse_agent(o, optarg);
+			break;
+		case OPT_TICKET:
+			o->ticket = optarg;
+			break;
+		case OPT_CA:
+			o->ca = optarg;
+			break;
+		case OPT_PIN:
+			o->pin = optarg;
+			break;
+		case OPT_NAME:
+			o->name = optarg;
+			break;
+		case OPT_CERT:
+			o->cert = optarg;
+			break;
+		case OPT_KEY:
+			o->key = optarg;
+			break;
+		case OPT_CLIENT_NAME:
+			o->client_name = optarg;
+			if (!*optarg || strlen(optarg) > MSG_NAME_MAX)
+				rc = usage_error("--client-name wants 1..%u bytes", MSG_NAME_MAX);
+			break;
+		case OPT_TIMEOUT:
+			rc = parse_seconds("--timeout", optarg, &o->timeout);
+			break;
+		case OPT_SECONDS:
+			rc = parse_seconds("--seconds", optarg, &o->seconds);
+			have_seconds = true;
+			break;
+		case OPT_FRAMES:
+			if (parse_uint(optarg, 1000000000, &o->frames) < 0 || o->frames == 0)
+				rc = usage_error(
+					"--frames wants a whole number above 0, not \"%s\"",
+					optarg);
+			break;
+		case OPT_PNG:
+			o->png = optarg;
+			break;
+		case OPT_TYPE:
+			rc = parse_type(o, optarg);
+			break;
+		case OPT_KEYS:
+			rc = parse_keys(o, optarg);
+			break;
+		case OPT_CLICK:
+			rc = parse_click(o, optarg);
+			break;
+		case OPT_SLEEP:
+			if (parse_uint(optarg, 3600000, &v) < 0) {
+				rc = usage_error("--sleep wants milliseconds, not \"%s\"", optarg);
+				break;
+			}
+			sleep_action.ms = (int)v;
+			rc = add_action(o, &sleep_action);
+			break;
+		case OPT_KEY_DELAY:
+			if (parse_uint(optarg, 10000, &v) < 0)
+				rc = usage_error("--key-delay wants milliseconds, not \"%s\"",
+						 optarg);
+			else
+				o->key_delay_ms = (int)v;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'v':
+			o->verbose++;
+			break;
+		case 'h':
+			return 1;
+		case ':':
+			return usage_error("%s needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (rc < 0)
+		return rc;
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (!o->host[0])
+		return usage_error("--agent HOST:PORT is required");
+	if (!o->ticket)
+		return usage_error(
+			"--ticket FILE is required (the connect ticket from the broker)");
+	if (!o->cert != !o->key)
+		return usage_error("--cert and --key go together");
+	if (!have_seconds)
+		o->seconds = o->frames ? DEFAULT_FRAME_SECONDS : DEFAULT_SECONDS;
+	return 0;
+}
+
+/* ---- the run ------------------------------------------------------------- */
+
+static void say(const struct probe *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(const struct probe *p, const char *fmt, ...)
+{
+	va_list ap;
+	if (p->o->quiet)
+		return;
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void finish(struct probe *p)
+{
+	if (p->finishing)
+		return;
+	p->finishing = true;
+	p->end_us = session_realtime_us();
+	event_del(p->stop_timer);
+	event_del(p->start_timer);
+	event_del(p->script_timer);
+	session_close(p->session, "probe finished");
+}
+
+static void check_done(struct probe *p)
+{
+	const struct session_info *in = session_info(p->session);
+
+	if (p->finishing || in->state != SESSION_CONNECTED)
+		return;
+	if (p->o->frames && (long)in->stats.frames_decoded >= p->o->frames &&
+	    (p->script_done || p->o->nactions == 0))
+		finish(p);
+}
+
+static void arm(struct event *ev, int ms)
+{
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(ev, &tv);
+}
+
+static void script_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	(void)fd;
+	(void)what;
+
+	while (p->next_action < p->o->nactions) {
+		const struct action *a = &p->o->actions[p->next_action++];
+		int rc = 0;
+
+		if (a->kind == ACTION_SLEEP) {
+			arm(p->script_timer, a->ms);
+			return;
+		}
+		if (a->kind == ACTION_KEY)
+			rc = session_send_key(p->session, a->key.scancode, a->key.keysym,
+					      a->key.flags & MSG_KEY_DOWN);
+		else
+			rc = session_send_pointer(p->session, a->pointer.x, a->pointer.y,
+						  a->pointer.buttons);
+		if (rc == -EPERM) {
+			say(p, "the session is view only: the agent ignores input, so the input "
+			       "script is skipped");
+			p->next_action = p->o->nactions;
+			break;
+		}
+		if (rc < 0) {
+			say(p, "cannot send input: %s", hr_strerror(rc));
+			p->next_action = p->o->nactions;
+			break;
+		}
+		if (p->o->key_delay_ms > 0 && p->next_action < p->o->nactions) {
+			arm(p->script_timer, p->o->key_delay_ms);
+			return;
+		}
+	}
+	p->script_done = true;
+	check_done(p);
+}
+
+static void start_script(struct probe *p)
+{
+	if (p->script_started)
+		return;
+	p->script_started = true;
+	if (p->o->nactions == 0) {
+		p->script_done = true;
+		return;
+	}
+	event_del(p->script_timer);
+	event_active(p->script_timer, EV_TIMEOUT, 0);
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	(void)fd;
+	(void)what;
+
+	if (!p->script_done && p->o->nactions)
+		say(p, "the time limit cut the input script short (%zu of %zu events sent)",
+		    p->next_action, p->o->nactions);
+	finish(p);
+}
+
+static void start_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	start_script(arg); /* SCRIPT_START_MS passed without a picture: go anyway */
+}
+
+static void signal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	(void)what;
+
+	say(p, "interrupted (signal %d): closing", (int)fd);
+	p->interrupted = true;
+	if (session_info(p->session)->state == SESSION_CLOSED)
+		event_base_loopexit(p->base, NULL);
+	else
+		finish(p); /* on_state(SESSION_CLOSED) ends the loop */
+}
+
+static void on_state(struct session *s, enum session_state state, const char *text, void *ud)
+{
+	struct probe *p = ud;
+	(void)s;
+
+	if (state == SESSION_CLOSED) {
+		if (session_info(s)->end != SESSION_END_LOCAL)
+			fprintf(stderr, PROG ": %s\n", text);
+		if (!p->end_us)
+			p->end_us = session_realtime_us();
+		event_del(p->stop_timer);
+		event_del(p->start_timer);
+		event_del(p->script_timer);
+		event_base_loopexit(p->base, NULL);
+		return;
+	}
+	say(p, "%s", text);
+	if (state == SESSION_CONNECTED) {
+		double ms = p->o->seconds * 1000.0;
+		p->welcome_us = session_realtime_us();
+		arm(p->stop_timer, ms > 2147483647.0 ? 2147483647 : (int)ms);
+		/* the script waits for a picture, at most SCRIPT_START_MS */
+		arm(p->start_timer, SCRIPT_START_MS);
+	}
+}
+
+static void on_frame(struct session *s, const struct session_frame *f, void *ud)
+{
+	struct probe *p = ud;
+	double lat = ((double)f->decoded_us - (double)f->capture_us) / 1000.0;
+	(void)s;
+
+	stats_series_add(&p->latency_ms, lat);
+	stats_series_add(&p->decode_ms, f->decode_us / 1000.0);
+	if (!p->script_started) {
+		event_del(p->start_timer);
+		start_script(p);
+	}
+	check_done(p);
+}
+
+static void on_resize(struct session *s, int width, int height, void *ud)
+{
+	(void)s;
+	say(ud, "the desktop is now %dx%d", width, height);
+}
+
+/* ---- the report ---------------------------------------------------------- */
+
+/* What to check next, for the failure in *in. */
+static const char *hint(const struct session_info *in)
+{
+	switch (in->end) {
+	case SESSION_END_REFUSED:
+		switch (in->bye_reason) {
+		case MSG_BYE_TICKET_EXPIRED:
+			return "ask the broker for a fresh ticket and use it within its lifetime "
+			       "(60 s "
+			       "at most); check that this machine's clock is right";
+		case MSG_BYE_TICKET_INVALID:
+			return "the ticket may be for another agent or desktop, already used, or "
+			       "signed by another broker: ask the broker for a new one";
+		case MSG_BYE_VERSION:
+			return "use a " PROG " from the same Highrise release as the agent";
+		case MSG_BYE_DESKTOP_UNAVAILABLE:
+			return "the desktop may be stopped or broken: check it with highrisectl "
+			       "and the "
+			       "agent's log";
+		default:
+			return "see the agent's log for why it refused";
+		}
+	case SESSION_END_NETWORK:
+		if (strncmp(in->reason, "cannot resolve", 14) == 0)
+			return "check the host name given to --agent";
+		if (in->closed_in == SESSION_CONNECTING) {
+			if (strstr(in->reason, "certificate") || strstr(in->reason, "pinned") ||
+			    strstr(in->reason, "TLS"))
+				return "check --ca (the deployment's ca.pem), --pin, and --name (a "
+				       "name "
+				       "in the agent's certificate)";
+			return "check that the agent runs and listens at that address and port, "
+			       "and "
+			       "that no firewall is in the way";
+		}
+		if (in->closed_in == SESSION_AUTHENTICATING)
+			return "if the agent requires client certificates pass --cert and --key; "
+			       "otherwise see the agent's log";
+		return "check the network and the agent's log";
+	case SESSION_END_PROTOCOL:
+		return "the agent and this probe disagree on the protocol: check that both come "
+		       "from "
+		       "the same release, and report it with the agent's log";
+	case SESSION_END_BYE:
+		return "the agent ended the session before the probe was done";
+	default:
+		return NULL;
+	}
+}
+
+static void json_ms(cJSON *obj, const char *name, struct stats_series *s)
+{
+	cJSON *o = cJSON_AddObjectToObject(obj, name);
+	double p50 = stats_series_percentile(s, 50), p99 = stats_series_percentile(s, 99);
+
+	if (isnan(p50)) {
+		cJSON_AddNullToObject(o, "p50");
+		cJSON_AddNullToObject(o, "p99");
+		return;
+	}
+	cJSON_AddNumberToObject(o, "p50", round(p50 * 1000) / 1000);
+	cJSON_AddNumberToObject(o, "p99", round(p99 * 1000) / 1000);
+}
+
+static void print_json(struct probe *p, const struct session_info *in, int code, const char *err)
+{
+	const struct session_stats *st = &in->stats;
+	double secs = p->welcome_us && p->end_us > p->welcome_us
+			      ? (double)(p->end_us - p->welcome_us) / 1e6
+			      : 0;
+	cJSON *o = cJSON_CreateObject();
+	char *text;
+
+	cJSON_AddNumberToObject(o, "frames", (double)st->frames_decoded);
+	cJSON_AddNumberToObject(o, "bytes", (double)st->video_bytes);
+	cJSON_AddNumberToObject(o, "keyframes", (double)st->keyframes);
+	cJSON_AddNumberToObject(o, "width", in->width);
+	cJSON_AddNumberToObject(o, "height", in->height);
+	json_ms(o, "latency_ms", &p->latency_ms);
+	json_ms(o, "decode_ms", &p->decode_ms);
+	cJSON_AddBoolToObject(o, "control", in->control);
+	if (in->end == SESSION_END_REFUSED || in->end == SESSION_END_BYE)
+		cJSON_AddStringToObject(o, "bye", in->reason);
+	else
+		cJSON_AddNullToObject(o, "bye");
+	cJSON_AddBoolToObject(o, "ok", code == EXIT_OK);
+	if (err)
+		cJSON_AddStringToObject(o, "error", err);
+	else
+		cJSON_AddNullToObject(o, "error");
+	cJSON_AddNumberToObject(o, "seconds", round(secs * 1000) / 1000);
+	cJSON_AddNumberToObject(o, "fps",
+				secs > 0 ? round(st->frames_decoded / secs * 100) / 100 : 0);
+	cJSON_AddNumberToObject(o, "kbps",
+				secs > 0 ? round(st->video_bytes * 8 / secs / 1000 * 10) / 10 : 0);
+	cJSON_AddNumberToObject(o, "frames_received", (double)st->frames_received);
+	cJSON_AddNumberToObject(o, "frames_skipped", (double)st->frames_skipped);
+	cJSON_AddNumberToObject(o, "decode_errors", (double)st->decode_errors);
+	cJSON_AddNumberToObject(o, "keyframe_requests", (double)st->keyframe_requests);
+	cJSON_AddNumberToObject(o, "bytes_total", (double)st->bytes_received);
+	if (st->rtt_us >= 0)
+		cJSON_AddNumberToObject(o, "rtt_ms", round(st->rtt_us / 10.0) / 100);
+	else
+		cJSON_AddNullToObject(o, "rtt_ms");
+	cJSON_AddStringToObject(o, "session", in->session_id);
+	cJSON_AddStringToObject(o, "tls", in->tls);
+	text = cJSON_PrintUnformatted(o);
+	if (text)
+		printf("%s\n", text);
+	cJSON_free(text);
+	cJSON_Delete(o);
+}
+
+static void print_summary(struct probe *p, const struct session_info *in)
+{
+	const struct session_stats *st = &in->stats;
+	double secs = p->welcome_us && p->end_us > p->welcome_us
+			      ? (double)(p->end_us - p->welcome_us) / 1e6
+			      : 0;
+
+	printf("desktop     %dx%d, %s\n", in->width, in->height,
+	       in->control ? "keyboard and mouse enabled" : "view only");
+	printf("frames      %llu decoded in %.1f s (%.1f fps); %llu key frames, %llu skipped, "
+	       "%llu decode errors\n",
+	       (unsigned long long)st->frames_decoded, secs,
+	       secs > 0 ? st->frames_decoded / secs : 0.0, (unsigned long long)st->keyframes,
+	       (unsigned long long)st->frames_skipped, (unsigned long long)st->decode_errors);
+	printf("bytes       %llu of H.264 (%.0f kbit/s), %llu in all\n",
+	       (unsigned long long)st->video_bytes,
+	       secs > 0 ? st->video_bytes * 8 / secs / 1000 : 0,
+	       (unsigned long long)st->bytes_received);
+	if (p->latency_ms.n) {
+		printf("latency     p50 %.1f ms, p99 %.1f ms (capture to decoded)\n",
+		       stats_series_percentile(&p->latency_ms, 50),
+		       stats_series_percentile(&p->latency_ms, 99));
+		printf("decode      p50 %.2f ms, p99 %.2f ms\n",
+		       stats_series_percentile(&p->decode_ms, 50),
+		       stats_series_percentile(&p->decode_ms, 99));
+	}
+	if (st->rtt_us >= 0)
+		printf("round trip  %.2f ms\n", st->rtt_us / 1000.0);
+}
+
+static int write_png(struct probe *p, const char *path)
+{
+	struct decoder *dec = session_decoder(p->session);
+	struct decoder_frame f;
+	uint8_t *rgb;
+	int rc;
+
+	if (decoder_last_frame(dec, &f) < 0) {
+		fprintf(stderr,
+			PROG ": no picture was decoded, so there is nothing to write to %s\n",
+			path);
+		return -ENOENT;
+	}
+	rgb = malloc((size_t)f.width * (size_t)f.height * 3);
+	if (!rgb)
+		return -ENOMEM;
+	rc = decoder_to_rgb(dec, &f, DECODER_RGB24, rgb, f.width * 3);
+	if (rc == 0)
+		rc = png_write_file(path, rgb, f.width, f.height, f.width * 3);
+	free(rgb);
+	if (rc < 0)
+		fprintf(stderr, PROG ": cannot write %s: %s\n", path, hr_strerror(rc));
+	else
+		say(p, "wrote the last picture (%dx%d) to %s", f.width, f.height, path);
+	return rc;
+}
+
+static int run(struct opts *o)
+{
+	struct probe p = {.o = o};
+	struct session_cfg cfg = {0};
+	struct session_cbs cbs = {0};
+	const struct session_info *in;
+	char errbuf[MSG_REASON_MAX + 512];
+	const char *err = NULL;
+	int code = EXIT_OK;
+
+	stats_series_init(&p.latency_ms);
+	stats_series_init(&p.decode_ms);
+	p.base = event_base_new();
+	if (!p.base) {
+		fprintf(stderr, PROG ": cannot create an event loop\n");
+		return EXIT_CONNECT;
+	}
+	p.stop_timer = evtimer_new(p.base, stop_cb, &p);
+	p.start_timer = evtimer_new(p.base, start_cb, &p);
+	p.script_timer = evtimer_new(p.base, script_cb, &p);
+	p.sig_int = evsignal_new(p.base, SIGINT, signal_cb, &p);
+	p.sig_term = evsignal_new(p.base, SIGTERM, signal_cb, &p);
+	if (!p.stop_timer || !p.start_timer || !p.script_timer || !p.sig_int || !p.sig_term) {
+		code = EXIT_CONNECT;
+		goto out;
+	}
+	event_add(p.sig_int, NULL);
+	event_add(p.sig_term, NULL);
+
+	cfg.host = o->host;
+	cfg.port = o->port;
+	cfg.ca_file = o->ca;
+	cfg.pin_sha256 = o->pin;
+	cfg.verify_name = o->name;
+	cfg.cert_file = o->cert;
+	cfg.key_file = o->key;
+	cfg.ticket_file = o->ticket;
+	cfg.client_name = o->client_name;
+	cfg.timeout_ms = (int)(o->timeout * 1000 > 2147483647.0 ? 2147483647 : o->timeout * 1000);
+	cbs.on_state = on_state;
+	cbs.on_frame = on_frame;
+	cbs.on_resize = on_resize;
+	say(&p, strchr(o->host, ':') ? "connecting to [%s]:%u" : "connecting to %s:%u", o->host,
+	    o->port);
+	p.session = session_new(p.base, &cfg, &cbs, &p);
+	if (!p.session) {
+		fprintf(stderr, PROG ": cannot start: the message above says which file or setting "
+				     "is wrong\n");
+		code = EXIT_CONNECT;
+		goto out;
+	}
+	event_base_dispatch(p.base);
+
+	in = session_info(p.session);
+	if (p.interrupted && !p.welcome_us) {
+		code = EXIT_CONNECT;
+		err = "interrupted before the session started";
+	} else if (in->end != SESSION_END_LOCAL) {
+		const char *h = hint(in);
+		code = EXIT_CONNECT;
+		err = in->reason;
+		if (h)
+			fprintf(stderr, PROG ": %s\n", h);
+	} else if (o->frames && (long)in->stats.frames_decoded < o->frames) {
+		code = EXIT_SHORT;
+		snprintf(errbuf, sizeof(errbuf), "%llu of %ld frames arrived in %g s",
+			 (unsigned long long)in->stats.frames_decoded, o->frames, o->seconds);
+		err = errbuf;
+		fprintf(stderr, PROG ": %s (an idle desktop sends no frames: is it changing?)\n",
+			err);
+	}
+	/* even a session that broke may have a last picture worth keeping */
+	if (o->png && (code == EXIT_OK || in->stats.frames_decoded) && write_png(&p, o->png) < 0 &&
+	    code == EXIT_OK) {
+		code = EXIT_SHORT;
+		err = in->stats.frames_decoded ? "cannot write the PNG file"
+					       : "no picture was decoded";
+	}
+	if (o->json)
+		print_json(&p, in, code, err);
+	else if (!o->quiet && in->state == SESSION_CLOSED && p.welcome_us)
+		print_summary(&p, in);
+
+out:
+	session_free(p.session);
+	if (p.sig_int)
+		event_free(p.sig_int);
+	if (p.sig_term)
+		event_free(p.sig_term);
+	if (p.stop_timer)
+		event_free(p.stop_timer);
+	if (p.start_timer)
+		event_free(p.start_timer);
+	if (p.script_timer)
+		event_free(p.script_timer);
+	/* a session freed while open flushes its BYE on the loop: let it */
+	event_base_loop(p.base, EVLOOP_NONBLOCK);
+	event_base_free(p.base);
+	stats_series_deinit(&p.latency_ms);
+	stats_series_deinit(&p.decode_ms);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	int rc, code;
+
+	memset(&o, 0, sizeof(o));
+	rc = parse_args(argc, argv, &o);
+	if (rc == 1) {
+		usage(stdout);
+		free(o.actions);
+		return EXIT_OK;
+	}
+	if (rc < 0) {
+		free(o.actions);
+		return EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_open(PROG,
+		 /* the probe says what happened itself: the library's warnings with -v */
+		 o.verbose >= 2 ? LOG_LEVEL_DEBUG
+		 : o.verbose	? LOG_LEVEL_INFO
+				: LOG_LEVEL_ERROR,
+		 LOG_TARGET_STDERR);
+	code = run(&o);
+	free(o.actions);
+	return code;
+}

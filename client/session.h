@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HIGHRISE_CLIENT_SESSION_H
+#define HIGHRISE_CLIENT_SESSION_H
+
+/*
+ * One client connection to an agent's desktop, without any GUI: the core
+ * that highrise-probe and the GTK client (client/ui/) share, the way
+ * spice-client-glib sits under spice-gtk.
+ *
+ *   session_new ─ TLS 1.3 (proto/tls.h: CA file, pin, host name, optional
+ *   client certificate) ─ HELLO (ticket, capabilities, name, max size) ─
+ *   WELCOME (desktop size, control or view only) ─ VIDEO / CURSOR /
+ *   RESIZE / CLIPBOARD / PING ... ─ BYE or an error ─ closed.
+ *
+ * Messages are framed by proto/conn.h. VIDEO access units are decoded here
+ * (decoder.h) and handed to cbs->on_frame as YUV pictures; each decoded
+ * frame is acknowledged to the agent (ACK: frame number, display time), at
+ * once, or when the application says it showed it (cfg->manual_ack). When
+ * the decoder cannot go on without a key frame (the stream did not start
+ * with one, a frame failed to decode) the session sends KEYFRAME_REQUEST,
+ * again every second until one arrives. PING is answered with PONG; the
+ * session PINGs the agent itself to measure the round trip.
+ *
+ * What the agent sends is not trusted: malformed frames end the connection
+ * (conn.h sends BYE PROTOCOL_ERROR saying why), as do messages out of order
+ * (VIDEO before WELCOME, a second WELCOME); garbage H.264 costs a key frame
+ * request, never a crash.
+ *
+ * Every failure and every ending is reported once, through
+ * cbs->on_state(SESSION_CLOSED, sentence), where the sentence says what
+ * happened in words for the person at the screen ("cannot connect to
+ * host:7443: Connection refused", "the agent refused the ticket: connect
+ * ticket expired"). session_new only fails (NULL, with a log line) for a bad
+ * configuration: a missing or unreadable ticket, certificate or CA file.
+ *
+ * Threading: a session belongs to the thread running its event base; call
+ * everything from there (the GTK client runs the session on a network
+ * thread and posts to it). Callbacks run on that thread. A session may be
+ * freed from inside its own callbacks.
+ */
+
+#include "decoder.h"
+#include "msg.h"
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum session_state {
+	SESSION_CONNECTING = 0, /* TCP and the TLS handshake */
+	SESSION_AUTHENTICATING, /* TLS up, HELLO sent, waiting for WELCOME */
+	SESSION_CONNECTED,	/* WELCOME received: the desktop streams */
+	SESSION_CLOSED,		/* over; info->reason says why */
+};
+
+/* How a session ended (valid once SESSION_CLOSED). */
+enum session_end {
+	SESSION_END_NONE = 0, /* not closed yet */
+	SESSION_END_LOCAL,    /* session_close() or session_free() */
+	SESSION_END_REFUSED,  /* the agent said BYE before WELCOME (ticket, version, ...) */
+	SESSION_END_BYE,      /* the agent said BYE during the session */
+	SESSION_END_NETWORK,  /* connect, TLS, a lost connection, or a timeout */
+	SESSION_END_PROTOCOL, /* the agent sent what this client cannot accept */
+};
+
+struct session_cfg {
+	const char *host; /* agent address or name; required */
+	uint16_t port;	  /* required */
+
+	/* TLS (proto/tls.h); the agent's certificate is always verified */
+	const char *ca_file;	 /* PEM CA; NULL: the system store, unless a pin is set */
+	const char *pin_sha256;	 /* SHA-256 of the agent's public key (SPKI), hex */
+	const char *verify_name; /* the name the certificate must carry; NULL: host */
+	const char *cert_file;	 /* client certificate for mutual TLS; NULL: none */
+	const char *key_file;
+
+	/* the connect ticket from the broker: bytes, or a file holding them */
+	const uint8_t *ticket; /* borrowed for session_new; copied */
+	size_t ticket_len;
+	const char *ticket_file; /* used when ticket is NULL: raw bytes or base64 text; "-" stdin */
+
+	const char *client_name;	/* shown in the agent's logs; NULL: "highrise" */
+	uint16_t max_width, max_height; /* largest desktop this client shows; 0: 7680x4320 */
+	uint32_t caps;			/* enum msg_cap; 0: H264 | CURSOR | CLIPBOARD */
+	int timeout_ms;			/* connect + TLS + WELCOME; 0: 10000 */
+	int ping_interval_ms;		/* round-trip probes after WELCOME; 0: 2000, < 0: never */
+	int decoder_threads;		/* decoder.h cfg.threads */
+	bool manual_ack; /* the application calls session_ack() when it shows a frame */
+};
+
+/* Counters since session_new. */
+struct session_stats {
+	uint64_t frames_received;   /* VIDEO messages */
+	uint64_t frames_decoded;    /* pictures handed to on_frame */
+	uint64_t frames_skipped;    /* dropped while waiting for a key frame */
+	uint64_t decode_errors;	    /* access units that failed to decode */
+	uint64_t keyframes;	    /* VIDEO messages holding an IDR picture */
+	uint64_t keyframe_requests; /* KEYFRAME_REQUEST sent */
+	uint64_t video_bytes;	    /* H.264 payload bytes */
+	uint64_t bytes_received;    /* every message, headers included (above TLS) */
+	uint64_t messages_received;
+	int64_t rtt_us; /* last PING round trip; -1 before the first PONG */
+};
+
+struct session_info {
+	enum session_state state;
+	enum session_state closed_in; /* the state the session was in when it closed */
+	enum session_end end;
+	int bye_reason; /* enum msg_bye_reason of the agent's BYE, -1 when none */
+	char reason[MSG_REASON_MAX + 256]; /* once CLOSED: why, as a sentence */
+	int width, height;		   /* desktop size (WELCOME, then RESIZE); 0 before */
+	bool control;			   /* our input is applied; false: view only */
+	bool clipboard, audio;		   /* WELCOME flags */
+	char session_id[MSG_NAME_MAX + 1]; /* from WELCOME */
+	char tls[128];			   /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once connected */
+	struct session_stats stats;
+};
+
+/* One decoded picture with its timing; all borrowed for the callback. */
+struct session_frame {
+	const struct decoder_frame *picture;
+	uint32_t number;     /* the VIDEO frame number (what ACK carries) */
+	uint64_t capture_us; /* the agent's CLOCK_REALTIME at capture */
+	uint64_t decoded_us; /* our CLOCK_REALTIME when decoding finished */
+	uint32_t decode_us;  /* time spent in the decoder */
+	size_t bytes;	     /* size of the access unit */
+	bool refinement;     /* the agent marked it MSG_VIDEO_REFINE */
+};
+
+struct session;
+
+/* All optional. Borrowed arguments are valid until the callback returns. */
+struct session_cbs {
+	/* A state change, with a sentence for people (the close reason for SESSION_CLOSED). */
+	void (*on_state)(struct session *s, enum session_state state, const char *text,
+			 void *userdata);
+	/* A decoded picture. Unless cfg->manual_ack, its ACK has been queued already. */
+	void (*on_frame)(struct session *s, const struct session_frame *f, void *userdata);
+	/* The desktop changed size (RESIZE); pictures of the new size follow. */
+	void (*on_resize)(struct session *s, int width, int height, void *userdata);
+	/* A new cursor image (0x0: hidden). */
+	void (*on_cursor)(struct session *s, const struct msg_cursor *c, void *userdata);
+	void (*on_cursor_pos)(struct session *s, const struct msg_cursor_pos *p, void *userdata);
+	/* Clipboard text from the desktop (UTF-8, no NUL inside, not NUL-terminated). */
+	void (*on_clipboard)(struct session *s, const char *text, size_t len, void *userdata);
+};
+
+/*
+ * Starts connecting (the state is SESSION_CONNECTING when it returns; no
+ * callback runs before the event loop does). cfg and cbs are borrowed for
+ * the call. Returns NULL and logs why for a bad configuration.
+ */
+struct session *session_new(struct event_base *base, const struct session_cfg *cfg,
+			    const struct session_cbs *cbs, void *userdata);
+
+/*
+ * Frees the session. If it is still open it is closed (BYE NORMAL) first
+ * and its memory released once the event loop has flushed the BYE (at most
+ * a second): keep the loop running until then. No callback runs after this.
+ * NULL does nothing.
+ */
+void session_free(struct session *s);
+
+/* Says BYE (NORMAL, with text), flushes, closes: on_state(SESSION_CLOSED) follows. */
+void session_close(struct session *s, const char *text);
+
+const struct session_info *session_info(const struct session *s);
+const char *session_state_name(enum session_state state);
+
+/* The decoder (for decoder_last_frame / decoder_to_rgb). Borrowed; lives as long as s. */
+struct decoder *session_decoder(struct session *s);
+
+/*
+ * Input. Returns 0, -ENOTCONN before WELCOME or after the end, -EPERM in a
+ * view-only session, HR_EPROTO_INVALID for a value the protocol cannot
+ * carry, or -ENOMEM.
+ */
+int session_send_key(struct session *s, uint16_t scancode, uint32_t keysym, bool down);
+int session_send_pointer(struct session *s, uint16_t x, uint16_t y, uint8_t buttons);
+int session_send_scroll(struct session *s, int16_t dx, int16_t dy);
+int session_send_touch(struct session *s, uint32_t id, enum msg_touch_phase phase, uint16_t x,
+		       uint16_t y);
+int session_send_pen(struct session *s, const struct msg_pen *pen);
+/* UTF-8 text without NUL bytes, at most MSG_CLIPBOARD_MAX bytes. */
+int session_send_clipboard(struct session *s, const char *text, size_t len);
+
+/* With cfg->manual_ack: the frame was shown at display_us (CLOCK_REALTIME, microseconds). */
+int session_ack(struct session *s, uint32_t frame, uint64_t display_us);
+
+/* Asks the agent for a key frame now (e.g. after the UI lost its picture). */
+int session_request_keyframe(struct session *s);
+
+/* CLOCK_REALTIME in microseconds: what capture_us and ACK display times use. */
+uint64_t session_realtime_us(void);
+
+#endif

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#include "stats.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void stats_series_init(struct stats_series *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->rng = 0x9e3779b97f4a7c15ull;
+}
+
+void stats_series_deinit(struct stats_series *s)
+{
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static uint64_t next_random(struct stats_series *s)
+{
+	/* xorshift64: enough to pick reservoir slots */
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 7;
+	s->rng ^= s->rng << 17;
+	return s->rng;
+}
+
+int stats_series_add(struct stats_series *s, double value)
+{
+	if (s->count == 0 || value < s->min)
+		s->min = value;
+	if (s->count == 0 || value > s->max)
+		s->max = value;
+	s->count++;
+	s->sum += value;
+	if (s->n < STATS_SAMPLES_MAX) {
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 256;
+			double *nv = realloc(s->v, cap * sizeof(*nv));
+			if (!nv)
+				return -ENOMEM;
+			s->v = nv;
+			s->cap = cap;
+		}
+		s->v[s->n++] = value;
+	} else {
+		/* algorithm R: keep the new sample with probability n / count */
+		uint64_t j = next_random(s) % s->count;
+		if (j < s->n)
+			s->v[j] = value;
+	}
+	s->sorted = 0;
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double stats_series_percentile(struct stats_series *s, double p)
+{
+	size_t rank;
+
+	if (s->n == 0 || !(p > 0) || p > 100)
+		return NAN;
+	if (!s->sorted) {
+		qsort(s->v, s->n, sizeof(*s->v), cmp_double);
+		s->sorted = 1;
+	}
+	rank = (size_t)ceil(p / 100.0 * (double)s->n);
+	if (rank < 1)
+		rank = 1;
+	if (rank > s->n)
+		rank = s->n;
+	return s->v[rank - 1];
+}
+
+double stats_series_mean(const struct stats_series *s)
+{
+	return s->count ? s->sum / (double)s->count : NAN;
+}
