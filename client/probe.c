@@ -127,7 +127,10 @@ static void usage(FILE *out)
 	      "   \"error\": what went wrong, or null; plus \"seconds\", \"fps\", \"kbps\",\n"
 	      "   \"frames_received\", \"frames_skipped\", \"decode_errors\", "
 	      "\"keyframe_requests\",\n"
-	      "   \"bytes_total\", \"rtt_ms\", \"session\" and \"tls\"}\n"
+	      "   \"bytes_total\", \"rtt_ms\", \"session\", \"tls\", \"status\": the agent's "
+	      "STATUS\n"
+	      "   texts in order, and \"frame_ms\": when each of the first 4096 frames was\n"
+	      "   decoded, in ms after the agent accepted}\n"
 	      "  Percentiles are null when no frame was decoded.\n"
 	      "\n"
 	      "Exit status:\n"
@@ -175,6 +178,9 @@ struct opts {
 	size_t nactions, cap;
 };
 
+#define FRAME_TIMES_MAX 4096
+#define STATUS_MAX	16
+
 struct probe {
 	struct opts *o;
 	struct event_base *base;
@@ -185,6 +191,12 @@ struct probe {
 	bool script_started, script_done;
 	bool finishing, interrupted;
 	uint64_t welcome_us, end_us;
+	/* ms after WELCOME at which each frame was decoded: tests check idle periods */
+	double frame_ms[FRAME_TIMES_MAX];
+	size_t nframe_ms;
+	/* STATUS messages from the agent, in order ("console lost", "back") */
+	char status[STATUS_MAX][MSG_REASON_MAX + 1];
+	size_t nstatus;
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -690,11 +702,24 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 
 	stats_series_add(&p->latency_ms, lat);
 	stats_series_add(&p->decode_ms, f->decode_us / 1000.0);
+	if (p->nframe_ms < FRAME_TIMES_MAX)
+		p->frame_ms[p->nframe_ms++] = ((double)f->decoded_us - (double)p->welcome_us) /
+					      1000.0;
 	if (!p->script_started) {
 		event_del(p->start_timer);
 		start_script(p);
 	}
 	check_done(p);
+}
+
+static void on_status(struct session *s, uint16_t code, const char *text, void *ud)
+{
+	struct probe *p = ud;
+	(void)s;
+	(void)code;
+	say(p, "the agent says: %s", text);
+	if (p->nstatus < STATUS_MAX)
+		snprintf(p->status[p->nstatus++], sizeof(p->status[0]), "%s", text);
 }
 
 static void on_resize(struct session *s, int width, int height, void *ud)
@@ -811,6 +836,12 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 		cJSON_AddNullToObject(o, "rtt_ms");
 	cJSON_AddStringToObject(o, "session", in->session_id);
 	cJSON_AddStringToObject(o, "tls", in->tls);
+	cJSON *status = cJSON_AddArrayToObject(o, "status");
+	for (size_t i = 0; status && i < p->nstatus; i++)
+		cJSON_AddItemToArray(status, cJSON_CreateString(p->status[i]));
+	cJSON *times = cJSON_AddArrayToObject(o, "frame_ms");
+	for (size_t i = 0; times && i < p->nframe_ms; i++)
+		cJSON_AddItemToArray(times, cJSON_CreateNumber(round(p->frame_ms[i] * 10) / 10));
 	text = cJSON_PrintUnformatted(o);
 	if (text)
 		printf("%s\n", text);
@@ -916,6 +947,7 @@ static int run(struct opts *o)
 	cfg.timeout_ms = (int)(o->timeout * 1000 > 2147483647.0 ? 2147483647 : o->timeout * 1000);
 	cbs.on_state = on_state;
 	cbs.on_frame = on_frame;
+	cbs.on_status = on_status;
 	cbs.on_resize = on_resize;
 	say(&p, strchr(o->host, ':') ? "connecting to [%s]:%u" : "connecting to %s:%u", o->host,
 	    o->port);

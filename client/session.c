@@ -451,6 +451,15 @@ static void conn_msg_cb(struct conn *c, const struct msg *m, void *arg)
 	case MSG_AUDIO:
 		after_welcome(s, m); /* no audio playback in the core yet: dropped */
 		break;
+	case MSG_STATUS:
+		if (after_welcome(s, m) && s->cbs.on_status && enter(s)) {
+			char text[MSG_REASON_MAX + 1];
+			copy_text(text, sizeof(text), m->u.status.text);
+			log_info("session %s: the agent says: %s", s->where, text);
+			s->cbs.on_status(s, m->u.status.code, text, s->userdata);
+			leave(s);
+		}
+		break;
 	default:
 		/* HELLO, KEY, ACK, ...: what a client sends. A confused agent; not fatal. */
 		log_debug("session %s: ignored %s from the agent", s->where,

@@ -144,6 +144,8 @@ struct session_cbs {
 	void (*on_cursor_pos)(struct session *s, const struct msg_cursor_pos *p, void *userdata);
 	/* Clipboard text from the desktop (UTF-8, no NUL inside, not NUL-terminated). */
 	void (*on_clipboard)(struct session *s, const char *text, size_t len, void *userdata);
+	/* What the desktop is doing (STATUS): code is enum msg_status_code, text for people. */
+	void (*on_status)(struct session *s, uint16_t code, const char *text, void *userdata);
 };
 
 /*

@@ -260,14 +260,36 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("accept failed: %s", evutil_socket_error_to_string(err));
 }
 
-/* "HOST:PORT", "[v6]:PORT" or ":PORT" into a socket address. */
+/* "HOST:PORT", "[v6]:PORT" or ":PORT" (all addresses) into a socket address; port 0 = any. */
 static int parse_listen(const char *s, struct sockaddr_storage *ss, int *len)
 {
+	struct evutil_addrinfo hints = {.ai_family = AF_UNSPEC,
+					.ai_socktype = SOCK_STREAM,
+					.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV};
+	struct evutil_addrinfo *ai = NULL;
+	char host[256];
+	const char *colon = strrchr(s, ':'), *port;
+	size_t hlen;
+
+	if (!colon)
+		return -EINVAL;
+	port = colon + 1;
+	hlen = (size_t)(colon - s);
+	if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') { /* [v6]:port */
+		s++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host) || !*port || strspn(port, "0123456789") != strlen(port))
+		return -EINVAL;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (evutil_getaddrinfo(hlen ? host : NULL, port, &hints, &ai) != 0 || !ai)
+		return -EINVAL;
 	memset(ss, 0, sizeof(*ss));
-	*len = sizeof(*ss);
-	if (evutil_parse_sockaddr_port(s, (struct sockaddr *)ss, len) == 0)
-		return 0;
-	return -EINVAL;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = (int)ai->ai_addrlen;
+	evutil_freeaddrinfo(ai);
+	return 0;
 }
 
 static char *read_secret(const char *path)

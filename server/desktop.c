@@ -488,7 +488,8 @@ static int send_status(struct session *s, uint16_t code, const char *text)
 	return conn_send(s->conn, &m);
 }
 
-static void send_welcome(struct session *s)
+/* keyframe: ask the pipeline for one (it runs already); a fresh pipeline starts with one */
+static void send_welcome(struct session *s, bool keyframe)
 {
 	struct desktop *d = s->d;
 	char session_id[64];
@@ -518,8 +519,10 @@ static void send_welcome(struct session *s)
 		c.u.cursor.pixels.len = (size_t)d->cursor->width * d->cursor->height * 4;
 		conn_send(s->conn, &c);
 	}
-	push_cmd(d, CMD_KEYFRAME, NULL);
-	d->last_keyframe_req_us = mono_us();
+	if (keyframe) {
+		push_cmd(d, CMD_KEYFRAME, NULL);
+		d->last_keyframe_req_us = mono_us();
+	}
 }
 
 static uint32_t inflight(const struct session *s)
@@ -618,7 +621,7 @@ static void on_resize(struct desktop *d, uint16_t w, uint16_t h)
 	d->height = h;
 	for (struct session *s = d->sessions; s; s = s->next) {
 		if (!s->welcomed) {
-			send_welcome(s);
+			send_welcome(s, false); /* the frame after a REINIT is a key frame */
 			continue;
 		}
 		if (changed) {
@@ -802,7 +805,7 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const char *us
 	*tail = s;
 
 	if (d->state == PIPE_RUNNING && d->width)
-		send_welcome(s);
+		send_welcome(s, true);
 	else
 		start_pipeline(d);
 	return s;

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# highrise-agent on a real Xvfb desktop, watched by highrise-probe over real TLS 1.3:
+# pixels that arrive, clicks that land, an idle screen that sends nothing,
+# shadowing, tickets refused, and hostile bytes that end only their own connection.
+. "$(dirname "$0")/lib.sh"
+need Xvfb xdpyinfo import compare openssl python3
+
+AGENT_NAME=agent-x11
+start_xvfb 1920x1080x24
+bg app "$BUILD/tests/fixtures/x11/highrise-testapp" --display ":$DISPLAY_NUM" --log "$T/app.events" --no-stdin
+APP_PID=$LAST_PID
+wait_for 20 grep -q '^ready' "$T/app.events" || { fail "the test app did not start"; exit 1; }
+make_pki
+start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --hello_timeout_ms 3000
+say "agent on port $AGENT_PORT, desktop on :$DISPLAY_NUM"
+
+# 1. The desktop arrives: the probe's last frame against the X server's own pixels.
+ticket "$T/t1" alice desk
+check "probe connects and decodes" probe "$T/p1.json" "$T/t1" --seconds 3 --png "$T/shot.png"
+import -display ":$DISPLAY_NUM" -window root "$T/ref.png"
+db=$(psnr "$T/shot.png" "$T/ref.png")
+say "pattern PSNR: $db dB"
+check "the pattern arrives with PSNR >= 35 dB ($db)" ge "$db" 35
+check "the desktop is 1920x1080" [ "$(json "$T/p1.json" '(d["width"], d["height"])')" = "(1920, 1080)" ]
+check "the first client has control" [ "$(json "$T/p1.json" 'd["control"]')" = True ]
+
+# 2. A click at (x, y) in the probe lands at (x, y) in the app.
+ticket "$T/t2" alice desk
+probe "$T/p2.json" "$T/t2" --seconds 2 --click 517,311 || true
+check "a click lands where it was sent" wait_for 5 grep -q '^click 517 311 1$' "$T/app.events"
+
+# 3. Idle: after the first frames and the refinement, a still screen sends nothing.
+ticket "$T/t3" alice desk
+probe "$T/p3.json" "$T/t3" --seconds 5.5 || true
+late=$(json "$T/p3.json" 'len([t for t in d["frame_ms"] if t > 2500])')
+total=$(json "$T/p3.json" 'd["frames"]')
+say "idle: $total frames in all, $late after 2.5 s"
+check "an idle desktop sends no video for 3 s" [ "$late" -eq 0 ]
+check "and it did send the picture first" [ "$total" -ge 1 ]
+
+# 4. Two probes on one desktop: both see frames, only the first one's input lands.
+toggle() { # keeps the screen changing, so there is video to see
+	while kill -0 "$APP_PID" 2>/dev/null; do
+		kill -USR1 "$APP_PID" 2>/dev/null || true
+		sleep 0.4
+	done
+}
+toggle &
+TOGGLER=$!
+PIDS+=("$TOGGLER")
+ticket "$T/ta" alice desk
+ticket "$T/tb" bob desk
+probe "$T/pa.json" "$T/ta" --seconds 7 --sleep 3500 --click 601,402 &
+PA=$!
+sleep 1.5
+probe "$T/pb.json" "$T/tb" --seconds 4 --click 703,404 || true
+wait "$PA" || true
+check "the first probe sees frames" [ "$(json "$T/pa.json" 'd["frames"]')" -ge 3 ]
+check "the second probe sees frames" [ "$(json "$T/pb.json" 'd["frames"]')" -ge 3 ]
+check "the second probe is view only" [ "$(json "$T/pb.json" 'd["control"]')" = False ]
+check "the controlling probe's click lands" wait_for 5 grep -q '^click 601 402 1$' "$T/app.events"
+check "the view-only probe's click does not" bash -c "! grep -q '^click 703 404' '$T/app.events'"
+
+# 5. Tickets: replayed, for another agent, for an unknown desktop, forged.
+set +e
+probe "$T/r1.json" "$T/t1" --seconds 1 2>"$T/r1.err"
+rc=$?
+set -e
+check "a replayed ticket is refused (exit $rc)" [ "$rc" -eq 1 ]
+check "and the reason says so" grep -q "already used" "$T/r1.err"
+ticket "$T/t5" alice desk other-agent
+probe "$T/r2.json" "$T/t5" --seconds 1 2>"$T/r2.err" || true
+check "a ticket for another agent is refused" grep -q "another agent" "$T/r2.err"
+ticket "$T/t6" alice nosuchdesk
+probe "$T/r3.json" "$T/t6" --seconds 1 2>"$T/r3.err" || true
+check "a ticket for an unknown desktop is refused" grep -q "no desktop" "$T/r3.err"
+ticket "$T/t7" alice desk
+python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[-1]^=1; open(sys.argv[1],"wb").write(b)' "$T/t7"
+probe "$T/r4.json" "$T/t7" --seconds 1 2>"$T/r4.err" || true
+check "a ticket with one flipped bit is refused" grep -q "signature" "$T/r4.err"
+
+# 6. Hostile bytes over TLS, each on its own connection, while a probe streams.
+ticket "$T/ts" carol desk
+probe "$T/ps.json" "$T/ts" --seconds 14 &
+PS=$!
+sleep 1
+hello() { # hello VERSION TICKET_HEX: a HELLO frame with that version and ticket
+	python3 - "$1" "$2" <<'PY'
+import struct, sys
+ver, ticket = int(sys.argv[1]), bytes.fromhex(sys.argv[2])
+body = b"HRIS" + struct.pack(">HIHHH", ver, 1, 0, 0, len(ticket)) + ticket + b"\x00"
+sys.stdout.buffer.write(struct.pack(">IB", len(body) + 1, 1) + body)
+PY
+}
+declare -A cases=(
+	[empty]='\x00\x00\x00\x00\x00'
+	[len-7fffffff]='\x7f\xff\xff\xff\x10'
+	[len-80000000]='\x80\x00\x00\x00\x10'
+	[len-ffffffff]='\xff\xff\xff\xff\x10'
+	[over-limit]='\x00\x20\x00\x00\x15\x01'
+	[resize-0x0]='\x00\x00\x00\x05\x14\x00\x00\x00\x00'
+	[truncated-key]='\x00\x00\x00\x03\x20\x00\x1e'
+	[key-before-hello]='\x00\x00\x00\x08\x20\x00\x1e\x00\x00\x00\x61\x01'
+	[unknown-then-nothing]='\x00\x00\x00\x02\xc8\x00'
+)
+expect_close() { # expect_close NAME: the agent answers BYE with a reason and hangs up by itself
+	local name=$1 rc=0
+	timeout 10 openssl s_client -connect "127.0.0.1:$AGENT_PORT" -CAfile "$T/pki/ca.pem" \
+		-verify_return_error -quiet -ign_eof <"$T/bad-$name.bin" >"$T/bad-$name.out" \
+		2>/dev/null || rc=$?
+	[ "$rc" -ne 124 ] || return 1 # still open after 10 s
+	python3 - "$T/bad-$name.out" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+assert len(b) >= 9, "no BYE"
+n, t = struct.unpack(">IB", b[:5])
+assert t == 3 and len(b) == 4 + n, "not one BYE frame"
+reason, tl = struct.unpack(">HH", b[5:9])
+print("   BYE %d: %s" % (reason, b[9:9 + tl].decode()))
+PY
+}
+for name in "${!cases[@]}"; do
+	printf "${cases[$name]}" >"$T/bad-$name.bin"
+done
+hello 2 "00" >"$T/bad-hello-v2.bin"
+hello 1 "6162636465" >"$T/bad-hello-garbage-ticket.bin"
+hello 1 "" >"$T/bad-hello-no-ticket.bin"
+for f in "$T"/bad-*.bin; do
+	name=$(basename "$f" .bin)
+	name=${name#bad-}
+	check "hostile '$name': BYE with the reason, connection closed" expect_close "$name"
+done
+wait "$PS" || true
+check "the streaming probe kept going through all of it" [ "$(json "$T/ps.json" 'd["ok"]')" = True ]
+check "and kept receiving frames" [ "$(json "$T/ps.json" 'len([t for t in d["frame_ms"] if t > 6000])')" -ge 5 ]
+kill "$TOGGLER" 2>/dev/null || true
+check "the agent is still running" kill -0 "$AGENT_PID"
+ticket "$T/t8" alice desk
+check "and serves a new client afterwards" probe "$T/p8.json" "$T/t8" --frames 1 --seconds 5
+check "the agent logged the refusals" grep -q "refused" "$T/agent.log"
+check "no ticket bytes in the agent's log" bash -c "! grep -qi 'ticket [0-9a-f]\{40\}' '$T/agent.log'"
+
+# 7. A clean stop: SIGTERM, BYE to clients, exit 0.
+kill -TERM "$AGENT_PID"
+check "the agent stops cleanly on SIGTERM" wait "$AGENT_PID"
+finish

@@ -1,0 +1,159 @@
+# Shared helpers for the integration tests (bash; source it).
+#   BUILD    the build directory (HIGHRISE_BINARY_DIR from ctest, or $1)
+#   SRC      the source directory
+#   T        a temporary directory removed at exit
+# Every background process started with `bg` is killed at exit, whatever happens.
+
+set -euo pipefail
+
+SRC=${HIGHRISE_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${HIGHRISE_BINARY_DIR:-${1:-$SRC/build}}
+T=$(mktemp -d "${TMPDIR:-/tmp}/highrise-it.XXXXXX")
+PASSED=0
+FAILED=0
+PIDS=()
+CLEANUPS=()
+
+cleanup() {
+	local rc=$?
+	for c in "${CLEANUPS[@]}"; do eval "$c" || true; done
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	sleep 0.2
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
+		echo "--- logs kept in $T ---"
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "--- $f (last 40 lines)"
+			tail -n 40 "$f"
+		done
+	else
+		rm -rf "$T"
+	fi
+}
+trap cleanup EXIT
+
+say() { printf '%s\n' "$*"; }
+pass() {
+	PASSED=$((PASSED + 1))
+	say "ok: $*"
+}
+fail() {
+	FAILED=$((FAILED + 1))
+	say "FAILED: $*"
+}
+check() { # check "what" command...
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+need() {
+	for t in "$@"; do
+		command -v "$t" >/dev/null || {
+			say "FAILED: $t is not installed (run: make deps)"
+			exit 1
+		}
+	done
+}
+finish() {
+	say "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+}
+
+# bg NAME command...: runs command in the background, output to $T/NAME.log
+bg() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.log" 2>&1 &
+	PIDS+=($!)
+	LAST_PID=$!
+}
+
+# wait_for SECONDS command...: polls until command succeeds
+wait_for() {
+	local secs=$1
+	shift
+	local end=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.1
+	done
+}
+
+# json FILE EXPR: evaluates a Python expression on the JSON object d
+json() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=eval(sys.argv[2]); print(r)' "$1" "$2"
+}
+
+# A free X display number (no socket, no lock).
+free_display() {
+	local n
+	for n in $(seq 40 99); do
+		[ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || {
+			echo "$n"
+			return
+		}
+	done
+	return 1
+}
+
+# start_xvfb: sets DISPLAY_NUM and waits until the server answers
+start_xvfb() {
+	DISPLAY_NUM=$(free_display)
+	bg xvfb Xvfb ":$DISPLAY_NUM" -screen 0 "${1:-1920x1080x24}" -nolisten tcp
+	wait_for 20 xdpyinfo -display ":$DISPLAY_NUM" || {
+		fail "Xvfb :$DISPLAY_NUM did not start"
+		exit 1
+	}
+}
+
+# make_pki: a CA, an agent certificate for 127.0.0.1 and a ticket key in $T/pki
+make_pki() {
+	"$SRC/certs/highrise-certs" --dir "$T/pki" init >/dev/null
+	"$SRC/certs/highrise-certs" --dir "$T/pki" issue agent 127.0.0.1 >/dev/null
+	"$SRC/certs/highrise-certs" --dir "$T/pki" ticket-key >/dev/null
+}
+
+# start_agent NAME DESKTOP_LINE... [-- FLAGS...]: starts highrise-agent on a free port,
+# sets AGENT_PORT and AGENT_PID
+start_agent() {
+	local name=$1
+	shift
+	local args=()
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+		args+=(--desktop "$1")
+		shift
+	done
+	[ $# -gt 0 ] && shift
+	args+=("$@")
+	bg agent "$BUILD/server/highrise-agent" --listen 127.0.0.1:0 --name "$name" \
+		--tls.cert_file "$T/pki/agent-127.0.0.1.pem" --tls.key_file "$T/pki/agent-127.0.0.1.key" \
+		--ticket.public_key "$T/pki/ticket.pub" --log.level debug "${args[@]}"
+	AGENT_PID=$LAST_PID
+	wait_for 20 grep -q 'listening on' "$T/agent.log" || {
+		fail "the agent did not start"
+		exit 1
+	}
+	AGENT_PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/agent.log" | head -1)
+}
+
+# ticket FILE USER DESKTOP [AGENT]: signs a ticket for the running agent
+ticket() {
+	"$BUILD/certs/highrise-ticket" --key "$T/pki/ticket.key" --user "$2" --desktop "$3" \
+		--agent "${4:-$AGENT_NAME}" --out "$1"
+}
+
+# probe JSON_OUT TICKET [ARGS...]: runs highrise-probe against the agent, JSON to JSON_OUT
+probe() {
+	local out=$1 tk=$2
+	shift 2
+	"$BUILD/client/highrise-probe" --agent "127.0.0.1:$AGENT_PORT" --ticket "$tk" \
+		--ca "$T/pki/ca.pem" --json -q "$@" >"$out"
+}
+
+# psnr A B: PSNR in dB of two images (ImageMagick), "inf" when identical
+psnr() {
+	# compare exits 1 when the images differ at all: the number is what counts
+	{ compare -metric PSNR "$1" "$2" null: 2>&1 || true; } | awk '{print $1}'
+}
+ge() { python3 -c 'import sys; a=sys.argv[1]; sys.exit(0 if (a=="inf" or float(a)>=float(sys.argv[2])) else 1)' "$1" "$2"; }
