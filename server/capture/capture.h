@@ -55,7 +55,7 @@ struct capture_cursor {
 };
 
 struct capture_cfg {
-	const char *password; /* VNC password; NULL for none */
+	const char *password;	/* VNC password; NULL for none */
 	int connect_timeout_ms; /* 0: 5000 */
 };
 
@@ -80,8 +80,7 @@ struct capture_impl {
 	 * The first call after open returns CAPTURE_REINIT with the whole
 	 * screen. Never blocks longer than timeout_ms (plus one network read).
 	 */
-	enum capture_status (*next)(struct capture *c, int timeout_ms,
-				    struct capture_frame *frame);
+	enum capture_status (*next)(struct capture *c, int timeout_ms, struct capture_frame *frame);
 
 	/*
 	 * Injects one input message (KEY, POINTER, SCROLL; TOUCH and PEN where
