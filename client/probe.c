@@ -130,8 +130,13 @@ static void usage(FILE *out)
 	      "   \"bytes_total\", \"rtt_ms\", \"session\", \"tls\", \"status\": the agent's "
 	      "STATUS\n"
 	      "   texts in order, and \"frame_ms\": when each of the first 4096 frames was\n"
-	      "   decoded, in ms after the agent accepted}\n"
-	      "  Percentiles are null when no frame was decoded.\n"
+	      "   decoded, in ms after the agent accepted, with \"frame_bytes\" (its access\n"
+	      "   unit), \"frame_latency_ms\" (capture to decoded) and \"frame_refine\" (a\n"
+	      "   refinement of a still screen) for the same frames; \"input_to_frame_ms\":\n"
+	      "   {\"p50\", \"p99\"} from sending a key press (not a modifier) to decoding the\n"
+	      "   first frame the agent captured after it, refinements aside, over\n"
+	      "   \"inputs_timed\" presses: the key-to-screen latency a user feels}\n"
+	      "  Percentiles are null when no frame was decoded (or no key pressed).\n"
 	      "\n"
 	      "Exit status:\n"
 	      "  0  the session ran as asked\n"
@@ -180,20 +185,27 @@ struct opts {
 
 #define FRAME_TIMES_MAX 4096
 #define STATUS_MAX	16
+#define INPUTS_PENDING	64 /* key presses waiting for the frame that shows them */
 
 struct probe {
 	struct opts *o;
 	struct event_base *base;
 	struct session *session;
 	struct event *stop_timer, *start_timer, *script_timer, *sig_int, *sig_term;
-	struct stats_series latency_ms, decode_ms;
+	struct stats_series latency_ms, decode_ms, input_ms;
 	size_t next_action;
 	bool script_started, script_done;
 	bool finishing, interrupted;
 	uint64_t welcome_us, end_us;
 	/* ms after WELCOME at which each frame was decoded: tests check idle periods */
 	double frame_ms[FRAME_TIMES_MAX];
+	double frame_latency_ms[FRAME_TIMES_MAX];
+	uint32_t frame_bytes[FRAME_TIMES_MAX];
+	bool frame_refine[FRAME_TIMES_MAX];
 	size_t nframe_ms;
+	/* when each key press still waiting for its frame was sent (oldest first) */
+	uint64_t input_sent_us[INPUTS_PENDING];
+	size_t ninputs;
 	/* STATUS messages from the agent, in order ("console lost", "back") */
 	char status[STATUS_MAX][MSG_REASON_MAX + 1];
 	size_t nstatus;
@@ -583,6 +595,40 @@ static void arm(struct event *ev, int ms)
 	evtimer_add(ev, &tv);
 }
 
+/* Shift, Control, Alt, Super (X11 keysyms 0xffe1-0xffee), AltGr: they draw nothing themselves. */
+static bool is_modifier(uint32_t keysym)
+{
+	return (keysym >= 0xffe1 && keysym <= 0xffee) || keysym == 0xfe03;
+}
+
+/* A key press went out: the next frame captured after now shows it. */
+static void input_sent(struct probe *p)
+{
+	if (p->ninputs == INPUTS_PENDING) { /* nothing answered 64 presses: drop the oldest */
+		memmove(p->input_sent_us, p->input_sent_us + 1,
+			(INPUTS_PENDING - 1) * sizeof(p->input_sent_us[0]));
+		p->ninputs--;
+	}
+	p->input_sent_us[p->ninputs++] = session_realtime_us();
+}
+
+/* Key presses sent before f was captured are answered by it (refinements show nothing new). */
+static void input_answered(struct probe *p, const struct session_frame *f)
+{
+	size_t n = 0;
+
+	if (f->refinement)
+		return;
+	while (n < p->ninputs && p->input_sent_us[n] <= f->capture_us) {
+		stats_series_add(&p->input_ms,
+				 ((double)f->decoded_us - (double)p->input_sent_us[n]) / 1000.0);
+		n++;
+	}
+	memmove(p->input_sent_us, p->input_sent_us + n,
+		(p->ninputs - n) * sizeof(p->input_sent_us[0]));
+	p->ninputs -= n;
+}
+
 static void script_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe *p = arg;
@@ -597,12 +643,15 @@ static void script_cb(evutil_socket_t fd, short what, void *arg)
 			arm(p->script_timer, a->ms);
 			return;
 		}
-		if (a->kind == ACTION_KEY)
+		if (a->kind == ACTION_KEY) {
 			rc = session_send_key(p->session, a->key.scancode, a->key.keysym,
 					      a->key.flags & MSG_KEY_DOWN);
-		else
+			if (rc == 0 && (a->key.flags & MSG_KEY_DOWN) && !is_modifier(a->key.keysym))
+				input_sent(p);
+		} else {
 			rc = session_send_pointer(p->session, a->pointer.x, a->pointer.y,
 						  a->pointer.buttons);
+		}
 		if (rc == -EPERM) {
 			say(p, "the session is view only: the agent ignores input, so the input "
 			       "script is skipped");
@@ -702,9 +751,14 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 
 	stats_series_add(&p->latency_ms, lat);
 	stats_series_add(&p->decode_ms, f->decode_us / 1000.0);
-	if (p->nframe_ms < FRAME_TIMES_MAX)
+	input_answered(p, f);
+	if (p->nframe_ms < FRAME_TIMES_MAX) {
+		p->frame_latency_ms[p->nframe_ms] = lat;
+		p->frame_bytes[p->nframe_ms] = (uint32_t)f->bytes;
+		p->frame_refine[p->nframe_ms] = f->refinement;
 		p->frame_ms[p->nframe_ms++] = ((double)f->decoded_us - (double)p->welcome_us) /
 					      1000.0;
+	}
 	if (!p->script_started) {
 		event_del(p->start_timer);
 		start_script(p);
@@ -810,6 +864,8 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 	cJSON_AddNumberToObject(o, "height", in->height);
 	json_ms(o, "latency_ms", &p->latency_ms);
 	json_ms(o, "decode_ms", &p->decode_ms);
+	json_ms(o, "input_to_frame_ms", &p->input_ms);
+	cJSON_AddNumberToObject(o, "inputs_timed", (double)p->input_ms.count);
 	cJSON_AddBoolToObject(o, "control", in->control);
 	if (in->end == SESSION_END_REFUSED || in->end == SESSION_END_BYE)
 		cJSON_AddStringToObject(o, "bye", in->reason);
@@ -840,8 +896,17 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 	for (size_t i = 0; status && i < p->nstatus; i++)
 		cJSON_AddItemToArray(status, cJSON_CreateString(p->status[i]));
 	cJSON *times = cJSON_AddArrayToObject(o, "frame_ms");
+	cJSON *fbytes = cJSON_AddArrayToObject(o, "frame_bytes");
+	cJSON *flat = cJSON_AddArrayToObject(o, "frame_latency_ms");
+	cJSON *frefine = cJSON_AddArrayToObject(o, "frame_refine");
 	for (size_t i = 0; times && i < p->nframe_ms; i++)
 		cJSON_AddItemToArray(times, cJSON_CreateNumber(round(p->frame_ms[i] * 10) / 10));
+	for (size_t i = 0; fbytes && flat && frefine && i < p->nframe_ms; i++) {
+		cJSON_AddItemToArray(fbytes, cJSON_CreateNumber(p->frame_bytes[i]));
+		cJSON_AddItemToArray(flat,
+				     cJSON_CreateNumber(round(p->frame_latency_ms[i] * 100) / 100));
+		cJSON_AddItemToArray(frefine, cJSON_CreateBool(p->frame_refine[i]));
+	}
 	text = cJSON_PrintUnformatted(o);
 	if (text)
 		printf("%s\n", text);
@@ -875,6 +940,11 @@ static void print_summary(struct probe *p, const struct session_info *in)
 		       stats_series_percentile(&p->decode_ms, 50),
 		       stats_series_percentile(&p->decode_ms, 99));
 	}
+	if (p->input_ms.n)
+		printf("key->frame  p50 %.1f ms, p99 %.1f ms (%llu key presses)\n",
+		       stats_series_percentile(&p->input_ms, 50),
+		       stats_series_percentile(&p->input_ms, 99),
+		       (unsigned long long)p->input_ms.count);
 	if (st->rtt_us >= 0)
 		printf("round trip  %.2f ms\n", st->rtt_us / 1000.0);
 }
@@ -918,6 +988,7 @@ static int run(struct opts *o)
 
 	stats_series_init(&p.latency_ms);
 	stats_series_init(&p.decode_ms);
+	stats_series_init(&p.input_ms);
 	p.base = event_base_new();
 	if (!p.base) {
 		fprintf(stderr, PROG ": cannot create an event loop\n");
@@ -1007,6 +1078,7 @@ out:
 	event_base_free(p.base);
 	stats_series_deinit(&p.latency_ms);
 	stats_series_deinit(&p.decode_ms);
+	stats_series_deinit(&p.input_ms);
 	return code;
 }
 

@@ -29,12 +29,13 @@ ticket "$T/t2" alice desk
 probe "$T/p2.json" "$T/t2" --seconds 2 --click 517,311 || true
 check "a click lands where it was sent" wait_for 5 grep -q '^click 517 311 1$' "$T/app.events"
 
-# 3. Idle: after the first frames and the refinement, a still screen sends nothing.
+# 3. Idle: after the picture and its refinement, a still screen sends nothing. The first
+#    frames may be slow on a loaded machine, so the check is on the session's last 3 s.
 ticket "$T/t3" alice desk
-probe "$T/p3.json" "$T/t3" --seconds 5.5 || true
-late=$(json "$T/p3.json" 'len([t for t in d["frame_ms"] if t > 2500])')
+probe "$T/p3.json" "$T/t3" --seconds 8 || true
+late=$(json "$T/p3.json" 'len([t for t in d["frame_ms"] if t > d["seconds"] * 1000 - 3000])')
 total=$(json "$T/p3.json" 'd["frames"]')
-say "idle: $total frames in all, $late after 2.5 s"
+say "idle: $total frames in all, $late in the last 3 s ($(json "$T/p3.json" 'd["frame_ms"]') ms)"
 check "an idle desktop sends no video for 3 s" [ "$late" -eq 0 ]
 check "and it did send the picture first" [ "$total" -ge 1 ]
 
@@ -50,7 +51,7 @@ TOGGLER=$!
 PIDS+=("$TOGGLER")
 ticket "$T/ta" alice desk
 ticket "$T/tb" bob desk
-probe "$T/pa.json" "$T/ta" --seconds 7 --sleep 3500 --click 601,402 &
+probe "$T/pa.json" "$T/ta" --seconds 12 --sleep 3000 --click 601,402 &
 PA=$!
 sleep 1.5
 probe "$T/pb.json" "$T/tb" --seconds 4 --click 703,404 || true
