@@ -64,6 +64,7 @@ check: deps format-check test asan fuzz-short
 
 bench: deps build
 	$(BUILD)/bench/proto/bench-proto
+	bench/agent/run.sh $(BUILD)
 
 demo: deps build
 	@scripts/demo.sh

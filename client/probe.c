@@ -131,7 +131,8 @@ static void usage(FILE *out)
 	      "STATUS\n"
 	      "   texts in order, and \"frame_ms\": when each of the first 4096 frames was\n"
 	      "   decoded, in ms after the agent accepted, with \"frame_bytes\" (its access\n"
-	      "   unit), \"frame_latency_ms\" (capture to decoded) and \"frame_refine\" (a\n"
+	      "   unit), \"frame_bytes_total\" (bytes_total when it was decoded),\n"
+	      "   \"frame_latency_ms\" (capture to decoded) and \"frame_refine\" (a\n"
 	      "   refinement of a still screen) for the same frames; \"input_to_frame_ms\":\n"
 	      "   {\"p50\", \"p99\"} from sending a key press (not a modifier) to decoding the\n"
 	      "   first frame the agent captured after it, refinements aside, over\n"
@@ -201,6 +202,7 @@ struct probe {
 	double frame_ms[FRAME_TIMES_MAX];
 	double frame_latency_ms[FRAME_TIMES_MAX];
 	uint32_t frame_bytes[FRAME_TIMES_MAX];
+	uint64_t frame_bytes_total[FRAME_TIMES_MAX];
 	bool frame_refine[FRAME_TIMES_MAX];
 	size_t nframe_ms;
 	/* when each key press still waiting for its frame was sent (oldest first) */
@@ -747,7 +749,6 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 {
 	struct probe *p = ud;
 	double lat = ((double)f->decoded_us - (double)f->capture_us) / 1000.0;
-	(void)s;
 
 	stats_series_add(&p->latency_ms, lat);
 	stats_series_add(&p->decode_ms, f->decode_us / 1000.0);
@@ -755,6 +756,7 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 	if (p->nframe_ms < FRAME_TIMES_MAX) {
 		p->frame_latency_ms[p->nframe_ms] = lat;
 		p->frame_bytes[p->nframe_ms] = (uint32_t)f->bytes;
+		p->frame_bytes_total[p->nframe_ms] = session_info(s)->stats.bytes_received;
 		p->frame_refine[p->nframe_ms] = f->refinement;
 		p->frame_ms[p->nframe_ms++] = ((double)f->decoded_us - (double)p->welcome_us) /
 					      1000.0;
@@ -897,12 +899,14 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 		cJSON_AddItemToArray(status, cJSON_CreateString(p->status[i]));
 	cJSON *times = cJSON_AddArrayToObject(o, "frame_ms");
 	cJSON *fbytes = cJSON_AddArrayToObject(o, "frame_bytes");
+	cJSON *ftotal = cJSON_AddArrayToObject(o, "frame_bytes_total");
 	cJSON *flat = cJSON_AddArrayToObject(o, "frame_latency_ms");
 	cJSON *frefine = cJSON_AddArrayToObject(o, "frame_refine");
 	for (size_t i = 0; times && i < p->nframe_ms; i++)
 		cJSON_AddItemToArray(times, cJSON_CreateNumber(round(p->frame_ms[i] * 10) / 10));
-	for (size_t i = 0; fbytes && flat && frefine && i < p->nframe_ms; i++) {
+	for (size_t i = 0; fbytes && ftotal && flat && frefine && i < p->nframe_ms; i++) {
 		cJSON_AddItemToArray(fbytes, cJSON_CreateNumber(p->frame_bytes[i]));
+		cJSON_AddItemToArray(ftotal, cJSON_CreateNumber((double)p->frame_bytes_total[i]));
 		cJSON_AddItemToArray(flat,
 				     cJSON_CreateNumber(round(p->frame_latency_ms[i] * 100) / 100));
 		cJSON_AddItemToArray(frefine, cJSON_CreateBool(p->frame_refine[i]));

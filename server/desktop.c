@@ -17,10 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CMD_QUEUE_LEN	1024	   /* input events waiting for the pipeline */
-#define OUT_QUEUE_LEN	8	   /* encoded frames and news waiting for the loop */
-#define CAPTURE_WAIT_MS 10	   /* longest the pipeline sleeps in the console */
-#define LAG_HARD_FACTOR 4	   /* skip a client at max_inflight * this */
+#define CMD_QUEUE_LEN	1024 /* input events waiting for the pipeline */
+#define OUT_QUEUE_LEN	8    /* encoded frames and news waiting for the loop */
+#define CAPTURE_WAIT_MS 4    /* longest the pipeline sleeps in the console: input waits this */
+#define LAG_HARD_FACTOR 4    /* skip a client at max_inflight * this */
 #define LAG_BYTES	(8u << 20) /* or when this much is queued to it */
 #define WELCOME_WAIT_MS 15000	   /* a console that does not come up by then: BYE */
 #define BITRATE_FLOOR	500
@@ -281,15 +281,19 @@ static bool reinit_encoder(struct pipeline *p)
 	return p->enc != NULL;
 }
 
-/* Encodes what is pending (damage, a key frame request, a due refinement). */
-static void encode(struct pipeline *p)
+/*
+ * Encodes what is pending (damage, a key frame request, a due refinement).
+ * Returns true when a frame went out, so the frame pacing counts only real
+ * frames: damage after a quiet spell is encoded at once.
+ */
+static bool encode(struct pipeline *p)
 {
 	struct encoder_packet pkt;
 	int target = atomic_load(&p->d->bitrate);
 	int rc;
 
 	if (!p->enc || !p->have_frame)
-		return;
+		return false;
 	if (target != p->bitrate) {
 		encoder_set_bitrate(p->enc, target);
 		p->bitrate = target;
@@ -298,11 +302,11 @@ static void encode(struct pipeline *p)
 			    p->ndamage ? p->damage_since_us : now_us());
 	if (rc < 0) {
 		log_warn("desktop %s: encoding failed: %s", p->d->id, hr_strerror(rc));
-		return;
+		return false;
 	}
 	p->ndamage = 0;
 	if (rc == ENCODER_AGAIN)
-		return;
+		return false;
 	while (encoder_receive(p->enc, &pkt) == ENCODER_OK) {
 		struct news *n = news_new(NEWS_VIDEO);
 		if (!n) {
@@ -313,6 +317,7 @@ static void encode(struct pipeline *p)
 		n->pkt = pkt;
 		post(p, n);
 	}
+	return true;
 }
 
 static void post_cursor(struct pipeline *p)
@@ -419,8 +424,8 @@ static void *pipeline_main(void *arg)
 			continue;
 		if (queue_len(p.d->news) >= OUT_QUEUE_LEN - 2)
 			continue;
-		encode(&p);
-		last_encode = m;
+		if (encode(&p))
+			last_encode = m;
 	}
 
 	if (p.cap)

@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-encoder: the raw encoder as the ceiling of the agent's pipeline.
+ *
+ * Phase 1 records what the agent's pipeline would encode: the X11 capture
+ * backend (server/capture, the very code the agent runs) is polled the
+ * pipeline's way (10 ms waits, damage collected, at most --fps snapshots a
+ * second, each stamped with the time its first damage was seen), and the
+ * damaged pixels of each snapshot are copied into memory (bounded by
+ * --max-mb; the recording stops early when that is reached and says so).
+ *
+ * Phase 2 replays the recording through hr_encoder with the agent's
+ * settings (encoder_cfg zeroed but for size and fps: libx264 superfast,
+ * zerolatency, CRF 20, 10 Mbit/s ceiling, refinement 300 ms after the last
+ * change) with nothing else running, and times each encoder_submit() plus
+ * its encoder_receive() calls: convert + encode, which is the part of the
+ * pipeline no transport, decoder or flow control can make faster.
+ *
+ * Output: one JSON object on stdout with a row per encoded frame, in the
+ * shape bench/agent/run.sh reads for every side: "frame_ms" (capture time,
+ * ms after the recording started), "frame_bytes", "frame_refine",
+ * "encode_ms" (wall), "cpu_ms" (process CPU, all encoder threads).
+ */
+#include "capture.h"
+#include "encoder.h"
+#include "log.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROG		"bench-encoder"
+#define CAPTURE_WAIT_MS 10 /* as server/desktop.c */
+#define REFINE_AFTER_US 300000
+
+struct snap {
+	uint64_t t_us; /* first damage of this snapshot, after the recording started */
+	size_t nrect;
+	struct rect *rects;
+	uint8_t *pixels; /* the rectangles' pixels, one after the other, 4 bytes each */
+};
+
+struct recording {
+	int width, height;
+	uint64_t seconds_us; /* how long it ran */
+	struct snap *snaps;
+	size_t n, cap;
+	size_t bytes;
+	bool truncated;
+};
+
+struct row {
+	double t_ms, encode_ms, cpu_ms;
+	size_t bytes;
+	bool refine;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The pipeline's damage list: more than CAPTURE_DAMAGE_MAX merge into one box. */
+static void add_damage(struct rect *list, size_t *n, const struct rect *r, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++) {
+		if (*n < CAPTURE_DAMAGE_MAX) {
+			list[(*n)++] = r[i];
+			continue;
+		}
+		struct rect *b = &list[0];
+		for (size_t k = 1; k < *n; k++) {
+			int32_t x1 = b->x + b->width, y1 = b->y + b->height;
+			const struct rect *o = &list[k];
+			b->x = b->x < o->x ? b->x : o->x;
+			b->y = b->y < o->y ? b->y : o->y;
+			x1 = x1 > o->x + o->width ? x1 : o->x + o->width;
+			y1 = y1 > o->y + o->height ? y1 : o->y + o->height;
+			b->width = x1 - b->x;
+			b->height = y1 - b->y;
+		}
+		*n = 1;
+		i--;
+	}
+}
+
+/* Copies the damaged pixels of f into a new snapshot. -ENOSPC past max_bytes. */
+static int snapshot(struct recording *rec, const struct capture_frame *f, const struct rect *dmg,
+		    size_t n, uint64_t t_us, size_t max_bytes)
+{
+	size_t px = 0, off = 0;
+	struct snap *s;
+
+	for (size_t i = 0; i < n; i++)
+		px += (size_t)dmg[i].width * (size_t)dmg[i].height;
+	if (rec->bytes + px * 4 > max_bytes)
+		return -ENOSPC;
+	if (rec->n == rec->cap) {
+		size_t cap = rec->cap ? rec->cap * 2 : 256;
+		struct snap *ns = realloc(rec->snaps, cap * sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		rec->snaps = ns;
+		rec->cap = cap;
+	}
+	s = &rec->snaps[rec->n];
+	s->t_us = t_us;
+	s->nrect = n;
+	s->rects = malloc(n * sizeof(*s->rects));
+	s->pixels = malloc(px ? px * 4 : 1);
+	if (!s->rects || !s->pixels) {
+		free(s->rects);
+		free(s->pixels);
+		return -ENOMEM;
+	}
+	memcpy(s->rects, dmg, n * sizeof(*dmg));
+	for (size_t i = 0; i < n; i++) {
+		const struct rect *r = &dmg[i];
+		for (int32_t y = 0; y < r->height; y++) {
+			memcpy(s->pixels + off,
+			       f->pixels + (size_t)(r->y + y) * (size_t)f->stride +
+				       (size_t)r->x * 4,
+			       (size_t)r->width * 4);
+			off += (size_t)r->width * 4;
+		}
+	}
+	rec->bytes += px * 4;
+	rec->n++;
+	return 0;
+}
+
+/* Records the display for seconds, the way server/desktop.c's pipeline loop captures. */
+static int record(const char *uri, double seconds, int fps, size_t max_bytes, struct recording *rec)
+{
+	struct capture_cfg ccfg = {0};
+	struct capture *cap = capture_x11.open(uri, &ccfg);
+	struct capture_frame frame;
+	struct rect damage[CAPTURE_DAMAGE_MAX];
+	size_t ndamage = 0;
+	uint64_t start, since = 0, last_snap = 0, gap = 1000000u / (unsigned)fps;
+	int rc = 0;
+
+	if (!cap) {
+		fprintf(stderr, PROG ": cannot open %s\n", uri);
+		return -EIO;
+	}
+	start = mono_us();
+	while (mono_us() - start < (uint64_t)(seconds * 1e6)) {
+		enum capture_status st = capture_x11.next(cap, CAPTURE_WAIT_MS, &frame);
+		uint64_t t = mono_us() - start;
+
+		if (st == CAPTURE_ERROR) {
+			fprintf(stderr, PROG ": the X display went away\n");
+			rc = -EIO;
+			break;
+		}
+		if (st == CAPTURE_REINIT) {
+			struct rect all = {0, 0, frame.width, frame.height};
+			if (rec->n) {
+				fprintf(stderr, PROG ": the screen changed size while recording\n");
+				rc = -EIO;
+				break;
+			}
+			rec->width = frame.width;
+			rec->height = frame.height;
+			ndamage = 0;
+			add_damage(damage, &ndamage, &all, 1);
+			since = t;
+		} else if (st == CAPTURE_OK && frame.ndamage) {
+			if (ndamage == 0)
+				since = t;
+			add_damage(damage, &ndamage, frame.damage, frame.ndamage);
+		}
+		if (ndamage == 0 || (rec->n && t - last_snap < gap))
+			continue;
+		rc = snapshot(rec, &frame, damage, ndamage, since, max_bytes);
+		if (rc == -ENOSPC) {
+			rec->truncated = true;
+			rc = 0;
+			break;
+		}
+		if (rc < 0)
+			break;
+		ndamage = 0;
+		last_snap = t;
+	}
+	rec->seconds_us = mono_us() - start;
+	capture_x11.close(cap);
+	return rc;
+}
+
+/* Takes every packet out of the encoder; their bytes, or a negative error. */
+static long drain(struct encoder *enc)
+{
+	struct encoder_packet pkt;
+	long bytes = 0;
+	int rc;
+
+	while ((rc = encoder_receive(enc, &pkt)) == ENCODER_OK) {
+		bytes += (long)pkt.size;
+		encoder_packet_free(&pkt);
+	}
+	return rc < 0 ? rc : bytes;
+}
+
+/* One timed encoder_submit (pixels NULL: a refinement if one is due). 0, 1 nothing, < 0. */
+static int timed_submit(struct encoder *enc, const uint8_t *pixels, int stride,
+			const struct rect *dmg, size_t n, uint64_t t_us, bool refine,
+			struct row *out)
+{
+	uint64_t w0 = mono_us();
+	double c0 = cpu_ms();
+	int rc = encoder_submit(enc, pixels, stride, dmg, n, t_us);
+	long bytes;
+
+	if (rc < 0 || rc == ENCODER_AGAIN)
+		return rc < 0 ? rc : 1;
+	bytes = drain(enc);
+	if (bytes < 0)
+		return (int)bytes;
+	out->encode_ms = (double)(mono_us() - w0) / 1000.0;
+	out->cpu_ms = cpu_ms() - c0;
+	out->t_ms = (double)t_us / 1000.0;
+	out->bytes = (size_t)bytes;
+	out->refine = refine;
+	return 0;
+}
+
+/* Replays rec through a fresh encoder; rows[] gets one entry per encoded frame. */
+static int replay(const struct recording *rec, int fps, struct row *rows, size_t *nrows,
+		  const char **codec)
+{
+	struct encoder_cfg cfg = {.width = rec->width, .height = rec->height, .fps = fps};
+	struct encoder *enc = encoder_new(&cfg);
+	int stride = rec->width * 4;
+	uint8_t *screen = calloc((size_t)rec->height, (size_t)stride);
+	int rc = 0;
+
+	*nrows = 0;
+	if (!enc || !screen) {
+		fprintf(stderr, PROG ": cannot open the encoder\n");
+		rc = -ENOMEM;
+		goto out;
+	}
+	*codec = encoder_codec_name(enc);
+	for (size_t i = 0; i <= rec->n; i++) {
+		/* a still screen gets its refinement, as the pipeline's idle loop does */
+		uint64_t next = i < rec->n ? rec->snaps[i].t_us : rec->seconds_us;
+		if (i > 0 && next > rec->snaps[i - 1].t_us + REFINE_AFTER_US) {
+			uint64_t t = rec->snaps[i - 1].t_us + REFINE_AFTER_US;
+			rc = timed_submit(enc, NULL, stride, NULL, 0, t, true, &rows[*nrows]);
+			if (rc < 0)
+				goto out;
+			if (rc == 0)
+				(*nrows)++;
+		}
+		if (i == rec->n)
+			break;
+		const struct snap *s = &rec->snaps[i];
+		size_t off = 0;
+		for (size_t k = 0; k < s->nrect; k++) {
+			const struct rect *r = &s->rects[k];
+			for (int32_t y = 0; y < r->height; y++) {
+				memcpy(screen + (size_t)(r->y + y) * (size_t)stride +
+					       (size_t)r->x * 4,
+				       s->pixels + off, (size_t)r->width * 4);
+				off += (size_t)r->width * 4;
+			}
+		}
+		rc = timed_submit(enc, screen, stride, s->rects, s->nrect, s->t_us, false,
+				  &rows[*nrows]);
+		if (rc < 0)
+			goto out;
+		if (rc == 0)
+			(*nrows)++;
+	}
+	rc = 0;
+out:
+	free(screen);
+	encoder_free(enc);
+	return rc;
+}
+
+static void print_json(const struct recording *rec, const struct row *rows, size_t n,
+		       const char *codec)
+{
+	static const char *const names[] = {"frame_ms", "frame_bytes", "frame_refine", "encode_ms",
+					    "cpu_ms"};
+
+	printf("{\"codec\":\"%s\",\"width\":%d,\"height\":%d,\"seconds\":%.3f,"
+	       "\"recorded\":%zu,\"recorded_mb\":%.1f,\"truncated\":%s,\"frames\":%zu",
+	       codec, rec->width, rec->height, (double)rec->seconds_us / 1e6, rec->n,
+	       (double)rec->bytes / 1e6, rec->truncated ? "true" : "false", n);
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		printf(",\"%s\":[", names[k]);
+		for (size_t i = 0; i < n; i++) {
+			const char *sep = i ? "," : "";
+			switch (k) {
+			case 0:
+				printf("%s%.1f", sep, rows[i].t_ms);
+				break;
+			case 1:
+				printf("%s%zu", sep, rows[i].bytes);
+				break;
+			case 2:
+				printf("%s%s", sep, rows[i].refine ? "true" : "false");
+				break;
+			case 3:
+				printf("%s%.3f", sep, rows[i].encode_ms);
+				break;
+			default:
+				printf("%s%.3f", sep, rows[i].cpu_ms);
+				break;
+			}
+		}
+		printf("]");
+	}
+	printf("}\n");
+}
+
+static void usage(FILE *out)
+{
+	fputs("Usage: " PROG " --display N --seconds S [--fps 30] [--max-mb 1536]\n"
+	      "\n"
+	      "Records X display :N for S seconds through the agent's X11 capture backend\n"
+	      "(damage, at most FPS snapshots a second), then replays the recording through\n"
+	      "the agent's encoder settings and prints, as JSON, each frame's capture time,\n"
+	      "size and encode time: the ceiling the agent's pipeline works under.\n"
+	      "At most MAX-MB of damaged pixels are kept; the recording stops there.\n",
+	      out);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"display", required_argument, NULL, 'd'},
+		{"seconds", required_argument, NULL, 's'},
+		{"fps", required_argument, NULL, 'f'},
+		{"max-mb", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *display = NULL;
+	double seconds = 0;
+	int fps = 30, c, rc;
+	long max_mb = 1536;
+	struct recording rec = {0};
+	struct row *rows = NULL;
+	size_t nrows = 0;
+	const char *codec = "?";
+	char uri[64];
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			display = optarg[0] == ':' ? optarg + 1 : optarg;
+			break;
+		case 's':
+			seconds = strtod(optarg, NULL);
+			break;
+		case 'f':
+			fps = atoi(optarg);
+			break;
+		case 'm':
+			max_mb = atol(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!display || !(seconds > 0 && seconds <= 600) || fps < 1 || fps > 240 || max_mb < 16) {
+		usage(stderr);
+		return 2;
+	}
+	log_open(PROG, LOG_LEVEL_WARN, LOG_TARGET_STDERR);
+	snprintf(uri, sizeof(uri), "x11::%s", display);
+	rc = record(uri, seconds, fps, (size_t)max_mb << 20, &rec);
+	if (rc == 0 && rec.n == 0) {
+		fprintf(stderr, PROG ": nothing was captured\n");
+		rc = -EIO;
+	}
+	if (rc == 0) {
+		/* each snapshot may be preceded by one refinement, and one may follow the last */
+		rows = calloc(2 * rec.n + 1, sizeof(*rows));
+		rc = rows ? replay(&rec, fps, rows, &nrows, &codec) : -ENOMEM;
+	}
+	if (rc == 0)
+		print_json(&rec, rows, nrows, codec);
+	for (size_t i = 0; i < rec.n; i++) {
+		free(rec.snaps[i].rects);
+		free(rec.snaps[i].pixels);
+	}
+	free(rec.snaps);
+	free(rows);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# bench/agent: highrise-agent end to end on a real 1920x1080 Xvfb desktop, next to the
+# peer users would pick instead (x11vnc, Tight and ZRLE, read by a libvncclient
+# receiver) and the raw encoder on the same frames (the ceiling). See README.md.
+#
+#   bench/agent/run.sh [BUILD_DIR]        (make bench runs it; BUILD_DIR defaults to build/)
+#
+# Four scripted workloads, each run four times in a row, one side at a time, on
+# the same display: highrise (agent -> highrise-probe), raw encoder, x11vnc Tight,
+# x11vnc ZRLE. Every process started here is killed at exit (lib.sh's trap).
+# BENCH_AGENT_OUT=DIR keeps what every run wrote (JSON, screenshots, logs) in DIR;
+# BENCH_AGENT_WORKLOADS="typing ..." and BENCH_AGENT_SIDES="highrise ..." run a subset.
+
+. "$(dirname "$0")/../../tests/integration/lib.sh" # BUILD from $HIGHRISE_BINARY_DIR or $1
+need Xvfb xdpyinfo xterm x11vnc xdotool import compare python3 openssl
+[[ $(fc-list : family) == *"DejaVu Sans Mono"* ]] || {
+	say "bench/agent: the DejaVu Sans Mono font is missing (apt-get install fonts-dejavu-core)"
+	exit 1
+}
+trap 'exit 130' INT TERM # so that lib.sh's EXIT trap stops everything on ^C too
+# Ask everything to stop and give it a moment before lib.sh's cleanup kills what is left.
+stop_all() {
+	local p end=$((SECONDS + 3))
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
+	done
+}
+CLEANUPS+=(stop_all)
+BUILD=$(cd "$BUILD" && pwd)
+HERE="$SRC/bench/agent"
+BA="$BUILD/bench/agent"
+for b in "$BA/bench-anim" "$BA/bench-vnc-recv" "$BA/bench-encoder" \
+	"$BUILD/server/highrise-agent" "$BUILD/client/highrise-probe" "$BUILD/certs/highrise-ticket"; do
+	[ -x "$b" ] || {
+		say "bench/agent: $b is missing: build first (make)"
+		exit 1
+	}
+done
+
+# ---- the plan ---------------------------------------------------------------------------
+SETTLE=2.5  # s from a receiver's start to the workload's start: join, first picture, refinement
+WSTART=2.0  # s: the measured window starts here, after every side's join traffic
+TAIL=1.5    # s after the workload: the still screen's refinement falls inside the window
+KEY_DELAY=100 # ms between key events: down, up, down... = 5 characters a second
+TEXT="the quick brown fox jumps over the lazy dog again " # 50 characters, no Shift
+SCROLL_RATE=30 # lines a second
+declare -A DUR=([idle]=6 [typing]=10 [scrolling]=8 [animation]=8)
+read -r -a WORKLOADS <<<"${BENCH_AGENT_WORKLOADS:-idle typing scrolling animation}"
+read -r -a SIDES <<<"${BENCH_AGENT_SIDES:-highrise encoder tight zrle}"
+CLK_TCK=$(getconf CLK_TCK)
+T0=$SECONDS
+
+# ---- the desktop, the servers -------------------------------------------------------------
+start_xvfb 1920x1080x24
+D=":$DISPLAY_NUM"
+export DISPLAY=$D
+xdotool mousemove --screen 0 1919 1079 >/dev/null 2>&1 || true # out of the way, same for all
+python3 - "$T/long.txt" <<'PY'
+import random, sys
+r = random.Random(20240601)
+words = ("desktop agent frame encode latency capture pixel damage session client broker "
+         "ticket stream refine texture scroll terminal window buffer packet keyboard pointer "
+         "return struct static const int void if else for while NULL size_t uint8_t").split()
+with open(sys.argv[1], "w") as f:
+    for i in range(20000):
+        n = r.randint(3, 28)
+        indent = " " * (4 * r.randint(0, 4))
+        f.write("%6d  %s%s\n" % (i + 1, indent, " ".join(r.choice(words) for _ in range(n))))
+PY
+make_pki
+AGENT_NAME=bench-agent
+start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --log.level info
+VNC_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+bg x11vnc x11vnc -display "$D" -rfbport "$VNC_PORT" -localhost -nopw -forever -shared
+VNC_PID=$LAST_PID
+wait_for 30 grep -q "^PORT=$VNC_PORT" "$T/x11vnc.log" || {
+	say "bench/agent: x11vnc did not start (see $T/x11vnc.log)"
+	exit 1
+}
+
+# ---- scenes: what the screen shows, started fresh for every run -------------------------
+SCENE_PIDS=()
+XTERM=(xterm -display "$D" -fa "DejaVu Sans Mono" -fs 11 -geometry 212x56+0+0 +sb)
+scene_start() { # scene_start WORKLOAD SIDE
+	local w=$1 s=$2
+	SCENE_PIDS=()
+	case $w in
+	idle | typing)
+		bg "scene-$w-$s" "${XTERM[@]}" -e python3 "$HERE/scroll.py" "$T/long.txt" 40
+		;;
+	scrolling)
+		rm -f "$T/go"
+		mkfifo "$T/go"
+		bg "scene-$w-$s" "${XTERM[@]}" -e python3 "$HERE/scroll.py" "$T/long.txt" 40 \
+			"$T/go" "$SCROLL_RATE" "${DUR[$w]}"
+		;;
+	animation)
+		bg "scene-$w-$s" "$BA/bench-anim" --display "$D" --frames $((DUR[$w] * 30)) --fps 30
+		;;
+	esac
+	SCENE_PIDS+=("$LAST_PID")
+	if [ "$w" = animation ]; then
+		wait_for 10 grep -q '^ready' "$T/scene-$w-$s.log"
+	else
+		wait_for 10 xdotool search --onlyvisible --class xterm
+	fi
+	sleep 0.8 # the first picture is drawn and every server has seen it
+}
+scene_go() { # scene_go WORKLOAD: the workload starts now (typing starts itself)
+	case $1 in
+	scrolling) timeout 5 bash -c "echo go > '$T/go'" ;;
+	animation) kill -USR1 "${SCENE_PIDS[0]}" ;;
+	esac
+}
+scene_stop() {
+	for p in "${SCENE_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${SCENE_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	sleep 0.3
+}
+
+cpu_ticks() { # utime + stime of PID
+	local f
+	read -r -a f <"/proc/$1/stat"
+	echo $((f[13] + f[14]))
+}
+
+# ---- one run: one side watching one workload --------------------------------------------
+run_one() { # run_one WORKLOAD SIDE
+	local w=$1 s=$2
+	local total rpid spid="" c0=0 c1 t0 t1 out="$T/$w-$s"
+	total=$(python3 -c "print($SETTLE + ${DUR[$w]} + $TAIL)")
+	local typing=()
+	if [ "$w" = typing ]; then
+		typing=(--sleep "$(python3 -c "print(int($SETTLE * 1000))")" --key-delay "$KEY_DELAY"
+			--type "$TEXT")
+	fi
+	scene_start "$w" "$s"
+	case $s in
+	highrise)
+		ticket "$out.ticket" bench desk
+		"$BUILD/client/highrise-probe" --agent "127.0.0.1:$AGENT_PORT" --ticket "$out.ticket" \
+			--ca "$T/pki/ca.pem" --json -q --seconds "$total" --png "$out.png" \
+			"${typing[@]}" >"$out.json" 2>"$out.err" &
+		rpid=$!
+		spid=$AGENT_PID
+		;;
+	encoder)
+		"$BA/bench-encoder" --display "$D" --seconds "$total" --max-mb "$MAX_MB" \
+			>"$out.json" 2>"$out.err" &
+		rpid=$!
+		if [ "$w" = typing ]; then # the same keys at the same pace, straight into X
+			(sleep "$SETTLE" && xdotool type --delay $((2 * KEY_DELAY)) "$TEXT") &
+			PIDS+=($!)
+		fi
+		;;
+	tight | zrle)
+		"$BA/bench-vnc-recv" --port "$VNC_PORT" --encoding "$s" --seconds "$total" \
+			--ppm "$out.ppm" "${typing[@]}" >"$out.json" 2>"$out.err" &
+		rpid=$!
+		spid=$VNC_PID
+		;;
+	esac
+	PIDS+=("$rpid")
+	sleep "$SETTLE"
+	t0=$EPOCHREALTIME
+	[ -z "$spid" ] || c0=$(cpu_ticks "$spid")
+	scene_go "$w"
+	wait "$rpid" || fail "bench/agent: $s on $w: the receiver failed ($(tail -n 2 "$out.err"))"
+	t1=$EPOCHREALTIME
+	if [ -n "$spid" ]; then
+		c1=$(cpu_ticks "$spid")
+		python3 -c "print(round(($c1 - $c0) / $CLK_TCK / ($t1 - $t0) * 100, 1))" >"$out.cpu"
+	fi
+	if [ "$w" = typing ] || [ "$w" = scrolling ]; then # still text: what arrived vs the truth
+		import -display "$D" -window root "$out.ref.png"
+		local shot="$out.png"
+		[ "$s" = highrise ] || shot="$out.ppm"
+		[ "$s" = encoder ] || [ ! -s "$shot" ] || psnr "$shot" "$out.ref.png" >"$out.psnr"
+	fi
+	scene_stop
+	printf '  %-10s %-9s done (%ds so far)\n' "$w" "$s" $((SECONDS - T0))
+}
+
+# Recording 1080p frames for the ceiling needs memory: at most a third of what is free.
+avail_mb=$(awk '/MemAvailable/ {print int($2 / 1024)}' /proc/meminfo)
+MAX_MB=$((avail_mb / 3 < 2560 ? avail_mb / 3 : 2560))
+
+say "bench/agent: Xvfb $D 1920x1080, agent port $AGENT_PORT, x11vnc port $VNC_PORT"
+for w in "${WORKLOADS[@]}"; do
+	for s in "${SIDES[@]}"; do run_one "$w" "$s"; done
+done
+
+cat >"$T/plan.json" <<EOF
+{"window_start": $WSTART, "settle": $SETTLE, "tail": $TAIL,
+ "durations": {"idle": ${DUR[idle]}, "typing": ${DUR[typing]}, "scrolling": ${DUR[scrolling]},
+               "animation": ${DUR[animation]}},
+ "key_delay_ms": $KEY_DELAY, "text_chars": ${#TEXT}, "scroll_rate": $SCROLL_RATE,
+ "cpus": $(nproc), "cpu_model": "$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)",
+ "x11vnc": "$(x11vnc -version 2>/dev/null | head -1 | awk '{print $2}')",
+ "libvncclient": "$(pkg-config --modversion libvncclient 2>/dev/null)"}
+EOF
+python3 "$HERE/report.py" "$T" || fail "bench/agent: report.py failed"
+if [ -n "${BENCH_AGENT_OUT:-}" ]; then
+	mkdir -p "$BENCH_AGENT_OUT" && cp -r "$T/." "$BENCH_AGENT_OUT/"
+fi
+say "bench/agent: total $((SECONDS - T0)) s"
+[ "$FAILED" -eq 0 ]
