@@ -109,6 +109,8 @@ static void usage(FILE *out)
 	      "Output:\n"
 	      "  --png FILE           write the last decoded picture to FILE as PNG (mode 0600)\n"
 	      "  --json               print the statistics as one JSON object on standard output\n"
+	      "  --no-ack             never acknowledge frames, like a client that stalled: the\n"
+	      "                       agent must stop sending to it rather than queue (tests)\n"
 	      "  -q, --quiet          print nothing but errors (and the JSON when asked)\n"
 	      "  -v, --verbose        log warnings and progress too (twice: debug)\n"
 	      "  -h, --help           this text\n"
@@ -179,6 +181,7 @@ struct opts {
 	long frames;
 	int key_delay_ms;
 	bool json, quiet;
+	bool no_ack; /* never acknowledge frames: a stalled client, for flow-control tests */
 	int verbose;
 	struct action *actions;
 	size_t nactions, cap;
@@ -412,6 +415,7 @@ enum {
 	OPT_SLEEP,
 	OPT_KEY_DELAY,
 	OPT_JSON,
+	OPT_NO_ACK,
 };
 
 /* 0, 1 for --help, or -EINVAL (already said why). */
@@ -436,6 +440,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"sleep", required_argument, NULL, OPT_SLEEP},
 		{"key-delay", required_argument, NULL, OPT_KEY_DELAY},
 		{"json", no_argument, NULL, OPT_JSON},
+		{"no-ack", no_argument, NULL, OPT_NO_ACK},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -521,6 +526,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_JSON:
 			o->json = true;
+			break;
+		case OPT_NO_ACK:
+			o->no_ack = true;
 			break;
 		case 'q':
 			o->quiet = true;
@@ -1019,6 +1027,7 @@ static int run(struct opts *o)
 	cfg.key_file = o->key;
 	cfg.ticket_file = o->ticket;
 	cfg.client_name = o->client_name;
+	cfg.manual_ack = o->no_ack; /* and session_ack is never called */
 	cfg.timeout_ms = (int)(o->timeout * 1000 > 2147483647.0 ? 2147483647 : o->timeout * 1000);
 	cbs.on_state = on_state;
 	cbs.on_frame = on_frame;

@@ -62,6 +62,26 @@ check "the second probe is view only" [ "$(json "$T/pb.json" 'd["control"]')" = 
 check "the controlling probe's click lands" wait_for 5 grep -q '^click 601 402 1$' "$T/app.events"
 check "the view-only probe's click does not" bash -c "! grep -q '^click 703 404' '$T/app.events'"
 
+# 4b. Flow control (the screen keeps changing): a client that never acknowledges gets a
+#     few frames and then the stream waits for it (max_inflight = 4), never a queue; next
+#     to a client that keeps up, the stalled one is skipped and the other streams on.
+ticket "$T/tn" dave desk
+probe "$T/pn.json" "$T/tn" --seconds 4 --no-ack || true
+stalled=$(json "$T/pn.json" 'd["frames_received"]')
+say "a client that never acknowledges received $stalled frames in 4 s"
+check "a stalled client gets at most max_inflight frames plus what was queued ($stalled)" \
+	[ "$stalled" -ge 1 ] && [ "$stalled" -le 8 ]
+ticket "$T/tn2" dave desk
+ticket "$T/tk" erin desk
+probe "$T/pn2.json" "$T/tn2" --seconds 6 --no-ack &
+PN=$!
+probe "$T/pk.json" "$T/tk" --seconds 5 || true
+wait "$PN" || true
+say "beside it: stalled $(json "$T/pn2.json" 'd["frames_received"]'), keeping up $(json "$T/pk.json" 'd["frames"]')"
+check "beside a stalled client, the other keeps streaming" [ "$(json "$T/pk.json" 'd["frames"]')" -ge 5 ]
+check "and the stalled one is capped (4 x max_inflight)" \
+	[ "$(json "$T/pn2.json" 'd["frames_received"]')" -le 20 ]
+
 # 5. Tickets: replayed, for another agent, for an unknown desktop, forged.
 set +e
 probe "$T/r1.json" "$T/t1" --seconds 1 2>"$T/r1.err"
