@@ -14,6 +14,8 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavutil/dict.h>
+#include <libavutil/frame.h>
+#include <libavutil/rational.h>
 #include <libavutil/error.h>
 #include <libavutil/hwcontext.h>
 #include <libavutil/opt.h>
@@ -56,6 +58,7 @@ struct codec_impl {
 	/* Per-frame quality (refinement); NULL when the codec cannot. */
 	int (*set_quality)(AVCodecContext *ctx, int crf);
 	bool runtime_bitrate; /* reads the rate fields again between frames */
+	bool roi_refine;      /* refines the changed region only (AVRegionOfInterest) */
 };
 
 /* Per frame in the codec; no B-frames, so packets come out in the order frames went in. */
@@ -94,9 +97,10 @@ struct encoder {
 
 	/* stream state */
 	int64_t next_frame;
-	bool have_picture; /* the picture holds a whole screen */
-	bool dirty;	   /* converted damage that no frame has carried yet */
-	bool refined;	   /* nothing changed since the last refinement */
+	bool have_picture;   /* the picture holds a whole screen */
+	bool dirty;	     /* converted damage that no frame has carried yet */
+	bool refined;	     /* nothing changed since the last refinement */
+	struct rect changed; /* bounds of what changed since the last refinement */
 	uint64_t last_change_us;
 	struct frame_meta meta[META_RING];
 	size_t meta_start, meta_count;
@@ -144,9 +148,11 @@ static void x264_configure(const struct encoder *enc, AVCodecContext *ctx, AVDic
 	 * cost 2 dB; the deblocking filter smears glyphs, and because the blurred
 	 * reference then differs from the unchanged screen, x264 re-codes blocks
 	 * far from the damage (3.5x the bytes for a keystroke-sized change).
+	 * aq-mode 1 at strength 0 is no adaptive quantisation at all, but lets
+	 * libavcodec pass regions of interest (refinement) down as quant offsets.
 	 */
-	av_dict_set(opts, "x264-params", "repeat-headers=1:scenecut=0:aq-mode=0:psy=0:no-deblock=1",
-		    0);
+	av_dict_set(opts, "x264-params",
+		    "repeat-headers=1:scenecut=0:aq-mode=1:aq-strength=0.01:psy=0:no-deblock=1", 0);
 	ctx->thread_type = FF_THREAD_SLICE;
 }
 
@@ -208,13 +214,13 @@ static void generic_set_rate(const struct encoder *enc, AVCodecContext *ctx, int
 }
 
 static const struct codec_impl impls[] = {
-	{"libx264", x264_configure, x264_set_rate, x264_set_quality, true},
-	{"h264_nvenc", nvenc_configure, generic_set_rate, NULL, true},
-	{"h264_qsv", qsv_configure, generic_set_rate, NULL, false},
-	{"h264_vaapi", vaapi_configure, generic_set_rate, NULL, false},
+	{"libx264", x264_configure, x264_set_rate, x264_set_quality, true, true},
+	{"h264_nvenc", nvenc_configure, generic_set_rate, NULL, true, false},
+	{"h264_qsv", qsv_configure, generic_set_rate, NULL, false, false},
+	{"h264_vaapi", vaapi_configure, generic_set_rate, NULL, false, false},
 };
-static const struct codec_impl generic_impl = {NULL, generic_configure, generic_set_rate, NULL,
-					       false};
+static const struct codec_impl generic_impl = {
+	NULL, generic_configure, generic_set_rate, NULL, false, false};
 
 static const struct codec_impl *find_impl(const char *name)
 {
@@ -711,6 +717,51 @@ static int codec_frame(struct encoder *enc, AVFrame **out, AVFrame **hw)
 	return 0;
 }
 
+static void rect_union(struct rect *acc, const struct rect *r)
+{
+	int32_t x1, y1;
+
+	if (r->width <= 0 || r->height <= 0)
+		return;
+	if (acc->width <= 0 || acc->height <= 0) {
+		*acc = *r;
+		return;
+	}
+	x1 = acc->x + acc->width > r->x + r->width ? acc->x + acc->width : r->x + r->width;
+	y1 = acc->y + acc->height > r->y + r->height ? acc->y + acc->height : r->y + r->height;
+	acc->x = acc->x < r->x ? acc->x : r->x;
+	acc->y = acc->y < r->y ? acc->y : r->y;
+	acc->width = x1 - acc->x;
+	acc->height = y1 - acc->y;
+}
+
+/*
+ * A refinement raises the quality only where the screen changed since the
+ * last one: the region of interest gets the refinement CRF as a quant offset
+ * from the normal CRF, the rest stays at the normal CRF and, unchanged, is
+ * skipped. Re-coding the whole screen at the refinement CRF would cost
+ * ~100 KB at 1080p for a keystroke.
+ */
+static int attach_refine_roi(struct encoder *enc, AVFrame *frame)
+{
+	AVFrameSideData *sd;
+	AVRegionOfInterest *roi;
+	const struct rect *r = &enc->changed;
+
+	sd = av_frame_new_side_data(frame, AV_FRAME_DATA_REGIONS_OF_INTEREST, sizeof(*roi));
+	if (!sd)
+		return -ENOMEM;
+	roi = (AVRegionOfInterest *)sd->data;
+	roi->self_size = sizeof(*roi);
+	roi->left = r->x;
+	roi->top = r->y;
+	roi->right = r->x + r->width;
+	roi->bottom = r->y + r->height;
+	/* libx264 scales qoffset by its QP range (51 at 8 bits) */
+	roi->qoffset = av_make_q(enc->refine_crf - enc->crf, 51);
+	return 0;
+}
+
 /* Sends the picture to the codec as frame number enc->next_frame. */
 static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 {
@@ -732,7 +783,8 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 	if (ret < 0)
 		goto fail;
 	if (enc->impl->set_quality) {
-		q = refine ? enc->refine_crf : enc->crf;
+		/* libx264 refines by region of interest (attach_refine_roi) at the normal CRF */
+		q = refine && !enc->impl->roi_refine ? enc->refine_crf : enc->crf;
 		if (q != enc->quality) {
 			ret = enc->impl->set_quality(enc->ctx, q);
 			if (ret < 0) {
@@ -749,7 +801,16 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 		goto fail;
 	frame->pts = enc->next_frame;
 	set_key_flag(frame, key);
+	if (refine && enc->impl->roi_refine && !key) {
+		ret = attach_refine_roi(enc, frame);
+		if (ret < 0) {
+			av_frame_free(&hw);
+			goto fail;
+		}
+	}
 	ret = avcodec_send_frame(enc->ctx, frame);
+	/* the picture is reused for every frame: the region was for this one only */
+	av_frame_remove_side_data(frame, AV_FRAME_DATA_REGIONS_OF_INTEREST);
 	av_frame_free(&hw);
 	if (ret < 0) {
 		log_error("encoder: %s refused frame %lld: %s", enc->codec->name,
@@ -768,6 +829,8 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 	enc->refined = refine;
 	if (!refine)
 		enc->last_change_us = capture_us;
+	else
+		enc->changed = (struct rect){0, 0, 0, 0};
 	return ENCODER_OK;
 
 fail:
@@ -798,10 +861,15 @@ int encoder_submit(struct encoder *enc, const uint8_t *pixels, int stride,
 			dst.plane[p] = enc->picture->data[p];
 			dst.stride[p] = enc->picture->linesize[p];
 		}
-		if (!enc->have_picture)
+		if (!enc->have_picture) {
+			struct rect all = {0, 0, enc->width, enc->height};
 			ret = convert_full(enc->conv, pixels, stride, &dst);
-		else
+			rect_union(&enc->changed, &all);
+		} else {
 			ret = convert_rects(enc->conv, pixels, stride, damage, ndamage, &dst);
+			for (size_t i = 0; i < ndamage; i++)
+				rect_union(&enc->changed, &damage[i]);
+		}
 		if (ret < 0)
 			return ret;
 		/* ret == 0: every rectangle was empty or off screen, no damage after all */
@@ -935,6 +1003,7 @@ int encoder_resize(struct encoder *enc, int width, int height)
 	enc->have_picture = false;
 	enc->dirty = false;
 	enc->refined = false;
+	enc->changed = (struct rect){0, 0, 0, 0};
 
 	ret = alloc_picture(enc);
 	if (ret == 0)

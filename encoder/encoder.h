@@ -26,9 +26,13 @@
  * Sharp text: once the screen has been still for cfg->refine_after_ms, the
  * next encoder_submit() without damage (or encoder_refine() at any time)
  * encodes the same picture again as a refinement frame at a much lower
- * CRF, so still text becomes near-lossless. A refinement is a normal P
- * frame to a decoder; it respects the rate ceiling, so on a slow link it
- * may take more than one to converge. Only libx264 can refine.
+ * CRF, so still text becomes near-lossless. libx264 refines only the
+ * bounds of what changed since the last refinement (a region of interest
+ * with the refinement CRF as its quant offset; the rest is skipped), so a
+ * keystroke's refinement costs hundreds of bytes, not a whole screen. A
+ * refinement is a normal P frame to a decoder; it respects the rate
+ * ceiling, so on a slow link it may take more than one to converge. Only
+ * libx264 can refine.
  *
  * Colour: BT.601 matrix, limited range, signalled in the VUI. The coded
  * size is the desktop size rounded up to even numbers; an odd last column

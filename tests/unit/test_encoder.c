@@ -610,6 +610,10 @@ static void test_encode(void)
 		for (int y = r.y; y < r.y + r.height; y++)
 			memcpy(ref + (size_t)y * W + r.x, refb + (size_t)y * W + r.x,
 			       (size_t)r.width);
+		double before = d.frame->data[0]
+					? psnr_region(d.frame->data[0], d.frame->linesize[0], ref,
+						      W, r.x, r.y, r.width, r.height)
+					: 0;
 		t += 200000;
 		CHECK_INT_EQ(encoder_submit(enc, b, stride, NULL, 0, t), ENCODER_AGAIN);
 		t += 200000;
@@ -617,6 +621,18 @@ static void test_encode(void)
 		if (take_one(enc, &p) == 0) {
 			CHECK(p.refinement);
 			CHECK_INT_EQ(dec_decode(&d, &p), 0);
+			/*
+			 * Only what changed since the last refinement is refined: a small
+			 * frame (the whole screen's was ~96 KB) that makes that area sharp.
+			 */
+			double after = psnr_region(d.frame->data[0], d.frame->linesize[0], ref, W,
+						   r.x, r.y, r.width, r.height);
+			printf("test_encoder: refinement of a 40x20 change: %zu bytes, Y PSNR "
+			       "there %.2f -> %.2f dB\n",
+			       p.size, before, after);
+			CHECK(p.size < 20000);
+			CHECK(after >= 45.0);
+			CHECK(after > before);
 		}
 		encoder_packet_free(&p);
 		t += 400000;
