@@ -452,3 +452,52 @@ void config_dump(const struct config_key *table, const void *src, FILE *out)
 		}
 	}
 }
+
+enum config_cmdline config_load_cmdline(const struct config_key *table, void *dst, int argc,
+					char **argv, const char *prog)
+{
+	enum config_cmdline result = CONFIG_CMDLINE_RUN;
+	struct config_error err;
+	const char *file = NULL;
+
+	if (config_defaults(table, dst, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return CONFIG_CMDLINE_BAD_FILE;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return CONFIG_CMDLINE_HELP;
+		if (strcmp(argv[i], "--version") == 0)
+			return CONFIG_CMDLINE_VERSION;
+		if (strcmp(argv[i], "--print-config") == 0)
+			result = CONFIG_CMDLINE_PRINT;
+		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			file = argv[++i];
+	}
+	if (file && config_parse_file(table, dst, file, &err) != 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return CONFIG_CMDLINE_BAD_FILE;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--print-config") == 0)
+			continue;
+		if (strcmp(arg, "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0 || i + 1 >= argc) {
+			fprintf(stderr,
+				"%s: unexpected '%s' (options are --key VALUE; see --help)\n", prog,
+				arg);
+			return CONFIG_CMDLINE_BAD_FLAG;
+		}
+		if (config_set(table, dst, arg + 2, argv[i + 1], arg, &err) != 0) {
+			fprintf(stderr, "%s: %s (see --help)\n", prog, err.msg);
+			return CONFIG_CMDLINE_BAD_FLAG;
+		}
+		i++;
+	}
+	return result;
+}

@@ -93,6 +93,25 @@ int config_parse_buffer(const struct config_key *table, void *dst, const char *b
 int config_set(const struct config_key *table, void *dst, const char *key, const char *value,
 	       const char *origin, struct config_error *err);
 
+/* What config_load_cmdline found on the command line. */
+enum config_cmdline {
+	CONFIG_CMDLINE_RUN = 0,	      /* settings loaded: run */
+	CONFIG_CMDLINE_HELP = 1,      /* --help or -h: print usage, exit 0 */
+	CONFIG_CMDLINE_VERSION = 2,   /* --version */
+	CONFIG_CMDLINE_PRINT = 3,     /* --print-config: settings loaded, dump them, exit 0 */
+	CONFIG_CMDLINE_BAD_FILE = -1, /* the file cannot be read or is wrong (exit 1) */
+	CONFIG_CMDLINE_BAD_FLAG = -2, /* a flag is unknown or its value wrong (exit 2) */
+};
+
+/*
+ * The command line every daemon takes: defaults, then --config FILE, then
+ * --key VALUE for any key of the table on top (the command line wins).
+ * --help, -h, --version and --print-config are reported, not acted on.
+ * Errors are printed to stderr as "prog: file:line: what is wrong".
+ */
+enum config_cmdline config_load_cmdline(const struct config_key *table, void *dst, int argc,
+					char **argv, const char *prog);
+
 /* Finds a row by name, or NULL. */
 const struct config_key *config_find(const struct config_key *table, const char *name);
 

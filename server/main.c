@@ -62,75 +62,25 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(base);
 }
 
-/* Two passes: the file first, then every --key VALUE on top of it. */
-static int load_config(int argc, char **argv, struct agent_cfg *cfg, int *print)
-{
-	struct config_error err;
-	const char *file = NULL;
-
-	if (config_defaults(agent_config_table, cfg, &err) < 0) {
-		fprintf(stderr, "highrise-agent: %s\n", err.msg);
-		return 1;
-	}
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			usage(stdout);
-			exit(0);
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("highrise-agent %s\n", HIGHRISE_VERSION);
-			exit(0);
-		} else if (strcmp(argv[i], "--print-config") == 0) {
-			*print = 1;
-		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			file = argv[++i];
-		}
-	}
-	if (file && config_parse_file(agent_config_table, cfg, file, &err) != 0) {
-		fprintf(stderr, "highrise-agent: %s\n", err.msg);
-		return 1;
-	}
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		if (strcmp(arg, "--print-config") == 0)
-			continue;
-		if (strcmp(arg, "--config") == 0) {
-			i++;
-			continue;
-		}
-		if (strncmp(arg, "--", 2) != 0 || i + 1 >= argc) {
-			fprintf(stderr,
-				"highrise-agent: unexpected '%s' (options are --key VALUE; see "
-				"--help)\n",
-				arg);
-			return 2;
-		}
-		if (config_set(agent_config_table, cfg, arg + 2, argv[i + 1], arg, &err) != 0) {
-			fprintf(stderr, "highrise-agent: %s (see --help)\n", err.msg);
-			return 2;
-		}
-		i++;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct agent_cfg cfg;
 	struct event_base *base;
 	struct event *sigint, *sigterm, *grace;
 	struct agent *a;
-	int print = 0, rc;
+	int rc;
 
 	memset(&cfg, 0, sizeof(cfg));
-	rc = load_config(argc, argv, &cfg, &print);
-	if (rc) {
+	rc = config_load_cmdline(agent_config_table, &cfg, argc, argv, "highrise-agent");
+	if (rc != CONFIG_CMDLINE_RUN) {
+		if (rc == CONFIG_CMDLINE_HELP)
+			usage(stdout);
+		else if (rc == CONFIG_CMDLINE_VERSION)
+			printf("highrise-agent %s\n", HIGHRISE_VERSION);
+		else if (rc == CONFIG_CMDLINE_PRINT)
+			config_dump(agent_config_table, &cfg, stdout);
 		config_free(agent_config_table, &cfg);
-		return rc;
-	}
-	if (print) {
-		config_dump(agent_config_table, &cfg, stdout);
-		config_free(agent_config_table, &cfg);
-		return 0;
+		return rc < 0 ? -rc : 0;
 	}
 	log_open("highrise-agent", (enum log_level)cfg.log_level, LOG_TARGET_AUTO);
 	avlog_install();

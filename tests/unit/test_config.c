@@ -525,8 +525,56 @@ static void test_list(void)
 	config_free(list_table, &o);
 }
 
+/* The daemons' command line: defaults, then --config FILE, then --key VALUE on top. */
+static void test_cmdline(void)
+{
+	char path[] = "/tmp/test_config_cmdline_XXXXXX";
+	int fd = mkstemp(path);
+	struct list_opts o;
+
+	CHECK(fd >= 0);
+	static const char file[] = "port = 5\ndesktop = a\n";
+	CHECK_INT_EQ(write(fd, file, strlen(file)), (ssize_t)strlen(file));
+	close(fd);
+	{
+		char *argv[] = {"prog", "--config", path, "--port", "7", "--desktop", "b", NULL};
+		memset(&o, 0, sizeof(o));
+		CHECK_INT_EQ(config_load_cmdline(list_table, &o, 7, argv, "prog"),
+			     CONFIG_CMDLINE_RUN);
+		CHECK_INT_EQ(o.port, 7); /* the command line wins over the file */
+		CHECK_INT_EQ(o.desktops.count, 2);
+		config_free(list_table, &o);
+	}
+	{
+		char *argv[] = {"prog", "--print-config", "--config", path, NULL};
+		memset(&o, 0, sizeof(o));
+		CHECK_INT_EQ(config_load_cmdline(list_table, &o, 4, argv, "prog"),
+			     CONFIG_CMDLINE_PRINT);
+		CHECK_INT_EQ(o.port, 5);
+		config_free(list_table, &o);
+	}
+	{
+		char *help[] = {"prog", "--port", "x", "-h", NULL};
+		char *bad[] = {"prog", "--port", "10", NULL};
+		char *stray[] = {"prog", "stray", NULL};
+		char *nofile[] = {"prog", "--config", "/nonexistent/x.conf", NULL};
+		memset(&o, 0, sizeof(o));
+		CHECK_INT_EQ(config_load_cmdline(list_table, &o, 4, help, "prog"),
+			     CONFIG_CMDLINE_HELP);
+		CHECK_INT_EQ(config_load_cmdline(list_table, &o, 3, bad, "prog"),
+			     CONFIG_CMDLINE_BAD_FLAG); /* out of range 1..9 */
+		CHECK_INT_EQ(config_load_cmdline(list_table, &o, 2, stray, "prog"),
+			     CONFIG_CMDLINE_BAD_FLAG);
+		CHECK_INT_EQ(config_load_cmdline(list_table, &o, 3, nofile, "prog"),
+			     CONFIG_CMDLINE_BAD_FILE);
+		config_free(list_table, &o);
+	}
+	unlink(path);
+}
+
 int main(void)
 {
+	test_cmdline();
 	test_list();
 	test_trailing_comments();
 	test_defaults();

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+#include "api_parse.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SEGMENTS_MAX 8
+
+bool api_name_ok(const char *s)
+{
+	size_t n = 0;
+	if (!s)
+		return false;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= API_NAME_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '@' || c == '-'))
+			return false;
+	}
+	return n > 0;
+}
+
+struct route_def {
+	const char *pattern; /* segments after /api/v1/, '*' captures one */
+	enum api_route route;
+	enum api_method method;
+	enum api_auth auth;
+};
+
+static const struct route_def routes[] = {
+	{"login", API_LOGIN, API_POST, API_AUTH_NONE},
+	{"logout", API_LOGOUT, API_POST, API_AUTH_TOKEN},
+	{"pools", API_POOLS, API_GET, API_AUTH_TOKEN},
+	{"pools/*/connect", API_CONNECT, API_POST, API_AUTH_TOKEN},
+	{"agent/register", API_AGENT_REGISTER, API_POST, API_AUTH_AGENT},
+	{"agent/heartbeat", API_AGENT_HEARTBEAT, API_POST, API_AUTH_AGENT},
+	{"admin/users", API_ADMIN_USERS, API_POST, API_AUTH_ADMIN},
+	{"admin/groups", API_ADMIN_GROUPS, API_POST, API_AUTH_ADMIN},
+	{"admin/groups/*/members", API_ADMIN_GROUP_MEMBERS, API_POST, API_AUTH_ADMIN},
+	{"admin/pools", API_ADMIN_POOLS, API_POST, API_AUTH_ADMIN},
+	{"admin/pools/*/desktops", API_ADMIN_POOL_DESKTOPS, API_POST, API_AUTH_ADMIN},
+	{"admin/entitlements", API_ADMIN_ENTITLEMENTS, API_POST, API_AUTH_ADMIN},
+	{"admin/desktops/*/*", API_ADMIN_DESKTOP, API_GET, API_AUTH_ADMIN},
+	{"admin/desktops/*/*/maintenance", API_ADMIN_MAINTENANCE, API_POST, API_AUTH_ADMIN},
+	{"admin/sessions/*/logoff", API_ADMIN_LOGOFF, API_POST, API_AUTH_ADMIN},
+	{"admin/users", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
+	{"admin/groups", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
+	{"admin/pools", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
+	{"admin/desktops", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
+	{"admin/agents", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
+	{"admin/sessions", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
+	{"admin/users/*", API_ADMIN_USER_DELETE, API_DELETE, API_AUTH_ADMIN},
+	{"admin/pools/*", API_ADMIN_POOL_DELETE, API_DELETE, API_AUTH_ADMIN},
+	{"admin/users/*/password", API_ADMIN_PASSWORD, API_POST, API_AUTH_ADMIN},
+	{"admin/assignments", API_ADMIN_ASSIGN, API_POST, API_AUTH_ADMIN},
+	{"admin/assignments/*/*", API_ADMIN_UNASSIGN, API_DELETE, API_AUTH_ADMIN},
+	{"admin/desktops/*/*", API_ADMIN_DESKTOP_DELETE, API_DELETE, API_AUTH_ADMIN},
+};
+
+/* Splits "a/b/c" into at most SEGMENTS_MAX pieces of buf; -1 when more or one is empty. */
+static int split(char *buf, char *seg[SEGMENTS_MAX])
+{
+	int n = 0;
+	char *p = buf;
+	for (;;) {
+		char *slash = strchr(p, '/');
+		if (n == SEGMENTS_MAX)
+			return -1;
+		seg[n++] = p;
+		if (!slash)
+			break;
+		*slash = '\0';
+		p = slash + 1;
+	}
+	for (int i = 0; i < n; i++)
+		if (!seg[i][0])
+			return -1;
+	return n;
+}
+
+int api_parse_path(const char *uri, enum api_method method, struct api_path *out, const char **why)
+{
+	int found = 0;
+	char buf[512], pat[64], *seg[SEGMENTS_MAX], *pseg[SEGMENTS_MAX];
+	size_t len;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	*why = "no such API path (see docs/broker-api.md)";
+	if (!uri || strncmp(uri, "/api/v1/", 8) != 0)
+		return -ENOENT;
+	len = strcspn(uri + 8, "?#");
+	if (len == 0 || len >= sizeof(buf))
+		return -ENOENT;
+	memcpy(buf, uri + 8, len);
+	buf[len] = '\0';
+	if (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0'; /* a trailing slash is forgiven */
+	n = split(buf, seg);
+	if (n < 0)
+		return -ENOENT;
+	for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
+		int pn, arg = 0, match = 1;
+		snprintf(pat, sizeof(pat), "%s", routes[r].pattern);
+		pn = split(pat, pseg);
+		if (pn != n)
+			continue;
+		for (int i = 0; i < n && match; i++) {
+			if (strcmp(pseg[i], "*") == 0)
+				continue;
+			match = strcmp(pseg[i], seg[i]) == 0;
+		}
+		if (!match || (found && routes[r].method != method))
+			continue;
+		for (int i = 0; i < n; i++) {
+			if (strcmp(pseg[i], "*") != 0)
+				continue;
+			if (!api_name_ok(seg[i])) {
+				*why = "a name in the path is not valid";
+				return -EINVAL;
+			}
+			snprintf(out->arg[arg++], sizeof(out->arg[0]), "%s", seg[i]);
+		}
+		out->route = routes[r].route;
+		out->method = routes[r].method;
+		out->auth = routes[r].auth;
+		if (out->route == API_ADMIN_LIST) /* the listing's name is the last segment */
+			snprintf(out->arg[0], sizeof(out->arg[0]), "%s", seg[n - 1]);
+		if (routes[r].method == method)
+			return 0;
+		found = 1; /* keep looking for one with this method */
+	}
+	return found ? 0 : -ENOENT;
+}
+
+void api_token_hash(const uint8_t token[API_TOKEN_LEN], uint8_t hash[32])
+{
+	SHA256(token, API_TOKEN_LEN, hash);
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void api_token_text(const uint8_t token[API_TOKEN_LEN], char out[API_TOKEN_TEXT])
+{
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < API_TOKEN_LEN; i++) {
+		acc = (acc << 8) | token[i];
+		bits += 8;
+		while (bits >= 6) {
+			bits -= 6;
+			out[o++] = b64url[(acc >> bits) & 63];
+		}
+	}
+	if (bits > 0)
+		out[o++] = b64url[(acc << (6 - bits)) & 63];
+	out[o] = '\0';
+}
+
+int api_parse_bearer(const char *header, uint8_t hash[32], const char **why)
+{
+	uint8_t token[API_TOKEN_LEN];
+	uint32_t acc = 0;
+	size_t o = 0, i;
+	int bits = 0;
+	const char *t;
+
+	*why = "a login token is required: 'Authorization: Bearer TOKEN' from POST /api/v1/login";
+	if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+		return -EINVAL;
+	t = header + 7;
+	while (*t == ' ')
+		t++;
+	*why = "the login token is malformed, expired or logged out: log in again";
+	if (strlen(t) != API_TOKEN_TEXT - 1)
+		return -EINVAL;
+	for (i = 0; t[i]; i++) {
+		const char *p = strchr(b64url, t[i]);
+		if (!p || !t[i])
+			return -EINVAL;
+		acc = (acc << 6) | (uint32_t)(p - b64url);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o < API_TOKEN_LEN)
+				token[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (o != API_TOKEN_LEN)
+		return -EINVAL;
+	api_token_hash(token, hash);
+	return 0;
+}
+
+bool api_content_type_ok(const char *h)
+{
+	size_t n = strlen("application/json");
+	if (!h)
+		return false;
+	while (*h == ' ')
+		h++;
+	if (strncasecmp(h, "application/json", n) != 0)
+		return false;
+	h += n;
+	while (*h == ' ')
+		h++;
+	return *h == '\0' || *h == ';';
+}
+
+/* Parses a body that must be one JSON object. */
+static cJSON *parse_object(const char *body, size_t len, const char **why)
+{
+	cJSON *j;
+	if (!body || len == 0) {
+		*why = "the request needs a JSON body";
+		return NULL;
+	}
+	j = cJSON_ParseWithLength(body, len);
+	if (!j) {
+		*why = "the body is not valid JSON (or nests too deeply)";
+		return NULL;
+	}
+	if (!cJSON_IsObject(j)) {
+		*why = "the body must be a JSON object";
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* A string member copied into out: 0, -ENOENT when absent, -EINVAL not a string, -EMSGSIZE. */
+static int get_string(const cJSON *obj, const char *name, char *out, size_t cap)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
+	size_t n;
+	if (!m)
+		return -ENOENT;
+	if (!cJSON_IsString(m) || !m->valuestring)
+		return -EINVAL;
+	n = strlen(m->valuestring);
+	if (n >= cap)
+		return -EMSGSIZE;
+	memcpy(out, m->valuestring, n + 1);
+	return 0;
+}
+
+int api_parse_login(const char *body, size_t len, struct api_login *out, const char **why)
+{
+	cJSON *j = parse_object(body, len, why);
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if (!j)
+		return -EINVAL;
+	rc = get_string(j, "user", out->user, sizeof(out->user));
+	if (rc == 0)
+		rc = get_string(j, "password", out->password, sizeof(out->password));
+	cJSON_Delete(j);
+	if (rc == -EMSGSIZE) {
+		*why = "the user name or password is too long";
+		return -EMSGSIZE;
+	}
+	if (rc < 0 || !out->user[0]) {
+		*why = "the body needs \"user\" and \"password\" strings";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int api_parse_register(const char *body, size_t len, struct api_register *out, const char **why)
+{
+	cJSON *j = parse_object(body, len, why), *port, *ds, *d;
+	size_t n, i = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!j)
+		return -EINVAL;
+	rc = get_string(j, "address", out->address, sizeof(out->address));
+	if (rc != 0 && rc != -ENOENT) {
+		*why = "\"address\" must be a host name or address";
+		goto fail;
+	}
+	port = cJSON_GetObjectItemCaseSensitive(j, "port");
+	if (!cJSON_IsNumber(port) || port->valuedouble < 1 || port->valuedouble > 65535 ||
+	    port->valuedouble != (double)(int)port->valuedouble) {
+		*why = "\"port\" must be the agent's stream port, 1..65535";
+		goto fail;
+	}
+	out->port = (int)port->valuedouble;
+	ds = cJSON_GetObjectItemCaseSensitive(j, "desktops");
+	if (!cJSON_IsArray(ds)) {
+		*why = "\"desktops\" must be an array of desktop names";
+		goto fail;
+	}
+	n = (size_t)cJSON_GetArraySize(ds);
+	if (n > API_DESKTOPS_MAX) {
+		*why = "too many desktops in one registration";
+		goto fail;
+	}
+	out->desktops = calloc(n ? n : 1, sizeof(*out->desktops));
+	if (!out->desktops) {
+		*why = "out of memory";
+		goto fail;
+	}
+	cJSON_ArrayForEach(d, ds)
+	{
+		const char *name = NULL;
+		if (cJSON_IsString(d))
+			name = d->valuestring;
+		else if (cJSON_IsObject(d)) {
+			const cJSON *nm = cJSON_GetObjectItemCaseSensitive(d, "name");
+			name = cJSON_IsString(nm) ? nm->valuestring : NULL;
+		}
+		if (!api_name_ok(name)) {
+			*why = "each desktop must be a name ([A-Za-z0-9._@-], 1..128) or "
+			       "{\"name\": ...}";
+			goto fail;
+		}
+		snprintf(out->desktops[i++], sizeof(out->desktops[0]), "%s", name);
+	}
+	out->count = i;
+	cJSON_Delete(j);
+	return 0;
+fail:
+	cJSON_Delete(j);
+	api_register_free(out);
+	return -EINVAL;
+}
+
+void api_register_free(struct api_register *r)
+{
+	free(r->desktops);
+	r->desktops = NULL;
+	r->count = 0;
+}
+
+int api_parse_fields(const char *body, size_t len, const char *const names[4],
+		     const char *const nums[3], struct api_fields *out, const char **why)
+{
+	cJSON *j = parse_object(body, len, why);
+	memset(out, 0, sizeof(*out));
+	if (!j)
+		return -EINVAL;
+	for (int i = 0; i < 4; i++) {
+		int rc;
+		if (!names[i])
+			continue;
+		rc = get_string(j, names[i], out->s[i], sizeof(out->s[i]));
+		if (rc == -EINVAL || rc == -EMSGSIZE) {
+			*why = rc == -EINVAL ? "a field that must be a string is not"
+					     : "a string field is too long";
+			cJSON_Delete(j);
+			return rc;
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		const cJSON *m;
+		if (!nums[i])
+			continue;
+		m = cJSON_GetObjectItemCaseSensitive(j, nums[i]);
+		if (!m)
+			continue;
+		if (cJSON_IsBool(m)) {
+			out->num[i] = cJSON_IsTrue(m);
+		} else if (cJSON_IsNumber(m) && m->valuedouble >= 0 && m->valuedouble <= 1e12 &&
+			   m->valuedouble == (double)(int64_t)m->valuedouble) {
+			out->num[i] = (int64_t)m->valuedouble;
+		} else {
+			*why = "a numeric field must be a whole number from 0 to 10^12";
+			cJSON_Delete(j);
+			return -EINVAL;
+		}
+		out->has_num[i] = true;
+	}
+	cJSON_Delete(j);
+	return 0;
+}

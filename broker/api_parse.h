@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HIGHRISE_API_PARSE_H
+#define HIGHRISE_API_PARSE_H
+
+/*
+ * The broker API's parsing of untrusted bytes, with no I/O (like proto/):
+ * the request path to a route, the Authorization header to a token hash, the
+ * Content-Type check, and JSON bodies to C structs. broker.c and
+ * tests/fuzz/fuzz_broker_api.c drive the same code.
+ *
+ * On failure the functions return -EINVAL (or -ENOENT for an unknown path,
+ * -EMSGSIZE for a field too long) and point *why at a static sentence for
+ * the {"error": ...} answer, and *hint at one for its "hint".
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define API_NAME_MAX	  128  /* users, groups, pools, agents, desktops (= STORE_NAME_MAX) */
+#define API_PASSWORD_MAX  1024 /* = PASSWORD_MAX */
+#define API_DESKTOPS_MAX  1024 /* per agent registration */
+#define API_TOKEN_LEN	  32   /* random bytes of a login token */
+#define API_TOKEN_TEXT	  44   /* base64url of them, no padding, + NUL */
+#define API_URI_FIELD_MAX 1025 /* the longest string field (a console URI) + NUL */
+
+enum api_route {
+	API_NONE = 0,
+	API_LOGIN,	    /* POST /api/v1/login */
+	API_LOGOUT,	    /* POST /api/v1/logout */
+	API_POOLS,	    /* GET  /api/v1/pools */
+	API_CONNECT,	    /* POST /api/v1/pools/{pool}/connect */
+	API_AGENT_REGISTER, /* POST /api/v1/agent/register (mTLS, OU=agent) */
+	API_AGENT_HEARTBEAT,
+	API_ADMIN_USERS,	 /* POST /api/v1/admin/users (mTLS, OU=admin) */
+	API_ADMIN_GROUPS,	 /* POST /api/v1/admin/groups */
+	API_ADMIN_GROUP_MEMBERS, /* POST /api/v1/admin/groups/{group}/members */
+	API_ADMIN_POOLS,	 /* POST /api/v1/admin/pools */
+	API_ADMIN_POOL_DESKTOPS, /* POST /api/v1/admin/pools/{pool}/desktops */
+	API_ADMIN_ENTITLEMENTS,	 /* POST /api/v1/admin/entitlements */
+	API_ADMIN_DESKTOP,	 /* GET  /api/v1/admin/desktops/{agent}/{desktop} */
+	API_ADMIN_MAINTENANCE,	 /* POST /api/v1/admin/desktops/{agent}/{desktop}/maintenance */
+	API_ADMIN_LOGOFF,	 /* POST /api/v1/admin/sessions/{session}/logoff */
+	API_ADMIN_LIST, /* GET  /api/v1/admin/{users,groups,pools,desktops,agents,sessions} */
+	API_ADMIN_USER_DELETE,	  /* DELETE /api/v1/admin/users/{user} */
+	API_ADMIN_POOL_DELETE,	  /* DELETE /api/v1/admin/pools/{pool} */
+	API_ADMIN_PASSWORD,	  /* POST /api/v1/admin/users/{user}/password */
+	API_ADMIN_ASSIGN,	  /* POST /api/v1/admin/assignments */
+	API_ADMIN_UNASSIGN,	  /* DELETE /api/v1/admin/assignments/{agent}/{desktop} */
+	API_ADMIN_DESKTOP_DELETE, /* DELETE /api/v1/admin/desktops/{agent}/{desktop} */
+};
+
+enum api_method {
+	API_METHOD_OTHER = 0,
+	API_GET = 1,
+	API_POST = 2,
+	API_DELETE = 3,
+};
+
+enum api_auth {
+	API_AUTH_NONE,	/* anyone */
+	API_AUTH_TOKEN, /* Authorization: Bearer TOKEN */
+	API_AUTH_AGENT, /* a client certificate with OU=agent; its CN is the agent */
+	API_AUTH_ADMIN, /* a client certificate with OU=admin */
+};
+
+struct api_path {
+	enum api_route route;
+	enum api_method method; /* the one the route takes */
+	enum api_auth auth;
+	char arg[2][API_NAME_MAX + 1]; /* {pool}, {group}, {agent}/{desktop}, {session}, list */
+};
+
+/*
+ * The route of a request (a query string is ignored): the one for this path
+ * and method, else the path's first route (whose method then differs: the
+ * caller answers 405 naming out->method). -ENOENT: no such path.
+ */
+int api_parse_path(const char *uri, enum api_method method, struct api_path *out, const char **why);
+
+/* "Bearer TOKEN" -> SHA-256 of the token's bytes. -EINVAL when malformed or absent. */
+int api_parse_bearer(const char *header, uint8_t hash[32], const char **why);
+
+/* SHA-256 of a token's bytes (what the store keeps). */
+void api_token_hash(const uint8_t token[API_TOKEN_LEN], uint8_t hash[32]);
+/* base64url without padding. */
+void api_token_text(const uint8_t token[API_TOKEN_LEN], char out[API_TOKEN_TEXT]);
+
+/* application/json, with optional parameters ("; charset=utf-8"). */
+bool api_content_type_ok(const char *header);
+
+/* A name as the broker allows it: 1..API_NAME_MAX of [A-Za-z0-9._@-]. */
+bool api_name_ok(const char *s);
+
+struct api_login {
+	char user[API_NAME_MAX + 1];
+	char password[API_PASSWORD_MAX + 1];
+};
+/* {"user": "...", "password": "..."}; other members are ignored. */
+int api_parse_login(const char *body, size_t len, struct api_login *out, const char **why);
+
+struct api_register {
+	char address[256]; /* "" when not given: the broker uses the peer's address */
+	int port;
+	size_t count;
+	char (*desktops)[API_NAME_MAX + 1]; /* count names, malloc'd: api_register_free */
+};
+/* {"address": "...", "port": N, "desktops": ["d1", {"name": "d2"}, ...]} */
+int api_parse_register(const char *body, size_t len, struct api_register *out, const char **why);
+void api_register_free(struct api_register *r);
+
+/*
+ * Admin bodies: up to four named string members and one integer/bool,
+ * looked up by name; absent strings are "". The caller says which it needs.
+ */
+struct api_fields {
+	char s[4][API_URI_FIELD_MAX];
+	int64_t num[3];
+	bool has_num[3];
+};
+int api_parse_fields(const char *body, size_t len, const char *const names[4],
+		     const char *const nums[3], struct api_fields *out, const char **why);
+
+#endif

@@ -1,0 +1,1256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker daemon's core: TLS listener, routing, authentication, the
+ * worker threads that do the blocking work, and the answers.
+ *
+ * A request's life: the loop routes it, checks method, content type and
+ * the caller's credentials (client certificate; a token is checked by the
+ * worker, as it needs the store), counts a login attempt, and queues a job.
+ * A worker runs the job against its own store connection and writes the
+ * answer as JSON text. The loop sends it. Nothing secret is logged:
+ * passwords and tokens never, tickets by their short id only.
+ */
+#include "broker.h"
+#include "api_parse.h"
+#include "error.h"
+#include "limiter.h"
+#include "log.h"
+#include "password.h"
+#include "queue.h"
+#include "store.h"
+#include "ticket.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define WORKERS_MAX   64
+#define JOB_QUEUE_LEN 1024
+#define CA_PEM_MAX    (256 * 1024)
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+const struct config_key broker_config_table[] = {
+	{"listen", CONFIG_STRING, "0.0.0.0:8443", 0, 300, offsetof(struct broker_cfg, listen), NULL,
+	 "address and TCP port of the HTTPS API"},
+	{"tls.cert_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct broker_cfg, cert_file),
+	 NULL, "the broker's TLS certificate (highrise-certs issue broker NAME)"},
+	{"tls.key_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct broker_cfg, key_file), NULL,
+	 "its private key"},
+	{"tls.ca_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct broker_cfg, ca_file), NULL,
+	 "the CA that verifies agent and admin certificates (ca.pem)"},
+	{"tls.agent_ca_file", CONFIG_STRING, NULL, 0, 4096,
+	 offsetof(struct broker_cfg, agent_ca_file), NULL,
+	 "the CA handed to clients to verify agents (default: tls.ca_file)"},
+	{"ticket.key_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct broker_cfg, ticket_key),
+	 NULL,
+	 "the Ed25519 key that signs connect tickets (highrise-certs ticket-key: ticket.key)"},
+	{"ticket.lifetime_s", CONFIG_INT, "30", 1, TICKET_LIFETIME_MAX,
+	 offsetof(struct broker_cfg, ticket_lifetime_s), NULL,
+	 "seconds a connect ticket stays valid"},
+	{"store", CONFIG_STRING, NULL, 0, 4096, offsetof(struct broker_cfg, store), NULL,
+	 "the database: sqlite:PATH"},
+	{"login.token_lifetime_s", CONFIG_INT, "28800", 60, 31 * 86400,
+	 offsetof(struct broker_cfg, token_lifetime_s), NULL, "seconds a login token stays valid"},
+	{"login.free_attempts", CONFIG_INT, "3", 1, 1000,
+	 offsetof(struct broker_cfg, login_free_attempts), NULL,
+	 "login attempts per user and per address before backoff starts"},
+	{"login.backoff_ms", CONFIG_INT, "1000", 1, 3600000,
+	 offsetof(struct broker_cfg, login_backoff_ms), NULL,
+	 "the first backoff; it doubles with each further attempt"},
+	{"login.backoff_max_ms", CONFIG_INT, "300000", 1, 86400000,
+	 offsetof(struct broker_cfg, login_backoff_max_ms), NULL, "the longest backoff"},
+	{"agent.heartbeat_window_s", CONFIG_INT, "30", 2, 86400,
+	 offsetof(struct broker_cfg, heartbeat_window_s), NULL,
+	 "an agent silent this long has its desktops marked offline"},
+	{"workers", CONFIG_INT, "4", 1, WORKERS_MAX, offsetof(struct broker_cfg, workers), NULL,
+	 "threads for database work and password hashing"},
+	{"max_body", CONFIG_INT, "65536", 1024, 16777216, offsetof(struct broker_cfg, max_body),
+	 NULL, "largest request body accepted, bytes"},
+	{"log.level", CONFIG_ENUM, "info", 0, 0, offsetof(struct broker_cfg, log_level), log_levels,
+	 "log verbosity"},
+	{NULL, 0, NULL, 0, 0, 0, NULL, NULL},
+};
+
+enum job_kind {
+	JOB_REQUEST, /* answers an HTTP request */
+	JOB_EXPIRE,  /* the heartbeat sweep; no request */
+};
+
+struct job {
+	enum job_kind kind;
+	struct evhttp_request *req;
+	struct api_path path;
+	char peer[64];		   /* the client's address */
+	char cn[API_NAME_MAX + 1]; /* agent or admin certificate CN */
+	uint8_t token_hash[32];	   /* API_AUTH_TOKEN */
+	char *body;		   /* a copy of the request body */
+	size_t len;
+	struct api_login login; /* API_LOGIN, parsed on the loop for the limiter */
+	int64_t now;
+	/* the answer */
+	int status;
+	char *reply; /* JSON text */
+	int retry_after;
+	bool login_ok;
+};
+
+struct worker {
+	struct broker *b;
+	struct store *store;
+	pthread_t thread;
+	bool started;
+};
+
+struct broker {
+	struct event_base *base;
+	struct broker_cfg cfg; /* strings borrowed from the caller's cfg: see broker_new */
+	SSL_CTX *ssl_ctx;
+	struct evhttp *http;
+	uint16_t port;
+	EVP_PKEY *ticket_key;
+	char *agent_ca_pem;
+	struct queue *jobs, *done;
+	struct event *done_ev, *expire_ev;
+	struct worker workers[WORKERS_MAX];
+	int nworkers;
+	struct limiter *limiter;
+};
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->body);
+	free(j->reply);
+	/* the password is gone with the job; wipe it so no copy lingers in freed memory */
+	OPENSSL_cleanse(&j->login, sizeof(j->login));
+	free(j);
+}
+
+static void job_free_item(void *item)
+{
+	job_free(item);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- answers ---- */
+
+static char *json_text(cJSON *j)
+{
+	char *s = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	return s;
+}
+
+static char *error_text(const char *error, const char *hint)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "error", error);
+	if (hint)
+		cJSON_AddStringToObject(j, "hint", hint);
+	return json_text(j);
+}
+
+static void job_error(struct job *j, int status, const char *error, const char *hint)
+{
+	j->status = status;
+	free(j->reply);
+	j->reply = error_text(error, hint);
+}
+
+static void job_ok(struct job *j, int status, cJSON *body)
+{
+	j->status = status;
+	free(j->reply);
+	j->reply = json_text(body);
+}
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return status < 500 ? "Client Error" : "Server Error";
+	}
+}
+
+static void send_json(struct evhttp_request *req, int status, const char *text, int retry_after,
+		      const char *allow)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evbuffer_new();
+	char ra[24];
+
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", retry_after);
+		evhttp_add_header(h, "Retry-After", ra);
+	}
+	if (allow)
+		evhttp_add_header(h, "Allow", allow);
+	if (out && text)
+		evbuffer_add(out, text, strlen(text));
+	if (out)
+		evbuffer_add(out, "\n", 1);
+	evhttp_send_reply(req, status, reason_phrase(status), out);
+	evbuffer_free(out);
+}
+
+static void reply_error(struct evhttp_request *req, int status, const char *error, const char *hint)
+{
+	char *t = error_text(error, hint);
+	send_json(req, status, t, 0, NULL);
+	free(t);
+}
+
+/* ---- the worker side: everything here may block ---- */
+
+static int status_for(int rc)
+{
+	switch (rc) {
+	case -ENOENT:
+		return 404;
+	case -EEXIST:
+		return 409;
+	case -EACCES:
+		return 403;
+	case -ENOSPC:
+	case -EHOSTDOWN:
+		return 503;
+	case -EDQUOT:
+		return 409;
+	case -EINVAL:
+		return 400;
+	default:
+		return 500;
+	}
+}
+
+static void job_store_error(struct job *j, int rc, const char *what)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "%s: %s", what, store_strerror(rc));
+	job_error(j, status_for(rc), msg, NULL);
+}
+
+/* A user name for a log line: what a client typed may hold newlines or worse. */
+static const char *loggable(const char *name)
+{
+	return api_name_ok(name) ? name : "(not a valid name)";
+}
+
+static void run_login(struct worker *w, struct job *j)
+{
+	struct broker *b = w->b;
+	char hash[STORE_HASH_MAX + 1], text[API_TOKEN_TEXT];
+	uint8_t token[API_TOKEN_LEN], th[32];
+	int64_t expires = j->now + b->cfg.token_lifetime_s;
+	cJSON *r;
+	int rc;
+
+	rc = w->store->impl->user_password_hash(w->store, j->login.user, hash, sizeof(hash));
+	if (rc == 0) {
+		rc = password_verify(j->login.password, hash);
+	} else if (rc == -ENOENT) {
+		password_dummy_verify(j->login.password); /* as slow as a wrong password */
+		rc = -EACCES;
+	}
+	OPENSSL_cleanse(j->login.password, sizeof(j->login.password));
+	if (rc == -EACCES || rc == -EINVAL) {
+		/* the same answer for an unknown user and a wrong password */
+		log_info("login refused for '%s' from %s", loggable(j->login.user), j->peer);
+		job_error(j, 401, "invalid user name or password", NULL);
+		return;
+	}
+	if (rc < 0) {
+		job_store_error(j, rc, "login failed");
+		return;
+	}
+	if (RAND_bytes(token, sizeof(token)) != 1) {
+		job_error(j, 500, "cannot make a token", NULL);
+		return;
+	}
+	api_token_hash(token, th);
+	rc = w->store->impl->token_add(w->store, th, j->login.user, expires);
+	if (rc < 0) {
+		job_store_error(j, rc, "login failed");
+		return;
+	}
+	api_token_text(token, text);
+	OPENSSL_cleanse(token, sizeof(token));
+	r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "token", text);
+	cJSON_AddNumberToObject(r, "expires", (double)expires);
+	cJSON_AddStringToObject(r, "user", j->login.user);
+	OPENSSL_cleanse(text, sizeof(text));
+	job_ok(j, 200, r);
+	j->login_ok = true;
+	log_info("login: '%s' from %s", j->login.user, j->peer);
+}
+
+static void run_pools(struct worker *w, struct job *j, const char *user)
+{
+	struct store_pool *pools;
+	size_t n;
+	cJSON *r, *a;
+	int rc = w->store->impl->pools_for_user(w->store, user, &pools, &n);
+	if (rc < 0) {
+		job_store_error(j, rc, "cannot list pools");
+		return;
+	}
+	r = cJSON_CreateObject();
+	a = cJSON_AddArrayToObject(r, "pools");
+	for (size_t i = 0; i < n; i++) {
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddStringToObject(p, "name", pools[i].name);
+		cJSON_AddStringToObject(p, "kind", store_pool_kind_name(pools[i].kind));
+		cJSON_AddItemToArray(a, p);
+	}
+	free(pools);
+	job_ok(j, 200, r);
+}
+
+static void run_connect(struct worker *w, struct job *j, const char *user)
+{
+	struct broker *b = w->b;
+	struct store_connect_req q = {.user = user,
+				      .pool = j->path.arg[0],
+				      .client_address = j->peer,
+				      .now = j->now,
+				      .heartbeat_window = b->cfg.heartbeat_window_s};
+	struct store_connect_res res;
+	uint8_t wire[TICKET_WIRE_MAX];
+	char b64[4 * ((TICKET_WIRE_MAX + 2) / 3) + 1], id[17];
+	struct ticket t;
+	size_t len;
+	cJSON *r;
+	int rc;
+
+	rc = w->store->impl->connect(w->store, &q, &res);
+	switch (rc) {
+	case 0:
+		break;
+	case -ENOENT:
+		job_error(j, 404, "no such pool", "GET /api/v1/pools lists the pools you may use");
+		return;
+	case -EACCES:
+		job_error(j, 403, "you are not entitled to this pool",
+			  "ask an administrator to entitle you (highrisectl entitle)");
+		return;
+	case -ENOSPC:
+		job_error(j, 503, "no desktop available",
+			  "every desktop of the pool is in use, offline or in maintenance; try "
+			  "again later");
+		return;
+	case -EHOSTDOWN:
+		job_error(j, 503, "your desktop is offline or in maintenance", "try again later");
+		return;
+	case -EDQUOT:
+		job_error(j, 409, "you have the most sessions this pool allows",
+			  "log off one of them first");
+		return;
+	default:
+		job_store_error(j, rc, "cannot connect");
+		return;
+	}
+	rc = ticket_init(&t, user, res.desktop, res.agent, res.session, j->now,
+			 (int)b->cfg.ticket_lifetime_s);
+	if (rc == 0)
+		rc = ticket_sign(&t, b->ticket_key, wire, sizeof(wire), &len);
+	if (rc < 0) {
+		log_error("cannot sign a ticket: %s", hr_strerror(rc));
+		job_error(j, 500, "cannot sign a connect ticket", NULL);
+		return;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, wire, (int)len);
+	ticket_id_short(&t, id);
+	r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "agent", res.agent);
+	cJSON_AddStringToObject(r, "address", res.address);
+	cJSON_AddNumberToObject(r, "port", res.port);
+	if (b->agent_ca_pem)
+		cJSON_AddStringToObject(r, "ca", b->agent_ca_pem);
+	cJSON_AddStringToObject(r, "ticket", b64);
+	cJSON_AddNumberToObject(r, "expires", (double)t.expires);
+	cJSON_AddStringToObject(r, "desktop", res.desktop);
+	cJSON_AddStringToObject(r, "session", res.session);
+	cJSON_AddBoolToObject(r, "resumed", res.reused);
+	job_ok(j, 200, r);
+	OPENSSL_cleanse(b64, sizeof(b64));
+	log_info("connect: '%s' -> %s/%s session %s ticket %s", user, res.agent, res.desktop,
+		 res.session, id);
+}
+
+static void run_agent(struct worker *w, struct job *j)
+{
+	struct broker *b = w->b;
+	struct store *s = w->store;
+	struct api_register reg;
+	const char *why, **names;
+	size_t unknown = 0;
+	cJSON *r;
+	int rc;
+
+	if (j->path.route == API_AGENT_HEARTBEAT) {
+		rc = s->impl->agent_heartbeat(s, j->cn, j->now);
+		if (rc == -ENOENT) {
+			job_error(j, 404, "this agent is not registered",
+				  "POST /api/v1/agent/register first");
+			return;
+		}
+		if (rc < 0) {
+			job_store_error(j, rc, "heartbeat failed");
+			return;
+		}
+		r = cJSON_CreateObject();
+		cJSON_AddNumberToObject(r, "heartbeat_interval_s",
+					(double)(b->cfg.heartbeat_window_s / 3));
+		job_ok(j, 200, r);
+		return;
+	}
+	if (api_parse_register(j->body, j->len, &reg, &why) < 0) {
+		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/agent/register");
+		return;
+	}
+	names = calloc(reg.count ? reg.count : 1, sizeof(*names));
+	if (!names) {
+		api_register_free(&reg);
+		job_error(j, 500, "out of memory", NULL);
+		return;
+	}
+	for (size_t i = 0; i < reg.count; i++)
+		names[i] = reg.desktops[i];
+	rc = s->impl->agent_register(s, j->cn, reg.address[0] ? reg.address : j->peer, reg.port,
+				     j->now, names, reg.count, &unknown);
+	free(names);
+	if (rc < 0) {
+		api_register_free(&reg);
+		job_store_error(j, rc, "registration failed");
+		return;
+	}
+	log_info("agent %s registered from %s: %zu desktops, %zu unknown to the broker", j->cn,
+		 j->peer, reg.count, unknown);
+	r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "agent", j->cn);
+	cJSON_AddNumberToObject(r, "desktops", (double)(reg.count - unknown));
+	cJSON_AddNumberToObject(r, "unknown", (double)unknown);
+	cJSON_AddNumberToObject(r, "heartbeat_interval_s", (double)(b->cfg.heartbeat_window_s / 3));
+	api_register_free(&reg);
+	job_ok(j, 200, r);
+}
+
+static int parse_enum(const char *s, const char *const *names, int def)
+{
+	if (!s[0])
+		return def;
+	for (int i = 0; names[i]; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Columns that hold numbers go out as JSON numbers. */
+static bool numeric_column(const char *name)
+{
+	static const char *const nums[] = {"port",     "idle_timeout_s", "max_sessions",
+					   "desktops", "available",	 "last_heartbeat",
+					   "started",  "last_seen",	 NULL};
+	for (int i = 0; nums[i]; i++)
+		if (strcmp(name, nums[i]) == 0)
+			return true;
+	return false;
+}
+
+static void run_list(struct worker *w, struct job *j)
+{
+	static const char *const names[STORE_LIST_COUNT_] = {
+		[STORE_LIST_USERS] = "users",	[STORE_LIST_GROUPS] = "groups",
+		[STORE_LIST_POOLS] = "pools",	[STORE_LIST_DESKTOPS] = "desktops",
+		[STORE_LIST_AGENTS] = "agents", [STORE_LIST_SESSIONS] = "sessions",
+	};
+	struct store_table t;
+	cJSON *r, *a;
+	int what = -1, rc;
+
+	for (int i = 0; i < STORE_LIST_COUNT_; i++)
+		if (strcmp(j->path.arg[0], names[i]) == 0)
+			what = i;
+	if (what < 0) {
+		job_error(j, 404, "no such listing", NULL);
+		return;
+	}
+	rc = w->store->impl->list(w->store, (enum store_list)what, &t);
+	if (rc < 0) {
+		job_store_error(j, rc, "cannot list");
+		return;
+	}
+	r = cJSON_CreateObject();
+	a = cJSON_AddArrayToObject(r, names[what]);
+	for (size_t row = 0; row < t.nrows; row++) {
+		cJSON *o = cJSON_CreateObject();
+		for (size_t c = 0; c < t.ncols; c++) {
+			const char *v = t.cells[row * t.ncols + c];
+			if (numeric_column(t.cols[c]))
+				cJSON_AddNumberToObject(o, t.cols[c], strtod(v, NULL));
+			else
+				cJSON_AddStringToObject(o, t.cols[c], v);
+		}
+		cJSON_AddItemToArray(a, o);
+	}
+	store_table_free(&t);
+	job_ok(j, 200, r);
+}
+
+static void run_admin(struct worker *w, struct job *j)
+{
+	static const char *const kinds[] = {"floating", "dedicated", NULL};
+	static const char *const logoffs[] = {"never", "immediate", "after_idle", NULL};
+	struct store *s = w->store;
+	struct api_fields f;
+	const char *why;
+	bool created = false;
+	int rc = 0;
+
+	if (j->path.route == API_ADMIN_DESKTOP) {
+		struct store_desktop_info info;
+		cJSON *r;
+		rc = s->impl->desktop_get(s, j->path.arg[0], j->path.arg[1], &info);
+		if (rc < 0) {
+			job_store_error(j, rc, "desktop");
+			return;
+		}
+		r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "agent", info.agent);
+		cJSON_AddStringToObject(r, "name", info.name);
+		cJSON_AddStringToObject(r, "pool", info.pool);
+		cJSON_AddStringToObject(r, "state", store_desktop_state_name(info.state));
+		job_ok(j, 200, r);
+		return;
+	}
+	if (j->path.route == API_ADMIN_LOGOFF) {
+		rc = s->impl->session_end(s, j->path.arg[0]);
+		goto done;
+	}
+	if (j->path.route == API_ADMIN_UNASSIGN) {
+		rc = s->impl->unassign(s, j->path.arg[0], j->path.arg[1]);
+		goto done;
+	}
+	if (j->path.route == API_ADMIN_DESKTOP_DELETE) {
+		rc = s->impl->desktop_delete(s, j->path.arg[0], j->path.arg[1]);
+		goto done;
+	}
+	if (j->path.route == API_ADMIN_USER_DELETE || j->path.route == API_ADMIN_POOL_DELETE) {
+		rc = j->path.route == API_ADMIN_USER_DELETE
+			     ? s->impl->user_delete(s, j->path.arg[0])
+			     : s->impl->pool_delete(s, j->path.arg[0]);
+		goto done;
+	}
+	if (j->path.route == API_ADMIN_LIST) {
+		run_list(w, j);
+		return;
+	}
+	{
+		static const char *const n_user[4] = {"name", "password", NULL, NULL};
+		static const char *const n_pool[4] = {"name", "kind", "logoff", NULL};
+		static const char *const n_desk[4] = {"agent", "name", "console_uri", NULL};
+		static const char *const n_ent[4] = {"pool", "user", "group", NULL};
+		static const char *const n_name[4] = {"name", "user", NULL, NULL};
+		static const char *const n_pass[4] = {"password", NULL, NULL, NULL};
+		static const char *const n_asg[4] = {"user", "agent", "desktop", NULL};
+		static const char *const k_pool[3] = {"idle_timeout_s", "max_sessions", NULL};
+		static const char *const k_on[3] = {"on", NULL, NULL};
+		static const char *const k_none[3] = {NULL, NULL, NULL};
+		const char *const *names = n_name, *const *nums = k_none;
+		switch (j->path.route) {
+		case API_ADMIN_USERS:
+			names = n_user;
+			break;
+		case API_ADMIN_POOLS:
+			names = n_pool;
+			nums = k_pool;
+			break;
+		case API_ADMIN_POOL_DESKTOPS:
+			names = n_desk;
+			break;
+		case API_ADMIN_ENTITLEMENTS:
+			names = n_ent;
+			break;
+		case API_ADMIN_MAINTENANCE:
+			nums = k_on;
+			break;
+		case API_ADMIN_PASSWORD:
+			names = n_pass;
+			break;
+		case API_ADMIN_ASSIGN:
+			names = n_asg;
+			break;
+		default:
+			break;
+		}
+		if (api_parse_fields(j->body, j->len, names, nums, &f, &why) < 0) {
+			job_error(j, 400, why, "see docs/broker-api.md");
+			return;
+		}
+	}
+	switch (j->path.route) {
+	case API_ADMIN_USERS: {
+		char hash[PASSWORD_HASH_MAX];
+		if (!api_name_ok(f.s[0]) || !f.s[1][0]) {
+			job_error(j, 400, "a user needs a \"name\" and a \"password\"",
+				  "names are 1..128 of A-Z a-z 0-9 . _ @ -");
+			break;
+		}
+		rc = password_hash(f.s[1], NULL, hash, sizeof(hash));
+		OPENSSL_cleanse(f.s[1], sizeof(f.s[1]));
+		if (rc == 0)
+			rc = s->impl->user_add(s, f.s[0], hash);
+		break;
+	}
+	case API_ADMIN_PASSWORD: {
+		char hash[PASSWORD_HASH_MAX];
+		if (!f.s[0][0]) {
+			job_error(j, 400, "the body needs a \"password\"", NULL);
+			break;
+		}
+		rc = password_hash(f.s[0], NULL, hash, sizeof(hash));
+		OPENSSL_cleanse(f.s[0], sizeof(f.s[0]));
+		if (rc == 0)
+			rc = s->impl->user_set_password(s, j->path.arg[0], hash);
+		break;
+	}
+	case API_ADMIN_ASSIGN:
+		rc = api_name_ok(f.s[0]) && api_name_ok(f.s[1]) && api_name_ok(f.s[2])
+			     ? s->impl->assign(s, f.s[0], f.s[1], f.s[2])
+			     : -EINVAL;
+		break;
+	case API_ADMIN_GROUPS:
+		rc = api_name_ok(f.s[0]) ? s->impl->group_add(s, f.s[0]) : -EINVAL;
+		break;
+	case API_ADMIN_GROUP_MEMBERS:
+		rc = api_name_ok(f.s[1]) ? s->impl->group_member_add(s, j->path.arg[0], f.s[1])
+					 : -EINVAL;
+		break;
+	case API_ADMIN_POOLS: {
+		struct store_pool p = {0};
+		int kind = parse_enum(f.s[1], kinds, 0), logoff = parse_enum(f.s[2], logoffs, 0);
+		if (!api_name_ok(f.s[0]) || kind < 0 || logoff < 0) {
+			job_error(j, 400,
+				  "a pool needs a \"name\"; \"kind\" is floating or dedicated, "
+				  "\"logoff\" never, immediate or after_idle",
+				  NULL);
+			return;
+		}
+		memcpy(p.name, f.s[0], strlen(f.s[0]) + 1); /* api_name_ok: fits */
+		p.kind = (enum store_pool_kind)kind;
+		p.logoff = (enum store_logoff)logoff;
+		p.idle_timeout_s = f.num[0];
+		p.max_sessions = f.has_num[1] ? f.num[1] : 1;
+		rc = s->impl->pool_add(s, &p);
+		break;
+	}
+	case API_ADMIN_POOL_DESKTOPS:
+		rc = api_name_ok(f.s[0]) && api_name_ok(f.s[1])
+			     ? s->impl->desktop_add(s, j->path.arg[0], f.s[0], f.s[1], f.s[2])
+			     : -EINVAL;
+		break;
+	case API_ADMIN_ENTITLEMENTS:
+		if (!api_name_ok(f.s[0]) || (f.s[1][0] != 0) == (f.s[2][0] != 0))
+			rc = -EINVAL;
+		else
+			rc = s->impl->entitle(s, f.s[0], f.s[1][0] ? f.s[1] : NULL,
+					      f.s[2][0] ? f.s[2] : NULL);
+		break;
+	case API_ADMIN_MAINTENANCE:
+		rc = s->impl->desktop_set_maintenance(s, j->path.arg[0], j->path.arg[1],
+						      !f.has_num[0] || f.num[0] != 0);
+		break;
+	default:
+		rc = -EINVAL;
+		break;
+	}
+	created = j->path.route != API_ADMIN_MAINTENANCE && j->path.route != API_ADMIN_PASSWORD;
+	if (j->status)
+		return;
+done:
+	if (rc < 0) {
+		job_store_error(j, rc, "refused");
+		return;
+	}
+	job_ok(j, created ? 201 : 200, cJSON_CreateObject());
+}
+
+static void job_run(struct worker *w, struct job *j)
+{
+	char user[STORE_NAME_MAX + 1];
+	int rc;
+
+	if (j->kind == JOB_EXPIRE) {
+		int off = 0;
+		rc = w->store->impl->agents_expire(w->store, j->now, w->b->cfg.heartbeat_window_s,
+						   &off);
+		if (rc == 0 && off > 0)
+			log_warn("%d desktops went offline: their agents stopped heartbeating",
+				 off);
+		return;
+	}
+	if (j->path.auth == API_AUTH_TOKEN) {
+		rc = w->store->impl->token_user(w->store, j->token_hash, j->now, user,
+						sizeof(user));
+		if (rc < 0) {
+			job_error(j, 401, "the login token is unknown, expired or logged out",
+				  "log in again: POST /api/v1/login");
+			return;
+		}
+	}
+	switch (j->path.route) {
+	case API_LOGIN:
+		run_login(w, j);
+		break;
+	case API_LOGOUT:
+		rc = w->store->impl->token_delete(w->store, j->token_hash);
+		if (rc < 0)
+			job_store_error(j, rc, "logout failed");
+		else
+			job_ok(j, 200, cJSON_CreateObject());
+		break;
+	case API_POOLS:
+		run_pools(w, j, user);
+		break;
+	case API_CONNECT:
+		run_connect(w, j, user);
+		break;
+	case API_AGENT_REGISTER:
+	case API_AGENT_HEARTBEAT:
+		run_agent(w, j);
+		break;
+	default:
+		run_admin(w, j);
+		break;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct job *j;
+	pthread_setname_np(pthread_self(), "broker-worker");
+	while ((j = queue_pop_wait(w->b->jobs, -1)) != NULL) {
+		job_run(w, j);
+		if (!j->reply && j->kind == JOB_REQUEST)
+			job_error(j, 500, "internal error", NULL);
+		if (queue_push_wait(w->b->done, j, -1) < 0)
+			job_free(j); /* closed: only at shutdown, after the loop stopped */
+	}
+	return NULL;
+}
+
+/* ---- the loop side ---- */
+
+static void finish(struct broker *b, struct job *j)
+{
+	if (j->kind == JOB_REQUEST) {
+		if (j->path.route == API_LOGIN && j->login_ok) {
+			char key[API_NAME_MAX + 8];
+			snprintf(key, sizeof(key), "u:%s", j->login.user);
+			limiter_success(b->limiter, key);
+			snprintf(key, sizeof(key), "a:%s", j->peer);
+			limiter_success(b->limiter, key);
+		}
+		send_json(j->req, j->status, j->reply, 0, NULL);
+	}
+	job_free(j);
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	struct job *j;
+	(void)fd;
+	(void)what;
+	while ((j = queue_try_pop(b->done)) != NULL)
+		finish(b, j);
+}
+
+static void on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	struct job *j = calloc(1, sizeof(*j));
+	(void)fd;
+	(void)what;
+	if (!j)
+		return;
+	j->kind = JOB_EXPIRE;
+	j->now = time(NULL);
+	if (queue_push(b->jobs, j) < 0)
+		job_free(j); /* busy: the next sweep does it */
+}
+
+/* The verified client certificate's OU and CN; false when there is none. */
+static bool peer_identity(struct evhttp_request *req, char *ou, size_t oulen, char *cn,
+			  size_t cnlen)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	X509 *cert;
+	X509_NAME *name;
+
+	if (!ssl || !(cert = SSL_get0_peer_certificate(ssl)) ||
+	    SSL_get_verify_result(ssl) != X509_V_OK)
+		return false;
+	name = X509_get_subject_name(cert);
+	if (X509_NAME_get_text_by_NID(name, NID_organizationalUnitName, ou, (int)oulen) < 0 ||
+	    X509_NAME_get_text_by_NID(name, NID_commonName, cn, (int)cnlen) < 0)
+		return false;
+	return true;
+}
+
+static const char *method_name(enum api_method m)
+{
+	return m == API_GET ? "GET" : m == API_DELETE ? "DELETE" : "POST";
+}
+
+static enum api_method method_of(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET:
+		return API_GET;
+	case EVHTTP_REQ_POST:
+		return API_POST;
+	case EVHTTP_REQ_DELETE:
+		return API_DELETE;
+	default:
+		return API_METHOD_OTHER;
+	}
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct broker *b = arg;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct api_path path;
+	const char *why, *addr = NULL;
+	char ou[32], cn[API_NAME_MAX + 1];
+	struct job *j;
+	ev_uint16_t port = 0;
+	int rc;
+
+	rc = api_parse_path(evhttp_request_get_uri(req), method_of(cmd), &path, &why);
+	if (rc < 0) {
+		reply_error(req, rc == -ENOENT ? 404 : 400, why, NULL);
+		return;
+	}
+	if (path.method != method_of(cmd)) {
+		char hint[64], *t;
+		snprintf(hint, sizeof(hint), "this path takes %s", method_name(path.method));
+		t = error_text("method not allowed", hint);
+		send_json(req, 405, t, 0, method_name(path.method));
+		free(t);
+		return;
+	}
+	if (path.method == API_POST && evbuffer_get_length(in) > 0 &&
+	    !api_content_type_ok(
+		    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"))) {
+		reply_error(req, 415, "the body must be JSON",
+			    "send 'Content-Type: application/json'");
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		reply_error(req, 503, "out of memory", NULL);
+		return;
+	}
+	j->kind = JOB_REQUEST;
+	j->req = req;
+	j->path = path;
+	j->now = time(NULL);
+	if (evcon)
+		evhttp_connection_get_peer(evcon, (char **)&addr, &port);
+	snprintf(j->peer, sizeof(j->peer), "%s", addr ? addr : "unknown");
+
+	switch (path.auth) {
+	case API_AUTH_NONE:
+		break;
+	case API_AUTH_TOKEN:
+		if (api_parse_bearer(evhttp_find_header(evhttp_request_get_input_headers(req),
+							"Authorization"),
+				     j->token_hash, &why) < 0) {
+			job_free(j);
+			reply_error(req, 401, why, "log in: POST /api/v1/login");
+			return;
+		}
+		break;
+	case API_AUTH_AGENT:
+	case API_AUTH_ADMIN: {
+		const char *want = path.auth == API_AUTH_AGENT ? "agent" : "admin";
+		if (!peer_identity(req, ou, sizeof(ou), cn, sizeof(cn))) {
+			job_free(j);
+			reply_error(req, 401, "a client certificate is required",
+				    path.auth == API_AUTH_AGENT
+					    ? "agents present their certificate (highrise-certs "
+					      "issue agent NAME)"
+					    : "admins present theirs (highrise-certs issue admin "
+					      "NAME)");
+			return;
+		}
+		if (strcmp(ou, want) != 0 || !api_name_ok(cn)) {
+			job_free(j);
+			reply_error(req, 403, "this certificate may not use this path",
+				    path.auth == API_AUTH_AGENT ? "it needs an agent certificate"
+								: "it needs an admin certificate");
+			return;
+		}
+		snprintf(j->cn, sizeof(j->cn), "%s", cn);
+		break;
+	}
+	}
+
+	j->len = evbuffer_get_length(in);
+	if (j->len) {
+		j->body = malloc(j->len);
+		if (!j->body) {
+			job_free(j);
+			reply_error(req, 503, "out of memory", NULL);
+			return;
+		}
+		evbuffer_remove(in, j->body, j->len);
+	}
+
+	if (path.route == API_LOGIN) {
+		char key[API_NAME_MAX + 8];
+		int64_t wait_u, wait_a, now = mono_ms();
+		if (api_parse_login(j->body, j->len, &j->login, &why) < 0) {
+			job_free(j);
+			reply_error(req, 400, why,
+				    "send {\"user\": \"NAME\", \"password\": \"...\"}");
+			return;
+		}
+		snprintf(key, sizeof(key), "a:%s", j->peer);
+		wait_a = limiter_attempt(b->limiter, key, now);
+		snprintf(key, sizeof(key), "u:%s", j->login.user);
+		wait_u = wait_a ? 0 : limiter_attempt(b->limiter, key, now);
+		if (wait_a || wait_u) {
+			int64_t wait = wait_a > wait_u ? wait_a : wait_u;
+			int secs = (int)((wait + 999) / 1000);
+			char hint[96], *t;
+			log_warn("login for '%s' from %s slowed down: too many attempts",
+				 loggable(j->login.user), j->peer);
+			snprintf(hint, sizeof(hint), "wait %d s before trying again", secs);
+			t = error_text("too many login attempts", hint);
+			send_json(req, 429, t, secs, NULL);
+			free(t);
+			job_free(j);
+			return;
+		}
+	}
+	if (queue_push(b->jobs, j) < 0) {
+		job_free(j);
+		reply_error(req, 503, "the broker is busy", "try again in a moment");
+	}
+}
+
+/* ---- set-up ---- */
+
+static void log_ssl(const char *what)
+{
+	unsigned long e;
+	char buf[256];
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_error("%s: %s", what, buf);
+	}
+}
+
+/*
+ * proto/tls.h's server context either requires a client certificate or
+ * never asks for one; the broker's single port needs one that asks and lets
+ * users without one in (their endpoints use tokens), so it sets up its own,
+ * with the same rules: TLS 1.3 only, no resumption.
+ */
+static SSL_CTX *server_ctx(const struct broker_cfg *cfg)
+{
+	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+	STACK_OF(X509_NAME) * names;
+	if (!c)
+		return NULL;
+	if (SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1) {
+		log_ssl("tls 1.3");
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(c, cfg->cert_file) != 1) {
+		log_ssl(cfg->cert_file);
+		log_error("tls: cannot load the certificate %s", cfg->cert_file);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(c, cfg->key_file, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(c) != 1) {
+		log_ssl(cfg->key_file);
+		log_error("tls: cannot load the key %s (or it does not match the certificate)",
+			  cfg->key_file);
+		goto fail;
+	}
+	if (SSL_CTX_load_verify_locations(c, cfg->ca_file, NULL) != 1) {
+		log_ssl(cfg->ca_file);
+		log_error("tls: cannot load the CA file %s", cfg->ca_file);
+		goto fail;
+	}
+	names = SSL_load_client_CA_file(cfg->ca_file);
+	if (names)
+		SSL_CTX_set_client_CA_list(c, names);
+	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL); /* asked for, not required */
+	SSL_CTX_set_num_tickets(c, 0);
+	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+	return c;
+fail:
+	SSL_CTX_free(c);
+	return NULL;
+}
+
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+	struct broker *b = arg;
+	SSL *ssl = SSL_new(b->ssl_ctx);
+	struct bufferevent *bev;
+	if (!ssl)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (!bev)
+		SSL_free(ssl);
+	return bev;
+}
+
+static char *read_file(const char *path, size_t max)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+	if (!f)
+		return NULL;
+	buf = malloc(max + 1);
+	if (!buf) {
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, max, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static int bind_listen(struct broker *b)
+{
+	char host[256];
+	const char *colon = strrchr(b->cfg.listen, ':');
+	struct evhttp_bound_socket *h;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	long port;
+	char *end;
+
+	if (!colon || (size_t)(colon - b->cfg.listen) >= sizeof(host)) {
+		log_error("listen = %s: write HOST:PORT (0.0.0.0:8443)", b->cfg.listen);
+		return -EINVAL;
+	}
+	memcpy(host, b->cfg.listen, (size_t)(colon - b->cfg.listen));
+	host[colon - b->cfg.listen] = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535) {
+		log_error("listen = %s: the port must be 0..65535", b->cfg.listen);
+		return -EINVAL;
+	}
+	h = evhttp_bind_socket_with_handle(b->http, host, (ev_uint16_t)port);
+	if (!h) {
+		log_error("cannot listen on %s: %s", b->cfg.listen, strerror(errno));
+		return -EADDRINUSE;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&ss, &sl) == 0)
+		b->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
+struct broker *broker_new(struct event_base *base, const struct broker_cfg *cfg)
+{
+	struct limiter_cfg lc = {.free_attempts = (int)cfg->login_free_attempts,
+				 .base_ms = cfg->login_backoff_ms,
+				 .max_ms = cfg->login_backoff_max_ms};
+	struct broker *b;
+	const char *agent_ca;
+
+	if (!cfg->cert_file || !cfg->key_file || !cfg->ca_file) {
+		log_error("the broker needs tls.cert_file, tls.key_file and tls.ca_file");
+		return NULL;
+	}
+	if (!cfg->ticket_key) {
+		log_error("the broker needs ticket.key_file (highrise-certs ticket-key)");
+		return NULL;
+	}
+	if (!cfg->store) {
+		log_error("the broker needs a store (store = sqlite:/var/lib/highrise/broker.db)");
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->base = base;
+	b->cfg = *cfg;
+	/* the strings are only read during broker_new, except listen: keep none of them */
+	b->cfg.listen = b->cfg.cert_file = b->cfg.key_file = b->cfg.ca_file = NULL;
+	b->cfg.agent_ca_file = b->cfg.ticket_key = b->cfg.store = NULL;
+
+	b->ticket_key = ticket_key_load_private(cfg->ticket_key);
+	if (!b->ticket_key)
+		goto fail;
+	agent_ca = cfg->agent_ca_file ? cfg->agent_ca_file : cfg->ca_file;
+	b->agent_ca_pem = read_file(agent_ca, CA_PEM_MAX);
+	if (!b->agent_ca_pem) {
+		log_error("cannot read %s: %s", agent_ca, strerror(errno));
+		goto fail;
+	}
+	b->ssl_ctx = server_ctx(cfg);
+	if (!b->ssl_ctx)
+		goto fail;
+	b->limiter = limiter_new(&lc);
+	b->jobs = queue_new(JOB_QUEUE_LEN);
+	b->done = queue_new(JOB_QUEUE_LEN + WORKERS_MAX);
+	if (!b->limiter || !b->jobs || !b->done)
+		goto fail;
+	/* the first store applies migrations before any worker runs */
+	b->nworkers = (int)(cfg->workers > 0 ? cfg->workers : 1);
+	for (int i = 0; i < b->nworkers; i++) {
+		b->workers[i].b = b;
+		b->workers[i].store = store_open(cfg->store);
+		if (!b->workers[i].store)
+			goto fail;
+	}
+	for (int i = 0; i < b->nworkers; i++) {
+		if (pthread_create(&b->workers[i].thread, NULL, worker_main, &b->workers[i]) != 0) {
+			log_error("cannot start a worker thread");
+			goto fail;
+		}
+		b->workers[i].started = true;
+	}
+	b->done_ev = event_new(base, queue_fd(b->done), EV_READ | EV_PERSIST, on_done, b);
+	b->expire_ev = event_new(base, -1, EV_PERSIST, on_expire, b);
+	b->http = evhttp_new(base);
+	if (!b->done_ev || !b->expire_ev || !b->http)
+		goto fail;
+	event_add(b->done_ev, NULL);
+	{
+		struct timeval tv = {
+			cfg->heartbeat_window_s / 3 > 0 ? cfg->heartbeat_window_s / 3 : 1, 0};
+		event_add(b->expire_ev, &tv);
+	}
+	evhttp_set_bevcb(b->http, make_bev, b);
+	evhttp_set_gencb(b->http, on_request, b);
+	evhttp_set_max_body_size(b->http, cfg->max_body);
+	evhttp_set_max_headers_size(b->http, 16384);
+	evhttp_set_timeout(b->http, 30);
+	/* every method reaches on_request, which answers 405 in JSON */
+	evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	b->cfg.listen = cfg->listen;
+	if (bind_listen(b) < 0) {
+		b->cfg.listen = NULL;
+		goto fail;
+	}
+	b->cfg.listen = NULL;
+	log_info("listening on %s (port %u), %d workers", cfg->listen, b->port, b->nworkers);
+	return b;
+fail:
+	broker_free(b);
+	return NULL;
+}
+
+uint16_t broker_port(const struct broker *b)
+{
+	return b->port;
+}
+
+void broker_free(struct broker *b)
+{
+	struct job *j;
+	if (!b)
+		return;
+	if (b->jobs)
+		queue_close(b->jobs);
+	for (int i = 0; i < b->nworkers; i++)
+		if (b->workers[i].started)
+			pthread_join(b->workers[i].thread, NULL);
+	/* answer what the workers finished while evhttp and its requests still exist */
+	if (b->done) {
+		while ((j = queue_try_pop(b->done)) != NULL)
+			finish(b, j);
+	}
+	if (b->http)
+		evhttp_free(b->http);
+	if (b->done_ev)
+		event_free(b->done_ev);
+	if (b->expire_ev)
+		event_free(b->expire_ev);
+	for (int i = 0; i < b->nworkers; i++)
+		store_close(b->workers[i].store);
+	queue_free(b->jobs, job_free_item);
+	queue_free(b->done, job_free_item);
+	limiter_free(b->limiter);
+	SSL_CTX_free(b->ssl_ctx);
+	EVP_PKEY_free(b->ticket_key);
+	free(b->agent_ca_pem);
+	free(b);
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HIGHRISE_STORE_H
+#define HIGHRISE_STORE_H
+
+/*
+ * The broker's store: users, groups, pools, desktops, entitlements,
+ * assignments, sessions, agents and login tokens (issue #5).
+ *
+ * Backends sit behind a const struct store_impl table (STYLE.md): store_open
+ * picks one from the URI ("sqlite:PATH", or a bare path, which is SQLite;
+ * "postgresql://..." or "postgres://...", a libpq connection URI, is
+ * PostgreSQL when the broker was built with libpq). All SQL lives in the backend's one module; every change is one
+ * transaction.
+ *
+ * Names (users, groups, pools, agents, desktops) are 1..STORE_NAME_MAX bytes.
+ * Passwords never reach the store: it keeps the encoded hash that
+ * broker/password.h makes. Tokens are kept as their SHA-256 only.
+ *
+ * Errors: 0 or a negative errno:
+ *   -ENOENT  no such user / group / pool / desktop / agent / session / token
+ *   -EEXIST  the name (or pair) is already there
+ *   -EACCES  the user is not entitled to the pool
+ *   -ENOSPC  no desktop is available in the pool
+ *   -EHOSTDOWN the user's dedicated desktop is offline or in maintenance
+ *   -EDQUOT  the user has the pool's maximum number of sessions
+ *   -EINVAL  an argument out of range (a name too long, a bad state)
+ *   -EIO     the database failed (logged)
+ * store_strerror gives a sentence for each.
+ *
+ * Threading: one struct store is one database connection, used by one
+ * thread at a time. Several stores (threads, processes, brokers) may open
+ * the same database: the connect decision is atomic across all of them.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_NAME_MAX	     128
+#define STORE_ADDR_MAX	     255
+#define STORE_URI_MAX	     1024
+#define STORE_HASH_MAX	     256 /* an encoded password hash */
+#define STORE_TOKEN_HASH_LEN 32
+
+enum store_pool_kind {
+	STORE_POOL_FLOATING = 0, /* a desktop is held for the session, returned at logoff */
+	STORE_POOL_DEDICATED,	 /* a sticky user <-> desktop pair, made on first connect */
+};
+
+enum store_logoff {
+	STORE_LOGOFF_NEVER = 0,	 /* a disconnected session waits for its user */
+	STORE_LOGOFF_IMMEDIATE,	 /* disconnect = logoff: a floating desktop is returned */
+	STORE_LOGOFF_AFTER_IDLE, /* logoff once idle_timeout passes disconnected */
+};
+
+enum store_desktop_state {
+	STORE_DESKTOP_AVAILABLE = 0,
+	STORE_DESKTOP_ASSIGNED,
+	STORE_DESKTOP_IN_USE,
+	STORE_DESKTOP_OFFLINE,
+	STORE_DESKTOP_MAINTENANCE,
+};
+
+struct store_pool {
+	char name[STORE_NAME_MAX + 1];
+	enum store_pool_kind kind;
+	int64_t idle_timeout_s; /* 0: none */
+	enum store_logoff logoff;
+	int64_t max_sessions; /* per user in this pool; 0 means 1 */
+};
+
+struct store_connect_req {
+	const char *user;
+	const char *pool;
+	const char *client_address; /* for the session record; may be NULL */
+	int64_t now;		    /* Unix seconds */
+	int64_t heartbeat_window;   /* seconds; desktops of agents silent longer are skipped */
+};
+
+struct store_connect_res {
+	char desktop[STORE_NAME_MAX + 1];
+	char agent[STORE_NAME_MAX + 1];
+	char address[STORE_ADDR_MAX + 1]; /* the agent's host for clients */
+	int port;			  /* the agent's stream port */
+	char session[33];		  /* 32 hex digits */
+	bool reused;			  /* an existing session (or dedicated desktop) */
+};
+
+struct store_desktop_info {
+	char name[STORE_NAME_MAX + 1];
+	char agent[STORE_NAME_MAX + 1];
+	char pool[STORE_NAME_MAX + 1];
+	enum store_desktop_state state;
+};
+
+enum store_list {
+	STORE_LIST_USERS,  /* name, groups */
+	STORE_LIST_GROUPS, /* name, members */
+	STORE_LIST_POOLS, /* name, kind, logoff, idle_timeout_s, max_sessions, desktops, available */
+	STORE_LIST_DESKTOPS, /* agent, name, pool, state, user, console_uri */
+	STORE_LIST_AGENTS,   /* name, address, port, last_heartbeat */
+	STORE_LIST_SESSIONS, /* id, user, pool, agent, desktop, client, started, last_seen, state */
+	STORE_LIST_COUNT_,
+};
+
+/* A listing for admins: column names and rows of text cells, all malloc'd. */
+struct store_table {
+	size_t ncols, nrows;
+	char **cols;  /* ncols names */
+	char **cells; /* nrows * ncols, row-major; never NULL ("" for SQL NULL) */
+};
+void store_table_free(struct store_table *t);
+
+struct store;
+
+struct store_impl {
+	const char *name;
+	/* uri without the "sqlite:" prefix. NULL and a log line on failure. */
+	struct store *(*open)(const char *uri);
+	void (*close)(struct store *s);
+
+	int (*user_add)(struct store *s, const char *name, const char *password_hash);
+	int (*user_set_password)(struct store *s, const char *name, const char *password_hash);
+	int (*user_delete)(struct store *s, const char *name);
+	int (*user_password_hash)(struct store *s, const char *name, char *out, size_t cap);
+
+	int (*group_add)(struct store *s, const char *name);
+	int (*group_member_add)(struct store *s, const char *group, const char *user);
+
+	int (*pool_add)(struct store *s, const struct store_pool *p);
+	int (*pool_delete)(struct store *s, const char *name);
+	/* The pools user may use, directly or through a group: *out is malloc'd. */
+	int (*pools_for_user)(struct store *s, const char *user, struct store_pool **out,
+			      size_t *count);
+
+	int (*desktop_add)(struct store *s, const char *pool, const char *agent, const char *name,
+			   const char *console_uri);
+	int (*desktop_set_maintenance)(struct store *s, const char *agent, const char *name,
+				       bool on);
+	int (*desktop_get)(struct store *s, const char *agent, const char *name,
+			   struct store_desktop_info *out);
+
+	/* Exactly one of user and group is non-NULL. */
+	int (*entitle)(struct store *s, const char *pool, const char *user, const char *group);
+	/* A dedicated assignment made by an admin. */
+	int (*assign)(struct store *s, const char *user, const char *agent, const char *desktop);
+	/* Drops a desktop's assignment (dedicated or floating); its live session ends too. */
+	int (*unassign)(struct store *s, const char *agent, const char *desktop);
+	/* Removes a desktop with its assignment and sessions. */
+	int (*desktop_delete)(struct store *s, const char *agent, const char *desktop);
+
+	/*
+	 * An agent says hello: its address and stream port, and the desktops it
+	 * serves. Those known to the store come online (offline -> available, or
+	 * assigned when someone holds them); *unknown counts the others.
+	 */
+	int (*agent_register)(struct store *s, const char *name, const char *address, int port,
+			      int64_t now, const char *const *desktops, size_t count,
+			      size_t *unknown);
+	int (*agent_heartbeat)(struct store *s, const char *name, int64_t now);
+	/* Desktops of agents silent since before now - window go offline. */
+	int (*agents_expire)(struct store *s, int64_t now, int64_t window, int *offlined);
+
+	/*
+	 * The connect decision, atomic in one transaction: the user's dedicated
+	 * desktop; else the user's live session in the pool; else an available
+	 * desktop (floating: held for the session; dedicated pool: assigned to
+	 * the user for good), never one offline, in maintenance or of a silent
+	 * agent. A new session is recorded.
+	 */
+	int (*connect)(struct store *s, const struct store_connect_req *req,
+		       struct store_connect_res *res);
+	/* Ends a session; a floating desktop goes back to the pool. */
+	int (*session_end)(struct store *s, const char *session);
+
+	int (*token_add)(struct store *s, const uint8_t hash[STORE_TOKEN_HASH_LEN],
+			 const char *user, int64_t expires);
+	/* The token's user, or -ENOENT when unknown or expired at now. */
+	int (*token_user)(struct store *s, const uint8_t hash[STORE_TOKEN_HASH_LEN], int64_t now,
+			  char *user, size_t cap);
+	int (*token_delete)(struct store *s, const uint8_t hash[STORE_TOKEN_HASH_LEN]);
+
+	/* A listing (live sessions only), ordered by name. *out is the caller's: store_table_free. */
+	int (*list)(struct store *s, enum store_list what, struct store_table *out);
+};
+
+extern const struct store_impl store_sqlite_impl;
+#ifdef HIGHRISE_HAVE_LIBPQ
+extern const struct store_impl store_pg_impl; /* "postgresql://..." (libpq connection URI) */
+#endif
+
+/* Every backend's struct store starts with this. */
+struct store {
+	const struct store_impl *impl;
+};
+
+/* "sqlite:PATH" or a path. NULL and a log line on failure. */
+struct store *store_open(const char *uri);
+void store_close(struct store *s);
+
+const char *store_strerror(int err);
+const char *store_desktop_state_name(enum store_desktop_state st);
+const char *store_pool_kind_name(enum store_pool_kind k);
+const char *store_logoff_name(enum store_logoff l);
+
+#endif

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the broker API's request parsing (broker/api_parse.h):
+ * every path, header and body a client, agent or admin sends reaches these
+ * functions before anything else. The first byte picks the parser, the rest
+ * is its input. What is accepted must obey the documented rules.
+ */
+#include "api_parse.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void die(const char *why)
+{
+	fprintf(stderr, "fuzz_broker_api: %s\n", why);
+	abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const names[4] = {"name", "password", "kind", "console_uri"};
+	static const char *const nums[3] = {"idle_timeout_s", "max_sessions", "on"};
+	const char *body, *why = NULL;
+	char *text;
+	size_t len;
+
+	if (size < 1)
+		return 0;
+	body = (const char *)data + 1;
+	len = size - 1;
+	/* headers and paths arrive as C strings: cut at the first NUL like evhttp does */
+	text = malloc(len + 1);
+	if (!text)
+		return 0;
+	memcpy(text, body, len);
+	text[len] = '\0';
+
+	switch (data[0] % 6) {
+	case 0: {
+		struct api_path p;
+		int rc = api_parse_path(text, (enum api_method)(data[0] / 8 % 4), &p, &why);
+		if (!why)
+			die("no reason given");
+		if (rc == 0) {
+			if (p.route == API_NONE)
+				die("accepted a path without a route");
+			for (int i = 0; i < 2; i++)
+				if (p.arg[i][0] && !api_name_ok(p.arg[i]))
+					die("a path argument that is not a valid name");
+		}
+		break;
+	}
+	case 1: {
+		uint8_t h[32];
+		if (api_parse_bearer(text, h, &why) == 0 && strlen(text) < 7 + 43)
+			die("a bearer token shorter than 43 characters accepted");
+		(void)api_content_type_ok(text);
+		break;
+	}
+	case 2: {
+		struct api_login l;
+		if (api_parse_login(body, len, &l, &why) == 0 &&
+		    (!l.user[0] || strlen(l.user) > API_NAME_MAX ||
+		     strlen(l.password) > API_PASSWORD_MAX))
+			die("a login outside its limits accepted");
+		break;
+	}
+	case 3: {
+		struct api_register r;
+		if (api_parse_register(body, len, &r, &why) == 0) {
+			if (r.port < 1 || r.port > 65535 || r.count > API_DESKTOPS_MAX)
+				die("a registration outside its limits accepted");
+			for (size_t i = 0; i < r.count; i++)
+				if (!api_name_ok(r.desktops[i]))
+					die("an invalid desktop name accepted");
+			api_register_free(&r);
+		}
+		break;
+	}
+	case 4: {
+		struct api_fields f;
+		if (api_parse_fields(body, len, names, nums, &f, &why) == 0)
+			for (int i = 0; i < 3; i++)
+				if (f.has_num[i] && (f.num[i] < 0 || f.num[i] > 1000000000000LL))
+					die("a number outside 0..10^12 accepted");
+		break;
+	}
+	default:
+		(void)api_name_ok(text);
+		break;
+	}
+	free(text);
+	return 0;
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The broker API's parsing of untrusted bytes (broker/api_parse.h) and the
+ * login limiter (broker/limiter.h), without sockets: paths, tokens, content
+ * types, JSON bodies that are malformed, nested, oversized or of the wrong
+ * types, and the backoff schedule on a fake clock.
+ */
+#include "api_parse.h"
+#include "check.h"
+#include "limiter.h"
+
+#include <errno.h>
+
+static void test_paths(void)
+{
+	struct api_path p;
+	const char *why;
+
+	CHECK_INT_EQ(api_parse_path("/api/v1/login", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_LOGIN);
+	CHECK_INT_EQ(p.method, API_POST);
+	CHECK_INT_EQ(p.auth, API_AUTH_NONE);
+	CHECK_INT_EQ(api_parse_path("/api/v1/pools?x=1", API_GET, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_POOLS);
+	CHECK_INT_EQ(p.auth, API_AUTH_TOKEN);
+	CHECK_INT_EQ(api_parse_path("/api/v1/pools/", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(api_parse_path("/api/v1/pools/office/connect", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_CONNECT);
+	CHECK_STR_EQ(p.arg[0], "office");
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/desktops/a1/d1/maintenance", API_POST, &p, &why),
+		     0);
+	CHECK_INT_EQ(p.route, API_ADMIN_MAINTENANCE);
+	CHECK_STR_EQ(p.arg[0], "a1");
+	CHECK_STR_EQ(p.arg[1], "d1");
+	CHECK_INT_EQ(p.auth, API_AUTH_ADMIN);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/desktops/a1/d1", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(p.method, API_GET);
+	CHECK_INT_EQ(api_parse_path("/api/v1/agent/heartbeat", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(p.auth, API_AUTH_AGENT);
+
+	CHECK_INT_EQ(api_parse_path("/api/v2/login", API_POST, &p, &why), -ENOENT);
+	CHECK_INT_EQ(api_parse_path("/api/v1/", API_POST, &p, &why), -ENOENT);
+	CHECK_INT_EQ(api_parse_path("/api/v1//login", API_POST, &p, &why), -ENOENT);
+	CHECK_INT_EQ(api_parse_path("/api/v1/pools//connect", API_POST, &p, &why), -ENOENT);
+	CHECK_INT_EQ(api_parse_path("/api/v1/a/b/c/d/e/f/g/h/i/j", API_POST, &p, &why), -ENOENT);
+	CHECK_INT_EQ(api_parse_path("/api/v1/pools/of'fice/connect", API_POST, &p, &why), -EINVAL);
+	CHECK_INT_EQ(api_parse_path("/api/v1/pools/a%20b/connect", API_POST, &p, &why), -EINVAL);
+	CHECK_INT_EQ(api_parse_path("/api/v1/pools/../connect", API_POST, &p, &why),
+		     0); /* a name, not a dir */
+	CHECK_INT_EQ(api_parse_path(NULL, API_POST, &p, &why), -ENOENT);
+	/* one path, two methods */
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/pools", API_GET, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_LIST);
+	CHECK_STR_EQ(p.arg[0], "pools");
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/pools", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_POOLS);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/pools", API_DELETE, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_POOLS); /* the first: the caller answers 405 */
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/pools/p1", API_DELETE, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_POOL_DELETE);
+	CHECK_STR_EQ(p.arg[0], "p1");
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/desktops/a1/d1", API_DELETE, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_DESKTOP_DELETE);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/desktops/a1/d1", API_GET, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_DESKTOP);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/assignments/a1/d1", API_DELETE, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_UNASSIGN);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/users/bob/password", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_PASSWORD);
+	CHECK_STR_EQ(p.arg[0], "bob");
+	CHECK_INT_EQ(api_parse_path("/api/v1/login", API_GET, &p, &why), 0);
+	CHECK_INT_EQ(p.method, API_POST);
+	{
+		char longp[700];
+		memset(longp, 'a', sizeof(longp) - 1);
+		longp[sizeof(longp) - 1] = '\0';
+		memcpy(longp, "/api/v1/pools/", 14);
+		CHECK_INT_EQ(api_parse_path(longp, API_POST, &p, &why), -ENOENT);
+	}
+}
+
+static void test_tokens(void)
+{
+	uint8_t tok[API_TOKEN_LEN], h1[32], h2[32];
+	char text[API_TOKEN_TEXT], hdr[80];
+	const char *why;
+
+	for (int i = 0; i < API_TOKEN_LEN; i++)
+		tok[i] = (uint8_t)(i * 37 + 1);
+	api_token_text(tok, text);
+	CHECK_INT_EQ(strlen(text), 43);
+	api_token_hash(tok, h1);
+	snprintf(hdr, sizeof(hdr), "Bearer %s", text);
+	CHECK_INT_EQ(api_parse_bearer(hdr, h2, &why), 0);
+	CHECK_MEM_EQ(h1, h2, 32);
+	snprintf(hdr, sizeof(hdr), "bearer   %s", text);
+	CHECK_INT_EQ(api_parse_bearer(hdr, h2, &why), 0);
+	CHECK_INT_EQ(api_parse_bearer(NULL, h2, &why), -EINVAL);
+	CHECK_INT_EQ(api_parse_bearer("Basic YWxpY2U6eA==", h2, &why), -EINVAL);
+	CHECK_INT_EQ(api_parse_bearer("Bearer ", h2, &why), -EINVAL);
+	CHECK_INT_EQ(api_parse_bearer("Bearer AAAA", h2, &why), -EINVAL);
+	snprintf(hdr, sizeof(hdr), "Bearer %s", text);
+	hdr[10] = '+'; /* standard base64, not base64url */
+	CHECK_INT_EQ(api_parse_bearer(hdr, h2, &why), -EINVAL);
+
+	CHECK(api_content_type_ok("application/json"));
+	CHECK(api_content_type_ok("Application/JSON; charset=utf-8"));
+	CHECK(!api_content_type_ok("application/jsonx"));
+	CHECK(!api_content_type_ok("text/plain"));
+	CHECK(!api_content_type_ok(NULL));
+	CHECK(api_name_ok("alice@example.com"));
+	CHECK(!api_name_ok(""));
+	CHECK(!api_name_ok("a b"));
+	CHECK(!api_name_ok("x'--"));
+}
+
+#define PARSE_LOGIN(s) api_parse_login((s), strlen(s), &l, &why)
+
+static void test_bodies(void)
+{
+	struct api_login l;
+	struct api_register r;
+	struct api_fields f;
+	const char *why;
+	const char *const names[4] = {"name", "kind", NULL, NULL};
+	const char *const nums[3] = {"max_sessions", "on", NULL};
+	char *deep;
+
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"alice\",\"password\":\"pw\",\"x\":[1]}"), 0);
+	CHECK_STR_EQ(l.user, "alice");
+	CHECK_STR_EQ(l.password, "pw");
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"alice\""), -EINVAL);
+	CHECK_INT_EQ(PARSE_LOGIN("[\"alice\",\"pw\"]"), -EINVAL);
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":1,\"password\":\"pw\"}"), -EINVAL);
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"\",\"password\":\"pw\"}"), -EINVAL);
+	CHECK_INT_EQ(PARSE_LOGIN("{\"password\":\"pw\"}"), -EINVAL);
+	CHECK_INT_EQ(PARSE_LOGIN(""), -EINVAL);
+	CHECK_INT_EQ(api_parse_login(NULL, 0, &l, &why), -EINVAL);
+	{
+		char big[400];
+		snprintf(big, sizeof(big), "{\"user\":\"%0300d\",\"password\":\"x\"}", 0);
+		CHECK_INT_EQ(PARSE_LOGIN(big), -EMSGSIZE);
+	}
+	/* no NUL at the end: the length is what counts */
+	CHECK_INT_EQ(api_parse_login("{\"user\":\"a\",\"password\":\"b\"}XYZ", 27, &l, &why), 0);
+	deep = malloc(40001);
+	memset(deep, '[', 20000);
+	memset(deep + 20000, ']', 20000);
+	deep[40000] = '\0';
+	CHECK_INT_EQ(api_parse_login(deep, 40000, &l, &why), -EINVAL);
+	free(deep);
+
+	CHECK_INT_EQ(api_parse_register(
+			     "{\"port\":7443,\"desktops\":[\"d1\",{\"name\":\"d2\"}]}",
+			     strlen("{\"port\":7443,\"desktops\":[\"d1\",{\"name\":\"d2\"}]}"), &r,
+			     &why),
+		     0);
+	CHECK_INT_EQ(r.count, 2);
+	if (r.count == 2) {
+		CHECK_STR_EQ(r.desktops[0], "d1");
+		CHECK_STR_EQ(r.desktops[1], "d2");
+	}
+	CHECK_INT_EQ(r.port, 7443);
+	CHECK_STR_EQ(r.address, "");
+	api_register_free(&r);
+#define REG(s) api_parse_register((s), strlen(s), &r, &why)
+	CHECK_INT_EQ(REG("{\"port\":0,\"desktops\":[]}"), -EINVAL);
+	CHECK_INT_EQ(REG("{\"port\":1.5,\"desktops\":[]}"), -EINVAL);
+	CHECK_INT_EQ(REG("{\"port\":\"7443\",\"desktops\":[]}"), -EINVAL);
+	CHECK_INT_EQ(REG("{\"port\":7443,\"desktops\":[\"a b\"]}"), -EINVAL);
+	CHECK_INT_EQ(REG("{\"port\":7443,\"desktops\":[1]}"), -EINVAL);
+	CHECK_INT_EQ(REG("{\"port\":7443,\"desktops\":\"d1\"}"), -EINVAL);
+	CHECK_INT_EQ(REG("{\"port\":7443,\"address\":5,\"desktops\":[]}"), -EINVAL);
+	CHECK_INT_EQ(REG("{\"port\":7443,\"address\":\"h\",\"desktops\":[]}"), 0);
+	CHECK_STR_EQ(r.address, "h");
+	api_register_free(&r);
+
+#define FIELDS(s) api_parse_fields((s), strlen(s), names, nums, &f, &why)
+	CHECK_INT_EQ(
+		FIELDS("{\"name\":\"p\",\"kind\":\"dedicated\",\"max_sessions\":2,\"on\":true}"),
+		0);
+	CHECK_STR_EQ(f.s[0], "p");
+	CHECK_STR_EQ(f.s[1], "dedicated");
+	CHECK_INT_EQ(f.num[0], 2);
+	CHECK(f.has_num[0]);
+	CHECK_INT_EQ(f.num[1], 1);
+	CHECK_INT_EQ(FIELDS("{\"name\":\"p\"}"), 0);
+	CHECK(!f.has_num[0]);
+	CHECK_STR_EQ(f.s[1], "");
+	CHECK_INT_EQ(FIELDS("{\"name\":3}"), -EINVAL);
+	CHECK_INT_EQ(FIELDS("{\"max_sessions\":-1}"), -EINVAL);
+	CHECK_INT_EQ(FIELDS("{\"max_sessions\":1e300}"), -EINVAL);
+	CHECK_INT_EQ(FIELDS("{\"max_sessions\":0.5}"), -EINVAL);
+}
+
+static void test_limiter(void)
+{
+	struct limiter_cfg c = {.free_attempts = 3,
+				.base_ms = 1000,
+				.max_ms = 8000,
+				.forget_ms = 60000,
+				.capacity = 4};
+	struct limiter *l = limiter_new(&c);
+	int64_t t = 1000000;
+
+	CHECK(l != NULL);
+	if (!l)
+		return;
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t), 1000); /* the 4th waits 1 s */
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 400), 600);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 1000), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 1000), 2000); /* then 2 s */
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 3000), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 3000), 4000);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 7000), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 7000), 8000); /* capped */
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 15000), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 15000), 8000);
+	/* other keys are independent */
+	CHECK_INT_EQ(limiter_attempt(l, "u:b", t), 0);
+	/* success clears */
+	limiter_success(l, "u:a");
+	CHECK_INT_EQ(limiter_attempt(l, "u:a", t + 15000), 0);
+	/* forgotten after forget_ms */
+	for (int i = 0; i < 3; i++)
+		limiter_attempt(l, "a:x", t);
+	CHECK(limiter_attempt(l, "a:x", t) > 0);
+	CHECK_INT_EQ(limiter_attempt(l, "a:x", t + 60000), 0);
+	/* a full table forgets the key idle longest, never grows */
+	CHECK_INT_EQ(limiter_attempt(l, "k1", t + 70000), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "k2", t + 70001), 0);
+	CHECK_INT_EQ(limiter_attempt(l, "k3", t + 70002), 0);
+	limiter_free(l);
+	limiter_free(NULL);
+}
+
+int main(void)
+{
+	test_paths();
+	test_tokens();
+	test_bodies();
+	test_limiter();
+	return check_done("test_broker_api");
+}

@@ -1,0 +1,439 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite store on a real file in a temporary directory: the model,
+ * entitlements, the connect decision (dedicated, existing session, floating,
+ * never offline or maintenance), agent expiry, tokens, migrations on reopen,
+ * and 200 connect decisions from 8 threads on 50 desktops.
+ */
+#include "check.h"
+#include "log.h"
+#include "password.h"
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOW 1800000000
+#define WIN 30
+
+static char dir[64], uri[128];
+
+static int rm_cb(const char *name)
+{
+	char p[256];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return unlink(p);
+}
+
+static void cleanup(void)
+{
+	rm_cb("b.db");
+	rm_cb("b.db-wal");
+	rm_cb("b.db-shm");
+	rmdir(dir);
+}
+
+static void test_password(void)
+{
+	struct password_cost fast = {1, 64, 1};
+	char h[PASSWORD_HASH_MAX];
+	CHECK_INT_EQ(password_hash("s3cret", &fast, h, sizeof(h)), 0);
+	CHECK(strncmp(h, "$argon2id$", 10) == 0);
+	CHECK_INT_EQ(password_verify("s3cret", h), 0);
+	CHECK_INT_EQ(password_verify("s3creT", h), -EACCES);
+	CHECK_INT_EQ(password_verify("s3cret", "not a hash"), -EINVAL);
+	password_dummy_verify("x");
+}
+
+static void test_model(struct store *s)
+{
+	const struct store_impl *i = s->impl;
+	struct store_pool p = {.kind = STORE_POOL_FLOATING, .max_sessions = 1}, *pools;
+	struct store_connect_req req = {.now = NOW, .heartbeat_window = WIN};
+	struct store_connect_res res, res2;
+	struct store_desktop_info info;
+	const char *ds[] = {"d1", "d2", "nope"};
+	char hash[STORE_HASH_MAX + 1];
+	uint8_t tok[32] = {1, 2, 3};
+	size_t n, unknown;
+	int off;
+
+	CHECK_INT_EQ(i->user_add(s, "alice", "$argon2id$fake"), 0);
+	CHECK_INT_EQ(i->user_add(s, "alice", "$argon2id$fake"), -EEXIST);
+	CHECK_INT_EQ(i->user_add(s, "bob", "h"), 0);
+	CHECK_INT_EQ(i->user_add(s, "eve", "h"), 0);
+	CHECK_INT_EQ(i->user_add(s, "", "h"), -EINVAL);
+	CHECK_INT_EQ(i->user_password_hash(s, "alice", hash, sizeof(hash)), 0);
+	CHECK_STR_EQ(hash, "$argon2id$fake");
+	CHECK_INT_EQ(i->user_password_hash(s, "nobody", hash, sizeof(hash)), -ENOENT);
+	CHECK_INT_EQ(i->user_password_hash(s, "' OR 1=1 --", hash, sizeof(hash)), -ENOENT);
+
+	CHECK_INT_EQ(i->group_add(s, "staff"), 0);
+	CHECK_INT_EQ(i->group_member_add(s, "staff", "bob"), 0);
+	CHECK_INT_EQ(i->group_member_add(s, "staff", "bob"), -EEXIST);
+	CHECK_INT_EQ(i->group_member_add(s, "staff", "nobody"), -ENOENT);
+
+	snprintf(p.name, sizeof(p.name), "float");
+	CHECK_INT_EQ(i->pool_add(s, &p), 0);
+	CHECK_INT_EQ(i->pool_add(s, &p), -EEXIST);
+	snprintf(p.name, sizeof(p.name), "ded");
+	p.kind = STORE_POOL_DEDICATED;
+	CHECK_INT_EQ(i->pool_add(s, &p), 0);
+
+	CHECK_INT_EQ(i->desktop_add(s, "float", "a1", "d1", "x11::5"), 0);
+	CHECK_INT_EQ(i->desktop_add(s, "float", "a1", "d2", "x11::6"), 0);
+	CHECK_INT_EQ(i->desktop_add(s, "float", "a1", "d1", "x11::5"), -EEXIST);
+	CHECK_INT_EQ(i->desktop_add(s, "nopool", "a1", "d9", ""), -ENOENT);
+	CHECK_INT_EQ(i->desktop_add(s, "ded", "a2", "v1", "vnc://127.0.0.1:5901"), 0);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d1", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_OFFLINE);
+	CHECK_STR_EQ(info.pool, "float");
+
+	CHECK_INT_EQ(i->entitle(s, "float", "alice", NULL), 0);
+	CHECK_INT_EQ(i->entitle(s, "float", "alice", NULL), -EEXIST);
+	CHECK_INT_EQ(i->entitle(s, "float", NULL, "staff"), 0);
+	CHECK_INT_EQ(i->entitle(s, "float", NULL, "staff"), -EEXIST);
+	CHECK_INT_EQ(i->entitle(s, "ded", "alice", NULL), 0);
+	CHECK_INT_EQ(i->entitle(s, "ded", "alice", "staff"), -EINVAL);
+
+	CHECK_INT_EQ(i->pools_for_user(s, "alice", &pools, &n), 0);
+	CHECK_INT_EQ(n, 2);
+	if (n == 2) {
+		CHECK_STR_EQ(pools[0].name, "ded");
+		CHECK_INT_EQ(pools[0].kind, STORE_POOL_DEDICATED);
+		CHECK_STR_EQ(pools[1].name, "float");
+	}
+	free(pools);
+	CHECK_INT_EQ(i->pools_for_user(s, "bob", &pools, &n), 0);
+	CHECK_INT_EQ(n, 1);
+	free(pools);
+	CHECK_INT_EQ(i->pools_for_user(s, "eve", &pools, &n), 0);
+	CHECK_INT_EQ(n, 0);
+	free(pools);
+
+	/* no agent yet: everything is offline, nothing is handed out */
+	req.user = "alice";
+	req.pool = "float";
+	CHECK_INT_EQ(i->connect(s, &req, &res), -ENOSPC);
+	req.user = "eve";
+	CHECK_INT_EQ(i->connect(s, &req, &res), -EACCES);
+	req.user = "alice";
+	req.pool = "nope";
+	CHECK_INT_EQ(i->connect(s, &req, &res), -ENOENT);
+	req.pool = "float";
+
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, 3, &unknown), 0);
+	CHECK_INT_EQ(unknown, 1);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 0, NOW, ds, 3, &unknown), -EINVAL);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d1", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_AVAILABLE);
+	CHECK_INT_EQ(i->desktop_set_maintenance(s, "a1", "d1", true), 0);
+
+	/* d1 in maintenance: alice gets d2 */
+	CHECK_INT_EQ(i->connect(s, &req, &res), 0);
+	CHECK_STR_EQ(res.desktop, "d2");
+	CHECK_STR_EQ(res.agent, "a1");
+	CHECK_STR_EQ(res.address, "127.0.0.1");
+	CHECK_INT_EQ(res.port, 7443);
+	CHECK_INT_EQ(strlen(res.session), 32);
+	CHECK(!res.reused);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d2", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_ASSIGNED);
+	/* again: the same session */
+	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
+	CHECK(res2.reused);
+	CHECK_STR_EQ(res2.session, res.session);
+	CHECK_STR_EQ(res2.desktop, "d2");
+	/* bob (via his group): nothing left, d1 is in maintenance */
+	req.user = "bob";
+	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC);
+	CHECK_INT_EQ(i->desktop_set_maintenance(s, "a1", "d1", false), 0);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d1", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_OFFLINE);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, 2, &unknown), 0);
+	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
+	CHECK_STR_EQ(res2.desktop, "d1");
+
+	/* logoff returns a floating desktop */
+	CHECK_INT_EQ(i->session_end(s, res2.session), 0);
+	CHECK_INT_EQ(i->session_end(s, res2.session), -ENOENT);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d1", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_AVAILABLE);
+
+	/* the agent falls silent: its desktops go offline and are not handed out */
+	req.now = NOW + WIN + 1;
+	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC);
+	CHECK_INT_EQ(i->agents_expire(s, NOW + WIN + 1, WIN, &off), 0);
+	CHECK_INT_EQ(off, 2);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d2", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_OFFLINE);
+	req.user = "alice"; /* her session's desktop is down: she is told so */
+	CHECK_INT_EQ(i->connect(s, &req, &res2), -EHOSTDOWN);
+	req.user = "bob";
+	CHECK_INT_EQ(i->agent_heartbeat(s, "a1", NOW + WIN + 1), 0);
+	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC); /* heartbeat alone: still offline */
+	CHECK_INT_EQ(i->agent_heartbeat(s, "ghost", NOW), -ENOENT);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW + WIN + 1, ds, 2, NULL), 0);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d2", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_ASSIGNED); /* alice still holds it */
+	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
+	CHECK_STR_EQ(res2.desktop, "d1");
+	req.user = "alice";
+	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
+	CHECK_STR_EQ(res2.session, res.session);
+
+	/* dedicated: assigned on first connect, sticky after logoff */
+	req.pool = "ded";
+	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC); /* a2 never registered */
+	{
+		const char *v[] = {"v1"};
+		CHECK_INT_EQ(i->agent_register(s, "a2", "10.0.0.2", 7444, req.now, v, 1, NULL), 0);
+	}
+	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
+	CHECK_STR_EQ(res2.desktop, "v1");
+	CHECK_INT_EQ(res2.port, 7444);
+	CHECK_INT_EQ(i->session_end(s, res2.session), 0);
+	CHECK_INT_EQ(i->desktop_get(s, "a2", "v1", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_ASSIGNED);
+	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
+	CHECK_STR_EQ(res2.desktop, "v1");
+	CHECK(res2.reused);
+	{ /* and again while that session lives: the same session */
+		struct store_connect_res res3;
+		CHECK_INT_EQ(i->connect(s, &req, &res3), 0);
+		CHECK_STR_EQ(res3.session, res2.session);
+		CHECK_STR_EQ(res3.desktop, "v1");
+		/* its agent falls silent: the dedicated desktop is down, no other is given */
+		req.now += WIN + 5;
+		CHECK_INT_EQ(i->connect(s, &req, &res3), -EHOSTDOWN);
+		req.now -= WIN + 5;
+	}
+	CHECK_INT_EQ(i->desktop_set_maintenance(s, "a2", "v1", true), 0);
+	CHECK_INT_EQ(i->connect(s, &req, &res2), -EHOSTDOWN);
+
+	/* admin assignment of a taken desktop fails */
+	CHECK_INT_EQ(i->assign(s, "bob", "a2", "v1"), -EEXIST);
+	CHECK_INT_EQ(i->assign(s, "bob", "a2", "nope"), -ENOENT);
+
+	/* tokens */
+	CHECK_INT_EQ(i->token_add(s, tok, "alice", NOW + 100), 0);
+	CHECK_INT_EQ(i->token_add(s, tok, "alice", NOW + 100), -EEXIST);
+	CHECK_INT_EQ(i->token_user(s, tok, NOW, hash, sizeof(hash)), 0);
+	CHECK_STR_EQ(hash, "alice");
+	CHECK_INT_EQ(i->token_user(s, tok, NOW + 100, hash, sizeof(hash)), -ENOENT);
+	CHECK_INT_EQ(i->token_delete(s, tok), 0);
+	CHECK_INT_EQ(i->token_user(s, tok, NOW, hash, sizeof(hash)), -ENOENT);
+	tok[0] = 9;
+	CHECK_INT_EQ(i->token_add(s, tok, "nobody", NOW + 100), -ENOENT);
+
+	/* admin listings */
+	{
+		struct store_table t;
+		CHECK_INT_EQ(i->list(s, STORE_LIST_DESKTOPS, &t), 0);
+		CHECK_INT_EQ(t.ncols, 6);
+		CHECK_INT_EQ(t.nrows, 3);
+		if (t.nrows == 3 && t.ncols == 6) {
+			CHECK_STR_EQ(t.cols[3], "state");
+			CHECK_STR_EQ(t.cells[0], "a1");
+			CHECK_STR_EQ(t.cells[1], "d1");
+			CHECK_STR_EQ(t.cells[4], "bob");
+			CHECK_STR_EQ(t.cells[6 + 3], "assigned");
+			CHECK_STR_EQ(t.cells[6 + 4], "alice");
+			CHECK_STR_EQ(t.cells[12 + 3], "maintenance");
+		}
+		store_table_free(&t);
+		CHECK_INT_EQ(i->list(s, STORE_LIST_USERS, &t), 0);
+		CHECK_INT_EQ(t.nrows, 3);
+		if (t.nrows == 3) {
+			CHECK_STR_EQ(t.cells[2], "bob");
+			CHECK_STR_EQ(t.cells[3], "staff");
+		}
+		store_table_free(&t);
+		CHECK_INT_EQ(i->list(s, STORE_LIST_POOLS, &t), 0);
+		CHECK_INT_EQ(t.nrows, 2);
+		store_table_free(&t);
+		CHECK_INT_EQ(i->list(s, STORE_LIST_SESSIONS, &t), 0);
+		CHECK_INT_EQ(t.nrows, 3); /* alice float + ded, bob float */
+		store_table_free(&t);
+		CHECK_INT_EQ(i->list(s, STORE_LIST_AGENTS, &t), 0);
+		CHECK_INT_EQ(t.nrows, 2);
+		store_table_free(&t);
+		CHECK_INT_EQ(i->list(s, STORE_LIST_GROUPS, &t), 0);
+		CHECK_INT_EQ(t.nrows, 1);
+		if (t.nrows == 1)
+			CHECK_STR_EQ(t.cells[1], "bob");
+		store_table_free(&t);
+		store_table_free(NULL);
+	}
+
+	/* unassign and remove */
+	CHECK_INT_EQ(i->unassign(s, "a1", "d2"), 0); /* alice's floating hold and session */
+	CHECK_INT_EQ(i->unassign(s, "a1", "d2"), -ENOENT);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d2", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_AVAILABLE);
+	CHECK_INT_EQ(i->assign(s, "alice", "a1", "d2"), 0);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d2", &info), 0);
+	CHECK_INT_EQ(info.state, STORE_DESKTOP_ASSIGNED);
+	CHECK_INT_EQ(i->desktop_delete(s, "a1", "d2"), 0);
+	CHECK_INT_EQ(i->desktop_delete(s, "a1", "d2"), -ENOENT);
+	CHECK_INT_EQ(i->desktop_get(s, "a1", "d2", &info), -ENOENT);
+	CHECK_INT_EQ(i->user_set_password(s, "alice", "$argon2id$new"), 0);
+	CHECK_INT_EQ(i->user_password_hash(s, "alice", hash, sizeof(hash)), 0);
+	CHECK_STR_EQ(hash, "$argon2id$new");
+	CHECK_INT_EQ(i->user_set_password(s, "nobody", "h"), -ENOENT);
+
+	/* deleting a user cascades to memberships, sessions and assignments */
+	CHECK_INT_EQ(i->user_delete(s, "bob"), 0);
+	CHECK_INT_EQ(i->user_delete(s, "bob"), -ENOENT);
+	CHECK_INT_EQ(i->pool_delete(s, "nope"), -ENOENT);
+}
+
+/* ---- 200 connects from 8 threads on 50 desktops ---- */
+
+#define THREADS	 8
+#define USERS	 200
+#define DESKTOPS 50
+
+static atomic_int next_user, ok_count, nospace_count, other_count;
+static char got[USERS][STORE_NAME_MAX + 1];
+
+static void *connect_thread(void *arg)
+{
+	struct store *s = store_open(uri); /* each thread its own connection */
+	(void)arg;
+	if (!s) {
+		atomic_fetch_add(&other_count, 1);
+		return NULL;
+	}
+	for (;;) {
+		int u = atomic_fetch_add(&next_user, 1), rc;
+		char name[32];
+		struct store_connect_req req = {.user = name,
+						.pool = "big",
+						.client_address = "127.0.0.1",
+						.now = NOW,
+						.heartbeat_window = WIN};
+		struct store_connect_res res;
+		if (u >= USERS)
+			break;
+		snprintf(name, sizeof(name), "u%03d", u);
+		rc = s->impl->connect(s, &req, &res);
+		if (rc == 0) {
+			atomic_fetch_add(&ok_count, 1);
+			snprintf(got[u], sizeof(got[u]), "%s", res.desktop);
+		} else if (rc == -ENOSPC) {
+			atomic_fetch_add(&nospace_count, 1);
+		} else {
+			fprintf(stderr, "connect %s: %s\n", name, store_strerror(rc));
+			atomic_fetch_add(&other_count, 1);
+		}
+	}
+	store_close(s);
+	return NULL;
+}
+
+static void test_concurrent(struct store *s)
+{
+	const struct store_impl *i = s->impl;
+	struct store_pool p = {.name = "big", .kind = STORE_POOL_FLOATING, .max_sessions = 1};
+	const char *names[DESKTOPS];
+	char buf[DESKTOPS][16];
+	pthread_t th[THREADS];
+	int seen[DESKTOPS] = {0}, twice = 0;
+	struct timespec t0, t1;
+	double ms;
+
+	CHECK_INT_EQ(i->pool_add(s, &p), 0);
+	CHECK_INT_EQ(i->group_add(s, "crowd"), 0);
+	CHECK_INT_EQ(i->entitle(s, "big", NULL, "crowd"), 0);
+	for (int u = 0; u < USERS; u++) {
+		char name[32];
+		snprintf(name, sizeof(name), "u%03d", u);
+		CHECK_INT_EQ(i->user_add(s, name, "h"), 0);
+		CHECK_INT_EQ(i->group_member_add(s, "crowd", name), 0);
+	}
+	for (int d = 0; d < DESKTOPS; d++) {
+		snprintf(buf[d], sizeof(buf[d]), "bd%02d", d);
+		names[d] = buf[d];
+		CHECK_INT_EQ(i->desktop_add(s, "big", "big-agent", buf[d], "x11::1"), 0);
+	}
+	CHECK_INT_EQ(
+		i->agent_register(s, "big-agent", "127.0.0.1", 7443, NOW, names, DESKTOPS, NULL),
+		0);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int t = 0; t < THREADS; t++)
+		pthread_create(&th[t], NULL, connect_thread, NULL);
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	printf("%d connect decisions from %d threads (own connections) in %.1f ms: %.0f/s\n", USERS,
+	       THREADS, ms, USERS / (ms / 1e3));
+
+	CHECK_INT_EQ(atomic_load(&ok_count), DESKTOPS);
+	CHECK_INT_EQ(atomic_load(&nospace_count), USERS - DESKTOPS);
+	CHECK_INT_EQ(atomic_load(&other_count), 0);
+	for (int u = 0; u < USERS; u++) {
+		int d;
+		if (!got[u][0])
+			continue;
+		d = atoi(got[u] + 2);
+		if (d < 0 || d >= DESKTOPS || seen[d]++)
+			twice++;
+	}
+	CHECK_INT_EQ(twice, 0);
+	for (int d = 0; d < DESKTOPS; d++) {
+		struct store_desktop_info info;
+		CHECK_INT_EQ(i->desktop_get(s, "big-agent", buf[d], &info), 0);
+		CHECK_INT_EQ(info.state, STORE_DESKTOP_ASSIGNED);
+	}
+}
+
+int main(void)
+{
+	struct store *s;
+
+	log_open("test_broker_store", LOG_LEVEL_WARN, LOG_TARGET_STDERR);
+	snprintf(dir, sizeof(dir), "/tmp/hr-store.XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(uri, sizeof(uri), "sqlite:%s/b.db", dir);
+	/* the same suite on PostgreSQL: tests/integration/broker_pg.sh gives a fresh database */
+	if (getenv("HIGHRISE_TEST_STORE"))
+		snprintf(uri, sizeof(uri), "%s", getenv("HIGHRISE_TEST_STORE"));
+	printf("store: %s\n", uri);
+
+	test_password();
+	CHECK(store_open("postgresql://127.0.0.1:1/none?connect_timeout=2") == NULL);
+	CHECK(store_open("") == NULL);
+	CHECK_STR_EQ(store_strerror(-ENOSPC), "no desktop available");
+
+	s = store_open(uri);
+	CHECK(s != NULL);
+	if (!s) {
+		cleanup();
+		return check_done("test_broker_store");
+	}
+	test_model(s);
+	store_close(s);
+
+	/* reopen: migrations are not applied twice, the data is there */
+	s = store_open(uri);
+	CHECK(s != NULL);
+	if (s) {
+		struct store_desktop_info info;
+		/* bob was deleted: the desktop he held is available again */
+		CHECK_INT_EQ(s->impl->desktop_get(s, "a1", "d1", &info), 0);
+		CHECK_INT_EQ(info.state, STORE_DESKTOP_AVAILABLE);
+		test_concurrent(s);
+		store_close(s);
+	}
+	cleanup();
+	return check_done("test_broker_store");
+}
