@@ -15,7 +15,10 @@
 #include <time.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #define DEFAULT_MAX_WIDTH   7680
 #define DEFAULT_MAX_HEIGHT  4320
@@ -552,11 +555,47 @@ static bool is_protocol_error(int err)
 	return err <= HR_EPROTO_TRUNCATED && err >= HR_EPROTO_INVALID;
 }
 
+/*
+ * The SHA-256 of the agent's public key (what --pin takes), also when the
+ * handshake failed verification: OpenSSL then keeps the chain the agent sent
+ * but no verified peer, so the leaf is read from the chain. 0 or -ENOENT.
+ */
+static int peer_pin(struct bufferevent *bev, char out[65])
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	STACK_OF(X509) *chain = ssl ? SSL_get_peer_cert_chain(ssl) : NULL;
+	X509 *leaf = chain && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+	unsigned char *der = NULL;
+	uint8_t md[32];
+	int len;
+
+	if (!leaf) {
+		if (tls_peer_spki_sha256(bev, md) < 0)
+			return -ENOENT;
+		tls_hex(md, out);
+		return 0;
+	}
+	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der);
+	if (len <= 0)
+		return -ENOENT;
+	if (!EVP_Digest(der, (size_t)len, md, NULL, EVP_sha256(), NULL)) {
+		OPENSSL_free(der);
+		return -ENOENT;
+	}
+	OPENSSL_free(der);
+	tls_hex(md, out);
+	return 0;
+}
+
 static void conn_close_cb(struct conn *c, int err, const char *reason, void *arg)
 {
 	struct session *s = arg;
 	struct session_info *in = &s->info;
 	int dns = bufferevent_socket_get_dns_error(conn_bufferevent(c));
+
+	/* the certificate may have been refused: its fingerprint lets a person decide */
+	if (!in->peer_pin[0])
+		peer_pin(conn_bufferevent(c), in->peer_pin);
 
 	s->conn = NULL;
 	evtimer_del(s->deadline);

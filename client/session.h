@@ -114,6 +114,9 @@ struct session_info {
 	bool clipboard, audio;		   /* WELCOME flags */
 	char session_id[MSG_NAME_MAX + 1]; /* from WELCOME */
 	char tls[128];			   /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once connected */
+	/* SHA-256 of the agent's public key (SPKI, hex, what --pin takes) once its certificate
+	 * arrived, even when it was not trusted: for "not trusted" errors; "" when unknown */
+	char peer_pin[65];
 	struct session_stats stats;
 };
 

@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: MIT */
+#include "net.h"
+
+#include "decoder.h"
+#include "log.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#define RETRY_FIRST_MS	     1000
+#define RETRY_MAX_MS	     10000
+#define RETRY_UNAVAILABLE_MS 5000
+
+enum cmd_kind {
+	CMD_KEY,
+	CMD_POINTER,
+	CMD_SCROLL,
+	CMD_ACK,
+	CMD_BGRA,
+	CMD_RETRY,
+	CMD_STOP,
+};
+
+struct cmd {
+	enum cmd_kind kind;
+	uint16_t scancode, x, y;
+	uint32_t keysym;
+	bool down, on;
+	uint8_t buttons;
+	int16_t dx, dy;
+	uint32_t frame;
+	uint64_t display_us;
+};
+
+struct net {
+	struct net_cfg cfg;
+	pthread_t thread;
+	bool thread_started;
+	struct event_base *base;
+	struct event *wake_ev;	/* the UI posted commands */
+	struct event *retry_ev; /* the next connection attempt */
+	struct session *session;
+	GAsyncQueue *cmds;   /* struct cmd *, UI -> net */
+	GAsyncQueue *events; /* struct net_event *, net -> UI */
+
+	pthread_mutex_t lock; /* frame slot and bgra flag */
+	struct ui_frame *slot;
+	bool bgra;
+
+	/* net thread only */
+	int attempt; /* retries since the last WELCOME */
+	bool was_connected;
+	bool stopping;
+};
+
+/* ---- frames --------------------------------------------------------------- */
+
+struct ui_frame *ui_frame_ref(struct ui_frame *f)
+{
+	if (f)
+		g_atomic_int_inc(&f->refs);
+	return f;
+}
+
+void ui_frame_unref(struct ui_frame *f)
+{
+	if (f && g_atomic_int_dec_and_test(&f->refs)) {
+		free(f->bgra);
+		free(f);
+	}
+}
+
+/* One allocation for the header and the three planes, tightly packed. */
+static struct ui_frame *frame_copy(const struct decoder_frame *p)
+{
+	size_t w = (size_t)p->width, h = (size_t)p->height;
+	size_t cw = (w + 1) / 2, ch = (h + 1) / 2;
+	struct ui_frame *f;
+	uint8_t *at;
+
+	if (p->width <= 0 || p->height <= 0 || p->width > 16384 || p->height > 16384)
+		return NULL;
+	f = malloc(sizeof(*f) + w * h + 2 * cw * ch);
+	if (!f)
+		return NULL;
+	memset(f, 0, sizeof(*f));
+	f->refs = 1;
+	f->width = p->width;
+	f->height = p->height;
+	f->full_range = p->full_range;
+	f->bt709 = p->bt709;
+	at = (uint8_t *)(f + 1);
+	for (int i = 0; i < 3; i++) {
+		size_t pw = i ? cw : w, ph = i ? ch : h;
+		f->plane[i] = at;
+		f->stride[i] = (int)pw;
+		for (size_t y = 0; y < ph; y++)
+			memcpy(at + y * pw, p->plane[i] + y * (size_t)p->stride[i], pw);
+		at += pw * ph;
+	}
+	return f;
+}
+
+static bool want_bgra(struct net *n)
+{
+	bool on;
+	pthread_mutex_lock(&n->lock);
+	on = n->bgra;
+	pthread_mutex_unlock(&n->lock);
+	return on;
+}
+
+static void post_frame(struct net *n, const struct decoder_frame *p, uint32_t number,
+		       uint64_t capture_us, uint64_t decoded_us)
+{
+	struct ui_frame *f = frame_copy(p), *old;
+
+	if (!f) {
+		log_warn("no memory for a %dx%d picture: dropped", p->width, p->height);
+		return;
+	}
+	f->number = number;
+	f->capture_us = capture_us;
+	f->decoded_us = decoded_us;
+	if (want_bgra(n) && n->session) {
+		f->bgra = malloc((size_t)f->width * (size_t)f->height * 4);
+		if (!f->bgra || decoder_to_rgb(session_decoder(n->session), p, DECODER_BGRA,
+					       f->bgra, f->width * 4) < 0) {
+			log_warn("cannot convert a %dx%d picture to BGRA: dropped", f->width,
+				 f->height);
+			ui_frame_unref(f);
+			return;
+		}
+	}
+	pthread_mutex_lock(&n->lock);
+	old = n->slot;
+	n->slot = f;
+	pthread_mutex_unlock(&n->lock);
+	ui_frame_unref(old); /* the UI did not take it in time: only the newest matters */
+	n->cfg.wake(n->cfg.userdata);
+}
+
+struct ui_frame *net_take_frame(struct net *n)
+{
+	struct ui_frame *f;
+	pthread_mutex_lock(&n->lock);
+	f = n->slot;
+	n->slot = NULL;
+	pthread_mutex_unlock(&n->lock);
+	return f;
+}
+
+/* ---- events --------------------------------------------------------------- */
+
+void net_event_free(struct net_event *ev)
+{
+	if (!ev)
+		return;
+	free(ev->pixels);
+	free(ev);
+}
+
+struct net_event *net_pop_event(struct net *n)
+{
+	return g_async_queue_try_pop(n->events);
+}
+
+static struct net_event *event_new_kind(enum net_event_kind kind)
+{
+	struct net_event *ev = calloc(1, sizeof(*ev));
+	if (ev) {
+		ev->kind = kind;
+		ev->bye_reason = -1;
+		ev->retry_ms = -1;
+	}
+	return ev;
+}
+
+static void post_event(struct net *n, struct net_event *ev)
+{
+	if (!ev)
+		return;
+	g_async_queue_push(n->events, ev);
+	n->cfg.wake(n->cfg.userdata);
+}
+
+/* ---- retry policy --------------------------------------------------------- */
+
+bool net_is_trust_failure(const char *reason)
+{
+	return reason && (strstr(reason, "certificate") || strstr(reason, "pinned") ||
+			  strstr(reason, "TLS 1.3"));
+}
+
+int net_retry_delay_ms(enum session_end end, int bye_reason, bool trust_failure, int attempt,
+		       bool retry_always)
+{
+	int delay = RETRY_FIRST_MS;
+	bool retry;
+
+	if (attempt < 1)
+		attempt = 1;
+	switch (end) {
+	case SESSION_END_NONE:
+	case SESSION_END_LOCAL:
+		return -1; /* someone asked for it */
+	case SESSION_END_NETWORK:
+		retry = !trust_failure;
+		break;
+	case SESSION_END_REFUSED:
+	case SESSION_END_BYE:
+		if (bye_reason == MSG_BYE_DESKTOP_UNAVAILABLE)
+			return RETRY_UNAVAILABLE_MS;
+		retry = bye_reason == MSG_BYE_SHUTDOWN;
+		break;
+	case SESSION_END_PROTOCOL:
+	default:
+		retry = false;
+		break;
+	}
+	if (!retry && !retry_always)
+		return -1;
+	for (int i = 1; i < attempt && delay < RETRY_MAX_MS; i++)
+		delay *= 2;
+	return delay > RETRY_MAX_MS ? RETRY_MAX_MS : delay;
+}
+
+/* ---- the session ------------------------------------------------------------ */
+
+static void connect_session(struct net *n);
+
+static void on_state(struct session *s, enum session_state state, const char *text, void *ud)
+{
+	struct net *n = ud;
+	const struct session_info *in = session_info(s);
+	struct net_event *ev;
+
+	if (state != SESSION_CLOSED) {
+		ev = event_new_kind(NET_EV_STATE);
+		if (!ev)
+			return;
+		ev->state = state;
+		ev->control = in->control;
+		ev->width = in->width;
+		ev->height = in->height;
+		snprintf(ev->text, sizeof(ev->text), "%s", text);
+		if (state == SESSION_CONNECTED) {
+			n->attempt = 0;
+			n->was_connected = true;
+		}
+		post_event(n, ev);
+		return;
+	}
+	ev = event_new_kind(NET_EV_CLOSED);
+	if (!ev)
+		return;
+	ev->state = state;
+	ev->closed_in = in->closed_in;
+	ev->end = in->end;
+	ev->bye_reason = in->bye_reason;
+	ev->was_connected = n->was_connected;
+	snprintf(ev->peer_pin, sizeof(ev->peer_pin), "%s", in->peer_pin);
+	snprintf(ev->text, sizeof(ev->text), "%s", text);
+	if (!n->stopping) {
+		n->attempt++;
+		ev->attempt = n->attempt;
+		ev->retry_ms = net_retry_delay_ms(in->end, in->bye_reason,
+						  net_is_trust_failure(in->reason), n->attempt,
+						  n->cfg.retry_always);
+	}
+	session_free(n->session); /* allowed inside its own callback */
+	n->session = NULL;
+	if (ev->retry_ms >= 0) {
+		struct timeval tv = {ev->retry_ms / 1000, (ev->retry_ms % 1000) * 1000};
+		evtimer_add(n->retry_ev, &tv);
+	}
+	post_event(n, ev);
+}
+
+static void on_frame(struct session *s, const struct session_frame *f, void *ud)
+{
+	(void)s;
+	post_frame(ud, f->picture, f->number, f->capture_us, f->decoded_us);
+}
+
+static void on_resize(struct session *s, int width, int height, void *ud)
+{
+	struct net_event *ev = event_new_kind(NET_EV_RESIZE);
+	(void)s;
+	if (!ev)
+		return;
+	ev->width = width;
+	ev->height = height;
+	post_event(ud, ev);
+}
+
+static void on_cursor(struct session *s, const struct msg_cursor *c, void *ud)
+{
+	struct net_event *ev = event_new_kind(NET_EV_CURSOR);
+	size_t len = (size_t)c->width * c->height * 4;
+	(void)s;
+
+	if (!ev)
+		return;
+	/* msg_decode bounded the size (512 x 512) and checked the byte count */
+	if (len != c->pixels.len || c->width > MSG_CURSOR_MAX || c->height > MSG_CURSOR_MAX) {
+		net_event_free(ev);
+		return;
+	}
+	if (len) {
+		ev->pixels = malloc(len);
+		if (!ev->pixels) {
+			net_event_free(ev);
+			return;
+		}
+		memcpy(ev->pixels, c->pixels.data, len);
+	}
+	ev->width = c->width;
+	ev->height = c->height;
+	ev->hot_x = c->hot_x;
+	ev->hot_y = c->hot_y;
+	post_event(ud, ev);
+}
+
+static void on_cursor_pos(struct session *s, const struct msg_cursor_pos *p, void *ud)
+{
+	struct net_event *ev = event_new_kind(NET_EV_CURSOR_POS);
+	(void)s;
+	if (!ev)
+		return;
+	ev->x = p->x;
+	ev->y = p->y;
+	ev->visible = p->visible & 1;
+	post_event(ud, ev);
+}
+
+static void on_status(struct session *s, uint16_t code, const char *text, void *ud)
+{
+	struct net_event *ev = event_new_kind(NET_EV_STATUS);
+	(void)s;
+	if (!ev)
+		return;
+	ev->code = code;
+	snprintf(ev->text, sizeof(ev->text), "%s", text);
+	post_event(ud, ev);
+}
+
+static const struct session_cbs session_callbacks = {
+	.on_state = on_state,
+	.on_frame = on_frame,
+	.on_resize = on_resize,
+	.on_cursor = on_cursor,
+	.on_cursor_pos = on_cursor_pos,
+	.on_status = on_status,
+};
+
+static void connect_session(struct net *n)
+{
+	struct session_cfg cfg = n->cfg.session;
+	struct net_event *ev;
+
+	evtimer_del(n->retry_ev);
+	if (n->session || n->stopping)
+		return;
+	cfg.manual_ack = true;
+	n->session = session_new(n->base, &cfg, &session_callbacks, n);
+	if (n->session) {
+		ev = event_new_kind(NET_EV_STATE);
+		if (ev) {
+			ev->state = SESSION_CONNECTING;
+			snprintf(ev->text, sizeof(ev->text), "connecting to %s:%u", cfg.host,
+				 cfg.port);
+			post_event(n, ev);
+		}
+		return;
+	}
+	/* a bad configuration: the ticket, CA or certificate file (logged) */
+	ev = event_new_kind(NET_EV_CLOSED);
+	if (!ev)
+		return;
+	ev->state = SESSION_CLOSED;
+	ev->closed_in = SESSION_CONNECTING;
+	ev->end = SESSION_END_PROTOCOL;
+	snprintf(ev->text, sizeof(ev->text),
+		 "cannot start a connection: the ticket file, the CA file or the pin is missing "
+		 "or unreadable (see the log)");
+	n->attempt++;
+	ev->attempt = n->attempt;
+	if (n->cfg.retry_always) {
+		struct timeval tv;
+		ev->retry_ms = net_retry_delay_ms(SESSION_END_NETWORK, -1, false, n->attempt, true);
+		tv.tv_sec = ev->retry_ms / 1000;
+		tv.tv_usec = (ev->retry_ms % 1000) * 1000;
+		evtimer_add(n->retry_ev, &tv);
+	}
+	post_event(n, ev);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	connect_session(arg);
+}
+
+static void resend_bgra(struct net *n)
+{
+	struct decoder_frame p;
+	if (n->session && decoder_last_frame(session_decoder(n->session), &p) == 0)
+		post_frame(n, &p, UINT32_MAX, 0, session_realtime_us());
+}
+
+static void run_cmd(struct net *n, const struct cmd *c)
+{
+	struct session *s = n->session;
+	bool open = s && session_info(s)->state == SESSION_CONNECTED;
+
+	switch (c->kind) {
+	case CMD_KEY:
+		if (open)
+			session_send_key(s, c->scancode, c->keysym, c->down);
+		break;
+	case CMD_POINTER:
+		if (open)
+			session_send_pointer(s, c->x, c->y, c->buttons);
+		break;
+	case CMD_SCROLL:
+		if (open)
+			session_send_scroll(s, c->dx, c->dy);
+		break;
+	case CMD_ACK:
+		if (open && c->frame != UINT32_MAX)
+			session_ack(s, c->frame, c->display_us);
+		break;
+	case CMD_BGRA:
+		pthread_mutex_lock(&n->lock);
+		n->bgra = c->on;
+		pthread_mutex_unlock(&n->lock);
+		if (c->on)
+			resend_bgra(n);
+		break;
+	case CMD_RETRY:
+		n->attempt = 0;
+		if (!n->session)
+			connect_session(n);
+		break;
+	case CMD_STOP:
+		n->stopping = true;
+		evtimer_del(n->retry_ev);
+		if (n->session) {
+			session_free(n->session); /* says BYE; flushed while the loop runs */
+			n->session = NULL;
+		}
+		/* thread_main lets the BYE flush (session.h: at most a second) */
+		event_base_loopbreak(n->base);
+		break;
+	}
+}
+
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *n = arg;
+	struct cmd *c;
+	(void)fd;
+	(void)what;
+
+	while ((c = g_async_queue_try_pop(n->cmds))) {
+		if (!n->stopping || c->kind == CMD_STOP)
+			run_cmd(n, c);
+		free(c);
+	}
+}
+
+static void *thread_main(void *arg)
+{
+	struct net *n = arg;
+
+	pthread_setname_np(pthread_self(), "hr-net");
+	connect_session(n);
+	/* the wake-up event is never added: keep running between sessions */
+	event_base_loop(n->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	/* stopped: a freed session still flushes its BYE; the loop ends when it is done */
+	event_base_dispatch(n->base);
+	return NULL;
+}
+
+static void push_cmd(struct net *n, const struct cmd *c)
+{
+	struct cmd *copy = malloc(sizeof(*copy));
+	if (!copy)
+		return;
+	*copy = *c;
+	g_async_queue_push(n->cmds, copy);
+	event_active(n->wake_ev, EV_READ, 0); /* thread-safe: evthread_use_pthreads */
+}
+
+/* ---- public ----------------------------------------------------------------- */
+
+struct net *net_new(const struct net_cfg *cfg)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	struct net *n;
+
+	if (!cfg || !cfg->wake) {
+		log_error("net_new: no wake-up function");
+		return NULL;
+	}
+	pthread_once(&once, (void (*)(void))evthread_use_pthreads);
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->cfg = *cfg;
+	n->bgra = cfg->want_bgra;
+	pthread_mutex_init(&n->lock, NULL);
+	n->cmds = g_async_queue_new_full(free);
+	n->events = g_async_queue_new_full((GDestroyNotify)net_event_free);
+	n->base = event_base_new();
+	if (!n->base) {
+		log_error("cannot create the network event loop");
+		goto fail;
+	}
+	n->wake_ev = event_new(n->base, -1, EV_PERSIST, wake_cb, n);
+	n->retry_ev = evtimer_new(n->base, retry_cb, n);
+	if (!n->wake_ev || !n->retry_ev)
+		goto fail;
+	if (pthread_create(&n->thread, NULL, thread_main, n) != 0) {
+		log_error("cannot start the network thread");
+		goto fail;
+	}
+	n->thread_started = true;
+	return n;
+fail:
+	net_free(n);
+	return NULL;
+}
+
+void net_free(struct net *n)
+{
+	if (!n)
+		return;
+	if (n->thread_started) {
+		struct cmd c = {.kind = CMD_STOP};
+		push_cmd(n, &c);
+		pthread_join(n->thread, NULL);
+	}
+	if (n->wake_ev)
+		event_free(n->wake_ev);
+	if (n->retry_ev)
+		event_free(n->retry_ev);
+	if (n->base)
+		event_base_free(n->base);
+	ui_frame_unref(n->slot);
+	g_async_queue_unref(n->cmds);
+	g_async_queue_unref(n->events);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+}
+
+void net_send_key(struct net *n, uint16_t scancode, uint32_t keysym, bool down)
+{
+	struct cmd c = {.kind = CMD_KEY, .scancode = scancode, .keysym = keysym, .down = down};
+	push_cmd(n, &c);
+}
+
+void net_send_pointer(struct net *n, uint16_t x, uint16_t y, uint8_t buttons)
+{
+	struct cmd c = {.kind = CMD_POINTER, .x = x, .y = y, .buttons = buttons};
+	push_cmd(n, &c);
+}
+
+void net_send_scroll(struct net *n, int16_t dx, int16_t dy)
+{
+	struct cmd c = {.kind = CMD_SCROLL, .dx = dx, .dy = dy};
+	push_cmd(n, &c);
+}
+
+void net_ack(struct net *n, uint32_t frame, uint64_t display_us)
+{
+	struct cmd c = {.kind = CMD_ACK, .frame = frame, .display_us = display_us};
+	push_cmd(n, &c);
+}
+
+void net_set_bgra(struct net *n, bool on)
+{
+	struct cmd c = {.kind = CMD_BGRA, .on = on};
+	push_cmd(n, &c);
+}
+
+void net_retry_now(struct net *n)
+{
+	struct cmd c = {.kind = CMD_RETRY};
+	push_cmd(n, &c);
+}

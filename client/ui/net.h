@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef HIGHRISE_CLIENT_UI_NET_H
+#define HIGHRISE_CLIENT_UI_NET_H
+
+/*
+ * The GTK client's network thread: one libevent loop ("hr-net") that runs
+ * the client core (session.h, which decodes on this thread too), reconnects
+ * with backoff, and hands what it receives to the UI thread.
+ *
+ *   UI thread                               net thread (libevent)
+ *     net_send_* / net_ack ── command queue ─▶ event_active(wake) ─▶ session_send_*
+ *     net_take_frame  ◀── newest-frame slot ── on_frame (planes copied)
+ *     net_pop_event   ◀── GAsyncQueue ──────── state, resize, cursor, status
+ *                    ◀── cfg->wake() ───────── called on the net thread after each post
+ *
+ * Frames: only the newest matters. The slot holds one picture; a new one
+ * replaces (and drops) the one the UI has not taken yet, so a UI that falls
+ * behind skips to the newest screen and memory stays bounded. The UI shows
+ * what it took and acknowledges it with net_ack (the session runs with
+ * manual_ack: frames that were never shown are never acknowledged, which is
+ * what the agent's flow control wants).
+ *
+ * Everything here may be called from any thread except net_new/net_free,
+ * which belong to the thread that owns the net (the UI thread).
+ */
+
+#include "msg.h"
+#include "session.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A picture for the UI: 8-bit 4:2:0 planes, tightly packed, or BGRA for cairo. */
+struct ui_frame {
+	int refs; /* atomic */
+	int width, height;
+	uint8_t *plane[3]; /* Y (width x height), U and V ((width+1)/2 x (height+1)/2) */
+	int stride[3];	   /* width, (width+1)/2, (width+1)/2 */
+	uint8_t *bgra;	   /* with net_cfg.want_bgra: width*4 per row, A = 255; else NULL */
+	bool full_range, bt709;
+	uint32_t number;     /* VIDEO frame number, for net_ack */
+	uint64_t capture_us; /* agent's clock at capture */
+	uint64_t decoded_us;
+};
+
+struct ui_frame *ui_frame_ref(struct ui_frame *f);
+void ui_frame_unref(struct ui_frame *f);
+
+enum net_event_kind {
+	NET_EV_STATE,	   /* state, text: connecting, authenticating, connected */
+	NET_EV_CLOSED,	   /* the session ended: end, bye_reason, text; retry_ms says what next */
+	NET_EV_RESIZE,	   /* width, height */
+	NET_EV_CURSOR,	   /* width x height BGRA premultiplied pixels (0x0: hidden), hot_x/y */
+	NET_EV_CURSOR_POS, /* x, y, visible */
+	NET_EV_STATUS,	   /* code (enum msg_status_code), text */
+};
+
+struct net_event {
+	enum net_event_kind kind;
+	enum session_state state;
+	enum session_state closed_in; /* NET_EV_CLOSED: the state it ended in */
+	enum session_end end;
+	int bye_reason;	    /* -1 when none */
+	bool was_connected; /* NET_EV_CLOSED: a session of this net had reached WELCOME */
+	int retry_ms;	    /* NET_EV_CLOSED: next attempt in this many ms; -1: none */
+	int attempt;	    /* NET_EV_CLOSED: the attempt that comes next (1, 2, ...) */
+	int width, height;
+	int hot_x, hot_y;
+	int x, y;
+	bool visible;
+	uint16_t code;
+	bool control;	   /* NET_EV_STATE connected: input is applied */
+	uint8_t *pixels;   /* NET_EV_CURSOR; owned by the event */
+	char peer_pin[65]; /* NET_EV_CLOSED: the agent key's SHA-256 when it was seen, or "" */
+	char text[MSG_REASON_MAX + 512];
+};
+
+void net_event_free(struct net_event *ev);
+
+struct net_cfg {
+	struct session_cfg session; /* borrowed strings must outlive the net */
+	bool retry_always;	    /* kiosk: retry every failure, refused tickets too */
+	bool want_bgra;		    /* also convert each frame to BGRA (the cairo renderer) */
+	/* called on the net thread after something was posted; must be thread-safe */
+	void (*wake)(void *userdata);
+	void *userdata;
+};
+
+/*
+ * Starts the thread and the first connection. NULL (logged) when the thread
+ * or the loop cannot start. cfg is copied (its strings are borrowed).
+ */
+struct net *net_new(const struct net_cfg *cfg);
+
+/* Closes the session (BYE NORMAL), stops and joins the thread. NULL does nothing. */
+void net_free(struct net *n);
+
+/* The newest frame not taken yet (the caller owns the reference), or NULL. */
+struct ui_frame *net_take_frame(struct net *n);
+/* The next event (free with net_event_free), or NULL. */
+struct net_event *net_pop_event(struct net *n);
+
+/* Input and acknowledgements: queued for the net thread; dropped while not connected. */
+void net_send_key(struct net *n, uint16_t scancode, uint32_t keysym, bool down);
+void net_send_pointer(struct net *n, uint16_t x, uint16_t y, uint8_t buttons);
+void net_send_scroll(struct net *n, int16_t dx, int16_t dy);
+void net_ack(struct net *n, uint32_t frame, uint64_t display_us);
+/* BGRA on (cairo) or off; on also re-sends the last picture converted. */
+void net_set_bgra(struct net *n, bool on);
+/* Connect again now (the user asked to), resetting the backoff. */
+void net_retry_now(struct net *n);
+
+/*
+ * Whether and when to try again after a session ended. attempt counts from
+ * 1 for the first retry. Returns the delay in ms, or -1 for "do not retry"
+ * (the failure needs a person: a refused ticket, an untrusted certificate
+ * (trust_failure), a protocol disagreement), unless retry_always. Pure.
+ */
+int net_retry_delay_ms(enum session_end end, int bye_reason, bool trust_failure, int attempt,
+		       bool retry_always);
+
+/* Whether a close reason is about trust (certificate, pin): a person must act. Pure. */
+bool net_is_trust_failure(const char *reason);
+
+#endif

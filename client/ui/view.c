@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+#include "view.h"
+
+#include "log.h"
+
+#include <epoxy/gl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIM_FACTOR 0.35f
+
+struct view {
+	struct view_cbs cbs;
+	GtkWidget *stack; /* holds the GL area and the drawing area; we keep a reference */
+	GtkWidget *gl, *da;
+	bool use_gl, gl_ok;
+	struct ui_frame *frame;
+	bool frame_new; /* not uploaded / shown yet */
+	bool dim;
+	int desk_w, desk_h;
+
+	/* GL state (valid while the GL area is realized and gl_ok) */
+	GLuint prog, vao, tex[3];
+	GLint u_tex[3], u_matrix, u_offset, u_dim;
+	int tex_w, tex_h; /* allocated texture size of plane 0 */
+};
+
+/* ---- colour -------------------------------------------------------------- */
+
+/*
+ * rgb = M * (yuv - offset). BT.601 / BT.709 matrices (ITU-R BT.601-7 §2.5.1,
+ * BT.709-6 §3); limited range scales Y by 255/219 and chroma by 255/224.
+ * Column-major for glUniformMatrix3fv.
+ */
+static void colour_matrix(bool bt709, bool full, float m[9], float off[3])
+{
+	double kr = bt709 ? 0.2126 : 0.299, kb = bt709 ? 0.0722 : 0.114, kg = 1 - kr - kb;
+	double ys = full ? 1.0 : 255.0 / 219.0, cs = full ? 1.0 : 255.0 / 224.0;
+	double rv = 2 * (1 - kr), bu = 2 * (1 - kb);
+	double gu = -bu * kb / kg, gv = -rv * kr / kg;
+
+	/* columns: Y, U, V */
+	m[0] = (float)ys, m[1] = (float)ys, m[2] = (float)ys;
+	m[3] = 0.0f, m[4] = (float)(gu * cs), m[5] = (float)(bu * cs);
+	m[6] = (float)(rv * cs), m[7] = (float)(gv * cs), m[8] = 0.0f;
+	off[0] = full ? 0.0f : 16.0f / 255.0f;
+	off[1] = off[2] = 128.0f / 255.0f;
+}
+
+/* ---- fit ------------------------------------------------------------------ */
+
+static void picture_size(const struct view *v, int *w, int *h)
+{
+	if (v->frame) {
+		*w = v->frame->width;
+		*h = v->frame->height;
+	} else {
+		*w = v->desk_w;
+		*h = v->desk_h;
+	}
+}
+
+struct fit view_fit(struct view *v)
+{
+	GtkWidget *w = v->gl_ok ? v->gl : v->da;
+	int pw, ph;
+
+	picture_size(v, &pw, &ph);
+	return fit_compute(gtk_widget_get_allocated_width(w), gtk_widget_get_allocated_height(w),
+			   pw, ph);
+}
+
+/* ---- GL ------------------------------------------------------------------- */
+
+static const char *vertex_src =
+	"out vec2 tc;\n"
+	"void main() {\n"
+	"  vec2 p = vec2(float(gl_VertexID & 1), float((gl_VertexID >> 1) & 1));\n"
+	"  tc = vec2(p.x, 1.0 - p.y);\n"
+	"  gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);\n"
+	"}\n";
+
+static const char *fragment_src =
+	"in vec2 tc;\n"
+	"out vec4 color;\n"
+	"uniform sampler2D tex_y, tex_u, tex_v;\n"
+	"uniform mat3 matrix;\n"
+	"uniform vec3 offset;\n"
+	"uniform float dim;\n"
+	"void main() {\n"
+	"  vec3 yuv = vec3(texture(tex_y, tc).r, texture(tex_u, tc).r, texture(tex_v, tc).r);\n"
+	"  vec3 rgb = clamp(matrix * (yuv - offset), 0.0, 1.0);\n"
+	"  color = vec4(rgb * dim, 1.0);\n"
+	"}\n";
+
+static GLuint compile(GLenum type, const char *header, const char *src, char *err, size_t len)
+{
+	GLuint sh = glCreateShader(type);
+	const char *parts[2] = {header, src};
+	GLint ok = 0;
+
+	glShaderSource(sh, 2, parts, NULL);
+	glCompileShader(sh);
+	glGetShaderiv(sh, GL_COMPILE_STATUS, &ok);
+	if (!ok) {
+		glGetShaderInfoLog(sh, (GLsizei)len, NULL, err);
+		glDeleteShader(sh);
+		return 0;
+	}
+	return sh;
+}
+
+static bool gl_setup(struct view *v, char *err, size_t len)
+{
+	GdkGLContext *ctx = gtk_gl_area_get_context(GTK_GL_AREA(v->gl));
+	bool es = ctx && gdk_gl_context_get_use_es(ctx);
+	const char *vh = es ? "#version 300 es\n" : "#version 150\n";
+	const char *fh = es ? "#version 300 es\nprecision mediump float;\n" : "#version 150\n";
+	GLuint vs, fs;
+	GLint ok = 0;
+
+	vs = compile(GL_VERTEX_SHADER, vh, vertex_src, err, len);
+	if (!vs)
+		return false;
+	fs = compile(GL_FRAGMENT_SHADER, fh, fragment_src, err, len);
+	if (!fs) {
+		glDeleteShader(vs);
+		return false;
+	}
+	v->prog = glCreateProgram();
+	glAttachShader(v->prog, vs);
+	glAttachShader(v->prog, fs);
+	glLinkProgram(v->prog);
+	glDeleteShader(vs);
+	glDeleteShader(fs);
+	glGetProgramiv(v->prog, GL_LINK_STATUS, &ok);
+	if (!ok) {
+		glGetProgramInfoLog(v->prog, (GLsizei)len, NULL, err);
+		glDeleteProgram(v->prog);
+		v->prog = 0;
+		return false;
+	}
+	v->u_tex[0] = glGetUniformLocation(v->prog, "tex_y");
+	v->u_tex[1] = glGetUniformLocation(v->prog, "tex_u");
+	v->u_tex[2] = glGetUniformLocation(v->prog, "tex_v");
+	v->u_matrix = glGetUniformLocation(v->prog, "matrix");
+	v->u_offset = glGetUniformLocation(v->prog, "offset");
+	v->u_dim = glGetUniformLocation(v->prog, "dim");
+	glGenVertexArrays(1, &v->vao);
+	glGenTextures(3, v->tex);
+	for (int i = 0; i < 3; i++) {
+		glBindTexture(GL_TEXTURE_2D, v->tex[i]);
+		glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+		glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+	}
+	v->tex_w = v->tex_h = 0;
+	return glGetError() == GL_NO_ERROR;
+}
+
+static void use_cairo(struct view *v, const char *why)
+{
+	if (!v->use_gl && !v->gl_ok && gtk_stack_get_visible_child(GTK_STACK(v->stack)) == v->da)
+		return;
+	log_warn("drawing with cairo: %s", why);
+	v->gl_ok = false;
+	v->use_gl = false;
+	gtk_widget_show(v->da);
+	gtk_stack_set_visible_child(GTK_STACK(v->stack), v->da);
+	/* the frame we hold has no BGRA: the net thread sends it again converted */
+	if (v->cbs.fallback)
+		v->cbs.fallback(v, why, v->cbs.userdata);
+}
+
+static void gl_realize(GtkGLArea *area, gpointer ud)
+{
+	struct view *v = ud;
+	char err[1024] = "";
+	GError *e;
+
+	gtk_gl_area_make_current(area);
+	e = gtk_gl_area_get_error(area);
+	if (e) {
+		snprintf(err, sizeof(err), "no OpenGL context: %s", e->message);
+		use_cairo(v, err);
+		return;
+	}
+	if (!gl_setup(v, err, sizeof(err))) {
+		char why[1100];
+		snprintf(why, sizeof(why), "the YUV shader does not build: %s", err);
+		use_cairo(v, why);
+		return;
+	}
+	v->gl_ok = true;
+	log_info("drawing with OpenGL: %s", (const char *)glGetString(GL_RENDERER));
+}
+
+static void gl_unrealize(GtkGLArea *area, gpointer ud)
+{
+	struct view *v = ud;
+
+	gtk_gl_area_make_current(area);
+	if (gtk_gl_area_get_error(area) || !v->prog)
+		return;
+	glDeleteTextures(3, v->tex);
+	glDeleteVertexArrays(1, &v->vao);
+	glDeleteProgram(v->prog);
+	v->prog = 0;
+	v->tex_w = v->tex_h = 0;
+}
+
+static void upload(struct view *v)
+{
+	const struct ui_frame *f = v->frame;
+	int cw = (f->width + 1) / 2, ch = (f->height + 1) / 2;
+
+	glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
+	if (f->width != v->tex_w || f->height != v->tex_h) {
+		for (int i = 0; i < 3; i++) {
+			glBindTexture(GL_TEXTURE_2D, v->tex[i]);
+			glTexImage2D(GL_TEXTURE_2D, 0, GL_R8, i ? cw : f->width, i ? ch : f->height,
+				     0, GL_RED, GL_UNSIGNED_BYTE, NULL);
+		}
+		v->tex_w = f->width;
+		v->tex_h = f->height;
+	}
+	for (int i = 0; i < 3; i++) {
+		glBindTexture(GL_TEXTURE_2D, v->tex[i]);
+		glPixelStorei(GL_UNPACK_ROW_LENGTH, f->stride[i]);
+		glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, i ? cw : f->width, i ? ch : f->height,
+				GL_RED, GL_UNSIGNED_BYTE, f->plane[i]);
+	}
+	glPixelStorei(GL_UNPACK_ROW_LENGTH, 0);
+}
+
+static gboolean gl_render(GtkGLArea *area, GdkGLContext *ctx, gpointer ud)
+{
+	struct view *v = ud;
+	int sf = gtk_widget_get_scale_factor(GTK_WIDGET(area));
+	int aw = gtk_widget_get_allocated_width(GTK_WIDGET(area)) * sf;
+	int ah = gtk_widget_get_allocated_height(GTK_WIDGET(area)) * sf;
+	struct fit f;
+	float m[9], off[3];
+	GLint filter;
+	(void)ctx;
+
+	glViewport(0, 0, aw, ah);
+	glClearColor(0, 0, 0, 1);
+	glClear(GL_COLOR_BUFFER_BIT);
+	if (!v->gl_ok || !v->frame)
+		return TRUE;
+	if (v->frame_new)
+		upload(v);
+	f = fit_compute(aw, ah, v->frame->width, v->frame->height);
+	/* whole device pixels, so an unscaled picture maps 1:1 and stays sharp */
+	glViewport((GLint)(f.x + 0.5), (GLint)(ah - (f.y + f.h) + 0.5), (GLsizei)(f.w + 0.5),
+		   (GLsizei)(f.h + 0.5));
+	filter = (int)(f.w + 0.5) == v->frame->width ? GL_NEAREST : GL_LINEAR;
+	glUseProgram(v->prog);
+	for (int i = 0; i < 3; i++) {
+		glActiveTexture(GL_TEXTURE0 + (GLenum)i);
+		glBindTexture(GL_TEXTURE_2D, v->tex[i]);
+		glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, filter);
+		glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, filter);
+		glUniform1i(v->u_tex[i], i);
+	}
+	colour_matrix(v->frame->bt709, v->frame->full_range, m, off);
+	glUniformMatrix3fv(v->u_matrix, 1, GL_FALSE, m);
+	glUniform3fv(v->u_offset, 1, off);
+	glUniform1f(v->u_dim, v->dim ? DIM_FACTOR : 1.0f);
+	glBindVertexArray(v->vao);
+	glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
+	glBindVertexArray(0);
+	glActiveTexture(GL_TEXTURE0);
+	if (v->frame_new) {
+		v->frame_new = false;
+		if (v->cbs.shown)
+			v->cbs.shown(v, v->frame, v->cbs.userdata);
+	}
+	return TRUE;
+}
+
+/* ---- cairo ---------------------------------------------------------------- */
+
+static gboolean da_draw(GtkWidget *w, cairo_t *cr, gpointer ud)
+{
+	struct view *v = ud;
+	const struct ui_frame *fr = v->frame;
+	cairo_surface_t *s;
+	struct fit f;
+
+	cairo_set_source_rgb(cr, 0, 0, 0);
+	cairo_paint(cr);
+	if (!fr || !fr->bgra)
+		return TRUE;
+	f = fit_compute(gtk_widget_get_allocated_width(w), gtk_widget_get_allocated_height(w),
+			fr->width, fr->height);
+	s = cairo_image_surface_create_for_data(fr->bgra, CAIRO_FORMAT_RGB24, fr->width, fr->height,
+						fr->width * 4);
+	cairo_save(cr);
+	cairo_translate(cr, f.x, f.y);
+	cairo_scale(cr, f.scale, f.scale);
+	cairo_set_source_surface(cr, s, 0, 0);
+	cairo_pattern_set_filter(cairo_get_source(cr),
+				 f.scale == 1.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
+	cairo_rectangle(cr, 0, 0, fr->width, fr->height);
+	cairo_clip(cr);
+	cairo_paint_with_alpha(cr, v->dim ? DIM_FACTOR : 1.0);
+	cairo_restore(cr);
+	cairo_surface_destroy(s);
+	if (v->frame_new) {
+		v->frame_new = false;
+		if (v->cbs.shown)
+			v->cbs.shown(v, fr, v->cbs.userdata);
+	}
+	return TRUE;
+}
+
+/* ---- public --------------------------------------------------------------- */
+
+struct view *view_new(bool use_gl, const struct view_cbs *cbs)
+{
+	struct view *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	if (cbs)
+		v->cbs = *cbs;
+	v->use_gl = use_gl;
+	v->stack = g_object_ref_sink(gtk_stack_new());
+	v->da = gtk_drawing_area_new();
+	g_signal_connect(v->da, "draw", G_CALLBACK(da_draw), v);
+	gtk_stack_add_named(GTK_STACK(v->stack), v->da, "cairo");
+	if (use_gl) {
+		v->gl = gtk_gl_area_new();
+		gtk_gl_area_set_auto_render(GTK_GL_AREA(v->gl), FALSE);
+		gtk_gl_area_set_has_alpha(GTK_GL_AREA(v->gl), FALSE);
+		gtk_gl_area_set_required_version(GTK_GL_AREA(v->gl), 3, 2);
+		g_signal_connect(v->gl, "realize", G_CALLBACK(gl_realize), v);
+		g_signal_connect(v->gl, "unrealize", G_CALLBACK(gl_unrealize), v);
+		g_signal_connect(v->gl, "render", G_CALLBACK(gl_render), v);
+		gtk_stack_add_named(GTK_STACK(v->stack), v->gl, "gl");
+		gtk_widget_show(v->gl);
+		gtk_stack_set_visible_child(GTK_STACK(v->stack), v->gl);
+	} else {
+		gtk_widget_show(v->da);
+		gtk_stack_set_visible_child(GTK_STACK(v->stack), v->da);
+	}
+	gtk_widget_set_hexpand(v->stack, TRUE);
+	gtk_widget_set_vexpand(v->stack, TRUE);
+	gtk_widget_show(v->stack);
+	return v;
+}
+
+void view_free(struct view *v)
+{
+	if (!v)
+		return;
+	if (v->gl)
+		g_signal_handlers_disconnect_by_data(v->gl, v);
+	g_signal_handlers_disconnect_by_data(v->da, v);
+	g_clear_object(&v->stack);
+	ui_frame_unref(v->frame);
+	free(v);
+}
+
+GtkWidget *view_widget(struct view *v)
+{
+	return v->stack;
+}
+
+static void redraw(struct view *v)
+{
+	if (v->gl_ok)
+		gtk_gl_area_queue_render(GTK_GL_AREA(v->gl));
+	else
+		gtk_widget_queue_draw(v->da);
+}
+
+void view_set_frame(struct view *v, struct ui_frame *f)
+{
+	ui_frame_unref(v->frame);
+	v->frame = f;
+	v->frame_new = true;
+	redraw(v);
+}
+
+void view_set_dim(struct view *v, bool dim)
+{
+	if (v->dim == dim)
+		return;
+	v->dim = dim;
+	redraw(v);
+}
+
+void view_set_desktop_size(struct view *v, int width, int height)
+{
+	v->desk_w = width;
+	v->desk_h = height;
+}
+
+bool view_has_frame(struct view *v)
+{
+	return v->frame != NULL;
+}
+
+const char *view_renderer(struct view *v)
+{
+	return v->gl_ok ? "gl" : "cairo";
+}

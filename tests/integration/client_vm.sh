@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# highrise-client (GTK 3) showing a real QEMU VM's console through highrise-agent: the
+# client window shows the VM's screen (PSNR against the framebuffer read with
+# libvncclient), and keys typed into the client window with xdotool reach the guest's
+# shell (a marker in the guest's serial log).
+. "$(dirname "$0")/lib.sh"
+need qemu-system-x86_64 Xvfb xdpyinfo import compare convert xdotool xwininfo openbox wmctrl python3
+VM=$SRC/tests/fixtures/vm
+CLIENT=$BUILD/client/ui/highrise-client
+AGENT_NAME=agent-vm-client
+export LSAN_OPTIONS="suppressions=$SRC/client/ui/lsan.supp:print_suppressions=0"
+
+eval "$("$VM/start.sh" --run-dir "$T/vm" 2>"$T/vm-start.log")" || {
+	fail "the VM did not boot (see vm-start.log)"
+	exit 1
+}
+CLEANUPS+=("'$VM/stop.sh' '$T/vm' >/dev/null 2>&1")
+say "VM up in ${HR_VM_BOOT_SECONDS}s ($HR_VM_ACCEL), VNC port $HR_VM_VNC_PORT"
+make_pki
+start_agent "$AGENT_NAME" "vm vnc://127.0.0.1:$HR_VM_VNC_PORT"
+
+# the client's display with openbox (a display number Xvfb picks itself)
+for try in 1 2 3; do
+	Xvfb -displayfd 5 -screen 0 1280x800x24 -nolisten tcp 5>"$T/xvfb$try.display" \
+		>"$T/xvfb$try.log" 2>&1 &
+	PIDS+=($!)
+	wait_for 20 grep -q '[0-9]' "$T/xvfb$try.display" || { fail "Xvfb did not start"; exit 1; }
+	CDISP=$(tr -dc 0-9 <"$T/xvfb$try.display")
+	wait_for 20 xdpyinfo -display ":$CDISP" || continue
+	DISPLAY=":$CDISP" bg "wm$try" openbox --sm-disable
+	wait_for 20 bash -c "DISPLAY=:$CDISP wmctrl -m | grep -qi openbox" && break
+	[ "$try" -lt 3 ] || { fail "openbox did not start"; exit 1; }
+done
+xc() { DISPLAY=":$CDISP" "$@"; }
+
+ticket "$T/t1" alice vm
+DISPLAY=":$CDISP" bg client "$CLIENT" --agent "127.0.0.1:$AGENT_PORT" --ticket "$T/t1" \
+	--ca "$T/pki/ca.pem" -v
+CPID=$LAST_PID
+check "the client shows the VM's console (720x400)" \
+	wait_for 30 grep -q 'showing the desktop: 720x400' "$T/client.log"
+WID=$(xc xdotool search --onlyvisible --name '^Highrise$' | tail -1)
+check "the client has a window" [ -n "$WID" ]
+
+# 1:1: the window is the console's size, so the picture is the framebuffer pixel for pixel
+xc xdotool windowsize --sync "$WID" 720 400 || true
+sleep 1.5
+xc import -window "$WID" "$T/win.png"
+check "libvncclient reads the framebuffer" \
+	"$BUILD/tests/vncgrab" "vnc://127.0.0.1:$HR_VM_VNC_PORT" "$T/vnc.png"
+db=$(psnr "$T/win.png" "$T/vnc.png")
+say "console PSNR, client window against the framebuffer: $db dB"
+check "the window shows the VM's console (PSNR >= 30 dB: $db)" ge "$db" 30
+
+# scaled by 3/2 (1080x600): against the framebuffer resized the same way
+xc xdotool windowsize --sync "$WID" 1080 600 || true
+sleep 1.5
+xc import -window "$WID" "$T/win2.png"
+convert "$T/win2.png" -crop 1080x600+0+0 +repage "$T/pic2.png"
+# enlarging, GL_LINEAR is bilinear interpolation: ImageMagick's triangle filter
+convert "$T/vnc.png" -filter triangle -resize '1080x600!' "$T/ref2.png"
+db=$(psnr "$T/pic2.png" "$T/ref2.png")
+say "console PSNR at 3/2: $db dB"
+check "and scaled by 3/2 (PSNR >= 30 dB against bilinear: $db)" ge "$db" 30
+
+# keys typed into the client window reach the guest's shell
+marker="HRCLIENT-$RANDOM$RANDOM"
+xc xdotool windowactivate --sync "$WID" 2>/dev/null || xc xdotool windowfocus --sync "$WID"
+xc xdotool type --delay 40 "echo $marker > /dev/ttyS0"
+xc xdotool key --delay 40 Return
+check "keys typed into the client reach the guest (marker in the serial log)" \
+	wait_for 15 grep -q "^$marker" "$HR_VM_SERIAL"
+
+kill -TERM "$CPID"
+rc=0
+wait "$CPID" || rc=$?
+check "the client exits cleanly on SIGTERM ($rc)" [ "$rc" -eq 0 ]
+kill -TERM "$AGENT_PID"
+finish
