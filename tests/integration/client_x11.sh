@@ -48,6 +48,11 @@ say "agent on port $AGENT_PORT, desktop on :$SRC_DISPLAY, client on :$CDISP"
 # Under ASan the client's libraries keep caches until exit: suppress those leaks only
 # (client/ui/lsan.supp names the libraries).
 export LSAN_OPTIONS="suppressions=$SRC/client/ui/lsan.supp:print_suppressions=0"
+# Under ASan, LeakSanitizer's exit-time tracer can crash inside Mesa's llvmpipe threads (seen in
+# CI: "Tracer caught signal 11"), failing a clean exit for a reason outside our code. The GTK
+# client runs here without leak detection; test_client_ui leak-checks the client's own objects
+# and agent_x11/agent_vm leak-check the agent.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 # client NAME TICKET [ARGS...]: starts highrise-client on :C, log in $T/NAME.log
 client() {
