@@ -85,24 +85,20 @@ json() {
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=eval(sys.argv[2]); print(r)' "$1" "$2"
 }
 
-# A free X display number (no socket, no lock).
-free_display() {
-	local n
-	for n in $(seq 40 99); do
-		[ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ] || {
-			echo "$n"
-			return
-		}
-	done
-	return 1
-}
-
-# start_xvfb: sets DISPLAY_NUM and waits until the server answers
+# start_xvfb [SIZE]: an X server on a display number it picks itself (-displayfd), so two
+# tests (or two test runs: X's abstract sockets are shared across chroots) never take the
+# same one; sets DISPLAY_NUM and waits until the server answers.
 start_xvfb() {
-	DISPLAY_NUM=$(free_display)
-	bg xvfb Xvfb ":$DISPLAY_NUM" -screen 0 "${1:-1920x1080x24}" -nolisten tcp
+	Xvfb -displayfd 5 -screen 0 "${1:-1920x1080x24}" -nolisten tcp 5>"$T/xvfb.display" \
+		>"$T/xvfb.log" 2>&1 &
+	PIDS+=($!)
+	wait_for 20 test -s "$T/xvfb.display" || {
+		fail "Xvfb did not start (see xvfb.log)"
+		exit 1
+	}
+	DISPLAY_NUM=$(tr -dc 0-9 <"$T/xvfb.display")
 	wait_for 20 xdpyinfo -display ":$DISPLAY_NUM" || {
-		fail "Xvfb :$DISPLAY_NUM did not start"
+		fail "Xvfb :$DISPLAY_NUM does not answer"
 		exit 1
 	}
 }
