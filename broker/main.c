@@ -59,17 +59,11 @@ int main(int argc, char **argv)
 	int rc;
 
 	memset(&cfg, 0, sizeof(cfg));
-	rc = config_load_cmdline(broker_config_table, &cfg, argc, argv, "highrise-broker");
-	if (rc != CONFIG_CMDLINE_RUN) {
-		if (rc == CONFIG_CMDLINE_HELP)
-			usage(stdout);
-		else if (rc == CONFIG_CMDLINE_VERSION)
-			printf("highrise-broker %s\n", HIGHRISE_VERSION);
-		else if (rc == CONFIG_CMDLINE_PRINT)
-			config_dump(broker_config_table, &cfg, stdout);
-		config_free(broker_config_table, &cfg);
-		return rc < 0 ? -rc : 0;
-	}
+	rc = config_cmdline_finish(
+		config_load_cmdline(broker_config_table, &cfg, argc, argv, "highrise-broker"),
+		broker_config_table, &cfg, "highrise-broker", HIGHRISE_VERSION, usage);
+	if (rc >= 0)
+		return rc;
 	log_open("highrise-broker", (enum log_level)cfg.log_level, LOG_TARGET_AUTO);
 	signal(SIGPIPE, SIG_IGN); /* a client that vanished is an EPIPE, not a death */
 	evthread_use_pthreads();

@@ -501,3 +501,18 @@ enum config_cmdline config_load_cmdline(const struct config_key *table, void *ds
 	}
 	return result;
 }
+
+int config_cmdline_finish(enum config_cmdline rc, const struct config_key *table, void *dst,
+			  const char *prog, const char *version, void (*usage)(FILE *out))
+{
+	if (rc == CONFIG_CMDLINE_RUN)
+		return -1;
+	if (rc == CONFIG_CMDLINE_HELP)
+		usage(stdout);
+	else if (rc == CONFIG_CMDLINE_VERSION)
+		printf("%s %s\n", prog, version);
+	else if (rc == CONFIG_CMDLINE_PRINT)
+		config_dump(table, dst, stdout);
+	config_free(table, dst);
+	return rc < 0 ? -(int)rc : 0;
+}

@@ -112,6 +112,15 @@ enum config_cmdline {
 enum config_cmdline config_load_cmdline(const struct config_key *table, void *dst, int argc,
 					char **argv, const char *prog);
 
+/*
+ * Acts on what config_load_cmdline returned, the same way for every daemon:
+ * usage for --help, "prog version" for --version, the settings for
+ * --print-config. Returns -1 to go on running; otherwise dst is freed and
+ * the value is the exit code (0, 1 for a bad file, 2 for a bad flag).
+ */
+int config_cmdline_finish(enum config_cmdline rc, const struct config_key *table, void *dst,
+			  const char *prog, const char *version, void (*usage)(FILE *out));
+
 /* Finds a row by name, or NULL. */
 const struct config_key *config_find(const struct config_key *table, const char *name);
 

@@ -71,17 +71,11 @@ int main(int argc, char **argv)
 	int rc;
 
 	memset(&cfg, 0, sizeof(cfg));
-	rc = config_load_cmdline(agent_config_table, &cfg, argc, argv, "highrise-agent");
-	if (rc != CONFIG_CMDLINE_RUN) {
-		if (rc == CONFIG_CMDLINE_HELP)
-			usage(stdout);
-		else if (rc == CONFIG_CMDLINE_VERSION)
-			printf("highrise-agent %s\n", HIGHRISE_VERSION);
-		else if (rc == CONFIG_CMDLINE_PRINT)
-			config_dump(agent_config_table, &cfg, stdout);
-		config_free(agent_config_table, &cfg);
-		return rc < 0 ? -rc : 0;
-	}
+	rc = config_cmdline_finish(
+		config_load_cmdline(agent_config_table, &cfg, argc, argv, "highrise-agent"),
+		agent_config_table, &cfg, "highrise-agent", HIGHRISE_VERSION, usage);
+	if (rc >= 0)
+		return rc;
 	log_open("highrise-agent", (enum log_level)cfg.log_level, LOG_TARGET_AUTO);
 	avlog_install();
 	signal(SIGPIPE, SIG_IGN); /* a client that vanished is an EPIPE, not a death */
@@ -90,6 +84,7 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	if (!base) {
 		log_error("cannot create the event loop");
+		config_free(agent_config_table, &cfg);
 		return 1;
 	}
 	a = agent_new(base, &cfg);

@@ -567,6 +567,16 @@ static void test_cmdline(void)
 			     CONFIG_CMDLINE_BAD_FLAG);
 		CHECK_INT_EQ(config_load_cmdline(list_table, &o, 3, nofile, "prog"),
 			     CONFIG_CMDLINE_BAD_FILE);
+		/* what a daemon's main does with the result: run, or exit with this code */
+		CHECK_INT_EQ(config_cmdline_finish(CONFIG_CMDLINE_RUN, list_table, &o, "prog", "1",
+						   NULL),
+			     -1);
+		CHECK_INT_EQ(config_cmdline_finish(CONFIG_CMDLINE_BAD_FILE, list_table, &o, "prog",
+						   "1", NULL),
+			     1);
+		CHECK_INT_EQ(config_cmdline_finish(CONFIG_CMDLINE_BAD_FLAG, list_table, &o, "prog",
+						   "1", NULL),
+			     2);
 		config_free(list_table, &o);
 	}
 	unlink(path);
