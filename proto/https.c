@@ -1,0 +1,501 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The blocking HTTPS/1.1 client (https.h): resolve, connect with a deadline,
+ * TLS 1.3 with verification, one request, read to the end.
+ */
+#include "https.h"
+#include "tls.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define HEAD_MAX	   (64 * 1024)
+
+int https_parse_url(const char *url, char *host, size_t hostcap, char *port, size_t portcap)
+{
+	const char *h, *end, *p = NULL;
+	size_t hlen, plen;
+
+	if (!url || strncasecmp(url, "https://", 8) != 0)
+		return -HTTPS_EURL;
+	h = url + 8;
+	hlen = strcspn(h, "/?#");
+	if (h[0] == '[') { /* [IPv6]:port */
+		end = memchr(h, ']', hlen);
+		if (!end)
+			return -HTTPS_EURL;
+		if (end[1] == ':')
+			p = end + 2;
+		else if (end + 1 != h + hlen)
+			return -HTTPS_EURL;
+		h++;
+		hlen = (size_t)(end - h);
+	} else {
+		end = memchr(h, ':', hlen);
+		if (end) {
+			p = end + 1;
+			hlen = (size_t)(end - h);
+		}
+	}
+	if (!p)
+		p = "8443";
+	plen = strcspn(p, "/?#");
+	if (hlen == 0 || hlen >= hostcap || plen == 0 || plen >= portcap || plen > 5)
+		return -HTTPS_EURL;
+	for (size_t i = 0; i < plen; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return -HTTPS_EURL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	memcpy(port, p, plen);
+	port[plen] = '\0';
+	if (atoi(port) < 1 || atoi(port) > 65535)
+		return -HTTPS_EURL;
+	return 0;
+}
+
+void https_response_deinit(struct https_response *res)
+{
+	if (!res)
+		return;
+	free(res->body);
+	res->body = NULL;
+	res->len = 0;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(err, errlen, fmt, ap) >= (int)errlen && errlen > 4)
+		memcpy(err + errlen - 4, "...", 4); /* cut short: the start says what happened */
+	va_end(ap);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A TCP connection to host:port within timeout_ms (every address tried), or -errno. */
+static int dial(const char *host, const char *port, int timeout_ms, char *why, size_t whylen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *ai, *a;
+	int64_t deadline = now_ms() + timeout_ms;
+	int fd = -1, err = ECONNREFUSED, rc;
+
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc != 0) {
+		snprintf(why, whylen, "%s", rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -EHOSTUNREACH;
+	}
+	for (a = ai; a; a = a->ai_next) {
+		struct pollfd pfd;
+		socklen_t len = sizeof(err);
+		int left = (int)(deadline - now_ms());
+
+		if (left <= 0) {
+			err = ETIMEDOUT;
+			break;
+		}
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    a->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		if (errno != EINPROGRESS) {
+			err = errno;
+			goto next;
+		}
+		pfd = (struct pollfd){.fd = fd, .events = POLLOUT};
+		rc = poll(&pfd, 1, left);
+		if (rc == 0) {
+			err = ETIMEDOUT;
+			goto next;
+		}
+		if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+			err = errno;
+			goto next;
+		}
+		if (err == 0)
+			break;
+	next:
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(err));
+		return -err;
+	}
+	/* back to blocking, with the deadline per read and write */
+	{
+		struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+		int fl = fcntl(fd, F_GETFL);
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	return fd;
+}
+
+/* Hex digits of a pin, colons and case ignored, into 32 bytes. */
+static int parse_pin(const char *s, uint8_t out[32])
+{
+	size_t n = 0;
+	for (; *s && n < 64; s++) {
+		int v;
+		if (*s == ':')
+			continue;
+		if (*s >= '0' && *s <= '9')
+			v = *s - '0';
+		else if ((*s | 0x20) >= 'a' && (*s | 0x20) <= 'f')
+			v = (*s | 0x20) - 'a' + 10;
+		else
+			return -1;
+		if (n % 2 == 0)
+			out[n / 2] = (uint8_t)(v << 4);
+		else
+			out[n / 2] |= (uint8_t)v;
+		n++;
+	}
+	return n == 64 && !*s ? 0 : -1;
+}
+
+static int peer_spki(SSL *ssl, uint8_t out[32])
+{
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	unsigned char *der = NULL;
+	unsigned int len = 32;
+	int dlen, rc = -1;
+
+	if (!cert)
+		return -1;
+	dlen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+	if (dlen > 0 && EVP_Digest(der, (size_t)dlen, out, &len, EVP_sha256(), NULL) == 1)
+		rc = 0;
+	OPENSSL_free(der);
+	X509_free(cert);
+	return rc;
+}
+
+/* Why the handshake or I/O failed, as a sentence's tail. */
+static void tls_why(SSL *ssl, int ret, char *why, size_t whylen)
+{
+	int e = errno;
+	unsigned long q = ERR_peek_last_error();
+	int se = ssl ? SSL_get_error(ssl, ret) : SSL_ERROR_SSL;
+
+	if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE ||
+	    (se == SSL_ERROR_SYSCALL && (e == EAGAIN || e == EWOULDBLOCK)))
+		snprintf(why, whylen, "timed out");
+	else if (se == SSL_ERROR_SYSCALL && e)
+		snprintf(why, whylen, "%s", strerror(e));
+	else if (se == SSL_ERROR_SYSCALL || se == SSL_ERROR_ZERO_RETURN)
+		snprintf(why, whylen, "the connection was closed");
+	else if (q)
+		ERR_error_string_n(q, why, whylen);
+	else
+		snprintf(why, whylen, "TLS failed");
+	ERR_clear_error();
+}
+
+/* What the verification saw of the server's certificate, for "not trusted" messages. */
+struct seen {
+	uint8_t spki[32];
+	bool have;
+};
+
+static int verify_cb(int ok, X509_STORE_CTX *sctx)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct seen *seen = ssl ? SSL_get_app_data(ssl) : NULL;
+	X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
+
+	if (seen && !seen->have && leaf) {
+		unsigned char *der = NULL;
+		unsigned int len = 32;
+		int dlen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der);
+		if (dlen > 0 &&
+		    EVP_Digest(der, (size_t)dlen, seen->spki, &len, EVP_sha256(), NULL) == 1)
+			seen->have = true;
+		OPENSSL_free(der);
+	}
+	return ok;
+}
+
+static SSL_CTX *make_ctx(const struct https_target *t, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
+		set_err(err, errlen, "cannot set up TLS (out of memory?)");
+		goto fail;
+	}
+	if (t->ca_file ? SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1
+		       : !t->pin_sha256 && SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		set_err(err, errlen, "cannot load the CA file %s",
+			t->ca_file ? t->ca_file : "(system store)");
+		goto fail;
+	}
+	if (t->cert_file && t->cert_file[0] &&
+	    (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1 ||
+	     SSL_CTX_use_PrivateKey_file(ctx, t->key_file ? t->key_file : t->cert_file,
+					 SSL_FILETYPE_PEM) != 1 ||
+	     SSL_CTX_check_private_key(ctx) != 1)) {
+		set_err(err, errlen, "cannot load the certificate %s or its key %s", t->cert_file,
+			t->key_file ? t->key_file : t->cert_file);
+		goto fail;
+	}
+	/* with a pin alone the pin decides, checked after the handshake */
+	SSL_CTX_set_verify(ctx, t->pin_sha256 && !t->ca_file ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
+			   verify_cb);
+	ERR_clear_error();
+	return ctx;
+fail:
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Reads the whole answer (the server closes); 0 or -HTTPS_E*. */
+static int read_all(SSL *ssl, char **out, size_t *outlen, char *why, size_t whylen)
+{
+	size_t n = 0, cap = 16384;
+	char *buf = malloc(cap + 1);
+
+	if (!buf) {
+		snprintf(why, whylen, "out of memory");
+		return -HTTPS_EPROTOCOL;
+	}
+	for (;;) {
+		int r;
+		if (n == cap) {
+			char *nb;
+			if (n >= HTTPS_RESPONSE_MAX + HEAD_MAX) {
+				snprintf(why, whylen, "the answer is longer than %d bytes",
+					 HTTPS_RESPONSE_MAX);
+				free(buf);
+				return -HTTPS_EPROTOCOL;
+			}
+			if (cap * 2 > HTTPS_RESPONSE_MAX + HEAD_MAX)
+				cap = (HTTPS_RESPONSE_MAX + HEAD_MAX) / 2;
+			nb = realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				free(buf);
+				snprintf(why, whylen, "out of memory");
+				return -HTTPS_EPROTOCOL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		errno = 0;
+		r = SSL_read(ssl, buf + n, (int)(cap - n));
+		if (r > 0) {
+			n += (size_t)r;
+			continue;
+		}
+		if (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN)
+			break;
+		/* a peer that closes without close_notify: what came is the answer */
+		if (SSL_get_error(ssl, r) == SSL_ERROR_SYSCALL && errno == 0 && n > 0) {
+			ERR_clear_error();
+			break;
+		}
+		tls_why(ssl, r, why, whylen);
+		free(buf);
+		return -HTTPS_EUNREACHABLE;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*outlen = n;
+	return 0;
+}
+
+/* Splits raw "HTTP/1.x NNN ...\r\n headers \r\n\r\n body" into res. */
+static int parse_answer(char *raw, size_t n, struct https_response *res)
+{
+	char *body = strstr(raw, "\r\n\r\n"), *h;
+	long clen = -1;
+
+	if (!body || sscanf(raw, "HTTP/1.%*1[01] %3d", &res->status) != 1 || res->status < 100 ||
+	    res->status > 599)
+		return -1;
+	*body = '\0';
+	body += 4;
+	res->retry_after_s = -1;
+	for (h = strstr(raw, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
+		const char *line = h + 2;
+		if (strncasecmp(line, "Content-Length:", 15) == 0)
+			clen = strtol(line + 15, NULL, 10);
+		else if (strncasecmp(line, "Retry-After:", 12) == 0)
+			res->retry_after_s = (int)strtol(line + 12, NULL, 10);
+		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
+			 strcasestr(line, "chunked"))
+			return -1; /* the broker never chunks; refuse rather than guess */
+	}
+	res->len = n - (size_t)(body - raw);
+	if (clen >= 0 && (size_t)clen < res->len)
+		res->len = (size_t)clen;
+	memmove(raw, body, res->len);
+	raw[res->len] = '\0';
+	res->body = raw;
+	return 0;
+}
+
+int https_request(const struct https_target *t, const char *who, const char *method,
+		  const char *path, const char *bearer, const char *json_body,
+		  struct https_response *res, char *err, size_t errlen)
+{
+	char host[256], port[8], hostport[300], why[256] = "", *req = NULL, *raw = NULL;
+	int timeout = t->timeout_ms > 0 ? t->timeout_ms : DEFAULT_TIMEOUT_MS;
+	uint8_t want[32], got[32];
+	struct seen seen = {.have = false};
+	unsigned char ip[16];
+	SSL_CTX *ctx = NULL;
+	SSL *ssl = NULL;
+	size_t rawlen = 0;
+	int fd = -1, rc, len;
+
+	memset(res, 0, sizeof(*res));
+	res->retry_after_s = -1;
+	if (!who)
+		who = "the server";
+	if (https_parse_url(t->url, host, sizeof(host), port, sizeof(port)) < 0) {
+		set_err(err, errlen, "the address of %s (%s) must be https://HOST[:PORT]", who,
+			t->url ? t->url : "(none)");
+		return -HTTPS_EURL;
+	}
+	snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+	if (t->pin_sha256 && parse_pin(t->pin_sha256, want) < 0) {
+		set_err(err, errlen, "the pin for %s must be 64 hex digits (SHA-256)", who);
+		return -HTTPS_EURL;
+	}
+	ctx = make_ctx(t, err, errlen);
+	if (!ctx)
+		return -HTTPS_EFILE;
+
+	fd = dial(host, port, timeout, why, sizeof(why));
+	if (fd < 0) {
+		set_err(err, errlen, "cannot reach %s at %s: %s", who, hostport, why);
+		rc = -HTTPS_EUNREACHABLE;
+		goto out;
+	}
+	ssl = SSL_new(ctx);
+	if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_set_app_data(ssl, &seen) != 1) {
+		set_err(err, errlen, "cannot set up TLS (out of memory?)");
+		rc = -HTTPS_EUNREACHABLE;
+		goto out;
+	}
+	if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1) {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	} else {
+		SSL_set_tlsext_host_name(ssl, host);
+		SSL_set1_host(ssl, host);
+	}
+	errno = 0;
+	rc = SSL_connect(ssl);
+	if (rc != 1) {
+		long v = SSL_get_verify_result(ssl);
+		if (v != X509_V_OK) {
+			char hex[65] = "(unknown)";
+			if (seen.have)
+				tls_hex(seen.spki, hex);
+			set_err(err, errlen,
+				"the certificate of %s at %s is not trusted (%s); its SHA-256 "
+				"public key fingerprint is %s",
+				who, hostport, X509_verify_cert_error_string(v), hex);
+			ERR_clear_error();
+			rc = -HTTPS_EUNTRUSTED;
+		} else {
+			tls_why(ssl, rc, why, sizeof(why));
+			set_err(err, errlen, "cannot reach %s at %s: %s", who, hostport, why);
+			rc = -HTTPS_EUNREACHABLE;
+		}
+		goto out;
+	}
+	if (t->pin_sha256 && (peer_spki(ssl, got) < 0 || memcmp(got, want, 32) != 0)) {
+		char hex[65];
+		tls_hex(got, hex);
+		set_err(err, errlen,
+			"the certificate of %s at %s does not match the pinned SHA-256 (it is %s)",
+			who, hostport, hex);
+		rc = -HTTPS_EUNTRUSTED;
+		goto out;
+	}
+
+	len = asprintf(&req,
+		       "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nAccept: "
+		       "application/json\r\n%s%s%sContent-Type: application/json\r\n"
+		       "Content-Length: %zu\r\n\r\n%s",
+		       method, path, hostport, bearer ? "Authorization: Bearer " : "",
+		       bearer ? bearer : "", bearer ? "\r\n" : "",
+		       json_body ? strlen(json_body) : 0, json_body ? json_body : "");
+	if (len < 0) {
+		set_err(err, errlen, "out of memory");
+		rc = -HTTPS_EPROTOCOL;
+		goto out;
+	}
+	errno = 0;
+	rc = SSL_write(ssl, req, len);
+	if (rc != len) {
+		tls_why(ssl, rc, why, sizeof(why));
+		set_err(err, errlen, "lost the connection to %s at %s: %s", who, hostport, why);
+		rc = -HTTPS_EUNREACHABLE;
+		goto out;
+	}
+	rc = read_all(ssl, &raw, &rawlen, why, sizeof(why));
+	if (rc < 0) {
+		set_err(err, errlen, "lost the connection to %s at %s: %s", who, hostport, why);
+		goto out;
+	}
+	if (parse_answer(raw, rawlen, res) < 0) {
+		set_err(err, errlen, "the answer of %s at %s is not HTTP/1.1 as expected", who,
+			hostport);
+		rc = -HTTPS_EPROTOCOL;
+		goto out;
+	}
+	raw = NULL; /* res->body now */
+	rc = 0;
+out:
+	if (req) {
+		OPENSSL_cleanse(req, (size_t)strlen(req)); /* it may hold a password or token */
+		free(req);
+	}
+	free(raw);
+	if (ssl) {
+		SSL_shutdown(ssl);
+		SSL_free(ssl);
+	}
+	if (fd >= 0)
+		close(fd);
+	SSL_CTX_free(ctx);
+	return rc;
+}
