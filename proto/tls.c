@@ -9,6 +9,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -168,6 +169,30 @@ static int load_identity(SSL_CTX *c, const struct tls_cfg *cfg)
 	return 0;
 }
 
+/* Every certificate of a PEM text into the context's trust store; 0, or -1 (logged). */
+static int load_ca_pem(SSL_CTX *c, const char *pem)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(c);
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *x;
+	int n = 0;
+
+	if (!bio)
+		return -1;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		if (X509_STORE_add_cert(store, x) == 1)
+			n++;
+		X509_free(x);
+	}
+	ERR_clear_error(); /* the end of the text reads as an error */
+	BIO_free(bio);
+	if (n == 0) {
+		log_error("tls: the CA text holds no certificate");
+		return -1;
+	}
+	return 0;
+}
+
 struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg)
 {
 	struct tls_ctx *ctx;
@@ -228,10 +253,13 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg)
 				free(pin);
 				goto fail;
 			}
-			pin->pin_only = cfg->ca_file == NULL;
+			pin->pin_only = cfg->ca_file == NULL && cfg->ca_pem == NULL;
 			SSL_CTX_set_ex_data(c, pin_index, pin); /* freed with the SSL_CTX */
 		}
-		if (cfg->ca_file) {
+		if (cfg->ca_pem) {
+			if (load_ca_pem(c, cfg->ca_pem) < 0)
+				goto fail;
+		} else if (cfg->ca_file) {
 			if (SSL_CTX_load_verify_locations(c, cfg->ca_file, NULL) != 1) {
 				log_ssl_errors(cfg->ca_file);
 				log_error("tls: cannot load CA file %s", cfg->ca_file);
@@ -265,6 +293,13 @@ void tls_ctx_free(struct tls_ctx *ctx)
 	free(ctx);
 }
 
+void tls_set_nodelay(evutil_socket_t fd)
+{
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 struct bufferevent *tls_accept(struct tls_ctx *ctx, struct event_base *base, evutil_socket_t fd)
 {
 	struct bufferevent *bev;
@@ -282,6 +317,7 @@ struct bufferevent *tls_accept(struct tls_ctx *ctx, struct event_base *base, evu
 	}
 	evutil_make_socket_nonblocking(fd);
 	evutil_make_socket_closeonexec(fd);
+	tls_set_nodelay(fd);
 	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 					     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!bev) {
@@ -356,6 +392,7 @@ struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, co
 		return NULL;
 	}
 	evutil_freeaddrinfo(ai);
+	tls_set_nodelay(bufferevent_getfd(bev));
 	return bev;
 }
 

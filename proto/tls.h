@@ -36,6 +36,7 @@ enum tls_role {
 
 struct tls_cfg {
 	const char *ca_file;	/* PEM CA bundle that verifies the peer */
+	const char *ca_pem;	/* client: the same as text (what the broker hands out), or NULL */
 	const char *cert_file;	/* PEM certificate (chain) to present: servers; clients for mTLS */
 	const char *key_file;	/* its PEM private key */
 	const char *pin_sha256; /* client: SHA-256 of the server's SPKI, hex (colons allowed) */
@@ -43,6 +44,13 @@ struct tls_cfg {
 };
 
 struct tls_ctx;
+
+/*
+ * TCP_NODELAY on a stream socket: small messages (input, ACKs, TLS records
+ * of an HTTP answer) leave at once instead of waiting for the peer's delayed
+ * ACK (40 ms). tls_accept and tls_connect set it; others (evhttp) call it.
+ */
+void tls_set_nodelay(evutil_socket_t fd);
 
 /* NULL, with a log line that says which file or setting is wrong, on failure. */
 struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg);

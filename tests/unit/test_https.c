@@ -42,6 +42,8 @@ enum answer_kind {
 	ANSWER_OK,	  /* 200 with a JSON body and Content-Length */
 	ANSWER_429,	  /* 429 with Retry-After */
 	ANSWER_NO_LENGTH, /* 200, body until close */
+	ANSWER_DIRTY,	  /* 200, then a close without close_notify (libevent's evhttp) */
+	ANSWER_TRUNCATED, /* Content-Length 100, 10 bytes, a close without close_notify */
 	ANSWER_NOT_HTTP,
 	ANSWER_HUGE,   /* more than HTTPS_RESPONSE_MAX */
 	ANSWER_SILENT, /* accepts TCP, never speaks TLS */
@@ -121,6 +123,16 @@ static void *serve(void *arg)
 		const char *a = "HTTP/1.0 201 Created\r\n\r\n{\"made\":1}";
 		SSL_write(ssl, a, (int)strlen(a));
 		break;
+	}
+	case ANSWER_DIRTY: {
+		const char *a = "HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\n\r\n{}";
+		SSL_write(ssl, a, (int)strlen(a));
+		goto out; /* no close_notify */
+	}
+	case ANSWER_TRUNCATED: {
+		const char *a = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":12345}";
+		SSL_write(ssl, a, (int)strlen(a));
+		goto out;
 	}
 	case ANSWER_NOT_HTTP: {
 		const char *a = "SSH-2.0-OpenSSH\r\n";
@@ -312,6 +324,29 @@ int main(void)
 		CHECK_INT_EQ(res.status, 201);
 		CHECK_STR_EQ(res.body, "{\"made\":1}");
 		https_response_deinit(&res);
+	}
+	server_stop(&s);
+
+	printf("case: a close without close_notify, after the whole answer\n");
+	server_start(&s, crt, key, NULL, ANSWER_DIRTY);
+	{
+		struct https_target t = {.url = url_of("127.0.0.1", s.port), .ca_file = ca};
+		CHECK_INT_EQ(
+			https_request(&t, NULL, "GET", "/", NULL, NULL, &res, err, sizeof(err)), 0);
+		CHECK_INT_EQ(res.status, 401);
+		CHECK_STR_EQ(res.body, "{}");
+		https_response_deinit(&res);
+	}
+	server_stop(&s);
+
+	printf("case: an answer cut short of its Content-Length\n");
+	server_start(&s, crt, key, NULL, ANSWER_TRUNCATED);
+	{
+		struct https_target t = {.url = url_of("127.0.0.1", s.port), .ca_file = ca};
+		CHECK_INT_EQ(
+			https_request(&t, NULL, "GET", "/", NULL, NULL, &res, err, sizeof(err)),
+			-HTTPS_EPROTOCOL);
+		printf("  %s\n", err);
 	}
 	server_stop(&s);
 
