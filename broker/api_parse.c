@@ -41,6 +41,7 @@ static const struct route_def routes[] = {
 	{"pools/*/connect", API_CONNECT, API_POST, API_AUTH_TOKEN},
 	{"agent/register", API_AGENT_REGISTER, API_POST, API_AUTH_AGENT},
 	{"agent/heartbeat", API_AGENT_HEARTBEAT, API_POST, API_AUTH_AGENT},
+	{"agent/sessions", API_AGENT_SESSIONS, API_POST, API_AUTH_AGENT},
 	{"admin/users", API_ADMIN_USERS, API_POST, API_AUTH_ADMIN},
 	{"admin/groups", API_ADMIN_GROUPS, API_POST, API_AUTH_ADMIN},
 	{"admin/groups/*/members", API_ADMIN_GROUP_MEMBERS, API_POST, API_AUTH_ADMIN},
@@ -62,6 +63,13 @@ static const struct route_def routes[] = {
 	{"admin/assignments", API_ADMIN_ASSIGN, API_POST, API_AUTH_ADMIN},
 	{"admin/assignments/*/*", API_ADMIN_UNASSIGN, API_DELETE, API_AUTH_ADMIN},
 	{"admin/desktops/*/*", API_ADMIN_DESKTOP_DELETE, API_DELETE, API_AUTH_ADMIN},
+	{"admin/pools/*", API_ADMIN_POOL, API_GET, API_AUTH_ADMIN},
+	{"admin/pools/*", API_ADMIN_POOL_SET, API_POST, API_AUTH_ADMIN},
+	{"admin/entitlements/*/users/*", API_ADMIN_UNENTITLE_USER, API_DELETE, API_AUTH_ADMIN},
+	{"admin/entitlements/*/groups/*", API_ADMIN_UNENTITLE_GROUP, API_DELETE, API_AUTH_ADMIN},
+	{"admin/groups/*", API_ADMIN_GROUP_DELETE, API_DELETE, API_AUTH_ADMIN},
+	{"admin/groups/*/members/*", API_ADMIN_MEMBER_REMOVE, API_DELETE, API_AUTH_ADMIN},
+	{"admin/sessions/*/disconnect", API_ADMIN_DISCONNECT, API_POST, API_AUTH_ADMIN},
 };
 
 /* Splits "a/b/c" into at most SEGMENTS_MAX pieces of buf; -1 when more or one is empty. */
@@ -274,10 +282,58 @@ int api_parse_login(const char *body, size_t len, struct api_login *out, const c
 	return 0;
 }
 
+/* "desktops": [name | {"name", "up"}, ...] into out->desktops and out->up. */
+static int parse_desktops(const cJSON *ds, struct api_register *out, const char **why)
+{
+	const cJSON *d;
+	size_t n, i = 0;
+
+	if (!cJSON_IsArray(ds)) {
+		*why = "\"desktops\" must be an array of desktop names";
+		return -EINVAL;
+	}
+	n = (size_t)cJSON_GetArraySize(ds);
+	if (n > API_DESKTOPS_MAX) {
+		*why = "too many desktops in one registration";
+		return -EINVAL;
+	}
+	out->desktops = calloc(n ? n : 1, sizeof(*out->desktops));
+	out->up = calloc(n ? n : 1, sizeof(*out->up));
+	if (!out->desktops || !out->up) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	cJSON_ArrayForEach(d, ds)
+	{
+		const char *name = NULL;
+		bool up = true;
+		if (cJSON_IsString(d)) {
+			name = d->valuestring;
+		} else if (cJSON_IsObject(d)) {
+			const cJSON *nm = cJSON_GetObjectItemCaseSensitive(d, "name");
+			const cJSON *u = cJSON_GetObjectItemCaseSensitive(d, "up");
+			name = cJSON_IsString(nm) ? nm->valuestring : NULL;
+			if (u && !cJSON_IsBool(u)) {
+				*why = "a desktop's \"up\" must be true or false";
+				return -EINVAL;
+			}
+			up = !u || cJSON_IsTrue(u);
+		}
+		if (!api_name_ok(name) || i >= n) {
+			*why = "each desktop must be a name ([A-Za-z0-9._@-], 1..128) or "
+			       "{\"name\": ..., \"up\": true|false}";
+			return -EINVAL;
+		}
+		snprintf(out->desktops[i], sizeof(out->desktops[0]), "%s", name);
+		out->up[i++] = up;
+	}
+	out->count = i;
+	return 0;
+}
+
 int api_parse_register(const char *body, size_t len, struct api_register *out, const char **why)
 {
-	cJSON *j = parse_object(body, len, why), *port, *ds, *d;
-	size_t n, i = 0;
+	cJSON *j = parse_object(body, len, why), *port;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -295,38 +351,8 @@ int api_parse_register(const char *body, size_t len, struct api_register *out, c
 		goto fail;
 	}
 	out->port = (int)port->valuedouble;
-	ds = cJSON_GetObjectItemCaseSensitive(j, "desktops");
-	if (!cJSON_IsArray(ds)) {
-		*why = "\"desktops\" must be an array of desktop names";
+	if (parse_desktops(cJSON_GetObjectItemCaseSensitive(j, "desktops"), out, why) < 0)
 		goto fail;
-	}
-	n = (size_t)cJSON_GetArraySize(ds);
-	if (n > API_DESKTOPS_MAX) {
-		*why = "too many desktops in one registration";
-		goto fail;
-	}
-	out->desktops = calloc(n ? n : 1, sizeof(*out->desktops));
-	if (!out->desktops) {
-		*why = "out of memory";
-		goto fail;
-	}
-	cJSON_ArrayForEach(d, ds)
-	{
-		const char *name = NULL;
-		if (cJSON_IsString(d))
-			name = d->valuestring;
-		else if (cJSON_IsObject(d)) {
-			const cJSON *nm = cJSON_GetObjectItemCaseSensitive(d, "name");
-			name = cJSON_IsString(nm) ? nm->valuestring : NULL;
-		}
-		if (!api_name_ok(name)) {
-			*why = "each desktop must be a name ([A-Za-z0-9._@-], 1..128) or "
-			       "{\"name\": ...}";
-			goto fail;
-		}
-		snprintf(out->desktops[i++], sizeof(out->desktops[0]), "%s", name);
-	}
-	out->count = i;
 	cJSON_Delete(j);
 	return 0;
 fail:
@@ -335,11 +361,142 @@ fail:
 	return -EINVAL;
 }
 
+int api_parse_heartbeat(const char *body, size_t len, struct api_register *out, const char **why)
+{
+	cJSON *j, *ds;
+	memset(out, 0, sizeof(*out));
+	if (!body || len == 0)
+		return 0; /* a bare heartbeat */
+	j = parse_object(body, len, why);
+	if (!j)
+		return -EINVAL;
+	ds = cJSON_GetObjectItemCaseSensitive(j, "desktops");
+	if (ds && parse_desktops(ds, out, why) < 0) {
+		cJSON_Delete(j);
+		api_register_free(out);
+		return -EINVAL;
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
 void api_register_free(struct api_register *r)
 {
 	free(r->desktops);
+	free(r->up);
 	r->desktops = NULL;
+	r->up = NULL;
 	r->count = 0;
+}
+
+static bool client_ok(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == ':' || c == '%' || c == '_' || c == '-'))
+			return false;
+	}
+	return n > 0 && n <= API_CLIENT_MAX;
+}
+
+/* 32 hex digits, copied in lower case. */
+static bool session_id(const char *s, char out[API_SESSION_LEN + 1])
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= API_SESSION_LEN)
+			return false;
+		if (c >= 'A' && c <= 'F')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+		out[n] = c;
+	}
+	out[n] = '\0';
+	return n == API_SESSION_LEN;
+}
+
+int api_parse_events(const char *body, size_t len, struct api_events *out, const char **why)
+{
+	static const char *const names[] = {"connected", "disconnected", "idle", "active"};
+	cJSON *j = parse_object(body, len, why), *evs, *e;
+	size_t n, i = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!j)
+		return -EINVAL;
+	evs = cJSON_GetObjectItemCaseSensitive(j, "events");
+	if (!cJSON_IsArray(evs)) {
+		*why = "\"events\" must be an array of session events";
+		goto fail;
+	}
+	n = (size_t)cJSON_GetArraySize(evs);
+	if (n > API_EVENTS_MAX) {
+		*why = "at most 256 events in one report";
+		goto fail;
+	}
+	out->ev = calloc(n ? n : 1, sizeof(*out->ev));
+	if (!out->ev) {
+		*why = "out of memory";
+		goto fail;
+	}
+	cJSON_ArrayForEach(e, evs)
+	{
+		struct api_session_event *v = &out->ev[i];
+		const cJSON *sess = cJSON_GetObjectItemCaseSensitive(e, "session");
+		const cJSON *desk = cJSON_GetObjectItemCaseSensitive(e, "desktop");
+		const cJSON *what = cJSON_GetObjectItemCaseSensitive(e, "event");
+		const cJSON *client = cJSON_GetObjectItemCaseSensitive(e, "client");
+		int k = -1;
+
+		if (!cJSON_IsObject(e) || i >= n) {
+			*why = "each event must be an object";
+			goto fail;
+		}
+		if (!cJSON_IsString(sess) || !session_id(sess->valuestring, v->session)) {
+			*why = "an event's \"session\" must be the 32 hex digits of a session id";
+			goto fail;
+		}
+		if (!cJSON_IsString(desk) || !api_name_ok(desk->valuestring)) {
+			*why = "an event's \"desktop\" must be a desktop name";
+			goto fail;
+		}
+		snprintf(v->desktop, sizeof(v->desktop), "%s", desk->valuestring);
+		for (int w = 0; cJSON_IsString(what) && w < 4; w++)
+			if (strcmp(what->valuestring, names[w]) == 0)
+				k = w;
+		if (k < 0) {
+			*why = "an event's \"event\" must be connected, disconnected, idle or "
+			       "active";
+			goto fail;
+		}
+		v->event = (enum api_event)k;
+		if (client && (!cJSON_IsString(client) || !client_ok(client->valuestring))) {
+			*why = "an event's \"client\" must be an address (up to 64 of "
+			       "0-9 A-Z a-z . : % _ -)";
+			goto fail;
+		}
+		if (client)
+			snprintf(v->client, sizeof(v->client), "%s", client->valuestring);
+		i++;
+	}
+	out->count = i;
+	cJSON_Delete(j);
+	return 0;
+fail:
+	cJSON_Delete(j);
+	api_events_free(out);
+	return -EINVAL;
+}
+
+void api_events_free(struct api_events *e)
+{
+	free(e->ev);
+	e->ev = NULL;
+	e->count = 0;
 }
 
 int api_parse_fields(const char *body, size_t len, const char *const names[4],

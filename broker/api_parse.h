@@ -23,15 +23,19 @@
 #define API_TOKEN_LEN	  32   /* random bytes of a login token */
 #define API_TOKEN_TEXT	  44   /* base64url of them, no padding, + NUL */
 #define API_URI_FIELD_MAX 1025 /* the longest string field (a console URI) + NUL */
+#define API_EVENTS_MAX	  256  /* session events per report */
+#define API_SESSION_LEN	  32   /* hex digits of a session id */
+#define API_CLIENT_MAX	  64   /* a client address as an agent reports it */
 
 enum api_route {
 	API_NONE = 0,
-	API_LOGIN,	    /* POST /api/v1/login */
-	API_LOGOUT,	    /* POST /api/v1/logout */
-	API_POOLS,	    /* GET  /api/v1/pools */
-	API_CONNECT,	    /* POST /api/v1/pools/{pool}/connect */
-	API_AGENT_REGISTER, /* POST /api/v1/agent/register (mTLS, OU=agent) */
-	API_AGENT_HEARTBEAT,
+	API_LOGIN,		 /* POST /api/v1/login */
+	API_LOGOUT,		 /* POST /api/v1/logout */
+	API_POOLS,		 /* GET  /api/v1/pools */
+	API_CONNECT,		 /* POST /api/v1/pools/{pool}/connect */
+	API_AGENT_REGISTER,	 /* POST /api/v1/agent/register (mTLS, OU=agent) */
+	API_AGENT_HEARTBEAT,	 /* POST /api/v1/agent/heartbeat */
+	API_AGENT_SESSIONS,	 /* POST /api/v1/agent/sessions */
 	API_ADMIN_USERS,	 /* POST /api/v1/admin/users (mTLS, OU=admin) */
 	API_ADMIN_GROUPS,	 /* POST /api/v1/admin/groups */
 	API_ADMIN_GROUP_MEMBERS, /* POST /api/v1/admin/groups/{group}/members */
@@ -42,12 +46,19 @@ enum api_route {
 	API_ADMIN_MAINTENANCE,	 /* POST /api/v1/admin/desktops/{agent}/{desktop}/maintenance */
 	API_ADMIN_LOGOFF,	 /* POST /api/v1/admin/sessions/{session}/logoff */
 	API_ADMIN_LIST, /* GET  /api/v1/admin/{users,groups,pools,desktops,agents,sessions} */
-	API_ADMIN_USER_DELETE,	  /* DELETE /api/v1/admin/users/{user} */
-	API_ADMIN_POOL_DELETE,	  /* DELETE /api/v1/admin/pools/{pool} */
-	API_ADMIN_PASSWORD,	  /* POST /api/v1/admin/users/{user}/password */
-	API_ADMIN_ASSIGN,	  /* POST /api/v1/admin/assignments */
-	API_ADMIN_UNASSIGN,	  /* DELETE /api/v1/admin/assignments/{agent}/{desktop} */
-	API_ADMIN_DESKTOP_DELETE, /* DELETE /api/v1/admin/desktops/{agent}/{desktop} */
+	API_ADMIN_USER_DELETE,	   /* DELETE /api/v1/admin/users/{user} */
+	API_ADMIN_POOL_DELETE,	   /* DELETE /api/v1/admin/pools/{pool} */
+	API_ADMIN_PASSWORD,	   /* POST /api/v1/admin/users/{user}/password */
+	API_ADMIN_ASSIGN,	   /* POST /api/v1/admin/assignments */
+	API_ADMIN_UNASSIGN,	   /* DELETE /api/v1/admin/assignments/{agent}/{desktop} */
+	API_ADMIN_DESKTOP_DELETE,  /* DELETE /api/v1/admin/desktops/{agent}/{desktop} */
+	API_ADMIN_POOL,		   /* GET  /api/v1/admin/pools/{pool} */
+	API_ADMIN_POOL_SET,	   /* POST /api/v1/admin/pools/{pool} */
+	API_ADMIN_UNENTITLE_USER,  /* DELETE /api/v1/admin/entitlements/{pool}/users/{user} */
+	API_ADMIN_UNENTITLE_GROUP, /* DELETE /api/v1/admin/entitlements/{pool}/groups/{group} */
+	API_ADMIN_GROUP_DELETE,	   /* DELETE /api/v1/admin/groups/{group} */
+	API_ADMIN_MEMBER_REMOVE,   /* DELETE /api/v1/admin/groups/{group}/members/{user} */
+	API_ADMIN_DISCONNECT,	   /* POST /api/v1/admin/sessions/{session}/disconnect */
 };
 
 enum api_method {
@@ -104,10 +115,42 @@ struct api_register {
 	int port;
 	size_t count;
 	char (*desktops)[API_NAME_MAX + 1]; /* count names, malloc'd: api_register_free */
+	bool *up;			    /* count flags ("up", default true), malloc'd */
 };
-/* {"address": "...", "port": N, "desktops": ["d1", {"name": "d2"}, ...]} */
+/* {"address": "...", "port": N, "desktops": ["d1", {"name": "d2", "up": false}, ...]} */
 int api_parse_register(const char *body, size_t len, struct api_register *out, const char **why);
+/*
+ * A heartbeat's optional body: {"desktops": [...]} as in a registration
+ * (address and port unused). No body, {} or no "desktops": count 0.
+ */
+int api_parse_heartbeat(const char *body, size_t len, struct api_register *out, const char **why);
 void api_register_free(struct api_register *r);
+
+enum api_event {
+	API_EVENT_CONNECTED = 0, /* = enum store_session_event */
+	API_EVENT_DISCONNECTED,
+	API_EVENT_IDLE,
+	API_EVENT_ACTIVE,
+};
+
+struct api_session_event {
+	char session[API_SESSION_LEN + 1]; /* lower-case hex */
+	char desktop[API_NAME_MAX + 1];
+	enum api_event event;
+	char client[API_CLIENT_MAX + 1]; /* "" when not given */
+};
+
+struct api_events {
+	size_t count;
+	struct api_session_event *ev; /* count, malloc'd: api_events_free */
+};
+/*
+ * {"events": [{"session": "<32 hex>", "desktop": "vm1", "event":
+ * "connected"|"disconnected"|"idle"|"active", "client": "10.0.0.5"}, ...]},
+ * at most API_EVENTS_MAX; "client" optional, an address of [0-9A-Za-z.:%_-].
+ */
+int api_parse_events(const char *body, size_t len, struct api_events *out, const char **why);
+void api_events_free(struct api_events *e);
 
 /*
  * Admin bodies: up to four named string members and one integer/bool,

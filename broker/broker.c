@@ -19,6 +19,7 @@
 #include "queue.h"
 #include "store.h"
 #include "ticket.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -78,6 +79,9 @@ const struct config_key broker_config_table[] = {
 	{"agent.heartbeat_window_s", CONFIG_INT, "30", 2, 86400,
 	 offsetof(struct broker_cfg, heartbeat_window_s), NULL,
 	 "an agent silent this long has its desktops marked offline"},
+	{"session.pending_timeout_s", CONFIG_INT, "300", 1, 7 * 86400,
+	 offsetof(struct broker_cfg, pending_timeout_s), NULL,
+	 "a session whose client never connected counts as disconnected after this long"},
 	{"workers", CONFIG_INT, "4", 1, WORKERS_MAX, offsetof(struct broker_cfg, workers), NULL,
 	 "threads for database work and password hashing"},
 	{"max_body", CONFIG_INT, "65536", 1024, 16777216, offsetof(struct broker_cfg, max_body),
@@ -265,6 +269,7 @@ static int status_for(int rc)
 	case -EHOSTDOWN:
 		return 503;
 	case -EDQUOT:
+	case -EBUSY:
 		return 409;
 	case -EINVAL:
 		return 400;
@@ -428,6 +433,106 @@ static void run_connect(struct worker *w, struct job *j, const char *user)
 		 res.session, id);
 }
 
+/* Names of a parsed registration or heartbeat as the store takes them (malloc'd). */
+static const char **desktop_names(const struct api_register *reg)
+{
+	const char **names = calloc(reg->count ? reg->count : 1, sizeof(*names));
+	for (size_t i = 0; names && i < reg->count; i++)
+		names[i] = reg->desktops[i];
+	return names;
+}
+
+static void run_heartbeat(struct worker *w, struct job *j)
+{
+	struct store *s = w->store;
+	struct store_end *ends = NULL;
+	struct api_register hb;
+	const char *why, **names;
+	size_t nends = 0;
+	cJSON *r, *a;
+	int rc;
+
+	if (api_parse_heartbeat(j->body, j->len, &hb, &why) < 0) {
+		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/agent/heartbeat");
+		return;
+	}
+	names = desktop_names(&hb);
+	if (!names) {
+		api_register_free(&hb);
+		job_error(j, 500, "out of memory", NULL);
+		return;
+	}
+	rc = s->impl->agent_heartbeat(s, j->cn, j->now, names, hb.up, hb.count, &ends, &nends);
+	free(names);
+	api_register_free(&hb);
+	if (rc == -ENOENT) {
+		job_error(j, 404, "this agent is not registered",
+			  "POST /api/v1/agent/register first");
+		return;
+	}
+	if (rc < 0) {
+		job_store_error(j, rc, "heartbeat failed");
+		return;
+	}
+	r = cJSON_CreateObject();
+	cJSON_AddNumberToObject(r, "heartbeat_interval_s",
+				(double)(w->b->cfg.heartbeat_window_s / 3));
+	a = cJSON_AddArrayToObject(r, "end");
+	for (size_t i = 0; i < nends; i++) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "session", ends[i].session);
+		cJSON_AddStringToObject(e, "reason", store_end_reason_name(ends[i].reason));
+		cJSON_AddItemToArray(a, e);
+		log_info("agent %s: drop the client of session %s (%s)", j->cn, ends[i].session,
+			 store_end_reason_name(ends[i].reason));
+	}
+	free(ends);
+	job_ok(j, 200, r);
+}
+
+static void run_sessions(struct worker *w, struct job *j)
+{
+	struct store *s = w->store;
+	struct store_event *ev;
+	struct api_events e;
+	size_t accepted = 0, unknown = 0;
+	const char *why;
+	cJSON *r;
+	int rc;
+
+	if (api_parse_events(j->body, j->len, &e, &why) < 0) {
+		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/agent/sessions");
+		return;
+	}
+	ev = calloc(e.count ? e.count : 1, sizeof(*ev));
+	if (!ev) {
+		api_events_free(&e);
+		job_error(j, 500, "out of memory", NULL);
+		return;
+	}
+	for (size_t i = 0; i < e.count; i++) {
+		ev[i].session = e.ev[i].session;
+		ev[i].desktop = e.ev[i].desktop;
+		ev[i].event = (enum store_session_event)e.ev[i].event;
+		ev[i].client = e.ev[i].client[0] ? e.ev[i].client : NULL;
+	}
+	rc = s->impl->session_events(s, j->cn, j->now, ev, e.count, &accepted, &unknown);
+	free(ev);
+	api_events_free(&e);
+	if (rc < 0) {
+		job_store_error(j, rc, "session report failed");
+		return;
+	}
+	if (unknown)
+		log_info("agent %s reported %zu sessions the broker does not have: they go on its "
+			 "end list",
+			 j->cn, unknown);
+	r = cJSON_CreateObject();
+	cJSON_AddNumberToObject(r, "accepted", (double)accepted);
+	cJSON_AddNumberToObject(r, "unknown", (double)unknown);
+	job_ok(j, 200, r);
+}
+
 static void run_agent(struct worker *w, struct job *j)
 {
 	struct broker *b = w->b;
@@ -439,36 +544,25 @@ static void run_agent(struct worker *w, struct job *j)
 	int rc;
 
 	if (j->path.route == API_AGENT_HEARTBEAT) {
-		rc = s->impl->agent_heartbeat(s, j->cn, j->now);
-		if (rc == -ENOENT) {
-			job_error(j, 404, "this agent is not registered",
-				  "POST /api/v1/agent/register first");
-			return;
-		}
-		if (rc < 0) {
-			job_store_error(j, rc, "heartbeat failed");
-			return;
-		}
-		r = cJSON_CreateObject();
-		cJSON_AddNumberToObject(r, "heartbeat_interval_s",
-					(double)(b->cfg.heartbeat_window_s / 3));
-		job_ok(j, 200, r);
+		run_heartbeat(w, j);
+		return;
+	}
+	if (j->path.route == API_AGENT_SESSIONS) {
+		run_sessions(w, j);
 		return;
 	}
 	if (api_parse_register(j->body, j->len, &reg, &why) < 0) {
 		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/agent/register");
 		return;
 	}
-	names = calloc(reg.count ? reg.count : 1, sizeof(*names));
+	names = desktop_names(&reg);
 	if (!names) {
 		api_register_free(&reg);
 		job_error(j, 500, "out of memory", NULL);
 		return;
 	}
-	for (size_t i = 0; i < reg.count; i++)
-		names[i] = reg.desktops[i];
 	rc = s->impl->agent_register(s, j->cn, reg.address[0] ? reg.address : j->peer, reg.port,
-				     j->now, names, reg.count, &unknown);
+				     j->now, names, reg.up, reg.count, &unknown);
 	free(names);
 	if (rc < 0) {
 		api_register_free(&reg);
@@ -499,9 +593,9 @@ static int parse_enum(const char *s, const char *const *names, int def)
 /* Columns that hold numbers go out as JSON numbers. */
 static bool numeric_column(const char *name)
 {
-	static const char *const nums[] = {"port",     "idle_timeout_s", "max_sessions",
-					   "desktops", "available",	 "last_heartbeat",
-					   "started",  "last_seen",	 NULL};
+	static const char *const nums[] = {
+		"port",		  "idle_timeout_s", "max_sessions", "desktops", "available",
+		"last_heartbeat", "started",	    "last_seen",    "sessions", NULL};
 	for (int i = 0; nums[i]; i++)
 		if (strcmp(name, nums[i]) == 0)
 			return true;
@@ -548,6 +642,85 @@ static void run_list(struct worker *w, struct job *j)
 	job_ok(j, 200, r);
 }
 
+/* One row of a listing as an object: the row whose first column is name. */
+static void run_show(struct worker *w, struct job *j, enum store_list what, const char *name,
+		     const char *missing)
+{
+	struct store_table t;
+	cJSON *r = NULL;
+	int rc = w->store->impl->list(w->store, what, &t);
+	if (rc < 0) {
+		job_store_error(j, rc, "cannot list");
+		return;
+	}
+	for (size_t row = 0; row < t.nrows && !r; row++) {
+		if (strcmp(t.cells[row * t.ncols], name) != 0)
+			continue;
+		r = cJSON_CreateObject();
+		for (size_t c = 0; c < t.ncols; c++) {
+			const char *v = t.cells[row * t.ncols + c];
+			if (numeric_column(t.cols[c]))
+				cJSON_AddNumberToObject(r, t.cols[c], strtod(v, NULL));
+			else
+				cJSON_AddStringToObject(r, t.cols[c], v);
+		}
+	}
+	store_table_free(&t);
+	if (!r)
+		job_error(j, 404, missing, NULL);
+	else
+		job_ok(j, 200, r);
+}
+
+static void run_pool_set(struct worker *w, struct job *j)
+{
+	static const char *const kinds[] = {"floating", "dedicated", NULL};
+	static const char *const logoffs[] = {"never", "immediate", "after_idle", NULL};
+	static const char *const names[4] = {"kind", "logoff", NULL, NULL};
+	static const char *const nums[3] = {"idle_timeout_s", "max_sessions", NULL};
+	struct store_pool_change c;
+	struct api_fields f;
+	const char *why;
+	int rc;
+
+	if (api_parse_fields(j->body, j->len, names, nums, &f, &why) < 0) {
+		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/admin/pools/{pool}");
+		return;
+	}
+	c.kind = parse_enum(f.s[0], kinds, -2);
+	c.logoff = parse_enum(f.s[1], logoffs, -2);
+	if (c.kind == -1 || c.logoff == -1) {
+		job_error(j, 400,
+			  "\"kind\" is floating or dedicated, \"logoff\" never, immediate or "
+			  "after_idle",
+			  NULL);
+		return;
+	}
+	c.kind = c.kind < 0 ? -1 : c.kind;
+	c.logoff = c.logoff < 0 ? -1 : c.logoff;
+	c.idle_timeout_s = f.has_num[0] ? f.num[0] : -1;
+	c.max_sessions = f.has_num[1] ? f.num[1] : -1;
+	if (c.kind < 0 && c.logoff < 0 && c.idle_timeout_s < 0 && c.max_sessions < 0) {
+		job_error(j, 400, "nothing to change",
+			  "send one or more of \"kind\", \"logoff\", \"idle_timeout_s\", "
+			  "\"max_sessions\"");
+		return;
+	}
+	rc = w->store->impl->pool_set(w->store, j->path.arg[0], &c);
+	if (rc == -EBUSY) {
+		job_error(j, 409, "a pool's kind cannot change once it has desktops",
+			  "remove its desktops first (highrisectl desktop remove), or make a new "
+			  "pool of the other kind");
+		return;
+	}
+	if (rc < 0) {
+		job_store_error(j, rc, "refused");
+		return;
+	}
+	log_info("admin %s changed pool %s", j->cn, j->path.arg[0]);
+	job_ok(j, 200, cJSON_CreateObject());
+}
+
 static void run_admin(struct worker *w, struct job *j)
 {
 	static const char *const kinds[] = {"floating", "dedicated", NULL};
@@ -574,9 +747,33 @@ static void run_admin(struct worker *w, struct job *j)
 		job_ok(j, 200, r);
 		return;
 	}
-	if (j->path.route == API_ADMIN_LOGOFF) {
+	switch (j->path.route) {
+	case API_ADMIN_LOGOFF:
 		rc = s->impl->session_end(s, j->path.arg[0]);
 		goto done;
+	case API_ADMIN_DISCONNECT:
+		rc = s->impl->session_disconnect(s, j->path.arg[0]);
+		goto done;
+	case API_ADMIN_POOL:
+		run_show(w, j, STORE_LIST_POOLS, j->path.arg[0], "refused: not found");
+		return;
+	case API_ADMIN_POOL_SET:
+		run_pool_set(w, j);
+		return;
+	case API_ADMIN_UNENTITLE_USER:
+		rc = s->impl->unentitle(s, j->path.arg[0], j->path.arg[1], NULL);
+		goto done;
+	case API_ADMIN_UNENTITLE_GROUP:
+		rc = s->impl->unentitle(s, j->path.arg[0], NULL, j->path.arg[1]);
+		goto done;
+	case API_ADMIN_GROUP_DELETE:
+		rc = s->impl->group_delete(s, j->path.arg[0]);
+		goto done;
+	case API_ADMIN_MEMBER_REMOVE:
+		rc = s->impl->group_member_remove(s, j->path.arg[0], j->path.arg[1]);
+		goto done;
+	default:
+		break;
 	}
 	if (j->path.route == API_ADMIN_UNASSIGN) {
 		rc = s->impl->unassign(s, j->path.arg[0], j->path.arg[1]);
@@ -738,6 +935,10 @@ static void job_run(struct worker *w, struct job *j)
 		if (rc == 0 && off > 0)
 			log_warn("%d desktops went offline: their agents stopped heartbeating",
 				 off);
+		rc = w->store->impl->sessions_expire(w->store, j->now, w->b->cfg.pending_timeout_s,
+						     &off);
+		if (rc == 0 && off > 0)
+			log_info("%d sessions logged off by their pools' logoff policies", off);
 		return;
 	}
 	if (j->path.auth == API_AUTH_TOKEN) {
@@ -768,6 +969,7 @@ static void job_run(struct worker *w, struct job *j)
 		break;
 	case API_AGENT_REGISTER:
 	case API_AGENT_HEARTBEAT:
+	case API_AGENT_SESSIONS:
 		run_agent(w, j);
 		break;
 	default:
@@ -884,6 +1086,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 	ev_uint16_t port = 0;
 	int rc;
 
+	/*
+	 * evhttp sets the socket after make_bev: answers go out as two TLS
+	 * records (head, body), and without TCP_NODELAY the second waits for the
+	 * client's delayed ACK, 40 ms per request (bench/broker/README.md).
+	 */
+	if (evcon)
+		tls_set_nodelay(bufferevent_getfd(evhttp_connection_get_bufferevent(evcon)));
 	rc = api_parse_path(evhttp_request_get_uri(req), method_of(cmd), &path, &why);
 	if (rc < 0) {
 		reply_error(req, rc == -ENOENT ? 404 : 400, why, NULL);

@@ -36,6 +36,7 @@ struct broker_cfg {
 	int64_t ticket_lifetime_s;
 	int64_t token_lifetime_s;
 	int64_t heartbeat_window_s;
+	int64_t pending_timeout_s; /* a session whose ticket was never used: disconnected */
 	int64_t workers;
 	int64_t max_body;
 	int64_t login_free_attempts;

@@ -8,13 +8,10 @@
  * codes: 0 done, 1 the broker refused (its error is printed), 2 usage,
  * 3 the broker could not be reached (TLS or network; the reason is printed).
  */
-#include <arpa/inet.h>
+#include "https.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +33,57 @@ struct opts {
 	bool json;
 };
 
+/* Every command, for --help and COMMAND --help. */
+static const struct help {
+	const char *noun, *verb; /* verb NULL: the noun is the command */
+	const char *synopsis, *what;
+} helps[] = {
+	{"pool", "create",
+	 "pool create NAME [--kind floating|dedicated] [--logoff never|immediate|after_idle]\n"
+	 "                 [--idle-timeout SECONDS] [--max-sessions N]",
+	 "adds a pool (defaults: floating, never, 0, 1)"},
+	{"pool", "list", "pool list", "every pool with its settings and counts"},
+	{"pool", "show", "pool show NAME", "one pool: settings, desktops, available, sessions"},
+	{"pool", "set",
+	 "pool set NAME [--kind floating|dedicated] [--logoff never|immediate|after_idle]\n"
+	 "              [--idle-timeout SECONDS] [--max-sessions N]",
+	 "changes a pool's settings (the kind only while it has no desktops)"},
+	{"pool", "delete", "pool delete NAME", "deletes a pool with its desktops and sessions"},
+	{"desktop", "add", "desktop add POOL AGENT NAME [CONSOLE_URI]",
+	 "adds a desktop; offline until its agent registers"},
+	{"desktop", "list", "desktop list", "every desktop with its state and holder"},
+	{"desktop", "show", "desktop show AGENT NAME", "one desktop's pool and state"},
+	{"desktop", "remove", "desktop remove AGENT NAME",
+	 "removes a desktop with its assignment and sessions"},
+	{"desktop", "maintenance", "desktop maintenance AGENT NAME on|off",
+	 "takes a desktop out of service, or back (offline until its agent speaks)"},
+	{"user", "add", "user add NAME [--password-file FILE]",
+	 "adds a user; the password from FILE or the first line of stdin"},
+	{"user", "passwd", "user passwd NAME [--password-file FILE]", "sets a new password"},
+	{"user", "list", "user list", "every user with their groups"},
+	{"user", "delete", "user delete NAME",
+	 "deletes a user; the desktops they held become available"},
+	{"group", "add", "group add NAME", "adds a group"},
+	{"group", "add-member", "group add-member GROUP USER", "puts a user in a group"},
+	{"group", "remove-member", "group remove-member GROUP USER", "takes a user out of a group"},
+	{"group", "list", "group list", "every group with its members"},
+	{"group", "delete", "group delete NAME",
+	 "deletes a group with its memberships and entitlements (users stay)"},
+	{"entitle", NULL, "entitle POOL --user USER | --group GROUP",
+	 "lets a user, or a group's members, use a pool"},
+	{"unentitle", NULL, "unentitle POOL --user USER | --group GROUP",
+	 "takes that entitlement away (live sessions stay)"},
+	{"assign", NULL, "assign USER AGENT DESKTOP", "makes a desktop the user's dedicated one"},
+	{"unassign", NULL, "unassign AGENT DESKTOP",
+	 "drops a desktop's assignment and ends its session"},
+	{"session", "list", "session list", "live sessions: pending, connected or disconnected"},
+	{"session", "disconnect", "session disconnect SESSION",
+	 "drops the session's client; the session stays and its user may resume it"},
+	{"session", "logoff", "session logoff SESSION",
+	 "ends the session (its client is dropped); a floating desktop goes back"},
+	{"agent", "list", "agent list", "every agent with its address and last heartbeat"},
+};
+
 static void usage(FILE *out)
 {
 	fputs("Usage: " PROG " [OPTIONS] COMMAND ...\n"
@@ -50,25 +98,13 @@ static void usage(FILE *out)
 	      "  --key FILE         its key [HIGHRISE_KEY]\n"
 	      "  --ca FILE          the CA that signed the broker's certificate [HIGHRISE_CA]\n"
 	      "  --json             print the broker's JSON answer instead of a table\n"
-	      "  --help             this text (COMMAND --help: the same)\n"
+	      "  --help             this text (COMMAND --help: that command's)\n"
 	      "\n"
-	      "Commands:\n"
-	      "  pool create NAME [--kind floating|dedicated] [--logoff "
-	      "never|immediate|after_idle]\n"
-	      "                   [--idle-timeout SECONDS] [--max-sessions N]\n"
-	      "  pool list | pool delete NAME\n"
-	      "  desktop add POOL AGENT NAME [CONSOLE_URI]\n"
-	      "  desktop list | desktop show AGENT NAME | desktop remove AGENT NAME\n"
-	      "  desktop maintenance AGENT NAME on|off\n"
-	      "  user add NAME [--password-file FILE]   (else the first line of stdin)\n"
-	      "  user passwd NAME [--password-file FILE]\n"
-	      "  user list | user delete NAME\n"
-	      "  assign USER AGENT DESKTOP | unassign AGENT DESKTOP   (dedicated desktops)\n"
-	      "  group add NAME | group add-member GROUP USER | group list\n"
-	      "  entitle POOL --user USER | --group GROUP\n"
-	      "  session list | session logoff SESSION\n"
-	      "  agent list\n"
-	      "\n"
+	      "Commands:\n",
+	      out);
+	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+		fprintf(out, "  %s\n", helps[i].synopsis);
+	fputs("\n"
 	      "Exit codes: 0 done, 1 refused by the broker, 2 usage, 3 broker unreachable.\n"
 	      "\n"
 	      "Example:\n"
@@ -77,23 +113,29 @@ static void usage(FILE *out)
 	      out);
 }
 
-/* ---- one HTTPS request ---- */
-
-static void tls_reason(char *buf, size_t len, SSL *ssl)
+/* COMMAND --help: the commands of that noun (and verb); false when none match. */
+static bool command_help(int argc, char **argv)
 {
-	unsigned long e = ERR_peek_last_error();
-	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-	if (v != X509_V_OK)
-		snprintf(buf, len, "the broker's certificate: %s",
-			 X509_verify_cert_error_string(v));
-	else if (errno)
-		snprintf(buf, len, "%s", strerror(errno)); /* "Connection refused" says more */
-	else if (e)
-		ERR_error_string_n(e, buf, len);
-	else
-		snprintf(buf, len, "%s", errno ? strerror(errno) : "connection failed");
-	ERR_clear_error();
+	const char *noun = argc > 0 ? argv[0] : "", *verb = argc > 1 ? argv[1] : "";
+	bool any = false, verb_known = false;
+	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+		if (strcmp(helps[i].noun, noun) == 0 && helps[i].verb &&
+		    strcmp(helps[i].verb, verb) == 0)
+			verb_known = true;
+	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
+		if (strcmp(helps[i].noun, noun) != 0)
+			continue;
+		if (verb_known && strcmp(helps[i].verb, verb) != 0)
+			continue;
+		printf("Usage: " PROG " [OPTIONS] %s\n  %s\n", helps[i].synopsis, helps[i].what);
+		any = true;
+	}
+	if (any)
+		printf("(" PROG " --help: the options and every command)\n");
+	return any;
 }
+
+/* ---- one HTTPS request (proto/https.h) ---- */
 
 /*
  * method path [body] -> status and the answer's body (malloc'd). Returns
@@ -102,124 +144,18 @@ static void tls_reason(char *buf, size_t len, SSL *ssl)
 static int https(const struct opts *o, const char *method, const char *path, const char *body,
 		 int *status, char **out, char *err, size_t errlen)
 {
-	char host[256], hostport[300], *req = NULL, *buf = NULL;
-	const char *h = o->broker, *end;
-	size_t hlen, n = 0, cap = 65536;
-	SSL_CTX *ctx = NULL;
-	BIO *bio = NULL;
-	SSL *ssl = NULL;
-	const char *port = "8443";
-	unsigned char ip[16];
-	int rc = -1, len;
+	struct https_target t = {.url = o->broker,
+				 .ca_file = o->ca,
+				 .cert_file = o->cert && o->cert[0] ? o->cert : NULL,
+				 .key_file = o->key,
+				 .timeout_ms = 30000};
+	struct https_response res;
 
-	if (strncmp(h, "https://", 8) != 0) {
-		snprintf(err, errlen, "--broker must be https://HOST[:PORT]");
+	if (https_request(&t, "the broker", method, path, NULL, body, &res, err, errlen) < 0)
 		return -1;
-	}
-	h += 8;
-	hlen = strcspn(h, "/");
-	if (h[0] == '[') { /* [IPv6]:port */
-		end = memchr(h, ']', hlen);
-		if (!end) {
-			snprintf(err, errlen, "--broker: no ']' after an IPv6 address");
-			return -1;
-		}
-		snprintf(host, sizeof(host), "%.*s", (int)(end - h - 1), h + 1);
-		if (end[1] == ':')
-			port = end + 2;
-	} else {
-		end = memchr(h, ':', hlen);
-		snprintf(host, sizeof(host), "%.*s", (int)(end ? (size_t)(end - h) : hlen), h);
-		if (end)
-			port = end + 1;
-	}
-	snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%.*s" : "%s:%.*s", host,
-		 (int)strcspn(port, "/"), port);
-
-	ctx = SSL_CTX_new(TLS_client_method());
-	if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1)
-		goto tls_fail;
-	if (o->ca ? SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1
-		  : SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		snprintf(err, errlen, "cannot load the CA file %s", o->ca ? o->ca : "(system)");
-		goto out;
-	}
-	if (o->cert && o->cert[0] &&
-	    (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
-	     SSL_CTX_use_PrivateKey_file(ctx, o->key ? o->key : o->cert, SSL_FILETYPE_PEM) != 1)) {
-		snprintf(err, errlen, "cannot load the admin certificate %s or its key", o->cert);
-		goto out;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	bio = BIO_new_ssl_connect(ctx);
-	if (!bio)
-		goto tls_fail;
-	BIO_get_ssl(bio, &ssl);
-	if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1) {
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-	} else {
-		SSL_set_tlsext_host_name(ssl, host);
-		SSL_set1_host(ssl, host);
-	}
-	BIO_set_conn_hostname(bio, hostport);
-	errno = 0;
-	if (BIO_do_connect(bio) <= 0 || BIO_do_handshake(bio) <= 0)
-		goto tls_fail;
-
-	len = asprintf(&req,
-		       "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-		       "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-		       method, path, host, body ? strlen(body) : 0, body ? body : "");
-	if (len < 0 || BIO_write(bio, req, len) != len)
-		goto tls_fail;
-	buf = malloc(cap + 1);
-	if (!buf)
-		goto out;
-	for (;;) {
-		int r;
-		if (n == cap) {
-			char *nb;
-			if (cap >= RESPONSE_MAX) {
-				snprintf(err, errlen, "the broker's answer is too long");
-				goto out;
-			}
-			nb = realloc(buf, cap * 2 + 1);
-			if (!nb)
-				goto out;
-			buf = nb;
-			cap *= 2;
-		}
-		r = BIO_read(bio, buf + n, (int)(cap - n));
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	if (sscanf(buf, "HTTP/1.%*d %d", status) != 1 || !strstr(buf, "\r\n\r\n")) {
-		snprintf(err, errlen, "the broker's answer is not HTTP");
-		goto out;
-	}
-	{
-		char *b = strstr(buf, "\r\n\r\n") + 4;
-		memmove(buf, b, strlen(b) + 1);
-	}
-	*out = buf;
-	buf = NULL;
-	rc = 0;
-	goto out;
-tls_fail : {
-	char why[256];
-	tls_reason(why, sizeof(why), ssl);
-	if (snprintf(err, errlen, "cannot reach the broker at %s: %s", hostport, why) >=
-	    (int)errlen)
-		err[errlen - 1] = '\0'; /* cut short is fine: the start says what happened */
-}
-out:
-	free(req);
-	free(buf);
-	BIO_free_all(bio);
-	SSL_CTX_free(ctx);
-	return rc;
+	*status = res.status;
+	*out = res.body; /* ours now */
+	return 0;
 }
 
 /* ---- output ---- */
@@ -387,6 +323,36 @@ static const char *flag(int argc, char **argv, const char *name)
 	return NULL;
 }
 
+/* --NAME N as a whole number >= 0 into *out; false (and a message) when it is not one. */
+static bool num_flag(int argc, char **argv, const char *name, cJSON *b, const char *member)
+{
+	const char *v = flag(argc, argv, name);
+	char *end;
+	long long n;
+	if (!v)
+		return true;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || end == v || *end || n < 0) {
+		fprintf(stderr, PROG ": %s takes a whole number of 0 or more, not '%s'\n", name, v);
+		return false;
+	}
+	cJSON_AddNumberToObject(b, member, (double)n);
+	return true;
+}
+
+/* The pool settings flags of pool create and pool set into b; false on a usage error. */
+static bool pool_flags(int argc, char **argv, cJSON *b)
+{
+	const char *v;
+	if ((v = flag(argc, argv, "--kind")))
+		cJSON_AddStringToObject(b, "kind", v);
+	if ((v = flag(argc, argv, "--logoff")))
+		cJSON_AddStringToObject(b, "logoff", v);
+	return num_flag(argc, argv, "--idle-timeout", b, "idle_timeout_s") &&
+	       num_flag(argc, argv, "--max-sessions", b, "max_sessions");
+}
+
 static int read_password(const char *file, char *out, size_t cap)
 {
 	FILE *f = file ? fopen(file, "r") : stdin;
@@ -414,19 +380,29 @@ static int run(const struct opts *o, int argc, char **argv)
 		if (strcmp(verb, "list") == 0)
 			return call(o, "GET", "/api/v1/admin/pools", NULL, NULL);
 		if (strcmp(verb, "create") == 0 && need(argc, 3, "pool create NAME")) {
-			const char *v;
 			b = cJSON_CreateObject();
 			cJSON_AddStringToObject(b, "name", argv[2]);
-			if ((v = flag(argc, argv, "--kind")))
-				cJSON_AddStringToObject(b, "kind", v);
-			if ((v = flag(argc, argv, "--logoff")))
-				cJSON_AddStringToObject(b, "logoff", v);
-			if ((v = flag(argc, argv, "--idle-timeout")))
-				cJSON_AddNumberToObject(b, "idle_timeout_s", atof(v));
-			if ((v = flag(argc, argv, "--max-sessions")))
-				cJSON_AddNumberToObject(b, "max_sessions", atof(v));
+			if (!pool_flags(argc, argv, b)) {
+				cJSON_Delete(b);
+				return EXIT_USAGE;
+			}
 			snprintf(msg, sizeof(msg), "pool %s created", argv[2]);
 			return call(o, "POST", "/api/v1/admin/pools", b, msg);
+		}
+		if (strcmp(verb, "show") == 0 && need(argc, 3, "pool show NAME")) {
+			snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", argv[2]);
+			return call(o, "GET", path, NULL, NULL);
+		}
+		if (strcmp(verb, "set") == 0 &&
+		    need(argc, 4, "pool set NAME --SETTING VALUE ...")) {
+			b = cJSON_CreateObject();
+			if (!pool_flags(argc, argv, b)) {
+				cJSON_Delete(b);
+				return EXIT_USAGE;
+			}
+			snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", argv[2]);
+			snprintf(msg, sizeof(msg), "pool %s changed", argv[2]);
+			return call(o, "POST", path, b, msg);
 		}
 		if (strcmp(verb, "delete") == 0 && need(argc, 3, "pool delete NAME")) {
 			snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", argv[2]);
@@ -532,6 +508,18 @@ static int run(const struct opts *o, int argc, char **argv)
 			snprintf(msg, sizeof(msg), "%s is now in group %s", argv[3], argv[2]);
 			return call(o, "POST", path, b, msg);
 		}
+		if (strcmp(verb, "remove-member") == 0 &&
+		    need(argc, 4, "group remove-member GROUP USER")) {
+			snprintf(path, sizeof(path), "/api/v1/admin/groups/%s/members/%s", argv[2],
+				 argv[3]);
+			snprintf(msg, sizeof(msg), "%s is no longer in group %s", argv[3], argv[2]);
+			return call(o, "DELETE", path, NULL, msg);
+		}
+		if (strcmp(verb, "delete") == 0 && need(argc, 3, "group delete NAME")) {
+			snprintf(path, sizeof(path), "/api/v1/admin/groups/%s", argv[2]);
+			snprintf(msg, sizeof(msg), "group %s deleted", argv[2]);
+			return call(o, "DELETE", path, NULL, msg);
+		}
 	} else if (strcmp(noun, "entitle") == 0) {
 		const char *u = flag(argc, argv, "--user"), *g = flag(argc, argv, "--group");
 		if (!u == !g) {
@@ -544,6 +532,17 @@ static int run(const struct opts *o, int argc, char **argv)
 		snprintf(msg, sizeof(msg), "%s %s may use pool %s", u ? "user" : "group", u ? u : g,
 			 argv[1]);
 		return call(o, "POST", "/api/v1/admin/entitlements", b, msg);
+	} else if (strcmp(noun, "unentitle") == 0) {
+		const char *u = flag(argc, argv, "--user"), *g = flag(argc, argv, "--group");
+		if (!u == !g) {
+			fprintf(stderr, PROG ": unentitle POOL --user USER | --group GROUP\n");
+			return EXIT_USAGE;
+		}
+		snprintf(path, sizeof(path), "/api/v1/admin/entitlements/%s/%s/%s", argv[1],
+			 u ? "users" : "groups", u ? u : g);
+		snprintf(msg, sizeof(msg), "%s %s may no longer use pool %s", u ? "user" : "group",
+			 u ? u : g, argv[1]);
+		return call(o, "DELETE", path, NULL, msg);
 	} else if (strcmp(noun, "assign") == 0 && need(argc, 4, "assign USER AGENT DESKTOP")) {
 		b = cJSON_CreateObject();
 		cJSON_AddStringToObject(b, "user", argv[1]);
@@ -563,6 +562,15 @@ static int run(const struct opts *o, int argc, char **argv)
 			snprintf(msg, sizeof(msg), "session %s logged off", argv[2]);
 			return call(o, "POST", path, NULL, msg);
 		}
+		if (strcmp(verb, "disconnect") == 0 &&
+		    need(argc, 3, "session disconnect SESSION")) {
+			snprintf(path, sizeof(path), "/api/v1/admin/sessions/%s/disconnect",
+				 argv[2]);
+			snprintf(msg, sizeof(msg),
+				 "session %s: its client is being dropped (the session stays)",
+				 argv[2]);
+			return call(o, "POST", path, NULL, msg);
+		}
 	} else if (strcmp(noun, "agent") == 0) {
 		if (strcmp(verb, "list") == 0)
 			return call(o, "GET", "/api/v1/admin/agents", NULL, NULL);
@@ -580,6 +588,12 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			int k = 1;
+			/* skip the options and their values: what follows is the command */
+			while (k < i && strncmp(argv[k], "--", 2) == 0)
+				k += strcmp(argv[k], "--json") == 0 ? 1 : 2;
+			if (k < i && command_help(i - k, argv + k))
+				return EXIT_OK;
 			usage(stdout);
 			return EXIT_OK;
 		}

@@ -58,6 +58,8 @@ const char *store_strerror(int err)
 		return "invalid argument";
 	case -EIO:
 		return "database error";
+	case -EBUSY:
+		return "the pool has desktops: its kind cannot change";
 	default:
 		return hr_strerror(err);
 	}
@@ -79,6 +81,12 @@ const char *store_logoff_name(enum store_logoff l)
 {
 	static const char *const names[] = {"never", "immediate", "after_idle"};
 	return (unsigned)l < sizeof(names) / sizeof(names[0]) ? names[l] : "unknown";
+}
+
+const char *store_end_reason_name(enum store_end_reason r)
+{
+	static const char *const names[] = {"admin", "logoff", "idle_timeout"};
+	return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "logoff";
 }
 
 void store_table_free(struct store_table *t)

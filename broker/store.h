@@ -24,6 +24,7 @@
  *   -EHOSTDOWN the user's dedicated desktop is offline or in maintenance
  *   -EDQUOT  the user has the pool's maximum number of sessions
  *   -EINVAL  an argument out of range (a name too long, a bad state)
+ *   -EBUSY   the change conflicts with what exists (a pool's kind once it has desktops)
  *   -EIO     the database failed (logged)
  * store_strerror gives a sentence for each.
  *
@@ -59,6 +60,42 @@ enum store_desktop_state {
 	STORE_DESKTOP_IN_USE,
 	STORE_DESKTOP_OFFLINE,
 	STORE_DESKTOP_MAINTENANCE,
+};
+
+/* What a session's agent reports about it (POST /api/v1/agent/sessions). */
+enum store_session_event {
+	STORE_EVENT_CONNECTED = 0, /* a client is on it: state connected, desktop in_use */
+	STORE_EVENT_DISCONNECTED,  /* its client left: state disconnected, desktop assigned */
+	STORE_EVENT_IDLE,	   /* no input for a while: idle since now */
+	STORE_EVENT_ACTIVE,	   /* input again: not idle */
+};
+
+/* Why an agent must drop a session's client (the heartbeat's "end" list). */
+enum store_end_reason {
+	STORE_END_ADMIN = 0,	/* an admin disconnected it; the session stays */
+	STORE_END_LOGOFF,	/* the session ended (or the broker does not know it) */
+	STORE_END_IDLE_TIMEOUT, /* the pool's after_idle policy ended it */
+};
+
+struct store_event {
+	const char *session; /* 32 hex digits */
+	const char *desktop;
+	enum store_session_event event;
+	const char *client; /* the client's address; NULL: unchanged */
+};
+
+/* One entry of an agent's end list. */
+struct store_end {
+	char session[33];
+	enum store_end_reason reason;
+};
+
+/* A change to a pool's settings: negative fields stay as they are. */
+struct store_pool_change {
+	int kind;   /* enum store_pool_kind; -EBUSY once the pool has desktops */
+	int logoff; /* enum store_logoff */
+	int64_t idle_timeout_s;
+	int64_t max_sessions; /* 0 means 1 */
 };
 
 struct store_pool {
@@ -126,9 +163,15 @@ struct store_impl {
 
 	int (*group_add)(struct store *s, const char *name);
 	int (*group_member_add)(struct store *s, const char *group, const char *user);
+	/* Deletes a group with its memberships and entitlements; users stay. */
+	int (*group_delete)(struct store *s, const char *name);
+	/* -ENOENT when the group, the user or the membership is missing. */
+	int (*group_member_remove)(struct store *s, const char *group, const char *user);
 
 	int (*pool_add)(struct store *s, const struct store_pool *p);
 	int (*pool_delete)(struct store *s, const char *name);
+	/* New settings for an existing pool; live sessions keep running under them. */
+	int (*pool_set)(struct store *s, const char *name, const struct store_pool_change *c);
 	/* The pools user may use, directly or through a group: *out is malloc'd. */
 	int (*pools_for_user)(struct store *s, const char *user, struct store_pool **out,
 			      size_t *count);
@@ -142,6 +185,8 @@ struct store_impl {
 
 	/* Exactly one of user and group is non-NULL. */
 	int (*entitle)(struct store *s, const char *pool, const char *user, const char *group);
+	/* Drops that entitlement (-ENOENT when there is none); live sessions stay. */
+	int (*unentitle)(struct store *s, const char *pool, const char *user, const char *group);
 	/* A dedicated assignment made by an admin. */
 	int (*assign)(struct store *s, const char *user, const char *agent, const char *desktop);
 	/* Drops a desktop's assignment (dedicated or floating); its live session ends too. */
@@ -152,14 +197,44 @@ struct store_impl {
 	/*
 	 * An agent says hello: its address and stream port, and the desktops it
 	 * serves. Those known to the store come online (offline -> available, or
-	 * assigned when someone holds them); *unknown counts the others.
+	 * assigned when someone holds them) unless up[i] is false (their console
+	 * is down): those go offline. up NULL: all up. *unknown counts the
+	 * desktops the store does not know.
 	 */
 	int (*agent_register)(struct store *s, const char *name, const char *address, int port,
-			      int64_t now, const char *const *desktops, size_t count,
-			      size_t *unknown);
-	int (*agent_heartbeat)(struct store *s, const char *name, int64_t now);
+			      int64_t now, const char *const *desktops, const bool *up,
+			      size_t count, size_t *unknown);
+	/*
+	 * An agent is alive. Its desktops named here go offline (up[i] false)
+	 * or come online as agent_register brings them (up[i] true); count 0
+	 * changes none. When ends is not NULL, the agent's end list is taken
+	 * (consumed: handed out once) into *ends (malloc'd, *nends entries; the
+	 * caller frees it), in the same transaction. -ENOENT: never registered.
+	 */
+	int (*agent_heartbeat)(struct store *s, const char *name, int64_t now,
+			       const char *const *desktops, const bool *up, size_t count,
+			       struct store_end **ends, size_t *nends);
 	/* Desktops of agents silent since before now - window go offline. */
 	int (*agents_expire)(struct store *s, int64_t now, int64_t window, int *offlined);
+	/*
+	 * An agent reports what happened to its sessions, in order, in one
+	 * transaction. A session that is not live, or not on this agent and
+	 * desktop, counts in *unknown and goes on the agent's end list
+	 * (reason logoff); the others count in *accepted. A disconnect in a
+	 * pool whose logoff policy is immediate ends the session.
+	 */
+	int (*session_events)(struct store *s, const char *agent, int64_t now,
+			      const struct store_event *ev, size_t count, size_t *accepted,
+			      size_t *unknown);
+	/*
+	 * The logoff policies, run by the sweep: a session pending since
+	 * before now - pending_timeout becomes disconnected (since its start);
+	 * a disconnected session in an immediate pool ends; in an after_idle
+	 * pool with an idle timeout, a session disconnected, or connected but
+	 * idle, for longer than it ends, and a connected one goes on its
+	 * agent's end list (idle_timeout). Old end-list entries (a day) go.
+	 */
+	int (*sessions_expire)(struct store *s, int64_t now, int64_t pending_timeout, int *ended);
 
 	/*
 	 * The connect decision, atomic in one transaction: the user's dedicated
@@ -170,8 +245,16 @@ struct store_impl {
 	 */
 	int (*connect)(struct store *s, const struct store_connect_req *req,
 		       struct store_connect_res *res);
-	/* Ends a session; a floating desktop goes back to the pool. */
+	/*
+	 * Ends a session; a floating desktop goes back to the pool. A session
+	 * that was pending or connected goes on its agent's end list (logoff).
+	 */
 	int (*session_end)(struct store *s, const char *session);
+	/*
+	 * An admin's disconnect: the session stays (its user may come back to
+	 * it); its agent finds it on its end list (admin) and drops the client.
+	 */
+	int (*session_disconnect)(struct store *s, const char *session);
 
 	int (*token_add)(struct store *s, const uint8_t hash[STORE_TOKEN_HASH_LEN],
 			 const char *user, int64_t expires);
@@ -202,5 +285,6 @@ const char *store_strerror(int err);
 const char *store_desktop_state_name(enum store_desktop_state st);
 const char *store_pool_kind_name(enum store_pool_kind k);
 const char *store_logoff_name(enum store_logoff l);
+const char *store_end_reason_name(enum store_end_reason r);
 
 #endif

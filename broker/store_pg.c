@@ -59,6 +59,13 @@ static const char *const migrations[] = {
 	"CREATE INDEX sessions_user ON sessions(user_id, state);"
 	"CREATE TABLE tokens (hash BYTEA PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES "
 	"users(id) ON DELETE CASCADE, expires BIGINT NOT NULL);",
+	/* 2: agents report sessions; the logoff policies (see store_sqlite.c) */
+	"ALTER TABLE sessions ADD COLUMN state_since BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN idle_since BIGINT NOT NULL DEFAULT 0;"
+	"UPDATE sessions SET state_since = started;"
+	"CREATE TABLE session_ends (agent TEXT NOT NULL, session TEXT NOT NULL, reason TEXT NOT "
+	"NULL CHECK (reason IN ('admin', 'logoff', 'idle_timeout')), queued BIGINT NOT NULL, "
+	"PRIMARY KEY (agent, session));",
 };
 
 struct store_pg {
@@ -393,6 +400,79 @@ static int pg_pools_for_user(struct store *base, const char *user, struct store_
 	return 0;
 }
 
+static int pg_group_delete(struct store *base, const char *name)
+{
+	const char *p[1] = {name};
+	if (!name_ok(name))
+		return -EINVAL;
+	return change_tx(P(base), "DELETE FROM groups WHERE name = $1", 1, p, 1, "delete group");
+}
+
+static int pg_group_member_remove(struct store *base, const char *group, const char *user)
+{
+	const char *p[2] = {group, user};
+	if (!name_ok(group) || !name_ok(user))
+		return -EINVAL;
+	return change_tx(P(base),
+			 "DELETE FROM group_members WHERE group_id = (SELECT id FROM groups WHERE "
+			 "name = $1) AND user_id = (SELECT id FROM users WHERE name = $2)",
+			 2, p, 1, "remove member");
+}
+
+static int pg_unentitle(struct store *base, const char *pool, const char *user, const char *group)
+{
+	const char *p[2] = {pool, user ? user : group};
+	if (!name_ok(pool) || (user == NULL) == (group == NULL) || !name_ok(p[1]))
+		return -EINVAL;
+	return change_tx(P(base),
+			 user ? "DELETE FROM entitlements WHERE pool_id = (SELECT id FROM pools "
+				"WHERE name = $1) AND user_id = (SELECT id FROM users WHERE name = "
+				"$2)"
+			      : "DELETE FROM entitlements WHERE pool_id = (SELECT id FROM pools "
+				"WHERE name = $1) AND group_id = (SELECT id FROM groups WHERE name "
+				"= $2)",
+			 2, p, 1, "unentitle");
+}
+
+static int pg_pool_set(struct store *base, const char *name, const struct store_pool_change *c)
+{
+	struct store_pg *s = P(base);
+	char kind[16], logoff[16], idle[24], max[24];
+	const char *p[5] = {name, c->kind >= 0 ? kind : NULL, c->logoff >= 0 ? logoff : NULL,
+			    c->idle_timeout_s >= 0 ? idle : NULL,
+			    c->max_sessions >= 0 ? max : NULL};
+	PGresult *r;
+	int rc;
+	if (!name_ok(name) || c->kind > STORE_POOL_DEDICATED || c->logoff > STORE_LOGOFF_AFTER_IDLE)
+		return -EINVAL;
+	snprintf(kind, sizeof(kind), "%d", c->kind);
+	snprintf(logoff, sizeof(logoff), "%d", c->logoff);
+	snprintf(idle, sizeof(idle), "%" PRId64, c->idle_timeout_s);
+	snprintf(max, sizeof(max), "%" PRId64, c->max_sessions ? c->max_sessions : 1);
+	if ((rc = exec0(s, "BEGIN")) < 0)
+		return rc;
+	rc = run(s,
+		 "SELECT kind, (SELECT count(*) FROM desktops d WHERE d.pool_id = p.id) FROM pools "
+		 "p WHERE name = $1 FOR UPDATE",
+		 1, p, &r, "read pool");
+	if (rc < 0)
+		return tx_end(s, rc);
+	if (PQntuples(r) == 0)
+		rc = -ENOENT;
+	else if (c->kind >= 0 && c->kind != atoi(PQgetvalue(r, 0, 0)) &&
+		 strtoll(PQgetvalue(r, 0, 1), NULL, 10) > 0)
+		rc = -EBUSY; /* held floating desktops would become someone's for good */
+	PQclear(r);
+	if (rc == 0)
+		rc = change(s,
+			    "UPDATE pools SET kind = coalesce($2::int, kind), logoff = "
+			    "coalesce($3::int, logoff), idle_timeout = coalesce($4::bigint, "
+			    "idle_timeout), max_sessions = coalesce($5::bigint, max_sessions) "
+			    "WHERE name = $1",
+			    5, p, NULL, "set pool");
+	return tx_end(s, rc);
+}
+
 static int pg_desktop_add(struct store *base, const char *pool, const char *agent, const char *name,
 			  const char *uri)
 {
@@ -508,6 +588,14 @@ static int pg_unassign(struct store *base, const char *agent, const char *deskto
 		    2, p, &rows, "unassign");
 	if (rc == 0 && rows == 0)
 		rc = -ENOENT;
+	if (rc == 0) /* a client may be on its session: its agent drops it */
+		rc = change(s,
+			    "INSERT INTO session_ends (agent, session, reason, queued) SELECT "
+			    "d.agent, x.id, 'logoff', extract(epoch from now())::bigint FROM "
+			    "sessions x JOIN desktops d ON d.id = x.desktop_id WHERE d.agent = $1 "
+			    "AND d.name = $2 AND x.state IN ('pending', 'connected') ON CONFLICT "
+			    "(agent, session) DO UPDATE SET reason = excluded.reason",
+			    2, p, NULL, "queue end");
 	if (rc == 0)
 		rc = change(s,
 			    "UPDATE sessions SET state = 'ended' WHERE state <> 'ended' AND "
@@ -531,8 +619,28 @@ static int pg_desktop_delete(struct store *base, const char *agent, const char *
 			 "remove desktop");
 }
 
+/* Desktop (agent, name) comes online (up) or goes offline; -ENOENT when unknown. */
+static int desktop_up(struct store_pg *s, const char *agent, const char *name, bool up)
+{
+	const char *d[2] = {agent, name};
+	long rows = 0;
+	int rc;
+	if (!name_ok(name))
+		return -ENOENT;
+	rc = change(s,
+		    up ? "UPDATE desktops SET state = CASE WHEN state <> 3 THEN state WHEN EXISTS "
+			 "(SELECT 1 FROM assignments s WHERE s.desktop_id = desktops.id) THEN 1 "
+			 "ELSE 0 END WHERE agent = $1 AND name = $2"
+		       : "UPDATE desktops SET state = CASE WHEN state IN (0, 1, 2) THEN 3 ELSE "
+			 "state END WHERE agent = $1 AND name = $2",
+		    2, d, &rows, up ? "desktop online" : "desktop offline");
+	if (rc == 0 && rows == 0)
+		rc = -ENOENT;
+	return rc;
+}
+
 static int pg_agent_register(struct store *base, const char *name, const char *address, int port,
-			     int64_t now, const char *const *desktops, size_t count,
+			     int64_t now, const char *const *desktops, const bool *up, size_t count,
 			     size_t *unknown)
 {
 	struct store_pg *s = P(base);
@@ -554,33 +662,297 @@ static int pg_agent_register(struct store *base, const char *name, const char *a
 		    "last_heartbeat = $4",
 		    4, p, NULL, "register agent");
 	for (size_t i = 0; rc == 0 && i < count; i++) {
-		const char *d[2] = {name, desktops[i]};
-		if (!name_ok(desktops[i]) ||
-		    one(s, "SELECT 1 FROM desktops WHERE agent = $1 AND name = $2", 2, d, NULL, 0,
-			"find desktop") != 0) {
+		rc = desktop_up(s, name, desktops[i], !up || up[i]);
+		if (rc == -ENOENT) {
 			miss++;
-			continue;
+			rc = 0;
 		}
-		rc = change(s,
-			    "UPDATE desktops SET state = CASE WHEN EXISTS (SELECT 1 FROM "
-			    "assignments s WHERE s.desktop_id = desktops.id) THEN 1 ELSE 0 END "
-			    "WHERE agent = $1 AND name = $2 AND state = 3",
-			    2, d, NULL, "desktop online");
 	}
 	if (unknown)
 		*unknown = miss;
 	return tx_end(s, rc);
 }
 
-static int pg_agent_heartbeat(struct store *base, const char *name, int64_t now)
+static enum store_end_reason reason_of(const char *r)
 {
+	return strcmp(r, "admin") == 0		? STORE_END_ADMIN
+	       : strcmp(r, "idle_timeout") == 0 ? STORE_END_IDLE_TIMEOUT
+						: STORE_END_LOGOFF;
+}
+
+/* Takes (deletes) the agent's end list: DELETE ... RETURNING hands each entry out once. */
+static int ends_take(struct store_pg *s, const char *agent, struct store_end **ends, size_t *nends)
+{
+	const char *p[1] = {agent};
+	PGresult *r;
+	int rc = run(s, "DELETE FROM session_ends WHERE agent = $1 RETURNING session, reason", 1, p,
+		     &r, "take end list");
+	int n;
+	if (rc < 0)
+		return rc;
+	n = PQntuples(r);
+	*ends = calloc(n ? (size_t)n : 1, sizeof(**ends));
+	if (!*ends) {
+		PQclear(r);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf((*ends)[i].session, sizeof((*ends)[i].session), "%s", PQgetvalue(r, i, 0));
+		(*ends)[i].reason = reason_of(PQgetvalue(r, i, 1));
+	}
+	*nends = (size_t)n;
+	PQclear(r);
+	return 0;
+}
+
+static int pg_agent_heartbeat(struct store *base, const char *name, int64_t now,
+			      const char *const *desktops, const bool *up, size_t count,
+			      struct store_end **ends, size_t *nends)
+{
+	struct store_pg *s = P(base);
 	char now_s[24];
 	const char *p[2] = {now_s, name};
+	long rows = 0;
+	int rc;
+	if (ends) {
+		*ends = NULL;
+		*nends = 0;
+	}
 	if (!name_ok(name))
 		return -ENOENT;
 	snprintf(now_s, sizeof(now_s), "%" PRId64, now);
-	return change_tx(P(base), "UPDATE agents SET last_heartbeat = $1 WHERE name = $2", 2, p, 1,
-			 "heartbeat");
+	if ((rc = exec0(s, "BEGIN")) < 0)
+		return rc;
+	rc = change(s, "UPDATE agents SET last_heartbeat = $1 WHERE name = $2", 2, p, &rows,
+		    "heartbeat");
+	if (rc == 0 && rows == 0)
+		rc = -ENOENT; /* never registered: it must register first */
+	for (size_t i = 0; rc == 0 && i < count; i++) {
+		rc = desktop_up(s, name, desktops[i], !up || up[i]);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	if (rc == 0 && ends)
+		rc = ends_take(s, name, ends, nends);
+	rc = tx_end(s, rc);
+	if (rc < 0 && ends) {
+		free(*ends);
+		*ends = NULL;
+		*nends = 0;
+	}
+	return rc;
+}
+
+static int end_queue(struct store_pg *s, const char *agent, const char *session,
+		     enum store_end_reason why)
+{
+	const char *p[3] = {agent, session, store_end_reason_name(why)};
+	return change(s,
+		      "INSERT INTO session_ends (agent, session, reason, queued) VALUES ($1, $2, "
+		      "$3, extract(epoch from now())::bigint) ON CONFLICT (agent, session) DO "
+		      "UPDATE SET reason = excluded.reason",
+		      3, p, NULL, "queue end");
+}
+
+/* A live session, locked for this transaction. */
+struct live {
+	char did[24];
+	char state[16];
+	char agent[STORE_NAME_MAX + 1];
+	char desktop[STORE_NAME_MAX + 1];
+	int logoff;
+};
+
+static int session_find(struct store_pg *s, const char *session, struct live *out)
+{
+	const char *p[1] = {session};
+	PGresult *r;
+	int rc = run(s,
+		     "SELECT x.desktop_id, x.state, d.agent, d.name, p.logoff FROM sessions x JOIN "
+		     "desktops d ON d.id = x.desktop_id JOIN pools p ON p.id = d.pool_id WHERE "
+		     "x.id = $1 AND x.state <> 'ended' FOR UPDATE OF x",
+		     1, p, &r, "read session");
+	if (rc < 0)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return -ENOENT;
+	}
+	snprintf(out->did, sizeof(out->did), "%s", PQgetvalue(r, 0, 0));
+	snprintf(out->state, sizeof(out->state), "%s", PQgetvalue(r, 0, 1));
+	snprintf(out->agent, sizeof(out->agent), "%s", PQgetvalue(r, 0, 2));
+	snprintf(out->desktop, sizeof(out->desktop), "%s", PQgetvalue(r, 0, 3));
+	out->logoff = atoi(PQgetvalue(r, 0, 4));
+	PQclear(r);
+	return 0;
+}
+
+/* Ends session (on desktop did) inside the caller's transaction. */
+static int end_locked(struct store_pg *s, const char *session, const char *did)
+{
+	const char *p[1] = {session}, *d[1] = {did};
+	int rc = change(s, "UPDATE sessions SET state = 'ended' WHERE id = $1", 1, p, NULL,
+			"end session");
+	if (rc == 0)
+		rc = change(s, "DELETE FROM assignments WHERE desktop_id = $1 AND dedicated = 0", 1,
+			    d, NULL, "return desktop");
+	if (rc == 0)
+		rc = change(s,
+			    "UPDATE desktops SET state = CASE WHEN EXISTS (SELECT 1 FROM "
+			    "assignments s WHERE s.desktop_id = desktops.id) THEN 1 ELSE 0 END "
+			    "WHERE id = $1 AND state IN (1, 2)",
+			    1, d, NULL, "return desktop");
+	return rc;
+}
+
+static int session_event(struct store_pg *s, const char *agent, const char *now,
+			 const struct store_event *e, bool *known)
+{
+	/* designated: each is one statement, its pieces joined on purpose */
+	static const char *const sql[] = {
+		[STORE_EVENT_CONNECTED] =
+			"UPDATE sessions SET state_since = CASE WHEN state = 'connected' THEN "
+			"state_since ELSE $1 END, state = 'connected', last_seen = $1, idle_since "
+			"= "
+			"0, client_address = coalesce($2, client_address) WHERE id = $3",
+		[STORE_EVENT_DISCONNECTED] =
+			"UPDATE sessions SET state_since = CASE WHEN state = 'disconnected' THEN "
+			"state_since ELSE $1 END, state = 'disconnected', last_seen = $1, "
+			"idle_since = 0 WHERE id = $2",
+		[STORE_EVENT_IDLE] =
+			"UPDATE sessions SET idle_since = CASE WHEN idle_since = 0 THEN "
+			"$1 ELSE idle_since END, last_seen = $1 WHERE id = $2",
+		[STORE_EVENT_ACTIVE] =
+			"UPDATE sessions SET idle_since = 0, last_seen = $1 WHERE id "
+			"= $2",
+	};
+	struct live l;
+	int rc;
+
+	*known = false;
+	if (!e->session || strlen(e->session) != 32 || !e->desktop ||
+	    (unsigned)e->event >= sizeof(sql) / sizeof(sql[0]))
+		return 0;
+	rc = session_find(s, e->session, &l);
+	if (rc == -ENOENT ||
+	    (rc == 0 && (strcmp(l.agent, agent) != 0 || strcmp(l.desktop, e->desktop) != 0)))
+		return end_queue(s, agent, e->session, STORE_END_LOGOFF);
+	if (rc < 0)
+		return rc;
+	*known = true;
+	if (e->event == STORE_EVENT_CONNECTED) {
+		const char *p[3] = {now, e->client, e->session};
+		rc = change(s, sql[e->event], 3, p, NULL, "session event");
+	} else {
+		const char *p[2] = {now, e->session};
+		rc = change(s, sql[e->event], 2, p, NULL, "session event");
+	}
+	if (rc < 0)
+		return rc;
+	{
+		const char *d[1] = {l.did};
+		if (e->event == STORE_EVENT_CONNECTED)
+			return change(s,
+				      "UPDATE desktops SET state = 2 WHERE id = $1 AND state IN "
+				      "(0, 1)",
+				      1, d, NULL, "desktop in use");
+		if (e->event != STORE_EVENT_DISCONNECTED)
+			return 0;
+		if (l.logoff == STORE_LOGOFF_IMMEDIATE)
+			return end_locked(s, e->session, l.did); /* disconnect = logoff */
+		return change(s, "UPDATE desktops SET state = 1 WHERE id = $1 AND state = 2", 1, d,
+			      NULL, "desktop not in use");
+	}
+}
+
+static int pg_session_events(struct store *base, const char *agent, int64_t now,
+			     const struct store_event *ev, size_t count, size_t *accepted,
+			     size_t *unknown)
+{
+	struct store_pg *s = P(base);
+	size_t ok = 0, miss = 0;
+	char now_s[24];
+	int rc;
+	if (!name_ok(agent))
+		return -EINVAL;
+	snprintf(now_s, sizeof(now_s), "%" PRId64, now);
+	if ((rc = exec0(s, "BEGIN")) < 0)
+		return rc;
+	for (size_t i = 0; rc == 0 && i < count; i++) {
+		bool known;
+		rc = session_event(s, agent, now_s, &ev[i], &known);
+		if (known)
+			ok++;
+		else
+			miss++;
+	}
+	rc = tx_end(s, rc);
+	if (accepted)
+		*accepted = rc == 0 ? ok : 0;
+	if (unknown)
+		*unknown = rc == 0 ? miss : 0;
+	return rc;
+}
+
+static int pg_sessions_expire(struct store *base, int64_t now, int64_t pending_timeout, int *ended)
+{
+	struct store_pg *s = P(base);
+	char now_s[24], pend[24];
+	const char *p[1] = {pend}, *n[1] = {now_s};
+	PGresult *r = NULL;
+	int rc, rows = 0;
+
+	if (ended)
+		*ended = 0;
+	snprintf(now_s, sizeof(now_s), "%" PRId64, now);
+	snprintf(pend, sizeof(pend), "%" PRId64, now - pending_timeout);
+	if ((rc = exec0(s, "BEGIN")) < 0)
+		return rc;
+	rc = change(s,
+		    "UPDATE sessions SET state = 'disconnected', state_since = started WHERE state "
+		    "= 'pending' AND started < $1",
+		    1, p, NULL, "expire pending sessions");
+	if (rc == 0)
+		rc = exec0(s, "DELETE FROM session_ends WHERE queued < extract(epoch from "
+			      "now())::bigint - 86400");
+	/* rows locked: with several brokers sweeping, each session ends once */
+	if (rc == 0)
+		rc = run(s,
+			 "SELECT x.id, x.desktop_id, x.state, d.agent FROM sessions x JOIN "
+			 "desktops d ON d.id = x.desktop_id JOIN pools p ON p.id = d.pool_id WHERE "
+			 "(p.logoff = 1 AND x.state = 'disconnected') OR (p.logoff = 2 AND "
+			 "p.idle_timeout > 0 AND ((x.state = 'disconnected' AND x.state_since < $1 "
+			 "- p.idle_timeout) OR (x.state = 'connected' AND x.idle_since > 0 AND "
+			 "x.idle_since < $1 - p.idle_timeout))) FOR UPDATE OF x",
+			 1, n, &r, "due sessions");
+	if (rc == 0)
+		rows = PQntuples(r);
+	for (int i = 0; rc == 0 && i < rows; i++) {
+		rc = end_locked(s, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+		if (rc == 0 && strcmp(PQgetvalue(r, i, 2), "connected") == 0)
+			rc = end_queue(s, PQgetvalue(r, i, 3), PQgetvalue(r, i, 0),
+				       STORE_END_IDLE_TIMEOUT);
+	}
+	PQclear(r);
+	rc = tx_end(s, rc);
+	if (rc == 0 && ended)
+		*ended = rows;
+	return rc;
+}
+
+static int pg_session_disconnect(struct store *base, const char *session)
+{
+	struct store_pg *s = P(base);
+	struct live l;
+	int rc;
+	if (!session || strlen(session) > 64)
+		return -ENOENT;
+	if ((rc = exec0(s, "BEGIN")) < 0)
+		return rc;
+	rc = session_find(s, session, &l);
+	if (rc == 0)
+		rc = end_queue(s, l.agent, session, STORE_END_ADMIN);
+	return tx_end(s, rc);
 }
 
 static int pg_agents_expire(struct store *base, int64_t now, int64_t window, int *offlined)
@@ -762,8 +1134,8 @@ session : {
 	const char *p[4] = {uid, did, req->client_address, now};
 	return one(s,
 		   "INSERT INTO sessions (id, user_id, desktop_id, client_address, started, "
-		   "last_seen, state) VALUES (md5(random()::text || clock_timestamp()::text), $1, "
-		   "$2, $3, $4, $4, 'pending') RETURNING id",
+		   "last_seen, state, state_since) VALUES (md5(random()::text || "
+		   "clock_timestamp()::text), $1, $2, $3, $4, $4, 'pending', $4) RETURNING id",
 		   4, p, res->session, sizeof(res->session), "add session");
 }
 }
@@ -784,27 +1156,18 @@ static int pg_connect(struct store *base, const struct store_connect_req *req,
 static int pg_session_end(struct store *base, const char *session)
 {
 	struct store_pg *s = P(base);
-	const char *p[1] = {session};
-	char did[24];
-	const char *d[1] = {did};
+	struct live l;
 	int rc;
 	if (!session || strlen(session) > 64)
 		return -ENOENT;
 	if ((rc = exec0(s, "BEGIN")) < 0)
 		return rc;
-	rc = one(s,
-		 "UPDATE sessions SET state = 'ended' WHERE id = $1 AND state <> 'ended' "
-		 "RETURNING desktop_id",
-		 1, p, did, sizeof(did), "end session");
+	rc = session_find(s, session, &l);
 	if (rc == 0)
-		rc = change(s, "DELETE FROM assignments WHERE desktop_id = $1 AND dedicated = 0", 1,
-			    d, NULL, "return desktop");
-	if (rc == 0)
-		rc = change(s,
-			    "UPDATE desktops SET state = CASE WHEN EXISTS (SELECT 1 FROM "
-			    "assignments s WHERE s.desktop_id = desktops.id) THEN 1 ELSE 0 END "
-			    "WHERE id = $1 AND state IN (1, 2)",
-			    1, d, NULL, "return desktop");
+		rc = end_locked(s, session, l.did);
+	/* a client may be on it: its agent drops it */
+	if (rc == 0 && strcmp(l.state, "disconnected") != 0)
+		rc = end_queue(s, l.agent, session, STORE_END_LOGOFF);
 	return tx_end(s, rc);
 }
 
@@ -874,8 +1237,9 @@ static const char *const list_sql[STORE_LIST_COUNT_] = {
 		"'never' END AS logoff, p.idle_timeout AS idle_timeout_s, p.max_sessions AS "
 		"max_sessions, (SELECT count(*) FROM desktops d WHERE d.pool_id = p.id) AS "
 		"desktops, (SELECT count(*) FROM desktops d WHERE d.pool_id = p.id AND d.state = "
-		"0) "
-		"AS available FROM pools p ORDER BY p.name",
+		"0) AS available, (SELECT count(*) FROM sessions x JOIN desktops d ON d.id = "
+		"x.desktop_id WHERE d.pool_id = p.id AND x.state <> 'ended') AS sessions FROM "
+		"pools p ORDER BY p.name",
 	[STORE_LIST_DESKTOPS] =
 		"SELECT d.agent AS agent, d.name AS name, p.name AS pool, " STATE_NAME(
 			"d.state") " AS state, coalesce(u.name, '') AS user, d.console_uri AS "
@@ -935,21 +1299,28 @@ const struct store_impl store_pg_impl = {
 	.user_password_hash = pg_user_password_hash,
 	.group_add = pg_group_add,
 	.group_member_add = pg_group_member_add,
+	.group_delete = pg_group_delete,
+	.group_member_remove = pg_group_member_remove,
 	.pool_add = pg_pool_add,
 	.pool_delete = pg_pool_delete,
+	.pool_set = pg_pool_set,
 	.pools_for_user = pg_pools_for_user,
 	.desktop_add = pg_desktop_add,
 	.desktop_set_maintenance = pg_desktop_set_maintenance,
 	.desktop_get = pg_desktop_get,
 	.entitle = pg_entitle,
+	.unentitle = pg_unentitle,
 	.assign = pg_assign,
 	.unassign = pg_unassign,
 	.desktop_delete = pg_desktop_delete,
 	.agent_register = pg_agent_register,
 	.agent_heartbeat = pg_agent_heartbeat,
 	.agents_expire = pg_agents_expire,
+	.session_events = pg_session_events,
+	.sessions_expire = pg_sessions_expire,
 	.connect = pg_connect,
 	.session_end = pg_session_end,
+	.session_disconnect = pg_session_disconnect,
 	.token_add = pg_token_add,
 	.token_user = pg_token_user,
 	.token_delete = pg_token_delete,

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, body, len);
 	text[len] = '\0';
 
-	switch (data[0] % 6) {
+	switch (data[0] % 8) {
 	case 0: {
 		struct api_path p;
 		int rc = api_parse_path(text, (enum api_method)(data[0] / 8 % 4), &p, &why);
@@ -77,6 +77,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (!api_name_ok(r.desktops[i]))
 					die("an invalid desktop name accepted");
 			api_register_free(&r);
+		}
+		break;
+	}
+	case 6: { /* a heartbeat's desktop states */
+		struct api_register r;
+		if (api_parse_heartbeat(body, len, &r, &why) == 0) {
+			if (r.count > API_DESKTOPS_MAX || (r.count && (!r.desktops || !r.up)))
+				die("a heartbeat outside its limits accepted");
+			for (size_t i = 0; i < r.count; i++)
+				if (!api_name_ok(r.desktops[i]))
+					die("an invalid desktop name accepted");
+			api_register_free(&r);
+		}
+		break;
+	}
+	case 7: { /* an agent's session events */
+		struct api_events e;
+		if (api_parse_events(body, len, &e, &why) == 0) {
+			if (e.count > API_EVENTS_MAX)
+				die("more events than allowed accepted");
+			for (size_t i = 0; i < e.count; i++) {
+				const struct api_session_event *v = &e.ev[i];
+				if (strlen(v->session) != API_SESSION_LEN ||
+				    strspn(v->session, "0123456789abcdef") != API_SESSION_LEN)
+					die("a session id that is not 32 lower-case hex accepted");
+				if (!api_name_ok(v->desktop) ||
+				    (unsigned)v->event > API_EVENT_ACTIVE)
+					die("an invalid event accepted");
+				if (strlen(v->client) > API_CLIENT_MAX)
+					die("a client address too long accepted");
+			}
+			api_events_free(&e);
 		}
 		break;
 	}

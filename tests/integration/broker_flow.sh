@@ -71,9 +71,9 @@ APORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/agent.log" | head -1)
 register() { req reg "${AGENT[@]}" -d "{\"address\":\"127.0.0.1\",\"port\":$APORT,\"desktops\":[\"desk\",\"ghost\"]}" "$U/agent/register"; }
 is "agent: register" "$(register)" 200
 is "agent: one desktop known, one unknown" "$(json "$T/reg.json" '(d["desktops"], d["unknown"])')" "(1, 1)"
-heartbeat_loop() {
+heartbeat_loop() { # each answer a line of $T/hb.txt
 	while :; do
-		curl -s --cacert "$PKI/ca.pem" "${AGENT[@]}" -d '{}' "$U/agent/heartbeat" >/dev/null || true
+		{ curl -s --cacert "$PKI/ca.pem" "${AGENT[@]}" -d '{}' "$U/agent/heartbeat" || true; } >>"$T/hb.txt"
 		sleep 1
 	done
 }
@@ -81,6 +81,7 @@ heartbeat_loop &
 HB=$!
 PIDS+=("$HB")
 is "agent: heartbeat" "$(req hb "${AGENT[@]}" -d '{}' "$U/agent/heartbeat")" 200
+is "agent: the heartbeat answers the interval and an empty end list" "$(json "$T/hb.json" '(d["heartbeat_interval_s"], d["end"])')" "(1, [])"
 is "a user certificate-less call to the agent API is 401" "$(req x "${JSON[@]}" -d '{}' "$U/agent/heartbeat")" 401
 is "an admin certificate cannot act as an agent (403)" "$(req x "${ADMIN[@]}" -d '{}' "$U/agent/heartbeat")" 403
 
@@ -189,7 +190,10 @@ sleep "$(sed -n 's/^[Rr]etry-[Aa]fter: \([0-9]*\).*/\1/p' <<<"$hdr" | tr -d '\r'
 is "brute force: after the wait the right password works" "$(req l6 "${JSON[@]}" -d '{"user":"alice","password":"correct horse"}' "$U/login")" 200
 
 # 7. Logoff returns the floating desktop; logout ends the token.
+is "agent: reports alice's client connected" "$(req ev "${AGENT[@]}" -d '{"events":[{"session":"'"$SESSION"'","desktop":"desk","event":"connected","client":"127.0.0.1"}]}' "$U/agent/sessions"; json "$T/ev.json" '(d["accepted"], d["unknown"])')" "200(1, 0)"
+is "admin: the session is connected, the desktop in use" "$(req sl "${ADMIN[@]}" "$U/admin/sessions" >/dev/null; json "$T/sl.json" '[(x["state"], x["client"]) for x in d["sessions"]]')$(req ds "${ADMIN[@]}" "$U/admin/desktops/a1/desk" >/dev/null; json "$T/ds.json" 'd["state"]')" "[('connected', '127.0.0.1')]in_use"
 is "admin: log off alice's session" "$(req lo "${ADMIN[@]}" -d '{}' "$U/admin/sessions/$SESSION/logoff")" 200
+check "the agent's heartbeat is told to drop alice's client (logoff)" wait_for 15 grep -q "\"session\":\"$SESSION\",\"reason\":\"logoff\"" "$T/hb.txt"
 is "connect: carol now gets the desktop" "$(req c6 "${CAROL[@]}" -X POST "$U/pools/office/connect"; json "$T/c6.json" 'd["desktop"]')" "200desk"
 is "logout" "$(req lg "${BOB[@]}" -X POST "$U/logout")" 200
 is "the token is gone after logout" "$(req lg2 "${BOB[@]}" "$U/pools")" 401

@@ -193,6 +193,163 @@ static void test_bodies(void)
 	CHECK_INT_EQ(FIELDS("{\"max_sessions\":0.5}"), -EINVAL);
 }
 
+/* Issue #5: agents report desktop states and session events; part 2's admin paths. */
+static void test_agent_reports(void)
+{
+	struct api_register r;
+	struct api_events e;
+	struct api_path p;
+	const char *why;
+	char big[32768];
+	size_t o;
+
+	/* routes */
+	CHECK_INT_EQ(api_parse_path("/api/v1/agent/sessions", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_AGENT_SESSIONS);
+	CHECK_INT_EQ(p.auth, API_AUTH_AGENT);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/pools/office", API_GET, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_POOL);
+	CHECK_STR_EQ(p.arg[0], "office");
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/pools/office", API_POST, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_POOL_SET);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/pools/office", API_DELETE, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_POOL_DELETE);
+	CHECK_INT_EQ(
+		api_parse_path("/api/v1/admin/entitlements/office/users/bob", API_DELETE, &p, &why),
+		0);
+	CHECK_INT_EQ(p.route, API_ADMIN_UNENTITLE_USER);
+	CHECK_STR_EQ(p.arg[0], "office");
+	CHECK_STR_EQ(p.arg[1], "bob");
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/entitlements/office/groups/staff", API_DELETE,
+				    &p, &why),
+		     0);
+	CHECK_INT_EQ(p.route, API_ADMIN_UNENTITLE_GROUP);
+	CHECK_INT_EQ(
+		api_parse_path("/api/v1/admin/entitlements/office/teams/x", API_DELETE, &p, &why),
+		-ENOENT);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/groups/staff", API_DELETE, &p, &why), 0);
+	CHECK_INT_EQ(p.route, API_ADMIN_GROUP_DELETE);
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/groups/staff", API_GET, &p, &why), 0);
+	CHECK_INT_EQ(p.method, API_DELETE); /* 405 naming DELETE */
+	CHECK_INT_EQ(
+		api_parse_path("/api/v1/admin/groups/staff/members/alice", API_DELETE, &p, &why),
+		0);
+	CHECK_INT_EQ(p.route, API_ADMIN_MEMBER_REMOVE);
+	CHECK_STR_EQ(p.arg[1], "alice");
+	CHECK_INT_EQ(api_parse_path("/api/v1/admin/sessions/0123456789abcdef0123456789abcdef/"
+				    "disconnect",
+				    API_POST, &p, &why),
+		     0);
+	CHECK_INT_EQ(p.route, API_ADMIN_DISCONNECT);
+	CHECK_INT_EQ(p.auth, API_AUTH_ADMIN);
+
+	/* registration and heartbeat: "up" per desktop */
+#define REG(s) api_parse_register((s), strlen(s), &r, &why)
+	CHECK_INT_EQ(REG("{\"port\":1,\"desktops\":[\"a\",{\"name\":\"b\",\"up\":false},"
+			 "{\"name\":\"c\",\"up\":true}]}"),
+		     0);
+	CHECK_INT_EQ(r.count, 3);
+	if (r.count == 3) {
+		CHECK(r.up[0]);
+		CHECK(!r.up[1]);
+		CHECK(r.up[2]);
+		CHECK_STR_EQ(r.desktops[1], "b");
+	}
+	api_register_free(&r);
+	CHECK_INT_EQ(REG("{\"port\":1,\"desktops\":[{\"name\":\"b\",\"up\":1}]}"), -EINVAL);
+	CHECK(strstr(why, "\"up\"") != NULL);
+#undef REG
+#define HB(s) api_parse_heartbeat((s), strlen(s), &r, &why)
+	CHECK_INT_EQ(api_parse_heartbeat(NULL, 0, &r, &why), 0); /* no body */
+	CHECK_INT_EQ(r.count, 0);
+	CHECK_INT_EQ(HB("{}"), 0);
+	CHECK_INT_EQ(r.count, 0);
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":false},\"vm2\"]}"), 0);
+	CHECK_INT_EQ(r.count, 2);
+	if (r.count == 2) {
+		CHECK_STR_EQ(r.desktops[0], "vm1");
+		CHECK(!r.up[0]);
+		CHECK(r.up[1]);
+	}
+	api_register_free(&r);
+	CHECK_INT_EQ(HB("{\"desktops\":\"vm1\"}"), -EINVAL);
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"a b\"}]}"), -EINVAL);
+	CHECK_INT_EQ(HB("[1]"), -EINVAL);
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":null}]}"), -EINVAL);
+#undef HB
+
+	/* session events */
+#define EV(s) api_parse_events((s), strlen(s), &e, &why)
+	CHECK_INT_EQ(EV("{\"events\":[]}"), 0);
+	CHECK_INT_EQ(e.count, 0);
+	api_events_free(&e);
+	CHECK_INT_EQ(EV("{\"events\":[{\"session\":\"0123456789ABCDEF0123456789abcdef\","
+			"\"desktop\":\"vm1\",\"event\":\"connected\",\"client\":\"10.0.0.5\"},"
+			"{\"session\":\"0123456789abcdef0123456789abcdef\",\"desktop\":\"vm1\","
+			"\"event\":\"idle\",\"extra\":1}]}"),
+		     0);
+	CHECK_INT_EQ(e.count, 2);
+	if (e.count == 2) {
+		CHECK_STR_EQ(e.ev[0].session, "0123456789abcdef0123456789abcdef"); /* lower case */
+		CHECK_STR_EQ(e.ev[0].desktop, "vm1");
+		CHECK_INT_EQ(e.ev[0].event, API_EVENT_CONNECTED);
+		CHECK_STR_EQ(e.ev[0].client, "10.0.0.5");
+		CHECK_INT_EQ(e.ev[1].event, API_EVENT_IDLE);
+		CHECK_STR_EQ(e.ev[1].client, "");
+	}
+	api_events_free(&e);
+	CHECK_INT_EQ(
+		EV("{\"events\":[{\"session\":\"0123456789abcdef0123456789abcdef\","
+		   "\"desktop\":\"vm1\",\"event\":\"disconnected\",\"client\":\"fe80::1%eth0\"},"
+		   "{\"session\":\"0123456789abcdef0123456789abcdef\",\"desktop\":\"vm1\","
+		   "\"event\":\"active\"}]}"),
+		0);
+	CHECK_INT_EQ(e.ev[0].event, API_EVENT_DISCONNECTED);
+	CHECK_INT_EQ(e.ev[1].event, API_EVENT_ACTIVE);
+	api_events_free(&e);
+	CHECK_INT_EQ(EV("{}"), -EINVAL);
+	CHECK_STR_EQ(why, "\"events\" must be an array of session events");
+	CHECK_INT_EQ(EV("{\"events\":[1]}"), -EINVAL);
+	CHECK_INT_EQ(EV("{\"events\":[{\"session\":\"0123\",\"desktop\":\"vm1\","
+			"\"event\":\"idle\"}]}"),
+		     -EINVAL);
+	CHECK(strstr(why, "32 hex") != NULL);
+	CHECK_INT_EQ(EV("{\"events\":[{\"session\":\"0123456789abcdef0123456789abcdeg\","
+			"\"desktop\":\"vm1\",\"event\":\"idle\"}]}"),
+		     -EINVAL);
+	CHECK_INT_EQ(EV("{\"events\":[{\"session\":\"0123456789abcdef0123456789abcdef0\","
+			"\"desktop\":\"vm1\",\"event\":\"idle\"}]}"),
+		     -EINVAL);
+	CHECK_INT_EQ(EV("{\"events\":[{\"session\":\"0123456789abcdef0123456789abcdef\","
+			"\"desktop\":\"vm'1\",\"event\":\"idle\"}]}"),
+		     -EINVAL);
+	CHECK_INT_EQ(EV("{\"events\":[{\"session\":\"0123456789abcdef0123456789abcdef\","
+			"\"desktop\":\"vm1\",\"event\":\"napping\"}]}"),
+		     -EINVAL);
+	CHECK(strstr(why, "connected, disconnected, idle or active") != NULL);
+	CHECK_INT_EQ(EV("{\"events\":[{\"session\":\"0123456789abcdef0123456789abcdef\","
+			"\"desktop\":\"vm1\",\"event\":\"idle\",\"client\":\"1.2.3.4; DROP\"}]}"),
+		     -EINVAL);
+	CHECK_INT_EQ(EV("{\"events\":[{\"session\":\"0123456789abcdef0123456789abcdef\","
+			"\"desktop\":\"vm1\",\"event\":\"idle\",\"client\":7}]}"),
+		     -EINVAL);
+	/* 256 events are fine, 257 are not */
+	for (int n = 256; n <= 257; n++) {
+		o = (size_t)snprintf(big, sizeof(big), "{\"events\":[");
+		for (int k = 0; k < n; k++)
+			o += (size_t)snprintf(big + o, sizeof(big) - o,
+					      "%s{\"session\":\"%032x\",\"desktop\":\"d\","
+					      "\"event\":\"active\"}",
+					      k ? "," : "", k);
+		snprintf(big + o, sizeof(big) - o, "]}");
+		CHECK(o < sizeof(big) - 4);
+		CHECK_INT_EQ(EV(big), n == 256 ? 0 : -EINVAL);
+		CHECK_INT_EQ(e.count, n == 256 ? 256 : 0);
+		api_events_free(&e);
+	}
+#undef EV
+}
+
 static void test_limiter(void)
 {
 	struct limiter_cfg c = {.free_attempts = 3,
@@ -242,6 +399,7 @@ int main(void)
 	test_paths();
 	test_tokens();
 	test_bodies();
+	test_agent_reports();
 	test_limiter();
 	return check_done("test_broker_api");
 }

@@ -3,7 +3,10 @@
  * The SQLite store on a real file in a temporary directory: the model,
  * entitlements, the connect decision (dedicated, existing session, floating,
  * never offline or maintenance), agent expiry, tokens, migrations on reopen,
- * and 200 connect decisions from 8 threads on 50 desktops.
+ * agents reporting desktop states and session events, the end lists their
+ * heartbeats take, the logoff policies (immediate, after_idle, pending
+ * timeout), the admin changes of issue #5 part 2, and 200 connect decisions
+ * from 8 threads on 50 desktops.
  */
 #include "check.h"
 #include "log.h"
@@ -125,9 +128,10 @@ static void test_model(struct store *s)
 	CHECK_INT_EQ(i->connect(s, &req, &res), -ENOENT);
 	req.pool = "float";
 
-	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, 3, &unknown), 0);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, NULL, 3, &unknown), 0);
 	CHECK_INT_EQ(unknown, 1);
-	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 0, NOW, ds, 3, &unknown), -EINVAL);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 0, NOW, ds, NULL, 3, &unknown),
+		     -EINVAL);
 	CHECK_INT_EQ(i->desktop_get(s, "a1", "d1", &info), 0);
 	CHECK_INT_EQ(info.state, STORE_DESKTOP_AVAILABLE);
 	CHECK_INT_EQ(i->desktop_set_maintenance(s, "a1", "d1", true), 0);
@@ -153,7 +157,7 @@ static void test_model(struct store *s)
 	CHECK_INT_EQ(i->desktop_set_maintenance(s, "a1", "d1", false), 0);
 	CHECK_INT_EQ(i->desktop_get(s, "a1", "d1", &info), 0);
 	CHECK_INT_EQ(info.state, STORE_DESKTOP_OFFLINE);
-	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, 2, &unknown), 0);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, NULL, 2, &unknown), 0);
 	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
 	CHECK_STR_EQ(res2.desktop, "d1");
 
@@ -173,10 +177,11 @@ static void test_model(struct store *s)
 	req.user = "alice"; /* her session's desktop is down: she is told so */
 	CHECK_INT_EQ(i->connect(s, &req, &res2), -EHOSTDOWN);
 	req.user = "bob";
-	CHECK_INT_EQ(i->agent_heartbeat(s, "a1", NOW + WIN + 1), 0);
+	CHECK_INT_EQ(i->agent_heartbeat(s, "a1", NOW + WIN + 1, NULL, NULL, 0, NULL, NULL), 0);
 	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC); /* heartbeat alone: still offline */
-	CHECK_INT_EQ(i->agent_heartbeat(s, "ghost", NOW), -ENOENT);
-	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW + WIN + 1, ds, 2, NULL), 0);
+	CHECK_INT_EQ(i->agent_heartbeat(s, "ghost", NOW, NULL, NULL, 0, NULL, NULL), -ENOENT);
+	CHECK_INT_EQ(
+		i->agent_register(s, "a1", "127.0.0.1", 7443, NOW + WIN + 1, ds, NULL, 2, NULL), 0);
 	CHECK_INT_EQ(i->desktop_get(s, "a1", "d2", &info), 0);
 	CHECK_INT_EQ(info.state, STORE_DESKTOP_ASSIGNED); /* alice still holds it */
 	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
@@ -190,7 +195,8 @@ static void test_model(struct store *s)
 	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC); /* a2 never registered */
 	{
 		const char *v[] = {"v1"};
-		CHECK_INT_EQ(i->agent_register(s, "a2", "10.0.0.2", 7444, req.now, v, 1, NULL), 0);
+		CHECK_INT_EQ(
+			i->agent_register(s, "a2", "10.0.0.2", 7444, req.now, v, NULL, 1, NULL), 0);
 	}
 	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
 	CHECK_STR_EQ(res2.desktop, "v1");
@@ -291,6 +297,336 @@ static void test_model(struct store *s)
 	CHECK_INT_EQ(i->pool_delete(s, "nope"), -ENOENT);
 }
 
+/* ---- agents report; the logoff policies ---- */
+
+#define T0 (NOW + 100000)
+
+/* The live session's state and client from the sessions listing; "" when not live. */
+static void session_row(struct store *s, const char *id, char *state, char *client)
+{
+	struct store_table t;
+	state[0] = client[0] = '\0';
+	CHECK_INT_EQ(s->impl->list(s, STORE_LIST_SESSIONS, &t), 0);
+	for (size_t r = 0; r < t.nrows; r++) {
+		if (strcmp(t.cells[r * t.ncols], id) != 0)
+			continue;
+		snprintf(state, 16, "%s", t.cells[r * t.ncols + 8]);
+		snprintf(client, 64, "%s", t.cells[r * t.ncols + 5]);
+	}
+	store_table_free(&t);
+}
+
+static const char *state_of(struct store *s, const char *id)
+{
+	static char st[16];
+	char client[64];
+	session_row(s, id, st, client);
+	return st;
+}
+
+static enum store_desktop_state desk(struct store *s, const char *name)
+{
+	struct store_desktop_info info = {.state = -1};
+	CHECK_INT_EQ(s->impl->desktop_get(s, "pa", name, &info), 0);
+	return info.state;
+}
+
+/* The agent's end list, taken by a heartbeat at now, as "session:reason,..." (sorted by id). */
+static const char *ends_of(struct store *s, const char *agent, int64_t now)
+{
+	static char out[1024];
+	struct store_end *e = NULL;
+	size_t n = 0;
+	out[0] = '\0';
+	CHECK_INT_EQ(s->impl->agent_heartbeat(s, agent, now, NULL, NULL, 0, &e, &n), 0);
+	for (size_t a = 0; a < n; a++) /* a few entries: a simple sort */
+		for (size_t b = a + 1; b < n; b++)
+			if (strcmp(e[b].session, e[a].session) < 0) {
+				struct store_end t = e[a];
+				e[a] = e[b];
+				e[b] = t;
+			}
+	for (size_t k = 0; k < n; k++)
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%.6s:%s", k ? "," : "",
+			 e[k].session, store_end_reason_name(e[k].reason));
+	free(e);
+	return out;
+}
+
+static void connect_at(struct store *s, const char *user, const char *pool, int64_t now,
+		       struct store_connect_res *res)
+{
+	struct store_connect_req req = {
+		.user = user, .pool = pool, .now = now, .heartbeat_window = WIN};
+	CHECK_INT_EQ(s->impl->agent_heartbeat(s, "pa", now, NULL, NULL, 0, NULL, NULL), 0);
+	CHECK_INT_EQ(s->impl->connect(s, &req, res), 0);
+}
+
+static size_t pools_of(struct store *s, const char *user)
+{
+	struct store_pool *p;
+	size_t n = 0;
+	CHECK_INT_EQ(s->impl->pools_for_user(s, user, &p, &n), 0);
+	free(p);
+	return n;
+}
+
+static void test_policies(struct store *s)
+{
+	const struct store_impl *i = s->impl;
+	struct store_pool imm = {.name = "imm", .logoff = STORE_LOGOFF_IMMEDIATE},
+			  idle = {.name = "idle",
+				  .logoff = STORE_LOGOFF_AFTER_IDLE,
+				  .idle_timeout_s = 60},
+			  nev = {.name = "nev", .logoff = STORE_LOGOFF_NEVER};
+	const char *ds[] = {"i1", "f1", "f2", "n1"}, *one[] = {"i1"};
+	const bool down[] = {false}, up[] = {true};
+	struct store_connect_res s1, s2, s3, s4, s5, s6;
+	struct store_connect_req req = {
+		.user = "pu", .pool = "imm", .now = T0, .heartbeat_window = WIN};
+	char st[16], client[64];
+	size_t ok, unknown;
+	int ended;
+
+	CHECK_INT_EQ(i->user_add(s, "pu", "h"), 0);
+	CHECK_INT_EQ(i->user_add(s, "pv", "h"), 0);
+	CHECK_INT_EQ(i->pool_add(s, &imm), 0);
+	CHECK_INT_EQ(i->pool_add(s, &idle), 0);
+	CHECK_INT_EQ(i->pool_add(s, &nev), 0);
+	CHECK_INT_EQ(i->desktop_add(s, "imm", "pa", "i1", ""), 0);
+	CHECK_INT_EQ(i->desktop_add(s, "idle", "pa", "f1", ""), 0);
+	CHECK_INT_EQ(i->desktop_add(s, "idle", "pa", "f2", ""), 0);
+	CHECK_INT_EQ(i->desktop_add(s, "nev", "pa", "n1", ""), 0);
+	CHECK_INT_EQ(i->entitle(s, "imm", "pu", NULL), 0);
+	CHECK_INT_EQ(i->entitle(s, "idle", "pu", NULL), 0);
+	CHECK_INT_EQ(i->entitle(s, "idle", "pv", NULL), 0);
+	CHECK_INT_EQ(i->entitle(s, "nev", "pv", NULL), 0);
+	{ /* a registration may say a console is down */
+		const bool ups[] = {false, true, true, true};
+		CHECK_INT_EQ(i->agent_register(s, "pa", "127.0.0.1", 7500, T0, ds, ups, 4, &ok), 0);
+		CHECK_INT_EQ(ok, 0); /* unknown ones */
+	}
+	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_OFFLINE);
+	CHECK_INT_EQ(desk(s, "f1"), STORE_DESKTOP_AVAILABLE);
+	CHECK_STR_EQ(ends_of(s, "pa", T0), "");
+
+	/* a heartbeat brings a console back (up) and takes it away (down) */
+	CHECK_INT_EQ(i->connect(s, &req, &s1), -ENOSPC);
+	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, up, 1, NULL, NULL), 0);
+	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_AVAILABLE);
+	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, down, 1, NULL, NULL), 0);
+	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_OFFLINE);
+	CHECK_INT_EQ(i->connect(s, &req, &s1), -ENOSPC);
+	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, NULL, 1, NULL, NULL), 0); /* NULL: up */
+	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_AVAILABLE);
+	{ /* a heartbeat naming an unknown desktop is fine; a maintenance desktop stays so */
+		const char *ghost[] = {"ghost", "n1"};
+		CHECK_INT_EQ(i->desktop_set_maintenance(s, "pa", "n1", true), 0);
+		CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, ghost, NULL, 2, NULL, NULL), 0);
+		CHECK_INT_EQ(desk(s, "n1"), STORE_DESKTOP_MAINTENANCE);
+		CHECK_INT_EQ(i->desktop_set_maintenance(s, "pa", "n1", false), 0);
+		CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, ghost, NULL, 2, NULL, NULL), 0);
+		CHECK_INT_EQ(desk(s, "n1"), STORE_DESKTOP_AVAILABLE);
+	}
+
+	/* connected: in use, client recorded; unknown sessions go on the end list once */
+	CHECK_INT_EQ(i->connect(s, &req, &s1), 0);
+	{
+		struct store_event ev[] = {
+			{s1.session, "i1", STORE_EVENT_CONNECTED, "10.0.0.5"},
+			{"0123456789abcdef0123456789abcdef", "i1", STORE_EVENT_CONNECTED, NULL},
+			{s1.session, "f1", STORE_EVENT_IDLE, NULL}, /* not its desktop */
+		};
+		CHECK_INT_EQ(i->session_events(s, "pa", T0 + 1, ev, 3, &ok, &unknown), 0);
+		CHECK_INT_EQ(ok, 1);
+		CHECK_INT_EQ(unknown, 2);
+		/* another agent cannot touch it */
+		CHECK_INT_EQ(i->session_events(s, "other", T0 + 1, ev, 1, &ok, &unknown), 0);
+		CHECK_INT_EQ(ok, 0);
+		CHECK_INT_EQ(unknown, 1);
+	}
+	session_row(s, s1.session, st, client);
+	CHECK_STR_EQ(st, "connected");
+	CHECK_STR_EQ(client, "10.0.0.5");
+	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_IN_USE);
+	{
+		char want[128];
+		snprintf(want, sizeof(want), "012345:logoff,%.6s:logoff", s1.session);
+		if (strcmp(s1.session, "0123456789abcdef0123456789abcdef") < 0)
+			snprintf(want, sizeof(want), "%.6s:logoff,012345:logoff", s1.session);
+		CHECK_STR_EQ(ends_of(s, "pa", T0 + 2), want);
+	}
+	CHECK_STR_EQ(ends_of(s, "pa", T0 + 2), ""); /* handed out once */
+	{
+		char want[64];
+		snprintf(want, sizeof(want), "%.6s:logoff", s1.session);
+		CHECK_INT_EQ(
+			i->agent_register(s, "other", "10.0.0.9", 7501, T0, NULL, NULL, 0, NULL),
+			0);
+		CHECK_STR_EQ(ends_of(s, "other", T0 + 2), want);
+	}
+
+	/* immediate: a disconnect is a logoff, the floating desktop goes back */
+	{
+		struct store_event ev = {s1.session, "i1", STORE_EVENT_DISCONNECTED, NULL};
+		CHECK_INT_EQ(i->session_events(s, "pa", T0 + 3, &ev, 1, &ok, &unknown), 0);
+		CHECK_INT_EQ(ok, 1);
+		CHECK_STR_EQ(state_of(s, s1.session), "");
+		CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_AVAILABLE);
+		CHECK_STR_EQ(ends_of(s, "pa", T0 + 3), ""); /* its client is gone already */
+		/* reported again: unknown now, the agent is told to drop it */
+		CHECK_INT_EQ(i->session_events(s, "pa", T0 + 3, &ev, 1, &ok, &unknown), 0);
+		CHECK_INT_EQ(unknown, 1);
+		CHECK(strstr(ends_of(s, "pa", T0 + 3), ":logoff") != NULL);
+	}
+
+	/* after_idle (60 s): idle while connected, or disconnected, for longer ends */
+	connect_at(s, "pu", "idle", T0 + 10, &s2);
+	connect_at(s, "pv", "idle", T0 + 10, &s3);
+	{
+		struct store_event ev[] = {
+			{s2.session, s2.desktop, STORE_EVENT_CONNECTED, "10.0.0.6"},
+			{s3.session, s3.desktop, STORE_EVENT_CONNECTED, "10.0.0.7"},
+			{s2.session, s2.desktop, STORE_EVENT_IDLE, NULL},
+			{s3.session, s3.desktop, STORE_EVENT_DISCONNECTED, NULL},
+		};
+		CHECK_INT_EQ(i->session_events(s, "pa", T0 + 10, ev, 4, &ok, &unknown), 0);
+		CHECK_INT_EQ(ok, 4);
+		CHECK_INT_EQ(unknown, 0);
+	}
+	CHECK_STR_EQ(state_of(s, s2.session), "connected");
+	CHECK_STR_EQ(state_of(s, s3.session), "disconnected");
+	CHECK_INT_EQ(desk(s, s2.desktop), STORE_DESKTOP_IN_USE);
+	CHECK_INT_EQ(desk(s, s3.desktop), STORE_DESKTOP_ASSIGNED);
+	CHECK_INT_EQ(i->sessions_expire(s, T0 + 70, 300, &ended), 0);
+	CHECK_INT_EQ(ended, 0); /* 60 s exactly is not longer than 60 s */
+	CHECK_INT_EQ(i->sessions_expire(s, T0 + 71, 300, &ended), 0);
+	CHECK_INT_EQ(ended, 2);
+	CHECK_STR_EQ(state_of(s, s2.session), "");
+	CHECK_STR_EQ(state_of(s, s3.session), "");
+	CHECK_INT_EQ(desk(s, "f1"), STORE_DESKTOP_AVAILABLE);
+	CHECK_INT_EQ(desk(s, "f2"), STORE_DESKTOP_AVAILABLE);
+	{ /* only the connected one's client is dropped */
+		char want[64];
+		snprintf(want, sizeof(want), "%.6s:idle_timeout", s2.session);
+		CHECK_STR_EQ(ends_of(s, "pa", T0 + 71), want);
+	}
+
+	/* active again: not idle, it stays */
+	connect_at(s, "pu", "idle", T0 + 100, &s4);
+	{
+		struct store_event ev[] = {
+			{s4.session, s4.desktop, STORE_EVENT_CONNECTED, NULL},
+			{s4.session, s4.desktop, STORE_EVENT_IDLE, NULL},
+			{s4.session, s4.desktop, STORE_EVENT_ACTIVE, NULL},
+		};
+		CHECK_INT_EQ(i->session_events(s, "pa", T0 + 100, ev, 3, &ok, &unknown), 0);
+		CHECK_INT_EQ(ok, 3);
+	}
+	/* pending for longer than pending_timeout: disconnected since its start */
+	connect_at(s, "pv", "nev", T0 + 100, &s5);
+	connect_at(s, "pv", "idle", T0 + 100, &s6);
+	CHECK_STR_EQ(state_of(s, s5.session), "pending");
+	CHECK_INT_EQ(i->sessions_expire(s, T0 + 300, 300, &ended), 0);
+	CHECK_INT_EQ(ended, 0);
+	CHECK_STR_EQ(state_of(s, s5.session), "pending");
+	CHECK_INT_EQ(i->sessions_expire(s, T0 + 401, 300, &ended), 0);
+	CHECK_INT_EQ(ended, 1); /* s6: after_idle, disconnected since T0 + 100 */
+	CHECK_STR_EQ(state_of(s, s5.session), "disconnected"); /* never: it waits */
+	CHECK_STR_EQ(state_of(s, s6.session), "");
+	CHECK_STR_EQ(state_of(s, s4.session), "connected");
+	CHECK_STR_EQ(ends_of(s, "pa", T0 + 401), "");
+
+	/* an admin's disconnect: the session stays, its agent drops the client */
+	CHECK_INT_EQ(i->session_disconnect(s, s4.session), 0);
+	CHECK_INT_EQ(i->session_disconnect(s, "0123456789abcdef0123456789abcdef"), -ENOENT);
+	CHECK_STR_EQ(state_of(s, s4.session), "connected");
+	{
+		char want[64];
+		snprintf(want, sizeof(want), "%.6s:admin", s4.session);
+		CHECK_STR_EQ(ends_of(s, "pa", T0 + 402), want);
+		/* the user comes back to the same session */
+		connect_at(s, "pu", "idle", T0 + 403, &s2);
+		CHECK_STR_EQ(s2.session, s4.session);
+		CHECK(s2.reused);
+		/* an admin's logoff of a live session: its agent drops the client */
+		CHECK_INT_EQ(i->session_end(s, s4.session), 0);
+		snprintf(want, sizeof(want), "%.6s:logoff", s4.session);
+		CHECK_STR_EQ(ends_of(s, "pa", T0 + 404), want);
+		/* a disconnected one has no client to drop */
+		CHECK_INT_EQ(i->session_end(s, s5.session), 0);
+		CHECK_STR_EQ(ends_of(s, "pa", T0 + 404), "");
+	}
+
+	/* pool settings: the kind stays once desktops exist */
+	{
+		struct store_pool_change c = {.kind = STORE_POOL_DEDICATED,
+					      .logoff = -1,
+					      .idle_timeout_s = -1,
+					      .max_sessions = -1};
+		struct store_pool empty = {.name = "empty"};
+		struct store_table t;
+		CHECK_INT_EQ(i->pool_set(s, "idle", &c), -EBUSY);
+		CHECK_INT_EQ(i->pool_set(s, "nope", &c), -ENOENT);
+		CHECK_INT_EQ(i->pool_add(s, &empty), 0);
+		CHECK_INT_EQ(i->pool_set(s, "empty", &c), 0);
+		c.kind = STORE_POOL_FLOATING; /* the same kind is no change */
+		c.logoff = STORE_LOGOFF_NEVER;
+		c.idle_timeout_s = 0;
+		c.max_sessions = 3;
+		CHECK_INT_EQ(i->pool_set(s, "idle", &c), 0);
+		c.kind = c.logoff = -1;
+		c.idle_timeout_s = 5;
+		c.max_sessions = -1;
+		CHECK_INT_EQ(i->pool_set(s, "idle", &c), 0);
+		CHECK_INT_EQ(i->list(s, STORE_LIST_POOLS, &t), 0);
+		for (size_t r = 0; r < t.nrows; r++) {
+			const char *const *row = (const char *const *)&t.cells[r * t.ncols];
+			CHECK_INT_EQ(t.ncols, 8);
+			if (strcmp(row[0], "idle") == 0) {
+				CHECK_STR_EQ(row[1], "floating");
+				CHECK_STR_EQ(row[2], "never");
+				CHECK_STR_EQ(row[3], "5");
+				CHECK_STR_EQ(row[4], "3");
+				CHECK_STR_EQ(row[5], "2");
+				CHECK_STR_EQ(t.cols[7], "sessions");
+			}
+			if (strcmp(row[0], "empty") == 0)
+				CHECK_STR_EQ(row[1], "dedicated");
+		}
+		store_table_free(&t);
+	}
+
+	/* entitlements and groups go */
+	CHECK_INT_EQ(pools_of(s, "pv"), 2);
+	CHECK_INT_EQ(i->unentitle(s, "nev", "pv", NULL), 0);
+	CHECK_INT_EQ(i->unentitle(s, "nev", "pv", NULL), -ENOENT);
+	CHECK_INT_EQ(i->unentitle(s, "nev", NULL, "nogroup"), -ENOENT);
+	CHECK_INT_EQ(i->unentitle(s, "nev", "pv", "g"), -EINVAL);
+	CHECK_INT_EQ(pools_of(s, "pv"), 1);
+	CHECK_INT_EQ(i->group_add(s, "pg"), 0);
+	CHECK_INT_EQ(i->group_member_add(s, "pg", "pv"), 0);
+	CHECK_INT_EQ(i->entitle(s, "nev", NULL, "pg"), 0);
+	CHECK_INT_EQ(pools_of(s, "pv"), 2);
+	CHECK_INT_EQ(i->group_member_remove(s, "pg", "pv"), 0);
+	CHECK_INT_EQ(i->group_member_remove(s, "pg", "pv"), -ENOENT);
+	CHECK_INT_EQ(pools_of(s, "pv"), 1);
+	CHECK_INT_EQ(i->group_member_add(s, "pg", "pv"), 0);
+	CHECK_INT_EQ(i->group_delete(s, "pg"), 0);
+	CHECK_INT_EQ(i->group_delete(s, "pg"), -ENOENT);
+	CHECK_INT_EQ(pools_of(s, "pv"), 1); /* its entitlement went with it */
+	CHECK_INT_EQ(i->unentitle(s, "nev", NULL, "pg"), -ENOENT);
+
+	/* unassigning a desktop with a live session drops its client */
+	connect_at(s, "pv", "idle", T0 + 500, &s6);
+	CHECK_INT_EQ(i->unassign(s, "pa", s6.desktop), 0);
+	{
+		char want[64];
+		snprintf(want, sizeof(want), "%.6s:logoff", s6.session);
+		CHECK_STR_EQ(ends_of(s, "pa", T0 + 500), want);
+	}
+}
+
 /* ---- 200 connects from 8 threads on 50 desktops ---- */
 
 #define THREADS	 8
@@ -360,9 +696,9 @@ static void test_concurrent(struct store *s)
 		names[d] = buf[d];
 		CHECK_INT_EQ(i->desktop_add(s, "big", "big-agent", buf[d], "x11::1"), 0);
 	}
-	CHECK_INT_EQ(
-		i->agent_register(s, "big-agent", "127.0.0.1", 7443, NOW, names, DESKTOPS, NULL),
-		0);
+	CHECK_INT_EQ(i->agent_register(s, "big-agent", "127.0.0.1", 7443, NOW, names, NULL,
+				       DESKTOPS, NULL),
+		     0);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int t = 0; t < THREADS; t++)
@@ -432,6 +768,7 @@ int main(void)
 		CHECK_INT_EQ(s->impl->desktop_get(s, "a1", "d1", &info), 0);
 		CHECK_INT_EQ(info.state, STORE_DESKTOP_AVAILABLE);
 		test_concurrent(s);
+		test_policies(s);
 		store_close(s);
 	}
 	cleanup();
