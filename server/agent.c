@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "agent.h"
 
+#include "broker_link.h"
 #include "conn.h"
 #include "desktop.h"
 #include "error.h"
@@ -53,8 +54,24 @@ const struct config_key agent_config_table[] = {
 	 "how long a new connection has to send HELLO"},
 	{"max_clients", CONFIG_INT, "64", 1, 100000, offsetof(struct agent_cfg, max_clients), NULL,
 	 "connections served at once; more are refused"},
+	{"clipboard", CONFIG_BOOL, "on", 0, 0, offsetof(struct agent_cfg, clipboard), NULL,
+	 "share clipboard text between the desktops and clients that ask for it"},
+	{"clipboard.max_bytes", CONFIG_INT, "1048576", 1, MSG_CLIPBOARD_MAX,
+	 offsetof(struct agent_cfg, clipboard_max_bytes), NULL,
+	 "longest clipboard text shared, bytes (clients send at most 1048570)"},
 	{"log.level", CONFIG_ENUM, "info", 0, 0, offsetof(struct agent_cfg, log_level), log_levels,
 	 "log verbosity"},
+	{"broker.url", CONFIG_STRING, NULL, 0, 1024, offsetof(struct agent_cfg, broker_url), NULL,
+	 "the broker to join, https://HOST:PORT (empty: standalone, tickets signed by hand)"},
+	{"broker.ca_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, broker_ca_file),
+	 NULL, "the CA that signed the broker's certificate (required with broker.url)"},
+	{"broker.advertise_address", CONFIG_STRING, NULL, 0, 253,
+	 offsetof(struct agent_cfg, broker_advertise), NULL,
+	 "the host name or address clients should connect to (empty: the broker uses the "
+	 "address the agent's requests come from)"},
+	{"session.idle_after_s", CONFIG_INT, "300", 1, 86400,
+	 offsetof(struct agent_cfg, idle_after_s), NULL,
+	 "seconds without input after which a session is reported idle to the broker"},
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -65,6 +82,12 @@ struct peer {
 	struct event *hello_timer;
 	struct session *session; /* after a good HELLO */
 	char addr[64];
+	char host[INET6_ADDRSTRLEN];	      /* addr without the port: what the broker is told */
+	char session_id[TICKET_NAME_MAX + 1]; /* the ticket's session ("": none) */
+	char desktop[TICKET_NAME_MAX + 1];
+	bool reported; /* "connected" went to the broker */
+	bool idle;
+	uint64_t last_input_ms;
 };
 
 struct agent {
@@ -80,7 +103,17 @@ struct agent {
 	int hello_timeout_ms;
 	uint16_t port;
 	char name[TICKET_NAME_MAX + 1];
+	struct broker_link *link; /* NULL: standalone */
+	struct event *link_tick;  /* idle sessions and console states, once a second */
+	int64_t idle_after_ms;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static void peer_unlink(struct peer *p)
 {
@@ -101,6 +134,9 @@ static void on_close(struct conn *c, int err, const char *reason, void *ud)
 		log_debug("client %s: closed: %s", p->addr, reason);
 	if (p->session)
 		desktop_detach(p->session);
+	if (p->reported)
+		broker_link_event(p->a->link, p->session_id, p->desktop,
+				  BROKER_SESSION_DISCONNECTED, NULL);
 	if (p->hello_timer)
 		event_free(p->hello_timer);
 	peer_unlink(p);
@@ -157,6 +193,9 @@ static void on_hello(struct peer *p, const struct msg_hello *h)
 		return;
 	}
 	log_info("client %s: ticket %s accepted for desktop %s", p->addr, id, desktop_id(d));
+	/* before attach: WELCOME (and on_welcome) may go out at once */
+	snprintf(p->session_id, sizeof(p->session_id), "%s", t.session);
+	snprintf(p->desktop, sizeof(p->desktop), "%s", desktop_id(d));
 	p->session = desktop_attach(d, p->conn, t.user, h);
 	if (!p->session)
 		refuse(p, MSG_BYE_SHUTDOWN, "the agent is out of memory");
@@ -174,6 +213,15 @@ static void on_msg(struct conn *c, const struct msg *m, void *ud)
 	}
 	if (m->type == MSG_BYE || m->type == MSG_PONG)
 		return;
+	if (p->reported && (m->type == MSG_KEY || m->type == MSG_POINTER || m->type == MSG_SCROLL ||
+			    m->type == MSG_TOUCH || m->type == MSG_PEN)) {
+		p->last_input_ms = mono_ms();
+		if (p->idle) {
+			p->idle = false;
+			broker_link_event(p->a->link, p->session_id, p->desktop,
+					  BROKER_SESSION_ACTIVE, NULL);
+		}
+	}
 	if (!p->session) {
 		if (m->type == MSG_HELLO)
 			on_hello(p, &m->u.hello);
@@ -228,6 +276,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	}
 	p->a = a;
 	snprintf(p->addr, sizeof(p->addr), "%s:%u", host, port);
+	snprintf(p->host, sizeof(p->host), "%s", host);
 	bev = tls_accept(a->tls, a->base, fd);
 	if (!bev) {
 		free(p);
@@ -313,6 +362,112 @@ static char *read_secret(const char *path)
 	return s;
 }
 
+/* ---- the broker link ---------------------------------------------------- */
+
+/* WELCOME went out: the session is connected (sessions without an id are not the broker's). */
+static void on_welcome(struct conn *c, void *ud)
+{
+	struct agent *a = ud;
+
+	for (struct peer *p = a->peers; p; p = p->next) {
+		if (p->conn != c || p->reported || !p->session_id[0] || !a->link)
+			continue;
+		p->reported = true;
+		p->idle = false;
+		p->last_input_ms = mono_ms();
+		broker_link_event(a->link, p->session_id, p->desktop, BROKER_SESSION_CONNECTED,
+				  p->host);
+	}
+}
+
+/* The broker ended a session: every client of it gets BYE with the reason. */
+static void on_end(const char *session, enum broker_end_reason reason, void *ud)
+{
+	struct agent *a = ud;
+	uint16_t code = reason == BROKER_END_IDLE_TIMEOUT ? MSG_BYE_IDLE_TIMEOUT : MSG_BYE_ADMIN;
+	const char *text;
+
+	/* clients print the code's own sentence first: the text says what follows */
+	if (reason == BROKER_END_IDLE_TIMEOUT)
+		text = "no input for longer than the pool's idle timeout; the session was logged "
+		       "off";
+	else if (reason == BROKER_END_LOGOFF)
+		text = "the session was logged off";
+	else
+		text = "an administrator disconnected it; connect again to resume the session";
+	int n = 0;
+
+	for (struct peer *p = a->peers, *next; p; p = next) {
+		next = p->next; /* conn_close may end p at once */
+		if (!p->session || strcmp(p->session_id, session) != 0)
+			continue;
+		conn_close(p->conn, code, text);
+		n++;
+	}
+	log_info("session %s: the broker ended it (%s): %d client(s) told", session, text, n);
+}
+
+/* Once a second: sessions gone idle, and what the pipelines know of their consoles. */
+static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	uint64_t now = mono_ms();
+	(void)fd;
+	(void)what;
+
+	for (struct peer *p = a->peers; p; p = p->next) {
+		if (!p->reported || p->idle || now - p->last_input_ms < (uint64_t)a->idle_after_ms)
+			continue;
+		p->idle = true;
+		broker_link_event(a->link, p->session_id, p->desktop, BROKER_SESSION_IDLE, NULL);
+	}
+	for (size_t i = 0; i < a->ndesktops; i++) {
+		static const enum broker_console map[] = {
+			[DESKTOP_CONSOLE_UNKNOWN] = BROKER_CONSOLE_UNKNOWN,
+			[DESKTOP_CONSOLE_UP] = BROKER_CONSOLE_UP,
+			[DESKTOP_CONSOLE_LOST] = BROKER_CONSOLE_DOWN,
+		};
+		broker_link_console(a->link, i, map[desktop_console(a->desktops[i])]);
+	}
+}
+
+static int start_link(struct agent *a, const struct agent_cfg *cfg)
+{
+	struct broker_link_desktop *desks = calloc(a->ndesktops, sizeof(*desks));
+	char(*uris)[1024] = calloc(a->ndesktops, sizeof(*uris));
+	struct timeval second = {1, 0};
+	int rc = -ENOMEM;
+
+	if (!desks || !uris)
+		goto out;
+	for (size_t i = 0; i < a->ndesktops; i++) {
+		/* the same line add_desktop read: its second word is the console URI */
+		if (sscanf(cfg->desktops.items[i], "%*128s %1023s", uris[i]) != 1)
+			uris[i][0] = '\0';
+		desks[i].name = desktop_id(a->desktops[i]);
+		desks[i].uri = uris[i];
+	}
+	struct broker_link_cfg lcfg = {
+		.url = cfg->broker_url,
+		.ca_file = cfg->broker_ca_file,
+		.cert_file = cfg->cert_file,
+		.key_file = cfg->key_file,
+		.advertise_address = cfg->broker_advertise,
+		.port = a->port,
+		.desktops = desks,
+		.ndesktops = a->ndesktops,
+	};
+	a->link_tick = event_new(a->base, -1, EV_PERSIST, link_tick_cb, a);
+	if (!a->link_tick || event_add(a->link_tick, &second) < 0)
+		goto out;
+	a->link = broker_link_new(a->base, &lcfg, on_end, a); /* copies lcfg */
+	rc = a->link ? 0 : -EINVAL;
+out:
+	free(desks);
+	free(uris);
+	return rc;
+}
+
 /* One "ID URI [password-file=PATH]" line into a desktop. */
 static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg, const char *line)
 {
@@ -346,6 +501,10 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 		.bitrate_kbps = (int)cfg->bitrate_kbps,
 		.fps = (int)cfg->fps,
 		.max_inflight = (int)cfg->max_inflight,
+		.clipboard = cfg->clipboard,
+		.clipboard_max = (size_t)cfg->clipboard_max_bytes,
+		.on_welcome = on_welcome,
+		.ud = a,
 	};
 	d = desktop_new(a->base, &dcfg);
 	if (password) {
@@ -380,6 +539,7 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 		return NULL;
 	a->base = base;
 	a->max_clients = (int)cfg->max_clients;
+	a->idle_after_ms = cfg->idle_after_s * 1000;
 	a->hello_timeout_ms = (int)cfg->hello_timeout_ms;
 	snprintf(a->name, sizeof(a->name), "%s", cfg->name);
 
@@ -420,6 +580,8 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 	}
 	log_info("agent %s listening on %s (port %u) with %zu desktop(s)", a->name, cfg->listen,
 		 a->port, a->ndesktops);
+	if (cfg->broker_url && start_link(a, cfg) < 0)
+		goto fail;
 	return a;
 fail:
 	agent_free(a);
@@ -450,6 +612,14 @@ void agent_free(struct agent *a)
 		return;
 	if (a->listener)
 		evconnlistener_free(a->listener);
+	/* clients that outlived the grace period: the broker hears they are gone */
+	for (struct peer *p = a->peers; p; p = p->next)
+		if (p->reported)
+			broker_link_event(a->link, p->session_id, p->desktop,
+					  BROKER_SESSION_DISCONNECTED, NULL);
+	broker_link_free(a->link); /* sends those last events, then no more on_end */
+	if (a->link_tick)
+		event_free(a->link_tick);
 	/* connections still open are orphaned from their desktops first */
 	for (struct peer *p = a->peers; p; p = p->next) {
 		if (p->session)

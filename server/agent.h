@@ -11,6 +11,11 @@
  * name a desktop configured here; otherwise the client gets BYE with the
  * reason and the refusal is logged (never the ticket itself).
  *
+ * With broker.url set the agent joins that broker (server/broker_link.h):
+ * it registers, heartbeats with its consoles' states, reports each
+ * session's connect (after WELCOME), disconnect, idle and active, and ends
+ * the sessions the broker names with BYE ADMIN or IDLE_TIMEOUT.
+ *
  * Threading: the agent lives on its event base's thread.
  */
 
@@ -32,7 +37,13 @@ struct agent_cfg {
 	int64_t max_inflight;
 	int64_t hello_timeout_ms;
 	int64_t max_clients;
+	bool clipboard;		     /* share clipboard text with clients */
+	int64_t clipboard_max_bytes; /* longest clipboard text either way */
 	int log_level;
+	char *broker_url;	/* https://HOST:PORT; NULL: standalone, no broker */
+	char *broker_ca_file;	/* CA of the broker's certificate */
+	char *broker_advertise; /* host clients should use; NULL: the broker decides */
+	int64_t idle_after_s;	/* no input that long: the session is reported idle */
 };
 
 /* The table behind the config file, --KEY VALUE flags, --help and --print-config. */

@@ -29,6 +29,7 @@
 
 enum cmd_kind {
 	CMD_INPUT,
+	CMD_CLIPBOARD,
 	CMD_KEYFRAME,
 	CMD_STOP,
 };
@@ -36,7 +37,17 @@ enum cmd_kind {
 struct cmd {
 	enum cmd_kind kind;
 	struct msg input; /* CMD_INPUT: KEY, POINTER, SCROLL, TOUCH or PEN (no pointers inside) */
+	char *text;	  /* CMD_CLIPBOARD: owned, NUL-terminated */
+	size_t len;
 };
+
+static void cmd_free(void *p)
+{
+	struct cmd *c = p;
+	if (c)
+		free(c->text);
+	free(c);
+}
 
 enum news_kind {
 	NEWS_VIDEO,
@@ -44,6 +55,7 @@ enum news_kind {
 	NEWS_CURSOR,
 	NEWS_CONSOLE_LOST,
 	NEWS_CONSOLE_BACK,
+	NEWS_CLIPBOARD,
 	NEWS_STOPPED,
 };
 
@@ -54,6 +66,8 @@ struct news {
 	uint16_t hot_x, hot_y;	   /* NEWS_CURSOR */
 	uint8_t *pixels;	   /* NEWS_CURSOR, owned */
 	char text[160];		   /* NEWS_CONSOLE_LOST */
+	char *clip;		   /* NEWS_CLIPBOARD, owned */
+	size_t clip_len;
 };
 
 struct session {
@@ -63,6 +77,7 @@ struct session {
 	char user[130];
 	bool welcomed;
 	bool control;
+	bool clipboard;	    /* shares the clipboard (announced it, and it is on) */
 	bool want_keyframe; /* skipped frames: resume at the next key frame */
 	uint32_t next_frame;
 	uint32_t acked; /* highest frame acknowledged + 1 (0: none yet) */
@@ -84,6 +99,10 @@ struct desktop {
 	char *id, *uri, *password, *codec;
 	const struct capture_impl *impl;
 	int fps, max_inflight, bitrate_max;
+	bool clipboard;
+	size_t clipboard_max;
+	void (*on_welcome)(struct conn *c, void *ud);
+	void *ud;
 
 	/* loop thread */
 	struct session *sessions;
@@ -92,6 +111,7 @@ struct desktop {
 	enum pipe_state state;
 	uint16_t width, height; /* 0 until the console reported its size */
 	bool console_up;
+	bool console_known;  /* the running pipeline reported LOST or BACK */
 	struct news *cursor; /* the last shape, for clients that join later */
 	uint64_t last_keyframe_req_us, last_lag_us, last_raise_us;
 
@@ -124,6 +144,7 @@ static void news_free(void *p)
 		return;
 	encoder_packet_free(&n->pkt);
 	free(n->pixels);
+	free(n->clip);
 	free(n);
 }
 
@@ -207,8 +228,19 @@ static void handle_cmd(struct pipeline *p, struct cmd *c)
 					  hr_strerror(rc));
 		}
 		break;
+	case CMD_CLIPBOARD:
+		if (p->cap && p->d->impl->clipboard_set) {
+			int rc = p->d->impl->clipboard_set(p->cap, c->text, c->len);
+			if (rc < 0)
+				log_warn("desktop %s: clipboard not set: %s", p->d->id,
+					 hr_strerror(rc));
+			else
+				log_info("desktop %s: clipboard set from the client (%zu bytes)",
+					 p->d->id, c->len);
+		}
+		break;
 	}
-	free(c);
+	cmd_free(c);
 }
 
 static void drain_cmds(struct pipeline *p)
@@ -349,6 +381,26 @@ static void post_cursor(struct pipeline *p)
 	post(p, n);
 }
 
+/* The console's clipboard changed: news for the clients that share it. */
+static void poll_clipboard(struct pipeline *p)
+{
+	struct news *n;
+	char *text;
+	size_t len;
+
+	if (!p->d->clipboard || !p->d->impl->clipboard_get ||
+	    p->d->impl->clipboard_get(p->cap, p->d->clipboard_max, &text, &len) != 1)
+		return;
+	n = news_new(NEWS_CLIPBOARD);
+	if (!n) {
+		free(text);
+		return;
+	}
+	n->clip = text;
+	n->clip_len = len;
+	post(p, n);
+}
+
 static void *pipeline_main(void *arg)
 {
 	struct pipeline p = {.d = arg};
@@ -413,6 +465,7 @@ static void *pipeline_main(void *arg)
 		}
 		}
 		post_cursor(&p);
+		poll_clipboard(&p);
 
 		/*
 		 * Encode at most fps times a second, and not while every client
@@ -461,7 +514,7 @@ static void start_pipeline(struct desktop *d)
 	if (d->state != PIPE_IDLE)
 		return;
 	while ((c = queue_try_pop(d->cmds))) /* stale input from an earlier run */
-		free(c);
+		cmd_free(c);
 	atomic_store(&d->throttle, 0);
 	if (pthread_create(&d->thread, NULL, pipeline_main, d) != 0) {
 		log_error("desktop %s: cannot start the pipeline thread: %m", d->id);
@@ -479,7 +532,7 @@ static void stop_pipeline(struct desktop *d)
 	if (c) {
 		c->kind = CMD_STOP;
 		while (queue_push(d->cmds, c) == -EAGAIN) /* make room: input is moot now */
-			free(queue_try_pop(d->cmds));
+			cmd_free(queue_try_pop(d->cmds));
 	}
 	d->state = PIPE_STOPPING;
 }
@@ -502,7 +555,8 @@ static void send_welcome(struct session *s, bool keyframe)
 
 	snprintf(session_id, sizeof(session_id), "%s", d->id);
 	m.u.welcome.version = MSG_PROTOCOL_VERSION;
-	m.u.welcome.flags = s->control ? MSG_WELCOME_CONTROL : 0;
+	m.u.welcome.flags = (s->control ? MSG_WELCOME_CONTROL : 0) |
+			    (s->clipboard ? MSG_WELCOME_CLIPBOARD : 0);
 	m.u.welcome.width = d->width;
 	m.u.welcome.height = d->height;
 	m.u.welcome.codec = MSG_CODEC_H264;
@@ -514,6 +568,8 @@ static void send_welcome(struct session *s, bool keyframe)
 	s->want_keyframe = true;
 	log_info("desktop %s: %s joined (%s)", d->id, s->user,
 		 s->control ? "control" : "view only");
+	if (d->on_welcome)
+		d->on_welcome(s->conn, d->ud);
 	if (d->cursor) {
 		struct msg c = {.type = MSG_CURSOR};
 		c.u.cursor.width = d->cursor->width;
@@ -618,6 +674,22 @@ static void fan_out_cursor(struct desktop *d, struct news *n)
 			conn_send(s->conn, &m);
 }
 
+static void fan_out_clipboard(struct desktop *d, const struct news *n)
+{
+	struct msg m = {.type = MSG_CLIPBOARD};
+	int sent = 0;
+
+	m.u.clipboard.format = MSG_CLIPBOARD_TEXT;
+	m.u.clipboard.data.data = (const uint8_t *)n->clip;
+	m.u.clipboard.data.len = n->clip_len;
+	for (struct session *s = d->sessions; s; s = s->next)
+		if (s->welcomed && s->clipboard && conn_send(s->conn, &m) == 0)
+			sent++;
+	log_info("desktop %s: clipboard changed on the desktop (%zu bytes): sent to %d "
+		 "client(s)",
+		 d->id, n->clip_len, sent);
+}
+
 static void on_resize(struct desktop *d, uint16_t w, uint16_t h)
 {
 	bool changed = d->width && (d->width != w || d->height != h);
@@ -664,6 +736,7 @@ static void news_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case NEWS_CONSOLE_LOST:
 			d->console_up = false;
+			d->console_known = true;
 			for (struct session *s = d->sessions; s; s = s->next)
 				if (s->welcomed)
 					send_status(s, MSG_STATUS_CONSOLE_LOST, n->text);
@@ -675,10 +748,15 @@ static void news_cb(evutil_socket_t fd, short what, void *arg)
 						send_status(s, MSG_STATUS_OK,
 							    "the desktop is back");
 			d->console_up = true;
+			d->console_known = true;
+			break;
+		case NEWS_CLIPBOARD:
+			fan_out_clipboard(d, n);
 			break;
 		case NEWS_STOPPED:
 			pthread_join(d->thread, NULL);
 			d->state = PIPE_IDLE;
+			d->console_known = false;
 			log_info("desktop %s: pipeline stopped", d->id);
 			if (d->sessions)
 				start_pipeline(d); /* someone joined while it stopped */
@@ -734,6 +812,10 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 	d->fps = cfg->fps > 0 ? cfg->fps : 30;
 	d->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 4;
 	d->bitrate_max = cfg->bitrate_kbps > 0 ? cfg->bitrate_kbps : 10000;
+	d->clipboard = cfg->clipboard;
+	d->clipboard_max = cfg->clipboard_max ? cfg->clipboard_max : (1u << 20);
+	d->on_welcome = cfg->on_welcome;
+	d->ud = cfg->ud;
 	atomic_init(&d->bitrate, d->bitrate_max);
 	atomic_init(&d->throttle, 0);
 	d->cmds = queue_new(CMD_QUEUE_LEN);
@@ -770,7 +852,7 @@ void desktop_free(struct desktop *d)
 	if (d->tick_ev)
 		event_free(d->tick_ev);
 	queue_free(d->news, news_free);
-	queue_free(d->cmds, free);
+	queue_free(d->cmds, cmd_free);
 	news_free(d->cursor);
 	free(d->id);
 	free(d->uri);
@@ -786,6 +868,13 @@ const char *desktop_id(const struct desktop *d)
 	return d->id;
 }
 
+enum desktop_console desktop_console(const struct desktop *d)
+{
+	if (d->state != PIPE_RUNNING || !d->console_known)
+		return DESKTOP_CONSOLE_UNKNOWN;
+	return d->console_up ? DESKTOP_CONSOLE_UP : DESKTOP_CONSOLE_LOST;
+}
+
 struct session *desktop_attach(struct desktop *d, struct conn *c, const char *user,
 			       const struct msg_hello *hello)
 {
@@ -798,6 +887,7 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const char *us
 	snprintf(s->user, sizeof(s->user), "%s", user);
 	s->max_w = hello->max_width;
 	s->max_h = hello->max_height;
+	s->clipboard = d->clipboard && (hello->caps & MSG_CAP_CLIPBOARD);
 	s->joined_us = mono_us();
 	input_state_init(&s->held);
 	/* the first one in holds control; anyone attached already means view only */
@@ -825,8 +915,44 @@ static void inject(struct session *s, const struct msg *m)
 		return; /* view only: input is ignored, silently as with VNC's view-only */
 	if (input_sanitize(&in, d->width, d->height) != INPUT_ACCEPT)
 		return;
+	if (in.type == MSG_PEN)
+		log_debug("desktop %s: PEN %u,%u pressure %u tilt %d,%d flags 0x%x", d->id,
+			  in.u.pen.x, in.u.pen.y, in.u.pen.pressure, in.u.pen.tilt_x,
+			  in.u.pen.tilt_y, in.u.pen.flags);
+	else if (in.type == MSG_TOUCH)
+		log_debug("desktop %s: TOUCH %u phase %u at %u,%u", d->id, in.u.touch.id,
+			  in.u.touch.phase, in.u.touch.x, in.u.touch.y);
 	input_state_track(&s->held, &in);
 	push_cmd(d, CMD_INPUT, &in);
+}
+
+/* docs/protocol.md §2: only with WELCOME CLIPBOARD; only the controlling client's. */
+static void clipboard_from_client(struct session *s, const struct msg_clipboard *cb)
+{
+	struct desktop *d = s->d;
+	struct cmd *c;
+
+	if (!s->clipboard || !s->control || cb->format != MSG_CLIPBOARD_TEXT)
+		return;
+	if (cb->data.len > d->clipboard_max) {
+		log_info("desktop %s: clipboard text of %zu bytes from %s is over "
+			 "clipboard.max_bytes (%zu): not copied",
+			 d->id, cb->data.len, s->user, d->clipboard_max);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->text = malloc(cb->data.len + 1))) {
+		free(c);
+		return;
+	}
+	c->kind = CMD_CLIPBOARD;
+	memcpy(c->text, cb->data.data, cb->data.len); /* msg_decode checked: text, no NUL */
+	c->text[cb->data.len] = '\0';
+	c->len = cb->data.len;
+	if (queue_push(d->cmds, c) < 0) {
+		log_warn("desktop %s: pipeline busy, clipboard dropped", d->id);
+		cmd_free(c);
+	}
 }
 
 void desktop_session_msg(struct session *s, const struct msg *m)
@@ -842,6 +968,9 @@ void desktop_session_msg(struct session *s, const struct msg *m)
 	case MSG_TOUCH:
 	case MSG_PEN:
 		inject(s, m);
+		break;
+	case MSG_CLIPBOARD:
+		clipboard_from_client(s, &m->u.clipboard);
 		break;
 	case MSG_KEYFRAME_REQUEST: {
 		uint64_t now = mono_us();

@@ -21,6 +21,11 @@
  *    (skip to the newest, never queue). A client far behind while others
  *    keep up is skipped and resumes at a key frame. The bitrate ceiling
  *    falls when clients lag and climbs back while they keep up.
+ *  - Clipboard (cfg->clipboard): WELCOME says CLIPBOARD to clients that
+ *    announced CAP_CLIPBOARD; the controlling client's CLIPBOARD text goes
+ *    to the console (capture.h clipboard_set), and the console's own
+ *    clipboard changes go to every such client. Longer than clipboard_max:
+ *    dropped and logged.
  *  - Console loss: the pipeline tells the clients (STATUS), retries the
  *    console with backoff (0.5 s doubling to 5 s) and resumes with a key
  *    frame when it returns.
@@ -43,6 +48,11 @@ struct desktop_cfg {
 	int bitrate_kbps;     /* ceiling; 0: 10000 */
 	int fps;	      /* most frames per second; 0: 30 */
 	int max_inflight;     /* frames a client may leave unacknowledged; 0: 4 */
+	bool clipboard;	      /* share the clipboard with clients that announce CAP_CLIPBOARD */
+	size_t clipboard_max; /* longest text either way, bytes; 0: 1 MiB */
+	/* called on the loop thread right after a client's WELCOME went out; may be NULL */
+	void (*on_welcome)(struct conn *c, void *ud);
+	void *ud;
 };
 
 struct desktop;
@@ -53,6 +63,15 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 /* Stops the pipeline (waits for it) and ends every session with BYE SHUTDOWN. */
 void desktop_free(struct desktop *d);
 const char *desktop_id(const struct desktop *d);
+
+enum desktop_console {
+	DESKTOP_CONSOLE_UNKNOWN, /* no pipeline runs (nobody watches), or it is starting */
+	DESKTOP_CONSOLE_UP,
+	DESKTOP_CONSOLE_LOST, /* the pipeline lost the console and is retrying */
+};
+
+/* What the running pipeline last said about the console. */
+enum desktop_console desktop_console(const struct desktop *d);
 
 /*
  * Attaches a connection that presented a valid ticket for this desktop.

@@ -41,6 +41,9 @@ static void usage(FILE *out)
 		     "  highrise-agent --name host17 --tls.cert_file agent.pem --tls.key_file "
 		     "agent.key \\\n"
 		     "      --ticket.public_key ticket.pub --desktop 'vm1 vnc://127.0.0.1:5901'\n"
+		     "  # joining a broker: it then hands out the desktops and signs the tickets\n"
+		     "  highrise-agent --config agent.conf --broker.url https://broker:8443 \\\n"
+		     "      --broker.ca_file ca.pem\n"
 		     "\n"
 		     "See docs/operations.md for the configuration file and certificates.\n");
 }

@@ -96,10 +96,37 @@ struct capture_impl {
 	 * when the console draws the cursor into the framebuffer itself.
 	 */
 	int (*cursor)(struct capture *c, struct capture_cursor *out);
+
+	/*
+	 * The console's clipboard, text only (UTF-8 without NUL on our side;
+	 * each backend converts to what its console speaks). Both NULL when the
+	 * console has none.
+	 *
+	 * clipboard_set: the console's clipboard now holds text (copied).
+	 * Returns 0, -ENOMEM or -EIO.
+	 *
+	 * clipboard_get: text the console's own clipboard took since the last
+	 * call (our clipboard_set does not count: no echo). Returns 1 with
+	 * *text (malloc'd, NUL-terminated, the caller frees) and *len, or 0
+	 * when nothing new. Text longer than max bytes is not fetched or is
+	 * dropped, and logged.
+	 */
+	int (*clipboard_set)(struct capture *c, const char *text, size_t len);
+	int (*clipboard_get)(struct capture *c, size_t max, char **text, size_t *len);
 };
 
 extern const struct capture_impl capture_vnc;
 extern const struct capture_impl capture_x11;
+
+/*
+ * ISO 8859-1 <-> UTF-8 for consoles whose clipboard is Latin-1 (RFB
+ * ClientCutText/ServerCutText, RFC 6143 §7.5.6; X11's STRING). Return a
+ * malloc'd NUL-terminated string and its length in *out_len, or NULL
+ * without memory. To Latin-1, characters outside it become '?' and
+ * malformed UTF-8 bytes are skipped; from Latin-1, NUL bytes are dropped.
+ */
+char *capture_utf8_to_latin1(const char *text, size_t len, size_t *out_len);
+char *capture_latin1_to_utf8(const char *text, size_t len, size_t *out_len);
 
 /* The backend for uri, or NULL (and a log line listing the known schemes). */
 const struct capture_impl *capture_find(const char *uri);

@@ -115,6 +115,10 @@ struct capture {
 	bool touching;
 	uint32_t touch_id;
 
+	/* clipboard: ServerCutText not taken yet (Latin-1 as received) */
+	char *cut;
+	size_t cut_len;
+
 	/* during open() only */
 	const char *password;
 	bool password_asked;
@@ -236,6 +240,24 @@ static char vnc_tag; /* rfbClientSetClientData key */
 static struct capture *from_rfb(rfbClient *rfb)
 {
 	return rfbClientGetClientData(rfb, &vnc_tag);
+}
+
+/* ServerCutText (RFC 6143 §7.6.4): the desktop copied Latin-1 text. */
+static void cb_got_cut_text(rfbClient *rfb, const char *text, int len)
+{
+	struct capture *c = from_rfb(rfb);
+	char *copy;
+
+	if (!c || len < 0 || (size_t)len > MSG_CLIPBOARD_MAX)
+		return;
+	copy = malloc((size_t)len + 1);
+	if (!copy)
+		return;
+	memcpy(copy, text, (size_t)len);
+	copy[len] = '\0';
+	free(c->cut);
+	c->cut = copy;
+	c->cut_len = (size_t)len;
 }
 
 /*
@@ -554,6 +576,7 @@ static void vnc_close(struct capture *c)
 		rfbClientCleanup(c->rfb); /* closes the socket */
 	}
 	free(c->cursor.pixels);
+	free(c->cut);
 	free(c);
 }
 
@@ -661,6 +684,7 @@ static rfbClient *new_client(struct capture *c, const char *host, int port)
 	rfb->MallocFrameBuffer = cb_malloc_framebuffer;
 	rfb->GotFrameBufferUpdate = cb_got_update;
 	rfb->GotCursorShape = cb_got_cursor;
+	rfb->GotXCutText = cb_got_cut_text;
 	/* See the top of the file: only what poll() can follow. */
 	static const uint32_t schemes[] = {rfbVncAuth, rfbNoAuth, 0};
 	SetClientAuthSchemes(rfb, schemes, -1);
@@ -1019,6 +1043,46 @@ static int vnc_cursor(struct capture *c, struct capture_cursor *out)
 	return 1;
 }
 
+static int vnc_clipboard_set(struct capture *c, const char *text, size_t len)
+{
+	size_t n;
+	char *l1;
+	int ok;
+
+	if (c->failed)
+		return -EIO;
+	/* RFC 6143 §7.5.6: ClientCutText is ISO 8859-1 */
+	l1 = capture_utf8_to_latin1(text, len, &n);
+	if (!l1)
+		return -ENOMEM;
+	ok = n <= INT_MAX && SendClientCutText(c->rfb, l1, (int)n);
+	free(l1);
+	return ok ? 0 : -EIO;
+}
+
+static int vnc_clipboard_get(struct capture *c, size_t max, char **text, size_t *len)
+{
+	char *cut = c->cut;
+	size_t cut_len = c->cut_len;
+
+	if (!cut)
+		return 0;
+	c->cut = NULL;
+	*text = capture_latin1_to_utf8(cut, cut_len, len);
+	free(cut);
+	if (!*text)
+		return 0;
+	if (*len > max) {
+		log_info("vnc %s: clipboard text of %zu bytes over clipboard.max_bytes (%zu): not "
+			 "copied",
+			 c->label, *len, max);
+		free(*text);
+		*text = NULL;
+		return 0;
+	}
+	return 1;
+}
+
 const struct capture_impl capture_vnc = {
 	.name = "vnc",
 	.handles = vnc_handles,
@@ -1027,4 +1091,6 @@ const struct capture_impl capture_vnc = {
 	.next = vnc_next,
 	.inject = vnc_inject,
 	.cursor = vnc_cursor,
+	.clipboard_set = vnc_clipboard_set,
+	.clipboard_get = vnc_clipboard_get,
 };

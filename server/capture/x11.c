@@ -10,6 +10,12 @@
  *           server sends it to every client selecting StructureNotify there).
  *   cursor  XFixes cursor notifications and XFixesGetCursorImage.
  *   input   XTest fake key, motion and button events.
+ *   clipboard  a 1x1 unmapped window of ours owns CLIPBOARD for text from the
+ *           client (answering SelectionRequest for TARGETS, UTF8_STRING, TEXT
+ *           and STRING, ICCCM §2.2); XFixes selection notifications say when
+ *           another client took CLIPBOARD, and we fetch its text as
+ *           UTF8_STRING into a property of our window. Transfers in
+ *           increments (INCR, for very large selections) are refused.
  *
  * Xlib reports a lost connection through process-wide handlers whose
  * defaults call exit(). We install, once, a handler that only logs, and per
@@ -27,6 +33,7 @@
 
 #include <X11/XKBlib.h>
 #include <X11/Xlib.h>
+#include <X11/Xatom.h>
 #include <X11/Xutil.h>
 #include <X11/extensions/XShm.h>
 #include <X11/extensions/XTest.h>
@@ -85,6 +92,15 @@ struct capture {
 	int scroll_x, scroll_y;
 	bool touch_active;
 	uint32_t touch_id;
+
+	/* clipboard */
+	Window clip_win;
+	Atom a_clipboard, a_utf8, a_targets, a_text, a_incr, a_prop;
+	char *clip_ours; /* what we serve while we own CLIPBOARD, or NULL */
+	size_t clip_ours_len;
+	char *clip_new; /* text fetched from the desktop, for clipboard_get */
+	size_t clip_new_len;
+	size_t clip_max; /* the last max clipboard_get was called with */
 
 	/* cursor */
 	unsigned long cursor_serial;
@@ -395,6 +411,91 @@ static void frame_fill(struct capture *c, struct capture_frame *f)
 	f->stride = c->stride;
 }
 
+static void clip_serve(struct capture *c, const XSelectionRequestEvent *rq)
+{
+	XSelectionEvent ev = {
+		.type = SelectionNotify,
+		.display = rq->display,
+		.requestor = rq->requestor,
+		.selection = rq->selection,
+		.target = rq->target,
+		.time = rq->time,
+		.property = rq->property ? rq->property : rq->target, /* ICCCM: obsolete clients */
+	};
+
+	if (!c->clip_ours || rq->selection != c->a_clipboard) {
+		ev.property = None;
+	} else if (rq->target == c->a_targets) {
+		Atom t[] = {c->a_targets, c->a_utf8, c->a_text, XA_STRING};
+		XChangeProperty(c->dpy, rq->requestor, ev.property, XA_ATOM, 32, PropModeReplace,
+				(const unsigned char *)t, 4);
+	} else if (rq->target == c->a_utf8 || rq->target == c->a_text) {
+		XChangeProperty(c->dpy, rq->requestor, ev.property, c->a_utf8, 8, PropModeReplace,
+				(const unsigned char *)c->clip_ours, (int)c->clip_ours_len);
+	} else if (rq->target == XA_STRING) {
+		size_t n;
+		char *l1 = capture_utf8_to_latin1(c->clip_ours, c->clip_ours_len, &n);
+		if (l1)
+			XChangeProperty(c->dpy, rq->requestor, ev.property, XA_STRING, 8,
+					PropModeReplace, (const unsigned char *)l1, (int)n);
+		else
+			ev.property = None;
+		free(l1);
+	} else {
+		ev.property = None; /* a target we do not offer */
+	}
+	XSendEvent(c->dpy, rq->requestor, False, NoEventMask, (XEvent *)&ev);
+}
+
+/* The conversion we asked for arrived in our property: keep it for clipboard_get. */
+static void clip_fetched(struct capture *c, const XSelectionEvent *sev)
+{
+	Atom type = None;
+	int format = 0;
+	unsigned long n = 0, after = 0;
+	unsigned char *data = NULL;
+	long max_words = (long)((c->clip_max + 4) / 4);
+
+	if (sev->property == None) {
+		log_debug("x11 %s: the clipboard's owner has no text", c->name);
+		return;
+	}
+	if (XGetWindowProperty(c->dpy, c->clip_win, c->a_prop, 0, max_words, True, AnyPropertyType,
+			       &type, &format, &n, &after, &data) != Success)
+		return;
+	if (type == c->a_incr) {
+		log_info("x11 %s: clipboard text offered in increments (INCR, very large): not "
+			 "copied",
+			 c->name);
+	} else if (format != 8 || (type != c->a_utf8 && type != XA_STRING)) {
+		log_debug("x11 %s: clipboard data of another type: not copied", c->name);
+	} else if (after > 0 || n > c->clip_max) {
+		log_info("x11 %s: clipboard text over clipboard.max_bytes (%zu): not copied",
+			 c->name, c->clip_max);
+	} else {
+		size_t len = n;
+		char *text = type == XA_STRING ? capture_latin1_to_utf8((const char *)data, n, &len)
+					       : malloc(n + 1);
+		if (text && type != XA_STRING) {
+			/* the wire's text has no NUL: drop any */
+			len = 0;
+			for (unsigned long i = 0; i < n; i++)
+				if (data[i])
+					text[len++] = (char)data[i];
+			text[len] = '\0';
+		}
+		if (text) {
+			free(c->clip_new);
+			c->clip_new = text;
+			c->clip_new_len = len;
+		}
+	}
+	if (data)
+		XFree(data);
+	if (type == c->a_incr)
+		XDeleteProperty(c->dpy, c->clip_win, c->a_prop);
+}
+
 static void process_events(struct capture *c)
 {
 	while (!c->dead && XPending(c->dpy) > 0) {
@@ -404,6 +505,23 @@ static void process_events(struct capture *c)
 			c->damaged = true;
 		} else if (ev.type == c->fixes_event + XFixesCursorNotify) {
 			c->cursor_changed = true;
+		} else if (ev.type == c->fixes_event + XFixesSelectionNotify) {
+			XFixesSelectionNotifyEvent *sn = (XFixesSelectionNotifyEvent *)&ev;
+			/* another client copied: ask for its text (our own ownership is no news) */
+			if (c->clip_max && sn->owner != None && sn->owner != c->clip_win)
+				XConvertSelection(c->dpy, c->a_clipboard, c->a_utf8, c->a_prop,
+						  c->clip_win, sn->selection_timestamp);
+			if (sn->owner != c->clip_win) {
+				free(c->clip_ours);
+				c->clip_ours = NULL;
+			}
+		} else if (ev.type == SelectionRequest) {
+			clip_serve(c, &ev.xselectionrequest);
+		} else if (ev.type == SelectionNotify && ev.xselection.requestor == c->clip_win) {
+			clip_fetched(c, &ev.xselection);
+		} else if (ev.type == SelectionClear) {
+			free(c->clip_ours);
+			c->clip_ours = NULL;
 		} else if (ev.type == ConfigureNotify && ev.xconfigure.window == c->root) {
 			/* the last size wins: there and back again is no change */
 			c->new_width = ev.xconfigure.width;
@@ -690,6 +808,36 @@ static int x11_inject(struct capture *c, const struct msg *m)
 	return c->dead ? -EIO : 0;
 }
 
+static int x11_clipboard_set(struct capture *c, const char *text, size_t len)
+{
+	char *copy;
+
+	if (c->dead)
+		return -EIO;
+	copy = malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	free(c->clip_ours);
+	c->clip_ours = copy;
+	c->clip_ours_len = len;
+	XSetSelectionOwner(c->dpy, c->a_clipboard, c->clip_win, CurrentTime);
+	XFlush(c->dpy);
+	return c->dead ? -EIO : 0;
+}
+
+static int x11_clipboard_get(struct capture *c, size_t max, char **text, size_t *len)
+{
+	c->clip_max = max; /* takes effect for the next fetch; the first call arms it */
+	if (c->dead || !c->clip_new)
+		return 0;
+	*text = c->clip_new;
+	*len = c->clip_new_len;
+	c->clip_new = NULL;
+	return 1;
+}
+
 static int x11_cursor(struct capture *c, struct capture_cursor *out)
 {
 	if (c->dead)
@@ -781,6 +929,8 @@ static void x11_close(struct capture *c)
 		XCloseDisplay(c->dpy);
 	}
 	free(c->cursor_pixels);
+	free(c->clip_ours);
+	free(c->clip_new);
 	free(c->name);
 	free(c);
 }
@@ -855,6 +1005,15 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 	c->damage = XDamageCreate(c->dpy, c->root, XDamageReportNonEmpty);
 	c->region = XFixesCreateRegion(c->dpy, NULL, 0);
 	XFixesSelectCursorInput(c->dpy, c->root, XFixesDisplayCursorNotifyMask);
+	c->clip_win = XCreateSimpleWindow(c->dpy, c->root, -10, -10, 1, 1, 0, 0, 0);
+	c->a_clipboard = XInternAtom(c->dpy, "CLIPBOARD", False);
+	c->a_utf8 = XInternAtom(c->dpy, "UTF8_STRING", False);
+	c->a_targets = XInternAtom(c->dpy, "TARGETS", False);
+	c->a_text = XInternAtom(c->dpy, "TEXT", False);
+	c->a_incr = XInternAtom(c->dpy, "INCR", False);
+	c->a_prop = XInternAtom(c->dpy, "HIGHRISE_CLIPBOARD", False);
+	XFixesSelectSelectionInput(c->dpy, c->clip_win, c->a_clipboard,
+				   XFixesSetSelectionOwnerNotifyMask);
 	XTestGrabControl(c->dpy, True); /* inject even while another client grabs the server */
 
 	c->evdev_keymap = keymap_is_evdev(c->dpy);
@@ -887,4 +1046,6 @@ const struct capture_impl capture_x11 = {
 	.next = x11_next,
 	.inject = x11_inject,
 	.cursor = x11_cursor,
+	.clipboard_set = x11_clipboard_set,
+	.clipboard_get = x11_clipboard_get,
 };
