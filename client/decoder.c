@@ -6,11 +6,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
+#include <libavutil/hwcontext.h>
 #include <libavutil/pixdesc.h>
 #include <libavutil/pixfmt.h>
 #include <libswscale/swscale.h>
@@ -29,6 +32,10 @@ struct decoder {
 	size_t buf_cap;
 	int max_width, max_height;
 	int desk_width, desk_height; /* 0: unknown */
+	AVBufferRef *hw_device;	     /* VAAPI device while hardware decode is in use */
+	bool hw_active;
+	char description[160];
+	char fallback[320]; /* why auto decodes in software */
 	bool need_key;
 	/* the last size disagreement warned about, so it is said once */
 	int warned_cw, warned_ch, warned_dw, warned_dh;
@@ -47,8 +54,129 @@ bool decoder_au_is_keyframe(const uint8_t *data, size_t len)
 	return false;
 }
 
+int decoder_hw_parse(const char *name, enum decoder_hw *out)
+{
+	if (!name)
+		return -EINVAL;
+	if (!strcmp(name, "auto"))
+		*out = DECODER_HW_AUTO;
+	else if (!strcmp(name, "software"))
+		*out = DECODER_HW_SOFTWARE;
+	else if (!strcmp(name, "vaapi"))
+		*out = DECODER_HW_VAAPI;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+#define VAAPI_HINT "no GPU here, or no permission: add the user to the render group"
+
+static bool has_vaapi_hwaccel(const AVCodec *codec)
+{
+	for (int i = 0;; i++) {
+		const AVCodecHWConfig *c = avcodec_get_hw_config(codec, i);
+		if (!c)
+			return false;
+		if ((c->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX) &&
+		    c->device_type == AV_HWDEVICE_TYPE_VAAPI)
+			return true;
+	}
+}
+
+/* Opens the VAAPI device for codec. 0, or a negative errno and a sentence in why. */
+static int open_vaapi(const AVCodec *codec, const char *device, AVBufferRef **out, char *why,
+		      size_t len)
+{
+	char err[AV_ERROR_MAX_STRING_SIZE];
+	int rc;
+
+	if (!has_vaapi_hwaccel(codec)) {
+		snprintf(why, len,
+			 "this libavcodec's %s decoder has no VAAPI hwaccel (FFmpeg was built "
+			 "without VAAPI)",
+			 codec->name);
+		return -ENOTSUP;
+	}
+	/* say plainly when there is no GPU node at all; libva's own message is vaguer */
+	if (access(device, R_OK | W_OK) < 0) {
+		rc = -errno;
+		snprintf(why, len, "cannot open the VAAPI device %s: %s", device, strerror(errno));
+		return rc;
+	}
+	rc = av_hwdevice_ctx_create(out, AV_HWDEVICE_TYPE_VAAPI, device, NULL, 0);
+	if (rc < 0) {
+		av_strerror(rc, err, sizeof(err));
+		snprintf(why, len,
+			 "VAAPI does not start on %s: %s (check the GPU driver with vainfo)",
+			 device, err);
+		return -EIO;
+	}
+	return 0;
+}
+
+int decoder_probe(enum decoder_hw hw, const char *device, char *why, size_t len)
+{
+	const AVCodec *codec;
+	AVBufferRef *dev = NULL;
+	int rc;
+
+	if (len)
+		why[0] = '\0';
+	if (hw != DECODER_HW_VAAPI)
+		return 0;
+	avlog_install();
+	codec = avcodec_find_decoder(AV_CODEC_ID_H264);
+	if (!codec) {
+		snprintf(why, len, "this libavcodec has no H.264 decoder");
+		return -ENOTSUP;
+	}
+	rc = open_vaapi(codec, device ? device : DECODER_VAAPI_DEVICE, &dev, why, len);
+	av_buffer_unref(&dev);
+	if (rc == -ENOENT || rc == -EACCES || rc == -EPERM) {
+		size_t n = strlen(why);
+		snprintf(why + n, len - n, " (%s)", VAAPI_HINT);
+	}
+	return rc;
+}
+
+static void describe_software(struct decoder *d)
+{
+	snprintf(d->description, sizeof(d->description), "software (libavcodec %s, %d thread%s)",
+		 d->ctx->codec ? d->ctx->codec->name : "h264", d->ctx->thread_count,
+		 d->ctx->thread_count == 1 ? "" : "s");
+}
+
+/*
+ * libavcodec offers the formats it can decode this stream to; with a VAAPI
+ * device the hwaccel's surface format is among them unless the hardware
+ * cannot take the stream (profile, size), in which case it decodes in
+ * software from here on.
+ */
+static enum AVPixelFormat get_format(AVCodecContext *ctx, const enum AVPixelFormat *fmts)
+{
+	struct decoder *d = ctx->opaque;
+
+	for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
+		if (*p == AV_PIX_FMT_VAAPI && d->hw_active)
+			return *p;
+	if (d->hw_active) {
+		log_warn("decoder: VAAPI cannot decode this stream (%dx%d, profile %d); decoding "
+			 "in software",
+			 ctx->width, ctx->height, ctx->profile);
+		snprintf(d->fallback, sizeof(d->fallback), "VAAPI cannot decode this stream");
+		d->hw_active = false;
+		describe_software(d);
+	}
+	for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
+		if (*p == AV_PIX_FMT_YUV420P || *p == AV_PIX_FMT_YUVJ420P)
+			return *p;
+	return avcodec_default_get_format(ctx, fmts);
+}
+
 struct decoder *decoder_new(const struct decoder_cfg *cfg)
 {
+	enum decoder_hw hw = cfg ? cfg->hw : DECODER_HW_AUTO;
+	const char *device = cfg && cfg->device ? cfg->device : DECODER_VAAPI_DEVICE;
 	const AVCodec *codec;
 	struct decoder *d;
 
@@ -87,11 +215,36 @@ struct decoder *decoder_new(const struct decoder_cfg *cfg)
 	d->ctx->thread_count = cfg && cfg->threads > 0 ? cfg->threads : 0;
 	/* refuse a hostile SPS before its buffers are allocated (slack: macroblock alignment) */
 	d->ctx->max_pixels = (int64_t)(d->max_width + 64) * (d->max_height + 16);
+	if (hw != DECODER_HW_SOFTWARE) {
+		char why[sizeof(d->fallback)];
+
+		if (open_vaapi(codec, device, &d->hw_device, why, sizeof(why)) == 0) {
+			d->ctx->hw_device_ctx = av_buffer_ref(d->hw_device);
+			if (!d->ctx->hw_device_ctx) {
+				log_error("decoder: out of memory");
+				goto fail;
+			}
+			d->ctx->opaque = d;
+			d->ctx->get_format = get_format;
+			d->hw_active = true;
+		} else if (hw == DECODER_HW_VAAPI) {
+			log_error("decoder: %s; use --decoder auto to fall back to software", why);
+			goto fail;
+		} else {
+			log_info("decoder: no hardware decode: %s; decoding in software", why);
+			snprintf(d->fallback, sizeof(d->fallback), "%s", why);
+		}
+	}
 	if (avcodec_open2(d->ctx, codec, NULL) < 0) {
 		log_error("decoder: cannot open libavcodec's H.264 decoder");
 		goto fail;
 	}
-	log_debug("decoder: %s, %d slice thread(s)", codec->name, d->ctx->thread_count);
+	if (d->hw_active)
+		snprintf(d->description, sizeof(d->description), "VAAPI (libavcodec %s on %s)",
+			 codec->name, device);
+	else
+		describe_software(d);
+	log_debug("decoder: %s", d->description);
 	return d;
 
 fail:
@@ -108,6 +261,7 @@ void decoder_free(struct decoder *d)
 	av_frame_free(&d->next);
 	av_packet_free(&d->pkt);
 	avcodec_free_context(&d->ctx);
+	av_buffer_unref(&d->hw_device);
 	free(d->buf);
 	free(d);
 }
@@ -161,6 +315,79 @@ static void fill(struct decoder *d, const AVFrame *f, struct decoder_frame *out)
 	out->full_range = f->color_range == AVCOL_RANGE_JPEG || f->format == AV_PIX_FMT_YUVJ420P;
 	out->bt709 = f->colorspace == AVCOL_SPC_BT709;
 	out->keyframe = f->key_frame != 0;
+}
+
+const char *decoder_describe(const struct decoder *d)
+{
+	return d->description;
+}
+
+bool decoder_is_hardware(const struct decoder *d)
+{
+	return d->hw_active;
+}
+
+const char *decoder_fallback_reason(const struct decoder *d)
+{
+	return d->fallback;
+}
+
+/*
+ * A VAAPI surface copied to memory (NV12 as the drivers give it) and split
+ * into the three planes of YUV 4:2:0 that the rest of the client takes:
+ * d->next is replaced by the result. 0, -ENOMEM or -EIO.
+ */
+static int download(struct decoder *d)
+{
+	AVFrame *sw = av_frame_alloc(), *yuv = av_frame_alloc();
+	char why[AV_ERROR_MAX_STRING_SIZE];
+	int rc;
+
+	if (!sw || !yuv) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = av_hwframe_transfer_data(sw, d->next, 0);
+	if (rc < 0) {
+		av_strerror(rc, why, sizeof(why));
+		log_warn("decoder: cannot copy a VAAPI picture to memory: %s", why);
+		rc = -EIO;
+		goto out;
+	}
+	if (sw->format == AV_PIX_FMT_NV12) {
+		int cw = (sw->width + 1) / 2, ch = (sw->height + 1) / 2;
+
+		yuv->format = AV_PIX_FMT_YUV420P;
+		yuv->width = sw->width;
+		yuv->height = sw->height;
+		if (av_frame_get_buffer(yuv, 0) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (int y = 0; y < sw->height; y++)
+			memcpy(yuv->data[0] + (size_t)y * yuv->linesize[0],
+			       sw->data[0] + (size_t)y * sw->linesize[0], (size_t)sw->width);
+		for (int y = 0; y < ch; y++) {
+			const uint8_t *uv = sw->data[1] + (size_t)y * sw->linesize[1];
+			uint8_t *u = yuv->data[1] + (size_t)y * yuv->linesize[1];
+			uint8_t *v = yuv->data[2] + (size_t)y * yuv->linesize[2];
+
+			for (int x = 0; x < cw; x++) {
+				u[x] = uv[2 * x];
+				v[x] = uv[2 * x + 1];
+			}
+		}
+	} else {
+		av_frame_move_ref(yuv, sw); /* check_picture says whether we can show it */
+	}
+	av_frame_copy_props(yuv, d->next);
+	av_frame_unref(d->next);
+	av_frame_move_ref(d->next, yuv);
+	rc = 0;
+out:
+	av_frame_free(&sw);
+	av_frame_free(&yuv);
+	return rc;
 }
 
 /* After an error: forget the references and wait for the next IDR picture. */
@@ -239,7 +466,9 @@ int decoder_decode(struct decoder *d, const uint8_t *data, size_t len, struct de
 			log_warn("decoder: decoding failed: %s", why);
 			return broken(d);
 		}
-		rc = check_picture(d, d->next);
+		rc = d->next->format == AV_PIX_FMT_VAAPI ? download(d) : 0;
+		if (rc == 0)
+			rc = check_picture(d, d->next);
 		if (rc < 0) {
 			av_frame_unref(d->next);
 			err = rc;

@@ -32,6 +32,15 @@
  * decoder then waits for a key frame), -ENOTSUP a picture format other than
  * 8-bit 4:2:0, -E2BIG a picture over the size limit, -EIO libswscale failed.
  *
+ * Hardware decode (cfg->hw): libavcodec's VAAPI hwaccel on a DRM render
+ * node (/dev/dri/renderD128 unless cfg->device says otherwise). Decoded
+ * surfaces are copied back (av_hwframe_transfer_data, NV12) and split into
+ * the same three 4:2:0 planes software decode gives, so nothing after the
+ * decoder knows the difference. DECODER_HW_AUTO tries VAAPI and decodes in
+ * software when the device cannot be opened or does not take H.264 (the
+ * reason is logged and kept: decoder_describe); DECODER_HW_VAAPI makes
+ * decoder_new fail instead (decoder_probe says why before a session starts).
+ *
  * FFmpeg's log goes to log.h (encoder/avlog.h). A decoder belongs to one
  * thread at a time.
  */
@@ -51,9 +60,19 @@ enum decoder_rgb_format {
 	DECODER_BGRA,	   /* B,G,R,A bytes, A = 255 (cairo's ARGB32 on little-endian) */
 };
 
+enum decoder_hw {
+	DECODER_HW_AUTO = 0, /* VAAPI when the machine has it, else software (the default) */
+	DECODER_HW_SOFTWARE, /* libavcodec's h264 decoder on the CPU */
+	DECODER_HW_VAAPI,    /* VAAPI or nothing */
+};
+
+#define DECODER_VAAPI_DEVICE "/dev/dri/renderD128"
+
 struct decoder_cfg {
 	int threads;		   /* slice threads; 0 = libavcodec's choice */
 	int max_width, max_height; /* largest picture accepted; 0 = 7680 x 4320 */
+	enum decoder_hw hw;	   /* 0: auto */
+	const char *device;	   /* VAAPI DRM render node; NULL: DECODER_VAAPI_DEVICE */
 };
 
 /*
@@ -101,6 +120,29 @@ int decoder_last_frame(const struct decoder *d, struct decoder_frame *out);
  */
 int decoder_to_rgb(struct decoder *d, const struct decoder_frame *f, enum decoder_rgb_format fmt,
 		   uint8_t *dst, int stride);
+
+/*
+ * What decodes, for the statistics overlay and the probe's JSON:
+ * "software (libavcodec h264, 4 threads)" or "VAAPI (libavcodec h264 on
+ * /dev/dri/renderD128)". Valid as long as d.
+ */
+const char *decoder_describe(const struct decoder *d);
+/* Whether pictures come from the GPU (VAAPI). */
+bool decoder_is_hardware(const struct decoder *d);
+/* Why DECODER_HW_AUTO decodes in software ("" when it was not asked to try VAAPI). */
+const char *decoder_fallback_reason(const struct decoder *d);
+
+/*
+ * Whether a decoder with this hardware choice can be made here, without
+ * decoding anything: for DECODER_HW_VAAPI, opens the VAAPI device and checks
+ * that libavcodec's h264 decoder has a VAAPI hwaccel. 0, or a negative errno
+ * with a sentence in why (what failed and what to do). Software and auto
+ * always succeed.
+ */
+int decoder_probe(enum decoder_hw hw, const char *device, char *why, size_t len);
+
+/* "auto", "software", "vaapi" -> *out; 0 or -EINVAL. */
+int decoder_hw_parse(const char *name, enum decoder_hw *out);
 
 /* Whether an Annex B access unit holds an IDR slice (NAL type 5). Pure. */
 bool decoder_au_is_keyframe(const uint8_t *data, size_t len);

@@ -111,6 +111,9 @@ static void usage(FILE *out)
 	      "  --json               print the statistics as one JSON object on standard output\n"
 	      "  --no-ack             never acknowledge frames, like a client that stalled: the\n"
 	      "                       agent must stop sending to it rather than queue (tests)\n"
+	      "  --decoder auto|software|vaapi\n"
+	      "                       H.264 decoding: auto tries VAAPI and falls back to\n"
+	      "                       software (the JSON's \"decoder\" says which) [auto]\n"
 	      "  -q, --quiet          print nothing but errors (and the JSON when asked)\n"
 	      "  -v, --verbose        log warnings and progress too (twice: debug)\n"
 	      "  -h, --help           this text\n"
@@ -182,6 +185,7 @@ struct opts {
 	int key_delay_ms;
 	bool json, quiet;
 	bool no_ack; /* never acknowledge frames: a stalled client, for flow-control tests */
+	enum decoder_hw decoder;
 	int verbose;
 	struct action *actions;
 	size_t nactions, cap;
@@ -416,6 +420,7 @@ enum {
 	OPT_KEY_DELAY,
 	OPT_JSON,
 	OPT_NO_ACK,
+	OPT_DECODER,
 };
 
 /* 0, 1 for --help, or -EINVAL (already said why). */
@@ -441,6 +446,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"key-delay", required_argument, NULL, OPT_KEY_DELAY},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"no-ack", no_argument, NULL, OPT_NO_ACK},
+		{"decoder", required_argument, NULL, OPT_DECODER},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -529,6 +535,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_NO_ACK:
 			o->no_ack = true;
+			break;
+		case OPT_DECODER:
+			if (decoder_hw_parse(optarg, &o->decoder) < 0)
+				rc = usage_error("--decoder is auto, software or vaapi, not \"%s\"",
+						 optarg);
 			break;
 		case 'q':
 			o->quiet = true;
@@ -902,6 +913,17 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 		cJSON_AddNullToObject(o, "rtt_ms");
 	cJSON_AddStringToObject(o, "session", in->session_id);
 	cJSON_AddStringToObject(o, "tls", in->tls);
+	if (p->session) {
+		const struct decoder *dec = session_decoder(p->session);
+		const char *fb = decoder_fallback_reason(dec);
+
+		cJSON_AddStringToObject(o, "decoder", decoder_describe(dec));
+		cJSON_AddBoolToObject(o, "decoder_hardware", decoder_is_hardware(dec));
+		if (*fb)
+			cJSON_AddStringToObject(o, "decoder_fallback", fb);
+		else
+			cJSON_AddNullToObject(o, "decoder_fallback");
+	}
 	cJSON *status = cJSON_AddArrayToObject(o, "status");
 	for (size_t i = 0; status && i < p->nstatus; i++)
 		cJSON_AddItemToArray(status, cJSON_CreateString(p->status[i]));
@@ -1028,6 +1050,14 @@ static int run(struct opts *o)
 	cfg.ticket_file = o->ticket;
 	cfg.client_name = o->client_name;
 	cfg.manual_ack = o->no_ack; /* and session_ack is never called */
+	cfg.decoder_hw = o->decoder;
+	if (o->decoder == DECODER_HW_VAAPI &&
+	    decoder_probe(DECODER_HW_VAAPI, NULL, errbuf, sizeof(errbuf)) < 0) {
+		fprintf(stderr, PROG ": --decoder vaapi: %s. Use --decoder auto or software.\n",
+			errbuf);
+		code = EXIT_CONNECT;
+		goto out;
+	}
 	cfg.timeout_ms = (int)(o->timeout * 1000 > 2147483647.0 ? 2147483647 : o->timeout * 1000);
 	cbs.on_state = on_state;
 	cbs.on_frame = on_frame;

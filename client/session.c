@@ -812,6 +812,7 @@ struct session *session_new(struct event_base *base, const struct session_cfg *c
 		goto fail;
 
 	tcfg.ca_file = cfg->ca_file;
+	tcfg.ca_pem = cfg->ca_pem;
 	tcfg.pin_sha256 = cfg->pin_sha256;
 	tcfg.cert_file = cfg->cert_file;
 	tcfg.key_file = cfg->key_file;
@@ -823,6 +824,7 @@ struct session *session_new(struct event_base *base, const struct session_cfg *c
 	if (!s->tls)
 		goto fail; /* tls.c said which file or setting is wrong */
 	dcfg.threads = cfg->decoder_threads;
+	dcfg.hw = cfg->decoder_hw;
 	dcfg.max_width = s->max_width;
 	dcfg.max_height = s->max_height;
 	s->dec = decoder_new(&dcfg);

@@ -70,6 +70,7 @@ struct session_cfg {
 
 	/* TLS (proto/tls.h); the agent's certificate is always verified */
 	const char *ca_file;	 /* PEM CA; NULL: the system store, unless a pin is set */
+	const char *ca_pem;	 /* the CA as PEM text (the broker's connect answer); wins */
 	const char *pin_sha256;	 /* SHA-256 of the agent's public key (SPKI), hex */
 	const char *verify_name; /* the name the certificate must carry; NULL: host */
 	const char *cert_file;	 /* client certificate for mutual TLS; NULL: none */
@@ -86,6 +87,7 @@ struct session_cfg {
 	int timeout_ms;			/* connect + TLS + WELCOME; 0: 10000 */
 	int ping_interval_ms;		/* round-trip probes after WELCOME; 0: 2000, < 0: never */
 	int decoder_threads;		/* decoder.h cfg.threads */
+	enum decoder_hw decoder_hw;	/* decoder.h cfg.hw; 0: auto (VAAPI, else software) */
 	bool manual_ack; /* the application calls session_ack() when it shows a frame */
 };
 

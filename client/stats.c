@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,4 +83,51 @@ double stats_series_percentile(struct stats_series *s, double p)
 double stats_series_mean(const struct stats_series *s)
 {
 	return s->count ? s->sum / (double)s->count : NAN;
+}
+
+void stats_series_reset(struct stats_series *s)
+{
+	s->n = 0;
+	s->count = 0;
+	s->sum = s->min = s->max = 0;
+	s->sorted = 0;
+}
+
+/* A number with one decimal, or "–" when unknown. */
+static const char *num1(char *buf, size_t len, double v)
+{
+	if (isnan(v))
+		snprintf(buf, len, "–");
+	else
+		snprintf(buf, len, "%.1f", v);
+	return buf;
+}
+
+int stats_overlay_format(const struct stats_overlay *o, char *buf, size_t len)
+{
+	char fps[32], lat[32], dec[32], rtt[32], kbps[32], place[96];
+	const char *fb = o->fallback && *o->fallback ? o->fallback : NULL;
+
+	if (isnan(o->kbps))
+		snprintf(kbps, sizeof(kbps), "–");
+	else
+		snprintf(kbps, sizeof(kbps), "%.0f", o->kbps);
+	if (o->scale && !strcmp(o->scale, "1:1"))
+		snprintf(place, sizeof(place), "1:1 at +%d+%d", o->off_x, o->off_y);
+	else
+		snprintf(place, sizeof(place), "%s %.2f", o->scale ? o->scale : "fit", o->zoom);
+	/* the capture time is the agent's clock: across hosts only synchronised clocks agree */
+	return snprintf(buf, len,
+			"%s fps   %s kbit/s\n"
+			"capture→display %s ms (%s)\n"
+			"decode %s ms   RTT %s ms\n"
+			"decoder %s%s%s\n"
+			"renderer %s\n"
+			"desktop %dx%d   %s   HiDPI ×%d",
+			num1(fps, sizeof(fps), o->fps), kbps, num1(lat, sizeof(lat), o->latency_ms),
+			o->same_clock ? "same host" : "agent clock: valid if clocks are in sync",
+			num1(dec, sizeof(dec), o->decode_ms), num1(rtt, sizeof(rtt), o->rtt_ms),
+			o->decoder ? o->decoder : "–", fb ? "\n  no VAAPI: " : "", fb ? fb : "",
+			o->renderer ? o->renderer : "–", o->desk_w, o->desk_h, place,
+			o->scale_factor > 0 ? o->scale_factor : 1);
 }

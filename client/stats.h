@@ -13,8 +13,12 @@
  * Count, minimum, maximum and mean are exact.
  *
  * A series belongs to one thread at a time.
+ *
+ * stats_overlay_format() writes the text of the GTK client's statistics
+ * overlay from plain numbers (pure, so it is tested without a display).
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +48,39 @@ double stats_series_percentile(struct stats_series *s, double p);
 
 /* NAN when empty. */
 double stats_series_mean(const struct stats_series *s);
+
+/* Forgets the samples (keeps the allocation): a new measuring period. */
+void stats_series_reset(struct stats_series *s);
+
+/* What the statistics overlay shows; NAN (or NULL, 0) for "not known yet". */
+struct stats_overlay {
+	double fps;	      /* pictures shown per second */
+	double kbps;	      /* kbit/s received (every message, above TLS) */
+	double latency_ms;    /* capture -> display, median over the period */
+	bool same_clock;      /* the agent's capture clock is ours (same host) */
+	double decode_ms;     /* median time in the decoder */
+	double rtt_ms;	      /* last PING round trip */
+	const char *decoder;  /* decoder_describe() */
+	const char *fallback; /* why not VAAPI; NULL or "" when not asked or in use */
+	const char *renderer; /* "OpenGL" / "cairo" */
+	int desk_w, desk_h;
+	const char *scale; /* "fit", "1:1" */
+	double zoom;	   /* shown pixels per desktop pixel (device pixels) */
+	int off_x, off_y;  /* 1:1: the desktop pixel at the top-left corner */
+	int scale_factor;  /* the monitor's (HiDPI) */
+};
+
+/*
+ * The overlay's text, several lines, e.g.
+ *   "59.9 fps   4210 kbit/s\n
+ *    capture→display 11.8 ms (same host)\n
+ *    decode 3.2 ms   RTT 0.4 ms\n
+ *    decoder software (libavcodec h264, 2 threads)\n
+ *      no VAAPI: <fallback>\n          (only when there is a fallback reason)
+ *    renderer OpenGL (llvmpipe ...)\n
+ *    desktop 1920x1080   1:1 at +960+480   HiDPI ×1"
+ * Returns the length (snprintf's: may be >= len when cut).
+ */
+int stats_overlay_format(const struct stats_overlay *o, char *buf, size_t len);
 
 #endif

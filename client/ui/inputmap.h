@@ -5,11 +5,16 @@
 /*
  * The arithmetic between GTK's events and the wire, kept free of widgets so
  * that it can be tested alone: the fit transform (the desktop letterboxed in
- * the window), pointer buttons, scroll steps, keycodes and the kiosk's admin
- * key combination. Pure functions and plain structs, any thread.
+ * the window), pointer buttons, scroll
+ * steps, keycodes, the kiosk's admin key combination, the touch gesture
+ * recognizer and the pen mapping. Pure functions and plain structs, any
+ * thread.
  */
 
+#include "msg.h"
+
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Where the desktop picture sits in an area, in the area's units (logical or device pixels). */
@@ -73,4 +78,141 @@ enum combo_mod {
 int combo_parse(const char *text, unsigned (*name_to_keysym)(const char *name), unsigned *mods,
 		unsigned *keysym);
 
+/* ---- touch gestures ---------------------------------------------------------------- */
+
+#define GESTURE_SLOP	      12.0 /* area px a finger may wander and still tap / long-press */
+#define GESTURE_LONG_PRESS_MS 500  /* held this long without moving: right click */
+#define GESTURE_DOUBLE_TAP_MS 300  /* a second tap this soon after the first (zoomed: reset) */
+#define GESTURE_SCROLL_PX     40.0 /* two-finger travel per wheel click */
+#define GESTURE_PINCH_RATIO   0.15 /* finger distance change that makes two fingers a pinch */
+
+enum gesture_phase {
+	GESTURE_BEGIN,
+	GESTURE_UPDATE,
+	GESTURE_END,
+	GESTURE_CANCEL,
+};
+
+/*
+ * What the recognizer asks for, in area coordinates:
+ *   MOVE x y           the pointer moves there (buttons unchanged)
+ *   PRESS/RELEASE x y  button goes down / up there (1 left, 3 right)
+ *   SCROLL dx dy       smooth scroll in wheel clicks (1.0 = one click), down/right positive
+ *   PINCH              scale (distance / distance at start), centroid at start cx0,cy0 and now
+ *                      cx,cy: the local zoom, never sent (the window picks the view's scale)
+ *   ZOOM_RESET         back to the plain fit (a double tap while zoomed)
+ */
+enum gesture_kind {
+	GESTURE_MOVE,
+	GESTURE_PRESS,
+	GESTURE_RELEASE,
+	GESTURE_SCROLL,
+	GESTURE_PINCH,
+	GESTURE_ZOOM_RESET,
+};
+
+struct gesture_action {
+	enum gesture_kind kind;
+	double x, y;
+	unsigned button;
+	double dx, dy;
+	double scale, cx0, cy0, cx, cy;
+};
+
+#define GESTURE_ACTIONS_MAX 4 /* the most one call produces */
+
+enum gesture_mode {
+	GESTURE_IDLE,	   /* no finger down */
+	GESTURE_PENDING,   /* one finger, not moved: a tap or a long press */
+	GESTURE_DRAG,	   /* one finger moved: button 1 held, the pointer follows */
+	GESTURE_TWO,	   /* two fingers, undecided */
+	GESTURE_SCROLLING, /* two fingers moving together */
+	GESTURE_PINCHING,  /* two fingers apart / together */
+	GESTURE_FINISHED,  /* done (long press sent, a cancel, a third finger): wait for all up */
+};
+
+struct gesture_point {
+	bool down;
+	uint32_t id;
+	double x0, y0, x, y;
+};
+
+/*
+ * The recognizer. One finger: tap (down and up within GESTURE_LONG_PRESS_MS,
+ * moved at most GESTURE_SLOP) = button 1 click at the touch-down point;
+ * held GESTURE_LONG_PRESS_MS without moving = button 3 click (fired by
+ * gesture_tick, the finger's lift does nothing more); moved beyond the slop
+ * first = button 1 drag (press at the start, the pointer follows, release
+ * at the lift). Two fingers: moving together = smooth SCROLL (content
+ * follows the fingers, like a touch screen: fingers up = scroll down),
+ * spreading or pinching by GESTURE_PINCH_RATIO = PINCH (local zoom). A
+ * third finger or a CANCEL ends the gesture (a held button is released).
+ * Zero-initialised = idle. Times are any monotonic milliseconds.
+ */
+struct gesture {
+	enum gesture_mode mode;
+	struct gesture_point pt[2];
+	uint64_t down_ms;
+	double cx0, cy0, d0; /* two fingers at the start */
+	double lcx, lcy;     /* two-finger centroid last time */
+	bool zoomed;	     /* set by the caller: double tap resets instead of clicking */
+	uint64_t last_tap_ms;
+	double last_tap_x, last_tap_y;
+	bool have_tap;
+};
+
+/* Feeds one touch event; fills out[] (GESTURE_ACTIONS_MAX) and returns how many actions. */
+int gesture_feed(struct gesture *g, uint64_t t_ms, uint32_t id, enum gesture_phase phase, double x,
+		 double y, struct gesture_action *out);
+/* Call at the deadline (and any time): fires a due long press. Returns how many actions. */
+int gesture_tick(struct gesture *g, uint64_t t_ms, struct gesture_action *out);
+/* When gesture_tick has something to do, in t_ms units; 0 when nothing is pending. */
+uint64_t gesture_deadline(const struct gesture *g);
+
+/* ---- pen ------------------------------------------------------------------------------ */
+
+/* A pen (or eraser) sample as GDK gives it, area coordinates. */
+struct pen_sample {
+	double x, y;
+	double pressure;       /* 0..1 (GDK_AXIS_PRESSURE); NaN when the device has none */
+	double tilt_x, tilt_y; /* -1..1 (GDK_AXIS_XTILT/YTILT, normalised by GDK); NaN: none */
+	bool in_range;	       /* over the tablet (false: proximity out) */
+	bool contact;	       /* the tip (or eraser) touches (button 1 held) */
+	bool eraser;	       /* the device is the eraser end (GDK_SOURCE_ERASER) */
+	bool button1, button2; /* barrel buttons (GDK buttons 2 and 3) */
+};
+
+/*
+ * The PEN message for a sample: position through the fit (clamped to the
+ * desktop), pressure scaled to 0..65535 (contact without a pressure axis
+ * is full pressure), tilt ±1 as ±90 degrees (clamped), flags. Returns
+ * false when the fit is empty (nothing to send).
+ */
+bool pen_map(const struct fit *f, int desk_w, int desk_h, const struct pen_sample *s,
+	     struct msg_pen *out);
+
+/* ---- clipboard ---------------------------------------------------------------------- */
+
+#define CLIPBOARD_DEFAULT_MAX (1u << 20) /* 1 MiB; the agent takes at most 1 048 570 */
+#define CLIPBOARD_CLIENT_MAX  1048570u	 /* docs/protocol.md §3: the client frame limit */
+
+/*
+ * Whether clipboard text may be sent: at most max bytes (longer is not
+ * sent at all, never cut: half a clipboard is worse than none) and free of
+ * NUL bytes (the wire's text). 0 yes, -EMSGSIZE too long, -EINVAL NUL inside.
+ */
+int clipboard_check(const char *text, size_t len, size_t max);
+
+/* ---- 1:1 with scrolling ------------------------------------------------------------- */
+
+/*
+ * The desktop at one desktop pixel per device pixel (scale 1/scale_factor
+ * area units, HiDPI aware) in an area of area_w x area_h logical pixels.
+ * Along an axis where the picture is smaller than the area it is centred
+ * (*off = 0); where it is larger it starts at -*off, with *off (the scroll
+ * offset in area units, in and out) clamped to 0..picture - area. The
+ * result goes through fit_to_desktop like the fit transform's.
+ */
+struct fit fit_one_to_one(double area_w, double area_h, int desk_w, int desk_h, int scale_factor,
+			  double *off_x, double *off_y);
 #endif

@@ -2,6 +2,7 @@
 #include "net.h"
 
 #include "decoder.h"
+#include "error.h"
 #include "log.h"
 
 #include <errno.h>
@@ -17,11 +18,15 @@
 #define RETRY_FIRST_MS	     1000
 #define RETRY_MAX_MS	     10000
 #define RETRY_UNAVAILABLE_MS 5000
+#define CLIPBOARD_WIRE_MAX   1048570u /* docs/protocol.md §3: the agent's client frame limit */
 
 enum cmd_kind {
 	CMD_KEY,
 	CMD_POINTER,
 	CMD_SCROLL,
+	CMD_TOUCH,
+	CMD_PEN,
+	CMD_CLIPBOARD,
 	CMD_ACK,
 	CMD_BGRA,
 	CMD_RETRY,
@@ -35,9 +40,21 @@ struct cmd {
 	bool down, on;
 	uint8_t buttons;
 	int16_t dx, dy;
-	uint32_t frame;
+	uint32_t frame, touch_id;
+	uint8_t phase;
+	struct msg_pen pen;
+	char *text; /* CMD_CLIPBOARD, owned */
+	size_t len;
 	uint64_t display_us;
 };
+
+static void cmd_free(void *p)
+{
+	struct cmd *c = p;
+	if (c)
+		free(c->text);
+	free(c);
+}
 
 struct net {
 	struct net_cfg cfg;
@@ -46,13 +63,15 @@ struct net {
 	struct event_base *base;
 	struct event *wake_ev;	/* the UI posted commands */
 	struct event *retry_ev; /* the next connection attempt */
+	struct event *stats_ev; /* refreshes the statistics snapshot */
 	struct session *session;
 	GAsyncQueue *cmds;   /* struct cmd *, UI -> net */
 	GAsyncQueue *events; /* struct net_event *, net -> UI */
 
-	pthread_mutex_t lock; /* frame slot and bgra flag */
+	pthread_mutex_t lock; /* frame slot, bgra flag and statistics */
 	struct ui_frame *slot;
 	bool bgra;
+	struct net_stats stats;
 
 	/* net thread only */
 	int attempt; /* retries since the last WELCOME */
@@ -118,7 +137,7 @@ static bool want_bgra(struct net *n)
 }
 
 static void post_frame(struct net *n, const struct decoder_frame *p, uint32_t number,
-		       uint64_t capture_us, uint64_t decoded_us)
+		       uint64_t capture_us, uint64_t decoded_us, uint32_t decode_us)
 {
 	struct ui_frame *f = frame_copy(p), *old;
 
@@ -129,6 +148,7 @@ static void post_frame(struct net *n, const struct decoder_frame *p, uint32_t nu
 	f->number = number;
 	f->capture_us = capture_us;
 	f->decoded_us = decoded_us;
+	f->decode_us = decode_us;
 	if (want_bgra(n) && n->session) {
 		f->bgra = malloc((size_t)f->width * (size_t)f->height * 4);
 		if (!f->bgra || decoder_to_rgb(session_decoder(n->session), p, DECODER_BGRA,
@@ -164,6 +184,7 @@ void net_event_free(struct net_event *ev)
 	if (!ev)
 		return;
 	free(ev->pixels);
+	free(ev->clip);
 	free(ev);
 }
 
@@ -287,7 +308,7 @@ static void on_state(struct session *s, enum session_state state, const char *te
 static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 {
 	(void)s;
-	post_frame(ud, f->picture, f->number, f->capture_us, f->decoded_us);
+	post_frame(ud, f->picture, f->number, f->capture_us, f->decoded_us, f->decode_us);
 }
 
 static void on_resize(struct session *s, int width, int height, void *ud)
@@ -352,6 +373,34 @@ static void on_status(struct session *s, uint16_t code, const char *text, void *
 	post_event(ud, ev);
 }
 
+static void on_clipboard(struct session *s, const char *text, size_t len, void *ud)
+{
+	struct net *n = ud;
+	struct net_event *ev;
+	(void)s;
+
+	if (!n->cfg.clipboard_max)
+		return;
+	if (len > n->cfg.clipboard_max) {
+		log_info("clipboard: %zu bytes from the desktop are over the limit of %zu "
+			 "(--clipboard-max): not copied",
+			 len, n->cfg.clipboard_max);
+		return;
+	}
+	ev = event_new_kind(NET_EV_CLIPBOARD);
+	if (!ev)
+		return;
+	ev->clip = malloc(len + 1);
+	if (!ev->clip) {
+		net_event_free(ev);
+		return;
+	}
+	memcpy(ev->clip, text, len); /* session.h: checked text, no NUL inside */
+	ev->clip[len] = '\0';
+	ev->clip_len = len;
+	post_event(n, ev);
+}
+
 static const struct session_cbs session_callbacks = {
 	.on_state = on_state,
 	.on_frame = on_frame,
@@ -359,7 +408,48 @@ static const struct session_cbs session_callbacks = {
 	.on_cursor = on_cursor,
 	.on_cursor_pos = on_cursor_pos,
 	.on_status = on_status,
+	.on_clipboard = on_clipboard,
 };
+
+/*
+ * Broker mode: a fresh ticket for this attempt. True when it failed (the
+ * event is posted and the retry scheduled here).
+ */
+static bool prepare_failed(struct net *n, struct session_cfg *cfg)
+{
+	struct net_event *ev = event_new_kind(NET_EV_STATE);
+	int retry_ms = -1, bye = -1, rc;
+	char text[sizeof(ev->text)] = "";
+
+	if (ev) {
+		ev->state = SESSION_CONNECTING;
+		snprintf(ev->text, sizeof(ev->text), "asking the broker for your desktop");
+		post_event(n, ev);
+	}
+	rc = n->cfg.prepare(n->cfg.prepare_ud, cfg, text, sizeof(text), &retry_ms, &bye);
+	if (rc == 0)
+		return false;
+	ev = event_new_kind(NET_EV_CLOSED);
+	if (!ev)
+		return true;
+	ev->state = SESSION_CLOSED;
+	ev->closed_in = SESSION_CONNECTING;
+	ev->end = retry_ms < 0 ? SESSION_END_PROTOCOL : SESSION_END_NETWORK;
+	ev->bye_reason = bye;
+	ev->was_connected = n->was_connected;
+	snprintf(ev->text, sizeof(ev->text), "%s", text);
+	n->attempt++;
+	ev->attempt = n->attempt;
+	if (retry_ms < 0 && n->cfg.retry_always)
+		retry_ms = net_retry_delay_ms(SESSION_END_NETWORK, -1, false, n->attempt, true);
+	ev->retry_ms = retry_ms;
+	if (retry_ms >= 0) {
+		struct timeval tv = {retry_ms / 1000, (retry_ms % 1000) * 1000};
+		evtimer_add(n->retry_ev, &tv);
+	}
+	post_event(n, ev);
+	return true;
+}
 
 static void connect_session(struct net *n)
 {
@@ -370,6 +460,8 @@ static void connect_session(struct net *n)
 	if (n->session || n->stopping)
 		return;
 	cfg.manual_ack = true;
+	if (n->cfg.prepare && prepare_failed(n, &cfg))
+		return;
 	n->session = session_new(n->base, &cfg, &session_callbacks, n);
 	if (n->session) {
 		ev = event_new_kind(NET_EV_STATE);
@@ -414,7 +506,7 @@ static void resend_bgra(struct net *n)
 {
 	struct decoder_frame p;
 	if (n->session && decoder_last_frame(session_decoder(n->session), &p) == 0)
-		post_frame(n, &p, UINT32_MAX, 0, session_realtime_us());
+		post_frame(n, &p, UINT32_MAX, 0, session_realtime_us(), 0);
 }
 
 static void run_cmd(struct net *n, const struct cmd *c)
@@ -435,6 +527,27 @@ static void run_cmd(struct net *n, const struct cmd *c)
 		if (open)
 			session_send_scroll(s, c->dx, c->dy);
 		break;
+	case CMD_TOUCH:
+		if (open)
+			session_send_touch(s, c->touch_id, (enum msg_touch_phase)c->phase, c->x,
+					   c->y);
+		break;
+	case CMD_PEN:
+		if (open)
+			session_send_pen(s, &c->pen);
+		break;
+	case CMD_CLIPBOARD:
+		if (open && session_info(s)->clipboard) {
+			int rc = session_send_clipboard(s, c->text, c->len);
+			if (rc < 0)
+				log_warn("clipboard: %zu bytes not sent: %s", c->len,
+					 hr_strerror(rc));
+			else
+				log_info("clipboard: sent %zu bytes to the desktop", c->len);
+		} else if (open) {
+			log_debug("clipboard: the agent did not turn the clipboard on: not sent");
+		}
+		break;
 	case CMD_ACK:
 		if (open && c->frame != UINT32_MAX)
 			session_ack(s, c->frame, c->display_us);
@@ -454,6 +567,7 @@ static void run_cmd(struct net *n, const struct cmd *c)
 	case CMD_STOP:
 		n->stopping = true;
 		evtimer_del(n->retry_ev);
+		event_del(n->stats_ev); /* or the final dispatch would never run out of events */
 		if (n->session) {
 			session_free(n->session); /* says BYE; flushed while the loop runs */
 			n->session = NULL;
@@ -474,8 +588,40 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 	while ((c = g_async_queue_try_pop(n->cmds))) {
 		if (!n->stopping || c->kind == CMD_STOP)
 			run_cmd(n, c);
-		free(c);
+		cmd_free(c);
 	}
+}
+
+/* Net thread: the session's counters copied where the UI can read them. */
+static void stats_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct net *n = arg;
+	struct net_stats st = {.rtt_us = -1};
+	(void)fd;
+	(void)what;
+
+	if (n->session) {
+		const struct session_info *in = session_info(n->session);
+		const struct decoder *d = session_decoder(n->session);
+
+		st.connected = in->state == SESSION_CONNECTED;
+		st.bytes_received = in->stats.bytes_received;
+		st.frames_decoded = in->stats.frames_decoded;
+		st.rtt_us = in->stats.rtt_us;
+		snprintf(st.decoder, sizeof(st.decoder), "%s", decoder_describe(d));
+		snprintf(st.decoder_fallback, sizeof(st.decoder_fallback), "%s",
+			 decoder_fallback_reason(d));
+	}
+	pthread_mutex_lock(&n->lock);
+	n->stats = st;
+	pthread_mutex_unlock(&n->lock);
+}
+
+void net_get_stats(struct net *n, struct net_stats *out)
+{
+	pthread_mutex_lock(&n->lock);
+	*out = n->stats;
+	pthread_mutex_unlock(&n->lock);
 }
 
 static void *thread_main(void *arg)
@@ -494,8 +640,10 @@ static void *thread_main(void *arg)
 static void push_cmd(struct net *n, const struct cmd *c)
 {
 	struct cmd *copy = malloc(sizeof(*copy));
-	if (!copy)
+	if (!copy) {
+		free(c->text); /* ownership came with the command */
 		return;
+	}
 	*copy = *c;
 	g_async_queue_push(n->cmds, copy);
 	event_active(n->wake_ev, EV_READ, 0); /* thread-safe: evthread_use_pthreads */
@@ -519,7 +667,7 @@ struct net *net_new(const struct net_cfg *cfg)
 	n->cfg = *cfg;
 	n->bgra = cfg->want_bgra;
 	pthread_mutex_init(&n->lock, NULL);
-	n->cmds = g_async_queue_new_full(free);
+	n->cmds = g_async_queue_new_full(cmd_free);
 	n->events = g_async_queue_new_full((GDestroyNotify)net_event_free);
 	n->base = event_base_new();
 	if (!n->base) {
@@ -528,8 +676,14 @@ struct net *net_new(const struct net_cfg *cfg)
 	}
 	n->wake_ev = event_new(n->base, -1, EV_PERSIST, wake_cb, n);
 	n->retry_ev = evtimer_new(n->base, retry_cb, n);
-	if (!n->wake_ev || !n->retry_ev)
+	n->stats_ev = event_new(n->base, -1, EV_PERSIST, stats_cb, n);
+	n->stats.rtt_us = -1;
+	if (!n->wake_ev || !n->retry_ev || !n->stats_ev)
 		goto fail;
+	{
+		struct timeval half = {0, 500000};
+		event_add(n->stats_ev, &half);
+	}
 	if (pthread_create(&n->thread, NULL, thread_main, n) != 0) {
 		log_error("cannot start the network thread");
 		goto fail;
@@ -554,6 +708,8 @@ void net_free(struct net *n)
 		event_free(n->wake_ev);
 	if (n->retry_ev)
 		event_free(n->retry_ev);
+	if (n->stats_ev)
+		event_free(n->stats_ev);
 	if (n->base)
 		event_base_free(n->base);
 	ui_frame_unref(n->slot);
@@ -578,6 +734,35 @@ void net_send_pointer(struct net *n, uint16_t x, uint16_t y, uint8_t buttons)
 void net_send_scroll(struct net *n, int16_t dx, int16_t dy)
 {
 	struct cmd c = {.kind = CMD_SCROLL, .dx = dx, .dy = dy};
+	push_cmd(n, &c);
+}
+
+void net_send_touch(struct net *n, uint32_t id, enum msg_touch_phase phase, uint16_t x, uint16_t y)
+{
+	struct cmd c = {.kind = CMD_TOUCH, .touch_id = id, .phase = (uint8_t)phase, .x = x, .y = y};
+	push_cmd(n, &c);
+}
+
+void net_send_pen(struct net *n, const struct msg_pen *pen)
+{
+	struct cmd c = {.kind = CMD_PEN, .pen = *pen};
+	push_cmd(n, &c);
+}
+
+void net_send_clipboard(struct net *n, const char *text, size_t len)
+{
+	struct cmd c = {.kind = CMD_CLIPBOARD, .len = len};
+
+	if (len > CLIPBOARD_WIRE_MAX || memchr(text, '\0', len)) {
+		log_warn("clipboard: %zu bytes the protocol cannot carry (at most %u bytes of text "
+			 "without NUL): not sent",
+			 len, CLIPBOARD_WIRE_MAX);
+		return;
+	}
+	c.text = malloc(len ? len : 1);
+	if (!c.text)
+		return;
+	memcpy(c.text, text, len);
 	push_cmd(n, &c);
 }
 

@@ -42,6 +42,7 @@ struct ui_frame {
 	uint32_t number;     /* VIDEO frame number, for net_ack */
 	uint64_t capture_us; /* agent's clock at capture */
 	uint64_t decoded_us;
+	uint32_t decode_us; /* time spent in the decoder */
 };
 
 struct ui_frame *ui_frame_ref(struct ui_frame *f);
@@ -54,6 +55,7 @@ enum net_event_kind {
 	NET_EV_CURSOR,	   /* width x height BGRA premultiplied pixels (0x0: hidden), hot_x/y */
 	NET_EV_CURSOR_POS, /* x, y, visible */
 	NET_EV_STATUS,	   /* code (enum msg_status_code), text */
+	NET_EV_CLIPBOARD,  /* clip, clip_len: text from the desktop's clipboard */
 };
 
 struct net_event {
@@ -70,8 +72,10 @@ struct net_event {
 	int x, y;
 	bool visible;
 	uint16_t code;
-	bool control;	   /* NET_EV_STATE connected: input is applied */
-	uint8_t *pixels;   /* NET_EV_CURSOR; owned by the event */
+	bool control;	 /* NET_EV_STATE connected: input is applied */
+	uint8_t *pixels; /* NET_EV_CURSOR; owned by the event */
+	char *clip;	 /* NET_EV_CLIPBOARD: UTF-8, NUL-terminated, no NUL inside; owned */
+	size_t clip_len;
 	char peer_pin[65]; /* NET_EV_CLOSED: the agent key's SHA-256 when it was seen, or "" */
 	char text[MSG_REASON_MAX + 512];
 };
@@ -82,9 +86,23 @@ struct net_cfg {
 	struct session_cfg session; /* borrowed strings must outlive the net */
 	bool retry_always;	    /* kiosk: retry every failure, refused tickets too */
 	bool want_bgra;		    /* also convert each frame to BGRA (the cairo renderer) */
+	/* clipboard text from the desktop up to this many bytes is posted (NET_EV_CLIPBOARD);
+	 * longer text is dropped (logged); 0: the clipboard is off, nothing is posted */
+	size_t clipboard_max;
 	/* called on the net thread after something was posted; must be thread-safe */
 	void (*wake)(void *userdata);
 	void *userdata;
+	/*
+	 * Broker mode (optional): called on the net thread before every
+	 * connection, the first and each retry, to ask the broker for a fresh
+	 * ticket. It may block (the broker's answer) and fills cfg's host, port,
+	 * ca_pem and ticket (memory it keeps until its next call). 0, or < 0 with
+	 * a sentence in text, *retry_ms (-1: a person must act) and *bye_reason
+	 * (MSG_BYE_DESKTOP_UNAVAILABLE for "no desktop available", else -1).
+	 */
+	int (*prepare)(void *prepare_ud, struct session_cfg *cfg, char *text, size_t textlen,
+		       int *retry_ms, int *bye_reason);
+	void *prepare_ud;
 };
 
 /*
@@ -105,11 +123,31 @@ struct net_event *net_pop_event(struct net *n);
 void net_send_key(struct net *n, uint16_t scancode, uint32_t keysym, bool down);
 void net_send_pointer(struct net *n, uint16_t x, uint16_t y, uint8_t buttons);
 void net_send_scroll(struct net *n, int16_t dx, int16_t dy);
+void net_send_touch(struct net *n, uint32_t id, enum msg_touch_phase phase, uint16_t x, uint16_t y);
+void net_send_pen(struct net *n, const struct msg_pen *pen);
+/*
+ * Clipboard text for the desktop (copied). Sent only while connected and when
+ * the agent's WELCOME turned the clipboard on; text the protocol cannot carry
+ * (longer than the client frame limit, NUL inside) is dropped and logged.
+ */
+void net_send_clipboard(struct net *n, const char *text, size_t len);
 void net_ack(struct net *n, uint32_t frame, uint64_t display_us);
 /* BGRA on (cairo) or off; on also re-sends the last picture converted. */
 void net_set_bgra(struct net *n, bool on);
 /* Connect again now (the user asked to), resetting the backoff. */
 void net_retry_now(struct net *n);
+
+/* What the statistics overlay needs from the session, refreshed twice a second. */
+struct net_stats {
+	bool connected;
+	uint64_t bytes_received; /* this session, every message (session_stats) */
+	uint64_t frames_decoded;
+	int64_t rtt_us;		    /* -1: no PONG yet */
+	char decoder[160];	    /* decoder_describe() */
+	char decoder_fallback[320]; /* decoder_fallback_reason() */
+};
+/* A copy of the latest snapshot (any thread). */
+void net_get_stats(struct net *n, struct net_stats *out);
 
 /*
  * Whether and when to try again after a session ended. attempt counts from

@@ -4,6 +4,9 @@
 #include "log.h"
 
 #include <epoxy/gl.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,13 +14,23 @@
 
 struct view {
 	struct view_cbs cbs;
-	GtkWidget *stack; /* holds the GL area and the drawing area; we keep a reference */
+	GtkWidget *top; /* the overlay: picture, scrollbars, statistics; we keep a reference */
+	GtkWidget *events, *stack; /* the event box over the stack of GL area and drawing area */
 	GtkWidget *gl, *da;
+	GtkWidget *hbar, *vbar, *stats;
+	GtkAdjustment *hadj, *vadj;
 	bool use_gl, gl_ok;
 	struct ui_frame *frame;
-	bool frame_new; /* not uploaded / shown yet */
+	bool frame_new;		  /* not uploaded / shown yet */
+	struct ui_frame *painted; /* drawn in this paint: "shown" at after-paint */
+	GdkFrameClock *clock;	  /* connected to after-paint while realized */
 	bool dim;
 	int desk_w, desk_h;
+	enum view_scale scale;
+	double off_x, off_y; /* 1:1 scroll offset, logical pixels */
+	bool updating;	     /* setting the adjustments ourselves */
+	guint scroll_idle;
+	char gl_name[160];
 
 	/* GL state (valid while the GL area is realized and gl_ok) */
 	GLuint prog, vao, tex[3];
@@ -60,14 +73,88 @@ static void picture_size(const struct view *v, int *w, int *h)
 	}
 }
 
+/* The picture in an area of aw x ah logical pixels: fit or 1:1 with the scroll offsets. */
+static struct fit layout(struct view *v, double aw, double ah)
+{
+	int pw, ph, sf = gtk_widget_get_scale_factor(v->events);
+
+	picture_size(v, &pw, &ph);
+	if (v->scale == VIEW_SCALE_ONE)
+		return fit_one_to_one(aw, ah, pw, ph, sf, &v->off_x, &v->off_y);
+	return fit_compute(aw, ah, pw, ph);
+}
+
 struct fit view_fit(struct view *v)
 {
-	GtkWidget *w = v->gl_ok ? v->gl : v->da;
+	return layout(v, gtk_widget_get_allocated_width(v->events),
+		      gtk_widget_get_allocated_height(v->events));
+}
+
+/* ---- 1:1 scrolling --------------------------------------------------------------- */
+
+/* Shows the scrollbars where the picture is larger than the area, and sets their range. */
+static void update_scroll(struct view *v)
+{
+	int aw = gtk_widget_get_allocated_width(v->events);
+	int ah = gtk_widget_get_allocated_height(v->events);
+	int sf = gtk_widget_get_scale_factor(v->events);
+	bool one = v->scale == VIEW_SCALE_ONE;
+	double lw, lh;
 	int pw, ph;
 
 	picture_size(v, &pw, &ph);
-	return fit_compute(gtk_widget_get_allocated_width(w), gtk_widget_get_allocated_height(w),
-			   pw, ph);
+	lw = (double)pw / sf;
+	lh = (double)ph / sf;
+	layout(v, aw, ah); /* clamps the offsets to the new sizes */
+	v->updating = true;
+	if (one && lw > aw)
+		gtk_adjustment_configure(v->hadj, v->off_x, 0, lw, 16, aw * 0.9, aw);
+	if (one && lh > ah)
+		gtk_adjustment_configure(v->vadj, v->off_y, 0, lh, 16, ah * 0.9, ah);
+	v->updating = false;
+	gtk_widget_set_visible(v->hbar, one && lw > aw);
+	gtk_widget_set_visible(v->vbar, one && lh > ah);
+}
+
+static gboolean scroll_idle_cb(gpointer ud)
+{
+	struct view *v = ud;
+	v->scroll_idle = 0;
+	update_scroll(v);
+	return G_SOURCE_REMOVE;
+}
+
+/* Not from inside size-allocate: showing a scrollbar there would ask for another one. */
+static void queue_update_scroll(struct view *v)
+{
+	if (!v->scroll_idle)
+		v->scroll_idle = g_idle_add(scroll_idle_cb, v);
+}
+
+static void redraw(struct view *v);
+
+static void adj_changed(GtkAdjustment *adj, gpointer ud)
+{
+	struct view *v = ud;
+	int sf = gtk_widget_get_scale_factor(v->events);
+	/* whole device pixels, so the picture stays pixel-exact on HiDPI too */
+	double val = round(gtk_adjustment_get_value(adj) * sf) / sf;
+
+	if (v->updating)
+		return;
+	if (adj == v->hadj)
+		v->off_x = val;
+	else
+		v->off_y = val;
+	log_debug("view: 1:1, scrolled to +%.0f+%.0f", v->off_x * sf, v->off_y * sf);
+	redraw(v);
+}
+
+static void events_allocate(GtkWidget *w, GdkRectangle *r, gpointer ud)
+{
+	(void)w;
+	(void)r;
+	queue_update_scroll(ud);
 }
 
 /* ---- GL ------------------------------------------------------------------- */
@@ -191,6 +278,8 @@ static void gl_realize(GtkGLArea *area, gpointer ud)
 		return;
 	}
 	v->gl_ok = true;
+	snprintf(v->gl_name, sizeof(v->gl_name), "OpenGL (%s)",
+		 (const char *)glGetString(GL_RENDERER));
 	log_info("drawing with OpenGL: %s", (const char *)glGetString(GL_RENDERER));
 }
 
@@ -232,28 +321,74 @@ static void upload(struct view *v)
 	glPixelStorei(GL_UNPACK_ROW_LENGTH, 0);
 }
 
+/* The frame was drawn in this paint: "shown" once the frame clock's paint is over. */
+static void painted(struct view *v)
+{
+	if (!v->frame_new)
+		return;
+	v->frame_new = false;
+	ui_frame_unref(v->painted);
+	v->painted = ui_frame_ref(v->frame);
+}
+
+static void after_paint(GdkFrameClock *clock, gpointer ud)
+{
+	struct view *v = ud;
+	struct ui_frame *f = v->painted;
+	(void)clock;
+
+	if (!f)
+		return;
+	v->painted = NULL;
+	if (v->cbs.shown)
+		v->cbs.shown(v, f, session_realtime_us(), v->cbs.userdata);
+	ui_frame_unref(f);
+}
+
+static void top_realize(GtkWidget *w, gpointer ud)
+{
+	struct view *v = ud;
+
+	v->clock = gtk_widget_get_frame_clock(w);
+	if (v->clock)
+		g_signal_connect(v->clock, "after-paint", G_CALLBACK(after_paint), v);
+}
+
+static void top_unrealize(GtkWidget *w, gpointer ud)
+{
+	struct view *v = ud;
+	(void)w;
+
+	if (v->clock)
+		g_signal_handlers_disconnect_by_data(v->clock, v);
+	v->clock = NULL;
+}
+
 static gboolean gl_render(GtkGLArea *area, GdkGLContext *ctx, gpointer ud)
 {
 	struct view *v = ud;
 	int sf = gtk_widget_get_scale_factor(GTK_WIDGET(area));
-	int aw = gtk_widget_get_allocated_width(GTK_WIDGET(area)) * sf;
-	int ah = gtk_widget_get_allocated_height(GTK_WIDGET(area)) * sf;
+	int lw = gtk_widget_get_allocated_width(GTK_WIDGET(area));
+	int lh = gtk_widget_get_allocated_height(GTK_WIDGET(area));
+	int ah = lh * sf;
 	struct fit f;
 	float m[9], off[3];
 	GLint filter;
 	(void)ctx;
 
-	glViewport(0, 0, aw, ah);
+	glViewport(0, 0, lw * sf, ah);
 	glClearColor(0, 0, 0, 1);
 	glClear(GL_COLOR_BUFFER_BIT);
 	if (!v->gl_ok || !v->frame)
 		return TRUE;
 	if (v->frame_new)
 		upload(v);
-	f = fit_compute(aw, ah, v->frame->width, v->frame->height);
-	/* whole device pixels, so an unscaled picture maps 1:1 and stays sharp */
-	glViewport((GLint)(f.x + 0.5), (GLint)(ah - (f.y + f.h) + 0.5), (GLsizei)(f.w + 0.5),
-		   (GLsizei)(f.h + 0.5));
+	f = layout(v, lw, lh);
+	f.x *= sf, f.y *= sf, f.w *= sf, f.h *= sf;
+	/* whole device pixels, so an unscaled picture maps 1:1 and stays sharp; in 1:1 mode
+	 * the viewport reaches past the window by the scroll offset */
+	glViewport((GLint)floor(f.x + 0.5), (GLint)floor(ah - (f.y + f.h) + 0.5),
+		   (GLsizei)(f.w + 0.5), (GLsizei)(f.h + 0.5));
 	filter = (int)(f.w + 0.5) == v->frame->width ? GL_NEAREST : GL_LINEAR;
 	glUseProgram(v->prog);
 	for (int i = 0; i < 3; i++) {
@@ -271,11 +406,7 @@ static gboolean gl_render(GtkGLArea *area, GdkGLContext *ctx, gpointer ud)
 	glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
 	glBindVertexArray(0);
 	glActiveTexture(GL_TEXTURE0);
-	if (v->frame_new) {
-		v->frame_new = false;
-		if (v->cbs.shown)
-			v->cbs.shown(v, v->frame, v->cbs.userdata);
-	}
+	painted(v);
 	return TRUE;
 }
 
@@ -285,6 +416,7 @@ static gboolean da_draw(GtkWidget *w, cairo_t *cr, gpointer ud)
 {
 	struct view *v = ud;
 	const struct ui_frame *fr = v->frame;
+	int sf = gtk_widget_get_scale_factor(w);
 	cairo_surface_t *s;
 	struct fit f;
 
@@ -292,26 +424,22 @@ static gboolean da_draw(GtkWidget *w, cairo_t *cr, gpointer ud)
 	cairo_paint(cr);
 	if (!fr || !fr->bgra)
 		return TRUE;
-	f = fit_compute(gtk_widget_get_allocated_width(w), gtk_widget_get_allocated_height(w),
-			fr->width, fr->height);
+	f = layout(v, gtk_widget_get_allocated_width(w), gtk_widget_get_allocated_height(w));
 	s = cairo_image_surface_create_for_data(fr->bgra, CAIRO_FORMAT_RGB24, fr->width, fr->height,
 						fr->width * 4);
 	cairo_save(cr);
 	cairo_translate(cr, f.x, f.y);
 	cairo_scale(cr, f.scale, f.scale);
 	cairo_set_source_surface(cr, s, 0, 0);
-	cairo_pattern_set_filter(cairo_get_source(cr),
-				 f.scale == 1.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
+	cairo_pattern_set_filter(cairo_get_source(cr), fabs(f.w * sf - fr->width) < 0.5
+							       ? CAIRO_FILTER_NEAREST
+							       : CAIRO_FILTER_GOOD);
 	cairo_rectangle(cr, 0, 0, fr->width, fr->height);
 	cairo_clip(cr);
 	cairo_paint_with_alpha(cr, v->dim ? DIM_FACTOR : 1.0);
 	cairo_restore(cr);
 	cairo_surface_destroy(s);
-	if (v->frame_new) {
-		v->frame_new = false;
-		if (v->cbs.shown)
-			v->cbs.shown(v, fr, v->cbs.userdata);
-	}
+	painted(v);
 	return TRUE;
 }
 
@@ -326,7 +454,8 @@ struct view *view_new(bool use_gl, const struct view_cbs *cbs)
 	if (cbs)
 		v->cbs = *cbs;
 	v->use_gl = use_gl;
-	v->stack = g_object_ref_sink(gtk_stack_new());
+	v->top = g_object_ref_sink(gtk_overlay_new());
+	v->stack = gtk_stack_new();
 	v->da = gtk_drawing_area_new();
 	g_signal_connect(v->da, "draw", G_CALLBACK(da_draw), v);
 	gtk_stack_add_named(GTK_STACK(v->stack), v->da, "cairo");
@@ -348,6 +477,41 @@ struct view *view_new(bool use_gl, const struct view_cbs *cbs)
 	gtk_widget_set_hexpand(v->stack, TRUE);
 	gtk_widget_set_vexpand(v->stack, TRUE);
 	gtk_widget_show(v->stack);
+
+	/* pointer events over the picture only: the scrollbars above keep theirs */
+	v->events = gtk_event_box_new();
+	gtk_event_box_set_visible_window(GTK_EVENT_BOX(v->events), FALSE);
+	gtk_event_box_set_above_child(GTK_EVENT_BOX(v->events), TRUE);
+	gtk_container_add(GTK_CONTAINER(v->events), v->stack);
+	g_signal_connect(v->events, "size-allocate", G_CALLBACK(events_allocate), v);
+	gtk_widget_show(v->events);
+	gtk_container_add(GTK_CONTAINER(v->top), v->events);
+
+	v->hadj = gtk_adjustment_new(0, 0, 1, 16, 100, 1);
+	v->vadj = gtk_adjustment_new(0, 0, 1, 16, 100, 1);
+	g_signal_connect(v->hadj, "value-changed", G_CALLBACK(adj_changed), v);
+	g_signal_connect(v->vadj, "value-changed", G_CALLBACK(adj_changed), v);
+	v->hbar = gtk_scrollbar_new(GTK_ORIENTATION_HORIZONTAL, v->hadj);
+	v->vbar = gtk_scrollbar_new(GTK_ORIENTATION_VERTICAL, v->vadj);
+	gtk_widget_set_valign(v->hbar, GTK_ALIGN_END);
+	gtk_widget_set_halign(v->vbar, GTK_ALIGN_END);
+	gtk_widget_set_no_show_all(v->hbar, TRUE);
+	gtk_widget_set_no_show_all(v->vbar, TRUE);
+	gtk_overlay_add_overlay(GTK_OVERLAY(v->top), v->hbar);
+	gtk_overlay_add_overlay(GTK_OVERLAY(v->top), v->vbar);
+
+	v->stats = gtk_label_new("");
+	gtk_style_context_add_class(gtk_widget_get_style_context(v->stats), "hr-stats");
+	gtk_widget_set_halign(v->stats, GTK_ALIGN_START);
+	gtk_widget_set_valign(v->stats, GTK_ALIGN_START);
+	gtk_label_set_xalign(GTK_LABEL(v->stats), 0);
+	gtk_widget_set_no_show_all(v->stats, TRUE);
+	gtk_overlay_add_overlay(GTK_OVERLAY(v->top), v->stats);
+	gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(v->top), v->stats, TRUE);
+
+	g_signal_connect(v->top, "realize", G_CALLBACK(top_realize), v);
+	g_signal_connect(v->top, "unrealize", G_CALLBACK(top_unrealize), v);
+	gtk_widget_show(v->top);
 	return v;
 }
 
@@ -358,14 +522,28 @@ void view_free(struct view *v)
 	if (v->gl)
 		g_signal_handlers_disconnect_by_data(v->gl, v);
 	g_signal_handlers_disconnect_by_data(v->da, v);
-	g_clear_object(&v->stack);
+	g_signal_handlers_disconnect_by_data(v->events, v);
+	g_signal_handlers_disconnect_by_data(v->hadj, v);
+	g_signal_handlers_disconnect_by_data(v->vadj, v);
+	g_signal_handlers_disconnect_by_data(v->top, v);
+	if (v->clock)
+		g_signal_handlers_disconnect_by_data(v->clock, v);
+	if (v->scroll_idle)
+		g_source_remove(v->scroll_idle);
+	g_clear_object(&v->top);
 	ui_frame_unref(v->frame);
+	ui_frame_unref(v->painted);
 	free(v);
 }
 
 GtkWidget *view_widget(struct view *v)
 {
-	return v->stack;
+	return v->top;
+}
+
+GtkWidget *view_input_widget(struct view *v)
+{
+	return v->events;
 }
 
 static void redraw(struct view *v)
@@ -378,9 +556,14 @@ static void redraw(struct view *v)
 
 void view_set_frame(struct view *v, struct ui_frame *f)
 {
+	bool resized = !v->frame || !f || v->frame->width != f->width ||
+		       v->frame->height != f->height;
+
 	ui_frame_unref(v->frame);
 	v->frame = f;
 	v->frame_new = true;
+	if (resized)
+		queue_update_scroll(v);
 	redraw(v);
 }
 
@@ -406,4 +589,64 @@ bool view_has_frame(struct view *v)
 const char *view_renderer(struct view *v)
 {
 	return v->gl_ok ? "gl" : "cairo";
+}
+
+const char *view_renderer_detail(struct view *v)
+{
+	return v->gl_ok ? v->gl_name : "cairo";
+}
+
+const char *view_scale_name(enum view_scale s)
+{
+	return s == VIEW_SCALE_ONE ? "1:1" : "fit";
+}
+
+int view_scale_parse(const char *name, enum view_scale *out)
+{
+	if (!name)
+		return -EINVAL;
+	if (!strcmp(name, "fit"))
+		*out = VIEW_SCALE_FIT;
+	else if (!strcmp(name, "1:1") || !strcmp(name, "1"))
+		*out = VIEW_SCALE_ONE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+void view_set_scale(struct view *v, enum view_scale s)
+{
+	if (s >= VIEW_SCALE_COUNT || v->scale == s)
+		return;
+	v->scale = s;
+	v->off_x = v->off_y = 0;
+	log_info("view: scaling %s", view_scale_name(s));
+	update_scroll(v);
+	redraw(v);
+}
+
+enum view_scale view_get_scale(struct view *v)
+{
+	return v->scale;
+}
+
+void view_get_offset(struct view *v, int *x, int *y)
+{
+	int sf = gtk_widget_get_scale_factor(v->events);
+
+	view_fit(v); /* clamped to the current sizes */
+	*x = (int)lround(v->off_x * sf);
+	*y = (int)lround(v->off_y * sf);
+}
+
+void view_set_stats(struct view *v, const char *text)
+{
+	if (text)
+		gtk_label_set_text(GTK_LABEL(v->stats), text);
+	gtk_widget_set_visible(v->stats, text != NULL);
+}
+
+bool view_stats_visible(struct view *v)
+{
+	return gtk_widget_get_mapped(v->stats);
 }

@@ -8,9 +8,21 @@
  * shader (BT.601 or BT.709, limited or full range, as the stream says), or,
  * when no GL context can be made (or --renderer cairo), a GtkDrawingArea
  * painting BGRA pictures with cairo (converted on the net thread with
- * libswscale, decoder_to_rgb). Scaled to fit, letterboxed, in device pixels
- * (HiDPI: the GL viewport and the cairo scale follow the scale factor).
- * Dimmed while the session is not connected.
+ * libswscale, decoder_to_rgb). Dimmed while the session is not connected.
+ *
+ * Scaling (view_set_scale): fit (letterboxed, the default) or 1:1 (one
+ * desktop pixel per device pixel, centred when smaller than the window,
+ * with overlay scrollbars when larger). HiDPI: both work in device pixels;
+ * the GL viewport and the cairo scale follow the scale factor.
+ *
+ * Widgets: view_widget() is a GtkOverlay holding the picture, the
+ * scrollbars and the statistics label (view_set_stats); view_input_widget()
+ * is the GtkEventBox over the picture alone, where the window takes
+ * pointer events, so event coordinates are in view_fit()'s space and the
+ * scrollbars keep their own clicks.
+ *
+ * "Shown" is reported from the frame clock's after-paint, i.e. after the
+ * GL swap (or the cairo paint) that put the frame on screen.
  *
  * UI thread only. The view holds one reference to the frame it shows.
  */
@@ -23,9 +35,20 @@
 
 struct view;
 
+enum view_scale {
+	VIEW_SCALE_FIT = 0, /* letterboxed into the window */
+	VIEW_SCALE_ONE,	    /* 1:1 with scrolling */
+	VIEW_SCALE_COUNT,
+};
+
+/* "fit", "1:1". */
+const char *view_scale_name(enum view_scale s);
+/* "fit", "1:1" (or "1") -> *out; 0 or -EINVAL. */
+int view_scale_parse(const char *name, enum view_scale *out);
+
 struct view_cbs {
-	/* the frame is on screen (after the GL render / cairo draw that showed it) */
-	void (*shown)(struct view *v, const struct ui_frame *f, void *userdata);
+	/* the frame is on screen: painted and swapped at shown_us (CLOCK_REALTIME µs) */
+	void (*shown)(struct view *v, const struct ui_frame *f, uint64_t shown_us, void *userdata);
 	/* GL is unavailable: from now on the view wants BGRA frames */
 	void (*fallback)(struct view *v, const char *why, void *userdata);
 	void *userdata;
@@ -35,16 +58,33 @@ struct view *view_new(bool use_gl, const struct view_cbs *cbs);
 /* Drops the widget reference; the widget dies with its parent. NULL does nothing. */
 void view_free(struct view *v);
 GtkWidget *view_widget(struct view *v);
+/* The event box over the picture (borrowed; lives as long as the view's widget). */
+GtkWidget *view_input_widget(struct view *v);
 
 /* Takes ownership of the reference. */
 void view_set_frame(struct view *v, struct ui_frame *f);
 void view_set_dim(struct view *v, bool dim);
 void view_set_desktop_size(struct view *v, int width, int height);
 
-/* Where the picture is, in the widget's logical pixels (for pointer mapping). */
+void view_set_scale(struct view *v, enum view_scale s);
+enum view_scale view_get_scale(struct view *v);
+/* 1:1: the scroll offset in desktop pixels (0, 0 in fit mode). */
+void view_get_offset(struct view *v, int *x, int *y);
+
+/* The statistics overlay's text; NULL hides it. */
+void view_set_stats(struct view *v, const char *text);
+bool view_stats_visible(struct view *v);
+
+/*
+ * Where the picture is, in view_input_widget()'s logical pixels (for
+ * pointer mapping): the fit rectangle, or the 1:1 placement with the
+ * scroll offsets applied.
+ */
 struct fit view_fit(struct view *v);
 bool view_has_frame(struct view *v);
 /* "gl" or "cairo" (after realize), for logs and the status line. */
 const char *view_renderer(struct view *v);
+/* "OpenGL (llvmpipe (LLVM 15.0.6, 256 bits))" or "cairo", for the overlay. */
+const char *view_renderer_detail(struct view *v);
 
 #endif

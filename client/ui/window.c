@@ -4,16 +4,46 @@
 #include "inputmap.h"
 #include "log.h"
 #include "net.h"
+#include "stats.h"
 #include "view.h"
 
 #include <gdk/gdkkeysyms.h>
 #include <gtk/gtk.h>
+#ifdef GDK_WINDOWING_X11
+#include <gdk/gdkx.h>
+#endif
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_ADMIN_COMBO "ctrl+alt+shift+q"
+#define DEFAULT_STATS_COMBO "ctrl+alt+shift+s"
+#define DEFAULT_SCALE_COMBO "ctrl+alt+shift+m"
+#define STATS_PERIOD_MS	    500 /* the overlay's update interval */
 #define KEYS_MAX	    768 /* evdev codes tracked as held (KEY_MAX is 0x2ff) */
+#define RAW_TOUCH_MAX	    10	/* touch points forwarded at once with --touch-raw */
+
+struct raw_touch {
+	GdkEventSequence *seq; /* NULL: free */
+	uint32_t id;
+};
+
+/* Outlives the window while a clipboard request is in flight. */
+struct clip_box {
+	struct client_window *w; /* NULL once the window is gone */
+};
+
+struct client_window;
+struct net_event;
+struct test_script;
+static void test_start(struct client_window *w);
+static void test_free(struct test_script *t);
+static bool is_pen(const GdkEvent *e);
+static void pen_event(struct client_window *w, GdkEvent *e, double x, double y, bool in_range);
+static void clipboard_from_desktop(struct client_window *w, const struct net_event *ev);
 
 struct client_window {
 	struct client_cfg cfg;
@@ -32,6 +62,16 @@ struct client_window {
 	bool quitting;
 	bool shown; /* a picture of this connection is on screen */
 	unsigned admin_mods, admin_keysym;
+	unsigned stats_mods, stats_keysym, scale_mods, scale_keysym;
+
+	/* statistics overlay: what was shown since the last update */
+	bool stats_on;
+	guint stats_timer;
+	FILE *trace;
+	uint64_t period_frames, period_bytes0;
+	gint64 period_start; /* monotonic µs */
+	struct stats_series period_latency, period_decode;
+	bool same_host; /* the agent runs here: its capture clock is ours */
 
 	/* status page while retrying */
 	gint64 retry_at; /* monotonic µs */
@@ -44,6 +84,18 @@ struct client_window {
 	uint16_t last_x, last_y;
 	bool have_pos;
 	struct scroll_accum scroll;
+	/* touch (gestures, or raw TOUCH with --touch-raw), pen, the local pinch zoom */
+	struct gesture gesture;
+	guint gesture_timer;
+	struct raw_touch raw[RAW_TOUCH_MAX];
+	uint32_t raw_next;
+	bool pen_contact, pen_b1, pen_b2;
+	/* clipboard (off when clipboard_max is 0) */
+	GtkClipboard *clipboard;
+	struct clip_box *clip_box;
+	char *clip_last; /* the text last taken from or sent to the desktop: never echoed */
+	/* --test-events: a script of synthesized touch and pen events */
+	struct test_script *test;
 	uint8_t held[KEYS_MAX / 8];
 	uint32_t held_sym[KEYS_MAX];
 
@@ -94,6 +146,9 @@ static void show_retry(struct client_window *w)
 	} else if (w->reconnecting) {
 		snprintf(title, sizeof(title), "Reconnecting (attempt %d)…", w->attempt);
 		snprintf(detail, sizeof(detail), "%s\nNext try in %d s.", w->close_text, s);
+	} else if (w->cfg.prepare) { /* the broker said why */
+		snprintf(title, sizeof(title), "Cannot reach the desktop — retrying in %d s", s);
+		snprintf(detail, sizeof(detail), "%s", w->close_text);
 	} else {
 		snprintf(title, sizeof(title), "Cannot reach the desktop — retrying in %d s", s);
 		snprintf(detail, sizeof(detail),
@@ -123,7 +178,13 @@ static void show_error(struct client_window *w, const struct net_event *ev)
 	const char *title, *todo;
 	char todo_buf[512];
 
-	if (net_is_trust_failure(ev->text)) {
+	if (w->cfg.prepare && ev->closed_in == SESSION_CONNECTING && ev->bye_reason < 0 &&
+	    ev->end == SESSION_END_PROTOCOL && !ev->peer_pin[0]) {
+		/* the broker's refusal: its words say what to do */
+		title = strstr(ev->text, "not trusted") ? "The broker's certificate is not trusted"
+							: "The broker cannot give you a desktop";
+		todo = "";
+	} else if (net_is_trust_failure(ev->text)) {
 		title = "The desktop's certificate is not trusted";
 		if (ev->peer_pin[0])
 			snprintf(todo_buf, sizeof(todo_buf),
@@ -260,7 +321,7 @@ static void on_event(struct client_window *w, struct net_event *ev)
 		if (ev->state == SESSION_CONNECTING) {
 			char d[300];
 			snprintf(d, sizeof(d), "to %s:%u", w->host, w->cfg.port);
-			status_show(w, "Connecting…", d);
+			status_show(w, "Connecting…", w->cfg.prepare ? ev->text : d);
 		} else if (ev->state == SESSION_AUTHENTICATING) {
 			status_show(w, "Connecting…", "presenting the connect ticket");
 		} else if (ev->state == SESSION_CONNECTED) {
@@ -310,6 +371,9 @@ static void on_event(struct client_window *w, struct net_event *ev)
 			apply_cursor(w);
 		}
 		break;
+	case NET_EV_CLIPBOARD:
+		clipboard_from_desktop(w, ev);
+		break;
 	case NET_EV_STATUS:
 		if (ev->code == MSG_STATUS_OK)
 			status_hide(w);
@@ -347,17 +411,27 @@ static void wake(void *ud)
 	g_idle_add_full(G_PRIORITY_HIGH_IDLE, dispatch_cb, w, NULL);
 }
 
-static void view_shown(struct view *v, const struct ui_frame *f, void *ud)
+static void view_shown(struct view *v, const struct ui_frame *f, uint64_t shown_us, void *ud)
 {
 	struct client_window *w = ud;
 	(void)v;
+	if (f->number != UINT32_MAX && f->capture_us) {
+		w->period_frames++;
+		stats_series_add(&w->period_latency,
+				 ((double)shown_us - (double)f->capture_us) / 1e3);
+		stats_series_add(&w->period_decode, f->decode_us / 1e3);
+		if (w->trace)
+			fprintf(w->trace, "F %u %" PRIu64 " %" PRIu64 " %u %" PRIu64 "\n",
+				f->number, f->capture_us, f->decoded_us, f->decode_us, shown_us);
+	}
 	if (!w->shown) {
 		w->shown = true;
 		log_info("showing the desktop: %dx%d pictures, drawn with %s", f->width, f->height,
 			 view_renderer(w->view));
+		test_start(w);
 	}
 	if (f->number != UINT32_MAX)
-		net_ack(w->net, f->number, session_realtime_us());
+		net_ack(w->net, f->number, shown_us);
 }
 
 static void view_fallback(struct view *v, const char *why, void *ud)
@@ -366,6 +440,92 @@ static void view_fallback(struct view *v, const char *why, void *ud)
 	(void)v;
 	(void)why;
 	net_set_bgra(w->net, true);
+}
+
+/* ---- statistics overlay ------------------------------------------------------------ */
+
+static void stats_period_start(struct client_window *w, const struct net_stats *ns)
+{
+	w->period_start = g_get_monotonic_time();
+	w->period_frames = 0;
+	w->period_bytes0 = ns->bytes_received;
+	stats_series_reset(&w->period_latency);
+	stats_series_reset(&w->period_decode);
+}
+
+/* Twice a second: the numbers of the last period into the overlay (and the trace). */
+static gboolean stats_tick(gpointer ud)
+{
+	struct client_window *w = ud;
+	struct stats_overlay o = {0};
+	struct net_stats ns;
+	struct fit f;
+	char text[1024];
+	double secs;
+	int sf;
+
+	net_get_stats(w->net, &ns);
+	secs = (double)(g_get_monotonic_time() - w->period_start) / 1e6;
+	if (secs <= 0)
+		return G_SOURCE_CONTINUE;
+	if (ns.bytes_received < w->period_bytes0) /* a new session */
+		w->period_bytes0 = 0;
+	o.fps = w->period_frames / secs;
+	o.kbps = ns.connected ? (double)(ns.bytes_received - w->period_bytes0) * 8 / 1000 / secs
+			      : NAN;
+	o.latency_ms = stats_series_percentile(&w->period_latency, 50);
+	o.same_clock = w->same_host;
+	o.decode_ms = stats_series_percentile(&w->period_decode, 50);
+	o.rtt_ms = ns.rtt_us >= 0 ? ns.rtt_us / 1e3 : NAN;
+	o.decoder = ns.decoder[0] ? ns.decoder : NULL;
+	o.fallback = ns.decoder_fallback;
+	o.renderer = view_renderer_detail(w->view);
+	o.desk_w = w->desk_w;
+	o.desk_h = w->desk_h;
+	o.scale = view_scale_name(view_get_scale(w->view));
+	sf = gtk_widget_get_scale_factor(w->events);
+	o.scale_factor = sf;
+	f = view_fit(w->view);
+	o.zoom = f.scale * sf;
+	view_get_offset(w->view, &o.off_x, &o.off_y);
+	stats_overlay_format(&o, text, sizeof(text));
+	stats_period_start(w, &ns);
+	if (!w->stats_on)
+		return G_SOURCE_CONTINUE;
+	view_set_stats(w->view, text);
+	if (w->trace) {
+		/* what the overlay says, on one line: the tests read it */
+		for (char *p = text; *p; p++)
+			if (*p == '\n')
+				*p = '|';
+		fprintf(w->trace, "O %s\n", text);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static void stats_toggle(struct client_window *w, bool on)
+{
+	w->stats_on = on;
+	if (!on)
+		view_set_stats(w->view, NULL);
+	else
+		stats_tick(w);
+	log_info("statistics overlay %s", on ? "shown" : "hidden");
+}
+
+static void scale_cycle(struct client_window *w)
+{
+	enum view_scale s = (view_get_scale(w->view) + 1) % VIEW_SCALE_COUNT;
+
+	view_set_scale(w->view, s);
+	if (w->stats_on)
+		stats_tick(w);
+}
+
+/* Whether the agent's address is this host (loopback): then its clock is ours. */
+static bool host_is_local(const char *host)
+{
+	return !strcmp(host, "localhost") || !strncmp(host, "127.", 4) || !strcmp(host, "::1");
 }
 
 /* ---- keyboard -------------------------------------------------------------------- */
@@ -426,6 +586,14 @@ static gboolean key_cb(GtkWidget *widget, GdkEventKey *e, gpointer ud)
 		quit(w);
 		return TRUE;
 	}
+	if (down && mods == w->stats_mods && gdk_keyval_to_lower(e->keyval) == w->stats_keysym) {
+		stats_toggle(w, !w->stats_on);
+		return TRUE;
+	}
+	if (down && mods == w->scale_mods && gdk_keyval_to_lower(e->keyval) == w->scale_keysym) {
+		scale_cycle(w);
+		return TRUE;
+	}
 	if (down && !w->cfg.kiosk && e->keyval == GDK_KEY_F11 && !(mods & ~COMBO_SHIFT)) {
 		toggle_fullscreen(w);
 		return TRUE;
@@ -473,6 +641,12 @@ static gboolean focus_cb(GtkWidget *widget, GdkEventFocus *e, gpointer ud)
 
 /* ---- pointer -------------------------------------------------------------------- */
 
+/* Where the picture is in the input widget (fit or 1:1, with the scroll offsets). */
+static struct fit area_fit(struct client_window *w)
+{
+	return view_fit(w->view);
+}
+
 static bool map_pointer(struct client_window *w, double x, double y)
 {
 	struct fit f;
@@ -481,8 +655,7 @@ static bool map_pointer(struct client_window *w, double x, double y)
 
 	if (dw <= 0 || dh <= 0)
 		return false;
-	f = fit_compute(gtk_widget_get_allocated_width(w->events),
-			gtk_widget_get_allocated_height(w->events), dw, dh);
+	f = view_fit(w->view); /* fit or 1:1 with its scroll offsets, in w->events' pixels */
 	fit_to_desktop(&f, dw, dh, x, y, &dx, &dy);
 	if (w->have_pos && dx == w->last_x && dy == w->last_y)
 		return false;
@@ -497,6 +670,12 @@ static gboolean motion_cb(GtkWidget *widget, GdkEventMotion *e, gpointer ud)
 	struct client_window *w = ud;
 	(void)widget;
 
+	if (gdk_event_get_pointer_emulated((GdkEvent *)e))
+		return TRUE; /* a touch GDK turned into a pointer: the touch handler has it */
+	if (is_pen((GdkEvent *)e)) {
+		pen_event(w, (GdkEvent *)e, e->x, e->y, true);
+		return TRUE;
+	}
 	if (w->state == SESSION_CONNECTED && map_pointer(w, e->x, e->y))
 		net_send_pointer(w->net, w->last_x, w->last_y, w->buttons);
 	return TRUE;
@@ -512,6 +691,20 @@ static gboolean button_cb(GtkWidget *widget, GdkEventButton *e, gpointer ud)
 		return TRUE; /* double/triple clicks: the single presses were sent already */
 	if (e->type == GDK_BUTTON_PRESS)
 		grab(w);
+	if (gdk_event_get_pointer_emulated((GdkEvent *)e))
+		return TRUE;
+	if (is_pen((GdkEvent *)e)) {
+		/* tip = 1, barrel buttons = 2, 3 (as xf86-input-wacom reports them) */
+		bool down = e->type == GDK_BUTTON_PRESS;
+		if (e->button == 1)
+			w->pen_contact = down;
+		else if (e->button == 2)
+			w->pen_b1 = down;
+		else if (e->button == 3)
+			w->pen_b2 = down;
+		pen_event(w, (GdkEvent *)e, e->x, e->y, true);
+		return TRUE;
+	}
 	if (w->state != SESSION_CONNECTED || !bit)
 		return TRUE;
 	map_pointer(w, e->x, e->y);
@@ -555,6 +748,470 @@ static gboolean scroll_cb(GtkWidget *widget, GdkEventScroll *e, gpointer ud)
 	if (sx || sy)
 		net_send_scroll(w->net, sx, sy);
 	return TRUE;
+}
+
+/* ---- touch ---------------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+	return (uint64_t)(g_get_monotonic_time() / 1000);
+}
+
+static void pointer_to(struct client_window *w, double x, double y, bool force)
+{
+	if ((map_pointer(w, x, y) || force) && w->have_pos)
+		net_send_pointer(w->net, w->last_x, w->last_y, w->buttons);
+}
+
+/*
+ * The local zoom is the view's scale: spreading two fingers shows the
+ * desktop 1:1 (scrollbars pan it), pinching them shows it fitted again; a
+ * double tap while 1:1 fits it too. Never sent to the desktop.
+ */
+static void set_scale(struct client_window *w, enum view_scale s)
+{
+	if (view_get_scale(w->view) != s) {
+		view_set_scale(w->view, s);
+		log_info("touch: view %s", view_scale_name(s));
+	}
+	w->gesture.zoomed = s != VIEW_SCALE_FIT;
+}
+
+static void run_actions(struct client_window *w, const struct gesture_action *a, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const struct gesture_action *o = &a[i];
+		uint8_t bit = inputmap_button_bit(o->button);
+		int16_t sx, sy;
+
+		switch (o->kind) {
+		case GESTURE_MOVE:
+			pointer_to(w, o->x, o->y, false);
+			break;
+		case GESTURE_PRESS:
+		case GESTURE_RELEASE:
+			map_pointer(w, o->x, o->y);
+			if (o->kind == GESTURE_PRESS)
+				w->buttons |= bit;
+			else
+				w->buttons &= (uint8_t)~bit;
+			if (w->have_pos)
+				net_send_pointer(w->net, w->last_x, w->last_y, w->buttons);
+			break;
+		case GESTURE_SCROLL:
+			pointer_to(w, o->x, o->y, false);
+			scroll_accum_add(&w->scroll, o->dx, o->dy, &sx, &sy);
+			if (sx || sy)
+				net_send_scroll(w->net, sx, sy);
+			break;
+		case GESTURE_PINCH:
+			if (o->scale >= 1.0 + 2 * GESTURE_PINCH_RATIO)
+				set_scale(w, VIEW_SCALE_ONE);
+			else if (o->scale <= 1.0 - 2 * GESTURE_PINCH_RATIO)
+				set_scale(w, VIEW_SCALE_FIT);
+			break;
+		case GESTURE_ZOOM_RESET:
+			set_scale(w, VIEW_SCALE_FIT);
+			break;
+		}
+	}
+}
+
+static gboolean gesture_timer_cb(gpointer ud)
+{
+	struct client_window *w = ud;
+	struct gesture_action a[GESTURE_ACTIONS_MAX];
+
+	w->gesture_timer = 0;
+	if (w->state == SESSION_CONNECTED)
+		run_actions(w, a, gesture_tick(&w->gesture, now_ms(), a));
+	return G_SOURCE_REMOVE;
+}
+
+static void arm_gesture_timer(struct client_window *w)
+{
+	uint64_t due = gesture_deadline(&w->gesture), now = now_ms();
+
+	if (w->gesture_timer) {
+		g_source_remove(w->gesture_timer);
+		w->gesture_timer = 0;
+	}
+	if (due)
+		w->gesture_timer = g_timeout_add(due > now ? (guint)(due - now) : 0,
+						 gesture_timer_cb, w);
+}
+
+/* --touch-raw: every contact as TOUCH with a small id of its own. */
+static void raw_touch(struct client_window *w, const GdkEventTouch *e)
+{
+	struct raw_touch *r = NULL, *free_slot = NULL;
+	enum msg_touch_phase phase;
+	uint16_t x, y;
+	struct fit f;
+
+	for (int i = 0; i < RAW_TOUCH_MAX; i++) {
+		if (w->raw[i].seq == e->sequence)
+			r = &w->raw[i];
+		else if (!w->raw[i].seq && !free_slot)
+			free_slot = &w->raw[i];
+	}
+	if (e->type == GDK_TOUCH_BEGIN) {
+		if (r || !free_slot)
+			return; /* a repeated begin, or more fingers than we track */
+		r = free_slot;
+		r->seq = e->sequence;
+		r->id = w->raw_next++;
+	}
+	if (!r)
+		return;
+	switch (e->type) {
+	case GDK_TOUCH_BEGIN:
+		phase = MSG_TOUCH_BEGIN;
+		break;
+	case GDK_TOUCH_UPDATE:
+		phase = MSG_TOUCH_UPDATE;
+		break;
+	case GDK_TOUCH_END:
+		phase = MSG_TOUCH_END;
+		break;
+	default:
+		phase = MSG_TOUCH_CANCEL;
+		break;
+	}
+	f = area_fit(w);
+	fit_to_desktop(&f, w->desk_w, w->desk_h, e->x, e->y, &x, &y);
+	net_send_touch(w->net, r->id, phase, x, y);
+	if (phase == MSG_TOUCH_END || phase == MSG_TOUCH_CANCEL)
+		r->seq = NULL;
+}
+
+static gboolean touch_cb(GtkWidget *widget, GdkEventTouch *e, gpointer ud)
+{
+	struct client_window *w = ud;
+	struct gesture_action a[GESTURE_ACTIONS_MAX];
+	enum gesture_phase phase;
+	(void)widget;
+
+	if (w->state != SESSION_CONNECTED || w->desk_w <= 0)
+		return TRUE;
+	if (w->cfg.touch_raw) {
+		raw_touch(w, e);
+		return TRUE;
+	}
+	switch (e->type) {
+	case GDK_TOUCH_BEGIN:
+		phase = GESTURE_BEGIN;
+		break;
+	case GDK_TOUCH_UPDATE:
+		phase = GESTURE_UPDATE;
+		break;
+	case GDK_TOUCH_END:
+		phase = GESTURE_END;
+		break;
+	case GDK_TOUCH_CANCEL:
+		phase = GESTURE_CANCEL;
+		break;
+	default:
+		return TRUE;
+	}
+	/* the sequence pointer is only an identity: GDK numbers touches itself */
+	run_actions(w, a,
+		    gesture_feed(&w->gesture, now_ms(), (uint32_t)GPOINTER_TO_UINT(e->sequence),
+				 phase, e->x, e->y, a));
+	arm_gesture_timer(w);
+	return TRUE;
+}
+
+/* ---- pen ---------------------------------------------------------------------------- */
+
+static bool is_pen(const GdkEvent *e)
+{
+	GdkDevice *d = gdk_event_get_source_device(e);
+	GdkInputSource src = d ? gdk_device_get_source(d) : GDK_SOURCE_MOUSE;
+
+	return src == GDK_SOURCE_PEN || src == GDK_SOURCE_ERASER;
+}
+
+static double axis(GdkEvent *e, GdkAxisUse use, double test_value)
+{
+	double v;
+
+	if (gdk_event_get_axis(e, use, &v))
+		return v;
+	return test_value; /* NaN unless a --test-events script stands in for the tablet */
+}
+
+/* Test-only stand-ins for the axes a synthesized event cannot carry (see test_pen). */
+static double test_pressure = NAN, test_tilt_x = NAN, test_tilt_y = NAN;
+
+/* A pen (or eraser) motion, press, release or proximity event: one PEN message. */
+static void pen_event(struct client_window *w, GdkEvent *e, double x, double y, bool in_range)
+{
+	GdkDevice *d = gdk_event_get_source_device(e);
+	struct pen_sample s = {
+		.x = x,
+		.y = y,
+		.pressure = axis(e, GDK_AXIS_PRESSURE, test_pressure),
+		.tilt_x = axis(e, GDK_AXIS_XTILT, test_tilt_x),
+		.tilt_y = axis(e, GDK_AXIS_YTILT, test_tilt_y),
+		.in_range = in_range,
+		.contact = w->pen_contact && in_range,
+		.eraser = d && gdk_device_get_source(d) == GDK_SOURCE_ERASER,
+		.button1 = w->pen_b1 && in_range,
+		.button2 = w->pen_b2 && in_range,
+	};
+	struct msg_pen p;
+	struct fit f = area_fit(w);
+
+	if (w->state != SESSION_CONNECTED || !pen_map(&f, w->desk_w, w->desk_h, &s, &p))
+		return;
+	net_send_pen(w->net, &p);
+}
+
+static gboolean proximity_cb(GtkWidget *widget, GdkEventProximity *e, gpointer ud)
+{
+	struct client_window *w = ud;
+	(void)widget;
+
+	if (e->type == GDK_PROXIMITY_OUT) {
+		w->pen_contact = w->pen_b1 = w->pen_b2 = false;
+		if (w->have_pos)
+			pen_event(w, (GdkEvent *)e, 0, 0, false);
+	}
+	return TRUE;
+}
+
+/* ---- clipboard ------------------------------------------------------------------------ */
+
+static void clip_text_cb(GtkClipboard *cb, const gchar *text, gpointer ud)
+{
+	struct clip_box *box = ud;
+	struct client_window *w = box->w;
+	size_t len, max;
+	(void)cb;
+
+	g_rc_box_release(box);
+	if (!w || !text || w->state != SESSION_CONNECTED)
+		return;
+	len = strlen(text);
+	if (w->clip_last && strcmp(w->clip_last, text) == 0)
+		return; /* what the desktop gave us, or what we sent already */
+	max = w->cfg.clipboard_max < CLIPBOARD_CLIENT_MAX ? w->cfg.clipboard_max
+							  : CLIPBOARD_CLIENT_MAX;
+	if (clipboard_check(text, len, max) < 0) {
+		log_info("clipboard: %zu bytes copied here are over the limit of %zu bytes "
+			 "(--clipboard-max): not sent to the desktop",
+			 len, max);
+		return;
+	}
+	g_free(w->clip_last);
+	w->clip_last = g_strdup(text);
+	net_send_clipboard(w->net, text, len);
+}
+
+static void owner_change_cb(GtkClipboard *cb, GdkEvent *e, gpointer ud)
+{
+	struct client_window *w = ud;
+	(void)e;
+
+	if (w->state != SESSION_CONNECTED)
+		return;
+	/* text only: other formats give NULL and are not shared */
+	gtk_clipboard_request_text(cb, clip_text_cb, g_rc_box_acquire(w->clip_box));
+}
+
+static void clipboard_from_desktop(struct client_window *w, const struct net_event *ev)
+{
+	if (!w->clipboard)
+		return;
+	g_free(w->clip_last);
+	w->clip_last = g_strdup(ev->clip);
+	gtk_clipboard_set_text(w->clipboard, ev->clip, (gint)ev->clip_len);
+	log_info("clipboard: %zu bytes from the desktop", ev->clip_len);
+}
+
+/* ---- --test-events ---------------------------------------------------------------------- */
+
+/*
+ * A script of synthesized input delivered to the real widget with
+ * gtk_widget_event once the first picture is on screen, so the tests drive
+ * the same handlers a touch screen or a tablet would. One command a line,
+ * coordinates in desktop pixels (mapped through view_fit):
+ *
+ *   touch begin|update|end|cancel ID X Y
+ *   pen X Y PRESSURE TILT_X TILT_Y FLAGS   FLAGS: "-" or a comma list of
+ *                                          contact, eraser, b1, b2, out
+ *   wait MS
+ *
+ * Pen events come from a device the script makes (source PEN or ERASER). A
+ * synthesized event cannot carry axis values, so the script's pressure and
+ * tilt stand in for GDK_AXIS_PRESSURE/XTILT/YTILT. Logs "test: done".
+ */
+struct test_script {
+	char **lines;
+	size_t next;
+	guint timer;
+	GdkDevice *pen, *eraser;
+};
+
+static void test_free(struct test_script *t)
+{
+	if (!t)
+		return;
+	if (t->timer)
+		g_source_remove(t->timer);
+	g_strfreev(t->lines);
+	g_clear_object(&t->pen);
+	g_clear_object(&t->eraser);
+	g_free(t);
+}
+
+static GdkDevice *test_device(struct client_window *w, GdkInputSource src)
+{
+#ifdef GDK_WINDOWING_X11
+	GdkDisplay *d = gtk_widget_get_display(w->window);
+	if (GDK_IS_X11_DISPLAY(d))
+		return g_object_new(GDK_TYPE_X11_DEVICE_XI2, "name",
+				    src == GDK_SOURCE_PEN ? "highrise test pen"
+							  : "highrise test eraser",
+				    "type", GDK_DEVICE_TYPE_FLOATING, "input-source", src,
+				    "input-mode", GDK_MODE_SCREEN, "has-cursor", FALSE, "display",
+				    d, "device-id", src == GDK_SOURCE_PEN ? 900 : 901, NULL);
+#endif
+	(void)w;
+	(void)src;
+	return NULL;
+}
+
+static void desk_to_area(struct client_window *w, double dx, double dy, double *ax, double *ay)
+{
+	struct fit f = area_fit(w);
+
+	*ax = f.x + (dx + 0.5) * f.scale;
+	*ay = f.y + (dy + 0.5) * f.scale;
+}
+
+static void deliver(struct client_window *w, GdkEvent *e, GdkDevice *source)
+{
+	GdkSeat *seat = gdk_display_get_default_seat(gtk_widget_get_display(w->window));
+
+	e->any.window = g_object_ref(gtk_widget_get_window(w->events));
+	e->any.send_event = TRUE;
+	gdk_event_set_device(e, gdk_seat_get_pointer(seat));
+	gdk_event_set_source_device(e, source ? source : gdk_seat_get_pointer(seat));
+	gtk_widget_event(w->events, e);
+	gdk_event_free(e);
+}
+
+static void test_touch(struct client_window *w, const char *phase, unsigned id, double x, double y)
+{
+	GdkEventType type = !strcmp(phase, "begin")    ? GDK_TOUCH_BEGIN
+			    : !strcmp(phase, "update") ? GDK_TOUCH_UPDATE
+			    : !strcmp(phase, "end")    ? GDK_TOUCH_END
+						       : GDK_TOUCH_CANCEL;
+	GdkEvent *e = gdk_event_new(type);
+
+	desk_to_area(w, x, y, &e->touch.x, &e->touch.y);
+	e->touch.sequence = GUINT_TO_POINTER(id + 1);
+	e->touch.time = (guint32)now_ms();
+	e->touch.emulating_pointer = FALSE;
+	deliver(w, e, NULL);
+}
+
+static void test_pen(struct client_window *w, double x, double y, double pressure, double tx,
+		     double ty, const char *flags)
+{
+	bool contact = strstr(flags, "contact"), eraser = strstr(flags, "eraser");
+	bool b1 = strstr(flags, "b1"), b2 = strstr(flags, "b2"), out = strstr(flags, "out");
+	GdkDevice *dev = eraser ? w->test->eraser : w->test->pen;
+	GdkModifierType state = (contact ? GDK_BUTTON1_MASK : 0) | (b1 ? GDK_BUTTON2_MASK : 0) |
+				(b2 ? GDK_BUTTON3_MASK : 0);
+	GdkEvent *e;
+	double ax, ay;
+
+	if (!dev) {
+		log_warn("test: no pen device on this display");
+		return;
+	}
+	desk_to_area(w, x, y, &ax, &ay);
+	test_pressure = pressure;
+	test_tilt_x = tx;
+	test_tilt_y = ty;
+	if (out) {
+		e = gdk_event_new(GDK_PROXIMITY_OUT);
+		deliver(w, e, dev);
+		return;
+	}
+	/* a button change first (tip down or up, barrel buttons), then the motion */
+	for (unsigned b = 1; b <= 3; b++) {
+		bool now = b == 1 ? contact : b == 2 ? b1 : b2;
+		bool was = b == 1 ? w->pen_contact : b == 2 ? w->pen_b1 : w->pen_b2;
+		if (now == was)
+			continue;
+		e = gdk_event_new(now ? GDK_BUTTON_PRESS : GDK_BUTTON_RELEASE);
+		e->button.x = ax;
+		e->button.y = ay;
+		e->button.button = b;
+		e->button.time = (guint32)now_ms();
+		deliver(w, e, dev);
+	}
+	e = gdk_event_new(GDK_MOTION_NOTIFY);
+	e->motion.x = ax;
+	e->motion.y = ay;
+	e->motion.state = state;
+	e->motion.time = (guint32)now_ms();
+	deliver(w, e, dev);
+}
+
+static gboolean test_step(gpointer ud)
+{
+	struct client_window *w = ud;
+	struct test_script *t = w->test;
+
+	t->timer = 0;
+	while (t->lines[t->next]) {
+		const char *line = t->lines[t->next++];
+		char word[16], flags[64];
+		unsigned id, ms;
+		double x, y, p, tx, ty;
+
+		if (sscanf(line, "wait %u", &ms) == 1) {
+			t->timer = g_timeout_add(ms, test_step, w);
+			return G_SOURCE_REMOVE;
+		} else if (sscanf(line, "touch %15s %u %lf %lf", word, &id, &x, &y) == 4) {
+			test_touch(w, word, id, x, y);
+		} else if (sscanf(line, "pen %lf %lf %lf %lf %lf %63s", &x, &y, &p, &tx, &ty,
+				  flags) == 6) {
+			test_pen(w, x, y, p, tx, ty, flags);
+		} else if (*line && *line != '#') {
+			log_warn("test: cannot read '%s'", line);
+		}
+	}
+	log_info("test: done");
+	return G_SOURCE_REMOVE;
+}
+
+static void test_start(struct client_window *w)
+{
+	struct test_script *t;
+	char *text = NULL;
+	GError *err = NULL;
+
+	if (!w->cfg.test_events || w->test)
+		return;
+	if (!g_file_get_contents(w->cfg.test_events, &text, NULL, &err)) {
+		log_error("test: %s", err->message);
+		g_error_free(err);
+		return;
+	}
+	t = g_new0(struct test_script, 1);
+	t->lines = g_strsplit(text, "\n", -1);
+	g_free(text);
+	t->pen = test_device(w, GDK_SOURCE_PEN);
+	t->eraser = test_device(w, GDK_SOURCE_ERASER);
+	w->test = t;
+	log_info("test: playing %s", w->cfg.test_events);
+	t->timer = g_timeout_add(200, test_step, w);
 }
 
 /* ---- window ---------------------------------------------------------------------- */
@@ -602,7 +1259,10 @@ static void realize_cb(GtkWidget *widget, gpointer ud)
 static const char *css = ".hr-status { background-color: rgba(20, 20, 20, 0.82); color: #f0f0f0;"
 			 " border-radius: 10px; padding: 24px 32px; }"
 			 ".hr-status-title { font-size: 20pt; font-weight: bold; }"
-			 ".hr-status-detail { font-size: 11pt; }";
+			 ".hr-status-detail { font-size: 11pt; }"
+			 ".hr-stats { background-color: rgba(0, 0, 0, 0.7); color: #e8ffe8;"
+			 " font-family: monospace; font-size: 10pt; padding: 6px 10px;"
+			 " margin: 8px; border-radius: 6px; }";
 
 static void build(struct client_window *w)
 {
@@ -630,16 +1290,15 @@ static void build(struct client_window *w)
 	w->blank = gdk_cursor_new_from_name(display, "none");
 
 	w->view = view_new(w->cfg.use_gl, &vcbs);
-	w->events = gtk_event_box_new();
-	gtk_event_box_set_visible_window(GTK_EVENT_BOX(w->events), FALSE);
-	gtk_event_box_set_above_child(GTK_EVENT_BOX(w->events), TRUE);
+	view_set_scale(w->view, w->cfg.scale);
+	w->events = view_input_widget(w->view); /* over the picture, under the scrollbars */
 	gtk_widget_add_events(w->events, GDK_POINTER_MOTION_MASK | GDK_BUTTON_PRESS_MASK |
 						 GDK_BUTTON_RELEASE_MASK | GDK_SCROLL_MASK |
-						 GDK_SMOOTH_SCROLL_MASK);
-	gtk_container_add(GTK_CONTAINER(w->events), view_widget(w->view));
+						 GDK_SMOOTH_SCROLL_MASK | GDK_TOUCH_MASK |
+						 GDK_PROXIMITY_IN_MASK | GDK_PROXIMITY_OUT_MASK);
 
 	w->overlay = gtk_overlay_new();
-	gtk_container_add(GTK_CONTAINER(w->overlay), w->events);
+	gtk_container_add(GTK_CONTAINER(w->overlay), view_widget(w->view));
 
 	w->status = gtk_box_new(GTK_ORIENTATION_VERTICAL, 12);
 	gtk_style_context_add_class(gtk_widget_get_style_context(w->status), "hr-status");
@@ -671,6 +1330,15 @@ static void build(struct client_window *w)
 	g_signal_connect(w->events, "button-press-event", G_CALLBACK(button_cb), w);
 	g_signal_connect(w->events, "button-release-event", G_CALLBACK(button_cb), w);
 	g_signal_connect(w->events, "scroll-event", G_CALLBACK(scroll_cb), w);
+	g_signal_connect(w->events, "touch-event", G_CALLBACK(touch_cb), w);
+	g_signal_connect(w->events, "proximity-in-event", G_CALLBACK(proximity_cb), w);
+	g_signal_connect(w->events, "proximity-out-event", G_CALLBACK(proximity_cb), w);
+	if (w->cfg.clipboard_max) {
+		w->clip_box = g_rc_box_new0(struct clip_box);
+		w->clip_box->w = w;
+		w->clipboard = gtk_widget_get_clipboard(w->window, GDK_SELECTION_CLIPBOARD);
+		g_signal_connect(w->clipboard, "owner-change", G_CALLBACK(owner_change_cb), w);
+	}
 
 	if (w->cfg.kiosk) {
 		gtk_window_set_decorated(GTK_WINDOW(w->window), FALSE);
@@ -709,6 +1377,31 @@ struct client_window *client_window_new(const struct client_cfg *cfg)
 		free(w);
 		return NULL;
 	}
+	if (combo_parse(cfg->stats_combo ? cfg->stats_combo : DEFAULT_STATS_COMBO, keysym_from_name,
+			&w->stats_mods, &w->stats_keysym) < 0 ||
+	    combo_parse(cfg->scale_combo ? cfg->scale_combo : DEFAULT_SCALE_COMBO, keysym_from_name,
+			&w->scale_mods, &w->scale_keysym) < 0) {
+		log_error("cannot read the --stats-keys or --scale-keys combination (write e.g. "
+			  "ctrl+alt+shift+s)");
+		free(w);
+		return NULL;
+	}
+	if (cfg->trace_file) {
+		w->trace = fopen(cfg->trace_file, "w");
+		if (!w->trace) {
+			log_error("cannot write the trace file %s: %s (check the directory)",
+				  cfg->trace_file, strerror(errno));
+			free(w);
+			return NULL;
+		}
+		setvbuf(w->trace, NULL, _IOLBF, 0); /* whole lines, readable while we run */
+		fprintf(w->trace, "# F frame capture_us decoded_us decode_us shown_us "
+				  "(CLOCK_REALTIME; capture is the agent's clock)\n"
+				  "# O overlay text, lines joined by |\n");
+	}
+	stats_series_init(&w->period_latency);
+	stats_series_init(&w->period_decode);
+	w->same_host = host_is_local(cfg->host);
 	build(w);
 	status_show(w, "Connecting…", NULL);
 
@@ -719,15 +1412,26 @@ struct client_window *client_window_new(const struct client_cfg *cfg)
 	ncfg.session.verify_name = cfg->verify_name;
 	ncfg.session.ticket_file = cfg->ticket_file;
 	ncfg.session.client_name = cfg->client_name ? cfg->client_name : "highrise-client";
+	ncfg.session.decoder_hw = cfg->decoder;
 	ncfg.retry_always = cfg->kiosk;
 	ncfg.want_bgra = !cfg->use_gl;
 	ncfg.wake = wake;
 	ncfg.userdata = w;
+	/* touch and pen always; the clipboard unless --no-clipboard */
+	ncfg.session.caps = MSG_CAP_H264 | MSG_CAP_CURSOR | MSG_CAP_TOUCH | MSG_CAP_PEN |
+			    (cfg->clipboard_max ? MSG_CAP_CLIPBOARD : 0);
+	ncfg.clipboard_max = cfg->clipboard_max;
+	ncfg.prepare = cfg->prepare;
+	ncfg.prepare_ud = cfg->prepare_ud;
 	w->net = net_new(&ncfg);
 	if (!w->net) {
 		client_window_free(w);
 		return NULL;
 	}
+	w->period_start = g_get_monotonic_time();
+	w->stats_timer = g_timeout_add(STATS_PERIOD_MS, stats_tick, w);
+	if (cfg->stats)
+		stats_toggle(w, true);
 	return w;
 }
 
@@ -740,6 +1444,16 @@ void client_window_free(struct client_window *w)
 	w->net = NULL;
 	if (w->countdown_id)
 		g_source_remove(w->countdown_id);
+	if (w->gesture_timer)
+		g_source_remove(w->gesture_timer);
+	test_free(w->test);
+	if (w->clipboard)
+		g_signal_handlers_disconnect_by_data(w->clipboard, w);
+	if (w->clip_box) {
+		w->clip_box->w = NULL; /* requests still in flight find nobody */
+		g_rc_box_release(w->clip_box);
+	}
+	g_free(w->clip_last);
 	/* a dispatch that was queued must not run on freed memory */
 	while (g_source_remove_by_user_data(w))
 		;
@@ -751,5 +1465,9 @@ void client_window_free(struct client_window *w)
 	}
 	g_clear_object(&w->cursor);
 	g_clear_object(&w->blank);
+	if (w->trace)
+		fclose(w->trace);
+	stats_series_deinit(&w->period_latency);
+	stats_series_deinit(&w->period_decode);
 	free(w);
 }

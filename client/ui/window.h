@@ -13,8 +13,14 @@
  * (never in kiosk mode, except through the admin combination).
  */
 
+#include "decoder.h"
+#include "view.h"
+
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct session_cfg;
 
 struct client_cfg {
 	const char *host;
@@ -23,6 +29,20 @@ struct client_cfg {
 	bool fullscreen, kiosk;
 	const char *admin_combo; /* kiosk exit; NULL: "ctrl+alt+shift+q" */
 	bool use_gl;		 /* false: cairo from the start */
+	size_t clipboard_max;	 /* shared clipboard text up to this size; 0: off */
+	bool touch_raw;		 /* touches as raw TOUCH, no gestures (client/ui/README.md) */
+	const char *test_events; /* tests: a script of synthesized touch and pen events */
+	enum view_scale scale;	 /* fit (0) or 1:1 */
+	enum decoder_hw decoder; /* auto (0), software, vaapi */
+	bool stats;		 /* start with the statistics overlay shown */
+	const char *stats_combo; /* toggles the overlay; NULL: "ctrl+alt+shift+s" */
+	const char *scale_combo; /* cycles the scaling; NULL: "ctrl+alt+shift+m" */
+	/* one line per shown frame and per overlay update (bench/client, tests); NULL: none */
+	const char *trace_file;
+	/* broker mode: a fresh ticket before every connection (net.h net_cfg.prepare) */
+	int (*prepare)(void *prepare_ud, struct session_cfg *cfg, char *text, size_t textlen,
+		       int *retry_ms, int *bye_reason);
+	void *prepare_ud;
 };
 
 struct client_window;

@@ -24,18 +24,7 @@ say "VM up in ${HR_VM_BOOT_SECONDS}s ($HR_VM_ACCEL), VNC port $HR_VM_VNC_PORT"
 make_pki
 start_agent "$AGENT_NAME" "vm vnc://127.0.0.1:$HR_VM_VNC_PORT"
 
-# the client's display with openbox (a display number Xvfb picks itself)
-for try in 1 2 3; do
-	Xvfb -displayfd 5 -screen 0 1280x800x24 -nolisten tcp 5>"$T/xvfb$try.display" \
-		>"$T/xvfb$try.log" 2>&1 &
-	PIDS+=($!)
-	wait_for 20 grep -q '[0-9]' "$T/xvfb$try.display" || { fail "Xvfb did not start"; exit 1; }
-	CDISP=$(tr -dc 0-9 <"$T/xvfb$try.display")
-	wait_for 20 xdpyinfo -display ":$CDISP" || continue
-	DISPLAY=":$CDISP" bg "wm$try" openbox --sm-disable
-	wait_for 20 bash -c "DISPLAY=:$CDISP wmctrl -m | grep -qi openbox" && break
-	[ "$try" -lt 3 ] || { fail "openbox did not start"; exit 1; }
-done
+client_display
 xc() { DISPLAY=":$CDISP" "$@"; }
 
 ticket "$T/t1" alice vm

@@ -12,34 +12,12 @@ need Xvfb xdpyinfo import compare convert xdotool xprop xwininfo openbox wmctrl 
 
 CLIENT=$BUILD/client/ui/highrise-client
 AGENT_NAME=agent-client
-# xvfb NAME SIZE: an X server on a display number it picks itself (-displayfd), so that
-# tests running side by side never share one; sets XVFB_DISPLAY
-xvfb() {
-	local name=$1 size=$2
-	Xvfb -displayfd 5 -screen 0 "$size" -nolisten tcp 5>"$T/$name.display" >"$T/$name.log" 2>&1 &
-	PIDS+=($!)
-	wait_for 20 grep -q '[0-9]' "$T/$name.display" || { fail "Xvfb ($name) did not start"; exit 1; }
-	XVFB_DISPLAY=$(tr -dc 0-9 <"$T/$name.display")
-	wait_for 20 xdpyinfo -display ":$XVFB_DISPLAY" || { fail "Xvfb :$XVFB_DISPLAY does not answer"; exit 1; }
-}
 xvfb xvfb 1920x1080x24
 SRC_DISPLAY=$XVFB_DISPLAY
 bg app "$BUILD/tests/fixtures/x11/highrise-testapp" --display ":$SRC_DISPLAY" --log "$T/app.events" --no-stdin
 wait_for 20 grep -q '^ready' "$T/app.events" || { fail "the test app did not start"; exit 1; }
 
-# the client's display, with a window manager
-# the client's display with openbox; tried again on a fresh display if the window
-# manager cannot open it (a display number that another test grabbed at the same time)
-for try in 1 2 3; do
-	xvfb "xvfb-client$try" 1280x800x24
-	CDISP=$XVFB_DISPLAY
-	DISPLAY=":$CDISP" bg "wm$try" openbox --sm-disable
-	if wait_for 20 bash -c "DISPLAY=:$CDISP wmctrl -m | grep -qi openbox"; then
-		break
-	fi
-	say "openbox did not start on :$CDISP (try $try)"
-	[ "$try" -lt 3 ] || { fail "openbox did not start"; exit 1; }
-done
+client_display
 
 make_pki
 start_agent "$AGENT_NAME" "desk x11::$SRC_DISPLAY"

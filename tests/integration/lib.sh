@@ -103,6 +103,33 @@ start_xvfb() {
 	}
 }
 
+# xvfb NAME SIZE: one more X server (a display number it picks itself), log in $T/NAME.log;
+# sets XVFB_DISPLAY
+xvfb() {
+	local name=$1 size=$2
+	Xvfb -displayfd 5 -screen 0 "$size" -nolisten tcp 5>"$T/$name.display" >"$T/$name.log" 2>&1 &
+	PIDS+=($!)
+	wait_for 20 grep -q '[0-9]' "$T/$name.display" || { fail "Xvfb ($name) did not start"; exit 1; }
+	XVFB_DISPLAY=$(tr -dc 0-9 <"$T/$name.display")
+	wait_for 20 xdpyinfo -display ":$XVFB_DISPLAY" || { fail "Xvfb :$XVFB_DISPLAY does not answer"; exit 1; }
+}
+
+# client_display [SIZE]: an X server with openbox for the GTK client (a real window manager:
+# full-screen requests, WM_DELETE_WINDOW); tried again on a fresh display when openbox cannot
+# open it. Sets CDISP.
+client_display() {
+	local try
+	for try in 1 2 3; do
+		xvfb "xvfb-client$try" "${1:-1280x800x24}"
+		CDISP=$XVFB_DISPLAY
+		DISPLAY=":$CDISP" bg "wm$try" openbox --sm-disable
+		wait_for 20 bash -c "DISPLAY=:$CDISP wmctrl -m | grep -qi openbox" && return 0
+		say "openbox did not start on :$CDISP (try $try)"
+	done
+	fail "openbox did not start"
+	exit 1
+}
+
 # make_pki: a CA, an agent certificate for 127.0.0.1 and a ticket key in $T/pki
 make_pki() {
 	"$SRC/certs/highrise-certs" --dir "$T/pki" init >/dev/null
