@@ -65,9 +65,11 @@ check: deps format-check test asan fuzz-short
 bench: deps build
 	$(BUILD)/bench/proto/bench-proto
 	bench/agent/run.sh $(BUILD)
+	bench/client/run.sh $(BUILD)
+	bench/broker/run.sh $(BUILD)
 
 demo: deps build
-	@scripts/demo.sh
+	@scripts/demo.sh --build $(BUILD) $(ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)
