@@ -281,6 +281,7 @@ static void on_welcome(struct session *s, const struct msg_welcome *w)
 	s->info.control = w->flags & MSG_WELCOME_CONTROL;
 	s->info.clipboard = w->flags & MSG_WELCOME_CLIPBOARD;
 	s->info.audio = w->flags & MSG_WELCOME_AUDIO;
+	s->info.resizable = w->flags & MSG_WELCOME_RESIZE;
 	copy_text(s->info.session_id, sizeof(s->info.session_id), w->session);
 	decoder_set_size(s->dec, w->width, w->height);
 	evtimer_del(s->deadline);
@@ -1006,6 +1007,23 @@ int session_send_clipboard(struct session *s, const char *text, size_t len)
 	m.u.clipboard.format = MSG_CLIPBOARD_TEXT;
 	m.u.clipboard.data.data = (const uint8_t *)text;
 	m.u.clipboard.data.len = len;
+	return send_msg(s, &m);
+}
+
+int session_send_resize_request(struct session *s, uint16_t width, uint16_t height)
+{
+	struct msg m = {.type = MSG_RESIZE_REQUEST};
+	int rc = can_send(s, true);
+
+	if (rc < 0)
+		return rc;
+	if (!s->info.resizable)
+		return -ENOTSUP;
+	if (width < 1 || height < 1 || width > MSG_RESIZE_REQUEST_MAX ||
+	    height > MSG_RESIZE_REQUEST_MAX)
+		return HR_EPROTO_INVALID;
+	m.u.resize_request.width = width;
+	m.u.resize_request.height = height;
 	return send_msg(s, &m);
 }
 

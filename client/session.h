@@ -114,6 +114,7 @@ struct session_info {
 	int width, height;		   /* desktop size (WELCOME, then RESIZE); 0 before */
 	bool control;			   /* our input is applied; false: view only */
 	bool clipboard, audio;		   /* WELCOME flags */
+	bool resizable; /* WELCOME flag RESIZE: session_send_resize_request is applied */
 	char session_id[MSG_NAME_MAX + 1]; /* from WELCOME */
 	char tls[128];			   /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once connected */
 	/* SHA-256 of the agent's public key (SPKI, hex, what --pin takes) once its certificate
@@ -191,6 +192,13 @@ int session_send_touch(struct session *s, uint32_t id, enum msg_touch_phase phas
 int session_send_pen(struct session *s, const struct msg_pen *pen);
 /* UTF-8 text without NUL bytes, at most MSG_CLIPBOARD_MAX bytes. */
 int session_send_clipboard(struct session *s, const char *text, size_t len);
+/*
+ * Asks the agent to resize the desktop to width x height (the window, in
+ * device pixels; 1..MSG_RESIZE_REQUEST_MAX, else HR_EPROTO_INVALID).
+ * -ENOTSUP when WELCOME did not offer it (info->resizable), -EPERM view only.
+ * The answer is a RESIZE (on_resize) or a STATUS RESIZE_REFUSED (on_status).
+ */
+int session_send_resize_request(struct session *s, uint16_t width, uint16_t height);
 
 /* With cfg->manual_ack: the frame was shown at display_us (CLOCK_REALTIME, microseconds). */
 int session_ack(struct session *s, uint32_t frame, uint64_t display_us);

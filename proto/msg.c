@@ -294,6 +294,14 @@ static void decode_payload(struct reader *r, struct msg *m)
 		m->u.ack.frame = get_u32(r);
 		m->u.ack.display_us = get_u64(r);
 		break;
+	case MSG_RESIZE_REQUEST: {
+		struct msg_resize_request *q = &m->u.resize_request;
+		q->width = get_u16(r);
+		q->height = get_u16(r);
+		check(r, q->width >= 1 && q->width <= MSG_RESIZE_REQUEST_MAX);
+		check(r, q->height >= 1 && q->height <= MSG_RESIZE_REQUEST_MAX);
+		break;
+	}
 	case MSG_UNKNOWN:
 		break;
 	}
@@ -302,7 +310,7 @@ static void decode_payload(struct reader *r, struct msg *m)
 static int known_type(uint8_t t)
 {
 	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
-	       (t >= MSG_KEY && t <= MSG_ACK);
+	       (t >= MSG_KEY && t <= MSG_RESIZE_REQUEST);
 }
 
 int msg_decode(const uint8_t *frame, size_t len, struct msg *out)
@@ -545,6 +553,14 @@ static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
 		put_u32(w, m->u.ack.frame);
 		put_u64(w, m->u.ack.display_us);
 		break;
+	case MSG_RESIZE_REQUEST: {
+		const struct msg_resize_request *q = &m->u.resize_request;
+		wcheck(w, q->width >= 1 && q->width <= MSG_RESIZE_REQUEST_MAX);
+		wcheck(w, q->height >= 1 && q->height <= MSG_RESIZE_REQUEST_MAX);
+		put_u16(w, q->width);
+		put_u16(w, q->height);
+		break;
+	}
 	case MSG_UNKNOWN:
 	default:
 		w->err = HR_EPROTO_INVALID; /* we only send what we define */
@@ -661,6 +677,8 @@ const char *msg_type_name(uint8_t type)
 		return "KEYFRAME_REQUEST";
 	case MSG_ACK:
 		return "ACK";
+	case MSG_RESIZE_REQUEST:
+		return "RESIZE_REQUEST";
 	default:
 		return "UNKNOWN";
 	}

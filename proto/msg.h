@@ -26,14 +26,15 @@
 #define MSG_PROTOCOL_VERSION 1
 #define MSG_MAGIC	     0x48524953u /* "HRIS": first field of HELLO and WELCOME */
 
-#define MSG_HEADER_SIZE	  5u	      /* u32 length + u8 type */
-#define MSG_FRAME_MAX	  (16u << 20) /* hard maximum of the length field: 16 MiB */
-#define MSG_TICKET_MAX	  4096u
-#define MSG_NAME_MAX	  255u /* client name, session id */
-#define MSG_REASON_MAX	  1024u
-#define MSG_DIMENSION_MAX 16384u /* desktop width/height */
-#define MSG_CURSOR_MAX	  512u	 /* cursor width/height */
-#define MSG_CLIPBOARD_MAX (MSG_FRAME_MAX - 2u)
+#define MSG_HEADER_SIZE	       5u	   /* u32 length + u8 type */
+#define MSG_FRAME_MAX	       (16u << 20) /* hard maximum of the length field: 16 MiB */
+#define MSG_TICKET_MAX	       4096u
+#define MSG_NAME_MAX	       255u /* client name, session id */
+#define MSG_REASON_MAX	       1024u
+#define MSG_DIMENSION_MAX      16384u /* desktop width/height */
+#define MSG_CURSOR_MAX	       512u   /* cursor width/height */
+#define MSG_CLIPBOARD_MAX      (MSG_FRAME_MAX - 2u)
+#define MSG_RESIZE_REQUEST_MAX 8192u /* RESIZE_REQUEST width/height */
 
 enum msg_type {
 	MSG_UNKNOWN = 0, /* a decoded frame of a type this version does not know */
@@ -62,6 +63,7 @@ enum msg_type {
 	MSG_PEN = 36,
 	MSG_KEYFRAME_REQUEST = 37,
 	MSG_ACK = 38,
+	MSG_RESIZE_REQUEST = 39, /* resize the desktop to the client's window */
 };
 
 /* HELLO capability bits */
@@ -84,6 +86,7 @@ enum msg_welcome_flag {
 	MSG_WELCOME_CONTROL = 1u << 0, /* this client's input is applied (else view only) */
 	MSG_WELCOME_AUDIO = 1u << 1,   /* AUDIO frames will follow */
 	MSG_WELCOME_CLIPBOARD = 1u << 2,
+	MSG_WELCOME_RESIZE = 1u << 3, /* RESIZE_REQUEST from this client is applied */
 };
 
 enum msg_bye_reason {
@@ -100,8 +103,9 @@ enum msg_bye_reason {
 };
 
 enum msg_status_code {
-	MSG_STATUS_OK = 0,	     /* streaming normally (again) */
-	MSG_STATUS_CONSOLE_LOST = 1, /* the console went away; the agent is reconnecting */
+	MSG_STATUS_OK = 0,	       /* streaming normally (again) */
+	MSG_STATUS_CONSOLE_LOST = 1,   /* the console went away; the agent is reconnecting */
+	MSG_STATUS_RESIZE_REFUSED = 2, /* a RESIZE_REQUEST was not applied; the text says why */
 };
 
 enum msg_video_flag {
@@ -235,6 +239,10 @@ struct msg_ack {
 	uint64_t display_us; /* client's clock when the frame was shown, microseconds */
 };
 
+struct msg_resize_request {
+	uint16_t width, height; /* 1..MSG_RESIZE_REQUEST_MAX: the window, device pixels */
+};
+
 struct msg {
 	enum msg_type type;
 	uint8_t raw_type; /* the type byte as received (useful for MSG_UNKNOWN) */
@@ -256,6 +264,7 @@ struct msg {
 		struct msg_touch touch;
 		struct msg_pen pen;
 		struct msg_ack ack;
+		struct msg_resize_request resize_request;
 	} u;
 };
 

@@ -26,18 +26,23 @@
 #define BITRATE_FLOOR	500
 #define RETRY_MAX_MS	5000
 #define SENT_RING	64
+#define RESIZE_QUIET_MS 250  /* apply the newest RESIZE_REQUEST after this much quiet */
+#define RESIZE_WAIT_MS	1000 /* but never hold one back longer than this */
 
 enum cmd_kind {
 	CMD_INPUT,
 	CMD_CLIPBOARD,
 	CMD_KEYFRAME,
+	CMD_RESIZE,
 	CMD_STOP,
 };
 
 struct cmd {
 	enum cmd_kind kind;
-	struct msg input; /* CMD_INPUT: KEY, POINTER, SCROLL, TOUCH or PEN (no pointers inside) */
-	char *text;	  /* CMD_CLIPBOARD: owned, NUL-terminated */
+	/* CMD_INPUT: KEY, POINTER, SCROLL, TOUCH or PEN; CMD_RESIZE: RESIZE_REQUEST (no pointers
+	 * inside) */
+	struct msg input;
+	char *text; /* CMD_CLIPBOARD: owned, NUL-terminated */
 	size_t len;
 };
 
@@ -56,6 +61,7 @@ enum news_kind {
 	NEWS_CONSOLE_LOST,
 	NEWS_CONSOLE_BACK,
 	NEWS_CLIPBOARD,
+	NEWS_RESIZE_REFUSED,
 	NEWS_STOPPED,
 };
 
@@ -63,9 +69,10 @@ struct news {
 	enum news_kind kind;
 	struct encoder_packet pkt; /* NEWS_VIDEO */
 	uint16_t width, height;	   /* NEWS_RESIZE, NEWS_CURSOR */
+	bool resizable;		   /* NEWS_RESIZE: the console takes RESIZE_REQUEST */
 	uint16_t hot_x, hot_y;	   /* NEWS_CURSOR */
 	uint8_t *pixels;	   /* NEWS_CURSOR, owned */
-	char text[160];		   /* NEWS_CONSOLE_LOST */
+	char text[256];		   /* NEWS_CONSOLE_LOST, NEWS_RESIZE_REFUSED */
 	char *clip;		   /* NEWS_CLIPBOARD, owned */
 	size_t clip_len;
 };
@@ -86,6 +93,7 @@ struct session {
 	uint16_t max_w, max_h;
 	struct input_state held;
 	uint64_t joined_us;
+	uint64_t refused_us; /* the last STATUS RESIZE_REFUSED we answered a request with */
 };
 
 enum pipe_state {
@@ -114,6 +122,11 @@ struct desktop {
 	bool console_known;  /* the running pipeline reported LOST or BACK */
 	struct news *cursor; /* the last shape, for clients that join later */
 	uint64_t last_keyframe_req_us, last_lag_us, last_raise_us;
+	bool resizable;		     /* the console takes RESIZE_REQUEST (the pipeline said) */
+	struct event *resize_ev;     /* RESIZE_QUIET_MS after the last RESIZE_REQUEST */
+	bool resize_pending;	     /* a request waits for quiet */
+	uint16_t resize_w, resize_h; /* the newest request */
+	uint64_t resize_first_us;    /* when the oldest request still waiting came */
 
 	/* shared with the pipeline */
 	struct queue *cmds;
@@ -170,6 +183,7 @@ struct pipeline {
 	uint64_t damage_since_us; /* capture time of the oldest pending damage */
 	int bitrate;
 	bool have_frame;
+	bool resizable; /* the open console can be resized (capture.h can_resize) */
 	bool stop;
 };
 
@@ -210,9 +224,39 @@ static void add_damage(struct pipeline *p, const struct rect *r, size_t n, uint6
 	}
 }
 
+/* A RESIZE_REQUEST the loop let through: ask the console; its REINIT does the rest. */
+static void resize_console(struct pipeline *p, uint16_t w, uint16_t h)
+{
+	char why[200] = "";
+	int rc;
+
+	if (!p->cap) {
+		rc = -EIO;
+		snprintf(why, sizeof(why), "the desktop's console is not connected");
+	} else if (!p->resizable || !p->d->impl->resize) {
+		rc = -ENOTSUP;
+		snprintf(why, sizeof(why), "this desktop's console cannot be resized");
+	} else {
+		rc = p->d->impl->resize(p->cap, w, h, why, sizeof(why));
+	}
+	if (rc == 0)
+		return;
+	log_warn("desktop %s: cannot resize the console to %ux%u: %s", p->d->id, w, h, why);
+	struct news *n = news_new(NEWS_RESIZE_REFUSED);
+	if (n)
+		snprintf(n->text, sizeof(n->text),
+			 "the desktop stays at its size (%s); the picture is fitted to the window",
+			 why);
+	post(p, n);
+}
+
 static void handle_cmd(struct pipeline *p, struct cmd *c)
 {
 	switch (c->kind) {
+	case CMD_RESIZE:
+		resize_console(p, c->input.u.resize_request.width,
+			       c->input.u.resize_request.height);
+		break;
 	case CMD_STOP:
 		p->stop = true;
 		break;
@@ -417,6 +461,8 @@ static void *pipeline_main(void *arg)
 				break;
 			post(&p, news_new(NEWS_CONSOLE_BACK));
 			p.have_frame = false;
+			p.resizable = p.d->impl->can_resize && p.d->impl->resize &&
+				      p.d->impl->can_resize(p.cap);
 		}
 		drain_cmds(&p);
 		if (p.stop)
@@ -437,6 +483,7 @@ static void *pipeline_main(void *arg)
 			if (n) {
 				n->width = (uint16_t)p.frame.width;
 				n->height = (uint16_t)p.frame.height;
+				n->resizable = p.resizable;
 			}
 			post(&p, n);
 			p.ndamage = 0;
@@ -556,7 +603,8 @@ static void send_welcome(struct session *s, bool keyframe)
 	snprintf(session_id, sizeof(session_id), "%s", d->id);
 	m.u.welcome.version = MSG_PROTOCOL_VERSION;
 	m.u.welcome.flags = (s->control ? MSG_WELCOME_CONTROL : 0) |
-			    (s->clipboard ? MSG_WELCOME_CLIPBOARD : 0);
+			    (s->clipboard ? MSG_WELCOME_CLIPBOARD : 0) |
+			    (s->control && d->resizable ? MSG_WELCOME_RESIZE : 0);
 	m.u.welcome.width = d->width;
 	m.u.welcome.height = d->height;
 	m.u.welcome.codec = MSG_CODEC_H264;
@@ -566,8 +614,9 @@ static void send_welcome(struct session *s, bool keyframe)
 		return;
 	s->welcomed = true;
 	s->want_keyframe = true;
-	log_info("desktop %s: %s joined (%s)", d->id, s->user,
-		 s->control ? "control" : "view only");
+	log_info("desktop %s: %s joined (%s%s)", d->id, s->user,
+		 s->control ? "control" : "view only",
+		 s->control && d->resizable ? ", may resize the desktop" : "");
 	if (d->on_welcome)
 		d->on_welcome(s->conn, d->ud);
 	if (d->cursor) {
@@ -690,10 +739,11 @@ static void fan_out_clipboard(struct desktop *d, const struct news *n)
 		 d->id, n->clip_len, sent);
 }
 
-static void on_resize(struct desktop *d, uint16_t w, uint16_t h)
+static void on_resize(struct desktop *d, uint16_t w, uint16_t h, bool resizable)
 {
 	bool changed = d->width && (d->width != w || d->height != h);
 
+	d->resizable = resizable;
 	d->width = w;
 	d->height = h;
 	for (struct session *s = d->sessions; s; s = s->next) {
@@ -726,7 +776,7 @@ static void news_cb(evutil_socket_t fd, short what, void *arg)
 			fan_out_video(d, &n->pkt);
 			break;
 		case NEWS_RESIZE:
-			on_resize(d, n->width, n->height);
+			on_resize(d, n->width, n->height, n->resizable);
 			break;
 		case NEWS_CURSOR:
 			fan_out_cursor(d, n);
@@ -752,6 +802,11 @@ static void news_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case NEWS_CLIPBOARD:
 			fan_out_clipboard(d, n);
+			break;
+		case NEWS_RESIZE_REFUSED:
+			for (struct session *s = d->sessions; s; s = s->next)
+				if (s->welcomed && s->control)
+					send_status(s, MSG_STATUS_RESIZE_REFUSED, n->text);
 			break;
 		case NEWS_STOPPED:
 			pthread_join(d->thread, NULL);
@@ -792,6 +847,83 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	atomic_store(&d->bitrate, rate);
 }
 
+/* The newest RESIZE_REQUEST, once the requests stopped (or waited long enough). */
+static void apply_resize(struct desktop *d)
+{
+	struct msg m = {.type = MSG_RESIZE_REQUEST};
+
+	evtimer_del(d->resize_ev);
+	if (!d->resize_pending)
+		return;
+	d->resize_pending = false;
+	if (d->resize_w == d->width && d->resize_h == d->height) {
+		log_debug("desktop %s: the console is %ux%u already", d->id, d->width, d->height);
+		return;
+	}
+	log_info("desktop %s: resizing the console from %ux%u to %ux%u (the client's window)",
+		 d->id, d->width, d->height, d->resize_w, d->resize_h);
+	m.u.resize_request.width = d->resize_w;
+	m.u.resize_request.height = d->resize_h;
+	push_cmd(d, CMD_RESIZE, &m);
+}
+
+static void resize_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	apply_resize(arg);
+}
+
+/* At most one refusal a second per client, however fast it asks. */
+static void refuse_resize(struct session *s, const char *text)
+{
+	uint64_t now = mono_us();
+
+	if (s->refused_us && now - s->refused_us < 1000000)
+		return;
+	s->refused_us = now;
+	send_status(s, MSG_STATUS_RESIZE_REFUSED, text);
+}
+
+/*
+ * docs/protocol.md §5.19: only the controlling client's request, only when
+ * the console can; the newest one after RESIZE_QUIET_MS of quiet (a window
+ * drag sends many), or after RESIZE_WAIT_MS at the latest.
+ */
+static void resize_request(struct session *s, const struct msg_resize_request *q)
+{
+	struct desktop *d = s->d;
+	uint64_t now = mono_us();
+	struct timeval quiet = {0, RESIZE_QUIET_MS * 1000};
+
+	if (!s->welcomed)
+		return;
+	if (!s->control) {
+		log_debug("desktop %s: %s asked for %ux%u but is view only: ignored", d->id,
+			  s->user, q->width, q->height);
+		refuse_resize(s, "only the client in control can resize the desktop; the "
+				 "picture is fitted to the window");
+		return;
+	}
+	if (!d->resizable) {
+		log_info("desktop %s: %s asked for %ux%u, but this console cannot be resized",
+			 d->id, s->user, q->width, q->height);
+		refuse_resize(s, "this desktop's console cannot be resized; the picture is fitted "
+				 "to the window");
+		return;
+	}
+	if (!d->resize_pending)
+		d->resize_first_us = now;
+	d->resize_pending = true;
+	d->resize_w = q->width;
+	d->resize_h = q->height;
+	log_debug("desktop %s: %s asks for %ux%u", d->id, s->user, q->width, q->height);
+	if (now - d->resize_first_us >= RESIZE_WAIT_MS * 1000ull)
+		apply_resize(d);
+	else
+		evtimer_add(d->resize_ev, &quiet);
+}
+
 struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *cfg)
 {
 	struct desktop *d;
@@ -825,7 +957,8 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 		goto fail;
 	d->news_ev = event_new(base, queue_fd(d->news), EV_READ | EV_PERSIST, news_cb, d);
 	d->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, d);
-	if (!d->news_ev || !d->tick_ev)
+	d->resize_ev = evtimer_new(base, resize_cb, d);
+	if (!d->news_ev || !d->tick_ev || !d->resize_ev)
 		goto fail;
 	event_add(d->news_ev, NULL);
 	event_add(d->tick_ev, &tick);
@@ -851,6 +984,8 @@ void desktop_free(struct desktop *d)
 		event_free(d->news_ev);
 	if (d->tick_ev)
 		event_free(d->tick_ev);
+	if (d->resize_ev)
+		event_free(d->resize_ev);
 	queue_free(d->news, news_free);
 	queue_free(d->cmds, cmd_free);
 	news_free(d->cursor);
@@ -972,6 +1107,9 @@ void desktop_session_msg(struct session *s, const struct msg *m)
 	case MSG_CLIPBOARD:
 		clipboard_from_client(s, &m->u.clipboard);
 		break;
+	case MSG_RESIZE_REQUEST:
+		resize_request(s, &m->u.resize_request);
+		break;
 	case MSG_KEYFRAME_REQUEST: {
 		uint64_t now = mono_us();
 		if (now - d->last_keyframe_req_us > 250000) {
@@ -1004,6 +1142,10 @@ void desktop_detach(struct session *s)
 	if (!d) {
 		free(s);
 		return;
+	}
+	if (s->control && d->resize_pending) {
+		d->resize_pending = false; /* its owner left: nobody wants that size now */
+		evtimer_del(d->resize_ev);
 	}
 	if (s->control) {
 		struct msg rel[INPUT_RELEASE_MAX];

@@ -26,6 +26,11 @@
  *    to the console (capture.h clipboard_set), and the console's own
  *    clipboard changes go to every such client. Longer than clipboard_max:
  *    dropped and logged.
+ *  - Resize to the window (docs/protocol.md §5.19): WELCOME says RESIZE to
+ *    the controlling client when the console can (capture.h can_resize);
+ *    its newest RESIZE_REQUEST is applied after 250 ms of quiet (at most
+ *    1 s late) on the pipeline thread, and the console's REINIT brings the
+ *    usual RESIZE and key frame. Refusals go back as STATUS RESIZE_REFUSED.
  *  - Console loss: the pipeline tells the clients (STATUS), retries the
  *    console with backoff (0.5 s doubling to 5 s) and resumes with a key
  *    frame when it returns.

@@ -433,3 +433,45 @@ struct fit fit_one_to_one(double area_w, double area_h, int desk_w, int desk_h, 
 	f.y = place_axis(area_h, f.h, off_y);
 	return f;
 }
+
+void resize_settle_reset(struct resize_settle *r)
+{
+	r->asked_w = r->asked_h = 0;
+}
+
+void resize_settle_area(struct resize_settle *r, int w, int h, int64_t now_ms)
+{
+	if (w == r->want_w && h == r->want_h)
+		return;
+	r->want_w = w;
+	r->want_h = h;
+	r->changed_ms = now_ms;
+}
+
+static int clamp_size(int v)
+{
+	return v < 1 ? 1 : v > (int)MSG_RESIZE_REQUEST_MAX ? (int)MSG_RESIZE_REQUEST_MAX : v;
+}
+
+bool resize_settle_due(struct resize_settle *r, int64_t now_ms, int desk_w, int desk_h, int *w,
+		       int *h, int *wait_ms)
+{
+	int cw, ch;
+	int64_t quiet;
+
+	*wait_ms = -1;
+	if (r->want_w <= 0 || r->want_h <= 0)
+		return false;
+	cw = clamp_size(r->want_w);
+	ch = clamp_size(r->want_h);
+	if ((cw == desk_w && ch == desk_h) || (cw == r->asked_w && ch == r->asked_h))
+		return false;
+	quiet = now_ms - r->changed_ms;
+	if (quiet < RESIZE_SETTLE_MS) {
+		*wait_ms = (int)(RESIZE_SETTLE_MS - quiet);
+		return false;
+	}
+	r->asked_w = *w = cw;
+	r->asked_h = *h = ch;
+	return true;
+}

@@ -215,4 +215,35 @@ int clipboard_check(const char *text, size_t len, size_t max);
  */
 struct fit fit_one_to_one(double area_w, double area_h, int desk_w, int desk_h, int scale_factor,
 			  double *off_x, double *off_y);
+
+/* ---- resize the desktop to the window ------------------------------------------------ */
+
+#define RESIZE_SETTLE_MS 200 /* the window keeps its size this long before the client asks */
+
+/*
+ * When to send RESIZE_REQUEST in "resize" scaling (docs/protocol.md §5.19):
+ * the newest size of the picture area, once it has kept that size for
+ * RESIZE_SETTLE_MS (a window drag asks once, at the end), and once per
+ * size (a console that rounds or refuses is not asked again and again).
+ * Pure: the caller keeps the clock and a timer.
+ */
+struct resize_settle {
+	int want_w, want_h;   /* the area now, device pixels; 0: unknown */
+	int64_t changed_ms;   /* when it took that size */
+	int asked_w, asked_h; /* the last size asked for; 0: none */
+};
+
+/* A new session (or the mode was just chosen): nothing asked yet, the area kept. */
+void resize_settle_reset(struct resize_settle *r);
+/* The area is w x h device pixels at now_ms (the same size again changes nothing). */
+void resize_settle_area(struct resize_settle *r, int w, int h, int64_t now_ms);
+/*
+ * At now_ms, with the desktop at desk_w x desk_h: true with the size to ask
+ * for in *w, *h (clamped to 1..MSG_RESIZE_REQUEST_MAX), which then counts as
+ * asked, when the area has kept its size for RESIZE_SETTLE_MS and neither
+ * the desktop has it nor was it asked for already. Otherwise false, and
+ * *wait_ms is how long until it may be due (-1: nothing to ask).
+ */
+bool resize_settle_due(struct resize_settle *r, int64_t now_ms, int desk_w, int desk_h, int *w,
+		       int *h, int *wait_ms);
 #endif

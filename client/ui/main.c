@@ -60,9 +60,12 @@ static void usage(FILE *out)
 	      "  --admin-keys COMBO   the kiosk's exit combination [ctrl+alt+shift+q]\n"
 	      "  --renderer gl|cairo  draw with OpenGL (default; cairo when GL is unavailable)\n"
 	      "                       or with cairo\n"
-	      "  --scale fit|1:1      fit: the whole desktop, letterboxed (default); 1:1: one\n"
-	      "                       desktop pixel per screen pixel, scrollbars when larger.\n"
-	      "                       (Resizing the desktop to the window is not supported yet.)\n"
+	      "  --scale fit|1:1|resize\n"
+	      "                       fit: the whole desktop, letterboxed (default); 1:1: one\n"
+	      "                       desktop pixel per screen pixel, scrollbars when larger;\n"
+	      "                       resize: the desktop takes the window's size where its\n"
+	      "                       console can (X11 desktops with RandR, e.g. Xvnc), shown\n"
+	      "                       fitted meanwhile; fit where it cannot, said once\n"
 	      "  --scale-keys COMBO   cycles the scaling [ctrl+alt+shift+m]\n"
 	      "  --decoder auto|software|vaapi\n"
 	      "                       H.264 decoding: auto tries VAAPI (/dev/dri/renderD128) and\n"
@@ -86,7 +89,7 @@ static void usage(FILE *out)
 	      "Keys: the keyboard is grabbed while the window has focus (Alt+Tab and Super go to\n"
 	      "the desktop); Ctrl+Alt releases it, a click grabs it again. F11: full screen.\n"
 	      "F5 on an error page: try again. Ctrl+Alt+Shift+S: statistics overlay.\n"
-	      "Ctrl+Alt+Shift+M: fit / 1:1.\n",
+	      "Ctrl+Alt+Shift+M: fit / 1:1 / resize (when the desktop can).\n",
 	      out);
 }
 
@@ -261,14 +264,8 @@ int main(int argc, char **argv)
 				return usage_error("--renderer is gl or cairo", optarg), 2;
 			break;
 		case OPT_SCALE:
-			if (!strcmp(optarg, "resize"))
-				return usage_error(
-					       "--scale resize: resizing the remote desktop to "
-					       "the window is not supported yet; use fit or 1:1",
-					       NULL),
-				       2;
 			if (view_scale_parse(optarg, &cfg.scale) < 0)
-				return usage_error("--scale is fit or 1:1", optarg), 2;
+				return usage_error("--scale is fit, 1:1 or resize", optarg), 2;
 			break;
 		case OPT_SCALE_KEYS:
 			cfg.scale_combo = optarg;

@@ -28,6 +28,7 @@ enum cmd_kind {
 	CMD_PEN,
 	CMD_CLIPBOARD,
 	CMD_ACK,
+	CMD_RESIZE,
 	CMD_BGRA,
 	CMD_RETRY,
 	CMD_STOP,
@@ -269,6 +270,7 @@ static void on_state(struct session *s, enum session_state state, const char *te
 			return;
 		ev->state = state;
 		ev->control = in->control;
+		ev->resizable = in->resizable;
 		ev->width = in->width;
 		ev->height = in->height;
 		snprintf(ev->text, sizeof(ev->text), "%s", text);
@@ -552,6 +554,14 @@ static void run_cmd(struct net *n, const struct cmd *c)
 		if (open && c->frame != UINT32_MAX)
 			session_ack(s, c->frame, c->display_us);
 		break;
+	case CMD_RESIZE:
+		if (open) {
+			int rc = session_send_resize_request(s, c->x, c->y);
+			if (rc < 0)
+				log_info("resize request %ux%u not sent: %s", c->x, c->y,
+					 hr_strerror(rc));
+		}
+		break;
 	case CMD_BGRA:
 		pthread_mutex_lock(&n->lock);
 		n->bgra = c->on;
@@ -769,6 +779,18 @@ void net_send_clipboard(struct net *n, const char *text, size_t len)
 void net_ack(struct net *n, uint32_t frame, uint64_t display_us)
 {
 	struct cmd c = {.kind = CMD_ACK, .frame = frame, .display_us = display_us};
+	push_cmd(n, &c);
+}
+
+void net_send_resize_request(struct net *n, int width, int height)
+{
+	struct cmd c = {.kind = CMD_RESIZE};
+
+	if (width < 1 || height < 1 || width > (int)MSG_RESIZE_REQUEST_MAX ||
+	    height > (int)MSG_RESIZE_REQUEST_MAX)
+		return;
+	c.x = (uint16_t)width;
+	c.y = (uint16_t)height;
 	push_cmd(n, &c);
 }
 

@@ -73,6 +73,7 @@ struct net_event {
 	bool visible;
 	uint16_t code;
 	bool control;	 /* NET_EV_STATE connected: input is applied */
+	bool resizable;	 /* NET_EV_STATE connected: net_send_resize_request is applied */
 	uint8_t *pixels; /* NET_EV_CURSOR; owned by the event */
 	char *clip;	 /* NET_EV_CLIPBOARD: UTF-8, NUL-terminated, no NUL inside; owned */
 	size_t clip_len;
@@ -132,6 +133,8 @@ void net_send_pen(struct net *n, const struct msg_pen *pen);
  */
 void net_send_clipboard(struct net *n, const char *text, size_t len);
 void net_ack(struct net *n, uint32_t frame, uint64_t display_us);
+/* Asks the agent to resize the desktop (RESIZE_REQUEST); dropped unless WELCOME offered it. */
+void net_send_resize_request(struct net *n, int width, int height);
 /* BGRA on (cairo) or off; on also re-sends the last picture converted. */
 void net_set_bgra(struct net *n, bool on);
 /* Connect again now (the user asked to), resetting the backoff. */

@@ -29,6 +29,7 @@ struct view {
 	enum view_scale scale;
 	double off_x, off_y; /* 1:1 scroll offset, logical pixels */
 	bool updating;	     /* setting the adjustments ourselves */
+	int area_w, area_h;  /* the area's device pixels last told to cbs.area */
 	guint scroll_idle;
 	char gl_name[160];
 
@@ -150,11 +151,38 @@ static void adj_changed(GtkAdjustment *adj, gpointer ud)
 	redraw(v);
 }
 
+void view_area_size(struct view *v, int *width, int *height)
+{
+	int sf = gtk_widget_get_scale_factor(v->events);
+
+	*width = gtk_widget_get_allocated_width(v->events) * sf;
+	*height = gtk_widget_get_allocated_height(v->events) * sf;
+}
+
+static void tell_area(struct view *v)
+{
+	int w, h;
+
+	view_area_size(v, &w, &h);
+	if (v->cbs.area && w > 0 && h > 0 && (w != v->area_w || h != v->area_h))
+		v->cbs.area(v, w, h, v->cbs.userdata);
+	v->area_w = w;
+	v->area_h = h;
+}
+
 static void events_allocate(GtkWidget *w, GdkRectangle *r, gpointer ud)
 {
 	(void)w;
 	(void)r;
 	queue_update_scroll(ud);
+	tell_area(ud);
+}
+
+static void events_scale_factor(GObject *o, GParamSpec *ps, gpointer ud)
+{
+	(void)o;
+	(void)ps;
+	tell_area(ud);
 }
 
 /* ---- GL ------------------------------------------------------------------- */
@@ -484,6 +512,7 @@ struct view *view_new(bool use_gl, const struct view_cbs *cbs)
 	gtk_event_box_set_above_child(GTK_EVENT_BOX(v->events), TRUE);
 	gtk_container_add(GTK_CONTAINER(v->events), v->stack);
 	g_signal_connect(v->events, "size-allocate", G_CALLBACK(events_allocate), v);
+	g_signal_connect(v->events, "notify::scale-factor", G_CALLBACK(events_scale_factor), v);
 	gtk_widget_show(v->events);
 	gtk_container_add(GTK_CONTAINER(v->top), v->events);
 
@@ -598,7 +627,7 @@ const char *view_renderer_detail(struct view *v)
 
 const char *view_scale_name(enum view_scale s)
 {
-	return s == VIEW_SCALE_ONE ? "1:1" : "fit";
+	return s == VIEW_SCALE_ONE ? "1:1" : s == VIEW_SCALE_RESIZE ? "resize" : "fit";
 }
 
 int view_scale_parse(const char *name, enum view_scale *out)
@@ -609,6 +638,8 @@ int view_scale_parse(const char *name, enum view_scale *out)
 		*out = VIEW_SCALE_FIT;
 	else if (!strcmp(name, "1:1") || !strcmp(name, "1"))
 		*out = VIEW_SCALE_ONE;
+	else if (!strcmp(name, "resize"))
+		*out = VIEW_SCALE_RESIZE;
 	else
 		return -EINVAL;
 	return 0;

@@ -10,9 +10,11 @@
  * painting BGRA pictures with cairo (converted on the net thread with
  * libswscale, decoder_to_rgb). Dimmed while the session is not connected.
  *
- * Scaling (view_set_scale): fit (letterboxed, the default) or 1:1 (one
+ * Scaling (view_set_scale): fit (letterboxed, the default), 1:1 (one
  * desktop pixel per device pixel, centred when smaller than the window,
- * with overlay scrollbars when larger). HiDPI: both work in device pixels;
+ * with overlay scrollbars when larger), or resize: drawn as fit, while the
+ * window asks the desktop to take the picture area's size (cbs->area), so
+ * that once it has, fit is exactly 1:1. HiDPI: all work in device pixels;
  * the GL viewport and the cairo scale follow the scale factor.
  *
  * Widgets: view_widget() is a GtkOverlay holding the picture, the
@@ -38,12 +40,13 @@ struct view;
 enum view_scale {
 	VIEW_SCALE_FIT = 0, /* letterboxed into the window */
 	VIEW_SCALE_ONE,	    /* 1:1 with scrolling */
+	VIEW_SCALE_RESIZE,  /* fitted, and the desktop is resized to the window (RESIZE_REQUEST) */
 	VIEW_SCALE_COUNT,
 };
 
-/* "fit", "1:1". */
+/* "fit", "1:1", "resize". */
 const char *view_scale_name(enum view_scale s);
-/* "fit", "1:1" (or "1") -> *out; 0 or -EINVAL. */
+/* "fit", "1:1" (or "1"), "resize" -> *out; 0 or -EINVAL. */
 int view_scale_parse(const char *name, enum view_scale *out);
 
 struct view_cbs {
@@ -51,6 +54,8 @@ struct view_cbs {
 	void (*shown)(struct view *v, const struct ui_frame *f, uint64_t shown_us, void *userdata);
 	/* GL is unavailable: from now on the view wants BGRA frames */
 	void (*fallback)(struct view *v, const char *why, void *userdata);
+	/* the picture area changed size (or scale factor): now width x height device pixels */
+	void (*area)(struct view *v, int width, int height, void *userdata);
 	void *userdata;
 };
 
@@ -70,6 +75,8 @@ void view_set_scale(struct view *v, enum view_scale s);
 enum view_scale view_get_scale(struct view *v);
 /* 1:1: the scroll offset in desktop pixels (0, 0 in fit mode). */
 void view_get_offset(struct view *v, int *x, int *y);
+/* The picture area in device pixels (allocation x scale factor); 0x0 before allocation. */
+void view_area_size(struct view *v, int *width, int *height);
 
 /* The statistics overlay's text; NULL hides it. */
 void view_set_stats(struct view *v, const char *text);

@@ -22,9 +22,10 @@
 #define DEFAULT_ADMIN_COMBO "ctrl+alt+shift+q"
 #define DEFAULT_STATS_COMBO "ctrl+alt+shift+s"
 #define DEFAULT_SCALE_COMBO "ctrl+alt+shift+m"
-#define STATS_PERIOD_MS	    500 /* the overlay's update interval */
-#define KEYS_MAX	    768 /* evdev codes tracked as held (KEY_MAX is 0x2ff) */
-#define RAW_TOUCH_MAX	    10	/* touch points forwarded at once with --touch-raw */
+#define STATS_PERIOD_MS	    500	 /* the overlay's update interval */
+#define KEYS_MAX	    768	 /* evdev codes tracked as held (KEY_MAX is 0x2ff) */
+#define RAW_TOUCH_MAX	    10	 /* touch points forwarded at once with --touch-raw */
+#define NOTICE_MS	    6000 /* how long a notice stays at the bottom of the window */
 
 struct raw_touch {
 	GdkEventSequence *seq; /* NULL: free */
@@ -48,7 +49,7 @@ static void clipboard_from_desktop(struct client_window *w, const struct net_eve
 struct client_window {
 	struct client_cfg cfg;
 	char host[256];
-	GtkWidget *window, *overlay, *events, *status, *title, *detail;
+	GtkWidget *window, *overlay, *events, *status, *title, *detail, *notice;
 	struct view *view;
 	struct net *net;
 	gint wake_pending; /* atomic: an idle dispatch is queued */
@@ -56,11 +57,17 @@ struct client_window {
 
 	enum session_state state;
 	bool control;
+	/* "resize" scaling: the user's choice, what this session's WELCOME offered, the settle
+	 * logic (inputmap.h) and its timer; the fallback to fit is told once */
+	bool want_resize, resizable, resize_told;
+	struct resize_settle settle;
+	guint settle_id, notice_id;
 	int desk_w, desk_h;
 	bool fullscreen;
 	bool grabbed;
 	bool quitting;
-	bool shown; /* a picture of this connection is on screen */
+	bool shown;	      /* a picture of this connection is on screen */
+	int shown_w, shown_h; /* its size (logged when it changes) */
 	unsigned admin_mods, admin_keysym;
 	unsigned stats_mods, stats_keysym, scale_mods, scale_keysym;
 
@@ -224,6 +231,98 @@ static void show_error(struct client_window *w, const struct net_event *ev)
 	status_show(w, title, detail);
 }
 
+/* A line at the bottom of the window for a few seconds (not a state: the desktop goes on). */
+static gboolean notice_hide_cb(gpointer ud)
+{
+	struct client_window *w = ud;
+
+	w->notice_id = 0;
+	gtk_widget_hide(w->notice);
+	return G_SOURCE_REMOVE;
+}
+
+static void notice_show(struct client_window *w, const char *text)
+{
+	gtk_label_set_text(GTK_LABEL(w->notice), text);
+	gtk_widget_show(w->notice);
+	if (w->notice_id)
+		g_source_remove(w->notice_id);
+	w->notice_id = g_timeout_add(NOTICE_MS, notice_hide_cb, w);
+	log_info("notice: %s", text);
+}
+
+/* ---- resizing the desktop to the window ------------------------------------------ */
+
+static gboolean settle_cb(gpointer ud);
+
+static void settle_arm(struct client_window *w, int ms)
+{
+	if (w->settle_id)
+		g_source_remove(w->settle_id);
+	w->settle_id = g_timeout_add((guint)(ms > 0 ? ms : 1), settle_cb, w);
+}
+
+/* The window has kept its size for a moment: ask the desktop to take it (once per size). */
+static gboolean settle_cb(gpointer ud)
+{
+	struct client_window *w = ud;
+	int rw, rh, wait;
+
+	w->settle_id = 0;
+	if (w->state != SESSION_CONNECTED || !w->resizable ||
+	    view_get_scale(w->view) != VIEW_SCALE_RESIZE)
+		return G_SOURCE_REMOVE;
+	if (resize_settle_due(&w->settle, (int64_t)(g_get_monotonic_time() / 1000), w->desk_w,
+			      w->desk_h, &rw, &rh, &wait)) {
+		log_info("asking the desktop to take the window's size: %dx%d (now %dx%d)", rw, rh,
+			 w->desk_w, w->desk_h);
+		net_send_resize_request(w->net, rw, rh);
+	} else if (wait >= 0) {
+		settle_arm(w, wait);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+/* The picture area changed size (device pixels). */
+static void view_area(struct view *v, int width, int height, void *ud)
+{
+	struct client_window *w = ud;
+	(void)v;
+
+	resize_settle_area(&w->settle, width, height, (int64_t)(g_get_monotonic_time() / 1000));
+	if (view_get_scale(w->view) == VIEW_SCALE_RESIZE && w->resizable &&
+	    w->state == SESSION_CONNECTED)
+		settle_arm(w, RESIZE_SETTLE_MS);
+}
+
+/*
+ * Enters "resize" scaling when this session's WELCOME offered it, else shows
+ * the desktop fitted and says so, once. Then asks for the window's size.
+ */
+static void resize_start(struct client_window *w)
+{
+	int aw, ah;
+
+	if (!w->resizable) {
+		if (view_get_scale(w->view) == VIEW_SCALE_RESIZE)
+			view_set_scale(w->view, VIEW_SCALE_FIT);
+		if (!w->resize_told) {
+			w->resize_told = true;
+			notice_show(w, w->control ? "This desktop cannot be resized to the window: "
+						    "showing it fitted instead."
+						  : "View only: the desktop cannot be resized to "
+						    "the window; showing it fitted instead.");
+		}
+		return;
+	}
+	view_set_scale(w->view, VIEW_SCALE_RESIZE);
+	resize_settle_reset(&w->settle);
+	view_area_size(w->view, &aw, &ah);
+	if (aw > 0 && ah > 0)
+		resize_settle_area(&w->settle, aw, ah, (int64_t)(g_get_monotonic_time() / 1000));
+	settle_arm(w, RESIZE_SETTLE_MS);
+}
+
 /* ---- cursor ------------------------------------------------------------------ */
 
 static void apply_cursor(struct client_window *w)
@@ -326,6 +425,7 @@ static void on_event(struct client_window *w, struct net_event *ev)
 			status_show(w, "Connecting…", "presenting the connect ticket");
 		} else if (ev->state == SESSION_CONNECTED) {
 			w->control = ev->control;
+			w->resizable = ev->resizable;
 			w->desk_w = ev->width;
 			w->desk_h = ev->height;
 			view_set_desktop_size(w->view, ev->width, ev->height);
@@ -333,8 +433,12 @@ static void on_event(struct client_window *w, struct net_event *ev)
 			w->attempt = 0;
 			w->shown = false;
 			status_hide(w);
-			log_info("connected: desktop %dx%d, %s", ev->width, ev->height,
-				 ev->control ? "keyboard and mouse enabled" : "view only");
+			log_info("connected: desktop %dx%d, %s, %s", ev->width, ev->height,
+				 ev->control ? "keyboard and mouse enabled" : "view only",
+				 ev->resizable ? "resizable to the window"
+					       : "not resizable to the window");
+			if (w->want_resize)
+				resize_start(w);
 		}
 		apply_cursor(w);
 		break;
@@ -375,7 +479,9 @@ static void on_event(struct client_window *w, struct net_event *ev)
 		clipboard_from_desktop(w, ev);
 		break;
 	case NET_EV_STATUS:
-		if (ev->code == MSG_STATUS_OK)
+		if (ev->code == MSG_STATUS_RESIZE_REFUSED)
+			notice_show(w, ev->text); /* a notice: the desktop streams on, fitted */
+		else if (ev->code == MSG_STATUS_OK)
 			status_hide(w);
 		else
 			status_show(w, "The desktop is not responding", ev->text);
@@ -424,10 +530,14 @@ static void view_shown(struct view *v, const struct ui_frame *f, uint64_t shown_
 			fprintf(w->trace, "F %u %" PRIu64 " %" PRIu64 " %u %" PRIu64 "\n",
 				f->number, f->capture_us, f->decoded_us, f->decode_us, shown_us);
 	}
-	if (!w->shown) {
-		w->shown = true;
+	if (!w->shown || f->width != w->shown_w || f->height != w->shown_h) {
 		log_info("showing the desktop: %dx%d pictures, drawn with %s", f->width, f->height,
 			 view_renderer(w->view));
+		w->shown_w = f->width;
+		w->shown_h = f->height;
+	}
+	if (!w->shown) {
+		w->shown = true;
 		test_start(w);
 	}
 	if (f->number != UINT32_MAX)
@@ -513,11 +623,22 @@ static void stats_toggle(struct client_window *w, bool on)
 	log_info("statistics overlay %s", on ? "shown" : "hidden");
 }
 
+/* fit -> 1:1 -> resize (when this session offers it) -> fit */
 static void scale_cycle(struct client_window *w)
 {
-	enum view_scale s = (view_get_scale(w->view) + 1) % VIEW_SCALE_COUNT;
+	enum view_scale s = view_get_scale(w->view);
 
-	view_set_scale(w->view, s);
+	if (s == VIEW_SCALE_FIT)
+		s = VIEW_SCALE_ONE;
+	else if (s == VIEW_SCALE_ONE && w->resizable && w->state == SESSION_CONNECTED)
+		s = VIEW_SCALE_RESIZE;
+	else
+		s = VIEW_SCALE_FIT;
+	w->want_resize = s == VIEW_SCALE_RESIZE;
+	if (w->want_resize)
+		resize_start(w);
+	else
+		view_set_scale(w->view, s);
 	if (w->stats_on)
 		stats_tick(w);
 }
@@ -1262,11 +1383,14 @@ static const char *css = ".hr-status { background-color: rgba(20, 20, 20, 0.82);
 			 ".hr-status-detail { font-size: 11pt; }"
 			 ".hr-stats { background-color: rgba(0, 0, 0, 0.7); color: #e8ffe8;"
 			 " font-family: monospace; font-size: 10pt; padding: 6px 10px;"
-			 " margin: 8px; border-radius: 6px; }";
+			 " margin: 8px; border-radius: 6px; }"
+			 ".hr-notice { background-color: rgba(20, 20, 20, 0.82); color: #f0f0f0;"
+			 " font-size: 11pt; padding: 8px 16px; margin: 16px; border-radius: 8px; }";
 
 static void build(struct client_window *w)
 {
-	struct view_cbs vcbs = {.shown = view_shown, .fallback = view_fallback, .userdata = w};
+	struct view_cbs vcbs = {
+		.shown = view_shown, .fallback = view_fallback, .area = view_area, .userdata = w};
 	GtkCssProvider *prov = gtk_css_provider_new();
 	GdkDisplay *display;
 	GdkRectangle geo = {0, 0, 1280, 720};
@@ -1290,7 +1414,9 @@ static void build(struct client_window *w)
 	w->blank = gdk_cursor_new_from_name(display, "none");
 
 	w->view = view_new(w->cfg.use_gl, &vcbs);
-	view_set_scale(w->view, w->cfg.scale);
+	/* resize: fitted until the session says whether the desktop can follow the window */
+	w->want_resize = w->cfg.scale == VIEW_SCALE_RESIZE;
+	view_set_scale(w->view, w->want_resize ? VIEW_SCALE_FIT : w->cfg.scale);
 	w->events = view_input_widget(w->view); /* over the picture, under the scrollbars */
 	gtk_widget_add_events(w->events, GDK_POINTER_MOTION_MASK | GDK_BUTTON_PRESS_MASK |
 						 GDK_BUTTON_RELEASE_MASK | GDK_SCROLL_MASK |
@@ -1316,6 +1442,14 @@ static void build(struct client_window *w)
 	gtk_box_pack_start(GTK_BOX(w->status), w->detail, FALSE, FALSE, 0);
 	gtk_overlay_add_overlay(GTK_OVERLAY(w->overlay), w->status);
 	gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(w->overlay), w->status, TRUE);
+	w->notice = gtk_label_new("");
+	gtk_style_context_add_class(gtk_widget_get_style_context(w->notice), "hr-notice");
+	gtk_widget_set_halign(w->notice, GTK_ALIGN_CENTER);
+	gtk_widget_set_valign(w->notice, GTK_ALIGN_END);
+	gtk_label_set_line_wrap(GTK_LABEL(w->notice), TRUE);
+	gtk_widget_set_no_show_all(w->notice, TRUE);
+	gtk_overlay_add_overlay(GTK_OVERLAY(w->overlay), w->notice);
+	gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(w->overlay), w->notice, TRUE);
 	gtk_container_add(GTK_CONTAINER(w->window), w->overlay);
 
 	g_signal_connect(w->window, "key-press-event", G_CALLBACK(key_cb), w);
@@ -1446,6 +1580,10 @@ void client_window_free(struct client_window *w)
 		g_source_remove(w->countdown_id);
 	if (w->gesture_timer)
 		g_source_remove(w->gesture_timer);
+	if (w->settle_id)
+		g_source_remove(w->settle_id);
+	if (w->notice_id)
+		g_source_remove(w->notice_id);
 	test_free(w->test);
 	if (w->clipboard)
 		g_signal_handlers_disconnect_by_data(w->clipboard, w);

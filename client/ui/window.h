@@ -32,7 +32,7 @@ struct client_cfg {
 	size_t clipboard_max;	 /* shared clipboard text up to this size; 0: off */
 	bool touch_raw;		 /* touches as raw TOUCH, no gestures (client/ui/README.md) */
 	const char *test_events; /* tests: a script of synthesized touch and pen events */
-	enum view_scale scale;	 /* fit (0) or 1:1 */
+	enum view_scale scale;	 /* fit (0), 1:1 or resize (fit where the desktop cannot) */
 	enum decoder_hw decoder; /* auto (0), software, vaapi */
 	bool stats;		 /* start with the statistics overlay shown */
 	const char *stats_combo; /* toggles the overlay; NULL: "ctrl+alt+shift+s" */

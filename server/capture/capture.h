@@ -11,7 +11,8 @@
  *   vnc://HOST:PORT   a VNC server (QEMU/KVM -vnc, libvirt, ESXi, Xvnc)
  *                     through libvncclient; cfg->password for VNC auth
  *   x11::DISPLAY      an X display (x11::99 is DISPLAY=:99) through XShm +
- *                     XDamage for pixels, XFixes for the cursor, XTest for input
+ *                     XDamage for pixels, XFixes for the cursor, XTest for input,
+ *                     RandR to resize it to the client's window where it can
  *
  * Threading: everything about one struct capture happens on one thread,
  * the desktop's pipeline thread (libvncclient and Xlib connections are not
@@ -113,6 +114,24 @@ struct capture_impl {
 	 */
 	int (*clipboard_set)(struct capture *c, const char *text, size_t len);
 	int (*clipboard_get)(struct capture *c, size_t max, char **text, size_t *len);
+
+	/*
+	 * Resizing the console to the client's window (optional: both NULL for
+	 * a kind of console that never can, e.g. VNC today).
+	 *
+	 * can_resize: whether this console can change its size on request,
+	 * decided once at open (X11: RandR >= 1.2 and a test mode it was
+	 * allowed to create; Xvfb cannot, Xvnc/Xtigervnc can).
+	 *
+	 * resize: asks the console for width x height pixels. Returns 0 when
+	 * the console took it (the new size then comes from next() as
+	 * CAPTURE_REINIT, as any resize does; a console may round it), or
+	 * -ENOTSUP (cannot resize), -ERANGE (outside what it supports), -EIO
+	 * (gone) or another negative errno, with a sentence for the user in
+	 * why (always NUL-terminated).
+	 */
+	bool (*can_resize)(struct capture *c);
+	int (*resize)(struct capture *c, int width, int height, char *why, size_t whylen);
 };
 
 extern const struct capture_impl capture_vnc;

@@ -10,6 +10,15 @@
  *           server sends it to every client selecting StructureNotify there).
  *   cursor  XFixes cursor notifications and XFixesGetCursorImage.
  *   input   XTest fake key, motion and button events.
+ *   resize  RandR 1.2 (randrproto, "Mode" requests): a mode of the asked
+ *           size is found on the output or made (named "highrise-WxH"),
+ *           then the screen grows to hold it, the CRTC takes it and the
+ *           screen shrinks to it. Support is decided once at open by
+ *           making and removing a test mode: Xvfb's single fixed output
+ *           refuses it, Xvnc/Xtigervnc takes it. Modes we made are removed
+ *           when no longer shown, and leftovers of an earlier run at open.
+ *           A screen whose RandR maximum is its current size (Xvfb: its
+ *           framebuffer is fixed at start) could only shrink: not resizable.
  *   clipboard  a 1x1 unmapped window of ours owns CLIPBOARD for text from the
  *           client (answering SelectionRequest for TARGETS, UTF8_STRING, TEXT
  *           and STRING, ICCCM §2.2); XFixes selection notifications say when
@@ -39,6 +48,7 @@
 #include <X11/extensions/XTest.h>
 #include <X11/extensions/Xdamage.h>
 #include <X11/extensions/Xfixes.h>
+#include <X11/extensions/Xrandr.h>
 #include <X11/keysym.h>
 
 #include <errno.h>
@@ -56,9 +66,11 @@
 
 #define URI_PREFIX	   "x11:"
 #define DEFAULT_TIMEOUT_MS 5000
-#define X_TCP_PORT	   6000 /* X11R7 Xserver(1): TCP port 6000 + display number */
-#define SCROLL_STEP	   120	/* msg_scroll units per wheel click */
-#define MAX_BUTTONS	   8	/* POINTER carries buttons 1..8 */
+#define X_TCP_PORT	   6000	       /* X11R7 Xserver(1): TCP port 6000 + display number */
+#define SCROLL_STEP	   120	       /* msg_scroll units per wheel click */
+#define MAX_BUTTONS	   8	       /* POINTER carries buttons 1..8 */
+#define MODE_PREFIX	   "highrise-" /* the RandR modes we make */
+#define MM_PER_INCH_X10	   254	       /* the screen's size in mm at 96 dpi, as Xvnc says */
 
 struct capture {
 	Display *dpy;
@@ -101,6 +113,11 @@ struct capture {
 	char *clip_new; /* text fetched from the desktop, for clipboard_get */
 	size_t clip_new_len;
 	size_t clip_max; /* the last max clipboard_get was called with */
+
+	/* resizing (RandR >= 1.2), decided at open */
+	bool can_resize;
+	int min_w, min_h, max_w, max_h; /* XRRGetScreenSizeRange */
+	RRMode mode_ours;		/* a mode we made that the CRTC shows, or None */
 
 	/* cursor */
 	unsigned long cursor_serial;
@@ -894,6 +911,307 @@ static int x11_cursor(struct capture *c, struct capture_cursor *out)
 	return 1;
 }
 
+/* ---- resizing (RandR 1.2) ---------------------------------------------- */
+
+/* The one lit CRTC and its first output: what a resize changes. */
+struct rr_target {
+	XRRScreenResources *res;
+	RRCrtc crtc;
+	XRRCrtcInfo *ci;
+	RROutput output;
+};
+
+static void rr_target_free(struct rr_target *t)
+{
+	if (t->ci)
+		XRRFreeCrtcInfo(t->ci);
+	if (t->res)
+		XRRFreeScreenResources(t->res);
+	memset(t, 0, sizeof(*t));
+}
+
+/* 0, or -ENOTSUP with why: no resources, no lit CRTC, or several (a multi-monitor screen). */
+static int rr_target_get(struct capture *c, struct rr_target *t, char *why, size_t len)
+{
+	int lit = 0;
+
+	memset(t, 0, sizeof(*t));
+	t->res = XRRGetScreenResourcesCurrent(c->dpy, c->root);
+	if (!t->res || c->dead) {
+		snprintf(why, len, "the X server gives no RandR screen resources");
+		goto fail;
+	}
+	for (int i = 0; i < t->res->ncrtc; i++) {
+		XRRCrtcInfo *ci = XRRGetCrtcInfo(c->dpy, t->res, t->res->crtcs[i]);
+		if (!ci)
+			continue;
+		if (ci->mode == None || ci->noutput < 1) {
+			XRRFreeCrtcInfo(ci);
+			continue;
+		}
+		if (lit++ == 0) {
+			t->crtc = t->res->crtcs[i];
+			t->ci = ci;
+			t->output = ci->outputs[0];
+		} else {
+			XRRFreeCrtcInfo(ci);
+		}
+	}
+	if (lit == 1)
+		return 0;
+	if (lit == 0)
+		snprintf(why, len, "the X screen has no active monitor (RandR CRTC)");
+	else
+		snprintf(why, len, "the X screen has %d monitors; only one can follow the window",
+			 lit);
+fail:
+	rr_target_free(t);
+	return -ENOTSUP;
+}
+
+static bool is_ours(const XRRModeInfo *m)
+{
+	return m->name && strncmp(m->name, MODE_PREFIX, strlen(MODE_PREFIX)) == 0;
+}
+
+static const XRRModeInfo *mode_info(const XRRScreenResources *res, RRMode id)
+{
+	for (int i = 0; i < res->nmode; i++)
+		if (res->modes[i].id == id)
+			return &res->modes[i];
+	return NULL;
+}
+
+/* Takes a mode of ours off every output that lists it and destroys it. Errors are ignored. */
+static void mode_remove(struct capture *c, const XRRScreenResources *res, RRMode id)
+{
+	for (int i = 0; i < res->noutput; i++) {
+		XRROutputInfo *oi = XRRGetOutputInfo(c->dpy, (XRRScreenResources *)res,
+						     res->outputs[i]);
+		if (!oi)
+			continue;
+		for (int k = 0; k < oi->nmode; k++)
+			if (oi->modes[k] == id)
+				XRRDeleteOutputMode(c->dpy, res->outputs[i], id);
+		XRRFreeOutputInfo(oi);
+	}
+	XRRDestroyMode(c->dpy, id);
+}
+
+static RRMode mode_create(struct capture *c, int w, int h, const char *name)
+{
+	XRRModeInfo mi = {0};
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s", name);
+	mi.width = (unsigned)w;
+	mi.height = (unsigned)h;
+	mi.hTotal = (unsigned)w;
+	mi.vTotal = (unsigned)h;
+	mi.dotClock = (unsigned long)w * (unsigned long)h * 60; /* 60 Hz, for the listings */
+	mi.name = buf;
+	mi.nameLength = (unsigned)strlen(buf);
+	return XRRCreateMode(c->dpy, c->root, &mi);
+}
+
+/*
+ * At open: whether this screen can be resized. Needs RandR >= 1.2, a size
+ * range that lets the screen grow, one lit CRTC, and an output that accepts
+ * a mode we make (tried with a test mode,
+ * removed at once). Leftover modes of ours not shown are removed; one shown
+ * becomes mode_ours, removed when replaced. Logs the verdict.
+ */
+static void rr_probe(struct capture *c)
+{
+	int ev, er, major = 0, minor = 0;
+	struct rr_target t;
+	char why[160] = "";
+	RRMode test;
+
+	if (!XRRQueryExtension(c->dpy, &ev, &er) || !XRRQueryVersion(c->dpy, &major, &minor)) {
+		snprintf(why, sizeof(why), "the X server has no RandR extension");
+		goto no;
+	}
+	if (major < 1 || (major == 1 && minor < 2)) {
+		snprintf(why, sizeof(why), "RandR %d.%d is older than 1.2", major, minor);
+		goto no;
+	}
+	if (!XRRGetScreenSizeRange(c->dpy, c->root, &c->min_w, &c->min_h, &c->max_w, &c->max_h) ||
+	    (c->min_w == c->max_w && c->min_h == c->max_h)) {
+		snprintf(why, sizeof(why), "the screen has one fixed size");
+		goto no;
+	}
+	/*
+	 * Xvfb allocates its framebuffer once, at its start size, and says so as
+	 * RandR's maximum: it could shrink, never grow back past that. Following
+	 * the window only while it is smaller would be a trap, so a screen that
+	 * cannot grow is not resizable.
+	 */
+	if (c->max_w <= c->width && c->max_h <= c->height) {
+		snprintf(why, sizeof(why),
+			 "the screen cannot grow past its %dx%d (its largest size)", c->max_w,
+			 c->max_h);
+		goto no;
+	}
+	if (rr_target_get(c, &t, why, sizeof(why)) < 0)
+		goto no;
+
+	trap_begin(c);
+	for (int i = 0; i < t.res->nmode; i++) {
+		const XRRModeInfo *m = &t.res->modes[i];
+		if (!is_ours(m))
+			continue;
+		if (m->id == t.ci->mode)
+			c->mode_ours = m->id;
+		else
+			mode_remove(c, t.res, m->id);
+	}
+	trap_end(c);
+
+	trap_begin(c);
+	test = mode_create(c, c->width, c->height, MODE_PREFIX "probe");
+	int err = trap_end(c);
+	if (!err && test != None) {
+		trap_begin(c);
+		XRRAddOutputMode(c->dpy, t.output, test);
+		err = trap_end(c);
+		trap_begin(c);
+		if (!err)
+			XRRDeleteOutputMode(c->dpy, t.output, test);
+		XRRDestroyMode(c->dpy, test);
+		trap_end(c);
+	}
+	rr_target_free(&t);
+	if (err || test == None || c->dead) {
+		snprintf(why, sizeof(why), "its monitor takes no new modes (RandR error %d)", err);
+		goto no;
+	}
+	c->can_resize = true;
+	log_info("x11 %s: RandR %d.%d: the screen can follow the client's window (%dx%d .. "
+		 "%dx%d)",
+		 c->name, major, minor, c->min_w, c->min_h, c->max_w, c->max_h);
+	return;
+no:
+	log_info("x11 %s: the screen cannot be resized to the client's window: %s", c->name, why);
+}
+
+static bool x11_can_resize(struct capture *c)
+{
+	return c->can_resize && !c->dead;
+}
+
+static int x11_resize(struct capture *c, int w, int h, char *why, size_t len)
+{
+	struct rr_target t;
+	const XRRModeInfo *cur;
+	RRMode mode = None, old = c->mode_ours;
+	bool made = false;
+	char name[64];
+	int rc, err;
+
+	why[0] = '\0';
+	if (c->dead) {
+		snprintf(why, len, "the desktop's X server is gone");
+		return -EIO;
+	}
+	if (!c->can_resize) {
+		snprintf(why, len, "this desktop's X server cannot change its screen size");
+		return -ENOTSUP;
+	}
+	if (w < c->min_w || h < c->min_h || w > c->max_w || h > c->max_h) {
+		snprintf(why, len, "%dx%d is outside the sizes this desktop takes (%dx%d .. %dx%d)",
+			 w, h, c->min_w, c->min_h, c->max_w, c->max_h);
+		return -ERANGE;
+	}
+	if ((rc = rr_target_get(c, &t, why, len)) < 0)
+		return rc;
+	cur = mode_info(t.res, t.ci->mode);
+	if (cur && (int)cur->width == w && (int)cur->height == h && c->width == w &&
+	    c->height == h) {
+		rr_target_free(&t);
+		return 0; /* already that size */
+	}
+
+	/* a mode of that size the output lists already (one of its own, or ours) */
+	XRROutputInfo *oi = XRRGetOutputInfo(c->dpy, t.res, t.output);
+	for (int k = 0; oi && k < oi->nmode && mode == None; k++) {
+		const XRRModeInfo *m = mode_info(t.res, oi->modes[k]);
+		if (m && (int)m->width == w && (int)m->height == h)
+			mode = m->id;
+	}
+	if (oi)
+		XRRFreeOutputInfo(oi);
+
+	trap_begin(c);
+	if (mode == None) {
+		snprintf(name, sizeof(name), MODE_PREFIX "%dx%d", w, h);
+		mode = mode_create(c, w, h, name);
+		if (mode != None)
+			XRRAddOutputMode(c->dpy, t.output, mode);
+		made = true;
+	}
+	err = trap_end(c);
+	if (err || mode == None) {
+		snprintf(why, len, "the X server refused a %dx%d mode (RandR error %d)", w, h, err);
+		if (mode != None) {
+			trap_begin(c);
+			mode_remove(c, t.res, mode);
+			trap_end(c);
+		}
+		rr_target_free(&t);
+		return c->dead ? -EIO : -EINVAL;
+	}
+
+	/*
+	 * The CRTC must fit in the screen at every step (randrproto: SetCrtcConfig
+	 * fails with BadMatch otherwise): grow the screen to hold both sizes, set
+	 * the CRTC, then shrink the screen to the new size.
+	 */
+	int gw = w > c->width ? w : c->width, gh = h > c->height ? h : c->height;
+	Status st;
+	XGrabServer(c->dpy);
+	trap_begin(c);
+	if (gw != c->width || gh != c->height)
+		XRRSetScreenSize(c->dpy, c->root, gw, gh, gw * MM_PER_INCH_X10 / 960,
+				 gh * MM_PER_INCH_X10 / 960);
+	st = XRRSetCrtcConfig(c->dpy, t.res, t.crtc, CurrentTime, 0, 0, mode, t.ci->rotation,
+			      t.ci->outputs, t.ci->noutput);
+	if (st == RRSetConfigSuccess && (gw != w || gh != h))
+		XRRSetScreenSize(c->dpy, c->root, w, h, w * MM_PER_INCH_X10 / 960,
+				 h * MM_PER_INCH_X10 / 960);
+	err = trap_end(c);
+	XUngrabServer(c->dpy);
+	XFlush(c->dpy);
+	if (st != RRSetConfigSuccess || err) {
+		snprintf(why, len,
+			 "the X server did not switch to %dx%d (RandR status %d, error %d)", w, h,
+			 (int)st, err);
+		trap_begin(c);
+		if (made)
+			mode_remove(c, t.res, mode);
+		trap_end(c);
+		rr_target_free(&t);
+		return c->dead ? -EIO : -EINVAL;
+	}
+	const XRRModeInfo *om = old != None && old != mode ? mode_info(t.res, old) : NULL;
+	if (om && is_ours(om)) { /* the mode we showed before: no longer used */
+		trap_begin(c);
+		mode_remove(c, t.res, old);
+		if (trap_end(c))
+			log_debug("x11 %s: the old mode 0x%lx could not be removed", c->name,
+				  (unsigned long)old);
+	}
+	if (made) {
+		c->mode_ours = mode;
+	} else {
+		const XRRModeInfo *nm = mode_info(t.res, mode);
+		c->mode_ours = nm && is_ours(nm) ? mode : None;
+	}
+	rr_target_free(&t);
+	log_info("x11 %s: screen set to %dx%d through RandR", c->name, w, h);
+	return 0;
+}
+
 /*
  * Whether the server's keycodes are Linux evdev codes + 8 (Xorg with
  * evdev/libinput, Xvfb, Xvnc): Escape at 9 tells little (the old xfree86
@@ -1031,6 +1349,7 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 	c->cursor_changed = true;
 	log_info("x11 %s: %dx%d, %s, %d buttons", name, c->width, c->height,
 		 c->use_shm ? "MIT-SHM" : "XGetImage", c->nbuttons);
+	rr_probe(c);
 	return c;
 
 err:
@@ -1048,4 +1367,6 @@ const struct capture_impl capture_x11 = {
 	.cursor = x11_cursor,
 	.clipboard_set = x11_clipboard_set,
 	.clipboard_get = x11_clipboard_get,
+	.can_resize = x11_can_resize,
+	.resize = x11_resize,
 };

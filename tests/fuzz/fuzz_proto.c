@@ -137,6 +137,9 @@ static int msg_same(const struct msg *a, const struct msg *b)
 	case MSG_ACK:
 		return a->u.ack.frame == b->u.ack.frame &&
 		       a->u.ack.display_us == b->u.ack.display_us;
+	case MSG_RESIZE_REQUEST:
+		return a->u.resize_request.width == b->u.resize_request.width &&
+		       a->u.resize_request.height == b->u.resize_request.height;
 	case MSG_KEYFRAME_REQUEST:
 	case MSG_UNKNOWN:
 		return 1;

@@ -160,6 +160,7 @@ static int proto_seeds(const char *dir)
 		 .u.pen = {MSG_PEN_IN_RANGE | MSG_PEN_CONTACT, 500, 600, 32768, -30, 45}},
 		{.type = MSG_KEYFRAME_REQUEST},
 		{.type = MSG_ACK, .u.ack = {1, 1700000000050000ull}},
+		{.type = MSG_RESIZE_REQUEST, .u.resize_request = {1112, 778}},
 	};
 
 	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]) && rc == 0; i++) {

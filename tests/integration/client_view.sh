@@ -168,9 +168,9 @@ check "the client exits cleanly on SIGTERM ($rc)" [ "$rc" -eq 0 ]
 
 # 6. Bad values say what to write.
 rc=0
-"$CLIENT" --agent 127.0.0.1:1 --ticket "$T/t1" --scale resize >"$T/c2.log" 2>&1 || rc=$?
-check "--scale resize is refused as not supported yet ($rc)" \
-	bash -c "[ $rc -eq 2 ] && grep -q 'not supported yet; use fit or 1:1' '$T/c2.log'"
+"$CLIENT" --agent 127.0.0.1:1 --ticket "$T/t1" --scale zoom >"$T/c2.log" 2>&1 || rc=$?
+check "--scale zoom is a usage error naming the three modes ($rc)" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'scale is fit, 1:1 or resize' '$T/c2.log'"
 rc=0
 "$CLIENT" --agent 127.0.0.1:1 --ticket "$T/t1" --decoder cuda >"$T/c3.log" 2>&1 || rc=$?
 check "--decoder cuda is a usage error ($rc)" bash -c "[ $rc -eq 2 ] && grep -q 'auto, software or vaapi' '$T/c3.log'"

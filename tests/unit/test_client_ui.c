@@ -606,6 +606,54 @@ static void test_one_to_one(void)
 	CHECK(f.scale == 0);
 }
 
+/* "resize" scaling: one request per settled size, the newest one, never for the current size. */
+static void test_resize_settle(void)
+{
+	struct resize_settle r = {0};
+	int w = 0, h = 0, wait = 0;
+
+	/* nothing known yet */
+	CHECK(!resize_settle_due(&r, 0, 1920, 1080, &w, &h, &wait));
+	CHECK_INT_EQ(wait, -1);
+
+	/* a drag: 1000x700, 1010x705, 1112x778 within 150 ms; nothing until 200 ms of quiet */
+	resize_settle_area(&r, 1000, 700, 1000);
+	resize_settle_area(&r, 1010, 705, 1050);
+	CHECK(!resize_settle_due(&r, 1100, 1920, 1080, &w, &h, &wait));
+	CHECK_INT_EQ(wait, 150);
+	resize_settle_area(&r, 1112, 778, 1150);
+	CHECK(!resize_settle_due(&r, 1300, 1920, 1080, &w, &h, &wait));
+	CHECK_INT_EQ(wait, 50);
+	/* the same size reported again does not restart the wait */
+	resize_settle_area(&r, 1112, 778, 1320);
+	CHECK(resize_settle_due(&r, 1350, 1920, 1080, &w, &h, &wait));
+	CHECK_INT_EQ(w, 1112);
+	CHECK_INT_EQ(h, 778);
+	/* asked once: not again, whether the desktop took it or rounded it */
+	CHECK(!resize_settle_due(&r, 2000, 1920, 1080, &w, &h, &wait));
+	CHECK_INT_EQ(wait, -1);
+	CHECK(!resize_settle_due(&r, 2000, 1112, 776, &w, &h, &wait));
+
+	/* the window back at the desktop's size: nothing to ask */
+	resize_settle_area(&r, 1112, 776, 3000);
+	CHECK(!resize_settle_due(&r, 4000, 1112, 776, &w, &h, &wait));
+	CHECK_INT_EQ(wait, -1);
+
+	/* a new session asks again for the same window */
+	resize_settle_area(&r, 1112, 778, 5000);
+	resize_settle_reset(&r);
+	CHECK(resize_settle_due(&r, 5200, 1920, 1080, &w, &h, &wait));
+	CHECK_INT_EQ(w, 1112);
+
+	/* clamped to what RESIZE_REQUEST carries; a clamped size asked once */
+	resize_settle_area(&r, 9000, 600, 6000);
+	CHECK(resize_settle_due(&r, 6200, 1920, 1080, &w, &h, &wait));
+	CHECK_INT_EQ(w, 8192);
+	CHECK_INT_EQ(h, 600);
+	resize_settle_area(&r, 9500, 600, 6300);
+	CHECK(!resize_settle_due(&r, 6600, 1920, 1080, &w, &h, &wait));
+}
+
 /* The statistics overlay's text, and the decoder choice it reports. */
 static void test_overlay_text(void)
 {
@@ -721,6 +769,7 @@ int main(void)
 	test_keys();
 	test_combo();
 	test_one_to_one();
+	test_resize_settle();
 	test_overlay_text();
 	test_decoder_choice();
 	test_gesture_one_finger();

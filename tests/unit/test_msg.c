@@ -177,6 +177,10 @@ static const char *msg_diff(const struct msg *a, const struct msg *b)
 		DIFF(u.ack.frame);
 		DIFF(u.ack.display_us);
 		break;
+	case MSG_RESIZE_REQUEST:
+		DIFF(u.resize_request.width);
+		DIFF(u.resize_request.height);
+		break;
 	case MSG_KEYFRAME_REQUEST:
 	case MSG_UNKNOWN:
 		break;
@@ -419,6 +423,18 @@ static void build_samples(void)
 
 	add("ACK zero", (struct msg){.type = MSG_ACK, .u.ack = {0, 0}});
 	add("ACK limits", (struct msg){.type = MSG_ACK, .u.ack = {UINT32_MAX, UINT64_MAX}});
+
+	add("RESIZE_REQUEST 1x1",
+	    (struct msg){.type = MSG_RESIZE_REQUEST, .u.resize_request = {1, 1}});
+	add("RESIZE_REQUEST 1112x778",
+	    (struct msg){.type = MSG_RESIZE_REQUEST, .u.resize_request = {1112, 778}});
+	add("RESIZE_REQUEST 8192x8192",
+	    (struct msg){.type = MSG_RESIZE_REQUEST,
+			 .u.resize_request = {MSG_RESIZE_REQUEST_MAX, MSG_RESIZE_REQUEST_MAX}});
+	add("STATUS resize refused",
+	    (struct msg){.type = MSG_STATUS,
+			 .u.status = {MSG_STATUS_RESIZE_REFUSED,
+				      STR("this desktop's console cannot be resized")}});
 }
 
 /* ---- helpers over encoded frames --------------------------------------- */
@@ -834,7 +850,7 @@ static void test_length_mismatch(void)
 static int is_known(unsigned t)
 {
 	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
-	       (t >= MSG_KEY && t <= MSG_ACK);
+	       (t >= MSG_KEY && t <= MSG_RESIZE_REQUEST);
 }
 
 static void test_unknown_types(void)
@@ -877,7 +893,8 @@ static void test_unknown_types(void)
 			fprintf(stderr, "type %u: encoder accepted it\n", t);
 	}
 	CHECK_INT_EQ(bad, 0);
-	CHECK_INT_EQ(nknown, 19);
+	CHECK_INT_EQ(nknown, 20);
+	CHECK_STR_EQ(msg_type_name(MSG_RESIZE_REQUEST), "RESIZE_REQUEST");
 	CHECK_STR_EQ(msg_type_name(MSG_KEYFRAME_REQUEST), "KEYFRAME_REQUEST");
 	CHECK_STR_EQ(msg_type_name(MSG_CURSOR_POS), "CURSOR_POS");
 	CHECK_STR_EQ(msg_type_name(MSG_STATUS), "STATUS");
@@ -1253,6 +1270,26 @@ static void test_ranges(void)
 		check_encode_refused(&m, "RESIZE size");
 	}
 
+	/* RESIZE_REQUEST: 1..8192 each way */
+	static const uint16_t req_sizes[][2] = {{0, 0},	     {0, 600},	  {800, 0},
+						{8193, 600}, {800, 8193}, {65535, 65535}};
+	good = (struct msg){.type = MSG_RESIZE_REQUEST,
+			    .raw_type = MSG_RESIZE_REQUEST,
+			    .u.resize_request = {800, 600}};
+	for (size_t i = 0; i < sizeof(req_sizes) / sizeof(req_sizes[0]); i++) {
+		uint8_t b[4];
+
+		put_be16(b, req_sizes[i][0]);
+		put_be16(b + 2, req_sizes[i][1]);
+		check_patched(&good, 0, b, 4, HR_EPROTO_INVALID, "RESIZE_REQUEST size");
+		m = good;
+		m.u.resize_request.width = req_sizes[i][0];
+		m.u.resize_request.height = req_sizes[i][1];
+		check_encode_refused(&m, "RESIZE_REQUEST size");
+	}
+	check_patched_u16(&good, 0, 8192, 0, "RESIZE_REQUEST width 8192");
+	check_patched_u16(&good, 2, 1, 0, "RESIZE_REQUEST height 1");
+
 	/* WELCOME: payload offsets 10 width, 12 height, 14 codec, 15 rate, 19 channels */
 	good = samples[3].m;
 	check_patched_u16(&good, 10, 0, HR_EPROTO_INVALID, "WELCOME width 0");
@@ -1502,6 +1539,10 @@ static void test_golden(void)
 	static const uint8_t ack[] = {0x00, 0x00, 0x00, 0x0d, 0x26, 0x00, 0x00, 0x00, 0x07,
 				      0x00, 0x06, 0x0a, 0x24, 0x18, 0x1e, 0xdc, 0x40};
 	static const uint8_t kfr[] = {0x00, 0x00, 0x00, 0x01, 0x25};
+	static const uint8_t resize_req[] = {0x00, 0x00, 0x00, 0x05, 0x27, 0x04, 0x58, 0x03, 0x0a};
+	static const uint8_t welcome_resize[] = {
+		0x00, 0x00, 0x00, 0x16, 0x02, 0x48, 0x52, 0x49, 0x53, 0x00, 0x01, 0x00, 0x00,
+		0x00, 0x09, 0x07, 0x80, 0x04, 0x38, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
 	static const uint8_t bye[] = {0x00, 0x00, 0x00, 0x0f, 0x03, 0x00, 0x01, 0x00, 0x0a, 0x62,
 				      0x61, 0x64, 0x20, 0x52, 0x45, 0x53, 0x49, 0x5a, 0x45};
 	static const uint8_t ticket[] = {0xde, 0xad, 0xbe, 0xef};
@@ -1535,6 +1576,15 @@ static void test_golden(void)
 	GOLDEN(ack);
 	m = (struct msg){.type = MSG_KEYFRAME_REQUEST, .raw_type = MSG_KEYFRAME_REQUEST};
 	GOLDEN(kfr);
+	m = (struct msg){.type = MSG_RESIZE_REQUEST,
+			 .raw_type = MSG_RESIZE_REQUEST,
+			 .u.resize_request = {1112, 778}};
+	GOLDEN(resize_req);
+	m = (struct msg){.type = MSG_WELCOME,
+			 .raw_type = MSG_WELCOME,
+			 .u.welcome = {1, MSG_WELCOME_CONTROL | MSG_WELCOME_RESIZE, 1920, 1080,
+				       MSG_CODEC_H264, 0, 0, BYTES(NULL, 0)}};
+	GOLDEN(welcome_resize);
 	m = (struct msg){.type = MSG_BYE,
 			 .raw_type = MSG_BYE,
 			 .u.bye = {MSG_BYE_PROTOCOL_ERROR, STR("bad RESIZE")}};
