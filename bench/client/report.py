@@ -56,13 +56,13 @@ def main():
     out = sys.argv[1]
     with open(os.path.join(out, "plan.json")) as fp:
         plan = json.load(fp)
-    print("bench-client: highrise-client (GTK 3, 1:1, 1920x1080 window) on Xvfb, GL: %s"
+    print("bench-client: highrise-client (GTK 3, 1:1, 1920x1080 window) on Xvfb, renderer: %s"
           % plan["gl"])
     print("desktop: highrise-agent on a second Xvfb 1920x1080x24, same host (one clock);"
           " decoder: %s" % plan["decoder"])
     print("%d CPUs, %s; p50/p99: nearest rank over the frames shown in the window"
           % (plan["cpus"], plan["cpu_model"]))
-    print("capture->display: the agent's capture time to the client's after-paint (GL swap)\n")
+    print("capture->display: the agent's capture time to the client's after-paint (the paint that showed it)\n")
     print("%-10s %6s %6s %15s %15s %15s %6s %8s" % ("", "", "", "capture->display",
                                                    "decode ms", "decoded->shown", "", "p50 /"))
     print("%-10s %6s %6s %7s %7s %7s %7s %7s %7s %6s %8s" % (

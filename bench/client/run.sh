@@ -160,7 +160,7 @@ run_one() { # run_one WORKLOAD
 say "bench/client: desktop $D, client $CD, agent port $AGENT_PORT"
 for w in "${WORKLOADS[@]}"; do run_one "$w"; done
 first="$T/client-${WORKLOADS[0]}.log"
-GL=$(sed -n 's/.*drawing with OpenGL: //p' "$first" | head -1)
+GL=$(sed -n 's/.*drawing with OpenGL: /OpenGL, /p; s/.*drawing with cairo: \(.*\)/cairo: \1/p' "$first" | head -1)
 DEC=$(sed -n 's/.*decoder: no hardware decode: \(.*\); decoding in software/software (no VAAPI: \1)/p' "$first" | head -1)
 cat >"$T/plan.json" <<EOF
 {"workloads": "$(echo "${WORKLOADS[@]}")", "cpus": $(nproc),

@@ -58,8 +58,10 @@ static void usage(FILE *out)
 	      "  --kiosk              full screen, undecorated, cannot be closed; retries every\n"
 	      "                       failure; only the admin key combination quits\n"
 	      "  --admin-keys COMBO   the kiosk's exit combination [ctrl+alt+shift+q]\n"
-	      "  --renderer gl|cairo  draw with OpenGL (default; cairo when GL is unavailable)\n"
-	      "                       or with cairo\n"
+	      "  --renderer auto|gl|cairo\n"
+	      "                       auto (default): OpenGL on a GPU, cairo when GL is\n"
+	      "                       unavailable or only a software rasterizer (llvmpipe);\n"
+	      "                       gl: OpenGL whatever it runs on; cairo: cairo\n"
 	      "  --scale fit|1:1|resize\n"
 	      "                       fit: the whole desktop, letterboxed (default); 1:1: one\n"
 	      "                       desktop pixel per screen pixel, scrollbars when larger;\n"
@@ -257,11 +259,13 @@ int main(int argc, char **argv)
 			break;
 		case OPT_RENDERER:
 			if (!strcmp(optarg, "gl"))
-				cfg.use_gl = true;
+				cfg.use_gl = cfg.gl_software = true;
 			else if (!strcmp(optarg, "cairo"))
 				cfg.use_gl = false;
+			else if (!strcmp(optarg, "auto"))
+				cfg.use_gl = true, cfg.gl_software = false;
 			else
-				return usage_error("--renderer is gl or cairo", optarg), 2;
+				return usage_error("--renderer is auto, gl or cairo", optarg), 2;
 			break;
 		case OPT_SCALE:
 			if (view_scale_parse(optarg, &cfg.scale) < 0)

@@ -449,10 +449,23 @@ static gboolean da_draw(GtkWidget *w, cairo_t *cr, gpointer ud)
 	struct fit f;
 
 	cairo_set_source_rgb(cr, 0, 0, 0);
-	cairo_paint(cr);
-	if (!fr || !fr->bgra)
+	if (!fr || !fr->bgra) {
+		cairo_paint(cr);
 		return TRUE;
+	}
 	f = layout(v, gtk_widget_get_allocated_width(w), gtk_widget_get_allocated_height(w));
+	if (v->dim) {
+		cairo_paint(cr);
+	} else {
+		/* black only around the picture: every pixel is written once per frame */
+		cairo_save(cr);
+		cairo_set_fill_rule(cr, CAIRO_FILL_RULE_EVEN_ODD);
+		cairo_rectangle(cr, 0, 0, gtk_widget_get_allocated_width(w),
+				gtk_widget_get_allocated_height(w));
+		cairo_rectangle(cr, f.x, f.y, f.w, f.h);
+		cairo_fill(cr);
+		cairo_restore(cr);
+	}
 	s = cairo_image_surface_create_for_data(fr->bgra, CAIRO_FORMAT_RGB24, fr->width, fr->height,
 						fr->width * 4);
 	cairo_save(cr);
@@ -464,7 +477,12 @@ static gboolean da_draw(GtkWidget *w, cairo_t *cr, gpointer ud)
 							       : CAIRO_FILTER_GOOD);
 	cairo_rectangle(cr, 0, 0, fr->width, fr->height);
 	cairo_clip(cr);
-	cairo_paint_with_alpha(cr, v->dim ? DIM_FACTOR : 1.0);
+	if (v->dim) {
+		cairo_paint_with_alpha(cr, DIM_FACTOR);
+	} else {
+		cairo_set_operator(cr, CAIRO_OPERATOR_SOURCE); /* opaque: a copy, no blending */
+		cairo_paint(cr);
+	}
 	cairo_restore(cr);
 	cairo_surface_destroy(s);
 	painted(v);
@@ -542,6 +560,36 @@ struct view *view_new(bool use_gl, const struct view_cbs *cbs)
 	g_signal_connect(v->top, "unrealize", G_CALLBACK(top_unrealize), v);
 	gtk_widget_show(v->top);
 	return v;
+}
+
+bool view_gl_is_software(char *name, size_t cap)
+{
+	GdkWindow *root = gdk_screen_get_root_window(gdk_screen_get_default());
+	GdkGLContext *ctx = root ? gdk_window_create_gl_context(root, NULL) : NULL;
+	const char *r;
+	bool soft = false;
+
+	if (cap)
+		name[0] = '\0';
+	if (!ctx || !gdk_gl_context_realize(ctx, NULL)) {
+		g_clear_object(&ctx);
+		return false; /* no GL at all: the GL area finds out and falls back itself */
+	}
+	gdk_gl_context_make_current(ctx);
+	r = (const char *)glGetString(GL_RENDERER);
+	if (r) {
+		soft = strstr(r, "llvmpipe") || strstr(r, "softpipe") || strstr(r, "swrast");
+		snprintf(name, cap, "%s", r);
+	}
+	gdk_gl_context_clear_current();
+	g_object_unref(ctx);
+	return soft;
+}
+
+void view_set_renderer_note(struct view *v, const char *note)
+{
+	if (v)
+		snprintf(v->gl_name, sizeof(v->gl_name), "%s", note);
 }
 
 void view_free(struct view *v)
@@ -622,7 +670,7 @@ const char *view_renderer(struct view *v)
 
 const char *view_renderer_detail(struct view *v)
 {
-	return v->gl_ok ? v->gl_name : "cairo";
+	return v->gl_ok || v->gl_name[0] ? v->gl_name : "cairo";
 }
 
 const char *view_scale_name(enum view_scale s)

@@ -60,6 +60,16 @@ struct view_cbs {
 };
 
 struct view *view_new(bool use_gl, const struct view_cbs *cbs);
+/*
+ * Whether this display's OpenGL is a software rasterizer (Mesa llvmpipe,
+ * softpipe, swrast), with its renderer name; false also when there is no GL.
+ * On a CPU, libyuv's BGRA plus one cairo copy costs a fraction of llvmpipe's
+ * full-screen shader passes (bench/client), so --renderer auto then draws
+ * with cairo. UI thread, after gtk_init.
+ */
+bool view_gl_is_software(char *name, size_t cap);
+/* What the overlay says after "renderer" when cairo was chosen, e.g. "cairo (OpenGL would be ...)". */
+void view_set_renderer_note(struct view *v, const char *note);
 /* Drops the widget reference; the widget dies with its parent. NULL does nothing. */
 void view_free(struct view *v);
 GtkWidget *view_widget(struct view *v);

@@ -47,6 +47,7 @@ static void pen_event(struct client_window *w, GdkEvent *e, double x, double y, 
 static void clipboard_from_desktop(struct client_window *w, const struct net_event *ev);
 
 struct client_window {
+	bool bgra_from_start; /* the view chose cairo before the net thread started */
 	struct client_cfg cfg;
 	char host[256];
 	GtkWidget *window, *overlay, *events, *status, *title, *detail, *notice;
@@ -549,7 +550,10 @@ static void view_fallback(struct view *v, const char *why, void *ud)
 	struct client_window *w = ud;
 	(void)v;
 	(void)why;
-	net_set_bgra(w->net, true);
+	if (w->net)
+		net_set_bgra(w->net, true);
+	else
+		w->bgra_from_start = true; /* decided while the window was built */
 }
 
 /* ---- statistics overlay ------------------------------------------------------------ */
@@ -1413,7 +1417,19 @@ static void build(struct client_window *w)
 	gtk_window_set_default_size(GTK_WINDOW(w->window), geo.width * 3 / 4, geo.height * 3 / 4);
 	w->blank = gdk_cursor_new_from_name(display, "none");
 
-	w->view = view_new(w->cfg.use_gl, &vcbs);
+	{
+		char gl[200], note[300] = "";
+		if (w->cfg.use_gl && !w->cfg.gl_software && view_gl_is_software(gl, sizeof(gl))) {
+			log_info("drawing with cairo: OpenGL is a software rasterizer here (%s), "
+				 "and cairo is faster on a CPU (--renderer gl to insist)",
+				 gl);
+			w->cfg.use_gl = false;
+			snprintf(note, sizeof(note), "cairo (OpenGL would be %s)", gl);
+		}
+		w->view = view_new(w->cfg.use_gl, &vcbs);
+		if (note[0])
+			view_set_renderer_note(w->view, note);
+	}
 	/* resize: fitted until the session says whether the desktop can follow the window */
 	w->want_resize = w->cfg.scale == VIEW_SCALE_RESIZE;
 	view_set_scale(w->view, w->want_resize ? VIEW_SCALE_FIT : w->cfg.scale);
@@ -1548,7 +1564,7 @@ struct client_window *client_window_new(const struct client_cfg *cfg)
 	ncfg.session.client_name = cfg->client_name ? cfg->client_name : "highrise-client";
 	ncfg.session.decoder_hw = cfg->decoder;
 	ncfg.retry_always = cfg->kiosk;
-	ncfg.want_bgra = !cfg->use_gl;
+	ncfg.want_bgra = !w->cfg.use_gl || w->bgra_from_start;
 	ncfg.wake = wake;
 	ncfg.userdata = w;
 	/* touch and pen always; the clipboard unless --no-clipboard */

@@ -29,6 +29,7 @@ struct client_cfg {
 	bool fullscreen, kiosk;
 	const char *admin_combo; /* kiosk exit; NULL: "ctrl+alt+shift+q" */
 	bool use_gl;		 /* false: cairo from the start */
+	bool gl_software;	 /* with use_gl: also on llvmpipe & co. (--renderer gl) */
 	size_t clipboard_max;	 /* shared clipboard text up to this size; 0: off */
 	bool touch_raw;		 /* touches as raw TOUCH, no gestures (client/ui/README.md) */
 	const char *test_events; /* tests: a script of synthesized touch and pen events */

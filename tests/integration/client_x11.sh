@@ -70,7 +70,7 @@ print(pw, ph, round((w-pw)/2), round((h-ph)/2))")
 
 # 1. Window mode: the desktop appears, scaled to fit.
 ticket "$T/t1" alice desk
-client c1 "$T/t1"
+client c1 "$T/t1" --renderer gl
 C1=$CLIENT_PID
 check "the client connects and shows the desktop" \
 	wait_for 20 grep -q 'showing the desktop: 1920x1080' "$T/c1.log"
