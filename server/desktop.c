@@ -245,7 +245,8 @@ static void resize_console(struct pipeline *p, uint16_t w, uint16_t h)
 	struct news *n = news_new(NEWS_RESIZE_REFUSED);
 	if (n)
 		snprintf(n->text, sizeof(n->text),
-			 "the desktop stays at its size (%s); the picture is fitted to the window",
+			 "the desktop stays at its size (%.150s); the picture is fitted to the "
+			 "window",
 			 why);
 	post(p, n);
 }
