@@ -137,6 +137,11 @@ if [ -z "$URI" ]; then
 		DISPLAY=:$N xclock -geometry 200x200+1040+30 -update 1 >"$D/xclock.log" 2>&1 &
 		PIDS+=($!)
 	fi
+	# the agent starts streaming right away: let the terminal be on screen first
+	for _ in $(seq 100); do
+		DISPLAY=:$N xdotool search --onlyvisible --name 'Highrise demo' >/dev/null 2>&1 && break
+		sleep 0.2
+	done
 	URI="x11::$N"
 	say "    Xvfb desktop :$N with a terminal and a clock"
 fi

@@ -3,7 +3,7 @@
 # CA, the broker on SQLite, an agent that registers itself, a pool, the user demo), the
 # probe logs in through the broker and sees the desktop, and everything stops afterwards.
 . "$(dirname "$0")/lib.sh"
-need Xvfb openbox xterm convert curl python3
+need Xvfb openbox xterm xdotool convert curl python3
 
 out=$T/demo.out
 rc=0
