@@ -301,6 +301,53 @@ static int ticket_seeds(const char *dir)
 	return rc < 0 ? -1 : 0;
 }
 
+/*
+ * fuzz_broker_api: the first byte picks the parser (its value mod 8; for
+ * paths, value / 8 % 4 is the method: 1 GET, 2 POST, 3 DELETE), the rest is
+ * what a client, agent or admin would send (docs/broker-api.md).
+ */
+static int broker_api_seeds(const char *dir)
+{
+	static const struct {
+		const char *file;
+		unsigned char sel;
+		const char *text;
+	} seeds[] = {
+		{"path-login", 0 + 8 * 2, "/api/v1/login"},
+		{"path-connect", 0 + 8 * 2, "/api/v1/pools/office/connect"},
+		{"path-pools", 0 + 8 * 1, "/api/v1/pools?x=1"},
+		{"path-admin-desktop", 0 + 8 * 1, "/api/v1/admin/desktops/host17/vm1"},
+		{"path-admin-delete", 0 + 8 * 3, "/api/v1/admin/assignments/host17/vm1/"},
+		{"path-session-disconnect", 0 + 8 * 2,
+		 "/api/v1/admin/sessions/9f1c0e5d2b7a4c3e8f6a1b2c3d4e5f60/disconnect"},
+		{"bearer", 1, "Bearer q1C7aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+		{"content-type", 1, "application/json; charset=utf-8"},
+		{"login", 2, "{\"user\": \"alice\", \"password\": \"correct horse\"}"},
+		{"register", 3,
+		 "{\"address\": \"10.0.0.17\", \"port\": 7443, \"desktops\": [\"vm1\", "
+		 "{\"name\": \"vm2\", \"up\": false}]}"},
+		{"pool-fields", 4,
+		 "{\"name\": \"office\", \"kind\": \"floating\", \"idle_timeout_s\": 1800, "
+		 "\"max_sessions\": 2}"},
+		{"name", 5, "host17.example.com"},
+		{"heartbeat", 6, "{\"desktops\": [{\"name\": \"vm1\", \"up\": true}]}"},
+		{"events", 7,
+		 "{\"events\": [{\"session\": \"9f1c0e5d2b7a4c3e8f6a1b2c3d4e5f60\", \"desktop\": "
+		 "\"vm1\", \"event\": \"connected\", \"client\": \"10.0.0.5\"}]}"},
+	};
+	int rc = 0;
+
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]) && rc == 0; i++) {
+		unsigned char buf[512];
+		size_t n = strlen(seeds[i].text);
+
+		buf[0] = seeds[i].sel;
+		memcpy(buf + 1, seeds[i].text, n);
+		rc = write_file(dir, seeds[i].file, buf, n + 1);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -310,6 +357,7 @@ int main(int argc, char **argv)
 		{"fuzz_proto", proto_seeds},
 		{"fuzz_config", config_seeds},
 		{"fuzz_ticket", ticket_seeds},
+		{"fuzz_broker_api", broker_api_seeds},
 	};
 
 	if (argc != 2) {
