@@ -126,8 +126,6 @@ if [ -z "$URI" ]; then
 	for _ in $(seq 100); do [ -s "$D/xvfb.display" ] && break; sleep 0.1; done
 	[ -s "$D/xvfb.display" ] || die "Xvfb did not start (log: $D/xvfb.log)"
 	N=$(head -1 "$D/xvfb.display")
-	DISPLAY=:$N openbox >"$D/openbox.log" 2>&1 &
-	PIDS+=($!)
 	DISPLAY=:$N xsetroot -solid '#1d3557' 2>/dev/null || true
 	DISPLAY=:$N xterm -geometry 72x28+30+30 -fa Monospace -fs 11 -title "Highrise demo" \
 		-e bash -c 'echo "Welcome to the Highrise demo desktop."; echo "Type here: it runs on the agent side."; exec bash' \
@@ -137,11 +135,20 @@ if [ -z "$URI" ]; then
 		DISPLAY=:$N xclock -geometry 200x200+1040+30 -update 1 >"$D/xclock.log" 2>&1 &
 		PIDS+=($!)
 	fi
-	# the agent starts streaming right away: let the terminal be on screen first
-	for _ in $(seq 100); do
-		DISPLAY=:$N xdotool search --onlyvisible --name 'Highrise demo' >/dev/null 2>&1 && break
+	# the agent starts streaming right away: let the terminal be on screen first (mapped
+	# before the window manager starts, which then frames it)
+	shown=0
+	for _ in $(seq 150); do
+		DISPLAY=:$N xdotool search --onlyvisible --name 'Highrise demo' >/dev/null 2>&1 && { shown=1; break; }
 		sleep 0.2
 	done
+	if [ $shown = 0 ]; then
+		say "    warning: the terminal did not appear within 30 s (see $D/xterm.log)"
+		DISPLAY=:$N xwininfo -root -tree >"$D/windows.log" 2>&1 || true
+	fi
+	DISPLAY=:$N openbox --sm-disable >"$D/openbox.log" 2>&1 &
+	PIDS+=($!)
+	sleep 1 # openbox frames the windows
 	URI="x11::$N"
 	say "    Xvfb desktop :$N with a terminal and a clock"
 fi
