@@ -18,8 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#define PROG	     "highrisectl"
-#define RESPONSE_MAX (16 * 1024 * 1024)
+#define PROG "highrisectl"
 
 enum exit_code {
 	EXIT_OK = 0,

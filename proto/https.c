@@ -166,42 +166,10 @@ static int dial(const char *host, const char *port, int timeout_ms, char *why, s
 	return fd;
 }
 
-/* Hex digits of a pin, colons and case ignored, into 32 bytes. */
-static int parse_pin(const char *s, uint8_t out[32])
-{
-	size_t n = 0;
-	for (; *s && n < 64; s++) {
-		int v;
-		if (*s == ':')
-			continue;
-		if (*s >= '0' && *s <= '9')
-			v = *s - '0';
-		else if ((*s | 0x20) >= 'a' && (*s | 0x20) <= 'f')
-			v = (*s | 0x20) - 'a' + 10;
-		else
-			return -1;
-		if (n % 2 == 0)
-			out[n / 2] = (uint8_t)(v << 4);
-		else
-			out[n / 2] |= (uint8_t)v;
-		n++;
-	}
-	return n == 64 && !*s ? 0 : -1;
-}
-
 static int peer_spki(SSL *ssl, uint8_t out[32])
 {
 	X509 *cert = SSL_get1_peer_certificate(ssl);
-	unsigned char *der = NULL;
-	unsigned int len = 32;
-	int dlen, rc = -1;
-
-	if (!cert)
-		return -1;
-	dlen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
-	if (dlen > 0 && EVP_Digest(der, (size_t)dlen, out, &len, EVP_sha256(), NULL) == 1)
-		rc = 0;
-	OPENSSL_free(der);
+	int rc = cert ? tls_cert_spki_sha256(cert, out) : -1;
 	X509_free(cert);
 	return rc;
 }
@@ -239,15 +207,8 @@ static int verify_cb(int ok, X509_STORE_CTX *sctx)
 	struct seen *seen = ssl ? SSL_get_app_data(ssl) : NULL;
 	X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
 
-	if (seen && !seen->have && leaf) {
-		unsigned char *der = NULL;
-		unsigned int len = 32;
-		int dlen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der);
-		if (dlen > 0 &&
-		    EVP_Digest(der, (size_t)dlen, seen->spki, &len, EVP_sha256(), NULL) == 1)
-			seen->have = true;
-		OPENSSL_free(der);
-	}
+	if (seen && !seen->have && leaf && tls_cert_spki_sha256(leaf, seen->spki) == 0)
+		seen->have = true;
 	return ok;
 }
 
@@ -401,7 +362,7 @@ int https_request(const struct https_target *t, const char *who, const char *met
 		return -HTTPS_EURL;
 	}
 	snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
-	if (t->pin_sha256 && parse_pin(t->pin_sha256, want) < 0) {
+	if (t->pin_sha256 && tls_parse_pin(t->pin_sha256, want) < 0) {
 		set_err(err, errlen, "the pin for %s must be 64 hex digits (SHA-256)", who);
 		return -HTTPS_EURL;
 	}

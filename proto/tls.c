@@ -63,7 +63,7 @@ static void log_ssl_errors(const char *what)
 		log_error("tls: %s", what);
 }
 
-static int spki_sha256(X509 *cert, uint8_t out[32])
+int tls_cert_spki_sha256(X509 *cert, uint8_t out[32])
 {
 	unsigned char *der = NULL;
 	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
@@ -88,7 +88,7 @@ void tls_hex(const uint8_t in[32], char out[65])
 }
 
 /* "ab:cd:..." or "abcd..." (any case) -> 32 bytes. */
-static int parse_pin(const char *s, uint8_t out[32])
+int tls_parse_pin(const char *s, uint8_t out[32])
 {
 	size_t n = 0;
 	int nibble = -1;
@@ -138,7 +138,7 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *sctx)
 			X509_STORE_CTX_set_error(sctx, X509_V_OK);
 		return 1;
 	}
-	if (spki_sha256(X509_STORE_CTX_get_current_cert(sctx), got) < 0 ||
+	if (tls_cert_spki_sha256(X509_STORE_CTX_get_current_cert(sctx), got) < 0 ||
 	    CRYPTO_memcmp(got, pin->sha256, 32) != 0) {
 		X509_STORE_CTX_set_error(sctx, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
@@ -247,7 +247,7 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg)
 			pin = calloc(1, sizeof(*pin));
 			if (!pin)
 				goto fail;
-			if (parse_pin(cfg->pin_sha256, pin->sha256) < 0) {
+			if (tls_parse_pin(cfg->pin_sha256, pin->sha256) < 0) {
 				log_error("tls: pin '%s' is not a SHA-256 in hex (64 digits)",
 					  cfg->pin_sha256);
 				free(pin);
@@ -523,7 +523,7 @@ int tls_peer_spki_sha256(struct bufferevent *bev, uint8_t out[32])
 
 	if (!cert)
 		return -ENOENT;
-	rc = spki_sha256(cert, out);
+	rc = tls_cert_spki_sha256(cert, out);
 	X509_free(cert);
 	return rc;
 }
@@ -540,7 +540,7 @@ int tls_cert_file_spki_sha256(const char *path, uint8_t out[32])
 	fclose(f);
 	if (!cert)
 		return -EINVAL;
-	rc = spki_sha256(cert, out);
+	rc = tls_cert_spki_sha256(cert, out);
 	X509_free(cert);
 	return rc;
 }

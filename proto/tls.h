@@ -24,6 +24,7 @@
  */
 
 #include <event2/bufferevent.h>
+#include <openssl/x509.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -99,6 +100,10 @@ int tls_peer_spki_sha256(struct bufferevent *bev, uint8_t out[32]);
 int tls_cert_file_spki_sha256(const char *path, uint8_t out[32]);
 /* 64 lower-case hex digits + NUL. */
 void tls_hex(const uint8_t in[32], char out[65]);
+/* A pin as people write it ("ab:cd:..." or "abcd...", any case) -> 32 bytes; 0 or -EINVAL. */
+int tls_parse_pin(const char *s, uint8_t out[32]);
+/* The SHA-256 of a certificate's SubjectPublicKeyInfo (what pins name); 0 or -EINVAL. */
+int tls_cert_spki_sha256(X509 *cert, uint8_t out[32]);
 
 /* The peer certificate's subject common name ("" when none), e.g. an agent's name under mTLS. */
 int tls_peer_common_name(struct bufferevent *bev, char *buf, size_t len);
