@@ -6,6 +6,7 @@
 #include "broker_client.h"
 #include "https.h"
 #include "log.h"
+#include "session.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -275,46 +276,6 @@ int broker_client_pools(struct broker_client *bc, struct broker_pool **pools, si
 	return 0;
 }
 
-/* Standard base64 (padding optional) into out; the byte count, or -1. */
-static int base64_decode(const char *in, uint8_t *out, size_t cap)
-{
-	size_t n = strlen(in), pad = 0;
-	char *b = malloc(n + 4);
-	int len;
-
-	if (!b)
-		return -1;
-	memcpy(b, in, n);
-	while (n % 4)
-		b[n++] = '=';
-	b[n] = '\0';
-	for (size_t i = n; i > 0 && b[i - 1] == '='; i--)
-		pad++;
-	if (n == 0 || n / 4 * 3 > cap + 3 || pad > 2) {
-		free(b);
-		return -1;
-	}
-	{
-		uint8_t *tmp = malloc(n / 4 * 3 + 1);
-		if (!tmp) {
-			free(b);
-			return -1;
-		}
-		len = EVP_DecodeBlock(tmp, (const unsigned char *)b, (int)n);
-		if (len >= 0) {
-			len -= (int)pad; /* EVP_DecodeBlock counts the padding as bytes */
-			if (len < 0 || (size_t)len > cap)
-				len = -1;
-			else
-				memcpy(out, tmp, (size_t)len);
-		}
-		OPENSSL_cleanse(tmp, n / 4 * 3 + 1);
-		free(tmp);
-	}
-	free(b);
-	return len;
-}
-
 int broker_client_connect(struct broker_client *bc, const char *pool, struct broker_desktop *d,
 			  int *retry_after_s, char *err, size_t errlen)
 {
@@ -354,7 +315,10 @@ int broker_client_connect(struct broker_client *bc, const char *pool, struct bro
 	}
 	d->port = (uint16_t)v->valuedouble;
 	v = cJSON_GetObjectItemCaseSensitive(j, "ticket");
-	len = cJSON_IsString(v) ? base64_decode(v->valuestring, d->ticket, sizeof(d->ticket)) : -1;
+	len = cJSON_IsString(v)
+		      ? session_ticket_decode((const uint8_t *)v->valuestring,
+					      strlen(v->valuestring), d->ticket, sizeof(d->ticket))
+		      : -1;
 	if (len <= 0) {
 		set_err(err, errlen, "the broker's connect answer has no valid ticket");
 		goto out;

@@ -652,17 +652,67 @@ static const struct conn_cbs conn_callbacks = {
 
 /* ---- set-up ------------------------------------------------------------- */
 
-/*
- * A ticket file holds the ticket's bytes as ticket_sign() wrote them (they
- * start with the version byte 0x01), or the same in base64 (standard or
- * URL-safe alphabet, blanks ignored), as a broker's JSON answer carries it.
- */
+int session_ticket_decode(const uint8_t *text, size_t len, uint8_t *out, size_t cap)
+{
+	unsigned char *b64;
+	size_t n = 0;
+	int got = -EINVAL;
+
+	if (len == 0 || len > TICKET_FILE_MAX)
+		return -EINVAL;
+	if (text[0] == 1) { /* TICKET_VERSION: the bytes themselves */
+		if (len > cap)
+			return -EINVAL;
+		memcpy(out, text, len);
+		return (int)len;
+	}
+	b64 = malloc(len + 4);
+	if (!b64)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = text[i];
+		if (isspace(ch))
+			continue;
+		if (ch == '-')
+			ch = '+';
+		else if (ch == '_')
+			ch = '/';
+		else if (!isalnum(ch) && ch != '+' && ch != '/' && ch != '=')
+			goto out;
+		b64[n++] = ch;
+	}
+	while (n % 4)
+		b64[n++] = '='; /* URL-safe base64 often drops the padding */
+	if (n > 0) {
+		unsigned char *raw = malloc(n / 4 * 3);
+		if (!raw) {
+			got = -ENOMEM;
+			goto out;
+		}
+		got = EVP_DecodeBlock(raw, b64, (int)n);
+		/* EVP_DecodeBlock counts the padding as zero bytes: take them off */
+		for (size_t i = n; got >= 0 && i > 0 && b64[i - 1] == '='; i--)
+			got--;
+		if (got <= 0 || (size_t)got > cap)
+			got = -EINVAL;
+		else
+			memcpy(out, raw, (size_t)got);
+		OPENSSL_cleanse(raw, n / 4 * 3);
+		free(raw);
+	}
+out:
+	OPENSSL_cleanse(b64, len + 4);
+	free(b64);
+	return got;
+}
+
+/* A ticket file: what session_ticket_decode takes; "-" is stdin. */
 static int read_ticket_file(struct session *s, const char *path)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	unsigned char *raw, *b64;
-	size_t len, n = 0;
-	int rc = -EINVAL, out;
+	unsigned char *raw;
+	size_t len;
+	int rc = -EINVAL;
 
 	if (!f) {
 		rc = -errno;
@@ -670,8 +720,7 @@ static int read_ticket_file(struct session *s, const char *path)
 		return rc;
 	}
 	raw = malloc(TICKET_FILE_MAX + 1);
-	b64 = malloc(TICKET_FILE_MAX + 4);
-	if (!raw || !b64) {
+	if (!raw) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -683,55 +732,18 @@ static int read_ticket_file(struct session *s, const char *path)
 				    : "empty");
 		goto out;
 	}
-	if (raw[0] == 1) { /* TICKET_VERSION: the bytes themselves */
-		if (len > MSG_TICKET_MAX) {
-			log_error("session: the ticket in %s is longer than %u bytes", path,
-				  MSG_TICKET_MAX);
-			goto out;
-		}
-		memcpy(s->ticket, raw, len);
-		s->ticket_len = len;
-		rc = 0;
+	rc = session_ticket_decode(raw, len, s->ticket, sizeof(s->ticket));
+	if (rc < 0) {
+		log_error("session: %s holds neither a ticket (at most %u bytes) nor one in base64",
+			  path, MSG_TICKET_MAX);
 		goto out;
 	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = raw[i];
-		if (isspace(ch))
-			continue;
-		if (ch == '-')
-			ch = '+';
-		else if (ch == '_')
-			ch = '/';
-		else if (!isalnum(ch) && ch != '+' && ch != '/' && ch != '=')
-			goto bad;
-		b64[n++] = ch;
-	}
-	while (n % 4)
-		b64[n++] = '='; /* URL-safe base64 often drops the padding */
-	if (n == 0 || n / 4 * 3 > sizeof(raw[0]) * TICKET_FILE_MAX)
-		goto bad;
-	out = EVP_DecodeBlock(raw, b64, (int)n);
-	if (out < 0)
-		goto bad;
-	/* EVP_DecodeBlock counts the padding as zero bytes: take them off */
-	for (size_t i = n; i > 0 && b64[i - 1] == '='; i--)
-		out--;
-	if (out <= 0 || (size_t)out > MSG_TICKET_MAX)
-		goto bad;
-	memcpy(s->ticket, raw, (size_t)out);
-	s->ticket_len = (size_t)out;
+	s->ticket_len = (size_t)rc;
 	rc = 0;
-	goto out;
-bad:
-	log_error("session: %s holds neither a ticket nor a ticket in base64", path);
-	rc = -EINVAL;
 out:
 	if (raw)
 		OPENSSL_cleanse(raw, TICKET_FILE_MAX + 1);
-	if (b64)
-		OPENSSL_cleanse(b64, TICKET_FILE_MAX + 4);
 	free(raw);
-	free(b64);
 	if (f != stdin)
 		fclose(f);
 	return rc;

@@ -159,6 +159,14 @@ struct session_cbs {
  * callback runs before the event loop does). cfg and cbs are borrowed for
  * the call. Returns NULL and logs why for a bad configuration.
  */
+/*
+ * A connect ticket as people and brokers hand it over: its bytes (they start
+ * with the version byte 0x01) or base64 (standard or URL-safe, padding
+ * optional, blanks ignored). The ticket's length in out, or -EINVAL (not a
+ * ticket, or longer than cap) / -ENOMEM. Pure.
+ */
+int session_ticket_decode(const uint8_t *text, size_t len, uint8_t *out, size_t cap);
+
 struct session *session_new(struct event_base *base, const struct session_cfg *cfg,
 			    const struct session_cbs *cbs, void *userdata);
 
