@@ -477,7 +477,7 @@ struct encoder *encoder_new(const struct encoder_cfg *cfg)
 	int ret;
 
 	if (!cfg || cfg->width < 1 || cfg->height < 1 || cfg->width > MAX_SIZE ||
-	    cfg->height > MAX_SIZE) {
+	    cfg->height > MAX_SIZE || (uint64_t)cfg->width * (uint64_t)cfg->height > ENCODER_AREA_MAX) {
 		log_error("encoder: invalid size %dx%d", cfg ? cfg->width : 0,
 			  cfg ? cfg->height : 0);
 		return NULL;
@@ -994,7 +994,8 @@ int encoder_resize(struct encoder *enc, int width, int height)
 {
 	int ret;
 
-	if (width < 1 || height < 1 || width > MAX_SIZE || height > MAX_SIZE)
+	if (width < 1 || height < 1 || width > MAX_SIZE || height > MAX_SIZE ||
+	    (uint64_t)width * (uint64_t)height > ENCODER_AREA_MAX)
 		return -EINVAL;
 	close_codec(enc);
 	drop_pending(enc);

@@ -56,6 +56,12 @@
 #include <stdint.h>
 
 #define ENCODER_BITRATE_MIN 100u /* kbit/s; encoder_set_bitrate clamps to these */
+/*
+ * The largest picture, in pixels, any stream of ours carries: H.264 level
+ * 6.2's 139,264 macroblocks (ITU-T H.264 Table A-1), e.g. 8192x4352. Capture
+ * refuses bigger consoles before allocating for them (capture.h).
+ */
+#define ENCODER_AREA_MAX (139264u * 256u)
 #define ENCODER_BITRATE_MAX 1000000u
 
 /* Non-negative results; errors are negative. */

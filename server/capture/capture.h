@@ -25,6 +25,7 @@
  * may encode damage it collected over several calls.
  */
 
+#include "encoder.h"
 #include "msg.h"
 #include "rect.h"
 
@@ -55,9 +56,41 @@ struct capture_cursor {
 	uint8_t *pixels; /* width*height*4 bytes B,G,R,A premultiplied; owned by the backend */
 };
 
+/* Why open() failed: the caller's retry policy and the user's message differ. */
+enum capture_failure {
+	CAPTURE_FAIL_UNREACHABLE, /* cannot connect, or the connection broke: retry soon */
+	CAPTURE_FAIL_AUTH,	  /* the console refused our credentials: a configuration error */
+	CAPTURE_FAIL_REFUSED,	  /* we refused the console (too large, unsupported): retry slowly */
+	CAPTURE_FAIL_SANDBOX,	  /* cfg->connected failed: the worker cannot be confined */
+};
+
+struct capture_error {
+	enum capture_failure kind;
+	char why[200]; /* a sentence for logs and the user's STATUS, NUL-terminated */
+};
+
+/*
+ * The largest console we take: what the encoder accepts (encoder.h
+ * ENCODER_AREA_MAX, H.264 level 6.2's frame size). A bigger one is refused
+ * before its framebuffer is allocated (CAPTURE_FAIL_REFUSED, or
+ * CAPTURE_ERROR with the reason logged when it grows while open).
+ */
+#define CAPTURE_AREA_MAX ENCODER_AREA_MAX
+
 struct capture_cfg {
 	const char *password;	/* VNC password; NULL for none */
 	int connect_timeout_ms; /* 0: 5000 */
+	/*
+	 * Called once from open(), as soon as the console's connection exists
+	 * and before any byte the console sent is parsed (X11: right after
+	 * XOpenDisplay, whose handshake Xlib does inside). The worker confines
+	 * itself here (sandbox.h): from then on it cannot open another socket
+	 * or file. Non-zero fails open() with CAPTURE_FAIL_SANDBOX. May be NULL.
+	 */
+	int (*connected)(void *ud);
+	void *connected_ud;
+	/* When open() returns NULL, filled with the reason (may be NULL). */
+	struct capture_error *error;
 };
 
 struct capture;
