@@ -21,10 +21,53 @@
  *    the plain security types (None, VNC password) are offered; consoles are
  *    reached on loopback or a management network;
  *  - it drops cursor shapes of 0x0, so a hidden cursor is only seen when the
- *    server sends a fully transparent one;
+ *    server sends a fully transparent one; a shape of 1024 pixels or more a
+ *    side fails the connection inside the library (cursor.c), without a word;
  *  - once a message has started arriving, HandleRFBServerMessage reads it to
- *    the end: next() can overrun its timeout by that one read. TCP keepalive
- *    bounds it when the peer vanishes.
+ *    the end. readTimeout (VNC_READ_TIMEOUT_S) bounds each stall within it:
+ *    ReadFromRFBServer counts EAGAINs, waiting up to 100 ms after each, and
+ *    gives up after readTimeout * 10 of them in one call. That is a count,
+ *    not a clock: one call of n bytes must arrive in at most 10 * readTimeout
+ *    bursts. The largest calls are Raw's and Zlib's 300 KiB pieces; Tight,
+ *    which every console we know picks first, reads at most 30000 bytes at
+ *    a time, so a link must deliver >= 600 bytes a wake-up. A console that
+ *    sends slowly but steadily can still hold next() for long.
+ *
+ * A console is untrusted input, and libvncclient decodes far more than we
+ * ask for: HandleRFBServerMessage dispatches on the rectangle's encoding,
+ * never on what SetEncodings announced, so TRLE, ZYWRLE, Ultra, UltraZip,
+ * Tight JPEG, ServerIdentity, SupportedEncodings/Messages, PointerPos,
+ * KeyboardLedState and ExtendedDesktopSize rectangles, and TextChat, Xvp
+ * and the two ResizeFrameBuffer messages, are all taken unasked. Protocol
+ * extensions only see encodings it does not know, so none can be refused.
+ * What this file does from outside:
+ *  - JPEG never asked for is refused through the GotJpeg hook, which 0.9.14
+ *    calls right after reading the compressed bytes and before TurboJPEG
+ *    (and the bundled common/turbojpeg.c skip_input_data(), which walks off
+ *    the heap on an oversized APP0 length) sees them: the hook frees the
+ *    buffer, as 0.9.14 requires, and fails the connection;
+ *  - the framebuffer is capped at CAPTURE_AREA_MAX before it is allocated,
+ *    at open and on every resize;
+ *  - rfb->raw_buffer, which Zlib, Ultra, ZRLE and TRLE decode into, is ours:
+ *    calloc'd at 8 bytes a pixel of the framebuffer (ZRLE's need) so the
+ *    library never mallocs one for a rectangle that fits. A Zlib rectangle
+ *    with 0 data bytes, or an Ultra one that decodes to nothing, draws it
+ *    as it is: zeros, or pixels this console sent earlier, never freed heap
+ *    memory. UltraZip alone wants more (rw * 65535 bytes) and mallocs its
+ *    own; we put a zeroed one back after the message, but within that one
+ *    message a later rectangle can show it;
+ *  - cursor shapes above MSG_CURSOR_MAX are cropped, with a log line.
+ * What cannot be fixed from outside, so the desktop's sandboxed worker
+ * process (its memory limit, its own heap holding only this console's data,
+ * and its restart) is the boundary:
+ *  - Tight's "no zlib" path (control 0xA0) reads compressedLen <= 300 KiB
+ *    into client->buffer but converts rw * rh * 3 bytes of it: a 1-byte
+ *    payload for a large rectangle reads megabytes past the buffer into the
+ *    picture, or faults (still so upstream);
+ *  - Ultra and UltraZip malloc whatever byte count the server announces
+ *    (2 GiB is taken) and read it all before decoding: only RLIMIT_AS stops
+ *    it, and then the library fails cleanly (ReadFromRFBServer refuses NULL);
+ *  - an encoding we never announced cannot be refused (TRLE above).
  */
 #include "capture.h"
 
@@ -57,11 +100,24 @@
 #define VNC_LABEL_MAX	       (VNC_HOST_MAX + 16)
 #define VNC_SCROLL_STEP	       120 /* msg_scroll units per wheel click */
 #define VNC_LIBMSG_MAX	       256
+/*
+ * After the handshake, a message that stops arriving fails after about this
+ * long (libvncclient's readTimeout: see the top of the file).
+ */
+#define VNC_READ_TIMEOUT_S 5
+/* rfb->raw_buffer per framebuffer pixel: ZRLE inflates into rw * rh * 4 * 2. */
+#define VNC_RAW_BYTES_PER_PIXEL 8
 
 /*
  * What we ask the server for (RFC 6143 §7.5.2), most preferred first. Only
  * lossless encodings: no JPEG quality level is requested, so tight stays
  * lossless, and the encoder gets the console's exact pixels.
+ *
+ * Only what QEMU and TigerVNC use: Tight, ZRLE, Hextile, Zlib, Raw and
+ * CopyRect. Ultra and UltraZip (which allocate whatever length the server
+ * announces), RRE and CoRRE are no longer asked for. libvncclient decodes
+ * them anyway when sent (see the top of the file): not announcing them
+ * keeps honest servers off those paths, the sandbox handles the others.
  *
  * We send this list ourselves instead of SetFormatAndEncodings(), which
  * always adds ExtendedDesktopSize: QEMU >= 6.0 then announces resizes with
@@ -70,8 +126,7 @@
  * resizes work with every server.
  */
 static const uint32_t vnc_encodings[] = {
-	rfbEncodingCopyRect, rfbEncodingTight, rfbEncodingZRLE, rfbEncodingUltra,
-	rfbEncodingUltraZip, rfbEncodingHextile, rfbEncodingZlib, rfbEncodingCoRRE, rfbEncodingRRE,
+	rfbEncodingCopyRect, rfbEncodingTight, rfbEncodingZRLE, rfbEncodingHextile, rfbEncodingZlib,
 	rfbEncodingRaw,
 	/* pseudo-encodings */
 	rfbEncodingCompressLevel0 + 1,		  /* consoles are near: spend little CPU */
@@ -122,9 +177,26 @@ struct capture {
 	/* during open() only */
 	const char *password;
 	bool password_asked;
+
+	/*
+	 * Why open() failed or the connection ended, when we know better than
+	 * libvncclient's last log line (a refusal of ours, a stall); why[0] is
+	 * NUL when nothing was recorded.
+	 */
+	struct capture_error reason;
+
+	/* rfb->raw_buffer as we allocated it (see the top of the file) */
+	char *raw_buffer;
+	int raw_size;
+
+	/* the last cursor size cropped, so each new size is logged once */
+	int cropped_w, cropped_h;
 };
 
 /* ---- libvncclient's log, routed into log.h ---- */
+
+static void set_reason(struct capture *c, enum capture_failure kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* The library's last message on this thread: the reason behind a failed call. */
 static _Thread_local char vnc_libmsg[VNC_LIBMSG_MAX];
@@ -134,6 +206,20 @@ static _Thread_local char vnc_libmsg[VNC_LIBMSG_MAX];
  * a failure after that point is not an authentication failure.
  */
 static _Thread_local bool vnc_auth_ok;
+/*
+ * Whether the server said, during this thread's current handshake, that it
+ * refuses us for earlier failures ("Too many security failures", TigerVNC's
+ * blacklist; "too many tries"): a refusal of our credentials too.
+ */
+static _Thread_local bool vnc_auth_refused;
+
+static void vnc_note(const char *msg)
+{
+	if (strstr(msg, "authentication succeeded"))
+		vnc_auth_ok = true;
+	if (strcasestr(msg, "security failure") || strcasestr(msg, "too many tries"))
+		vnc_auth_refused = true;
+}
 
 static void vnc_format(char *buf, size_t cap, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
@@ -159,8 +245,7 @@ static void vnc_lib_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vnc_format(vnc_libmsg, sizeof(vnc_libmsg), fmt, ap);
 	va_end(ap);
-	if (strstr(vnc_libmsg, "authentication succeeded"))
-		vnc_auth_ok = true;
+	vnc_note(vnc_libmsg);
 	log_debug("libvncclient: %s", vnc_libmsg);
 }
 
@@ -170,6 +255,7 @@ static void vnc_lib_err(const char *fmt, ...)
 	va_start(ap, fmt);
 	vnc_format(vnc_libmsg, sizeof(vnc_libmsg), fmt, ap);
 	va_end(ap);
+	vnc_note(vnc_libmsg);
 	log_warn("libvncclient: %s", vnc_libmsg);
 }
 
@@ -233,6 +319,15 @@ static int ms_left(int64_t deadline)
 	if (left < 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
+}
+
+static void set_reason(struct capture *c, enum capture_failure kind, const char *fmt, ...)
+{
+	va_list ap;
+	c->reason.kind = kind;
+	va_start(ap, fmt);
+	vsnprintf(c->reason.why, sizeof(c->reason.why), fmt, ap);
+	va_end(ap);
 }
 
 static char vnc_tag; /* rfbClientSetClientData key */
@@ -320,16 +415,19 @@ static int parse_uri(const char *uri, char *host, size_t cap, int *port)
  * stays non-blocking: libvncclient waits on EAGAIN itself). Returns the fd,
  * or -1 and logs why.
  */
-static int tcp_connect(const char *host, int port, const char *label, int64_t deadline)
+static int tcp_connect(struct capture *c, const char *host, int port, int64_t deadline)
 {
+	const char *label = c->label;
 	char service[8];
 	snprintf(service, sizeof(service), "%d", port);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL;
 	int rc = getaddrinfo(host, service, &hints, &res);
 	if (rc != 0) {
-		log_error("vnc: cannot resolve %s: %s", label,
-			  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		const char *err = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
+		log_error("vnc: cannot resolve %s: %s", label, err);
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE,
+			   "the console's address %s cannot be resolved: %s", label, err);
 		return -1;
 	}
 
@@ -368,6 +466,8 @@ static int tcp_connect(const char *host, int port, const char *label, int64_t de
 	freeaddrinfo(res);
 	if (fd < 0) {
 		log_error("vnc: cannot connect to %s: %s", label, strerror(err));
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE, "the console at %s cannot be reached: %s",
+			   label, strerror(err));
 		return -1;
 	}
 
@@ -380,6 +480,8 @@ static int tcp_connect(const char *host, int port, const char *label, int64_t de
 				close(low);
 			log_error("vnc: cannot connect to %s: no socket number below %d free",
 				  label, FD_SETSIZE);
+			set_reason(c, CAPTURE_FAIL_UNREACHABLE,
+				   "no socket number below %d is free for the console", FD_SETSIZE);
 			return -1;
 		}
 		fd = low;
@@ -434,14 +536,45 @@ static rfbBool cb_malloc_framebuffer(rfbClient *rfb)
 	rfb->frameBuffer = NULL;
 	if (rfb->width < 1 || rfb->height < 1 || rfb->width > (int)MSG_DIMENSION_MAX ||
 	    rfb->height > (int)MSG_DIMENSION_MAX) {
-		log_error("vnc: %s announced a desktop of %dx%d, outside 1..%u", c->label,
-			  rfb->width, rfb->height, MSG_DIMENSION_MAX);
+		log_error("vnc: %s announced a desktop of %dx%d, outside 1..%u a side: refused",
+			  c->label, rfb->width, rfb->height, MSG_DIMENSION_MAX);
+		set_reason(c, CAPTURE_FAIL_REFUSED,
+			   "the console's desktop is %dx%d, outside the 1..%u pixels a side the "
+			   "agent takes",
+			   rfb->width, rfb->height, MSG_DIMENSION_MAX);
+		return FALSE;
+	}
+	/* Refused before anything is allocated for it: the encoder would refuse it anyway. */
+	size_t area = (size_t)rfb->width * (size_t)rfb->height;
+	if (area > CAPTURE_AREA_MAX) {
+		log_error("vnc: %s announced a desktop of %dx%d (%zu pixels), more than the %u "
+			  "pixels the encoder takes: refused",
+			  c->label, rfb->width, rfb->height, area, CAPTURE_AREA_MAX);
+		set_reason(c, CAPTURE_FAIL_REFUSED,
+			   "the console's desktop is %dx%d, more than the %u pixels the encoder "
+			   "takes",
+			   rfb->width, rfb->height, CAPTURE_AREA_MAX);
 		return FALSE;
 	}
 	/* Zeroed: until the server has sent every pixel the rest is black, not garbage. */
-	rfb->frameBuffer = calloc((size_t)rfb->width * (size_t)rfb->height, 4);
-	if (!rfb->frameBuffer) {
+	rfb->frameBuffer = calloc(area, 4);
+	/*
+	 * The library's decode buffer, zeroed and large enough for any
+	 * rectangle of Zlib, Ultra, ZRLE and TRLE inside this framebuffer, so
+	 * it never mallocs an uninitialised one (see the top of the file).
+	 * calloc maps it lazily: pages cost memory once a decoder writes them.
+	 */
+	free(rfb->raw_buffer);
+	rfb->raw_buffer = calloc(area, VNC_RAW_BYTES_PER_PIXEL);
+	rfb->raw_buffer_size = rfb->raw_buffer ? (int)(area * VNC_RAW_BYTES_PER_PIXEL) : -1;
+	c->raw_buffer = rfb->raw_buffer;
+	c->raw_size = rfb->raw_buffer_size;
+	if (!rfb->frameBuffer || !rfb->raw_buffer) {
+		free(rfb->frameBuffer);
+		rfb->frameBuffer = NULL;
 		log_error("vnc: no memory for a %dx%d framebuffer", rfb->width, rfb->height);
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE, "no memory for the console's %dx%d desktop",
+			   rfb->width, rfb->height);
 		return FALSE;
 	}
 	rfb->updateRect.x = 0;
@@ -454,6 +587,48 @@ static rfbBool cb_malloc_framebuffer(rfbClient *rfb)
 	c->ndamage = 0;
 	log_debug("vnc: %s framebuffer %dx%d", c->label, rfb->width, rfb->height);
 	return TRUE;
+}
+
+/*
+ * UltraZip mallocs a raw_buffer of its own when ours is smaller than it
+ * wants (ultra.c): put a zeroed one of ours back, so that the next Zlib or
+ * Ultra rectangle cannot draw what that malloc returned.
+ */
+static bool keep_raw_buffer(struct capture *c)
+{
+	rfbClient *rfb = c->rfb;
+	if (!rfb->frameBuffer ||
+	    (rfb->raw_buffer == c->raw_buffer && rfb->raw_buffer_size == c->raw_size))
+		return true;
+	log_debug("vnc: %s: libvncclient replaced its decode buffer; zeroing a new one", c->label);
+	free(rfb->raw_buffer);
+	rfb->raw_buffer = calloc((size_t)c->raw_size, 1);
+	rfb->raw_buffer_size = rfb->raw_buffer ? c->raw_size : -1;
+	c->raw_buffer = rfb->raw_buffer;
+	if (!rfb->raw_buffer) {
+		log_error("vnc: no memory for %s's decode buffer", c->label);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Tight JPEG (libvncclient tight.c DecompressJpegRectBPP): called with the
+ * compressed bytes, before any JPEG decoder sees them. We never ask for a
+ * JPEG quality level, so a JPEG rectangle is a console we do not trust.
+ */
+static rfbBool cb_got_jpeg(rfbClient *rfb, const uint8_t *buffer, int length, int x, int y, int w,
+			   int h)
+{
+	struct capture *c = from_rfb(rfb);
+	/* 0.9.14 hands over its malloc'd copy and returns what we return: ours to free. */
+	free((void *)buffer);
+	log_warn("vnc: %s sent a JPEG rectangle (%d bytes for %dx%d at %d,%d), which the agent "
+		 "never asks for: refused",
+		 c->label, length, w, h, x, y);
+	set_reason(c, CAPTURE_FAIL_REFUSED,
+		   "the console sent JPEG, which the agent never asks for");
+	return FALSE;
 }
 
 static void add_damage(struct capture *c, struct rect r)
@@ -504,6 +679,12 @@ static void convert_cursor(struct capture *c, const rfbClient *rfb, int xhot, in
 	/* The protocol carries at most MSG_CURSOR_MAX: bigger shapes are cropped. */
 	int w = width > (int)MSG_CURSOR_MAX ? (int)MSG_CURSOR_MAX : width;
 	int h = height > (int)MSG_CURSOR_MAX ? (int)MSG_CURSOR_MAX : height;
+	if ((w != width || h != height) && (width != c->cropped_w || height != c->cropped_h)) {
+		log_info("vnc: %s sent a %dx%d cursor, more than %u a side: cropped to %dx%d",
+			 c->label, width, height, MSG_CURSOR_MAX, w, h);
+		c->cropped_w = width;
+		c->cropped_h = height;
+	}
 	uint8_t *px = malloc((size_t)w * (size_t)h * 4);
 	if (!px) {
 		log_warn("vnc: no memory for a %dx%d cursor", w, h);
@@ -544,6 +725,10 @@ static void cb_got_cursor(rfbClient *rfb, int xhot, int yhot, int width, int hei
 	struct capture *c = from_rfb(rfb);
 	if (bpp == 4 && rfb->rcSource && rfb->rcMask && width > 0 && height > 0)
 		convert_cursor(c, rfb, xhot, yhot, width, height);
+	else
+		log_info("vnc: %s sent a %dx%d cursor at %d bytes a pixel that we cannot read: "
+			 "dropped",
+			 c->label, width, height, bpp);
 	/*
 	 * We keep our own copy. 0.9.14 allocates a new rcMask for every shape
 	 * without freeing the old one: handing both back here stops that leak.
@@ -586,7 +771,7 @@ static bool handle_message(struct capture *c)
 	struct sigpipe_guard g;
 	sigpipe_block(&g);
 	vnc_libmsg[0] = '\0';
-	bool ok = HandleRFBServerMessage(c->rfb);
+	bool ok = HandleRFBServerMessage(c->rfb) && keep_raw_buffer(c);
 	if (ok && c->full_needed) {
 		/* A resize by ExtendedDesktopSize does not ask for the new screen. */
 		c->full_needed = false;
@@ -602,7 +787,13 @@ static void fail(struct capture *c)
 	if (c->failed)
 		return;
 	c->failed = true;
-	if (vnc_libmsg[0])
+	if (c->reason.why[0])
+		log_warn("vnc: connection to %s closed: %s", c->label, c->reason.why);
+	else if (strstr(vnc_libmsg, "Connection timed out"))
+		log_warn("vnc: connection to %s lost: the console stopped answering in the middle "
+			 "of a message (nothing for %d s)",
+			 c->label, VNC_READ_TIMEOUT_S);
+	else if (vnc_libmsg[0])
 		log_warn("vnc: connection to %s lost: %s", c->label, vnc_libmsg);
 	else
 		log_warn("vnc: connection to %s lost", c->label);
@@ -685,6 +876,7 @@ static rfbClient *new_client(struct capture *c, const char *host, int port)
 	rfb->GotFrameBufferUpdate = cb_got_update;
 	rfb->GotCursorShape = cb_got_cursor;
 	rfb->GotXCutText = cb_got_cut_text;
+	rfb->GotJpeg = cb_got_jpeg;
 	/* See the top of the file: only what poll() can follow. */
 	static const uint32_t schemes[] = {rfbVncAuth, rfbNoAuth, 0};
 	SetClientAuthSchemes(rfb, schemes, -1);
@@ -714,10 +906,15 @@ static bool handshake(struct capture *c, const struct capture_cfg *cfg, int64_t 
 	if (n == 0) {
 		log_error("vnc: %s accepted the connection but sent no greeting within %d ms",
 			  c->label, timeout_ms);
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE,
+			   "the console accepted the connection but sent no greeting within %d ms",
+			   timeout_ms);
 		return false;
 	}
 	if (n < 0) {
 		log_error("vnc: waiting for %s: %s", c->label, strerror(errno));
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE, "waiting for the console: %s",
+			   strerror(errno));
 		return false;
 	}
 
@@ -733,25 +930,32 @@ static bool handshake(struct capture *c, const struct capture_cfg *cfg, int64_t 
 	sigpipe_block(&g);
 	vnc_libmsg[0] = '\0';
 	vnc_auth_ok = false;
+	vnc_auth_refused = false;
 	bool ok = InitialiseRFBConnection(rfb);
 	sigpipe_unblock(&g);
 	c->password = NULL;
 	/*
-	 * From here reads are bounded by our poll() deadlines between messages
-	 * and by TCP keepalive within one; libvncclient's retry counter would
-	 * cut large updates on a busy link.
+	 * From here our poll() deadlines bound the wait between messages and
+	 * readTimeout each stall within one (see the top of the file).
 	 */
-	rfb->readTimeout = 0;
+	rfb->readTimeout = VNC_READ_TIMEOUT_S;
 	if (ok)
 		return true;
 
 	const char *sep = vnc_libmsg[0] ? ": " : "";
-	if (c->password_asked && !(password && password[0]))
+	if (c->password_asked && !(password && password[0])) {
 		log_error("vnc: %s asks for a password and none is configured", c->label);
-	else if (c->password_asked && !vnc_auth_ok)
+		set_reason(c, CAPTURE_FAIL_AUTH,
+			   "the console asks for a password and the agent has none configured");
+	} else if ((c->password_asked && !vnc_auth_ok) || vnc_auth_refused) {
 		log_error("vnc: authentication failed for %s%s%s", c->label, sep, vnc_libmsg);
-	else
+		set_reason(c, CAPTURE_FAIL_AUTH, "the console refused the agent's credentials%s%s",
+			   sep, vnc_libmsg);
+	} else {
 		log_error("vnc: handshake with %s failed%s%s", c->label, sep, vnc_libmsg);
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE, "the handshake with the console failed%s%s",
+			   sep, vnc_libmsg);
+	}
 	return false;
 }
 
@@ -762,7 +966,7 @@ static bool first_frame(struct capture *c, int64_t deadline)
 	rfb->width = rfb->si.framebufferWidth;
 	rfb->height = rfb->si.framebufferHeight;
 	if (!rfb->MallocFrameBuffer(rfb))
-		return false;
+		return false; /* it said why */
 
 	struct sigpipe_guard g;
 	sigpipe_block(&g);
@@ -772,6 +976,8 @@ static bool first_frame(struct capture *c, int64_t deadline)
 	c->full_needed = false;
 	if (!ok) {
 		log_error("vnc: %s closed the connection after the handshake", c->label);
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE,
+			   "the console closed the connection after the handshake");
 		return false;
 	}
 
@@ -783,12 +989,38 @@ static bool first_frame(struct capture *c, int64_t deadline)
 			break;
 		}
 		if (r < 0 || !handle_message(c)) {
-			log_error("vnc: %s closed the connection before the first frame%s%s",
-				  c->label, vnc_libmsg[0] ? ": " : "", vnc_libmsg);
+			if (c->reason.why[0]) {
+				log_error("vnc: %s: %s", c->label, c->reason.why);
+			} else if (strstr(vnc_libmsg, "Connection timed out")) {
+				log_error("vnc: %s stopped answering in the middle of a message "
+					  "before the first frame",
+					  c->label);
+				set_reason(c, CAPTURE_FAIL_UNREACHABLE,
+					   "the console stopped answering in the middle of a "
+					   "message");
+			} else {
+				log_error(
+					"vnc: %s closed the connection before the first frame%s%s",
+					c->label, vnc_libmsg[0] ? ": " : "", vnc_libmsg);
+				set_reason(c, CAPTURE_FAIL_UNREACHABLE,
+					   "the console closed the connection before the first "
+					   "frame%s%s",
+					   vnc_libmsg[0] ? ": " : "", vnc_libmsg);
+			}
 			return false;
 		}
 	}
 	return true;
+}
+
+/* Fills cfg->error, when the caller gave one, for an open() that fails. */
+static void report_failure(const struct capture_cfg *cfg, enum capture_failure kind,
+			   const char *why)
+{
+	if (!cfg || !cfg->error)
+		return;
+	cfg->error->kind = kind;
+	snprintf(cfg->error->why, sizeof(cfg->error->why), "%s", why);
 }
 
 static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
@@ -800,6 +1032,7 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 	if (parse_uri(uri, host, sizeof(host), &port) < 0) {
 		log_error("vnc: bad URI '%s': use vnc://HOST[:PORT] or vnc://[IPv6]:PORT",
 			  uri ? uri : "(none)");
+		report_failure(cfg, CAPTURE_FAIL_REFUSED, "the desktop's console URI is not valid");
 		return NULL;
 	}
 	int timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
@@ -809,17 +1042,26 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 	struct capture *c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_error("vnc: out of memory");
+		report_failure(cfg, CAPTURE_FAIL_UNREACHABLE, "the agent is out of memory");
 		return NULL;
 	}
 	snprintf(c->label, sizeof(c->label), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 	c->rfb = new_client(c, host, port);
 	if (!c->rfb) {
 		log_error("vnc: out of memory");
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE, "the agent is out of memory");
 		goto fail;
 	}
-	c->rfb->sock = tcp_connect(host, port, c->label, deadline);
+	c->rfb->sock = tcp_connect(c, host, port, deadline);
 	if (c->rfb->sock < 0) {
 		c->rfb->sock = RFB_INVALID_SOCKET;
+		goto fail;
+	}
+	/* Before the console's first byte is read (capture.h). */
+	if (cfg && cfg->connected && cfg->connected(cfg->connected_ud) != 0) {
+		log_error("vnc: %s: the worker cannot confine itself: not talking to the console",
+			  c->label);
+		set_reason(c, CAPTURE_FAIL_SANDBOX, "the desktop's worker cannot confine itself");
 		goto fail;
 	}
 	if (!handshake(c, cfg, deadline, timeout_ms) || !first_frame(c, deadline))
@@ -829,6 +1071,10 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 	return c;
 
 fail:
+	if (c->reason.why[0])
+		report_failure(cfg, c->reason.kind, c->reason.why);
+	else
+		report_failure(cfg, CAPTURE_FAIL_UNREACHABLE, "the console cannot be reached");
 	vnc_close(c);
 	return NULL;
 }

@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <linux/input-event-codes.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
@@ -452,9 +454,13 @@ static void test_unreachable(void)
 		 port);
 	log_clear();
 	int64_t t0 = now_ms();
-	struct capture *c = vnc->open(uri, NULL);
+	struct capture_error err = {.kind = CAPTURE_FAIL_SANDBOX};
+	struct capture_cfg refused = {.error = &err};
+	struct capture *c = vnc->open(uri, &refused);
 	CHECK(c == NULL);
 	CHECK(now_ms() - t0 < 1000);
+	CHECK_INT_EQ(err.kind, CAPTURE_FAIL_UNREACHABLE);
+	CHECK(strstr(err.why, "Connection refused") != NULL);
 	if (!logged(want)) {
 		fprintf(stderr, "missing log line '%s' in:\n%s", want, logbuf);
 		check_failed++;
@@ -468,7 +474,8 @@ static void test_unreachable(void)
 	CHECK(listen(s, 4) == 0);
 	CHECK(getsockname(s, (struct sockaddr *)&a, &len) == 0);
 	snprintf(uri, sizeof(uri), "vnc://127.0.0.1:%d", ntohs(a.sin_port));
-	struct capture_cfg cfg = {.connect_timeout_ms = 400};
+	err = (struct capture_error){.kind = CAPTURE_FAIL_SANDBOX};
+	struct capture_cfg cfg = {.connect_timeout_ms = 400, .error = &err};
 	log_clear();
 	t0 = now_ms();
 	c = vnc->open(uri, &cfg);
@@ -476,6 +483,8 @@ static void test_unreachable(void)
 	CHECK(c == NULL);
 	CHECK(took >= 350 && took < 1500);
 	CHECK(logged("sent no greeting"));
+	CHECK_INT_EQ(err.kind, CAPTURE_FAIL_UNREACHABLE);
+	CHECK(strstr(err.why, "no greeting") != NULL);
 	close(s);
 }
 
@@ -805,16 +814,22 @@ static void test_password(void)
 			vnc->close(c);
 		}
 
-		struct capture_cfg bad = {.password = WRONG_PASSWORD};
+		struct capture_error err = {.kind = CAPTURE_FAIL_UNREACHABLE};
+		struct capture_cfg bad = {.password = WRONG_PASSWORD, .error = &err};
 		log_clear();
 		c = vnc->open(uri, &bad);
 		CHECK(c == NULL);
 		CHECK(logged("vnc: authentication failed"));
+		CHECK_INT_EQ(err.kind, CAPTURE_FAIL_AUTH);
+		CHECK(strstr(err.why, "refused the agent's credentials") != NULL);
 
+		err.kind = CAPTURE_FAIL_UNREACHABLE;
+		struct capture_cfg none = {.error = &err};
 		log_clear();
-		c = vnc->open(uri, NULL);
+		c = vnc->open(uri, &none);
 		CHECK(c == NULL);
 		CHECK(logged("asks for a password and none is configured"));
+		CHECK_INT_EQ(err.kind, CAPTURE_FAIL_AUTH);
 
 		log_set_level(getenv("TEST_VERBOSE") ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 		CHECK(!secret_logged);
@@ -942,15 +957,313 @@ static void test_qemu(void)
 	rmdir(dir);
 }
 
+/* ---- a hostile console (tests/fixtures/rfb/hostile-rfb.c) ---- */
+
+struct hostile {
+	pid_t pid;
+	int port;
+};
+
+/* Starts hostile-rfb in mode on a free port; false when it did not come up. */
+static bool hostile_start(struct hostile *h, const char *mode)
+{
+	int out[2];
+	if (pipe(out) < 0)
+		return false;
+	pid_t parent = getpid();
+	h->pid = fork();
+	if (h->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(126);
+		dup2(out[1], STDOUT_FILENO);
+		close(out[0]);
+		close(out[1]);
+		execl(HIGHRISE_HOSTILE_RFB, "hostile-rfb", "--port", "0", "--mode", mode,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	char line[128] = "";
+	size_t len = 0;
+	struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+	int64_t deadline = now_ms() + 5000;
+	while (len < sizeof(line) - 1 && !strchr(line, '\n') && now_ms() < deadline) {
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		ssize_t n = read(out[0], line + len, sizeof(line) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		line[len] = '\0';
+	}
+	close(out[0]);
+	h->port = 0;
+	if (sscanf(line, "listening on 127.0.0.1 port %d", &h->port) != 1 || h->port <= 0) {
+		fprintf(stderr, "hostile-rfb %s did not start: '%s'\n", mode, line);
+		return false;
+	}
+	return true;
+}
+
+static void hostile_stop(struct hostile *h)
+{
+	if (h->pid > 0) {
+		kill(h->pid, SIGKILL);
+		waitpid(h->pid, NULL, 0);
+		h->pid = 0;
+	}
+}
+
+static struct capture *hostile_open(const struct hostile *h, struct capture_cfg *cfg)
+{
+	char uri[64];
+	snprintf(uri, sizeof(uri), "vnc://127.0.0.1:%d", h->port);
+	return vnc->open(uri, cfg);
+}
+
+/* Calls next() until CAPTURE_ERROR or ms pass; the time it took, or -1. */
+static int64_t until_error(struct capture *c, int ms)
+{
+	struct capture_frame f;
+	int64_t t0 = now_ms();
+	while (now_ms() - t0 < ms)
+		if (vnc->next(c, 100, &f) == CAPTURE_ERROR)
+			return now_ms() - t0;
+	return -1;
+}
+
+/*
+ * cfg->connected, for a console that does not exist yet: the TCP connect
+ * completes against a listening socket nobody accepts on; only here do we
+ * accept it and connect it to a real (normal) hostile-rfb through a relay.
+ * If open() read a byte before calling us, it would have met silence.
+ */
+struct relay {
+	int listener, a, b;
+	int port; /* hostile-rfb's */
+	int calls;
+	int answer; /* what connected() returns */
+	pthread_t thread;
+	bool running;
+};
+
+static void *relay_run(void *arg)
+{
+	struct relay *r = arg;
+	char buf[65536];
+	struct pollfd pfd[2] = {{.fd = r->a, .events = POLLIN}, {.fd = r->b, .events = POLLIN}};
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0)
+			break;
+		for (int i = 0; i < 2; i++) {
+			if (!pfd[i].revents)
+				continue;
+			ssize_t n = read(pfd[i].fd, buf, sizeof(buf));
+			if (n <= 0)
+				goto out;
+			int to = i == 0 ? r->b : r->a;
+			for (ssize_t off = 0; off < n;) {
+				ssize_t w = write(to, buf + off, (size_t)(n - off));
+				if (w <= 0)
+					goto out;
+				off += w;
+			}
+		}
+	}
+out:
+	shutdown(r->a, SHUT_RDWR);
+	shutdown(r->b, SHUT_RDWR);
+	return NULL;
+}
+
+static int on_connected(void *ud)
+{
+	struct relay *r = ud;
+	r->calls++;
+	if (r->answer != 0)
+		return r->answer;
+	r->a = accept(r->listener, NULL, NULL);
+	r->b = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)r->port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (r->a < 0 || r->b < 0 || connect(r->b, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -1;
+	r->running = pthread_create(&r->thread, NULL, relay_run, r) == 0;
+	return r->running ? 0 : -1;
+}
+
+static void test_connected(const struct hostile *h)
+{
+	struct relay r = {.listener = -1, .a = -1, .b = -1, .port = h->port};
+	r.listener = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	CHECK(bind(r.listener, (struct sockaddr *)&a, sizeof(a)) == 0);
+	CHECK(listen(r.listener, 4) == 0);
+	CHECK(getsockname(r.listener, (struct sockaddr *)&a, &len) == 0);
+	char uri[64];
+	snprintf(uri, sizeof(uri), "vnc://127.0.0.1:%d", ntohs(a.sin_port));
+
+	struct capture_error err = {.kind = CAPTURE_FAIL_UNREACHABLE};
+	struct capture_cfg cfg = {.connect_timeout_ms = 2000,
+				  .connected = on_connected,
+				  .connected_ud = &r,
+				  .error = &err};
+	struct capture *c = vnc->open(uri, &cfg);
+	CHECK(c != NULL);
+	CHECK_INT_EQ(r.calls, 1);
+	if (c) {
+		struct capture_frame f;
+		CHECK_INT_EQ(vnc->next(c, 2000, &f), CAPTURE_REINIT);
+		CHECK_INT_EQ(f.width, 1024);
+		CHECK_INT_EQ(pixel(&f, 10, 10), 0x3366cc);
+		vnc->close(c);
+	}
+	if (r.running)
+		pthread_join(r.thread, NULL);
+	if (r.a >= 0)
+		close(r.a);
+	if (r.b >= 0)
+		close(r.b);
+
+	/* A worker that cannot confine itself talks to no console. */
+	r = (struct relay){.listener = r.listener, .a = -1, .b = -1, .answer = -1};
+	log_clear();
+	c = vnc->open(uri, &cfg);
+	CHECK(c == NULL);
+	CHECK_INT_EQ(r.calls, 1);
+	CHECK_INT_EQ(err.kind, CAPTURE_FAIL_SANDBOX);
+	CHECK(logged("cannot confine itself"));
+	close(r.listener);
+}
+
+/* The 128x128 square hostile-rfb's zlib-empty/ultra-empty modes draw: all zeros, never the marker. */
+static void test_empty_rects(const char *mode)
+{
+	struct hostile h = {0};
+	CHECK(hostile_start(&h, mode));
+	struct capture *c = h.pid > 0 ? hostile_open(&h, NULL) : NULL;
+	CHECK(c != NULL);
+	int drawn = 0, marked = 0;
+	if (c) {
+		struct capture_frame f;
+		int64_t t0 = now_ms();
+		while (now_ms() - t0 < 1500) {
+			enum capture_status st = vnc->next(c, 100, &f);
+			CHECK(st != CAPTURE_ERROR);
+			if (st == CAPTURE_ERROR)
+				break;
+			if (st != CAPTURE_OK)
+				continue;
+			bool zero = true;
+			for (int y = 0; y < 128 && zero; y++)
+				for (int x = 0; x < 128 && zero; x++)
+					zero = pixel(&f, x, y) == 0;
+			drawn += zero;
+			marked += memmem(f.pixels, (size_t)f.stride * (size_t)f.height,
+					 "HOSTILE-MARK", 12) != NULL;
+		}
+		vnc->close(c);
+	}
+	if (!drawn || marked)
+		fprintf(stderr, "%s: %d frames with a zeroed square, %d with the marker\n", mode,
+			drawn, marked);
+	CHECK(drawn > 0);
+	CHECK_INT_EQ(marked, 0);
+	hostile_stop(&h);
+}
+
+static void test_hostile(void)
+{
+	struct hostile h = {0};
+	struct capture_error err;
+	struct capture_cfg cfg = {.error = &err};
+	struct capture *c;
+
+	/* ServerInit at 16384x16384: refused before a byte of it is allocated. */
+	CHECK(hostile_start(&h, "huge"));
+	err.kind = CAPTURE_FAIL_UNREACHABLE;
+	log_clear();
+	c = hostile_open(&h, &cfg);
+	CHECK(c == NULL);
+	CHECK_INT_EQ(err.kind, CAPTURE_FAIL_REFUSED);
+	CHECK(strstr(err.why, "16384x16384, more than the 35651584 pixels the encoder takes"));
+	CHECK(logged("more than the 35651584 pixels"));
+	hostile_stop(&h);
+
+	/* A console that fails VNC authentication, and one that blacklisted us. */
+	static const char *const auth_modes[] = {"auth-fail", "auth-blacklist"};
+	for (size_t i = 0; i < 2; i++) {
+		CHECK(hostile_start(&h, auth_modes[i]));
+		struct capture_cfg pw = {.password = WRONG_PASSWORD, .error = &err};
+		err.kind = CAPTURE_FAIL_UNREACHABLE;
+		c = hostile_open(&h, &pw);
+		CHECK(c == NULL);
+		CHECK_INT_EQ(err.kind, CAPTURE_FAIL_AUTH);
+		hostile_stop(&h);
+	}
+
+	CHECK(hostile_start(&h, "normal"));
+	if (h.pid > 0)
+		test_connected(&h);
+	hostile_stop(&h);
+
+	/* Tight JPEG, never asked for: refused before any JPEG decoder sees it. */
+	CHECK(hostile_start(&h, "tight-jpeg"));
+	log_clear();
+	c = hostile_open(&h, NULL);
+	CHECK(c != NULL);
+	if (c) {
+		int64_t took = until_error(c, 3000);
+		CHECK(took >= 0);
+		CHECK(logged("sent a JPEG rectangle"));
+		vnc->close(c);
+	}
+	hostile_stop(&h);
+
+	/* Half a FramebufferUpdate, 0.5 s after the first frame, then silence. */
+	CHECK(hostile_start(&h, "stall"));
+	log_clear();
+	c = hostile_open(&h, NULL);
+	CHECK(c != NULL);
+	if (c) {
+		int64_t took = until_error(c, 10000);
+		if (took < 4000 || took > 6500)
+			fprintf(stderr, "stall: ERROR after %lld ms\n%s", (long long)took, logbuf);
+		CHECK(took >= 4000 && took <= 500 + 5000 + 1000);
+		CHECK(logged("the console stopped answering in the middle of a message"));
+		vnc->close(c);
+	}
+	hostile_stop(&h);
+
+	/* Grown to 16384x16384 while open: ERROR, with the reason. */
+	CHECK(hostile_start(&h, "resize-huge"));
+	log_clear();
+	c = hostile_open(&h, NULL);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK(until_error(c, 3000) >= 0);
+		CHECK(logged("16384x16384, more than the 35651584 pixels the encoder takes"));
+		vnc->close(c);
+	}
+	hostile_stop(&h);
+
+	test_empty_rects("zlib-empty");
+	test_empty_rects("ultra-empty");
+}
+
 int main(void)
 {
-	alarm(60);		  /* a hang ends the test, and PR_SET_PDEATHSIG its servers */
+	alarm(90);		  /* a hang ends the test, and PR_SET_PDEATHSIG its servers */
 	signal(SIGPIPE, SIG_DFL); /* the backend must not rely on it being ignored */
 	log_set_sink(sink, NULL);
 	log_set_level(getenv("TEST_VERBOSE") ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 
 	test_uris();
 	test_unreachable();
+	test_hostile();
 
 	struct xvnc x = {0};
 	bool up = xvnc_start(&x, NULL);
