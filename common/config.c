@@ -2,11 +2,13 @@
 #include "config.h"
 
 #include "error.h"
+#include "log.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -515,4 +517,25 @@ int config_cmdline_finish(enum config_cmdline rc, const struct config_key *table
 		config_dump(table, dst, stdout);
 	config_free(table, dst);
 	return rc < 0 ? -(int)rc : 0;
+}
+
+char *config_read_secret(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char buf[256];
+	char *nl;
+
+	if (!f) {
+		log_error("cannot read the password file %s: %m", path);
+		return NULL;
+	}
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	nl = strpbrk(buf, "\r\n");
+	if (nl)
+		*nl = '\0';
+	char *s = strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	return s;
 }

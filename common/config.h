@@ -133,4 +133,11 @@ void config_print_help(const struct config_key *table, FILE *out);
 /* "name = value" for every row: the effective configuration, loadable as a file. */
 void config_dump(const struct config_key *table, const void *src, FILE *out);
 
+/*
+ * The first line of a secret file (a console password named by
+ * password-file=PATH), without its line end: malloc'd, the caller wipes
+ * and frees it. NULL, logged with the path, when it cannot be read.
+ */
+char *config_read_secret(const char *path);
+
 #endif

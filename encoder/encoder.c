@@ -477,7 +477,8 @@ struct encoder *encoder_new(const struct encoder_cfg *cfg)
 	int ret;
 
 	if (!cfg || cfg->width < 1 || cfg->height < 1 || cfg->width > MAX_SIZE ||
-	    cfg->height > MAX_SIZE || (uint64_t)cfg->width * (uint64_t)cfg->height > ENCODER_AREA_MAX) {
+	    cfg->height > MAX_SIZE ||
+	    (uint64_t)cfg->width * (uint64_t)cfg->height > ENCODER_AREA_MAX) {
 		log_error("encoder: invalid size %dx%d", cfg ? cfg->width : 0,
 			  cfg ? cfg->height : 0);
 		return NULL;

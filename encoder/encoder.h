@@ -61,7 +61,7 @@
  * 6.2's 139,264 macroblocks (ITU-T H.264 Table A-1), e.g. 8192x4352. Capture
  * refuses bigger consoles before allocating for them (capture.h).
  */
-#define ENCODER_AREA_MAX (139264u * 256u)
+#define ENCODER_AREA_MAX    (139264u * 256u)
 #define ENCODER_BITRATE_MAX 1000000u
 
 /* Non-negative results; errors are negative. */

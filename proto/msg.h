@@ -106,6 +106,7 @@ enum msg_status_code {
 	MSG_STATUS_OK = 0,	       /* streaming normally (again) */
 	MSG_STATUS_CONSOLE_LOST = 1,   /* the console went away; the agent is reconnecting */
 	MSG_STATUS_RESIZE_REFUSED = 2, /* a RESIZE_REQUEST was not applied; the text says why */
+	MSG_STATUS_RESTARTING = 3,     /* the desktop's worker is restarting; a key frame follows */
 };
 
 enum msg_video_flag {

@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DESKTOPS_MAX 256
 /* Clients send input, ACKs and clipboard text: nothing near MSG_FRAME_MAX. */
@@ -72,6 +74,25 @@ const struct config_key agent_config_table[] = {
 	{"session.idle_after_s", CONFIG_INT, "300", 1, 86400,
 	 offsetof(struct agent_cfg, idle_after_s), NULL,
 	 "seconds without input after which a session is reported idle to the broker"},
+	{"worker.sandbox", CONFIG_BOOL, "on", 0, 0, offsetof(struct agent_cfg, worker_sandbox),
+	 NULL,
+	 "confine each desktop's worker process: seccomp filter, and as root an empty chroot and "
+	 "its own uid (off only to debug a console)"},
+	{"worker.uid_base", CONFIG_INT, "62000", 1000, 4000000000,
+	 offsetof(struct agent_cfg, worker_uid_base), NULL,
+	 "as root, the first desktop's worker runs as this uid and gid, the next as uid + 1, ...: "
+	 "keep the range free of real users"},
+	{"worker.memory_mb", CONFIG_INT, "1024", 64, 1048576,
+	 offsetof(struct agent_cfg, worker_memory_mb), NULL,
+	 "a desktop worker's memory limit, MiB (address space and resident size): over it, the "
+	 "worker is restarted"},
+	{"worker.hang_timeout_ms", CONFIG_INT, "5000", 500, 600000,
+	 offsetof(struct agent_cfg, worker_hang_ms), NULL,
+	 "a desktop worker that does not answer the agent's heartbeat this long is restarted"},
+	{"worker.cpu_percent", CONFIG_INT, "0", 0, 100000,
+	 offsetof(struct agent_cfg, worker_cpu_percent), NULL,
+	 "a desktop worker using more CPU than this (100 = one core) over 30 s is restarted; 0: no "
+	 "limit"},
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -106,6 +127,7 @@ struct agent {
 	struct broker_link *link; /* NULL: standalone */
 	struct event *link_tick;  /* idle sessions and console states, once a second */
 	int64_t idle_after_ms;
+	char *empty_dir; /* the workers' chroot, made and removed by us; NULL: none */
 };
 
 static uint64_t mono_ms(void)
@@ -341,27 +363,6 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *len)
 	return 0;
 }
 
-static char *read_secret(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char buf[256];
-	char *nl;
-
-	if (!f) {
-		log_error("cannot read the password file %s: %m", path);
-		return NULL;
-	}
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
-	nl = strpbrk(buf, "\r\n");
-	if (nl)
-		*nl = '\0';
-	char *s = strdup(buf);
-	memset(buf, 0, sizeof(buf));
-	return s;
-}
-
 /* ---- the broker link ---------------------------------------------------- */
 
 /* WELCOME went out: the session is connected (sessions without an id are not the broker's). */
@@ -426,6 +427,7 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 			[DESKTOP_CONSOLE_UNKNOWN] = BROKER_CONSOLE_UNKNOWN,
 			[DESKTOP_CONSOLE_UP] = BROKER_CONSOLE_UP,
 			[DESKTOP_CONSOLE_LOST] = BROKER_CONSOLE_DOWN,
+			[DESKTOP_CONSOLE_REFUSED] = BROKER_CONSOLE_DOWN,
 		};
 		broker_link_console(a->link, i, map[desktop_console(a->desktops[i])]);
 	}
@@ -489,7 +491,7 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 			log_error("desktop %s: unknown option '%s' (password-file=PATH)", id, opt);
 			return NULL;
 		}
-		password = read_secret(opt + 14);
+		password = config_read_secret(opt + 14);
 		if (!password)
 			return NULL;
 	}
@@ -497,6 +499,7 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 		.id = id,
 		.uri = uri,
 		.password = password,
+		.password_file = password ? opt + 14 : NULL,
 		.codec = cfg->codec,
 		.bitrate_kbps = (int)cfg->bitrate_kbps,
 		.fps = (int)cfg->fps,
@@ -505,6 +508,15 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 		.clipboard_max = (size_t)cfg->clipboard_max_bytes,
 		.on_welcome = on_welcome,
 		.ud = a,
+		.worker =
+			{
+				.sandbox = cfg->worker_sandbox,
+				.uid = (uint32_t)(cfg->worker_uid_base + (int64_t)a->ndesktops),
+				.chroot_dir = a->empty_dir,
+				.memory_mb = (uint32_t)cfg->worker_memory_mb,
+				.hang_ms = (uint32_t)cfg->worker_hang_ms,
+				.cpu_percent = (uint32_t)cfg->worker_cpu_percent,
+			},
 	};
 	d = desktop_new(a->base, &dcfg);
 	if (password) {
@@ -512,6 +524,38 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 		free(password);
 	}
 	return d;
+}
+
+/*
+ * As root with worker.sandbox on, the workers chroot into an empty
+ * directory nobody else may write: made here (under /run when it is
+ * writable), removed by agent_free.
+ */
+static int make_empty_dir(struct agent *a, const struct agent_cfg *cfg)
+{
+	char tmpl[64];
+
+	if (!cfg->worker_sandbox) {
+		log_warn("worker.sandbox is off: desktop workers run unconfined");
+		return 0;
+	}
+	if (geteuid() != 0) {
+		log_info("not root: desktop workers keep this user and the file system "
+			 "(seccomp, no_new_privs and limits still apply)");
+		return 0;
+	}
+	snprintf(tmpl, sizeof(tmpl), "%s/highrise-empty.XXXXXX",
+		 access("/run", W_OK) == 0 ? "/run" : "/tmp");
+	if (!mkdtemp(tmpl) || chmod(tmpl, 0555) != 0) {
+		log_error("cannot make an empty directory for the workers' chroot (%s): %m", tmpl);
+		return -1;
+	}
+	a->empty_dir = strdup(tmpl);
+	if (!a->empty_dir) {
+		rmdir(tmpl);
+		return -1;
+	}
+	return 0;
 }
 
 struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
@@ -553,6 +597,8 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 	a->verifier = ticket_verifier_new(pub, cfg->name, 0);
 	EVP_PKEY_free(pub);
 	if (!a->verifier)
+		goto fail;
+	if (make_empty_dir(a, cfg) < 0)
 		goto fail;
 	for (size_t i = 0; i < cfg->desktops.count; i++) {
 		struct desktop *d = add_desktop(a, cfg, cfg->desktops.items[i]);
@@ -628,6 +674,10 @@ void agent_free(struct agent *a)
 	}
 	for (size_t i = 0; i < a->ndesktops; i++)
 		desktop_free(a->desktops[i]);
+	if (a->empty_dir) {
+		rmdir(a->empty_dir);
+		free(a->empty_dir);
+	}
 	ticket_verifier_free(a->verifier);
 	tls_ctx_free(a->tls);
 	free(a);

@@ -40,10 +40,15 @@ struct agent_cfg {
 	bool clipboard;		     /* share clipboard text with clients */
 	int64_t clipboard_max_bytes; /* longest clipboard text either way */
 	int log_level;
-	char *broker_url;	/* https://HOST:PORT; NULL: standalone, no broker */
-	char *broker_ca_file;	/* CA of the broker's certificate */
-	char *broker_advertise; /* host clients should use; NULL: the broker decides */
-	int64_t idle_after_s;	/* no input that long: the session is reported idle */
+	char *broker_url;	 /* https://HOST:PORT; NULL: standalone, no broker */
+	char *broker_ca_file;	 /* CA of the broker's certificate */
+	char *broker_advertise;	 /* host clients should use; NULL: the broker decides */
+	int64_t idle_after_s;	 /* no input that long: the session is reported idle */
+	bool worker_sandbox;	 /* confine the desktops' worker processes */
+	int64_t worker_uid_base; /* desktop i's worker runs as uid/gid base + i (as root) */
+	int64_t worker_memory_mb;
+	int64_t worker_hang_ms;
+	int64_t worker_cpu_percent;
 };
 
 /* The table behind the config file, --KEY VALUE flags, --help and --print-config. */

@@ -2,79 +2,49 @@
 #include "desktop.h"
 
 #include "capture.h"
-#include "encoder.h"
+#include "config.h"
 #include "error.h"
 #include "input.h"
 #include "log.h"
-#include "queue.h"
+#include "wlink.h"
+#include "worker.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define CMD_QUEUE_LEN	1024 /* input events waiting for the pipeline */
-#define OUT_QUEUE_LEN	8    /* encoded frames and news waiting for the loop */
-#define CAPTURE_WAIT_MS 4    /* longest the pipeline sleeps in the console: input waits this */
-#define LAG_HARD_FACTOR 4    /* skip a client at max_inflight * this */
+#define LAG_HARD_FACTOR 4	   /* skip a client at max_inflight * this */
 #define LAG_BYTES	(8u << 20) /* or when this much is queued to it */
 #define WELCOME_WAIT_MS 15000	   /* a console that does not come up by then: BYE */
 #define BITRATE_FLOOR	500
-#define RETRY_MAX_MS	5000
 #define SENT_RING	64
-#define RESIZE_QUIET_MS 250  /* apply the newest RESIZE_REQUEST after this much quiet */
-#define RESIZE_WAIT_MS	1000 /* but never hold one back longer than this */
+#define RESIZE_QUIET_MS 250	   /* apply the newest RESIZE_REQUEST after this much quiet */
+#define RESIZE_WAIT_MS	1000	   /* but never hold one back longer than this */
+#define LINK_OUT_MAX	(4u << 20) /* input for a worker that does not read is dropped */
+#define PING_EVERY_US	1000000
+#define STOP_WAIT_MS	2000	 /* a worker told to stop that is still there then: SIGKILL */
+#define FREE_WAIT_MS	1000	 /* at desktop_free, the same */
+#define CPU_WINDOW_US	30000000 /* CPU use is judged over this long */
+#define CALM_US		30000000 /* a worker that ran this long resets the backoff */
 
-enum cmd_kind {
-	CMD_INPUT,
-	CMD_CLIPBOARD,
-	CMD_KEYFRAME,
-	CMD_RESIZE,
-	CMD_STOP,
-};
-
-struct cmd {
-	enum cmd_kind kind;
-	/* CMD_INPUT: KEY, POINTER, SCROLL, TOUCH or PEN; CMD_RESIZE: RESIZE_REQUEST (no pointers
-	 * inside) */
-	struct msg input;
-	char *text; /* CMD_CLIPBOARD: owned, NUL-terminated */
-	size_t len;
-};
-
-static void cmd_free(void *p)
-{
-	struct cmd *c = p;
-	if (c)
-		free(c->text);
-	free(c);
-}
-
-enum news_kind {
-	NEWS_VIDEO,
-	NEWS_RESIZE,
-	NEWS_CURSOR,
-	NEWS_CONSOLE_LOST,
-	NEWS_CONSOLE_BACK,
-	NEWS_CLIPBOARD,
-	NEWS_RESIZE_REFUSED,
-	NEWS_STOPPED,
-};
-
-struct news {
-	enum news_kind kind;
-	struct encoder_packet pkt; /* NEWS_VIDEO */
-	uint16_t width, height;	   /* NEWS_RESIZE, NEWS_CURSOR */
-	bool resizable;		   /* NEWS_RESIZE: the console takes RESIZE_REQUEST */
-	uint16_t hot_x, hot_y;	   /* NEWS_CURSOR */
-	uint8_t *pixels;	   /* NEWS_CURSOR, owned */
-	char text[256];		   /* NEWS_CONSOLE_LOST, NEWS_RESIZE_REFUSED */
-	char *clip;		   /* NEWS_CLIPBOARD, owned */
-	size_t clip_len;
+/* How long until the next worker, by why the last one ended (ms: first, most). */
+static const struct backoff {
+	int first_ms, max_ms;
+} backoff_of[] = {
+	[WLINK_CONSOLE_UP] = {500, 5000}, /* crashed, hung, over a limit: restart */
+	[WLINK_CONSOLE_LOST] = {500, 5000},	 [WLINK_CONSOLE_UNREACHABLE] = {500, 5000},
+	[WLINK_CONSOLE_AUTH] = {30000, 600000}, /* a password is wrong: do not hammer */
+	[WLINK_CONSOLE_REFUSED] = {5000, 60000}, [WLINK_CONSOLE_SANDBOX] = {30000, 600000},
 };
 
 struct session {
@@ -97,51 +67,62 @@ struct session {
 };
 
 enum pipe_state {
-	PIPE_IDLE,
-	PIPE_RUNNING,
-	PIPE_STOPPING, /* CMD_STOP sent, waiting for NEWS_STOPPED */
+	PIPE_IDLE,     /* no worker: nobody watches */
+	PIPE_RUNNING,  /* a worker runs */
+	PIPE_STOPPING, /* BYE sent to the worker (nobody watches), waiting for it to go */
+	PIPE_WAITING,  /* the worker ended; the next one starts when restart_ev fires */
+};
+
+struct cursor_shape {
+	uint16_t width, height, hot_x, hot_y;
+	uint8_t *pixels; /* width * height * 4 */
 };
 
 struct desktop {
 	struct event_base *base;
-	char *id, *uri, *password, *codec;
-	const struct capture_impl *impl;
+	char *id, *uri, *password, *password_file, *codec;
 	int fps, max_inflight, bitrate_max;
 	bool clipboard;
 	size_t clipboard_max;
+	struct desktop_worker_cfg wcfg;
+	char *chroot_dir;
 	void (*on_welcome)(struct conn *c, void *ud);
 	void *ud;
 
-	/* loop thread */
 	struct session *sessions;
-	struct event *news_ev;
-	struct event *tick_ev; /* 250 ms: welcome timeouts, bitrate, key frame retries */
-	enum pipe_state state;
+	struct event *tick_ev;	/* 250 ms: welcome timeouts, bitrate, watchdogs */
 	uint16_t width, height; /* 0 until the console reported its size */
 	bool console_up;
-	bool console_known;  /* the running pipeline reported LOST or BACK */
-	struct news *cursor; /* the last shape, for clients that join later */
+	bool console_known;	    /* the running worker said UP or why not */
+	struct cursor_shape cursor; /* the last shape, for clients that join later */
 	uint64_t last_keyframe_req_us, last_lag_us, last_raise_us;
-	bool resizable;		     /* the console takes RESIZE_REQUEST (the pipeline said) */
+	bool resizable;		     /* the console takes RESIZE_REQUEST (the worker said) */
 	struct event *resize_ev;     /* RESIZE_QUIET_MS after the last RESIZE_REQUEST */
 	bool resize_pending;	     /* a request waits for quiet */
 	uint16_t resize_w, resize_h; /* the newest request */
 	uint64_t resize_first_us;    /* when the oldest request still waiting came */
+	bool throttle;		     /* every client lags: the worker collects damage only */
+	int bitrate;		     /* kbit/s the worker should use */
 
-	/* shared with the pipeline */
-	struct queue *cmds;
-	struct queue *news;
-	pthread_t thread;
-	atomic_int throttle; /* 1: every client lags, collect damage only */
-	atomic_int bitrate;  /* kbit/s the pipeline should use */
+	/* the worker */
+	enum pipe_state state;
+	pid_t pid;
+	struct bufferevent *link;
+	struct event *restart_ev; /* PIPE_WAITING -> a new worker; PIPE_STOPPING -> SIGKILL */
+	uint64_t started_us, last_pong_us, last_ping_us;
+	uint64_t cpu_at_us, cpu_ticks; /* the start of the CPU window */
+	int8_t said;		       /* the worker's last WLINK_CONSOLE state, -1: none */
+	char said_text[MSG_REASON_MAX + 1];
+	char kill_reason[160]; /* why we killed it, "" when we did not */
+	bool told_down;	       /* the clients heard the desktop is down/restarting */
+	int backoff_ms;
+	int8_t backoff_kind; /* the wlink state the backoff is for */
+	unsigned restarts;
+	/* the console refused our credentials: offline until the password file changes */
+	bool auth_failed;
+	struct timespec pw_mtime;
+	off_t pw_size;
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static uint64_t mono_us(void)
 {
@@ -150,439 +131,557 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static void news_free(void *p)
+static int send_status(struct session *s, uint16_t code, const char *text);
+static void send_welcome(struct session *s, bool keyframe);
+static void update_throttle(struct desktop *d);
+static void fan_out_video(struct desktop *d, const struct msg_video *v);
+static void fan_out_cursor(struct desktop *d);
+static void fan_out_clipboard(struct desktop *d, const struct msg_clipboard *cb);
+static void on_resize(struct desktop *d, uint16_t w, uint16_t h, bool resizable);
+static void start_worker(struct desktop *d);
+
+/* ---- the worker: talking to it ---------------------------------------- */
+
+static void link_send_wlink(struct desktop *d, const struct wlink_msg *m)
 {
-	struct news *n = p;
-	if (!n)
+	uint8_t small[1024], *buf = small;
+	size_t len, n;
+
+	if (d->state != PIPE_RUNNING || !d->link)
 		return;
-	encoder_packet_free(&n->pkt);
-	free(n->pixels);
-	free(n->clip);
-	free(n);
+	if (evbuffer_get_length(bufferevent_get_output(d->link)) > LINK_OUT_MAX) {
+		log_warn("desktop %s: the worker reads nothing: %s dropped", d->id,
+			 wlink_type_name(m->type));
+		return;
+	}
+	len = wlink_encoded_size(m);
+	if (!len)
+		return;
+	if (len > sizeof(small) && !(buf = malloc(len)))
+		return;
+	if (wlink_encode(m, buf, len, &n) == 0)
+		bufferevent_write(d->link, buf, n);
+	if (buf != small)
+		free(buf);
 }
 
-static struct news *news_new(enum news_kind kind)
+static void link_send(struct desktop *d, const struct msg *m)
 {
-	struct news *n = calloc(1, sizeof(*n));
-	if (n)
-		n->kind = kind;
-	return n;
+	struct wlink_msg wm = {.type = (uint8_t)m->type};
+	wm.u.msg = *m;
+	link_send_wlink(d, &wm);
 }
 
-/* ---- the pipeline thread ------------------------------------------------ */
-
-struct pipeline {
-	struct desktop *d;
-	struct capture *cap;
-	struct encoder *enc;
-	struct capture_frame frame; /* scratch for capture next() */
-	const uint8_t *pixels;	    /* the console's persistent framebuffer (capture.h) */
-	int width, height, stride;
-	struct rect damage[CAPTURE_DAMAGE_MAX];
-	size_t ndamage;
-	uint64_t damage_since_us; /* capture time of the oldest pending damage */
-	int bitrate;
-	bool have_frame;
-	bool resizable; /* the open console can be resized (capture.h can_resize) */
-	bool stop;
-};
-
-/* Posts news to the loop; waits for room rather than drop a frame the decoder needs. */
-static void post(struct pipeline *p, struct news *n)
+static void link_send_type(struct desktop *d, enum msg_type type)
 {
-	if (!n)
+	struct msg m = {.type = type};
+	link_send(d, &m);
+}
+
+static void send_control(struct desktop *d)
+{
+	struct wlink_msg m = {.type = WLINK_CONTROL};
+	m.u.control.bitrate_kbps = (uint32_t)d->bitrate;
+	m.u.control.throttle = d->throttle;
+	link_send_wlink(d, &m);
+}
+
+static void request_keyframe(struct desktop *d)
+{
+	link_send_type(d, MSG_KEYFRAME_REQUEST);
+	d->last_keyframe_req_us = mono_us();
+}
+
+/* ---- the worker: its life --------------------------------------------- */
+
+static void status_all(struct desktop *d, uint16_t code, const char *text)
+{
+	for (struct session *s = d->sessions; s; s = s->next)
+		if (s->welcomed)
+			send_status(s, code, text);
+}
+
+/* Everyone watching this desktop is told it cannot be had now, and why. */
+static void bye_all(struct desktop *d, const char *text)
+{
+	for (struct session *s = d->sessions; s; s = s->next)
+		conn_close(s->conn, MSG_BYE_DESKTOP_UNAVAILABLE, text);
+}
+
+static bool password_file_changed(struct desktop *d)
+{
+	struct stat st;
+	if (!d->password_file || stat(d->password_file, &st) != 0)
+		return false;
+	return st.st_mtim.tv_sec != d->pw_mtime.tv_sec ||
+	       st.st_mtim.tv_nsec != d->pw_mtime.tv_nsec || st.st_size != d->pw_size;
+}
+
+static void remember_password_file(struct desktop *d)
+{
+	struct stat st;
+	if (d->password_file && stat(d->password_file, &st) == 0) {
+		d->pw_mtime = st.st_mtim;
+		d->pw_size = st.st_size;
+	}
+}
+
+/* The password file changed since the console refused it: read it again. */
+static void reload_password(struct desktop *d)
+{
+	char *pw = config_read_secret(d->password_file);
+	if (!pw)
 		return;
-	while (queue_push_wait(p->d->news, n, 100) == -ETIMEDOUT) {
-		if (p->stop)
+	if (d->password) {
+		memset(d->password, 0, strlen(d->password));
+		free(d->password);
+	}
+	d->password = pw;
+	remember_password_file(d);
+	d->auth_failed = false;
+	d->backoff_ms = 0;
+	log_info("desktop %s: the password file %s changed: trying the console again", d->id,
+		 d->password_file);
+}
+
+static void describe_exit(int st, char *buf, size_t cap)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, cap, "exited with status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, cap, "was killed by signal %d (%s)", WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
+	else
+		snprintf(buf, cap, "ended (status 0x%x)", (unsigned)st);
+}
+
+/* Reaps the worker; SIGKILL first when it is still there after waiting ms. */
+static int reap(pid_t pid, int ms)
+{
+	int st = 0;
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return r == pid ? st : 0;
+		if (waited >= ms)
 			break;
+		usleep(10000);
 	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return st;
 }
 
-static void add_damage(struct pipeline *p, const struct rect *r, size_t n, uint64_t t)
+static void schedule_restart(struct desktop *d, int kind)
 {
-	if (n && p->ndamage == 0)
-		p->damage_since_us = t;
-	for (size_t i = 0; i < n; i++) {
-		if (p->ndamage < CAPTURE_DAMAGE_MAX) {
-			p->damage[p->ndamage++] = r[i];
-			continue;
-		}
-		/* too many: merge everything into one bounding box */
-		struct rect *b = &p->damage[0];
-		for (size_t k = 1; k < p->ndamage; k++) {
-			int32_t x1 = b->x + b->width, y1 = b->y + b->height;
-			const struct rect *o = &p->damage[k];
-			b->x = b->x < o->x ? b->x : o->x;
-			b->y = b->y < o->y ? b->y : o->y;
-			x1 = x1 > o->x + o->width ? x1 : o->x + o->width;
-			y1 = y1 > o->y + o->height ? y1 : o->y + o->height;
-			b->width = x1 - b->x;
-			b->height = y1 - b->y;
-		}
-		p->ndamage = 1;
-		i--; /* retry this rect against the merged list */
-	}
+	const struct backoff *b = &backoff_of[kind];
+	uint64_t ran = mono_us() - d->started_us;
+
+	if (d->backoff_kind != kind || (kind == WLINK_CONSOLE_UP && ran > CALM_US))
+		d->backoff_ms = 0;
+	d->backoff_kind = (int8_t)kind;
+	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : b->first_ms;
+	if (d->backoff_ms > b->max_ms)
+		d->backoff_ms = b->max_ms;
+	struct timeval tv = {d->backoff_ms / 1000, (d->backoff_ms % 1000) * 1000};
+	d->state = PIPE_WAITING;
+	evtimer_add(d->restart_ev, &tv);
 }
 
-/* A RESIZE_REQUEST the loop let through: ask the console; its REINIT does the rest. */
-static void resize_console(struct pipeline *p, uint16_t w, uint16_t h)
+/* The worker's socket ended: it exited, crashed, or we killed it. */
+static void worker_ended(struct desktop *d)
 {
-	char why[200] = "";
-	int rc;
+	char how[120];
+	int st;
 
-	if (!p->cap) {
-		rc = -EIO;
-		snprintf(why, sizeof(why), "the desktop's console is not connected");
-	} else if (!p->resizable || !p->d->impl->resize) {
-		rc = -ENOTSUP;
-		snprintf(why, sizeof(why), "this desktop's console cannot be resized");
+	if (d->link) {
+		bufferevent_free(d->link);
+		d->link = NULL;
+	}
+	evtimer_del(d->restart_ev);
+	st = reap(d->pid, 500);
+	describe_exit(st, how, sizeof(how));
+	enum pipe_state was = d->state;
+	int said = d->said;
+	pid_t pid = d->pid;
+	d->pid = 0;
+	d->state = PIPE_IDLE;
+	d->console_known = false;
+
+	if (was == PIPE_STOPPING) {
+		log_info("desktop %s: worker %d stopped (nobody watches)", d->id, (int)pid);
+		if (d->sessions)
+			start_worker(d); /* someone joined while it stopped */
+		return;
+	}
+	if (said > WLINK_CONSOLE_UP && !d->kill_reason[0]) {
+		/* the worker told us why and left: the console's own trouble */
+		log_debug("desktop %s: worker %d %s after console %s", d->id, (int)pid, how,
+			  wlink_console_state_name((uint8_t)said));
 	} else {
-		rc = p->d->impl->resize(p->cap, w, h, why, sizeof(why));
+		d->restarts++;
+		if (d->kill_reason[0])
+			log_warn("desktop %s: worker %d %s: restarting the desktop (restart %u)",
+				 d->id, (int)pid, d->kill_reason, d->restarts);
+		else
+			log_warn("desktop %s: worker %d %s unexpectedly: restarting the desktop "
+				 "(restart %u)",
+				 d->id, (int)pid, how, d->restarts);
+		status_all(d, MSG_STATUS_RESTARTING, "the desktop is restarting");
+		d->told_down = true;
+		said = WLINK_CONSOLE_UP; /* backoff for crashes */
+		/* every client resumes at the new worker's first key frame */
+		for (struct session *s = d->sessions; s; s = s->next)
+			s->want_keyframe = true;
 	}
-	if (rc == 0)
+	d->kill_reason[0] = '\0';
+	if (!d->sessions)
+		return; /* nobody watches: the next client starts a worker */
+	if (said == WLINK_CONSOLE_AUTH && d->password_file && password_file_changed(d))
+		reload_password(d);
+	schedule_restart(d, said < 0 ? WLINK_CONSOLE_UP : said);
+}
+
+/* Kills the worker now; worker_ended follows with reason in the log. */
+static void kill_worker(struct desktop *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void kill_worker(struct desktop *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!d->pid)
 		return;
-	log_warn("desktop %s: cannot resize the console to %ux%u: %s", p->d->id, w, h, why);
-	struct news *n = news_new(NEWS_RESIZE_REFUSED);
-	if (n)
-		snprintf(n->text, sizeof(n->text),
-			 "the desktop stays at its size (%.150s); the picture is fitted to the "
-			 "window",
-			 why);
-	post(p, n);
+	va_start(ap, fmt);
+	vsnprintf(d->kill_reason, sizeof(d->kill_reason), fmt, ap);
+	va_end(ap);
+	kill(d->pid, SIGKILL);
+	worker_ended(d);
 }
 
-static void handle_cmd(struct pipeline *p, struct cmd *c)
+/* What the worker says about its console. */
+static void on_console(struct desktop *d, const struct wlink_console *c)
 {
-	switch (c->kind) {
-	case CMD_RESIZE:
-		resize_console(p, c->input.u.resize_request.width,
-			       c->input.u.resize_request.height);
-		break;
-	case CMD_STOP:
-		p->stop = true;
-		break;
-	case CMD_KEYFRAME:
-		if (p->enc)
-			encoder_request_keyframe(p->enc);
-		break;
-	case CMD_INPUT:
-		if (p->cap) {
-			int rc = p->d->impl->inject(p->cap, &c->input);
-			if (rc < 0 && rc != -ENOTSUP)
-				log_debug("desktop %s: input not injected: %s", p->d->id,
-					  hr_strerror(rc));
-		}
-		break;
-	case CMD_CLIPBOARD:
-		if (p->cap && p->d->impl->clipboard_set) {
-			int rc = p->d->impl->clipboard_set(p->cap, c->text, c->len);
-			if (rc < 0)
-				log_warn("desktop %s: clipboard not set: %s", p->d->id,
-					 hr_strerror(rc));
-			else
-				log_info("desktop %s: clipboard set from the client (%zu bytes)",
-					 p->d->id, c->len);
-		}
-		break;
-	}
-	cmd_free(c);
-}
+	char text[MSG_REASON_MAX + 1];
 
-static void drain_cmds(struct pipeline *p)
-{
-	struct cmd *c;
-	while (!p->stop && (c = queue_try_pop(p->d->cmds)))
-		handle_cmd(p, c);
-}
-
-/* Sleeps up to ms, waking early for a command. */
-static void wait_cmds(struct pipeline *p, int ms)
-{
-	struct cmd *c = queue_pop_wait(p->d->cmds, ms);
-	if (c)
-		handle_cmd(p, c);
-	drain_cmds(p);
-}
-
-static bool open_console(struct pipeline *p)
-{
-	struct capture_cfg cfg = {.password = p->d->password, .connect_timeout_ms = 3000};
-	int backoff = 500;
-	bool told = false;
-
-	while (!p->stop) {
-		p->cap = p->d->impl->open(p->d->uri, &cfg);
-		if (p->cap)
-			return true;
-		if (!told) {
-			struct news *n = news_new(NEWS_CONSOLE_LOST);
-			if (n)
-				snprintf(n->text, sizeof(n->text),
-					 "the desktop's console is not reachable; retrying");
-			post(p, n);
-			told = true;
-		}
-		log_info("desktop %s: console %s unreachable, retrying in %d ms", p->d->id,
-			 p->d->uri, backoff);
-		wait_cmds(p, backoff);
-		backoff = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
-	}
-	return false;
-}
-
-static bool reinit_encoder(struct pipeline *p)
-{
-	const struct capture_frame *f = &p->frame;
-
-	p->pixels = f->pixels;
-	p->width = f->width;
-	p->height = f->height;
-	p->stride = f->stride;
-	if (p->enc) {
-		int rc = encoder_resize(p->enc, f->width, f->height);
-		if (rc == 0)
-			return true;
-		log_error("desktop %s: cannot resize the encoder to %dx%d: %s", p->d->id, f->width,
-			  f->height, hr_strerror(rc));
-		encoder_free(p->enc);
-		p->enc = NULL;
-	}
-	struct encoder_cfg cfg = {
-		.width = f->width,
-		.height = f->height,
-		.codec = p->d->codec,
-		.bitrate_kbps = p->bitrate,
-		.fps = p->d->fps,
-	};
-	p->enc = encoder_new(&cfg);
-	return p->enc != NULL;
-}
-
-/*
- * Encodes what is pending (damage, a key frame request, a due refinement).
- * Returns true when a frame went out, so the frame pacing counts only real
- * frames: damage after a quiet spell is encoded at once.
- */
-static bool encode(struct pipeline *p)
-{
-	struct encoder_packet pkt;
-	int target = atomic_load(&p->d->bitrate);
-	int rc;
-
-	if (!p->enc || !p->have_frame)
-		return false;
-	if (target != p->bitrate) {
-		encoder_set_bitrate(p->enc, target);
-		p->bitrate = target;
-	}
-	rc = encoder_submit(p->enc, p->pixels, p->stride, p->damage, p->ndamage,
-			    p->ndamage ? p->damage_since_us : now_us());
-	if (rc < 0) {
-		log_warn("desktop %s: encoding failed: %s", p->d->id, hr_strerror(rc));
-		return false;
-	}
-	p->ndamage = 0;
-	if (rc == ENCODER_AGAIN)
-		return false;
-	while (encoder_receive(p->enc, &pkt) == ENCODER_OK) {
-		struct news *n = news_new(NEWS_VIDEO);
-		if (!n) {
-			encoder_packet_free(&pkt);
-			encoder_request_keyframe(p->enc); /* the stream just lost a frame */
-			continue;
-		}
-		n->pkt = pkt;
-		post(p, n);
-	}
-	return true;
-}
-
-static void post_cursor(struct pipeline *p)
-{
-	struct capture_cursor cur;
-	struct news *n;
-	size_t size;
-
-	if (!p->d->impl->cursor || p->d->impl->cursor(p->cap, &cur) != 1)
+	snprintf(text, sizeof(text), "%.*s", (int)c->text.len, (const char *)c->text.data);
+	d->said = (int8_t)c->state;
+	snprintf(d->said_text, sizeof(d->said_text), "%s", text);
+	d->console_known = true;
+	switch ((enum wlink_console_state)c->state) {
+	case WLINK_CONSOLE_UP:
+		d->console_up = true;
+		d->auth_failed = false;
+		if (d->told_down)
+			status_all(d, MSG_STATUS_OK, "the desktop is back");
+		d->told_down = false;
+		if (d->backoff_kind != WLINK_CONSOLE_UP)
+			d->backoff_ms = 0;
 		return;
-	if (cur.width > MSG_CURSOR_MAX || cur.height > MSG_CURSOR_MAX)
+	case WLINK_CONSOLE_LOST:
+	case WLINK_CONSOLE_UNREACHABLE:
+		d->console_up = false;
+		if (!d->told_down || c->state == WLINK_CONSOLE_LOST)
+			status_all(d, MSG_STATUS_CONSOLE_LOST,
+				   c->state == WLINK_CONSOLE_LOST
+					   ? text
+					   : "the desktop's console is not reachable; retrying");
+		d->told_down = true;
 		return;
-	n = news_new(NEWS_CURSOR);
-	if (!n)
+	case WLINK_CONSOLE_AUTH:
+		d->console_up = false;
+		if (!d->auth_failed)
+			log_error(
+				"desktop %s: the console %s refused the agent's credentials (%s): "
+				"the desktop is offline until its password file%s%s changes",
+				d->id, d->uri, text, d->password_file ? " " : "",
+				d->password_file ? d->password_file : "");
+		d->auth_failed = true;
+		bye_all(d, "the desktop's console refused the agent's credentials; an "
+			   "administrator must fix the desktop's password");
 		return;
-	size = (size_t)cur.width * cur.height * 4;
-	n->width = cur.width;
-	n->height = cur.height;
-	n->hot_x = cur.hot_x < cur.width ? cur.hot_x : 0;
-	n->hot_y = cur.hot_y < cur.height ? cur.hot_y : 0;
-	if (size) {
-		n->pixels = malloc(size);
-		if (!n->pixels) {
-			free(n);
+	case WLINK_CONSOLE_REFUSED:
+	case WLINK_CONSOLE_SANDBOX:
+		d->console_up = false;
+		log_error("desktop %s: %s", d->id, text);
+		bye_all(d,
+			c->state == WLINK_CONSOLE_SANDBOX
+				? "the desktop's worker could not be confined; see the agent's log"
+				: text);
+		return;
+	}
+}
+
+static void on_worker_msg(struct desktop *d, const struct wlink_msg *m)
+{
+	switch (m->type) {
+	case MSG_VIDEO:
+		fan_out_video(d, &m->u.msg.u.video);
+		break;
+	case WLINK_SIZE:
+		on_resize(d, m->u.size.width, m->u.size.height, m->u.size.resizable);
+		break;
+	case MSG_CURSOR: {
+		const struct msg_cursor *c = &m->u.msg.u.cursor;
+		uint8_t *px = NULL;
+		if (c->pixels.len && !(px = malloc(c->pixels.len)))
+			break;
+		if (px)
+			memcpy(px, c->pixels.data, c->pixels.len);
+		free(d->cursor.pixels);
+		d->cursor = (struct cursor_shape){c->width, c->height, c->hot_x, c->hot_y, px};
+		fan_out_cursor(d);
+		break;
+	}
+	case MSG_CLIPBOARD:
+		if (m->u.msg.u.clipboard.data.len <= d->clipboard_max)
+			fan_out_clipboard(d, &m->u.msg.u.clipboard);
+		break;
+	case MSG_STATUS: /* RESIZE_REFUSED only (wlink_decode) */
+		for (struct session *s = d->sessions; s; s = s->next)
+			if (s->welcomed && s->control) {
+				char text[MSG_REASON_MAX + 1];
+				snprintf(text, sizeof(text), "%.*s",
+					 (int)m->u.msg.u.status.text.len,
+					 (const char *)m->u.msg.u.status.text.data);
+				send_status(s, MSG_STATUS_RESIZE_REFUSED, text);
+			}
+		break;
+	case WLINK_CONSOLE:
+		on_console(d, &m->u.console);
+		break;
+	case MSG_PONG:
+		d->last_pong_us = mono_us();
+		break;
+	}
+}
+
+static void link_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct desktop *d = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		uint8_t len[4];
+		struct wlink_msg m;
+
+		if (evbuffer_copyout(in, len, sizeof(len)) < (ev_ssize_t)sizeof(len))
+			return;
+		uint32_t n = (uint32_t)len[0] << 24 | (uint32_t)len[1] << 16 |
+			     (uint32_t)len[2] << 8 | len[3];
+		if (n == 0 || n > WLINK_FRAME_MAX) {
+			kill_worker(d, "sent a frame of %u bytes (the link takes 1..%u)", n,
+				    WLINK_FRAME_MAX);
 			return;
 		}
-		memcpy(n->pixels, cur.pixels, size);
+		size_t flen = (size_t)n + 4;
+		if (evbuffer_get_length(in) < flen)
+			return;
+		const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)flen);
+		if (!frame) {
+			kill_worker(d, "sent more than the agent could hold");
+			return;
+		}
+		int rc = wlink_decode(frame, flen, WLINK_TO_AGENT, &m);
+		if (rc < 0) {
+			kill_worker(d, "sent a malformed %s message (%s)",
+				    wlink_type_name(frame[4]), hr_strerror(rc));
+			return;
+		}
+		on_worker_msg(d, &m);
+		if (d->link != bev)
+			return; /* the message ended this worker */
+		evbuffer_drain(in, flen);
 	}
-	post(p, n);
 }
 
-/* The console's clipboard changed: news for the clients that share it. */
-static void poll_clipboard(struct pipeline *p)
+static void link_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct news *n;
-	char *text;
-	size_t len;
-
-	if (!p->d->clipboard || !p->d->impl->clipboard_get ||
-	    p->d->impl->clipboard_get(p->cap, p->d->clipboard_max, &text, &len) != 1)
-		return;
-	n = news_new(NEWS_CLIPBOARD);
-	if (!n) {
-		free(text);
-		return;
-	}
-	n->clip = text;
-	n->clip_len = len;
-	post(p, n);
+	struct desktop *d = arg;
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		worker_ended(d);
 }
 
-static void *pipeline_main(void *arg)
+static void send_config(struct desktop *d)
 {
-	struct pipeline p = {.d = arg};
-	int64_t frame_gap_us;
-	uint64_t last_encode = 0;
+	struct wlink_msg m = {.type = WLINK_CONFIG};
+	struct wlink_config *c = &m.u.config;
+	const struct desktop_worker_cfg *w = &d->wcfg;
+	bool root = geteuid() == 0;
 
-	pthread_setname_np(pthread_self(), "hr-pipeline");
-	p.bitrate = atomic_load(&p.d->bitrate);
-	frame_gap_us = 1000000 / (p.d->fps > 0 ? p.d->fps : 30);
-
-	while (!p.stop) {
-		if (!p.cap) {
-			if (!open_console(&p))
-				break;
-			post(&p, news_new(NEWS_CONSOLE_BACK));
-			p.have_frame = false;
-			p.resizable = p.d->impl->can_resize && p.d->impl->resize &&
-				      p.d->impl->can_resize(p.cap);
-		}
-		drain_cmds(&p);
-		if (p.stop)
-			break;
-
-		enum capture_status st = p.d->impl->next(p.cap, CAPTURE_WAIT_MS, &p.frame);
-		uint64_t t = now_us();
-		switch (st) {
-		case CAPTURE_REINIT: {
-			struct news *n = news_new(NEWS_RESIZE);
-			p.have_frame = reinit_encoder(&p);
-			if (!p.have_frame) {
-				log_error("desktop %s: no encoder for %dx%d", p.d->id,
-					  p.frame.width, p.frame.height);
-				wait_cmds(&p, 1000);
-				continue;
-			}
-			if (n) {
-				n->width = (uint16_t)p.frame.width;
-				n->height = (uint16_t)p.frame.height;
-				n->resizable = p.resizable;
-			}
-			post(&p, n);
-			p.ndamage = 0;
-			struct rect all = {0, 0, p.width, p.height};
-			add_damage(&p, &all, 1, t);
-			break;
-		}
-		case CAPTURE_OK:
-			add_damage(&p, p.frame.damage, p.frame.ndamage, t);
-			break;
-		case CAPTURE_AGAIN:
-			break;
-		case CAPTURE_ERROR: {
-			struct news *n = news_new(NEWS_CONSOLE_LOST);
-			if (n)
-				snprintf(n->text, sizeof(n->text),
-					 "the desktop's console was lost; reconnecting");
-			log_warn("desktop %s: console %s lost; reconnecting", p.d->id, p.d->uri);
-			post(&p, n);
-			p.d->impl->close(p.cap);
-			p.cap = NULL;
-			p.have_frame = false;
-			p.ndamage = 0;
-			wait_cmds(&p, 500);
-			continue;
-		}
-		}
-		post_cursor(&p);
-		poll_clipboard(&p);
-
-		/*
-		 * Encode at most fps times a second, and not while every client
-		 * lags: the damage keeps collecting, so the next frame shows the
-		 * newest screen instead of a queue of old ones.
-		 */
-		uint64_t m = mono_us();
-		if (atomic_load(&p.d->throttle) || (int64_t)(m - last_encode) < frame_gap_us)
-			continue;
-		if (queue_len(p.d->news) >= OUT_QUEUE_LEN - 2)
-			continue;
-		if (encode(&p))
-			last_encode = m;
-	}
-
-	if (p.cap)
-		p.d->impl->close(p.cap);
-	encoder_free(p.enc);
-	/* the loop joins the thread when this arrives; push_wait: it must not be lost */
-	struct news *n = news_new(NEWS_STOPPED);
-	while (n && queue_push_wait(p.d->news, n, 1000) == -ETIMEDOUT)
-		;
-	return NULL;
+	c->flags = (d->clipboard ? WLINK_CONFIG_CLIPBOARD : 0) |
+		   (w->sandbox ? WLINK_CONFIG_SECCOMP : 0) |
+		   (w->sandbox && root && d->chroot_dir ? WLINK_CONFIG_CHROOT : 0) |
+		   (w->sandbox && root ? WLINK_CONFIG_SETUID : 0);
+	c->fps = (uint16_t)d->fps;
+	c->bitrate_kbps = (uint32_t)d->bitrate;
+	c->clipboard_max = (uint32_t)d->clipboard_max;
+	c->memory_mb = w->memory_mb;
+	c->uid = w->uid;
+	c->gid = w->uid;
+	c->log_level = (uint8_t)log_get_level();
+	c->id = (struct msg_bytes){(const uint8_t *)d->id, strlen(d->id)};
+	c->uri = (struct msg_bytes){(const uint8_t *)d->uri, strlen(d->uri)};
+	if (d->password)
+		c->password = (struct msg_bytes){(const uint8_t *)d->password, strlen(d->password)};
+	if (d->codec)
+		c->codec = (struct msg_bytes){(const uint8_t *)d->codec, strlen(d->codec)};
+	if (c->flags & WLINK_CONFIG_CHROOT)
+		c->chroot = (struct msg_bytes){(const uint8_t *)d->chroot_dir,
+					       strlen(d->chroot_dir)};
+	link_send_wlink(d, &m);
 }
 
-/* ---- the loop thread ------------------------------------------------- */
-
-static void push_cmd(struct desktop *d, enum cmd_kind kind, const struct msg *input)
+static void start_worker(struct desktop *d)
 {
-	struct cmd *c = calloc(1, sizeof(*c));
-	if (!c)
+	int fd;
+	pid_t pid;
+
+	if (d->state == PIPE_RUNNING || d->state == PIPE_STOPPING)
 		return;
-	c->kind = kind;
-	if (input)
-		c->input = *input;
-	if (queue_push(d->cmds, c) < 0) {
-		log_warn("desktop %s: pipeline busy, input dropped", d->id);
-		free(c);
+	evtimer_del(d->restart_ev);
+	pid = worker_spawn(d->id, &fd);
+	if (pid < 0) {
+		log_error("desktop %s: cannot start a worker: %s", d->id, hr_strerror(pid));
+		schedule_restart(d, WLINK_CONSOLE_UP);
+		return;
 	}
+	d->link = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!d->link) {
+		close(fd);
+		kill(pid, SIGKILL);
+		reap(pid, 0);
+		schedule_restart(d, WLINK_CONSOLE_UP);
+		return;
+	}
+	bufferevent_setcb(d->link, link_read_cb, NULL, link_event_cb, d);
+	bufferevent_enable(d->link, EV_READ | EV_WRITE);
+	d->pid = pid;
+	d->state = PIPE_RUNNING;
+	d->said = -1;
+	d->kill_reason[0] = '\0';
+	d->started_us = d->last_pong_us = d->last_ping_us = mono_us();
+	d->cpu_at_us = 0;
+	d->throttle = false;
+	send_config(d);
+	send_control(d);
+	log_info("desktop %s: worker %d started for %s", d->id, (int)pid, d->uri);
+}
+
+static void restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct desktop *d = arg;
+	(void)fd;
+	(void)what;
+
+	if (d->state == PIPE_STOPPING) {
+		kill_worker(d, "did not stop within %d ms", STOP_WAIT_MS);
+		return;
+	}
+	if (d->state != PIPE_WAITING)
+		return;
+	d->state = PIPE_IDLE;
+	if (d->sessions)
+		start_worker(d);
 }
 
 static void start_pipeline(struct desktop *d)
 {
-	struct cmd *c;
-
-	if (d->state != PIPE_IDLE)
-		return;
-	while ((c = queue_try_pop(d->cmds))) /* stale input from an earlier run */
-		cmd_free(c);
-	atomic_store(&d->throttle, 0);
-	if (pthread_create(&d->thread, NULL, pipeline_main, d) != 0) {
-		log_error("desktop %s: cannot start the pipeline thread: %m", d->id);
-		return;
-	}
-	d->state = PIPE_RUNNING;
-	log_info("desktop %s: pipeline started for %s", d->id, d->uri);
+	if (d->state == PIPE_IDLE)
+		start_worker(d);
+	/* PIPE_WAITING: restart_ev starts it; an auth failure waits for the file */
 }
 
 static void stop_pipeline(struct desktop *d)
 {
+	struct timeval tv = {STOP_WAIT_MS / 1000, (STOP_WAIT_MS % 1000) * 1000};
+
+	if (d->state == PIPE_WAITING) {
+		evtimer_del(d->restart_ev);
+		d->state = PIPE_IDLE;
+		return;
+	}
 	if (d->state != PIPE_RUNNING)
 		return;
-	struct cmd *c = calloc(1, sizeof(*c));
-	if (c) {
-		c->kind = CMD_STOP;
-		while (queue_push(d->cmds, c) == -EAGAIN) /* make room: input is moot now */
-			cmd_free(queue_try_pop(d->cmds));
-	}
+	link_send_type(d, MSG_BYE);
 	d->state = PIPE_STOPPING;
+	evtimer_add(d->restart_ev, &tv);
+}
+
+/* /proc/PID/statm's resident pages and /proc/PID/stat's utime + stime. */
+static int proc_usage(pid_t pid, uint64_t *rss_kib, uint64_t *cpu_ticks)
+{
+	char path[64], buf[1024];
+	unsigned long long size = 0, rss = 0, ut = 0, stt = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -errno;
+	int n = fscanf(f, "%llu %llu", &size, &rss);
+	fclose(f);
+	if (n != 2)
+		return -EIO;
+	*rss_kib = rss * (uint64_t)(sysconf(_SC_PAGESIZE) / 1024);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -errno;
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	/* the name may hold spaces and parentheses: fields count from the last ')' */
+	char *p = strrchr(buf, ')');
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
+		return -EIO;
+	*cpu_ticks = ut + stt;
+	return 0;
+}
+
+/* The watchdogs: a heartbeat, memory and CPU. */
+static void watch_worker(struct desktop *d)
+{
+	uint64_t m = mono_us(), rss, ticks;
+
+	if (d->state != PIPE_RUNNING)
+		return;
+	if (m - d->last_pong_us > (uint64_t)d->wcfg.hang_ms * 1000) {
+		kill_worker(d, "stopped answering for %.1f s (hung)",
+			    (double)(m - d->last_pong_us) / 1e6);
+		return;
+	}
+	if (m - d->last_ping_us >= PING_EVERY_US) {
+		struct msg p = {.type = MSG_PING};
+		p.u.ping.id = m;
+		link_send(d, &p);
+		d->last_ping_us = m;
+	}
+	if (proc_usage(d->pid, &rss, &ticks) < 0)
+		return;
+	if (d->wcfg.memory_mb && rss > (uint64_t)d->wcfg.memory_mb * 1024) {
+		kill_worker(d, "used %llu MiB, over its limit of %u MiB (worker.memory_mb)",
+			    (unsigned long long)(rss / 1024), d->wcfg.memory_mb);
+		return;
+	}
+	if (!d->cpu_at_us) {
+		d->cpu_at_us = m;
+		d->cpu_ticks = ticks;
+	} else if (m - d->cpu_at_us >= CPU_WINDOW_US) {
+		double secs = (double)(m - d->cpu_at_us) / 1e6;
+		double pct = (double)(ticks - d->cpu_ticks) / (double)sysconf(_SC_CLK_TCK) / secs *
+			     100.0;
+		if (d->wcfg.cpu_percent && pct > d->wcfg.cpu_percent) {
+			kill_worker(d,
+				    "used %.0f%% CPU over %.0f s, over its limit of %u%% "
+				    "(worker.cpu_percent)",
+				    pct, secs, d->wcfg.cpu_percent);
+			return;
+		}
+		d->cpu_at_us = m;
+		d->cpu_ticks = ticks;
+	}
 }
 
 static int send_status(struct session *s, uint16_t code, const char *text)
@@ -620,20 +719,19 @@ static void send_welcome(struct session *s, bool keyframe)
 		 s->control && d->resizable ? ", may resize the desktop" : "");
 	if (d->on_welcome)
 		d->on_welcome(s->conn, d->ud);
-	if (d->cursor) {
+	if (d->cursor.pixels || d->cursor.width == 0) {
 		struct msg c = {.type = MSG_CURSOR};
-		c.u.cursor.width = d->cursor->width;
-		c.u.cursor.height = d->cursor->height;
-		c.u.cursor.hot_x = d->cursor->hot_x;
-		c.u.cursor.hot_y = d->cursor->hot_y;
-		c.u.cursor.pixels.data = d->cursor->pixels;
-		c.u.cursor.pixels.len = (size_t)d->cursor->width * d->cursor->height * 4;
-		conn_send(s->conn, &c);
+		c.u.cursor.width = d->cursor.width;
+		c.u.cursor.height = d->cursor.height;
+		c.u.cursor.hot_x = d->cursor.hot_x;
+		c.u.cursor.hot_y = d->cursor.hot_y;
+		c.u.cursor.pixels.data = d->cursor.pixels;
+		c.u.cursor.pixels.len = (size_t)d->cursor.width * d->cursor.height * 4;
+		if (d->cursor.pixels)
+			conn_send(s->conn, &c);
 	}
-	if (keyframe) {
-		push_cmd(d, CMD_KEYFRAME, NULL);
-		d->last_keyframe_req_us = mono_us();
-	}
+	if (keyframe)
+		request_keyframe(d);
 }
 
 static uint32_t inflight(const struct session *s)
@@ -664,13 +762,16 @@ static void update_throttle(struct desktop *d)
 		if (!lagging(d, s))
 			all_lag = false;
 	}
-	int t = any && all_lag;
-	if (t && !atomic_load(&d->throttle))
+	bool t = any && all_lag;
+	if (t && !d->throttle)
 		d->last_lag_us = mono_us();
-	atomic_store(&d->throttle, t);
+	if (t != d->throttle) {
+		d->throttle = t;
+		send_control(d);
+	}
 }
 
-static void fan_out_video(struct desktop *d, const struct encoder_packet *pkt)
+static void fan_out_video(struct desktop *d, const struct msg_video *v)
 {
 	bool want_keyframe = false;
 
@@ -679,7 +780,7 @@ static void fan_out_video(struct desktop *d, const struct encoder_packet *pkt)
 
 		if (!s->welcomed)
 			continue;
-		if (s->want_keyframe && !pkt->keyframe) {
+		if (s->want_keyframe && !(v->flags & MSG_VIDEO_KEYFRAME)) {
 			want_keyframe = true;
 			continue;
 		}
@@ -688,12 +789,8 @@ static void fan_out_video(struct desktop *d, const struct encoder_packet *pkt)
 			s->want_keyframe = true;
 			continue;
 		}
+		m.u.video = *v;
 		m.u.video.frame = s->next_frame;
-		m.u.video.capture_us = pkt->capture_us;
-		m.u.video.flags = (pkt->keyframe ? MSG_VIDEO_KEYFRAME : 0) |
-				  (pkt->refinement ? MSG_VIDEO_REFINE : 0);
-		m.u.video.data.data = pkt->data;
-		m.u.video.data.len = pkt->size;
 		if (conn_send(s->conn, &m) < 0)
 			continue;
 		s->sent_us[s->next_frame % SENT_RING] = mono_us();
@@ -702,42 +799,38 @@ static void fan_out_video(struct desktop *d, const struct encoder_packet *pkt)
 	}
 	/* someone waits for a key frame: ask, but not more than 4 times a second */
 	uint64_t m = mono_us();
-	if (want_keyframe && m - d->last_keyframe_req_us > 250000) {
-		push_cmd(d, CMD_KEYFRAME, NULL);
-		d->last_keyframe_req_us = m;
-	}
+	if (want_keyframe && m - d->last_keyframe_req_us > 250000)
+		request_keyframe(d);
 	update_throttle(d);
 }
 
-static void fan_out_cursor(struct desktop *d, struct news *n)
+static void fan_out_cursor(struct desktop *d)
 {
 	struct msg m = {.type = MSG_CURSOR};
 
-	m.u.cursor.width = n->width;
-	m.u.cursor.height = n->height;
-	m.u.cursor.hot_x = n->hot_x;
-	m.u.cursor.hot_y = n->hot_y;
-	m.u.cursor.pixels.data = n->pixels;
-	m.u.cursor.pixels.len = (size_t)n->width * n->height * 4;
+	m.u.cursor.width = d->cursor.width;
+	m.u.cursor.height = d->cursor.height;
+	m.u.cursor.hot_x = d->cursor.hot_x;
+	m.u.cursor.hot_y = d->cursor.hot_y;
+	m.u.cursor.pixels.data = d->cursor.pixels;
+	m.u.cursor.pixels.len = (size_t)d->cursor.width * d->cursor.height * 4;
 	for (struct session *s = d->sessions; s; s = s->next)
 		if (s->welcomed)
 			conn_send(s->conn, &m);
 }
 
-static void fan_out_clipboard(struct desktop *d, const struct news *n)
+static void fan_out_clipboard(struct desktop *d, const struct msg_clipboard *cb)
 {
 	struct msg m = {.type = MSG_CLIPBOARD};
 	int sent = 0;
 
-	m.u.clipboard.format = MSG_CLIPBOARD_TEXT;
-	m.u.clipboard.data.data = (const uint8_t *)n->clip;
-	m.u.clipboard.data.len = n->clip_len;
+	m.u.clipboard = *cb;
 	for (struct session *s = d->sessions; s; s = s->next)
 		if (s->welcomed && s->clipboard && conn_send(s->conn, &m) == 0)
 			sent++;
 	log_info("desktop %s: clipboard changed on the desktop (%zu bytes): sent to %d "
 		 "client(s)",
-		 d->id, n->clip_len, sent);
+		 d->id, cb->data.len, sent);
 }
 
 static void on_resize(struct desktop *d, uint16_t w, uint16_t h, bool resizable)
@@ -764,70 +857,11 @@ static void on_resize(struct desktop *d, uint16_t w, uint16_t h, bool resizable)
 		log_info("desktop %s: console resized to %ux%u", d->id, w, h);
 }
 
-static void news_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct desktop *d = arg;
-	struct news *n;
-	(void)fd;
-	(void)what;
-
-	while ((n = queue_try_pop(d->news))) {
-		switch (n->kind) {
-		case NEWS_VIDEO:
-			fan_out_video(d, &n->pkt);
-			break;
-		case NEWS_RESIZE:
-			on_resize(d, n->width, n->height, n->resizable);
-			break;
-		case NEWS_CURSOR:
-			fan_out_cursor(d, n);
-			news_free(d->cursor);
-			d->cursor = n;
-			n = NULL;
-			break;
-		case NEWS_CONSOLE_LOST:
-			d->console_up = false;
-			d->console_known = true;
-			for (struct session *s = d->sessions; s; s = s->next)
-				if (s->welcomed)
-					send_status(s, MSG_STATUS_CONSOLE_LOST, n->text);
-			break;
-		case NEWS_CONSOLE_BACK:
-			if (!d->console_up)
-				for (struct session *s = d->sessions; s; s = s->next)
-					if (s->welcomed)
-						send_status(s, MSG_STATUS_OK,
-							    "the desktop is back");
-			d->console_up = true;
-			d->console_known = true;
-			break;
-		case NEWS_CLIPBOARD:
-			fan_out_clipboard(d, n);
-			break;
-		case NEWS_RESIZE_REFUSED:
-			for (struct session *s = d->sessions; s; s = s->next)
-				if (s->welcomed && s->control)
-					send_status(s, MSG_STATUS_RESIZE_REFUSED, n->text);
-			break;
-		case NEWS_STOPPED:
-			pthread_join(d->thread, NULL);
-			d->state = PIPE_IDLE;
-			d->console_known = false;
-			log_info("desktop %s: pipeline stopped", d->id);
-			if (d->sessions)
-				start_pipeline(d); /* someone joined while it stopped */
-			break;
-		}
-		news_free(n);
-	}
-}
-
-/* Twice a second: consoles that never came up, and the bitrate. */
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct desktop *d = arg;
 	uint64_t m = mono_us();
-	int rate = atomic_load(&d->bitrate);
+	int rate = d->bitrate;
 	(void)fd;
 	(void)what;
 
@@ -845,7 +879,17 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		rate = higher > d->bitrate_max ? d->bitrate_max : higher;
 		d->last_raise_us = m;
 	}
-	atomic_store(&d->bitrate, rate);
+	if (rate != d->bitrate) {
+		d->bitrate = rate;
+		send_control(d);
+	}
+	watch_worker(d);
+	if (d->auth_failed && d->state == PIPE_WAITING && password_file_changed(d)) {
+		reload_password(d);
+		d->state = PIPE_IDLE;
+		evtimer_del(d->restart_ev);
+		start_worker(d);
+	}
 }
 
 /* The newest RESIZE_REQUEST, once the requests stopped (or waited long enough). */
@@ -865,7 +909,7 @@ static void apply_resize(struct desktop *d)
 		 d->id, d->width, d->height, d->resize_w, d->resize_h);
 	m.u.resize_request.width = d->resize_w;
 	m.u.resize_request.height = d->resize_h;
-	push_cmd(d, CMD_RESIZE, &m);
+	link_send(d, &m);
 }
 
 static void resize_cb(evutil_socket_t fd, short what, void *arg)
@@ -928,40 +972,44 @@ static void resize_request(struct session *s, const struct msg_resize_request *q
 struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *cfg)
 {
 	struct desktop *d;
-	const struct capture_impl *impl = capture_find(cfg->uri);
 	struct timeval tick = {0, 250000};
 
-	if (!impl)
+	if (!capture_find(cfg->uri))
 		return NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
 	d->base = base;
-	d->impl = impl;
 	d->id = strdup(cfg->id);
 	d->uri = strdup(cfg->uri);
 	d->password = cfg->password ? strdup(cfg->password) : NULL;
+	d->password_file = cfg->password_file ? strdup(cfg->password_file) : NULL;
 	d->codec = cfg->codec ? strdup(cfg->codec) : NULL;
+	d->chroot_dir = cfg->worker.chroot_dir ? strdup(cfg->worker.chroot_dir) : NULL;
 	d->fps = cfg->fps > 0 ? cfg->fps : 30;
 	d->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 4;
 	d->bitrate_max = cfg->bitrate_kbps > 0 ? cfg->bitrate_kbps : 10000;
+	d->bitrate = d->bitrate_max;
 	d->clipboard = cfg->clipboard;
 	d->clipboard_max = cfg->clipboard_max ? cfg->clipboard_max : (1u << 20);
+	d->wcfg = cfg->worker;
+	d->wcfg.chroot_dir = NULL; /* d->chroot_dir owns the copy */
+	if (!d->wcfg.hang_ms)
+		d->wcfg.hang_ms = 5000;
 	d->on_welcome = cfg->on_welcome;
 	d->ud = cfg->ud;
-	atomic_init(&d->bitrate, d->bitrate_max);
-	atomic_init(&d->throttle, 0);
-	d->cmds = queue_new(CMD_QUEUE_LEN);
-	d->news = queue_new(OUT_QUEUE_LEN);
-	if (!d->id || !d->uri || (cfg->password && !d->password) || (cfg->codec && !d->codec) ||
-	    !d->cmds || !d->news)
+	d->said = -1;
+	d->backoff_kind = -1;
+	if (!d->id || !d->uri || (cfg->password && !d->password) ||
+	    (cfg->password_file && !d->password_file) || (cfg->codec && !d->codec) ||
+	    (cfg->worker.chroot_dir && !d->chroot_dir))
 		goto fail;
-	d->news_ev = event_new(base, queue_fd(d->news), EV_READ | EV_PERSIST, news_cb, d);
+	remember_password_file(d);
 	d->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, d);
 	d->resize_ev = evtimer_new(base, resize_cb, d);
-	if (!d->news_ev || !d->tick_ev || !d->resize_ev)
+	d->restart_ev = evtimer_new(base, restart_cb, d);
+	if (!d->tick_ev || !d->resize_ev || !d->restart_ev)
 		goto fail;
-	event_add(d->news_ev, NULL);
 	event_add(d->tick_ev, &tick);
 	return d;
 fail:
@@ -977,25 +1025,32 @@ void desktop_free(struct desktop *d)
 	/* the agent closes connections first; any session left is orphaned, freed at detach */
 	for (struct session *s = d->sessions; s; s = s->next)
 		s->d = NULL;
-	if (d->state != PIPE_IDLE) {
-		stop_pipeline(d);
-		pthread_join(d->thread, NULL);
+	if (d->pid) {
+		/* the end of the link is the worker's BYE: the loop no longer runs to flush one */
+		if (d->link)
+			shutdown(bufferevent_getfd(d->link), SHUT_WR);
+		int st = reap(d->pid, FREE_WAIT_MS);
+		char how[120];
+		describe_exit(st, how, sizeof(how));
+		log_info("desktop %s: worker %d %s", d->id, (int)d->pid, how);
 	}
-	if (d->news_ev)
-		event_free(d->news_ev);
+	if (d->link)
+		bufferevent_free(d->link);
 	if (d->tick_ev)
 		event_free(d->tick_ev);
 	if (d->resize_ev)
 		event_free(d->resize_ev);
-	queue_free(d->news, news_free);
-	queue_free(d->cmds, cmd_free);
-	news_free(d->cursor);
+	if (d->restart_ev)
+		event_free(d->restart_ev);
+	free(d->cursor.pixels);
 	free(d->id);
 	free(d->uri);
 	if (d->password)
 		memset(d->password, 0, strlen(d->password));
 	free(d->password);
+	free(d->password_file);
 	free(d->codec);
+	free(d->chroot_dir);
 	free(d);
 }
 
@@ -1006,9 +1061,17 @@ const char *desktop_id(const struct desktop *d)
 
 enum desktop_console desktop_console(const struct desktop *d)
 {
+	/* a refused password holds whether or not anyone watches */
+	if (d->auth_failed)
+		return DESKTOP_CONSOLE_REFUSED;
 	if (d->state != PIPE_RUNNING || !d->console_known)
 		return DESKTOP_CONSOLE_UNKNOWN;
 	return d->console_up ? DESKTOP_CONSOLE_UP : DESKTOP_CONSOLE_LOST;
+}
+
+unsigned desktop_restarts(const struct desktop *d)
+{
+	return d->restarts;
 }
 
 struct session *desktop_attach(struct desktop *d, struct conn *c, const char *user,
@@ -1035,7 +1098,16 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const char *us
 		;
 	*tail = s;
 
-	if (d->state == PIPE_RUNNING && d->width)
+	if (d->auth_failed && !password_file_changed(d)) {
+		log_info("desktop %s: %s refused: the console refused the agent's credentials",
+			 d->id, s->user);
+		conn_close(
+			c, MSG_BYE_DESKTOP_UNAVAILABLE,
+			"the desktop's console refused the agent's credentials; an administrator "
+			"must fix the desktop's password");
+		return s;
+	}
+	if (d->state == PIPE_RUNNING && d->width && d->console_up)
 		send_welcome(s, true);
 	else
 		start_pipeline(d);
@@ -1059,14 +1131,14 @@ static void inject(struct session *s, const struct msg *m)
 		log_debug("desktop %s: TOUCH %u phase %u at %u,%u", d->id, in.u.touch.id,
 			  in.u.touch.phase, in.u.touch.x, in.u.touch.y);
 	input_state_track(&s->held, &in);
-	push_cmd(d, CMD_INPUT, &in);
+	link_send(d, &in);
 }
 
 /* docs/protocol.md §2: only with WELCOME CLIPBOARD; only the controlling client's. */
 static void clipboard_from_client(struct session *s, const struct msg_clipboard *cb)
 {
 	struct desktop *d = s->d;
-	struct cmd *c;
+	struct msg m = {.type = MSG_CLIPBOARD};
 
 	if (!s->clipboard || !s->control || cb->format != MSG_CLIPBOARD_TEXT)
 		return;
@@ -1076,19 +1148,8 @@ static void clipboard_from_client(struct session *s, const struct msg_clipboard 
 			 d->id, cb->data.len, s->user, d->clipboard_max);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c || !(c->text = malloc(cb->data.len + 1))) {
-		free(c);
-		return;
-	}
-	c->kind = CMD_CLIPBOARD;
-	memcpy(c->text, cb->data.data, cb->data.len); /* msg_decode checked: text, no NUL */
-	c->text[cb->data.len] = '\0';
-	c->len = cb->data.len;
-	if (queue_push(d->cmds, c) < 0) {
-		log_warn("desktop %s: pipeline busy, clipboard dropped", d->id);
-		cmd_free(c);
-	}
+	m.u.clipboard = *cb; /* msg_decode checked: text, no NUL */
+	link_send(d, &m);
 }
 
 void desktop_session_msg(struct session *s, const struct msg *m)
@@ -1113,10 +1174,8 @@ void desktop_session_msg(struct session *s, const struct msg *m)
 		break;
 	case MSG_KEYFRAME_REQUEST: {
 		uint64_t now = mono_us();
-		if (now - d->last_keyframe_req_us > 250000) {
-			push_cmd(d, CMD_KEYFRAME, NULL);
-			d->last_keyframe_req_us = now;
-		}
+		if (now - d->last_keyframe_req_us > 250000)
+			request_keyframe(d);
 		break;
 	}
 	case MSG_ACK: {
@@ -1152,7 +1211,7 @@ void desktop_detach(struct session *s)
 		struct msg rel[INPUT_RELEASE_MAX];
 		int n = input_state_release_all(&s->held, rel, INPUT_RELEASE_MAX);
 		for (int i = 0; i < n; i++)
-			push_cmd(d, CMD_INPUT, &rel[i]);
+			link_send(d, &rel[i]);
 	}
 	for (pp = &d->sessions; *pp && *pp != s; pp = &(*pp)->next)
 		;

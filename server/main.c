@@ -7,6 +7,7 @@
 #include "avlog.h"
 #include "config.h"
 #include "log.h"
+#include "worker.h"
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -72,6 +73,10 @@ int main(int argc, char **argv)
 	struct event *sigint, *sigterm, *grace;
 	struct agent *a;
 	int rc;
+
+	/* a desktop's worker process (worker.h): the agent started itself again */
+	if (argc >= 2 && strcmp(argv[1], "--worker") == 0)
+		return worker_main(argc, argv);
 
 	memset(&cfg, 0, sizeof(cfg));
 	rc = config_cmdline_finish(

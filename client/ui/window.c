@@ -484,6 +484,8 @@ static void on_event(struct client_window *w, struct net_event *ev)
 			notice_show(w, ev->text); /* a notice: the desktop streams on, fitted */
 		else if (ev->code == MSG_STATUS_OK)
 			status_hide(w);
+		else if (ev->code == MSG_STATUS_RESTARTING)
+			status_show(w, "The desktop is restarting", ev->text);
 		else
 			status_show(w, "The desktop is not responding", ev->text);
 		break;

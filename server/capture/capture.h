@@ -60,8 +60,8 @@ struct capture_cursor {
 enum capture_failure {
 	CAPTURE_FAIL_UNREACHABLE, /* cannot connect, or the connection broke: retry soon */
 	CAPTURE_FAIL_AUTH,	  /* the console refused our credentials: a configuration error */
-	CAPTURE_FAIL_REFUSED,	  /* we refused the console (too large, unsupported): retry slowly */
-	CAPTURE_FAIL_SANDBOX,	  /* cfg->connected failed: the worker cannot be confined */
+	CAPTURE_FAIL_REFUSED, /* we refused the console (too large, unsupported): retry slowly */
+	CAPTURE_FAIL_SANDBOX, /* cfg->connected failed: the worker cannot be confined */
 };
 
 struct capture_error {

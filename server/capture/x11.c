@@ -1253,6 +1253,15 @@ static void x11_close(struct capture *c)
 	free(c);
 }
 
+/* Why open() failed, for the caller (capture.h capture_cfg.error). */
+static void open_failed(const struct capture_cfg *cfg, enum capture_failure kind, const char *why)
+{
+	if (cfg && cfg->error) {
+		cfg->error->kind = kind;
+		snprintf(cfg->error->why, sizeof(cfg->error->why), "%s", why);
+	}
+}
+
 static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -1276,6 +1285,7 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 		return NULL;
 	}
 	pthread_once(&once, install_handlers);
+	open_failed(cfg, CAPTURE_FAIL_UNREACHABLE, "the X display is not reachable");
 	if (probe_tcp(name, timeout_ms) < 0)
 		goto err;
 
@@ -1286,11 +1296,27 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 			  name);
 		goto err;
 	}
+	/* Xlib did the handshake inside XOpenDisplay: confine now, before anything else */
+	if (cfg && cfg->connected && cfg->connected(cfg->connected_ud) != 0) {
+		open_failed(cfg, CAPTURE_FAIL_SANDBOX,
+			    "the desktop's worker could not be confined");
+		goto err;
+	}
+	open_failed(cfg, CAPTURE_FAIL_REFUSED, "the X display is not supported (see the log)");
 	XSetIOErrorExitHandler(c->dpy, on_io_exit, c);
 	c->screen = DefaultScreen(c->dpy);
 	c->root = RootWindow(c->dpy, c->screen);
 	c->width = DisplayWidth(c->dpy, c->screen);
 	c->height = DisplayHeight(c->dpy, c->screen);
+	if ((uint64_t)c->width * (uint64_t)c->height > CAPTURE_AREA_MAX) {
+		char why[200];
+		snprintf(why, sizeof(why),
+			 "the X screen is %dx%d, more than the %u pixels the encoder takes",
+			 c->width, c->height, CAPTURE_AREA_MAX);
+		log_error("x11 %s: %s", name, why);
+		open_failed(cfg, CAPTURE_FAIL_REFUSED, why);
+		goto err;
+	}
 
 	int ev, er, major = 0, minor = 0;
 	c->use_shm = XShmQueryExtension(c->dpy);
