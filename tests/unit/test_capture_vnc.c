@@ -1019,7 +1019,10 @@ static struct capture *hostile_open(const struct hostile *h, struct capture_cfg 
 {
 	char uri[64];
 	snprintf(uri, sizeof(uri), "vnc://127.0.0.1:%d", h->port);
-	return vnc->open(uri, cfg);
+	struct capture *c = vnc->open(uri, cfg);
+	if (!c && !(cfg && cfg->error)) /* not expected to fail: say why it did */
+		fprintf(stderr, "open %s failed:\n%s", uri, logbuf);
+	return c;
 }
 
 /* Calls next() until CAPTURE_ERROR or ms pass; the time it took, or -1. */
