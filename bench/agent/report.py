@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # The tables of bench/agent, from what run.sh left in DIR: plan.json and, per workload W and
-# side S, W-S.json (frame times and sizes), W-S.cpu (server CPU %), W-S.psnr (still text).
+# side S, W-S.json (frame times and sizes), W-S.cpu (server CPU % with its children: the
+# agent's workers), W-S.psnr (still text).
 #   report.py DIR
 # Every side is cut to the same window (plan.json: window_start .. settle + duration + tail,
 # seconds after the receiver connected), so the join traffic of each side is left out and
@@ -128,6 +129,16 @@ def anim_rate(path):
     return None
 
 
+def cpu_split(path):
+    """run.sh's W-S.cpusplit: "SELF CHILDREN", the server's own CPU % and its children's."""
+    try:
+        with open(path) as f:
+            a, b = f.read().split()
+        return float(a), float(b)
+    except (OSError, ValueError):
+        return None
+
+
 def main():
     out = sys.argv[1]
     plan = load(os.path.join(out, "plan.json"))
@@ -194,6 +205,9 @@ def main():
             notes.append("the animation itself drew " + ", ".join(
                 "%s %s fps" % (n, f(r, width=0).strip()) for n, r in rates)
                 + " (30 asked; late frames are drawn late, never skipped)")
+        split = cpu_split(os.path.join(out, "%s-highrise.cpusplit" % w))
+        if ours["ok"] and split:
+            notes.append("highrise CPU: agent process %.1f %% + its workers %.1f %%" % split)
         if ours.get("refine_ms") is not None:
             notes.append("refinement frame %.0f ms after the last change, %.1f KB (%.0f%% of"
                          " the window's bytes)" % (ours["refine_ms"], ours["refine_bytes"] / 1e3,
@@ -268,8 +282,9 @@ def main():
     print("x11vnc = every byte its socket received in the window (TCP_INFO), RFB headers"
           " included;")
     print("ceiling = the raw H.264 of the agent's capture backend + encoder on the same screens;")
-    print("CPU % = the server process (agent, x11vnc) over the workload, 100 = one core;"
-          " ceiling: encoder CPU / window")
+    print("CPU % = the server (agent, x11vnc) with its child processes (the agent's workers)"
+          " over the workload,")
+    print("  100 = one core; ceiling: encoder CPU / window")
 
 
 if __name__ == "__main__":
