@@ -278,7 +278,8 @@ static void schedule_restart(struct desktop *d, int kind)
 	const struct backoff *b = &backoff_of[kind];
 	uint64_t ran = mono_us() - d->started_us;
 
-	if (d->backoff_kind != kind || (kind == WLINK_CONSOLE_UP && ran > CALM_US))
+	/* a console that comes up and fails at once is not retried every 0.5 s for ever */
+	if (d->backoff_kind != kind || ran > CALM_US)
 		d->backoff_ms = 0;
 	d->backoff_kind = (int8_t)kind;
 	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : b->first_ms;
@@ -376,8 +377,6 @@ static void on_console(struct desktop *d, const struct wlink_console *c)
 		if (d->told_down)
 			status_all(d, MSG_STATUS_OK, "the desktop is back");
 		d->told_down = false;
-		if (d->backoff_kind != WLINK_CONSOLE_UP)
-			d->backoff_ms = 0;
 		return;
 	case WLINK_CONSOLE_LOST:
 	case WLINK_CONSOLE_UNREACHABLE:
@@ -1098,7 +1097,14 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const char *us
 		;
 	*tail = s;
 
-	if (d->auth_failed && !password_file_changed(d)) {
+	if (d->auth_failed && password_file_changed(d)) {
+		reload_password(d);
+		if (d->state == PIPE_WAITING) {
+			evtimer_del(d->restart_ev);
+			d->state = PIPE_IDLE;
+		}
+	}
+	if (d->auth_failed) {
 		log_info("desktop %s: %s refused: the console refused the agent's credentials",
 			 d->id, s->user);
 		conn_close(

@@ -272,36 +272,49 @@ static int install_seccomp(void)
 	return rc;
 }
 
+/* What sandbox_enter did, for sandbox_describe (one sandbox per process). */
+static struct {
+	bool root; /* the process was root when it entered */
+	bool chroot, setuid, seccomp;
+} applied;
+
 int sandbox_enter(const struct sandbox_cfg *cfg)
 {
-	bool root = geteuid() == 0;
 	int rc;
 
-	if (cfg->chroot && root && !SANITIZED && (rc = enter_chroot(cfg->chroot_dir)) < 0)
-		return rc;
-	if (cfg->setuid && root && (rc = drop_ids(cfg->uid, cfg->gid)) < 0)
-		return rc;
-	if (cfg->seccomp && (rc = install_seccomp()) < 0)
-		return rc;
+	applied.root = geteuid() == 0;
+	if (cfg->chroot && applied.root && !SANITIZED) {
+		if ((rc = enter_chroot(cfg->chroot_dir)) < 0)
+			return rc;
+		applied.chroot = true;
+	}
+	if (cfg->setuid && applied.root) {
+		if ((rc = drop_ids(cfg->uid, cfg->gid)) < 0)
+			return rc;
+		applied.setuid = true;
+	}
+	if (cfg->seccomp) {
+		if ((rc = install_seccomp()) < 0)
+			return rc;
+		applied.seccomp = true;
+	}
 	return 0;
 }
 
 void sandbox_describe(const struct sandbox_cfg *cfg, char *buf, size_t cap)
 {
-	bool root = geteuid() == 0;
-
-	const char *fs = !cfg->chroot ? "no chroot"
-			 : !root      ? "no chroot (not root)"
-			 : SANITIZED  ? "no chroot (sanitizer build)"
-				      : "chroot into an empty directory";
+	const char *fs = applied.chroot	 ? "chroot into an empty directory"
+			 : !cfg->chroot	 ? "no chroot"
+			 : !applied.root ? "no chroot (not root)"
+					 : "no chroot (sanitizer build)";
 	char ids[48];
 
-	if (cfg->setuid && root)
+	if (applied.setuid)
 		snprintf(ids, sizeof(ids), "uid %u gid %u", (unsigned)cfg->uid, (unsigned)cfg->gid);
 	else
 		snprintf(ids, sizeof(ids), "uid %u (the agent's)", (unsigned)geteuid());
 	snprintf(buf, cap, "%s; %s; %s; no_new_privs; memory limit %s%u MiB%s",
-		 cfg->seccomp ? "seccomp filter" : "NO seccomp filter", fs, ids,
+		 applied.seccomp ? "seccomp filter" : "NO seccomp filter", fs, ids,
 		 SANITIZED ? "(watchdog) " : "(RLIMIT_AS, watchdog) ", cfg->memory_mb,
 		 SANITIZED ? "; ptrace allowed for LeakSanitizer" : "");
 }

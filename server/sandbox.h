@@ -45,7 +45,7 @@ struct sandbox_cfg {
 int sandbox_limits(const struct sandbox_cfg *cfg);
 int sandbox_enter(const struct sandbox_cfg *cfg);
 
-/* One line for the log: what this build and cfg confine ("seccomp, chroot, uid 62001, ..."). */
+/* One line for the log: what sandbox_enter applied ("seccomp filter; chroot ...; uid 62001"). */
 void sandbox_describe(const struct sandbox_cfg *cfg, char *buf, size_t cap);
 
 /* Whether this is a sanitizer build (the exceptions above apply). */

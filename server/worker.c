@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -594,7 +595,8 @@ static int run_pipeline(struct worker *p)
 			if (!p->have_frame) {
 				char why[200];
 				snprintf(why, sizeof(why),
-					 "the desktop's console is %dx%d: no encoder for that size",
+					 "the desktop's console is %dx%d: the encoder cannot be "
+					 "opened for it (see the agent's log)",
 					 p->frame.width, p->frame.height);
 				log_error("desktop %s: %s", p->id, why);
 				send_console(p, WLINK_CONSOLE_REFUSED, why);
@@ -736,6 +738,12 @@ int worker_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	fcntl(WORKER_FD, F_SETFD, FD_CLOEXEC);
+	/*
+	 * glibc reserves 64 MiB of address space per thread's arena; with
+	 * libx264's threads that alone would eat RLIMIT_AS. Two arenas serve a
+	 * pipeline as well.
+	 */
+	mallopt(M_ARENA_MAX, 2);
 	int sndbuf = LINK_SNDBUF;
 	setsockopt(WORKER_FD, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 

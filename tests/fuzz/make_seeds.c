@@ -15,9 +15,11 @@
 #include "error.h"
 #include "msg.h"
 #include "ticket.h"
+#include "wlink.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,16 +350,109 @@ static int broker_api_seeds(const char *dir)
 	return rc;
 }
 
+/* ---- fuzz_wlink: one stream of frames per direction ---------------------- */
+
+static int append(uint8_t *buf, size_t cap, size_t *len, const struct wlink_msg *m)
+{
+	size_t n = 0;
+	if (wlink_encode(m, buf + 1 + *len, cap - 1 - *len, &n) != 0)
+		return -1;
+	*len += n;
+	return 0;
+}
+
+static int wlink_seeds(const char *dir)
+{
+	static uint8_t buf[8192];
+	static const uint8_t au[] = {0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00};
+	static const uint8_t cursor[4 * 4] = {1, 2, 3, 255};
+	size_t len = 0;
+	int rc = 0;
+
+	/* agent -> worker: CONFIG, CONTROL, input, clipboard, requests, PING, BYE */
+	struct wlink_msg m = {.type = WLINK_CONFIG};
+	m.u.config = (struct wlink_config){
+		.flags = WLINK_CONFIG_CLIPBOARD | WLINK_CONFIG_SECCOMP | WLINK_CONFIG_CHROOT |
+			 WLINK_CONFIG_SETUID,
+		.fps = 30,
+		.bitrate_kbps = 10000,
+		.clipboard_max = 1 << 20,
+		.memory_mb = 1024,
+		.uid = 62000,
+		.gid = 62000,
+		.log_level = 2,
+		.id = STR("vm1"),
+		.uri = STR("vnc://127.0.0.1:5901"),
+		.password = STR("secret"),
+		.codec = STR("libx264"),
+		.chroot = STR("/run/highrise-empty.abc123"),
+	};
+	rc |= append(buf, sizeof(buf), &len, &m);
+	m = (struct wlink_msg){.type = WLINK_CONTROL};
+	m.u.control.bitrate_kbps = 5000;
+	m.u.control.throttle = true;
+	rc |= append(buf, sizeof(buf), &len, &m);
+	struct msg in[] = {
+		{.type = MSG_KEY, .u.key = {30, 0x61, MSG_KEY_DOWN}},
+		{.type = MSG_POINTER, .u.pointer = {100, 200, 1}},
+		{.type = MSG_SCROLL, .u.scroll = {0, -120}},
+		{.type = MSG_CLIPBOARD, .u.clipboard = {MSG_CLIPBOARD_TEXT, STR("copied")}},
+		{.type = MSG_KEYFRAME_REQUEST},
+		{.type = MSG_RESIZE_REQUEST, .u.resize_request = {1280, 720}},
+		{.type = MSG_PING, .u.ping = {123456789}},
+		{.type = MSG_BYE, .u.bye = {MSG_BYE_NORMAL, STR("stop")}},
+	};
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		m = (struct wlink_msg){.type = (uint8_t)in[i].type};
+		m.u.msg = in[i];
+		rc |= append(buf, sizeof(buf), &len, &m);
+	}
+	buf[0] = 0;
+	if (rc || write_file(dir, "to-worker", buf, len + 1) < 0)
+		return -1;
+
+	/* worker -> agent: CONSOLE, SIZE, VIDEO, CURSOR, CLIPBOARD, STATUS, PONG */
+	len = 0;
+	m = (struct wlink_msg){.type = WLINK_CONSOLE};
+	m.u.console.state = WLINK_CONSOLE_UP;
+	m.u.console.text = STR("the desktop is up");
+	rc |= append(buf, sizeof(buf), &len, &m);
+	m = (struct wlink_msg){.type = WLINK_SIZE};
+	m.u.size = (struct wlink_size){1920, 1080, true};
+	rc |= append(buf, sizeof(buf), &len, &m);
+	struct msg out[] = {
+		{.type = MSG_VIDEO,
+		 .u.video = {0, 1700000000000000ull, MSG_VIDEO_KEYFRAME, BYTES(au, sizeof(au))}},
+		{.type = MSG_CURSOR, .u.cursor = {2, 2, 1, 1, BYTES(cursor, sizeof(cursor))}},
+		{.type = MSG_CLIPBOARD,
+		 .u.clipboard = {MSG_CLIPBOARD_TEXT, STR("from the desktop")}},
+		{.type = MSG_STATUS, .u.status = {MSG_STATUS_RESIZE_REFUSED, STR("cannot resize")}},
+		{.type = MSG_PONG, .u.ping = {123456789}},
+	};
+	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
+		m = (struct wlink_msg){.type = (uint8_t)out[i].type};
+		m.u.msg = out[i];
+		rc |= append(buf, sizeof(buf), &len, &m);
+	}
+	m = (struct wlink_msg){.type = WLINK_CONSOLE};
+	m.u.console.state = WLINK_CONSOLE_LOST;
+	m.u.console.text = STR("the desktop's console was lost; reconnecting");
+	rc |= append(buf, sizeof(buf), &len, &m);
+	buf[0] = 1;
+	if (rc || write_file(dir, "to-agent", buf, len + 1) < 0)
+		return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *sub;
 		int (*write)(const char *dir);
 	} corpora[] = {
-		{"fuzz_proto", proto_seeds},
-		{"fuzz_config", config_seeds},
-		{"fuzz_ticket", ticket_seeds},
-		{"fuzz_broker_api", broker_api_seeds},
+		{"fuzz_proto", proto_seeds},   {"fuzz_config", config_seeds},
+		{"fuzz_ticket", ticket_seeds}, {"fuzz_broker_api", broker_api_seeds},
+		{"fuzz_wlink", wlink_seeds},
 	};
 
 	if (argc != 2) {
