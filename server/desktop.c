@@ -1068,6 +1068,16 @@ enum desktop_console desktop_console(const struct desktop *d)
 	return d->console_up ? DESKTOP_CONSOLE_UP : DESKTOP_CONSOLE_LOST;
 }
 
+const char *desktop_console_reason(const struct desktop *d)
+{
+	if (d->auth_failed)
+		return "the console refused the agent's credentials; fix the desktop's password "
+		       "file";
+	if (desktop_console(d) == DESKTOP_CONSOLE_LOST && d->said > WLINK_CONSOLE_UP)
+		return d->said_text;
+	return "";
+}
+
 unsigned desktop_restarts(const struct desktop *d)
 {
 	return d->restarts;

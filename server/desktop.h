@@ -102,6 +102,12 @@ enum desktop_console {
 /* What the running worker last said about the console. */
 enum desktop_console desktop_console(const struct desktop *d);
 
+/*
+ * Why the console is not up, a sentence for the broker and admins ("" when
+ * it is up or nobody knows): valid until the next loop turn.
+ */
+const char *desktop_console_reason(const struct desktop *d);
+
 /* How many times a worker of this desktop crashed, hung or broke a limit. */
 unsigned desktop_restarts(const struct desktop *d);
 
