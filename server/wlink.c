@@ -60,6 +60,12 @@ static bool size_ok(uint32_t w, uint32_t h)
 	       (uint64_t)w * h <= ENCODER_AREA_MAX;
 }
 
+/* Strings that become C strings in the worker; an empty one has no data pointer. */
+static bool has_nul(struct msg_bytes b)
+{
+	return b.len && memchr(b.data, 0, b.len);
+}
+
 static void decode_config(struct reader *r, struct wlink_config *c)
 {
 	c->flags = get_u32(r);
@@ -79,9 +85,7 @@ static void decode_config(struct reader *r, struct wlink_config *c)
 	check(r, c->clipboard_max <= MSG_CLIPBOARD_MAX);
 	check(r, c->log_level <= 3);
 	check(r, c->id.len > 0 && c->uri.len > 0);
-	check(r, !memchr(c->uri.data, 0, c->uri.len) && !memchr(c->id.data, 0, c->id.len));
-	check(r, !memchr(c->codec.data, 0, c->codec.len));
-	check(r, !memchr(c->chroot.data, 0, c->chroot.len));
+	check(r, !has_nul(c->uri) && !has_nul(c->id) && !has_nul(c->codec) && !has_nul(c->chroot));
 	check(r, !(c->flags & WLINK_CONFIG_CHROOT) || c->chroot.len > 0);
 }
 

@@ -352,7 +352,7 @@ static int broker_api_seeds(const char *dir)
 
 /* ---- fuzz_wlink: one stream of frames per direction ---------------------- */
 
-static int append(uint8_t *buf, size_t cap, size_t *len, const struct wlink_msg *m)
+static int wlink_append(uint8_t *buf, size_t cap, size_t *len, const struct wlink_msg *m)
 {
 	size_t n = 0;
 	if (wlink_encode(m, buf + 1 + *len, cap - 1 - *len, &n) != 0)
@@ -387,11 +387,11 @@ static int wlink_seeds(const char *dir)
 		.codec = STR("libx264"),
 		.chroot = STR("/run/highrise-empty.abc123"),
 	};
-	rc |= append(buf, sizeof(buf), &len, &m);
+	rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	m = (struct wlink_msg){.type = WLINK_CONTROL};
 	m.u.control.bitrate_kbps = 5000;
 	m.u.control.throttle = true;
-	rc |= append(buf, sizeof(buf), &len, &m);
+	rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	struct msg in[] = {
 		{.type = MSG_KEY, .u.key = {30, 0x61, MSG_KEY_DOWN}},
 		{.type = MSG_POINTER, .u.pointer = {100, 200, 1}},
@@ -405,7 +405,7 @@ static int wlink_seeds(const char *dir)
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
 		m = (struct wlink_msg){.type = (uint8_t)in[i].type};
 		m.u.msg = in[i];
-		rc |= append(buf, sizeof(buf), &len, &m);
+		rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	}
 	buf[0] = 0;
 	if (rc || write_file(dir, "to-worker", buf, len + 1) < 0)
@@ -416,10 +416,10 @@ static int wlink_seeds(const char *dir)
 	m = (struct wlink_msg){.type = WLINK_CONSOLE};
 	m.u.console.state = WLINK_CONSOLE_UP;
 	m.u.console.text = STR("the desktop is up");
-	rc |= append(buf, sizeof(buf), &len, &m);
+	rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	m = (struct wlink_msg){.type = WLINK_SIZE};
 	m.u.size = (struct wlink_size){1920, 1080, true};
-	rc |= append(buf, sizeof(buf), &len, &m);
+	rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	struct msg out[] = {
 		{.type = MSG_VIDEO,
 		 .u.video = {0, 1700000000000000ull, MSG_VIDEO_KEYFRAME, BYTES(au, sizeof(au))}},
@@ -432,12 +432,12 @@ static int wlink_seeds(const char *dir)
 	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
 		m = (struct wlink_msg){.type = (uint8_t)out[i].type};
 		m.u.msg = out[i];
-		rc |= append(buf, sizeof(buf), &len, &m);
+		rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	}
 	m = (struct wlink_msg){.type = WLINK_CONSOLE};
 	m.u.console.state = WLINK_CONSOLE_LOST;
 	m.u.console.text = STR("the desktop's console was lost; reconnecting");
-	rc |= append(buf, sizeof(buf), &len, &m);
+	rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	buf[0] = 1;
 	if (rc || write_file(dir, "to-agent", buf, len + 1) < 0)
 		return -1;
