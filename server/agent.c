@@ -429,7 +429,8 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 			[DESKTOP_CONSOLE_LOST] = BROKER_CONSOLE_DOWN,
 			[DESKTOP_CONSOLE_REFUSED] = BROKER_CONSOLE_DOWN,
 		};
-		broker_link_console(a->link, i, map[desktop_console(a->desktops[i])]);
+		broker_link_console(a->link, i, map[desktop_console(a->desktops[i])],
+				    desktop_console_reason(a->desktops[i]));
 	}
 }
 

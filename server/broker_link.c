@@ -46,7 +46,8 @@ struct link_end {
 
 struct link_desktop {
 	char *name, *uri;
-	atomic_int console; /* enum broker_console, written by the loop */
+	atomic_int console;			 /* enum broker_console, written by the loop */
+	char reason[BROKER_LINK_REASON_MAX + 1]; /* why it is down; under reason_lock */
 };
 
 enum link_log {
@@ -64,6 +65,8 @@ struct broker_link {
 	uint16_t port;
 	struct link_desktop *desktops;
 	size_t ndesktops;
+	pthread_mutex_t reason_lock; /* the desktops' reason texts: loop writes, thread reads */
+	bool lock_ready;
 	struct https_target target;
 
 	struct queue *events; /* loop -> thread: struct link_event * */
@@ -206,12 +209,18 @@ static bool console_reachable(const char *uri)
 	return true;
 }
 
-static bool desktop_up(struct link_desktop *d)
+/* Is the desktop up? When the loop said it is down, *reason gets why ("" if it did not say). */
+static bool desktop_up(struct broker_link *l, struct link_desktop *d,
+		       char reason[BROKER_LINK_REASON_MAX + 1])
 {
+	reason[0] = '\0';
 	switch ((enum broker_console)atomic_load(&d->console)) {
 	case BROKER_CONSOLE_UP:
 		return true;
 	case BROKER_CONSOLE_DOWN:
+		pthread_mutex_lock(&l->reason_lock);
+		memcpy(reason, d->reason, sizeof(d->reason));
+		pthread_mutex_unlock(&l->reason_lock);
 		return false;
 	case BROKER_CONSOLE_UNKNOWN:
 	default:
@@ -348,13 +357,19 @@ static cJSON *desktops_json(struct broker_link *l)
 	cJSON *arr = cJSON_CreateArray();
 
 	for (size_t i = 0; arr && i < l->ndesktops; i++) {
+		char reason[BROKER_LINK_REASON_MAX + 1];
 		cJSON *d = cJSON_CreateObject();
+		bool up;
+
 		if (!d || !cJSON_AddItemToArray(arr, d)) {
 			cJSON_Delete(d);
 			break;
 		}
+		up = desktop_up(l, &l->desktops[i], reason);
 		cJSON_AddStringToObject(d, "name", l->desktops[i].name);
-		cJSON_AddBoolToObject(d, "up", desktop_up(&l->desktops[i]));
+		cJSON_AddBoolToObject(d, "up", up);
+		if (!up && reason[0])
+			cJSON_AddStringToObject(d, "reason", reason);
 	}
 	return arr;
 }
@@ -667,6 +682,9 @@ struct broker_link *broker_link_new(struct event_base *base, const struct broker
 	l->ud = ud;
 	l->port = cfg->port;
 	atomic_init(&l->stop, false);
+	if (pthread_mutex_init(&l->reason_lock, NULL) != 0)
+		goto oom;
+	l->lock_ready = true;
 	l->url = dup_or_null(cfg->url, &oom);
 	l->ca_file = dup_or_null(cfg->ca_file, &oom);
 	l->cert_file = dup_or_null(cfg->cert_file, &oom);
@@ -731,6 +749,8 @@ void broker_link_free(struct broker_link *l)
 		free(l->desktops[i].uri);
 	}
 	free(l->desktops);
+	if (l->lock_ready)
+		pthread_mutex_destroy(&l->reason_lock);
 	free(l->url);
 	free(l->ca_file);
 	free(l->cert_file);
@@ -760,8 +780,78 @@ void broker_link_event(struct broker_link *l, const char *session, const char *d
 	}
 }
 
-void broker_link_console(struct broker_link *l, size_t i, enum broker_console state)
+/* The length of the well-formed UTF-8 character (RFC 3629 §4) at s, n bytes left; 0: none. */
+static size_t utf8_char(const unsigned char *s, size_t n)
 {
-	if (l && i < l->ndesktops)
-		atomic_store(&l->desktops[i].console, (int)state);
+	size_t need;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return s[0] ? 1 : 0;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 1;
+		cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 2;
+		cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 3;
+		cp = s[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (need >= n)
+		return 0;
+	for (size_t k = 1; k <= need; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return need + 1;
+}
+
+/*
+ * reason as the broker accepts it: UTF-8 (a byte that is not becomes '?'),
+ * at most BROKER_LINK_REASON_MAX bytes, cut between characters.
+ */
+static void reason_copy(char out[BROKER_LINK_REASON_MAX + 1], const char *reason)
+{
+	const unsigned char *s = (const unsigned char *)(reason ? reason : "");
+	size_t n = strlen((const char *)s), o = 0;
+
+	while (n > 0) {
+		size_t k = utf8_char(s, n);
+		if (o + (k ? k : 1) > BROKER_LINK_REASON_MAX)
+			break;
+		if (k) {
+			memcpy(out + o, s, k);
+		} else {
+			out[o] = '?';
+			k = 1;
+		}
+		o += k;
+		s += k;
+		n -= k;
+	}
+	out[o] = '\0';
+}
+
+void broker_link_console(struct broker_link *l, size_t i, enum broker_console state,
+			 const char *reason)
+{
+	char text[BROKER_LINK_REASON_MAX + 1];
+	struct link_desktop *d;
+
+	if (!l || i >= l->ndesktops)
+		return;
+	d = &l->desktops[i];
+	reason_copy(text, state == BROKER_CONSOLE_DOWN ? reason : NULL);
+	pthread_mutex_lock(&l->reason_lock);
+	memcpy(d->reason, text, sizeof(text));
+	pthread_mutex_unlock(&l->reason_lock);
+	/* the state last: a thread that sees DOWN finds its reason already there */
+	atomic_store(&d->console, (int)state);
 }

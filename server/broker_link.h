@@ -26,10 +26,11 @@
  * online.
  *
  * Console states: broker_link_console() records what the loop knows about
- * a desktop's console (a running pipeline knows); for a desktop nobody
- * watches (BROKER_CONSOLE_UNKNOWN) the thread checks before each heartbeat
- * whether the console accepts a connection (TCP for vnc:// and x11::HOST:N,
- * the X server's socket for x11::N).
+ * a desktop's console (a running pipeline knows) and why it is down; for a
+ * desktop nobody watches (BROKER_CONSOLE_UNKNOWN) the thread checks before
+ * each heartbeat whether the console accepts a connection (TCP for vnc://
+ * and x11::HOST:N, the X server's socket for x11::N). A down desktop's
+ * reason goes into the heartbeat beside "up": false.
  *
  * Threading: every function here is for the loop thread. on_end runs on the
  * loop thread.
@@ -40,6 +41,7 @@
 #include <stdint.h>
 
 #define BROKER_LINK_PENDING_MAX 4096 /* session events kept while the broker is away */
+#define BROKER_LINK_REASON_MAX	200  /* bytes of a down console's reason (API_REASON_MAX) */
 
 enum broker_session_event {
 	BROKER_SESSION_CONNECTED,
@@ -106,7 +108,14 @@ void broker_link_free(struct broker_link *l);
 void broker_link_event(struct broker_link *l, const char *session, const char *desktop,
 		       enum broker_session_event ev, const char *client);
 
-/* What the loop knows about desktop i's console (index into cfg->desktops). */
-void broker_link_console(struct broker_link *l, size_t i, enum broker_console state);
+/*
+ * What the loop knows about desktop i's console (index into cfg->desktops)
+ * and, when it is down, why: a sentence for admins (NULL or "": none). The
+ * reason is copied, cut to BROKER_LINK_REASON_MAX bytes at a character
+ * boundary; bytes that are not UTF-8 become '?'. Cheap enough to call every
+ * second: the link thread reads the latest copy under a mutex.
+ */
+void broker_link_console(struct broker_link *l, size_t i, enum broker_console state,
+			 const char *reason);
 
 #endif
