@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "api_parse.h"
 
+#include "bytes.h" /* valid_utf8 */
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <openssl/evp.h>
@@ -282,7 +284,33 @@ int api_parse_login(const char *body, size_t len, struct api_login *out, const c
 	return 0;
 }
 
-/* "desktops": [name | {"name", "up"}, ...] into out->desktops and out->up. */
+/* A desktop's "reason": absent or "" -> "", else copied; -EINVAL when not acceptable. */
+static int parse_reason(const cJSON *r, char out[API_REASON_MAX + 1], const char **why)
+{
+	size_t n;
+
+	out[0] = '\0';
+	if (!r)
+		return 0;
+	if (!cJSON_IsString(r) || !r->valuestring) {
+		*why = "a desktop's \"reason\" must be a string";
+		return -EINVAL;
+	}
+	n = strlen(r->valuestring);
+	if (n > API_REASON_MAX) {
+		*why = "a desktop's \"reason\" must be at most 200 bytes";
+		return -EINVAL;
+	}
+	/* cJSON passes raw bytes through unchecked (and a \u0000 ends the string early) */
+	if (n && !valid_utf8((struct msg_bytes){(const uint8_t *)r->valuestring, n})) {
+		*why = "a desktop's \"reason\" must be UTF-8 text";
+		return -EINVAL;
+	}
+	memcpy(out, r->valuestring, n + 1);
+	return 0;
+}
+
+/* "desktops": [name | {"name", "up", "reason"}, ...] into out->desktops, ->up, ->reasons. */
 static int parse_desktops(const cJSON *ds, struct api_register *out, const char **why)
 {
 	const cJSON *d;
@@ -299,7 +327,8 @@ static int parse_desktops(const cJSON *ds, struct api_register *out, const char 
 	}
 	out->desktops = calloc(n ? n : 1, sizeof(*out->desktops));
 	out->up = calloc(n ? n : 1, sizeof(*out->up));
-	if (!out->desktops || !out->up) {
+	out->reasons = calloc(n ? n : 1, sizeof(*out->reasons));
+	if (!out->desktops || !out->up || !out->reasons) {
 		*why = "out of memory";
 		return -ENOMEM;
 	}
@@ -318,6 +347,12 @@ static int parse_desktops(const cJSON *ds, struct api_register *out, const char 
 				return -EINVAL;
 			}
 			up = !u || cJSON_IsTrue(u);
+			if (i < n && parse_reason(cJSON_GetObjectItemCaseSensitive(d, "reason"),
+						  out->reasons[i], why) < 0)
+				return -EINVAL;
+			if (up && i < n)
+				out->reasons[i][0] =
+					'\0'; /* an up desktop has nothing to explain */
 		}
 		if (!api_name_ok(name) || i >= n) {
 			*why = "each desktop must be a name ([A-Za-z0-9._@-], 1..128) or "
@@ -384,8 +419,10 @@ void api_register_free(struct api_register *r)
 {
 	free(r->desktops);
 	free(r->up);
+	free(r->reasons);
 	r->desktops = NULL;
 	r->up = NULL;
+	r->reasons = NULL;
 	r->count = 0;
 }
 

@@ -26,6 +26,7 @@
 #define API_EVENTS_MAX	  256  /* session events per report */
 #define API_SESSION_LEN	  32   /* hex digits of a session id */
 #define API_CLIENT_MAX	  64   /* a client address as an agent reports it */
+#define API_REASON_MAX	  200  /* bytes of why a desktop's console is down (UTF-8) */
 
 enum api_route {
 	API_NONE = 0,
@@ -114,10 +115,16 @@ struct api_register {
 	char address[256]; /* "" when not given: the broker uses the peer's address */
 	int port;
 	size_t count;
-	char (*desktops)[API_NAME_MAX + 1]; /* count names, malloc'd: api_register_free */
-	bool *up;			    /* count flags ("up", default true), malloc'd */
+	char (*desktops)[API_NAME_MAX + 1];  /* count names, malloc'd: api_register_free */
+	bool *up;			     /* count flags ("up", default true), malloc'd */
+	char (*reasons)[API_REASON_MAX + 1]; /* count texts ("reason", default ""), malloc'd */
 };
-/* {"address": "...", "port": N, "desktops": ["d1", {"name": "d2", "up": false}, ...]} */
+/*
+ * {"address": "...", "port": N, "desktops": ["d1", {"name": "d2", "up": false,
+ * "reason": "..."}, ...]}. "reason" (optional) says why a desktop is down: a
+ * string of at most API_REASON_MAX bytes of UTF-8 without NUL; it is kept
+ * only when "up" is false.
+ */
 int api_parse_register(const char *body, size_t len, struct api_register *out, const char **why);
 /*
  * A heartbeat's optional body: {"desktops": [...]} as in a registration

@@ -433,13 +433,55 @@ static void run_connect(struct worker *w, struct job *j, const char *user)
 		 res.session, id);
 }
 
-/* Names of a parsed registration or heartbeat as the store takes them (malloc'd). */
-static const char **desktop_names(const struct api_register *reg)
+/* A registration's or heartbeat's desktops as the store takes them. */
+struct desktop_report {
+	const char **names, **reasons; /* into the api_register */
+	bool *changed;		       /* filled by the store */
+};
+
+static void desktop_report_free(struct desktop_report *d)
 {
-	const char **names = calloc(reg->count ? reg->count : 1, sizeof(*names));
-	for (size_t i = 0; names && i < reg->count; i++)
-		names[i] = reg->desktops[i];
-	return names;
+	free(d->names);
+	free(d->reasons);
+	free(d->changed);
+}
+
+static int desktop_report_init(struct desktop_report *d, const struct api_register *reg)
+{
+	size_t n = reg->count ? reg->count : 1;
+
+	d->names = calloc(n, sizeof(*d->names));
+	d->reasons = calloc(n, sizeof(*d->reasons));
+	d->changed = calloc(n, sizeof(*d->changed));
+	if (!d->names || !d->reasons || !d->changed) {
+		desktop_report_free(d);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < reg->count; i++) {
+		d->names[i] = reg->desktops[i];
+		d->reasons[i] = reg->reasons[i];
+	}
+	return 0;
+}
+
+/*
+ * One line per desktop whose console state changed (the store says which):
+ * an admin reads why a desktop stopped being handed out, once. Comings
+ * online only for heartbeats: after a registration the agent's line says it.
+ */
+static void log_desktop_changes(const char *agent, const struct api_register *reg,
+				const struct desktop_report *d, bool online_too)
+{
+	for (size_t i = 0; i < reg->count; i++) {
+		if (!d->changed[i])
+			continue;
+		if (!reg->up[i])
+			log_warn("desktop %s on agent %s is offline: %s", reg->desktops[i], agent,
+				 reg->reasons[i][0] ? reg->reasons[i]
+						    : "its agent reports the console down");
+		else if (online_too)
+			log_info("desktop %s on agent %s is online again", reg->desktops[i], agent);
+	}
 }
 
 static void run_heartbeat(struct worker *w, struct job *j)
@@ -447,7 +489,8 @@ static void run_heartbeat(struct worker *w, struct job *j)
 	struct store *s = w->store;
 	struct store_end *ends = NULL;
 	struct api_register hb;
-	const char *why, **names;
+	struct desktop_report d;
+	const char *why;
 	size_t nends = 0;
 	cJSON *r, *a;
 	int rc;
@@ -456,14 +499,16 @@ static void run_heartbeat(struct worker *w, struct job *j)
 		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/agent/heartbeat");
 		return;
 	}
-	names = desktop_names(&hb);
-	if (!names) {
+	if (desktop_report_init(&d, &hb) < 0) {
 		api_register_free(&hb);
 		job_error(j, 500, "out of memory", NULL);
 		return;
 	}
-	rc = s->impl->agent_heartbeat(s, j->cn, j->now, names, hb.up, hb.count, &ends, &nends);
-	free(names);
+	rc = s->impl->agent_heartbeat(s, j->cn, j->now, d.names, hb.up, d.reasons, hb.count,
+				      d.changed, &ends, &nends);
+	if (rc == 0)
+		log_desktop_changes(j->cn, &hb, &d, true);
+	desktop_report_free(&d);
 	api_register_free(&hb);
 	if (rc == -ENOENT) {
 		job_error(j, 404, "this agent is not registered",
@@ -538,7 +583,8 @@ static void run_agent(struct worker *w, struct job *j)
 	struct broker *b = w->b;
 	struct store *s = w->store;
 	struct api_register reg;
-	const char *why, **names;
+	struct desktop_report d;
+	const char *why;
 	size_t unknown = 0;
 	cJSON *r;
 	int rc;
@@ -555,22 +601,24 @@ static void run_agent(struct worker *w, struct job *j)
 		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/agent/register");
 		return;
 	}
-	names = desktop_names(&reg);
-	if (!names) {
+	if (desktop_report_init(&d, &reg) < 0) {
 		api_register_free(&reg);
 		job_error(j, 500, "out of memory", NULL);
 		return;
 	}
 	rc = s->impl->agent_register(s, j->cn, reg.address[0] ? reg.address : j->peer, reg.port,
-				     j->now, names, reg.up, reg.count, &unknown);
-	free(names);
+				     j->now, d.names, reg.up, d.reasons, reg.count, d.changed,
+				     &unknown);
 	if (rc < 0) {
+		desktop_report_free(&d);
 		api_register_free(&reg);
 		job_store_error(j, rc, "registration failed");
 		return;
 	}
 	log_info("agent %s registered from %s: %zu desktops, %zu unknown to the broker", j->cn,
 		 j->peer, reg.count, unknown);
+	log_desktop_changes(j->cn, &reg, &d, false);
+	desktop_report_free(&d);
 	r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "agent", j->cn);
 	cJSON_AddNumberToObject(r, "desktops", (double)(reg.count - unknown));
@@ -744,6 +792,8 @@ static void run_admin(struct worker *w, struct job *j)
 		cJSON_AddStringToObject(r, "name", info.name);
 		cJSON_AddStringToObject(r, "pool", info.pool);
 		cJSON_AddStringToObject(r, "state", store_desktop_state_name(info.state));
+		if (info.offline_reason[0])
+			cJSON_AddStringToObject(r, "offline_reason", info.offline_reason);
 		job_ok(j, 200, r);
 		return;
 	}

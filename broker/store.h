@@ -42,6 +42,7 @@
 #define STORE_URI_MAX	     1024
 #define STORE_HASH_MAX	     256 /* an encoded password hash */
 #define STORE_TOKEN_HASH_LEN 32
+#define STORE_REASON_MAX     200 /* why a desktop is offline, as its agent said (UTF-8) */
 
 enum store_pool_kind {
 	STORE_POOL_FLOATING = 0, /* a desktop is held for the session, returned at logoff */
@@ -128,13 +129,14 @@ struct store_desktop_info {
 	char agent[STORE_NAME_MAX + 1];
 	char pool[STORE_NAME_MAX + 1];
 	enum store_desktop_state state;
+	char offline_reason[STORE_REASON_MAX + 1]; /* "" unless offline with a reason */
 };
 
 enum store_list {
 	STORE_LIST_USERS,  /* name, groups */
 	STORE_LIST_GROUPS, /* name, members */
 	STORE_LIST_POOLS, /* name, kind, logoff, idle_timeout_s, max_sessions, desktops, available */
-	STORE_LIST_DESKTOPS, /* agent, name, pool, state, user, console_uri */
+	STORE_LIST_DESKTOPS, /* agent, name, pool, state, user, console_uri, offline_reason */
 	STORE_LIST_AGENTS,   /* name, address, port, last_heartbeat */
 	STORE_LIST_SESSIONS, /* id, user, pool, agent, desktop, client, started, last_seen, state */
 	STORE_LIST_COUNT_,
@@ -198,21 +200,29 @@ struct store_impl {
 	 * An agent says hello: its address and stream port, and the desktops it
 	 * serves. Those known to the store come online (offline -> available, or
 	 * assigned when someone holds them) unless up[i] is false (their console
-	 * is down): those go offline. up NULL: all up. *unknown counts the
-	 * desktops the store does not know.
+	 * is down): those go offline, keeping reasons[i] (why, for admins; at
+	 * most STORE_REASON_MAX bytes, else -EINVAL) as their offline_reason
+	 * until they come online. up NULL: all up; reasons NULL or NULL entries:
+	 * none. A desktop in maintenance stays so. *unknown counts the desktops
+	 * the store does not know. When changed is not NULL (count entries),
+	 * changed[i] says whether desktop i went offline, came online from
+	 * offline or has a new offline reason: what is worth one log line.
 	 */
 	int (*agent_register)(struct store *s, const char *name, const char *address, int port,
 			      int64_t now, const char *const *desktops, const bool *up,
-			      size_t count, size_t *unknown);
+			      const char *const *reasons, size_t count, bool *changed,
+			      size_t *unknown);
 	/*
-	 * An agent is alive. Its desktops named here go offline (up[i] false)
-	 * or come online as agent_register brings them (up[i] true); count 0
-	 * changes none. When ends is not NULL, the agent's end list is taken
-	 * (consumed: handed out once) into *ends (malloc'd, *nends entries; the
-	 * caller frees it), in the same transaction. -ENOENT: never registered.
+	 * An agent is alive. Its desktops named here go offline (up[i] false,
+	 * with reasons[i]) or come online as agent_register brings them (up[i]
+	 * true), and changed is filled as there; count 0 changes none. When
+	 * ends is not NULL, the agent's end list is taken (consumed: handed out
+	 * once) into *ends (malloc'd, *nends entries; the caller frees it), in
+	 * the same transaction. -ENOENT: never registered.
 	 */
 	int (*agent_heartbeat)(struct store *s, const char *name, int64_t now,
-			       const char *const *desktops, const bool *up, size_t count,
+			       const char *const *desktops, const bool *up,
+			       const char *const *reasons, size_t count, bool *changed,
 			       struct store_end **ends, size_t *nends);
 	/* Desktops of agents silent since before now - window go offline. */
 	int (*agents_expire)(struct store *s, int64_t now, int64_t window, int *offlined);

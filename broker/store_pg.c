@@ -66,6 +66,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE session_ends (agent TEXT NOT NULL, session TEXT NOT NULL, reason TEXT NOT "
 	"NULL CHECK (reason IN ('admin', 'logoff', 'idle_timeout')), queued BIGINT NOT NULL, "
 	"PRIMARY KEY (agent, session));",
+	/* 3: why a desktop is offline, as its agent said (see store_sqlite.c) */
+	"ALTER TABLE desktops ADD COLUMN offline_reason TEXT NOT NULL DEFAULT '';",
 };
 
 struct store_pg {
@@ -516,8 +518,9 @@ static int pg_desktop_get(struct store *base, const char *agent, const char *nam
 	if (!name_ok(agent) || !name_ok(name))
 		return -ENOENT;
 	rc = run(P(base),
-		 "SELECT d.name, d.agent, p.name, d.state FROM desktops d JOIN pools p ON p.id = "
-		 "d.pool_id WHERE d.agent = $1 AND d.name = $2",
+		 "SELECT d.name, d.agent, p.name, d.state, CASE WHEN d.state = 3 THEN "
+		 "d.offline_reason ELSE '' END FROM desktops d JOIN pools p ON p.id = d.pool_id "
+		 "WHERE d.agent = $1 AND d.name = $2",
 		 2, p, &r, "read desktop");
 	if (rc < 0)
 		return rc;
@@ -529,6 +532,7 @@ static int pg_desktop_get(struct store *base, const char *agent, const char *nam
 	snprintf(out->agent, sizeof(out->agent), "%s", PQgetvalue(r, 0, 1));
 	snprintf(out->pool, sizeof(out->pool), "%s", PQgetvalue(r, 0, 2));
 	out->state = (enum store_desktop_state)atoi(PQgetvalue(r, 0, 3));
+	snprintf(out->offline_reason, sizeof(out->offline_reason), "%s", PQgetvalue(r, 0, 4));
 	PQclear(r);
 	return 0;
 }
@@ -619,28 +623,77 @@ static int pg_desktop_delete(struct store *base, const char *agent, const char *
 			 "remove desktop");
 }
 
-/* Desktop (agent, name) comes online (up) or goes offline; -ENOENT when unknown. */
-static int desktop_up(struct store_pg *s, const char *agent, const char *name, bool up)
+/*
+ * Desktop (agent, name) comes online (up) or goes offline for reason;
+ * *changed: it crossed between offline and online, or has a new reason.
+ * -ENOENT when unknown. One statement: the CTE reads (and locks) the row as
+ * it was, so RETURNING can compare.
+ */
+static int desktop_up(struct store_pg *s, const char *agent, const char *name, bool up,
+		      const char *reason, bool *changed)
 {
-	const char *d[2] = {agent, name};
-	long rows = 0;
+	const char *d[3] = {agent, name, reason};
+	PGresult *r;
 	int rc;
+
+	*changed = false;
 	if (!name_ok(name))
 		return -ENOENT;
-	rc = change(s,
-		    up ? "UPDATE desktops SET state = CASE WHEN state <> 3 THEN state WHEN EXISTS "
-			 "(SELECT 1 FROM assignments s WHERE s.desktop_id = desktops.id) THEN 1 "
-			 "ELSE 0 END WHERE agent = $1 AND name = $2"
-		       : "UPDATE desktops SET state = CASE WHEN state IN (0, 1, 2) THEN 3 ELSE "
-			 "state END WHERE agent = $1 AND name = $2",
-		    2, d, &rows, up ? "desktop online" : "desktop offline");
-	if (rc == 0 && rows == 0)
+	rc = run(s,
+		 up ? "WITH o AS (SELECT id, state FROM desktops WHERE agent = $1 AND name = $2 "
+		      "FOR UPDATE) UPDATE desktops d SET state = CASE WHEN o.state <> 3 THEN "
+		      "o.state WHEN EXISTS (SELECT 1 FROM assignments s WHERE s.desktop_id = d.id) "
+		      "THEN 1 ELSE 0 END, offline_reason = CASE WHEN o.state = 3 THEN '' ELSE "
+		      "d.offline_reason END FROM o WHERE d.id = o.id RETURNING o.state = 3"
+		    : "WITH o AS (SELECT id, state, offline_reason FROM desktops WHERE agent = $1 "
+		      "AND name = $2 FOR UPDATE) UPDATE desktops d SET state = CASE WHEN o.state "
+		      "IN (0, 1, 2) THEN 3 ELSE o.state END, offline_reason = CASE WHEN o.state "
+		      "IN (0, 1, 2, 3) THEN $3 ELSE d.offline_reason END FROM o WHERE d.id = o.id "
+		      "RETURNING o.state IN (0, 1, 2) OR (o.state = 3 AND o.offline_reason <> $3)",
+		 up ? 2 : 3, d, &r, up ? "desktop online" : "desktop offline");
+	if (rc < 0)
+		return rc;
+	if (PQntuples(r) == 0)
 		rc = -ENOENT;
+	else
+		*changed = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
 	return rc;
 }
 
+/* Each desktop's report, in the caller's transaction; unknown desktops count in *miss. */
+static int desktops_report(struct store_pg *s, const char *agent, const char *const *desktops,
+			   const bool *up, const char *const *reasons, size_t count, bool *changed,
+			   size_t *miss)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < count; i++) {
+		bool ch = false;
+		rc = desktop_up(s, agent, desktops[i], !up || up[i],
+				reasons && reasons[i] ? reasons[i] : "", &ch);
+		if (rc == -ENOENT) {
+			(*miss)++;
+			rc = 0;
+		}
+		if (changed)
+			changed[i] = ch;
+	}
+	return rc;
+}
+
+/* reasons as the store takes them: each at most STORE_REASON_MAX bytes. */
+static bool reasons_ok(const char *const *reasons, size_t count)
+{
+	for (size_t i = 0; reasons && i < count; i++)
+		if (reasons[i] && strlen(reasons[i]) > STORE_REASON_MAX)
+			return false;
+	return true;
+}
+
 static int pg_agent_register(struct store *base, const char *name, const char *address, int port,
-			     int64_t now, const char *const *desktops, const bool *up, size_t count,
+			     int64_t now, const char *const *desktops, const bool *up,
+			     const char *const *reasons, size_t count, bool *changed,
 			     size_t *unknown)
 {
 	struct store_pg *s = P(base);
@@ -650,7 +703,7 @@ static int pg_agent_register(struct store *base, const char *name, const char *a
 	int rc;
 
 	if (!name_ok(name) || !address || !address[0] || strlen(address) > STORE_ADDR_MAX ||
-	    port < 1 || port > 65535)
+	    port < 1 || port > 65535 || !reasons_ok(reasons, count))
 		return -EINVAL;
 	snprintf(port_s, sizeof(port_s), "%d", port);
 	snprintf(now_s, sizeof(now_s), "%" PRId64, now);
@@ -661,13 +714,8 @@ static int pg_agent_register(struct store *base, const char *name, const char *a
 		    "$4) ON CONFLICT (name) DO UPDATE SET address = $2, port = $3, "
 		    "last_heartbeat = $4",
 		    4, p, NULL, "register agent");
-	for (size_t i = 0; rc == 0 && i < count; i++) {
-		rc = desktop_up(s, name, desktops[i], !up || up[i]);
-		if (rc == -ENOENT) {
-			miss++;
-			rc = 0;
-		}
-	}
+	if (rc == 0)
+		rc = desktops_report(s, name, desktops, up, reasons, count, changed, &miss);
 	if (unknown)
 		*unknown = miss;
 	return tx_end(s, rc);
@@ -706,12 +754,14 @@ static int ends_take(struct store_pg *s, const char *agent, struct store_end **e
 }
 
 static int pg_agent_heartbeat(struct store *base, const char *name, int64_t now,
-			      const char *const *desktops, const bool *up, size_t count,
+			      const char *const *desktops, const bool *up,
+			      const char *const *reasons, size_t count, bool *changed,
 			      struct store_end **ends, size_t *nends)
 {
 	struct store_pg *s = P(base);
 	char now_s[24];
 	const char *p[2] = {now_s, name};
+	size_t miss = 0;
 	long rows = 0;
 	int rc;
 	if (ends) {
@@ -720,6 +770,8 @@ static int pg_agent_heartbeat(struct store *base, const char *name, int64_t now,
 	}
 	if (!name_ok(name))
 		return -ENOENT;
+	if (!reasons_ok(reasons, count))
+		return -EINVAL;
 	snprintf(now_s, sizeof(now_s), "%" PRId64, now);
 	if ((rc = exec0(s, "BEGIN")) < 0)
 		return rc;
@@ -727,11 +779,8 @@ static int pg_agent_heartbeat(struct store *base, const char *name, int64_t now,
 		    "heartbeat");
 	if (rc == 0 && rows == 0)
 		rc = -ENOENT; /* never registered: it must register first */
-	for (size_t i = 0; rc == 0 && i < count; i++) {
-		rc = desktop_up(s, name, desktops[i], !up || up[i]);
-		if (rc == -ENOENT)
-			rc = 0;
-	}
+	if (rc == 0)	      /* a desktop the broker does not know: nothing to change */
+		rc = desktops_report(s, name, desktops, up, reasons, count, changed, &miss);
 	if (rc == 0 && ends)
 		rc = ends_take(s, name, ends, nends);
 	rc = tx_end(s, rc);
@@ -1243,7 +1292,10 @@ static const char *const list_sql[STORE_LIST_COUNT_] = {
 	[STORE_LIST_DESKTOPS] =
 		"SELECT d.agent AS agent, d.name AS name, p.name AS pool, " STATE_NAME(
 			"d.state") " AS state, coalesce(u.name, '') AS user, d.console_uri AS "
-				   "console_uri FROM desktops d JOIN pools p ON p.id = d.pool_id "
+				   "console_uri, CASE WHEN d.state = 3 THEN d.offline_reason ELSE "
+				   "'' END AS offline_reason FROM desktops d JOIN pools p ON p.id "
+				   "= "
+				   "d.pool_id "
 				   "LEFT JOIN assignments s ON s.desktop_id = d.id LEFT JOIN users "
 				   "u "
 				   "ON u.id = s.user_id ORDER BY d.agent, d.name",

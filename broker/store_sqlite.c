@@ -105,6 +105,11 @@ static const char *const migrations[] = {
 	"  reason TEXT NOT NULL CHECK (reason IN ('admin', 'logoff', 'idle_timeout')),"
 	"  queued INTEGER NOT NULL,"
 	"  PRIMARY KEY (agent, session));",
+	/*
+	 * 3: why a desktop is offline, as its agent said (issue #9: a console
+	 * that refuses the agent's password); '' when it did not say.
+	 */
+	"ALTER TABLE desktops ADD COLUMN offline_reason TEXT NOT NULL DEFAULT '';",
 };
 
 enum stmt {
@@ -209,7 +214,8 @@ static const char *const sql[ST_COUNT_] = {
 	/* out of maintenance: offline until its agent next speaks */
 	[ST_DESKTOP_UNMAINT] =
 		"UPDATE desktops SET state = 3 WHERE agent = ? AND name = ? AND state = 4",
-	[ST_DESKTOP_GET] = "SELECT d.name, d.agent, p.name, d.state FROM desktops d JOIN pools p "
+	[ST_DESKTOP_GET] = "SELECT d.name, d.agent, p.name, d.state, CASE WHEN d.state = 3 THEN "
+			   "d.offline_reason ELSE '' END FROM desktops d JOIN pools p "
 			   "ON p.id = d.pool_id WHERE d.agent = ? AND d.name = ?",
 	[ST_ENTITLE] = "INSERT INTO entitlements (pool_id, user_id, group_id) VALUES (?, ?, ?)",
 	[ST_ENTITLED] = "SELECT 1 FROM entitlements e WHERE e.pool_id = ?1 AND (e.user_id = ?2 OR "
@@ -224,9 +230,10 @@ static const char *const sql[ST_COUNT_] = {
 	/* offline -> assigned when someone holds it, else available; maintenance stays */
 	[ST_AGENT_DESKTOP_ONLINE] =
 		"UPDATE desktops SET state = CASE WHEN EXISTS (SELECT 1 FROM assignments s "
-		"WHERE s.desktop_id = desktops.id) THEN 1 ELSE 0 END "
+		"WHERE s.desktop_id = desktops.id) THEN 1 ELSE 0 END, offline_reason = '' "
 		"WHERE agent = ? AND name = ? AND state = 3",
-	[ST_AGENT_DESKTOP_KNOWN] = "SELECT 1 FROM desktops WHERE agent = ? AND name = ?",
+	[ST_AGENT_DESKTOP_KNOWN] =
+		"SELECT state, offline_reason FROM desktops WHERE agent = ? AND name = ?",
 	[ST_AGENTS_EXPIRE] = "UPDATE desktops SET state = 3 WHERE state IN (0, 1, 2) AND agent IN "
 			     "(SELECT name FROM agents WHERE last_heartbeat < ?)",
 	/* LEFT JOIN: a dedicated desktop whose agent never registered is down, not absent */
@@ -285,8 +292,8 @@ static const char *const sql[ST_COUNT_] = {
 		"IN (1, 2)",
 	[ST_DESKTOP_DELETE] = "DELETE FROM desktops WHERE agent = ?1 AND name = ?2",
 	/* its console is down: never handed out until the agent says it is up */
-	[ST_DESKTOP_OFFLINE] =
-		"UPDATE desktops SET state = 3 WHERE agent = ? AND name = ? AND state IN (0, 1, 2)",
+	[ST_DESKTOP_OFFLINE] = "UPDATE desktops SET state = 3, offline_reason = ?3 WHERE agent = "
+			       "?1 AND name = ?2 AND state IN (0, 1, 2, 3)",
 	[ST_ENDS_TAKE] = "DELETE FROM session_ends WHERE agent = ? RETURNING session, reason",
 	/* one entry per session: the latest reason wins */
 	[ST_END_QUEUE] =
@@ -897,6 +904,7 @@ static int sqlite_desktop_get(struct store *base, const char *agent, const char 
 		copy_col(q, 1, out->agent, sizeof(out->agent));
 		copy_col(q, 2, out->pool, sizeof(out->pool));
 		out->state = (enum store_desktop_state)sqlite3_column_int(q, 3);
+		copy_col(q, 4, out->offline_reason, sizeof(out->offline_reason));
 		rc = 0;
 	} else {
 		rc = rc == SQLITE_DONE ? -ENOENT : db_err(s, "read desktop");
@@ -1035,10 +1043,19 @@ static int sqlite_desktop_delete(struct store *base, const char *agent, const ch
 	return tx_end(s, agent_name_change(s, ST_DESKTOP_DELETE, agent, desktop, "remove desktop"));
 }
 
-/* Desktop (agent, name) comes online (up) or goes offline; -ENOENT when unknown. */
-static int desktop_up(struct store_sqlite *s, const char *agent, const char *name, bool up)
+/*
+ * Desktop (agent, name) comes online (up) or goes offline for reason;
+ * *changed: it crossed between offline and online, or has a new reason.
+ * -ENOENT when unknown.
+ */
+static int desktop_up(struct store_sqlite *s, const char *agent, const char *name, bool up,
+		      const char *reason, bool *changed)
 {
+	char was_reason[STORE_REASON_MAX + 1];
 	sqlite3_stmt *q;
+	int was;
+
+	*changed = false;
 	if (!name_ok(name))
 		return -ENOENT;
 	q = stmt(s, ST_AGENT_DESKTOP_KNOWN);
@@ -1048,16 +1065,56 @@ static int desktop_up(struct store_sqlite *s, const char *agent, const char *nam
 		sqlite3_reset(q);
 		return -ENOENT;
 	}
+	was = sqlite3_column_int(q, 0);
+	copy_col(q, 1, was_reason, sizeof(was_reason));
 	sqlite3_reset(q);
+	if (up)
+		*changed = was == STORE_DESKTOP_OFFLINE;
+	else
+		*changed = was < STORE_DESKTOP_OFFLINE ||
+			   (was == STORE_DESKTOP_OFFLINE && strcmp(was_reason, reason) != 0);
 	q = stmt(s, up ? ST_AGENT_DESKTOP_ONLINE : ST_DESKTOP_OFFLINE);
 	bind_text(q, 1, agent);
 	bind_text(q, 2, name);
+	if (!up)
+		bind_text(q, 3, reason);
 	return exec_stmt(s, q, up ? "desktop online" : "desktop offline");
+}
+
+/* Each desktop's report, in the caller's transaction; unknown desktops count in *miss. */
+static int desktops_report(struct store_sqlite *s, const char *agent, const char *const *desktops,
+			   const bool *up, const char *const *reasons, size_t count, bool *changed,
+			   size_t *miss)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < count; i++) {
+		bool ch = false;
+		rc = desktop_up(s, agent, desktops[i], !up || up[i],
+				reasons && reasons[i] ? reasons[i] : "", &ch);
+		if (rc == -ENOENT) {
+			(*miss)++;
+			rc = 0;
+		}
+		if (changed)
+			changed[i] = ch;
+	}
+	return rc;
+}
+
+/* reasons as the store takes them: each at most STORE_REASON_MAX bytes. */
+static bool reasons_ok(const char *const *reasons, size_t count)
+{
+	for (size_t i = 0; reasons && i < count; i++)
+		if (reasons[i] && strlen(reasons[i]) > STORE_REASON_MAX)
+			return false;
+	return true;
 }
 
 static int sqlite_agent_register(struct store *base, const char *name, const char *address,
 				 int port, int64_t now, const char *const *desktops, const bool *up,
-				 size_t count, size_t *unknown)
+				 const char *const *reasons, size_t count, bool *changed,
+				 size_t *unknown)
 {
 	struct store_sqlite *s = S(base);
 	sqlite3_stmt *q;
@@ -1065,7 +1122,7 @@ static int sqlite_agent_register(struct store *base, const char *name, const cha
 	int rc;
 
 	if (!name_ok(name) || !address || !address[0] || strlen(address) > STORE_ADDR_MAX ||
-	    port < 1 || port > 65535)
+	    port < 1 || port > 65535 || !reasons_ok(reasons, count))
 		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
@@ -1075,13 +1132,8 @@ static int sqlite_agent_register(struct store *base, const char *name, const cha
 	sqlite3_bind_int(q, 3, port);
 	sqlite3_bind_int64(q, 4, now);
 	rc = exec_stmt(s, q, "register agent");
-	for (size_t i = 0; rc == 0 && i < count; i++) {
-		rc = desktop_up(s, name, desktops[i], !up || up[i]);
-		if (rc == -ENOENT) {
-			miss++;
-			rc = 0;
-		}
-	}
+	if (rc == 0)
+		rc = desktops_report(s, name, desktops, up, reasons, count, changed, &miss);
 	if (unknown)
 		*unknown = miss;
 	return tx_end(s, rc);
@@ -1128,11 +1180,13 @@ static int ends_take(struct store_sqlite *s, const char *agent, struct store_end
 }
 
 static int sqlite_agent_heartbeat(struct store *base, const char *name, int64_t now,
-				  const char *const *desktops, const bool *up, size_t count,
+				  const char *const *desktops, const bool *up,
+				  const char *const *reasons, size_t count, bool *changed,
 				  struct store_end **ends, size_t *nends)
 {
 	struct store_sqlite *s = S(base);
 	sqlite3_stmt *q;
+	size_t miss = 0;
 	int rc;
 	if (ends) {
 		*ends = NULL;
@@ -1140,6 +1194,8 @@ static int sqlite_agent_heartbeat(struct store *base, const char *name, int64_t 
 	}
 	if (!name_ok(name))
 		return -ENOENT;
+	if (!reasons_ok(reasons, count))
+		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
 	q = stmt(s, ST_AGENT_HEARTBEAT);
@@ -1148,11 +1204,8 @@ static int sqlite_agent_heartbeat(struct store *base, const char *name, int64_t 
 	rc = exec_stmt(s, q, "heartbeat");
 	if (rc == 0 && sqlite3_changes(s->db) == 0)
 		rc = -ENOENT; /* never registered: it must register first */
-	for (size_t i = 0; rc == 0 && i < count; i++) {
-		rc = desktop_up(s, name, desktops[i], !up || up[i]);
-		if (rc == -ENOENT)
-			rc = 0; /* a desktop the broker does not know: nothing to change */
-	}
+	if (rc == 0)	      /* a desktop the broker does not know: nothing to change */
+		rc = desktops_report(s, name, desktops, up, reasons, count, changed, &miss);
 	if (rc == 0 && ends)
 		rc = ends_take(s, name, ends, nends);
 	rc = tx_end(s, rc);
@@ -1628,7 +1681,10 @@ static const char *const list_sql[STORE_LIST_COUNT_] = {
 	[STORE_LIST_DESKTOPS] =
 		"SELECT d.agent AS agent, d.name AS name, p.name AS pool, " STATE_NAME(
 			"d.state") " AS state, coalesce(u.name, '') AS user, d.console_uri AS "
-				   "console_uri FROM desktops d JOIN pools p ON p.id = d.pool_id "
+				   "console_uri, CASE WHEN d.state = 3 THEN d.offline_reason ELSE "
+				   "'' END AS offline_reason FROM desktops d JOIN pools p ON p.id "
+				   "= "
+				   "d.pool_id "
 				   "LEFT JOIN assignments s ON s.desktop_id = d.id LEFT JOIN users "
 				   "u "
 				   "ON u.id = s.user_id ORDER BY d.agent, d.name",

@@ -276,6 +276,67 @@ static void test_agent_reports(void)
 	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"a b\"}]}"), -EINVAL);
 	CHECK_INT_EQ(HB("[1]"), -EINVAL);
 	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":null}]}"), -EINVAL);
+
+	/* "reason": why a desktop is down, kept only then */
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":false,\"reason\":\"the console "
+			"refused the agent's credentials; fix the desktop's password file\"},"
+			"{\"name\":\"vm2\",\"up\":false},{\"name\":\"vm3\",\"up\":true,"
+			"\"reason\":\"stale\"},{\"name\":\"vm4\",\"up\":false,\"reason\":"
+			"\"caf\u00e9 \xe2\x80\x94 gone\"}]}"),
+		     0);
+	CHECK_INT_EQ(r.count, 4);
+	if (r.count == 4) {
+		CHECK_STR_EQ(r.reasons[0], "the console refused the agent's credentials; fix the "
+					   "desktop's password file");
+		CHECK_STR_EQ(r.reasons[1], "");
+		CHECK_STR_EQ(r.reasons[2], ""); /* up: nothing to explain */
+		CHECK(r.up[2]);
+		CHECK_STR_EQ(r.reasons[3], "caf\xc3\xa9 \xe2\x80\x94 gone");
+	}
+	api_register_free(&r);
+	CHECK_INT_EQ(HB("{\"desktops\":[\"vm1\"]}"), 0); /* a bare name: up, no reason */
+	if (r.count == 1)
+		CHECK_STR_EQ(r.reasons[0], "");
+	api_register_free(&r);
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":false,\"reason\":7}]}"), -EINVAL);
+	CHECK(strstr(why, "\"reason\"") != NULL);
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":false,\"reason\":null}]}"),
+		     -EINVAL);
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":false,\"reason\":[\"x\"]}]}"),
+		     -EINVAL);
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":false,\"reason\":\"\xff\xfe\"}]}"),
+		     -EINVAL);
+	CHECK(strstr(why, "UTF-8") != NULL);
+	CHECK_INT_EQ(HB("{\"desktops\":[{\"name\":\"vm1\",\"up\":false,\"reason\":"
+			"\"\xed\xa0\x80\"}]}"),
+		     -EINVAL); /* a surrogate */
+	{
+		char body[512];
+		int n = snprintf(body, sizeof(body),
+				 "{\"desktops\":[{\"name\":\"vm1\",\"up\":false,\"reason\":\"");
+		memset(body + n, 'x', API_REASON_MAX);
+		snprintf(body + n + API_REASON_MAX, sizeof(body) - (size_t)n - API_REASON_MAX,
+			 "\"}]}");
+		CHECK_INT_EQ(HB(body), 0); /* 200 bytes: the most there may be */
+		if (r.count == 1)
+			CHECK_INT_EQ(strlen(r.reasons[0]), API_REASON_MAX);
+		api_register_free(&r);
+		memset(body + n, 'x', API_REASON_MAX + 1);
+		snprintf(body + n + API_REASON_MAX + 1,
+			 sizeof(body) - (size_t)n - API_REASON_MAX - 1, "\"}]}");
+		CHECK_INT_EQ(HB(body), -EINVAL);
+		CHECK(strstr(why, "200 bytes") != NULL);
+	}
+	/* a registration takes it too */
+	CHECK_INT_EQ(api_parse_register("{\"port\":1,\"desktops\":[{\"name\":\"b\",\"up\":false,"
+					"\"reason\":\"down\"}]}",
+					strlen("{\"port\":1,\"desktops\":[{\"name\":\"b\",\"up\":"
+					       "false,\"reason\":\"down\"}]}"),
+					&r, &why),
+		     0);
+	if (r.count == 1)
+		CHECK_STR_EQ(r.reasons[0], "down");
+	api_register_free(&r);
 #undef HB
 
 	/* session events */

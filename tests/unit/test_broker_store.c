@@ -128,10 +128,13 @@ static void test_model(struct store *s)
 	CHECK_INT_EQ(i->connect(s, &req, &res), -ENOENT);
 	req.pool = "float";
 
-	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, NULL, 3, &unknown), 0);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, NULL, NULL, 3, NULL,
+				       &unknown),
+		     0);
 	CHECK_INT_EQ(unknown, 1);
-	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 0, NOW, ds, NULL, 3, &unknown),
-		     -EINVAL);
+	CHECK_INT_EQ(
+		i->agent_register(s, "a1", "127.0.0.1", 0, NOW, ds, NULL, NULL, 3, NULL, &unknown),
+		-EINVAL);
 	CHECK_INT_EQ(i->desktop_get(s, "a1", "d1", &info), 0);
 	CHECK_INT_EQ(info.state, STORE_DESKTOP_AVAILABLE);
 	CHECK_INT_EQ(i->desktop_set_maintenance(s, "a1", "d1", true), 0);
@@ -157,7 +160,9 @@ static void test_model(struct store *s)
 	CHECK_INT_EQ(i->desktop_set_maintenance(s, "a1", "d1", false), 0);
 	CHECK_INT_EQ(i->desktop_get(s, "a1", "d1", &info), 0);
 	CHECK_INT_EQ(info.state, STORE_DESKTOP_OFFLINE);
-	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, NULL, 2, &unknown), 0);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW, ds, NULL, NULL, 2, NULL,
+				       &unknown),
+		     0);
 	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
 	CHECK_STR_EQ(res2.desktop, "d1");
 
@@ -177,11 +182,15 @@ static void test_model(struct store *s)
 	req.user = "alice"; /* her session's desktop is down: she is told so */
 	CHECK_INT_EQ(i->connect(s, &req, &res2), -EHOSTDOWN);
 	req.user = "bob";
-	CHECK_INT_EQ(i->agent_heartbeat(s, "a1", NOW + WIN + 1, NULL, NULL, 0, NULL, NULL), 0);
-	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC); /* heartbeat alone: still offline */
-	CHECK_INT_EQ(i->agent_heartbeat(s, "ghost", NOW, NULL, NULL, 0, NULL, NULL), -ENOENT);
 	CHECK_INT_EQ(
-		i->agent_register(s, "a1", "127.0.0.1", 7443, NOW + WIN + 1, ds, NULL, 2, NULL), 0);
+		i->agent_heartbeat(s, "a1", NOW + WIN + 1, NULL, NULL, NULL, 0, NULL, NULL, NULL),
+		0);
+	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC); /* heartbeat alone: still offline */
+	CHECK_INT_EQ(i->agent_heartbeat(s, "ghost", NOW, NULL, NULL, NULL, 0, NULL, NULL, NULL),
+		     -ENOENT);
+	CHECK_INT_EQ(i->agent_register(s, "a1", "127.0.0.1", 7443, NOW + WIN + 1, ds, NULL, NULL, 2,
+				       NULL, NULL),
+		     0);
 	CHECK_INT_EQ(i->desktop_get(s, "a1", "d2", &info), 0);
 	CHECK_INT_EQ(info.state, STORE_DESKTOP_ASSIGNED); /* alice still holds it */
 	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
@@ -195,8 +204,9 @@ static void test_model(struct store *s)
 	CHECK_INT_EQ(i->connect(s, &req, &res2), -ENOSPC); /* a2 never registered */
 	{
 		const char *v[] = {"v1"};
-		CHECK_INT_EQ(
-			i->agent_register(s, "a2", "10.0.0.2", 7444, req.now, v, NULL, 1, NULL), 0);
+		CHECK_INT_EQ(i->agent_register(s, "a2", "10.0.0.2", 7444, req.now, v, NULL, NULL, 1,
+					       NULL, NULL),
+			     0);
 	}
 	CHECK_INT_EQ(i->connect(s, &req, &res2), 0);
 	CHECK_STR_EQ(res2.desktop, "v1");
@@ -239,16 +249,18 @@ static void test_model(struct store *s)
 	{
 		struct store_table t;
 		CHECK_INT_EQ(i->list(s, STORE_LIST_DESKTOPS, &t), 0);
-		CHECK_INT_EQ(t.ncols, 6);
+		CHECK_INT_EQ(t.ncols, 7);
 		CHECK_INT_EQ(t.nrows, 3);
-		if (t.nrows == 3 && t.ncols == 6) {
+		if (t.nrows == 3 && t.ncols == 7) {
 			CHECK_STR_EQ(t.cols[3], "state");
+			CHECK_STR_EQ(t.cols[6], "offline_reason");
 			CHECK_STR_EQ(t.cells[0], "a1");
 			CHECK_STR_EQ(t.cells[1], "d1");
 			CHECK_STR_EQ(t.cells[4], "bob");
-			CHECK_STR_EQ(t.cells[6 + 3], "assigned");
-			CHECK_STR_EQ(t.cells[6 + 4], "alice");
-			CHECK_STR_EQ(t.cells[12 + 3], "maintenance");
+			CHECK_STR_EQ(t.cells[6], "");
+			CHECK_STR_EQ(t.cells[7 + 3], "assigned");
+			CHECK_STR_EQ(t.cells[7 + 4], "alice");
+			CHECK_STR_EQ(t.cells[14 + 3], "maintenance");
 		}
 		store_table_free(&t);
 		CHECK_INT_EQ(i->list(s, STORE_LIST_USERS, &t), 0);
@@ -331,6 +343,27 @@ static enum store_desktop_state desk(struct store *s, const char *name)
 	return info.state;
 }
 
+/* Desktop pa/name's offline reason, as desktop_get and the admin listing give it (the same). */
+static const char *reason_of(struct store *s, const char *name)
+{
+	static char out[STORE_REASON_MAX + 1];
+	struct store_desktop_info info = {.state = -1};
+	struct store_table t;
+	const char *listed = NULL;
+
+	CHECK_INT_EQ(s->impl->desktop_get(s, "pa", name, &info), 0);
+	snprintf(out, sizeof(out), "%s", info.offline_reason);
+	CHECK_INT_EQ(s->impl->list(s, STORE_LIST_DESKTOPS, &t), 0);
+	for (size_t r = 0; t.ncols == 7 && r < t.nrows; r++)
+		if (strcmp(t.cells[r * 7], "pa") == 0 && strcmp(t.cells[r * 7 + 1], name) == 0)
+			listed = t.cells[r * 7 + 6];
+	CHECK(listed != NULL);
+	if (listed)
+		CHECK_STR_EQ(listed, out);
+	store_table_free(&t);
+	return out;
+}
+
 /* The agent's end list, taken by a heartbeat at now, as "session:reason,..." (sorted by id). */
 static const char *ends_of(struct store *s, const char *agent, int64_t now)
 {
@@ -338,7 +371,7 @@ static const char *ends_of(struct store *s, const char *agent, int64_t now)
 	struct store_end *e = NULL;
 	size_t n = 0;
 	out[0] = '\0';
-	CHECK_INT_EQ(s->impl->agent_heartbeat(s, agent, now, NULL, NULL, 0, &e, &n), 0);
+	CHECK_INT_EQ(s->impl->agent_heartbeat(s, agent, now, NULL, NULL, NULL, 0, NULL, &e, &n), 0);
 	for (size_t a = 0; a < n; a++) /* a few entries: a simple sort */
 		for (size_t b = a + 1; b < n; b++)
 			if (strcmp(e[b].session, e[a].session) < 0) {
@@ -358,7 +391,8 @@ static void connect_at(struct store *s, const char *user, const char *pool, int6
 {
 	struct store_connect_req req = {
 		.user = user, .pool = pool, .now = now, .heartbeat_window = WIN};
-	CHECK_INT_EQ(s->impl->agent_heartbeat(s, "pa", now, NULL, NULL, 0, NULL, NULL), 0);
+	CHECK_INT_EQ(s->impl->agent_heartbeat(s, "pa", now, NULL, NULL, NULL, 0, NULL, NULL, NULL),
+		     0);
 	CHECK_INT_EQ(s->impl->connect(s, &req, res), 0);
 }
 
@@ -403,7 +437,9 @@ static void test_policies(struct store *s)
 	CHECK_INT_EQ(i->entitle(s, "nev", "pv", NULL), 0);
 	{ /* a registration may say a console is down */
 		const bool ups[] = {false, true, true, true};
-		CHECK_INT_EQ(i->agent_register(s, "pa", "127.0.0.1", 7500, T0, ds, ups, 4, &ok), 0);
+		CHECK_INT_EQ(i->agent_register(s, "pa", "127.0.0.1", 7500, T0, ds, ups, NULL, 4,
+					       NULL, &ok),
+			     0);
 		CHECK_INT_EQ(ok, 0); /* unknown ones */
 	}
 	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_OFFLINE);
@@ -412,20 +448,90 @@ static void test_policies(struct store *s)
 
 	/* a heartbeat brings a console back (up) and takes it away (down) */
 	CHECK_INT_EQ(i->connect(s, &req, &s1), -ENOSPC);
-	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, up, 1, NULL, NULL), 0);
+	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, up, NULL, 1, NULL, NULL, NULL), 0);
 	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_AVAILABLE);
-	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, down, 1, NULL, NULL), 0);
+	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, down, NULL, 1, NULL, NULL, NULL), 0);
 	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_OFFLINE);
 	CHECK_INT_EQ(i->connect(s, &req, &s1), -ENOSPC);
-	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, NULL, 1, NULL, NULL), 0); /* NULL: up */
+	CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, NULL, NULL, 1, NULL, NULL, NULL),
+		     0); /* NULL: up */
 	CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_AVAILABLE);
+	{ /* why a console is down: kept while offline, gone when up; each change said once */
+		const char *refused[] = {"the console refused the agent's credentials; fix the "
+					 "desktop's password file"},
+			   *lost[] = {"the console closed the connection — retrying"},
+			   *none[] = {NULL};
+		char big[STORE_REASON_MAX + 2];
+		const char *too_long[] = {big};
+		bool ch = false;
+
+		CHECK_STR_EQ(reason_of(s, "i1"), "");
+		CHECK_INT_EQ(
+			i->agent_heartbeat(s, "pa", T0, one, down, refused, 1, &ch, NULL, NULL), 0);
+		CHECK(ch);
+		CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_OFFLINE);
+		CHECK_STR_EQ(reason_of(s, "i1"), refused[0]);
+		ch = true; /* the same again, every heartbeat: no news */
+		CHECK_INT_EQ(
+			i->agent_heartbeat(s, "pa", T0, one, down, refused, 1, &ch, NULL, NULL), 0);
+		CHECK(!ch);
+		CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, down, lost, 1, &ch, NULL, NULL),
+			     0);
+		CHECK(ch); /* a new reason is */
+		CHECK_STR_EQ(reason_of(s, "i1"), lost[0]);
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		CHECK_INT_EQ(
+			i->agent_heartbeat(s, "pa", T0, one, down, too_long, 1, &ch, NULL, NULL),
+			-EINVAL);
+		CHECK_STR_EQ(reason_of(s, "i1"), lost[0]); /* nothing changed */
+		big[STORE_REASON_MAX] = '\0';		   /* the longest there may be */
+		CHECK_INT_EQ(
+			i->agent_heartbeat(s, "pa", T0, one, down, too_long, 1, &ch, NULL, NULL),
+			0);
+		CHECK_STR_EQ(reason_of(s, "i1"), big);
+		/* in maintenance the reason is not shown, and not changed */
+		CHECK_INT_EQ(i->desktop_set_maintenance(s, "pa", "i1", true), 0);
+		CHECK_STR_EQ(reason_of(s, "i1"), "");
+		CHECK_INT_EQ(
+			i->agent_heartbeat(s, "pa", T0, one, down, refused, 1, &ch, NULL, NULL), 0);
+		CHECK(!ch);
+		CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_MAINTENANCE);
+		CHECK_INT_EQ(i->desktop_set_maintenance(s, "pa", "i1", false), 0);
+		/* up: the reason goes */
+		CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, up, refused, 1, &ch, NULL, NULL),
+			     0);
+		CHECK(ch);
+		CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_AVAILABLE);
+		CHECK_STR_EQ(reason_of(s, "i1"), "");
+		CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, up, NULL, 1, &ch, NULL, NULL), 0);
+		CHECK(!ch);
+		/* a registration says it too; down without a reason is down with "" */
+		CHECK_INT_EQ(i->agent_register(s, "pa", "127.0.0.1", 7500, T0, one, down, refused,
+					       1, &ch, NULL),
+			     0);
+		CHECK(ch);
+		CHECK_STR_EQ(reason_of(s, "i1"), refused[0]);
+		CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, one, down, none, 1, &ch, NULL, NULL),
+			     0);
+		CHECK(ch);
+		CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_OFFLINE);
+		CHECK_STR_EQ(reason_of(s, "i1"), "");
+		CHECK_INT_EQ(i->agent_register(s, "pa", "127.0.0.1", 7500, T0, one, NULL, NULL, 1,
+					       &ch, NULL),
+			     0);
+		CHECK(ch);
+		CHECK_INT_EQ(desk(s, "i1"), STORE_DESKTOP_AVAILABLE);
+	}
 	{ /* a heartbeat naming an unknown desktop is fine; a maintenance desktop stays so */
 		const char *ghost[] = {"ghost", "n1"};
 		CHECK_INT_EQ(i->desktop_set_maintenance(s, "pa", "n1", true), 0);
-		CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, ghost, NULL, 2, NULL, NULL), 0);
+		CHECK_INT_EQ(
+			i->agent_heartbeat(s, "pa", T0, ghost, NULL, NULL, 2, NULL, NULL, NULL), 0);
 		CHECK_INT_EQ(desk(s, "n1"), STORE_DESKTOP_MAINTENANCE);
 		CHECK_INT_EQ(i->desktop_set_maintenance(s, "pa", "n1", false), 0);
-		CHECK_INT_EQ(i->agent_heartbeat(s, "pa", T0, ghost, NULL, 2, NULL, NULL), 0);
+		CHECK_INT_EQ(
+			i->agent_heartbeat(s, "pa", T0, ghost, NULL, NULL, 2, NULL, NULL, NULL), 0);
 		CHECK_INT_EQ(desk(s, "n1"), STORE_DESKTOP_AVAILABLE);
 	}
 
@@ -460,9 +566,9 @@ static void test_policies(struct store *s)
 	{
 		char want[64];
 		snprintf(want, sizeof(want), "%.6s:logoff", s1.session);
-		CHECK_INT_EQ(
-			i->agent_register(s, "other", "10.0.0.9", 7501, T0, NULL, NULL, 0, NULL),
-			0);
+		CHECK_INT_EQ(i->agent_register(s, "other", "10.0.0.9", 7501, T0, NULL, NULL, NULL,
+					       0, NULL, NULL),
+			     0);
 		CHECK_STR_EQ(ends_of(s, "other", T0 + 2), want);
 	}
 
@@ -696,8 +802,8 @@ static void test_concurrent(struct store *s)
 		names[d] = buf[d];
 		CHECK_INT_EQ(i->desktop_add(s, "big", "big-agent", buf[d], "x11::1"), 0);
 	}
-	CHECK_INT_EQ(i->agent_register(s, "big-agent", "127.0.0.1", 7443, NOW, names, NULL,
-				       DESKTOPS, NULL),
+	CHECK_INT_EQ(i->agent_register(s, "big-agent", "127.0.0.1", 7443, NOW, names, NULL, NULL,
+				       DESKTOPS, NULL, NULL),
 		     0);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
