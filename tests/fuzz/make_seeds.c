@@ -333,6 +333,10 @@ static int broker_api_seeds(const char *dir)
 		 "\"max_sessions\": 2}"},
 		{"name", 5, "host17.example.com"},
 		{"heartbeat", 6, "{\"desktops\": [{\"name\": \"vm1\", \"up\": true}]}"},
+		{"heartbeat-reason", 6,
+		 "{\"desktops\": [{\"name\": \"vm1\", \"up\": false, \"reason\": \"the console "
+		 "refused the agent's credentials; fix the desktop's password file\"}, {\"name\": "
+		 "\"vm2\", \"up\": false, \"reason\": \"caf\\u00e9 \xe2\x80\x94 lost\"}]}"},
 		{"events", 7,
 		 "{\"events\": [{\"session\": \"9f1c0e5d2b7a4c3e8f6a1b2c3d4e5f60\", \"desktop\": "
 		 "\"vm1\", \"event\": \"connected\", \"client\": \"10.0.0.5\"}]}"},

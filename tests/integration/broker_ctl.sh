@@ -234,6 +234,28 @@ curl -s "${AGENT[@]}" -d '{"desktops":[{"name":"desk","up":true}]}' "$U/agent/he
 check "heartbeat up:true: the desktop is back" desk_is available
 code=$(curl -s "${AGENT[@]}" -o /dev/null -w '%{http_code}' -d '{"desktops":[{"name":"desk","up":"yes"}]}' "$U/agent/heartbeat")
 check "heartbeat: a non-boolean up is 400 (got $code)" [ "$code" = 400 ]
+# why a console is down (issue #9): kept with the offline state, shown to admins, logged once
+R="the console refused the agent's credentials; fix the desktop's password file"
+down_hb() { curl -s "${AGENT[@]}" -o /dev/null -w '%{http_code}' -d "{\"desktops\":[{\"name\":\"desk\",\"up\":false,\"reason\":$1}]}" "$U/agent/heartbeat"; }
+listed_reason() { "$BUILD/broker/highrisectl" --json desktop list | python3 -c 'import json,sys; print([d["offline_reason"] for d in json.load(sys.stdin)["desktops"] if d["name"] == "desk"][0])'; }
+is_code "heartbeat up:false with a reason" "$(down_hb "\"$R\"")" 200
+check "with a reason: the desktop goes offline" desk_is offline
+ctl desktop list >"$T/desks.txt"
+check "desktop list: OFFLINE_REASON, the last column" bash -c "head -1 '$T/desks.txt' | grep -q 'CONSOLE_URI  *OFFLINE_REASON\$'"
+check "desktop list shows why it is offline" bash -c "grep '^a1  *desk  *office  *offline ' '$T/desks.txt' | grep -qF -- \"\$1\"" _ "$R"
+check "desktop list --json: offline_reason" [ "$(listed_reason)" = "$R" ]
+check "desktop show: offline_reason" bash -c "'$BUILD/broker/highrisectl' desktop show a1 desk | grep -qF -- \"offline_reason \$1\"" _ "$R"
+is_code "the same reason again" "$(down_hb "\"$R\"")" 200
+check "the broker logs the change once, with the reason" [ "$(grep -cF "desktop desk on agent a1 is offline: $R" "$T/broker.log")" = 1 ]
+is_code "a reason that is not a string: 400" "$(down_hb 7)" 400
+is_code "a reason over 200 bytes: 400" "$(down_hb "\"$(printf 'x%.0s' $(seq 201))\"")" 400
+is_code "a reason that is not UTF-8: 400" "$(down_hb "\"$(printf '\xff\xfe')\"")" 400
+check "a refused report changes nothing" [ "$(listed_reason)" = "$R" ]
+curl -s "${AGENT[@]}" -d '{"desktops":[{"name":"desk","up":true}]}' "$U/agent/heartbeat" >/dev/null
+check "up again: available" desk_is available
+check "up again: no reason any more" [ "$(listed_reason)" = "" ]
+check "desktop show: no offline_reason when up" bash -c "! '$BUILD/broker/highrisectl' desktop show a1 desk | grep -q offline_reason"
+check "the broker logs the desktop's return" grep -q "desktop desk on agent a1 is online again" "$T/broker.log"
 
 # entitlements and groups go
 check "unentitle needs --user or --group (exit 2)" rc_of 2 ctl unentitle office
