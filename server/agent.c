@@ -91,8 +91,11 @@ const struct config_key agent_config_table[] = {
 	 "a desktop worker that does not answer the agent's heartbeat this long is restarted"},
 	{"worker.cpu_percent", CONFIG_INT, "0", 0, 100000,
 	 offsetof(struct agent_cfg, worker_cpu_percent), NULL,
-	 "a desktop worker using more CPU than this (100 = one core) over 30 s is restarted; 0: no "
-	 "limit"},
+	 "a desktop worker using more CPU than this (100 = one core) over worker.cpu_window_s is "
+	 "restarted, so one console cannot starve the others; 0: 90 per core of this host"},
+	{"worker.cpu_window_s", CONFIG_INT, "30", 1, 3600,
+	 offsetof(struct agent_cfg, worker_cpu_window_s), NULL,
+	 "the time over which a worker's CPU use is judged, seconds"},
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -516,7 +519,11 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 				.chroot_dir = a->empty_dir,
 				.memory_mb = (uint32_t)cfg->worker_memory_mb,
 				.hang_ms = (uint32_t)cfg->worker_hang_ms,
-				.cpu_percent = (uint32_t)cfg->worker_cpu_percent,
+				.cpu_percent =
+					(uint32_t)(cfg->worker_cpu_percent
+							   ? cfg->worker_cpu_percent
+							   : 90 * sysconf(_SC_NPROCESSORS_ONLN)),
+				.cpu_window_s = (uint32_t)cfg->worker_cpu_window_s,
 			},
 	};
 	d = desktop_new(a->base, &dcfg);

@@ -49,6 +49,7 @@ struct agent_cfg {
 	int64_t worker_memory_mb;
 	int64_t worker_hang_ms;
 	int64_t worker_cpu_percent;
+	int64_t worker_cpu_window_s;
 };
 
 /* The table behind the config file, --KEY VALUE flags, --help and --print-config. */

@@ -34,7 +34,6 @@
 #define PING_EVERY_US	1000000
 #define STOP_WAIT_MS	2000	 /* a worker told to stop that is still there then: SIGKILL */
 #define FREE_WAIT_MS	1000	 /* at desktop_free, the same */
-#define CPU_WINDOW_US	30000000 /* CPU use is judged over this long */
 #define CALM_US		30000000 /* a worker that ran this long resets the backoff */
 
 /* How long until the next worker, by why the last one ended (ms: first, most). */
@@ -95,6 +94,7 @@ struct desktop {
 	bool console_up;
 	bool console_known;	    /* the running worker said UP or why not */
 	struct cursor_shape cursor; /* the last shape, for clients that join later */
+	bool have_cursor;	    /* cursor holds one (0x0: hidden) */
 	uint64_t last_keyframe_req_us, last_lag_us, last_raise_us;
 	bool resizable;		     /* the console takes RESIZE_REQUEST (the worker said) */
 	struct event *resize_ev;     /* RESIZE_QUIET_MS after the last RESIZE_REQUEST */
@@ -132,6 +132,7 @@ static uint64_t mono_us(void)
 }
 
 static int send_status(struct session *s, uint16_t code, const char *text);
+static void cursor_msg(const struct desktop *d, struct msg *m);
 static void send_welcome(struct session *s, bool keyframe);
 static void update_throttle(struct desktop *d);
 static void fan_out_video(struct desktop *d, const struct msg_video *v);
@@ -430,6 +431,7 @@ static void on_worker_msg(struct desktop *d, const struct wlink_msg *m)
 			memcpy(px, c->pixels.data, c->pixels.len);
 		free(d->cursor.pixels);
 		d->cursor = (struct cursor_shape){c->width, c->height, c->hot_x, c->hot_y, px};
+		d->have_cursor = true;
 		fan_out_cursor(d);
 		break;
 	}
@@ -667,7 +669,7 @@ static void watch_worker(struct desktop *d)
 	if (!d->cpu_at_us) {
 		d->cpu_at_us = m;
 		d->cpu_ticks = ticks;
-	} else if (m - d->cpu_at_us >= CPU_WINDOW_US) {
+	} else if (m - d->cpu_at_us >= (uint64_t)d->wcfg.cpu_window_s * 1000000) {
 		double secs = (double)(m - d->cpu_at_us) / 1e6;
 		double pct = (double)(ticks - d->cpu_ticks) / (double)sysconf(_SC_CLK_TCK) / secs *
 			     100.0;
@@ -681,6 +683,18 @@ static void watch_worker(struct desktop *d)
 		d->cpu_at_us = m;
 		d->cpu_ticks = ticks;
 	}
+}
+
+/* The last cursor shape as a CURSOR message (borrowing d's pixels). */
+static void cursor_msg(const struct desktop *d, struct msg *m)
+{
+	*m = (struct msg){.type = MSG_CURSOR};
+	m->u.cursor.width = d->cursor.width;
+	m->u.cursor.height = d->cursor.height;
+	m->u.cursor.hot_x = d->cursor.hot_x;
+	m->u.cursor.hot_y = d->cursor.hot_y;
+	m->u.cursor.pixels.data = d->cursor.pixels;
+	m->u.cursor.pixels.len = (size_t)d->cursor.width * d->cursor.height * 4;
 }
 
 static int send_status(struct session *s, uint16_t code, const char *text)
@@ -718,16 +732,10 @@ static void send_welcome(struct session *s, bool keyframe)
 		 s->control && d->resizable ? ", may resize the desktop" : "");
 	if (d->on_welcome)
 		d->on_welcome(s->conn, d->ud);
-	if (d->cursor.pixels || d->cursor.width == 0) {
-		struct msg c = {.type = MSG_CURSOR};
-		c.u.cursor.width = d->cursor.width;
-		c.u.cursor.height = d->cursor.height;
-		c.u.cursor.hot_x = d->cursor.hot_x;
-		c.u.cursor.hot_y = d->cursor.hot_y;
-		c.u.cursor.pixels.data = d->cursor.pixels;
-		c.u.cursor.pixels.len = (size_t)d->cursor.width * d->cursor.height * 4;
-		if (d->cursor.pixels)
-			conn_send(s->conn, &c);
+	if (d->have_cursor) {
+		struct msg c;
+		cursor_msg(d, &c);
+		conn_send(s->conn, &c);
 	}
 	if (keyframe)
 		request_keyframe(d);
@@ -805,14 +813,9 @@ static void fan_out_video(struct desktop *d, const struct msg_video *v)
 
 static void fan_out_cursor(struct desktop *d)
 {
-	struct msg m = {.type = MSG_CURSOR};
+	struct msg m;
 
-	m.u.cursor.width = d->cursor.width;
-	m.u.cursor.height = d->cursor.height;
-	m.u.cursor.hot_x = d->cursor.hot_x;
-	m.u.cursor.hot_y = d->cursor.hot_y;
-	m.u.cursor.pixels.data = d->cursor.pixels;
-	m.u.cursor.pixels.len = (size_t)d->cursor.width * d->cursor.height * 4;
+	cursor_msg(d, &m);
 	for (struct session *s = d->sessions; s; s = s->next)
 		if (s->welcomed)
 			conn_send(s->conn, &m);
@@ -995,6 +998,8 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 	d->wcfg.chroot_dir = NULL; /* d->chroot_dir owns the copy */
 	if (!d->wcfg.hang_ms)
 		d->wcfg.hang_ms = 5000;
+	if (!d->wcfg.cpu_window_s)
+		d->wcfg.cpu_window_s = 30;
 	d->on_welcome = cfg->on_welcome;
 	d->ud = cfg->ud;
 	d->said = -1;

@@ -15,7 +15,7 @@
  *    fanned out here.
  *  - Supervision: the worker answers a PING every second; one that does
  *    not answer for worker.hang_ms, grows past worker.memory_mb of RSS,
- *    uses more than worker.cpu_percent over 30 s, sends a malformed
+ *    uses more than worker.cpu_percent over worker.cpu_window_s, sends a malformed
  *    message or dies is killed (SIGKILL) and restarted with backoff (0.5 s
  *    doubling to 5 s; reset after 30 s of calm). Its clients get STATUS
  *    RESTARTING "the desktop is restarting", then the new worker's key
@@ -63,7 +63,9 @@ struct desktop_worker_cfg {
 	const char *chroot_dir; /* an empty directory for the chroot; NULL: none */
 	uint32_t memory_mb;	/* RLIMIT_AS and the RSS watchdog; 0: none */
 	uint32_t hang_ms;	/* no PONG for this long: killed; 0: 5000 */
-	uint32_t cpu_percent;	/* more CPU than this over 30 s: killed; 0: no limit */
+	uint32_t
+		cpu_percent; /* more CPU than this (100: a core) over cpu_window_s: killed; 0: no limit */
+	uint32_t cpu_window_s; /* 0: 30 */
 };
 
 struct desktop_cfg {

@@ -26,8 +26,13 @@ export HIGHRISE_BROKER="https://127.0.0.1:$BPORT" HIGHRISE_CA="$PKI/ca.pem"
 export HIGHRISE_CERT="$PKI/admin-root.pem" HIGHRISE_KEY="$PKI/admin-root.key"
 U="$HIGHRISE_BROKER/api/v1"
 start_xvfb 1280x720x24
+# a VNC console that refuses every password (tests/fixtures/rfb/hostile-rfb auth-fail)
+bg rfb-auth "$BUILD/tests/fixtures/rfb/hostile-rfb" --port 0 --mode auth-fail
+wait_for 10 grep -q 'listening on' "$T/rfb-auth.log" || { fail "hostile-rfb did not start"; exit 1; }
+RFB_PORT=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$T/rfb-auth.log" | head -1)
+echo "not-the-password" >"$T/locked.pw"
 AGENT_ARGS=(--listen 127.0.0.1:0 --name a1 --desktop "desk x11::$DISPLAY_NUM" --desktop "desk2 x11::$DISPLAY_NUM"
-	--desktop "gone x11::4999"
+	--desktop "gone x11::4999" --desktop "locked vnc://127.0.0.1:$RFB_PORT password-file=$T/locked.pw"
 	--tls.cert_file "$PKI/agent-a1.pem" --tls.key_file "$PKI/agent-a1.key"
 	--ticket.public_key "$PKI/ticket.pub" --broker.url "$HIGHRISE_BROKER"
 	--broker.ca_file "$PKI/ca.pem" --broker.advertise_address 127.0.0.1
@@ -127,6 +132,26 @@ wait "$PROBE" || true
 say "idle BYE: $(json "$T/i1.probe" 'd["bye"]' 2>/dev/null)"
 check "the probe prints the idle BYE reason" grep -q 'idle timeout; the session was logged off' "$T/i1.probe"
 check "the idle session ended" wait_for 10 bash -c "! '$BUILD/broker/highrisectl' session list | grep -q '^$IDLE_SESSION'"
+
+# 3c. A console that refuses the agent's password: the client hears so at once, the desktop
+#     goes offline at the broker with that reason, and it is not handed out again.
+ctl pool create vault --kind floating >/dev/null
+ctl entitle vault --user alice >/dev/null
+ctl desktop add vault a1 locked "vnc://127.0.0.1:$RFB_PORT" >/dev/null
+check "the locked desktop is handed out while its port answers" wait_for 20 desk_is available locked
+is "connect to the vault" "$(connect v1 vault)" 200
+probe_bg v1 10
+wait "$PROBE" || true
+say "vault BYE: $(json "$T/v1.probe" 'd["bye"]' 2>/dev/null)"
+check "the client hears the console refused the agent's credentials" \
+	grep -q "refused the agent's credentials" "$T/v1.probe"
+check "the broker marks the desktop offline" wait_for 15 desk_is offline locked
+reason=$(ctl --json desktop list | python3 -c 'import json,sys; print([d.get("offline_reason","") for d in json.load(sys.stdin)["desktops"] if d["name"]=="locked"][0])')
+say "offline_reason: $reason"
+check "with the reason" bash -c "[[ \"$reason\" == *\"refused the agent's credentials\"* ]]"
+is "and does not hand it out (503)" "$(connect v2 vault)" 503
+check "the console was tried once (hostile-rfb saw one attempt)" \
+	[ "$(grep -c 'auth attempt' "$T/rfb-auth.log")" -eq 1 ]
 
 # 4. The agent stops (SIGSTOP) past the heartbeat window: offline, connect 503; SIGCONT: back.
 kill -STOP "$AGENT_PID"

@@ -202,13 +202,30 @@ check "and never heard of any of it" [ "$(json "$T/watch.json" 'len(d["status"])
 ticket "$T/ts" mallory h-stall
 probe "$T/s.json" "$T/ts" --seconds 30 >/dev/null 2>&1 &
 sleep 2
+workers=$(pgrep -P "$AGENT_PID" | tr '\n' ' ')
 t0=$(date +%s%N)
 kill -TERM "$AGENT_PID"
 ended=false
 for _ in $(seq 50); do kill -0 "$AGENT_PID" 2>/dev/null || { ended=true; break; }; sleep 0.1; done
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "SIGTERM ends the agent within 5 s (${ms} ms)" $ended
-check "and no worker is left" bash -c "! pgrep -f -- '^highrise-agent --worker ' >/dev/null"
+check "and none of its workers is left ($workers)" bash -c "for w in $workers; do kill -0 \$w 2>/dev/null && exit 1; done; exit 0"
 check "nothing was logged about the password or tickets" \
 	bash -c "! grep -q -e 'right-password' -e 'wrong-password' '$T/agent.log'"
+
+# ---- 7. the CPU watchdog: a worker over its share is restarted ---------------------------------
+# A console that keeps its worker busy (hostile-rfb normal: 10 updates a second) on an agent
+# whose workers may use 1 % of a core, judged over 2 s.
+bg rfb-busy "$HOSTILE" --port 0 --mode normal
+wait_for 10 grep -q 'listening on' "$T/rfb-busy.log" || { fail "hostile-rfb normal did not start"; exit 1; }
+busy_port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$T/rfb-busy.log" | head -1)
+start_agent "$AGENT_NAME" "busy vnc://127.0.0.1:$busy_port" -- --worker.cpu_percent 1 \
+	--worker.cpu_window_s 2
+ticket "$T/tcpu" alice busy
+probe "$T/cpu.json" "$T/tcpu" --seconds 8 >/dev/null 2>&1 || true
+say "busy: $(json "$T/cpu.json" 'd["frames"]') frames; heard $(json "$T/cpu.json" 'd["status"]')"
+check "a worker over worker.cpu_percent is restarted, with the reason in the log" \
+	grep -Eq "desktop busy: worker [0-9]+ used [0-9]+% CPU over 2 s, over its limit of 1%" "$T/agent.log"
+check "and its client hears the desktop is restarting" \
+	[ "$(json "$T/cpu.json" 'any("restarting" in s for s in d["status"])')" = True ]
 finish
