@@ -78,7 +78,7 @@ const struct config_key agent_config_table[] = {
 	 NULL,
 	 "confine each desktop's worker process: seccomp filter, and as root an empty chroot and "
 	 "its own uid (off only to debug a console)"},
-	{"worker.uid_base", CONFIG_INT, "62000", 1000, 4000000000,
+	{"worker.uid_base", CONFIG_INT, "1879048192", 1000, 4000000000,
 	 offsetof(struct agent_cfg, worker_uid_base), NULL,
 	 "as root, the first desktop's worker runs as this uid and gid, the next as uid + 1, ...: "
 	 "keep the range free of real users"},

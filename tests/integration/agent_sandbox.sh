@@ -78,7 +78,7 @@ if [ "$(id -u)" = 0 ]; then
 	u1=$(awk '/^Uid:/ {print $2}' "$st")
 	u2=$(awk '/^Uid:/ {print $2}' "/proc/$W2/status")
 	check "as its own uid, not root ($u1), one per desktop (x2: $u2)" \
-		[ "$u1" != 0 ] && [ "$u1" != "$u2" ] && [ "$u1" -ge 62000 ]
+		[ "$u1" != 0 ] && [ "$u1" != "$u2" ] && [ "$u1" -ge 1879048192 ]
 	if ! $sanitized; then
 		root=$(readlink "/proc/$W1/root" || true)
 		check "chrooted into an empty directory ($root)" \
