@@ -9,6 +9,7 @@
  *                     using the keys of fuzz_config.c's table
  *   DIR/fuzz_ticket/  connect tickets signed with a fresh Ed25519 key, for
  *                     fuzz_ticket.c's agent and desktop
+ *   DIR/fuzz_client_opus/  Opus streams as push/pop records (fuzz_client_opus.c)
  *
  * Usage: make_seeds DIR. Exits 0, or 1 with a message on stderr.
  */
@@ -16,8 +17,10 @@
 #include "msg.h"
 #include "ticket.h"
 #include "wlink.h"
+#include "opus_codec.h"
 
 #include <errno.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -448,6 +451,105 @@ static int wlink_seeds(const char *dir)
 	return 0;
 }
 
+/*
+ * fuzz_client_opus: records as fuzz_client_opus.c reads them (push, pop,
+ * decode, stats), with real Opus packets of a 440 Hz tone: a steady stream,
+ * one with losses and reordering, SILK with FEC, 2.5 ms frames, and a
+ * direct decode into a short buffer.
+ */
+struct opus_seed {
+	uint8_t buf[65536];
+	size_t len;
+};
+
+static void seed_put(struct opus_seed *o, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n && o->len < sizeof(o->buf); i++)
+		o->buf[o->len++] = (uint8_t)(v >> (8 * i));
+}
+
+static void seed_bytes(struct opus_seed *o, const uint8_t *p, size_t n)
+{
+	if (o->len + n <= sizeof(o->buf)) {
+		memcpy(o->buf + o->len, p, n);
+		o->len += n;
+	}
+}
+
+static int opus_stream_seed(const char *dir, const char *name, const struct opus_enc_cfg *cfg,
+			    int packets, int lose_from, int lose_to, bool swap)
+{
+	static struct opus_seed o;
+	static int16_t pcm[960 * 2];
+	uint8_t pkt[2][OPUS_CODEC_MAX_PACKET];
+	int plen[2] = {0, 0};
+	struct opus_enc *enc = opus_enc_new(cfg);
+	int64_t t0 = (int64_t)1700000000 * 1000000;
+
+	if (!enc)
+		return -1;
+	int fs = opus_enc_frame_samples(enc);
+	int64_t frame_us = (int64_t)fs * 1000 / 48;
+	o.len = 0;
+	for (int i = 0; i < packets; i++) {
+		for (int k = 0; k < fs; k++)
+			pcm[2 * k] = pcm[2 * k + 1] =
+				(int16_t)(12000 * sin(2 * M_PI * 440 * (i * fs + k) / 48000.0));
+		int cur = i & 1;
+		plen[cur] = opus_enc_encode(enc, pcm, pkt[cur], sizeof(pkt[cur]));
+		if (plen[cur] < 0)
+			goto fail;
+		bool lost = i >= lose_from && i < lose_to;
+		/* swap: odd packets go out before the even one they follow */
+		int order[2] = {cur, -1};
+		if (swap && (i & 1) == 0 && i + 1 < packets)
+			continue;
+		if (swap && (i & 1))
+			order[0] = cur, order[1] = cur ^ 1;
+		for (int j = 0; j < 2 && order[j] >= 0; j++) {
+			int idx = order[j] == cur ? i : i - 1;
+			if (lost || plen[order[j]] == 0)
+				continue;
+			seed_put(&o, 8, 1); /* push, absolute capture, packet's own duration */
+			seed_put(&o, (uint64_t)(t0 + idx * frame_us), 8);
+			seed_put(&o, (uint64_t)(i == 0 ? 5000 : frame_us / (j + 1)), 4);
+			seed_put(&o, (uint64_t)plen[order[j]], 2);
+			seed_bytes(&o, pkt[order[j]], (size_t)plen[order[j]]);
+		}
+		seed_put(&o, 1, 1); /* pop */
+		seed_put(&o, (uint64_t)(i == 0 ? 25000 : frame_us), 4);
+	}
+	seed_put(&o, 3, 1); /* stats */
+	/* the last packet straight into a buffer shorter than it */
+	int last = (packets - 1) & 1;
+	seed_put(&o, 2, 1);
+	seed_put(&o, (uint64_t)plen[last], 2);
+	seed_put(&o, (uint64_t)(fs / 2), 2);
+	seed_bytes(&o, pkt[last], (size_t)plen[last]);
+	opus_enc_free(enc);
+	return write_file(dir, name, o.buf, o.len);
+fail:
+	opus_enc_free(enc);
+	return -1;
+}
+
+static int client_opus_seeds(const char *dir)
+{
+	int rc = 0;
+
+	rc |= opus_stream_seed(dir, "steady", NULL, 40, -1, -1, false);
+	rc |= opus_stream_seed(dir, "loss-reorder", NULL, 40, 10, 13, true);
+	rc |= opus_stream_seed(dir, "voip-fec",
+			       &(struct opus_enc_cfg){.app = OPUS_CODEC_APP_VOIP,
+						      .frame_us = 20000,
+						      .bitrate = 24000,
+						      .loss_pct = 20},
+			       30, 12, 13, false);
+	rc |= opus_stream_seed(dir, "short-frames", &(struct opus_enc_cfg){.frame_us = 2500}, 60,
+			       20, 22, false);
+	return rc ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -456,7 +558,7 @@ int main(int argc, char **argv)
 	} corpora[] = {
 		{"fuzz_proto", proto_seeds},   {"fuzz_config", config_seeds},
 		{"fuzz_ticket", ticket_seeds}, {"fuzz_broker_api", broker_api_seeds},
-		{"fuzz_wlink", wlink_seeds},
+		{"fuzz_wlink", wlink_seeds},   {"fuzz_client_opus", client_opus_seeds},
 	};
 
 	if (argc != 2) {
