@@ -316,5 +316,5 @@ void sandbox_describe(const struct sandbox_cfg *cfg, char *buf, size_t cap)
 	snprintf(buf, cap, "%s; %s; %s; no_new_privs; memory limit %s%u MiB%s",
 		 applied.seccomp ? "seccomp filter" : "NO seccomp filter", fs, ids,
 		 SANITIZED ? "(watchdog) " : "(RLIMIT_AS, watchdog) ", cfg->memory_mb,
-		 SANITIZED ? "; ptrace allowed for LeakSanitizer" : "");
+		 SANITIZED ? "; ptrace allowed for the leak checker" : "");
 }

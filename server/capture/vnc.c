@@ -24,13 +24,14 @@
  *    server sends a fully transparent one; a shape of 1024 pixels or more a
  *    side fails the connection inside the library (cursor.c), without a word;
  *  - once a message has started arriving, HandleRFBServerMessage reads it to
- *    the end. readTimeout (VNC_READ_TIMEOUT_S) bounds each stall within it:
+ *    the end. readTimeout (VNC_READ_TIMEOUT_S, 30) bounds each stall within it:
  *    ReadFromRFBServer counts EAGAINs, waiting up to 100 ms after each, and
  *    gives up after readTimeout * 10 of them in one call. That is a count,
  *    not a clock: one call of n bytes must arrive in at most 10 * readTimeout
- *    bursts. The largest calls are Raw's and Zlib's 300 KiB pieces; Tight,
+ *    bursts. The largest calls are Raw's and Zlib's 300 KiB pieces, so at
+ *    30 s a link must deliver >= 1 KiB a wake-up (one TCP segment); Tight,
  *    which every console we know picks first, reads at most 30000 bytes at
- *    a time, so a link must deliver >= 600 bytes a wake-up. A console that
+ *    a time. The worker's heartbeat ends a real stall after 5 s. A console that
  *    sends slowly but steadily can still hold next() for long.
  *
  * A console is untrusted input, and libvncclient decodes far more than we
@@ -102,9 +103,13 @@
 #define VNC_LIBMSG_MAX	       256
 /*
  * After the handshake, a message that stops arriving fails after about this
- * long (libvncclient's readTimeout: see the top of the file).
+ * long (libvncclient's readTimeout; capture_cfg.read_timeout_s overrides it).
+ * Not shorter: 0.9.14 counts wake-ups, not time (see the top of the file),
+ * and at 5 s a 300 KiB Raw piece arriving in more than 50 bursts on a busy
+ * link was cut although data kept coming. The worker's heartbeat (5 s)
+ * ends a real stall sooner.
  */
-#define VNC_READ_TIMEOUT_S 5
+#define VNC_READ_TIMEOUT_S 30
 /* rfb->raw_buffer per framebuffer pixel: ZRLE inflates into rw * rh * 4 * 2. */
 #define VNC_RAW_BYTES_PER_PIXEL 8
 
@@ -151,6 +156,7 @@ struct capture {
 	rfbClient *rfb;
 	char label[VNC_LABEL_MAX]; /* "host:port" or "[v6]:port", for logs */
 	bool failed;		   /* the connection is gone: next() says ERROR from now on */
+	int read_timeout_s;	   /* libvncclient's readTimeout after the handshake */
 
 	/* frames */
 	bool reinit;	  /* just opened or resized: the next result is REINIT */
@@ -792,7 +798,7 @@ static void fail(struct capture *c)
 	else if (strstr(vnc_libmsg, "Connection timed out"))
 		log_warn("vnc: connection to %s lost: the console stopped answering in the middle "
 			 "of a message (nothing for %d s)",
-			 c->label, VNC_READ_TIMEOUT_S);
+			 c->label, c->read_timeout_s);
 	else if (vnc_libmsg[0])
 		log_warn("vnc: connection to %s lost: %s", c->label, vnc_libmsg);
 	else
@@ -938,7 +944,7 @@ static bool handshake(struct capture *c, const struct capture_cfg *cfg, int64_t 
 	 * From here our poll() deadlines bound the wait between messages and
 	 * readTimeout each stall within one (see the top of the file).
 	 */
-	rfb->readTimeout = VNC_READ_TIMEOUT_S;
+	rfb->readTimeout = (unsigned)c->read_timeout_s;
 	if (ok)
 		return true;
 
@@ -1046,6 +1052,8 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 		return NULL;
 	}
 	snprintf(c->label, sizeof(c->label), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	c->read_timeout_s = cfg && cfg->read_timeout_s > 0 ? cfg->read_timeout_s
+							   : VNC_READ_TIMEOUT_S;
 	c->rfb = new_client(c, host, port);
 	if (!c->rfb) {
 		log_error("vnc: out of memory");

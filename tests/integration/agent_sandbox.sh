@@ -17,8 +17,8 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 worker_of() { pgrep -f -- "^highrise-agent --worker $1\$" | head -1; }
 # frames_gap JSON: the longest time between two decoded frames, ms (frame_ms: first 4096)
 frames_gap() { json "$1" 'max((b-a for a,b in zip(d["frame_ms"],d["frame_ms"][1:])), default=99999)'; }
-sanitized=false
-ldd "$BUILD/server/highrise-agent" | grep -q libasan && sanitized=true
+sanitized=false # (not ldd | grep -q: under pipefail grep's early exit fails the pipe)
+[[ $(ldd "$BUILD/server/highrise-agent") == *libasan* ]] && sanitized=true
 
 # ---- the desktops ----------------------------------------------------------------------
 xvfb x1 640x480x24

@@ -1229,7 +1229,8 @@ static void test_hostile(void)
 	/* Half a FramebufferUpdate, 0.5 s after the first frame, then silence. */
 	CHECK(hostile_start(&h, "stall"));
 	log_clear();
-	c = hostile_open(&h, NULL);
+	struct capture_cfg stall_cfg = {.read_timeout_s = 5};
+	c = hostile_open(&h, &stall_cfg);
 	CHECK(c != NULL);
 	if (c) {
 		int64_t took = until_error(c, 10000);
