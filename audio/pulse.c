@@ -13,7 +13,7 @@
 #include <time.h>
 
 #define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
+#define BACKOFF_MAX_MS 2000 /* a connect to a local socket is cheap; sound back soon */
 #define NAME_MAX_LEN   127
 /* Capture times are smoothed on the sample clock; a jump beyond this re-anchors them. */
 #define REANCHOR_US 20000
