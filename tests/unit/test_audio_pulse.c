@@ -11,7 +11,7 @@
  *     hrtest_y.monitor: 440 ± 5 Hz, level within 6 dB.
  *  3. the server is killed mid-capture and started again: the source logs
  *     why once, reconnects with backoff, says it is back, recreates its sink,
- *     and captures the tone again.
+ *     and captures the tone again; a playback stream comes back too.
  */
 #include "check.h"
 #include "log.h"
@@ -93,7 +93,8 @@ static void stop_collecting(void)
 static void log_to_test(enum log_level level, const char *file, int line, const char *msg, void *ud)
 {
 	(void)ud;
-	fprintf(stderr, "[%s %s:%d] %s\n", log_level_name(level), file, line, msg);
+	fprintf(stderr, "[%.3f %s %s:%d] %s\n", (now_us() % 100000000) / 1e6, log_level_name(level),
+		file, line, msg);
 	pthread_mutex_lock(&lock);
 	if (level == LOG_LEVEL_WARN && strstr(msg, "capture of hrtest_x.monitor is off"))
 		warns++;
@@ -261,6 +262,19 @@ static void test_playback(double in_db)
 	CHECK(st.latency_us < 100000);
 }
 
+/* Connected again after an outage, and writing. */
+static bool playback_back(void *ud)
+{
+	struct audio_playback_stats st;
+	audio_playback_stats(ud, &st);
+	static uint64_t frames_at_reconnect = UINT64_MAX;
+	if (!st.connected || st.reconnects == 0)
+		return false;
+	if (frames_at_reconnect == UINT64_MAX)
+		frames_at_reconnect = st.frames;
+	return st.frames >= frames_at_reconnect + 10;
+}
+
 struct flow {
 	struct audio_source *src;
 	uint64_t base;
@@ -328,6 +342,12 @@ int main(void)
 	test_playback(in_db);
 
 	/* 3. the server dies mid-capture and comes back */
+	/* a playback stream lives through the outage too */
+	struct audio_playback *play = audio_playback_new(&(struct audio_playback_cfg){
+		.server = server, .sink = "hrtest_y", .create_sink = true, .fill = fill_tone});
+	CHECK(play != NULL);
+	CHECK(wait_for(playback_connected, play, 5000));
+
 	/* kill it while paplay plays into the sink we capture */
 	run("PULSE_SERVER=%s paplay --device=hrtest_x %s >/dev/null 2>&1 &", server, wav);
 	CHECK(wait_for(frames_flowing, &(struct flow){src, UINT64_MAX}, 2000));
@@ -349,6 +369,16 @@ int main(void)
 	int64_t t0 = now_us();
 	CHECK(wait_for(source_connected, src, 8000));
 	printf("server restarted: capture back after %.2f s\n", (now_us() - t0) / 1e6);
+	struct audio_playback_stats ps;
+	CHECK(wait_for(playback_back, play, 8000));
+	audio_playback_stats(play, &ps);
+	printf("playback: back after %.2f s, %llu reconnects, %llu frames, %llu underruns, latency "
+	       "%lld us\n",
+	       (now_us() - t0) / 1e6, (unsigned long long)ps.reconnects,
+	       (unsigned long long)ps.frames, (unsigned long long)ps.underruns,
+	       (long long)ps.latency_us);
+	CHECK(ps.reconnects >= 1);
+	audio_playback_free(play);
 	CHECK(sink_exists("hrtest_x")); /* a new server: the sink was created again */
 	pthread_mutex_lock(&lock);
 	CHECK_INT_EQ(backs, 1);
