@@ -80,7 +80,7 @@ struct capture_error {
 struct capture_cfg {
 	const char *password;	/* VNC password; NULL for none */
 	int connect_timeout_ms; /* 0: 5000 */
-	int read_timeout_s;	/* VNC: a message stalled this long fails the connection; 0: 30 */
+	int read_timeout_s;	/* VNC: a message stalled this long fails the connection; 0: 5 */
 	/*
 	 * Called once from open(), as soon as the console's connection exists
 	 * and before any byte the console sent is parsed (X11: right after

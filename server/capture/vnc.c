@@ -24,14 +24,10 @@
  *    server sends a fully transparent one; a shape of 1024 pixels or more a
  *    side fails the connection inside the library (cursor.c), without a word;
  *  - once a message has started arriving, HandleRFBServerMessage reads it to
- *    the end. readTimeout (VNC_READ_TIMEOUT_S, 30) bounds each stall within it:
- *    ReadFromRFBServer counts EAGAINs, waiting up to 100 ms after each, and
- *    gives up after readTimeout * 10 of them in one call. That is a count,
- *    not a clock: one call of n bytes must arrive in at most 10 * readTimeout
- *    bursts. The largest calls are Raw's and Zlib's 300 KiB pieces, so at
- *    30 s a link must deliver >= 1 KiB a wake-up (one TCP segment); Tight,
- *    which every console we know picks first, reads at most 30000 bytes at
- *    a time. The worker's heartbeat ends a real stall after 5 s. A console that
+ *    the end. A stall within it fails after about VNC_READ_TIMEOUT_S of
+ *    silence: 0.9.14's readTimeout counts wake-ups, not time, so after the
+ *    handshake the socket is made blocking with SO_RCVTIMEO
+ *    (set_message_deadline) to turn the count into a clock. A console that
  *    sends slowly but steadily can still hold next() for long.
  *
  * A console is untrusted input, and libvncclient decodes far more than we
@@ -103,13 +99,9 @@
 #define VNC_LIBMSG_MAX	       256
 /*
  * After the handshake, a message that stops arriving fails after about this
- * long (libvncclient's readTimeout; capture_cfg.read_timeout_s overrides it).
- * Not shorter: 0.9.14 counts wake-ups, not time (see the top of the file),
- * and at 5 s a 300 KiB Raw piece arriving in more than 50 bursts on a busy
- * link was cut although data kept coming. The worker's heartbeat (5 s)
- * ends a real stall sooner.
+ * long (capture_cfg.read_timeout_s overrides it; set_message_deadline).
  */
-#define VNC_READ_TIMEOUT_S 30
+#define VNC_READ_TIMEOUT_S 5
 /* rfb->raw_buffer per framebuffer pixel: ZRLE inflates into rw * rh * 4 * 2. */
 #define VNC_RAW_BYTES_PER_PIXEL 8
 
@@ -899,6 +891,34 @@ static rfbClient *new_client(struct capture *c, const char *host, int port)
 }
 
 /* RFC 6143 §7.1-7.3 on c->rfb->sock, bounded by deadline; logs why it failed. */
+/*
+ * From the end of the handshake on, a message that stalls fails after about
+ * read_timeout_s of silence, however its bytes arrive. libvncclient 0.9.14
+ * counts EAGAINs, not time (ReadFromRFBServer: readTimeout * 10 of them,
+ * each followed by a 100 ms select), and on a non-blocking socket every
+ * burst of a big read is one EAGAIN: a busy console's 300 KiB Raw piece was
+ * cut 0.1 s after connecting. So the socket becomes blocking with
+ * SO_RCVTIMEO: an EAGAIN now means a tenth of read_timeout_s (less the
+ * 100 ms select) with no byte, and readTimeout 1 allows ten of them.
+ * Our own poll() still bounds the wait between messages.
+ */
+static void set_message_deadline(struct capture *c)
+{
+	int fd = c->rfb->sock;
+	int ms = c->read_timeout_s * 100 - 100;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	int fl = fcntl(fd, F_GETFL);
+
+	if (ms < 10)
+		tv = (struct timeval){0, 10000};
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		log_warn("vnc: %s: cannot bound reads (%s): a stalled message waits for the "
+			 "worker's heartbeat",
+			 c->label, strerror(errno));
+	c->rfb->readTimeout = 1;
+}
+
 static bool handshake(struct capture *c, const struct capture_cfg *cfg, int64_t deadline,
 		      int timeout_ms)
 {
@@ -944,7 +964,7 @@ static bool handshake(struct capture *c, const struct capture_cfg *cfg, int64_t 
 	 * From here our poll() deadlines bound the wait between messages and
 	 * readTimeout each stall within one (see the top of the file).
 	 */
-	rfb->readTimeout = (unsigned)c->read_timeout_s;
+	set_message_deadline(c);
 	if (ok)
 		return true;
 

@@ -103,14 +103,20 @@ for m in "${MODES[@]}"; do
 		[ "$(json "$T/h-$m.json" 'bool(d["status"]) or bool(d["bye"]) or d["frames"] > 0')" = True ]
 	say "hostile $m: agent RSS $(rss_kib "$AGENT_PID") KiB"
 done
-check "a crashing console's client hears the desktop is restarting" \
-	[ "$(json "$T/h-tight-nozlib.json" 'any("restarting" in s for s in d["status"])')" = True ]
+# libvncclient's overread (3840x2160x3 bytes from a 300 KiB buffer) faults in the plain build;
+# under ASan the heap is laid out differently and it may read mapped memory and go on.
+if grep -Eq "desktop h-tight-nozlib: worker [0-9]+ was killed by signal" "$T/agent.log"; then
+	check "a crashing console's client hears the desktop is restarting" \
+		[ "$(json "$T/h-tight-nozlib.json" 'any("restarting" in s for s in d["status"])')" = True ]
+else
+	check "the Tight overread crashed the worker (it must in a plain build)" $sanitized
+fi
 check "a console that stalls mid-message is dropped and retried (lost or restarting)" \
 	[ "$(json "$T/h-stall.json" 'any("lost" in s or "restarting" in s for s in d["status"])')" = True ]
 check "a 16384x16384 console is refused with the reason" \
 	[ "$(json "$T/h-huge.json" '"16384x16384" in (d["bye"] or "") + " ".join(d["status"])')" = True ]
-check "ultra-2g: the worker was stopped at its memory limit or its allocation failed" \
-	grep -Eq "desktop h-ultra-2g: worker [0-9]+ (used [0-9]+ MiB, over its limit|was killed by signal|exited)" "$T/agent.log"
+check "ultra-2g: the worker was stopped at its memory limit, hung reading, or its allocation failed" \
+	grep -Eq "desktop h-ultra-2g: worker [0-9]+ (used [0-9]+ MiB, over its limit|stopped answering|was killed by signal|exited)" "$T/agent.log"
 rss1=$(rss_kib "$AGENT_PID")
 say "agent RSS: $rss0 KiB at start, $rss1 KiB after the hostile consoles"
 check "the agent's RSS stayed bounded (< 150 MiB: $rss1 KiB)" [ "$rss1" -lt 153600 ]
