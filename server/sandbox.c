@@ -205,9 +205,18 @@ static const int denied_unless_sanitized[] = {
 	SCMP_SYS(ptrace),
 };
 
-static int add(scmp_filter_ctx ctx, int sys, unsigned n, const struct scmp_arg_cmp *cmp)
+/*
+ * One argument comparison. libseccomp's SCMP_A0..5 macros leave datum_b to
+ * the compiler's zero, which -Wmissing-field-initializers refuses.
+ */
+static struct scmp_arg_cmp cmp(unsigned arg, enum scmp_compare op, scmp_datum_t a, scmp_datum_t b)
 {
-	int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), sys, n, cmp);
+	return (struct scmp_arg_cmp){.arg = arg, .op = op, .datum_a = a, .datum_b = b};
+}
+
+static int add(scmp_filter_ctx ctx, int sys, unsigned n, const struct scmp_arg_cmp *cmps)
+{
+	int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), sys, n, cmps);
 	/* a syscall this architecture does not have is no hole */
 	return rc == -EDOM || rc == -EFAULT ? 0 : rc;
 }
@@ -229,19 +238,19 @@ static int install_seccomp(void)
 
 	/* signals only to itself (abort, pthread_kill); kill(0 or -pgrp) is someone else too */
 	if (rc == 0) {
-		struct scmp_arg_cmp other = SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)self);
+		struct scmp_arg_cmp other = cmp(0, SCMP_CMP_NE, (scmp_datum_t)self, 0);
 		rc = add(ctx, SCMP_SYS(kill), 1, &other);
 		if (rc == 0)
 			rc = add(ctx, SCMP_SYS(tgkill), 1, &other);
 	}
 	/* files: read-only opens only */
 	if (rc == 0) {
-		struct scmp_arg_cmp wr1 = SCMP_A1(SCMP_CMP_MASKED_EQ, O_WRONLY, O_WRONLY);
-		struct scmp_arg_cmp rw1 = SCMP_A1(SCMP_CMP_MASKED_EQ, O_RDWR, O_RDWR);
-		struct scmp_arg_cmp cr1 = SCMP_A1(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT);
-		struct scmp_arg_cmp wr2 = SCMP_A2(SCMP_CMP_MASKED_EQ, O_WRONLY, O_WRONLY);
-		struct scmp_arg_cmp rw2 = SCMP_A2(SCMP_CMP_MASKED_EQ, O_RDWR, O_RDWR);
-		struct scmp_arg_cmp cr2 = SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT);
+		struct scmp_arg_cmp wr1 = cmp(1, SCMP_CMP_MASKED_EQ, O_WRONLY, O_WRONLY);
+		struct scmp_arg_cmp rw1 = cmp(1, SCMP_CMP_MASKED_EQ, O_RDWR, O_RDWR);
+		struct scmp_arg_cmp cr1 = cmp(1, SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT);
+		struct scmp_arg_cmp wr2 = cmp(2, SCMP_CMP_MASKED_EQ, O_WRONLY, O_WRONLY);
+		struct scmp_arg_cmp rw2 = cmp(2, SCMP_CMP_MASKED_EQ, O_RDWR, O_RDWR);
+		struct scmp_arg_cmp cr2 = cmp(2, SCMP_CMP_MASKED_EQ, O_CREAT, O_CREAT);
 		if ((rc = add(ctx, SCMP_SYS(open), 1, &wr1)) == 0 &&
 		    (rc = add(ctx, SCMP_SYS(open), 1, &rw1)) == 0 &&
 		    (rc = add(ctx, SCMP_SYS(open), 1, &cr1)) == 0 &&
@@ -260,7 +269,7 @@ static int install_seccomp(void)
 	if (rc == 0) {
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 		if (rc == 0 && !SANITIZED) {
-			struct scmp_arg_cmp nothread = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
+			struct scmp_arg_cmp nothread = cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
 			rc = add(ctx, SCMP_SYS(clone), 1, &nothread);
 		}
 	}
