@@ -229,6 +229,11 @@ static int install_seccomp(void)
 
 	if (!ctx)
 		return -ENOMEM;
+	/*
+	 * Every thread, not only the caller: the worker's link reader exists
+	 * already, and code running in one thread can take over another.
+	 */
+	rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	for (size_t i = 0; rc == 0 && i < sizeof(denied_always) / sizeof(denied_always[0]); i++)
 		rc = add(ctx, denied_always[i], 0, NULL);
 	if (!SANITIZED)
