@@ -275,15 +275,17 @@ static void on_link_msg(struct worker *w, const struct wlink_msg *m)
 	push(w, c);
 }
 
-/*
- * Reads whole frames into buf (growing to LINK_BUF_MAX); calls fn for
- * each. Returns when the link ends or breaks; *err says why (0: EOF).
- */
+/* Bytes read from the link and not yet consumed (grows to LINK_BUF_MAX). */
 struct link_reader {
 	uint8_t *buf;
 	size_t len, cap;
 };
 
+/*
+ * Decodes the next whole frame in r, reading more as needed (within
+ * timeout_ms when >= 0). 0 with *used = the frame's size (consume it after
+ * use: out borrows r->buf), -EPIPE at EOF, -ETIMEDOUT, or HR_EPROTO_*.
+ */
 static int read_frame(int fd, struct link_reader *r, enum wlink_dir dir, struct wlink_msg *out,
 		      size_t *used, int timeout_ms)
 {
