@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
@@ -127,6 +128,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 
+	/* as in highrise-client and highrise-probe: a client write to an agent
+	 * that already hung up (this one does, after its bytes) is an EPIPE the
+	 * session handles, not a death */
+	signal(SIGPIPE, SIG_IGN);
 	log_open("fuzz_client_stream", LOG_LEVEL_ERROR, LOG_TARGET_STDERR);
 	snprintf(dir, sizeof(dir), "/tmp/fuzz_client_stream.XXXXXX");
 	if (!mkdtemp(dir))
