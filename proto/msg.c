@@ -94,6 +94,7 @@ static void decode_payload(struct reader *r, struct msg *m)
 		check(r, m->u.video.data.len > 0);
 		break;
 	case MSG_AUDIO:
+	case MSG_MIC:
 		m->u.audio.capture_us = get_u64(r);
 		m->u.audio.data = get_rest(r);
 		check(r, m->u.audio.data.len > 0);
@@ -180,6 +181,12 @@ static void decode_payload(struct reader *r, struct msg *m)
 		check(r, q->height >= 1 && q->height <= MSG_RESIZE_REQUEST_MAX);
 		break;
 	}
+	case MSG_AUDIO_REPORT:
+		m->u.audio_report.loss = get_u16(r);
+		m->u.audio_report.target_ms = get_u16(r);
+		m->u.audio_report.depth_ms = get_u16(r);
+		check(r, m->u.audio_report.loss <= MSG_LOSS_MAX);
+		break;
 	case MSG_UNKNOWN:
 		break;
 	}
@@ -188,7 +195,7 @@ static void decode_payload(struct reader *r, struct msg *m)
 static int known_type(uint8_t t)
 {
 	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
-	       (t >= MSG_KEY && t <= MSG_RESIZE_REQUEST);
+	       (t >= MSG_KEY && t <= MSG_AUDIO_REPORT);
 }
 
 int msg_decode(const uint8_t *frame, size_t len, struct msg *out)
@@ -280,6 +287,7 @@ static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
 			put(w, m->u.video.data.data, m->u.video.data.len);
 		break;
 	case MSG_AUDIO:
+	case MSG_MIC:
 		wcheck(w,
 		       m->u.audio.data.len > 0 && bytes_ok(m->u.audio.data, MSG_FRAME_MAX - 1 - 8));
 		put_u64(w, m->u.audio.capture_us);
@@ -371,6 +379,12 @@ static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
 		put_u16(w, q->height);
 		break;
 	}
+	case MSG_AUDIO_REPORT:
+		wcheck(w, m->u.audio_report.loss <= MSG_LOSS_MAX);
+		put_u16(w, m->u.audio_report.loss);
+		put_u16(w, m->u.audio_report.target_ms);
+		put_u16(w, m->u.audio_report.depth_ms);
+		break;
 	case MSG_UNKNOWN:
 	default:
 		w->err = HR_EPROTO_INVALID; /* we only send what we define */
@@ -489,6 +503,10 @@ const char *msg_type_name(uint8_t type)
 		return "ACK";
 	case MSG_RESIZE_REQUEST:
 		return "RESIZE_REQUEST";
+	case MSG_MIC:
+		return "MIC";
+	case MSG_AUDIO_REPORT:
+		return "AUDIO_REPORT";
 	default:
 		return "UNKNOWN";
 	}

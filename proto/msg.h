@@ -64,6 +64,8 @@ enum msg_type {
 	MSG_KEYFRAME_REQUEST = 37,
 	MSG_ACK = 38,
 	MSG_RESIZE_REQUEST = 39, /* resize the desktop to the client's window */
+	MSG_MIC = 40,		 /* the client's microphone: one Opus packet */
+	MSG_AUDIO_REPORT = 41,	 /* how the client's AUDIO playback is doing (loss, delay) */
 };
 
 /* HELLO capability bits */
@@ -75,6 +77,7 @@ enum msg_cap {
 	MSG_CAP_PEN = 1u << 4,
 	MSG_CAP_CLIPBOARD = 1u << 5,
 	MSG_CAP_CURSOR = 1u << 6,
+	MSG_CAP_MIC = 1u << 7, /* the client may send MIC (its user turned the microphone on) */
 };
 
 enum msg_codec {
@@ -87,6 +90,7 @@ enum msg_welcome_flag {
 	MSG_WELCOME_AUDIO = 1u << 1,   /* AUDIO frames will follow */
 	MSG_WELCOME_CLIPBOARD = 1u << 2,
 	MSG_WELCOME_RESIZE = 1u << 3, /* RESIZE_REQUEST from this client is applied */
+	MSG_WELCOME_MIC = 1u << 4,    /* MIC from this client is played into the desktop */
 };
 
 enum msg_bye_reason {
@@ -177,9 +181,17 @@ struct msg_video {
 	struct msg_bytes data; /* one H.264 access unit, Annex B */
 };
 
-struct msg_audio {
-	uint64_t capture_us;
+struct msg_audio {	       /* AUDIO and MIC */
+	uint64_t capture_us;   /* sender's CLOCK_REALTIME at the packet's first sample, µs */
 	struct msg_bytes data; /* one Opus packet */
+};
+
+#define MSG_LOSS_MAX 1000u /* AUDIO_REPORT loss: per mille */
+
+struct msg_audio_report {
+	uint16_t loss;	    /* AUDIO packets lost or late since the last report, per mille */
+	uint16_t target_ms; /* the jitter buffer's target delay */
+	uint16_t depth_ms;  /* sound buffered right now */
 };
 
 struct msg_cursor {
@@ -253,7 +265,8 @@ struct msg {
 		struct msg_bye bye;
 		struct msg_ping ping; /* PING and PONG */
 		struct msg_video video;
-		struct msg_audio audio;
+		struct msg_audio audio; /* AUDIO and MIC */
+		struct msg_audio_report audio_report;
 		struct msg_cursor cursor;
 		struct msg_cursor_pos cursor_pos;
 		struct msg_resize resize;
@@ -297,7 +310,7 @@ size_t msg_encoded_size(const struct msg *m);
 int msg_encode(const struct msg *m, uint8_t *buf, size_t cap, size_t *out_len);
 
 /*
- * For large payloads (VIDEO, AUDIO, CLIPBOARD) senders may write the header
+ * For large payloads (VIDEO, AUDIO, MIC, CLIPBOARD) senders may write the header
  * and fixed fields with msg_encode_head and the payload bytes after it
  * without copying them: head_len receives the bytes written, and the full
  * frame is head_len + payload length.

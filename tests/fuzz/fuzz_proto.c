@@ -99,8 +99,13 @@ static int msg_same(const struct msg *a, const struct msg *b)
 		       a->u.video.flags == b->u.video.flags &&
 		       bytes_eq(a->u.video.data, b->u.video.data);
 	case MSG_AUDIO:
+	case MSG_MIC:
 		return a->u.audio.capture_us == b->u.audio.capture_us &&
 		       bytes_eq(a->u.audio.data, b->u.audio.data);
+	case MSG_AUDIO_REPORT:
+		return a->u.audio_report.loss == b->u.audio_report.loss &&
+		       a->u.audio_report.target_ms == b->u.audio_report.target_ms &&
+		       a->u.audio_report.depth_ms == b->u.audio_report.depth_ms;
 	case MSG_CURSOR: {
 		const struct msg_cursor *x = &a->u.cursor, *y = &b->u.cursor;
 		return x->width == y->width && x->height == y->height && x->hot_x == y->hot_x &&
@@ -165,6 +170,7 @@ static size_t strings_of(const struct msg *m, struct msg_bytes out[2])
 		out[0] = m->u.video.data;
 		return 1;
 	case MSG_AUDIO:
+	case MSG_MIC:
 		out[0] = m->u.audio.data;
 		return 1;
 	case MSG_CURSOR:
@@ -188,6 +194,7 @@ static int bulk_of(const struct msg *m, struct msg_bytes *bulk)
 		*bulk = m->u.video.data;
 		return 1;
 	case MSG_AUDIO:
+	case MSG_MIC:
 		*bulk = m->u.audio.data;
 		return 1;
 	case MSG_CLIPBOARD:

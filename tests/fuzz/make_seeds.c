@@ -166,6 +166,8 @@ static int proto_seeds(const char *dir)
 		{.type = MSG_KEYFRAME_REQUEST},
 		{.type = MSG_ACK, .u.ack = {1, 1700000000050000ull}},
 		{.type = MSG_RESIZE_REQUEST, .u.resize_request = {1112, 778}},
+		{.type = MSG_MIC, .u.audio = {1700000000030000ull, BYTES(audio, sizeof(audio))}},
+		{.type = MSG_AUDIO_REPORT, .u.audio_report = {25, 40, 30}},
 	};
 
 	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]) && rc == 0; i++) {

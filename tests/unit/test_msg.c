@@ -118,8 +118,14 @@ static const char *msg_diff(const struct msg *a, const struct msg *b)
 		DIFF_BYTES(u.video.data);
 		break;
 	case MSG_AUDIO:
+	case MSG_MIC:
 		DIFF(u.audio.capture_us);
 		DIFF_BYTES(u.audio.data);
+		break;
+	case MSG_AUDIO_REPORT:
+		DIFF(u.audio_report.loss);
+		DIFF(u.audio_report.target_ms);
+		DIFF(u.audio_report.depth_ms);
 		break;
 	case MSG_CURSOR:
 		DIFF(u.cursor.width);
@@ -191,7 +197,7 @@ static const char *msg_diff(const struct msg *a, const struct msg *b)
 }
 
 /*
- * The trailing bulk of VIDEO, AUDIO and CLIPBOARD (the rest of the frame),
+ * The trailing bulk of VIDEO, AUDIO, MIC and CLIPBOARD (the rest of the frame),
  * and the payload offset where it starts. 0 for the other types.
  */
 static int bulk_of(const struct msg *m, struct msg_bytes *bulk, size_t *fixed)
@@ -202,6 +208,7 @@ static int bulk_of(const struct msg *m, struct msg_bytes *bulk, size_t *fixed)
 		*fixed = 13;
 		return 1;
 	case MSG_AUDIO:
+	case MSG_MIC:
 		*bulk = m->u.audio.data;
 		*fixed = 8;
 		return 1;
@@ -343,6 +350,14 @@ static void build_samples(void)
 	add("AUDIO 200 bytes",
 	    (struct msg){.type = MSG_AUDIO,
 			 .u.audio = {UINT64_MAX, BYTES(audio_big, sizeof(audio_big))}});
+	add("MIC 1 byte",
+	    (struct msg){.type = MSG_MIC, .u.audio = {1, BYTES(audio_small, sizeof(audio_small))}});
+	add("MIC 200 bytes",
+	    (struct msg){.type = MSG_MIC,
+			 .u.audio = {1700000000000000ull, BYTES(audio_big, sizeof(audio_big))}});
+	add("AUDIO_REPORT zero", (struct msg){.type = MSG_AUDIO_REPORT});
+	add("AUDIO_REPORT limits",
+	    (struct msg){.type = MSG_AUDIO_REPORT, .u.audio_report = {MSG_LOSS_MAX, 65535, 65535}});
 
 	add("CURSOR hidden",
 	    (struct msg){.type = MSG_CURSOR, .u.cursor = {0, 0, 0, 0, BYTES(NULL, 0)}});
@@ -690,7 +705,7 @@ static void test_truncation(const struct sample *s)
 					/* the fixed fields are intact */
 					if (want.type == MSG_VIDEO)
 						want.u.video.data = got;
-					else if (want.type == MSG_AUDIO)
+					else if (want.type == MSG_AUDIO || want.type == MSG_MIC)
 						want.u.audio.data = got;
 					else
 						want.u.clipboard.data = got;
@@ -704,7 +719,7 @@ static void test_truncation(const struct sample *s)
 						s->what, cut, rc);
 			} else if (has_bulk && cut > MSG_HEADER_SIZE + fixed &&
 				   s->m.type != MSG_CLIPBOARD) {
-				/* VIDEO/AUDIO with some data left must decode */
+				/* VIDEO/AUDIO/MIC with some data left must decode */
 				if (bad++ < 3)
 					fprintf(stderr, "%s cut at %zu: refused %d\n", s->what, cut,
 						rc);
@@ -799,6 +814,8 @@ static void test_length_fields(void)
 		CHECK_INT_EQ(msg_encoded_size(&m), MSG_FRAME_MAX + 4);
 		m.u.audio.data.len++;
 		check_encode_refused(&m, "AUDIO one byte over the frame maximum");
+		m.type = m.raw_type = MSG_MIC;
+		check_encode_refused(&m, "MIC one byte over the frame maximum");
 
 		/* clipboard: binary and text at MSG_CLIPBOARD_MAX */
 		m = (struct msg){.type = MSG_CLIPBOARD, .raw_type = MSG_CLIPBOARD};
@@ -850,7 +867,7 @@ static void test_length_mismatch(void)
 static int is_known(unsigned t)
 {
 	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
-	       (t >= MSG_KEY && t <= MSG_RESIZE_REQUEST);
+	       (t >= MSG_KEY && t <= MSG_AUDIO_REPORT);
 }
 
 static void test_unknown_types(void)
@@ -893,7 +910,9 @@ static void test_unknown_types(void)
 			fprintf(stderr, "type %u: encoder accepted it\n", t);
 	}
 	CHECK_INT_EQ(bad, 0);
-	CHECK_INT_EQ(nknown, 20);
+	CHECK_INT_EQ(nknown, 22);
+	CHECK_STR_EQ(msg_type_name(MSG_MIC), "MIC");
+	CHECK_STR_EQ(msg_type_name(MSG_AUDIO_REPORT), "AUDIO_REPORT");
 	CHECK_STR_EQ(msg_type_name(MSG_RESIZE_REQUEST), "RESIZE_REQUEST");
 	CHECK_STR_EQ(msg_type_name(MSG_KEYFRAME_REQUEST), "KEYFRAME_REQUEST");
 	CHECK_STR_EQ(msg_type_name(MSG_CURSOR_POS), "CURSOR_POS");
@@ -1349,6 +1368,23 @@ static void test_ranges(void)
 	check_encode_refused(&m, "VIDEO data NULL");
 	m = (struct msg){.type = MSG_AUDIO, .raw_type = MSG_AUDIO};
 	check_encode_refused(&m, "AUDIO without data");
+	m = (struct msg){.type = MSG_MIC, .raw_type = MSG_MIC};
+	check_encode_refused(&m, "MIC without data");
+	{
+		uint8_t a[MSG_HEADER_SIZE + 8] = {0, 0, 0, 9, MSG_MIC};
+
+		check_decode_rc(a, sizeof(a), HR_EPROTO_INVALID, "MIC without data");
+	}
+	/* AUDIO_REPORT: loss is per mille, 0..1000 */
+	good = (struct msg){.type = MSG_AUDIO_REPORT,
+			    .raw_type = MSG_AUDIO_REPORT,
+			    .u.audio_report = {25, 40, 30}};
+	check_patched_u16(&good, 0, 1000, 0, "AUDIO_REPORT loss 1000");
+	check_patched_u16(&good, 0, 1001, HR_EPROTO_INVALID, "AUDIO_REPORT loss 1001");
+	check_patched_u16(&good, 0, 65535, HR_EPROTO_INVALID, "AUDIO_REPORT loss 65535");
+	m = good;
+	m.u.audio_report.loss = MSG_LOSS_MAX + 1;
+	check_encode_refused(&m, "AUDIO_REPORT loss 1001");
 	{
 		uint8_t v[MSG_HEADER_SIZE + 13] = {0, 0, 0, 14, MSG_VIDEO};
 		uint8_t a[MSG_HEADER_SIZE + 8] = {0, 0, 0, 9, MSG_AUDIO};
@@ -1539,6 +1575,11 @@ static void test_golden(void)
 	static const uint8_t ack[] = {0x00, 0x00, 0x00, 0x0d, 0x26, 0x00, 0x00, 0x00, 0x07,
 				      0x00, 0x06, 0x0a, 0x24, 0x18, 0x1e, 0xdc, 0x40};
 	static const uint8_t kfr[] = {0x00, 0x00, 0x00, 0x01, 0x25};
+	static const uint8_t mic[] = {0x00, 0x00, 0x00, 0x0c, 0x28, 0x00, 0x06, 0x0a,
+				      0x24, 0x18, 0x1e, 0x40, 0x00, 0xf8, 0xff, 0xfe};
+	static const uint8_t audio_report[] = {0x00, 0x00, 0x00, 0x07, 0x29, 0x00,
+					       0x19, 0x00, 0x28, 0x00, 0x1e};
+	static const uint8_t opus[] = {0xf8, 0xff, 0xfe};
 	static const uint8_t resize_req[] = {0x00, 0x00, 0x00, 0x05, 0x27, 0x04, 0x58, 0x03, 0x0a};
 	static const uint8_t welcome_resize[] = {
 		0x00, 0x00, 0x00, 0x16, 0x02, 0x48, 0x52, 0x49, 0x53, 0x00, 0x01, 0x00, 0x00,
@@ -1589,6 +1630,14 @@ static void test_golden(void)
 			 .raw_type = MSG_BYE,
 			 .u.bye = {MSG_BYE_PROTOCOL_ERROR, STR("bad RESIZE")}};
 	GOLDEN(bye);
+	m = (struct msg){.type = MSG_MIC,
+			 .raw_type = MSG_MIC,
+			 .u.audio = {1700000000000000ull, BYTES(opus, sizeof(opus))}};
+	GOLDEN(mic);
+	m = (struct msg){.type = MSG_AUDIO_REPORT,
+			 .raw_type = MSG_AUDIO_REPORT,
+			 .u.audio_report = {25, 40, 30}};
+	GOLDEN(audio_report);
 #undef GOLDEN
 }
 
