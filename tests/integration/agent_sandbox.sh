@@ -202,12 +202,7 @@ check "x2's watcher is still connected" kill -0 "$WATCH"
 x2_starts=$(grep -c "desktop x2: worker [0-9]* started" "$T/agent.log" || true)
 check "x2's worker never restarted (same pid $W2, started once: $x2_starts)" \
 	eval '[ "$(worker_of x2)" = "$W2" ] && [ "$x2_starts" -eq 1 ]'
-# $WATCH is the subshell running probe() (which ignores SIGINT, as background jobs of a
-# script do): the signal goes to the probe itself, its child, which then writes its JSON
-pkill -INT -P "$WATCH" 2>/dev/null || true
-for _ in $(seq 100); do kill -0 "$WATCH" 2>/dev/null || break; sleep 0.1; done
-pkill -KILL -P "$WATCH" 2>/dev/null || true
-wait "$WATCH" || true
+stop_probe "$WATCH"
 gap=$(frames_gap "$T/watch.json")
 say "x2's watcher: $(json "$T/watch.json" 'd["frames"]') frames, longest gap $gap ms, statuses $(json "$T/watch.json" 'd["status"]')"
 check "x2's client kept receiving frames throughout (longest gap $gap ms < 3000)" \

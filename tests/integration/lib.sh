@@ -167,6 +167,15 @@ ticket() {
 }
 
 # probe JSON_OUT TICKET [ARGS...]: runs highrise-probe against the agent, JSON to JSON_OUT
+# stop_probe PID: ends a probe started as `probe … &` and waits for it. PID ($!) is the
+# subshell running probe(), which ignores SIGINT as a script's background jobs do, so the
+# signal goes to its child, the probe, which then writes its JSON (10 s, then SIGKILL).
+stop_probe() {
+	pkill -INT -P "$1" 2>/dev/null || true
+	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	pkill -KILL -P "$1" 2>/dev/null || true
+	wait "$1" || true
+}
 probe() {
 	local out=$1 tk=$2
 	shift 2
