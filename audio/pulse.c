@@ -36,8 +36,11 @@ struct link {
 	pa_stream *stream;
 	pa_time_event *retry;
 	char *server, *client_name;
-	char *sink;   /* NULL: the default sink */
-	char *device; /* what the stream connects to: "SINK.monitor", "@DEFAULT_MONITOR@", SINK */
+	char *sink; /* NULL: the default sink, or recording from a source */
+	/* what the stream connects to: "SINK.monitor", "@DEFAULT_MONITOR@", SINK, a source
+	 * name, "@DEFAULT_SOURCE@" */
+	char *device;
+	bool named;	 /* device is a name the user gave (not a default): never move the stream */
 	char label[160]; /* for logs: "capture of vm1.monitor" */
 	bool create_sink;
 	bool stopping;
@@ -280,15 +283,14 @@ static void stream_start(struct link *l)
 		src->anchored = false;
 		pa_stream_set_read_callback(l->stream, source_read_cb, src);
 		pa_stream_set_overflow_callback(l->stream, source_overflow_cb, src);
-		if (l->sink)
-			flags |=
-				PA_STREAM_DONT_MOVE; /* its sink gone: reconnect, not another one */
+		if (l->named) /* its sink or source gone: reconnect, not another one */
+			flags |= PA_STREAM_DONT_MOVE;
 		rc = pa_stream_connect_record(l->stream, l->device, &l->attr, flags);
 	} else {
 		struct audio_playback *p = (struct audio_playback *)l;
 		pa_stream_set_write_callback(l->stream, playback_write_cb, p);
 		pa_stream_set_underflow_callback(l->stream, playback_underflow_cb, p);
-		if (l->sink)
+		if (l->named)
 			flags |= PA_STREAM_DONT_MOVE;
 		rc = pa_stream_connect_playback(l->stream, l->device, &l->attr, flags, NULL, NULL);
 	}
@@ -349,12 +351,19 @@ static char *dup_or_null(const char *s, bool *ok)
 	return d;
 }
 
-/* Fills in everything but the mainloop; on failure frees what it made. */
-static int link_init(struct link *l, enum link_dir dir, const char *server, const char *sink,
-		     bool create, const char *client_name, int frame_us, const char *thread_name)
+/*
+ * Fills in everything but the mainloop; on failure frees what it made.
+ * With from_source (recording only), name is a source (NULL: the default
+ * source) that the stream records as it is (a microphone): no lookup,
+ * nothing created. Otherwise name is the sink (NULL: the default sink).
+ */
+static int link_init(struct link *l, enum link_dir dir, const char *server, const char *name,
+		     bool from_source, bool create, const char *client_name, int frame_us,
+		     const char *thread_name)
 {
 	bool ok = true;
 	int fs = frame_samples_for(frame_us);
+	const char *sink = from_source ? NULL : name, *source = from_source ? name : NULL;
 
 	if (fs < 0) {
 		log_error("audio: a frame of %d us: use 2500, 5000, 10000 or 20000", frame_us);
@@ -362,6 +371,11 @@ static int link_init(struct link *l, enum link_dir dir, const char *server, cons
 	}
 	if (sink && !audio_pulse_name_ok(sink)) {
 		log_error("audio: '%s' is not a sink name (letters, digits, '.', '_', '-')", sink);
+		return -EINVAL;
+	}
+	if (source && !audio_pulse_name_ok(source)) {
+		log_error("audio: '%s' is not a source name (letters, digits, '.', '_', '-')",
+			  source);
 		return -EINVAL;
 	}
 	l->dir = dir;
@@ -389,10 +403,13 @@ static int link_init(struct link *l, enum link_dir dir, const char *server, cons
 	if (!l->client_name)
 		ok = false;
 	char dev[NAME_MAX_LEN + 16];
-	if (dir == LINK_RECORD)
-		snprintf(dev, sizeof(dev), "%s", sink ? sink : "@DEFAULT_MONITOR@");
-	if (dir == LINK_RECORD && sink)
+	if (dir == LINK_RECORD && from_source)
+		snprintf(dev, sizeof(dev), "%s", source ? source : "@DEFAULT_SOURCE@");
+	else if (dir == LINK_RECORD && sink)
 		snprintf(dev, sizeof(dev), "%s.monitor", sink);
+	else if (dir == LINK_RECORD)
+		snprintf(dev, sizeof(dev), "@DEFAULT_MONITOR@");
+	l->named = sink || source;
 	l->device = dir == LINK_RECORD ? strdup(dev) : dup_or_null(sink, &ok);
 	if (dir == LINK_RECORD && !l->device)
 		ok = false;
@@ -566,9 +583,13 @@ static void source_overflow_cb(pa_stream *s, void *ud)
 	atomic_fetch_add(&src->overflows, 1);
 }
 
+#define SINK_SCHEME   "pulse:"
+#define SOURCE_SCHEME "pulse-source:"
+
 static bool pulse_handles(const char *uri)
 {
-	return uri && strncmp(uri, "pulse:", 6) == 0;
+	return uri && (strncmp(uri, SINK_SCHEME, strlen(SINK_SCHEME)) == 0 ||
+		       strncmp(uri, SOURCE_SCHEME, strlen(SOURCE_SCHEME)) == 0);
 }
 
 static void pulse_close(struct audio_source *src);
@@ -579,17 +600,22 @@ static struct audio_source *pulse_open(const char *uri, const struct audio_sourc
 	if (!cfg)
 		cfg = &defaults;
 	if (!pulse_handles(uri)) {
-		log_error("audio: '%s' is not a pulse: URI", uri ? uri : "(none)");
+		log_error("audio: '%s' is not a pulse:SINK or pulse-source:SOURCE URI",
+			  uri ? uri : "(none)");
 		return NULL;
 	}
-	const char *sink = uri[6] ? uri + 6 : NULL;
+	bool from_source = strncmp(uri, SOURCE_SCHEME, strlen(SOURCE_SCHEME)) == 0;
+	const char *name = uri + strlen(from_source ? SOURCE_SCHEME : SINK_SCHEME);
+	if (!*name)
+		name = NULL;
 	struct audio_source *src = calloc(1, sizeof(*src));
 	if (!src) {
 		log_error("audio: out of memory");
 		return NULL;
 	}
-	if (link_init(&src->link, LINK_RECORD, cfg->server, sink, !cfg->no_create, cfg->client_name,
-		      cfg->frame_us, "hr-audio-cap") < 0) {
+	if (link_init(&src->link, LINK_RECORD, cfg->server, name, from_source,
+		      !from_source && !cfg->no_create, cfg->client_name, cfg->frame_us,
+		      "hr-audio-cap") < 0) {
 		free(src);
 		return NULL;
 	}
@@ -716,7 +742,7 @@ struct audio_playback *audio_playback_new(const struct audio_playback_cfg *cfg)
 		log_error("audio: out of memory");
 		return NULL;
 	}
-	if (link_init(&p->link, LINK_PLAYBACK, cfg->server, cfg->sink, cfg->create_sink,
+	if (link_init(&p->link, LINK_PLAYBACK, cfg->server, cfg->sink, false, cfg->create_sink,
 		      cfg->client_name, cfg->frame_us, "hr-audio-play") < 0) {
 		free(p);
 		return NULL;

@@ -11,6 +11,11 @@
  *                SINK is created when missing: QEMU's -audiodev pa,
  *                out.name=SINK plays into it); pulse: alone is the default
  *                sink's monitor (an X session's own sound)
+ *   pulse-source:SOURCE
+ *                PulseAudio source SOURCE as it is (a microphone, or a
+ *                monitor such as "vm1.monitor"); pulse-source: alone is the
+ *                default source. Nothing is created: a missing source is an
+ *                outage like a missing server (logged once, retried)
  *
  * (SPICE's playback channel is the next table.)
  *
@@ -49,7 +54,7 @@ struct audio_source_cfg {
 	const char
 		*server; /* "unix:/path/native"; NULL: libpulse's default (PULSE_SERVER, session) */
 	const char *client_name; /* as pactl shows it; NULL: "highrise" */
-	bool no_create;		 /* do not create a missing null sink */
+	bool no_create;		 /* do not create a missing null sink (pulse-source: never does) */
 	audio_frame_fn on_frame; /* NULL: frames go to the queue for next() */
 	void *userdata;
 	size_t queue_frames; /* queue capacity: 0 means 16 */

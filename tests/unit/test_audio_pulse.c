@@ -9,6 +9,8 @@
  *     capture times 10 ms apart on CLOCK_REALTIME.
  *  2. our playback plays a 440 Hz tone into sink hrtest_y; parec records
  *     hrtest_y.monitor: 440 ± 5 Hz, level within 6 dB.
+ *  4. a source recorded as it is (pulse-source:hrtest_m.monitor, a
+ *     microphone's URI): the same tone arrives, and nothing is created.
  *  3. the server is killed mid-capture and started again: the source logs
  *     why once, reconnects with backoff, says it is back, recreates its sink,
  *     and captures the tone again; a playback stream comes back too.
@@ -186,13 +188,12 @@ static void analyse(const int16_t *pcm, size_t frames, double *hz, double *db, d
 	*db = tone_level_db(pcm + 2 * first, last - first);
 }
 
-static void capture_tone(struct audio_source *src, const char *wav, double in_db, const char *what)
+static void capture_tone(const char *sink, const char *wav, double in_db, const char *what)
 {
 	double hz, db, secs;
 
-	(void)src;
 	start_collecting();
-	int rc = run("PULSE_SERVER=%s paplay --device=hrtest_x %s", server, wav);
+	int rc = run("PULSE_SERVER=%s paplay --device=%s %s", server, sink, wav);
 	CHECK_INT_EQ(rc, 0);
 	sleep_ms(200);
 	stop_collecting();
@@ -291,6 +292,43 @@ static bool frames_flowing(void *ud)
 	return st.connected && st.frames >= fl->base + 10;
 }
 
+/* 4. pulse-source:NAME records a source as it is; it never creates one. */
+static void test_source_uri(const char *wav, double in_db)
+{
+	CHECK(audio_source_find("pulse-source:x.monitor") == &audio_source_pulse);
+	CHECK(audio_source_find("pulse-source:") == &audio_source_pulse);
+	CHECK(audio_source_pulse.open("pulse-source:bad name", NULL) == NULL);
+	CHECK(audio_source_pulse.open("pulse-source:$(id)", NULL) == NULL);
+
+	/* the default source: opens (whatever the server's default is), closes cleanly */
+	struct audio_source *def = audio_source_pulse.open(
+		"pulse-source:", &(struct audio_source_cfg){.server = server});
+	CHECK(def != NULL);
+	audio_source_pulse.close(def);
+
+	/* a missing source is an outage, not a creation */
+	struct audio_source *none = audio_source_pulse.open(
+		"pulse-source:hrtest_nothing", &(struct audio_source_cfg){.server = server});
+	CHECK(none != NULL);
+	sleep_ms(300);
+	CHECK(!sink_exists("hrtest_nothing"));
+	audio_source_pulse.close(none);
+
+	CHECK_INT_EQ(run("PULSE_SERVER=%s pactl load-module module-null-sink sink_name=hrtest_m "
+			 ">/dev/null",
+			 server),
+		     0);
+	struct audio_source *mic = audio_source_pulse.open(
+		"pulse-source:hrtest_m.monitor",
+		&(struct audio_source_cfg){.server = server, .on_frame = on_frame});
+	CHECK(mic != NULL);
+	if (!mic)
+		return;
+	CHECK(wait_for(source_connected, mic, 5000));
+	capture_tone("hrtest_m", wav, in_db, "pulse-source capture");
+	audio_source_pulse.close(mic);
+}
+
 int main(void)
 {
 	static int16_t tone[AUDIO_RATE * 2 * 2];
@@ -336,7 +374,7 @@ int main(void)
 	CHECK(sink_exists("hrtest_x"));
 
 	/* 1. paplay -> hrtest_x -> our capture */
-	capture_tone(src, wav, in_db, "capture");
+	capture_tone("hrtest_x", wav, in_db, "capture");
 
 	/* 2. our playback -> hrtest_y -> parec */
 	test_playback(in_db);
@@ -384,7 +422,7 @@ int main(void)
 	CHECK_INT_EQ(backs, 1);
 	CHECK_INT_EQ(warns, 1);
 	pthread_mutex_unlock(&lock);
-	capture_tone(src, wav, in_db, "capture after restart");
+	capture_tone("hrtest_x", wav, in_db, "capture after restart");
 
 	audio_source_pulse.stats(src, &st);
 	printf("source: %llu frames, %llu overflows, %llu holes, %llu reconnects\n",
@@ -392,6 +430,9 @@ int main(void)
 	       (unsigned long long)st.holes, (unsigned long long)st.reconnects);
 	audio_source_pulse.close(src);
 	audio_source_pulse.close(NULL);
+
+	/* 4. with the sink's capture closed, so that only this one collects */
+	test_source_uri(wav, in_db);
 	audio_playback_free(NULL);
 out:
 	run("%s stop %s", fixture, dir);
