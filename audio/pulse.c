@@ -551,7 +551,6 @@ static void source_read_cb(pa_stream *s, size_t nbytes, void *ud)
 			readable = n;
 		int64_t first_us = realtime_us() - (int64_t)(readable / (AUDIO_CHANNELS * 2)) *
 							   1000000 / AUDIO_RATE;
-		log_debug("audio: read %zu bytes, %zu readable", n, readable);
 
 		const int16_t *pcm = data;
 		size_t total = n / (AUDIO_CHANNELS * 2), pos = 0;

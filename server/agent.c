@@ -4,6 +4,7 @@
 #include "broker_link.h"
 #include "conn.h"
 #include "desktop.h"
+#include "pulse.h"
 #include "error.h"
 #include "log.h"
 #include "msg.h"
@@ -29,6 +30,9 @@
 #define CLIENT_FRAME_MAX (1u << 20)
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const audio_frames[] = {"2.5", "5", "10", "20", NULL};
+static const int audio_frame_us[] = {2500, 5000, 10000, 20000};
+static const char *const audio_apps[] = {"lowdelay", "audio", "voip", NULL}; /* opus_codec.h */
 
 const struct config_key agent_config_table[] = {
 	{"listen", CONFIG_STRING, "0.0.0.0:7443", 0, 300, offsetof(struct agent_cfg, listen), NULL,
@@ -36,7 +40,9 @@ const struct config_key agent_config_table[] = {
 	{"name", CONFIG_STRING, NULL, 0, TICKET_NAME_MAX, offsetof(struct agent_cfg, name), NULL,
 	 "this agent's name: tickets must be issued for it"},
 	{"desktop", CONFIG_LIST, NULL, 0, DESKTOPS_MAX, offsetof(struct agent_cfg, desktops), NULL,
-	 "a desktop: 'ID URI [password-file=PATH]', URI vnc://HOST:PORT or x11::DISPLAY"},
+	 "a desktop: 'ID URI [password-file=PATH] [audio=pulse:SINK] [mic=pulse:SINK]', URI "
+	 "vnc://HOST:PORT or x11::DISPLAY; audio= is the sink whose sound is streamed (pulse: "
+	 "alone: the default sink), mic= the null sink the client's microphone plays into"},
 	{"tls.cert_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, cert_file), NULL,
 	 "the agent's TLS certificate (highrise-certs issue agent NAME)"},
 	{"tls.key_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, key_file), NULL,
@@ -96,6 +102,24 @@ const struct config_key agent_config_table[] = {
 	{"worker.cpu_window_s", CONFIG_INT, "30", 1, 3600,
 	 offsetof(struct agent_cfg, worker_cpu_window_s), NULL,
 	 "the time over which a worker's CPU use is judged, seconds"},
+	{"audio.server", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, audio_server),
+	 NULL,
+	 "the PulseAudio (or PipeWire) server of the desktops' sound, e.g. "
+	 "unix:/run/user/1000/pulse/native (empty: libpulse's default)"},
+	{"audio.frame_ms", CONFIG_ENUM, "10", 0, 0, offsetof(struct agent_cfg, audio_frame),
+	 audio_frames, "Opus frame length, ms: shorter is less delay, more packets"},
+	{"audio.application", CONFIG_ENUM, "lowdelay", 0, 0,
+	 offsetof(struct agent_cfg, audio_application), audio_apps,
+	 "Opus mode: lowdelay (CELT, least delay), audio (music, FEC at low bitrates), voip "
+	 "(speech)"},
+	{"audio.bitrate_kbps", CONFIG_INT, "96", 6, 510,
+	 offsetof(struct agent_cfg, audio_bitrate_kbps), NULL, "Opus bitrate per desktop, stereo"},
+	{"audio.mic", CONFIG_BOOL, "on", 0, 0, offsetof(struct agent_cfg, audio_mic), NULL,
+	 "play the controlling client's microphone into desktops that name a mic= sink (off: no "
+	 "desktop takes a microphone)"},
+	{"test.audio_drop_percent", CONFIG_INT, "0", 0, 100,
+	 offsetof(struct agent_cfg, test_audio_drop), NULL,
+	 "for tests only: drop this share of AUDIO packets on purpose (loss concealment)"},
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
@@ -474,28 +498,77 @@ out:
 	return rc;
 }
 
-/* One "ID URI [password-file=PATH]" line into a desktop. */
+/* The sink of "pulse:SINK" (NULL for "pulse:" or anything else); a name PulseAudio takes. */
+static const char *pulse_sink(const char *uri)
+{
+	return strncmp(uri, "pulse:", 6) == 0 && uri[6] ? uri + 6 : NULL;
+}
+
+/* One "ID URI [password-file=PATH] [audio=SRC] [mic=SINK]" line into a desktop. */
 static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg, const char *line)
 {
-	char id[TICKET_NAME_MAX + 1], uri[1024], opt[1100] = "";
+	char id[TICKET_NAME_MAX + 1], uri[1024], opts[3][1100];
+	const char *pwfile = NULL, *audio = NULL, *mic = NULL;
 	char *password = NULL;
 	struct desktop *d;
-	int n = sscanf(line, "%128s %1023s %1099s", id, uri, opt);
+	int n = sscanf(line, "%128s %1023s %1099s %1099s %1099s", id, uri, opts[0], opts[1],
+		       opts[2]);
 
 	if (n < 2) {
-		log_error("desktop '%s': write 'ID URI [password-file=PATH]'", line);
+		log_error("desktop '%s': write 'ID URI [password-file=PATH] [audio=pulse:SINK] "
+			  "[mic=pulse:SINK]'",
+			  line);
 		return NULL;
 	}
 	if (find_desktop(a, id)) {
 		log_error("desktop '%s' is listed twice", id);
 		return NULL;
 	}
-	if (n == 3) {
-		if (strncmp(opt, "password-file=", 14) != 0) {
-			log_error("desktop %s: unknown option '%s' (password-file=PATH)", id, opt);
+	for (int i = 0; i + 2 < n; i++) {
+		const char *o = opts[i];
+		if (strncmp(o, "password-file=", 14) == 0 && !pwfile) {
+			pwfile = o + 14;
+		} else if (strncmp(o, "audio=", 6) == 0 && !audio) {
+			audio = o + 6;
+		} else if (strncmp(o, "mic=", 4) == 0 && !mic) {
+			mic = o + 4;
+		} else {
+			log_error(
+				"desktop %s: unknown or repeated option '%s' (password-file=PATH, "
+				"audio=pulse:SINK, mic=pulse:SINK)",
+				id, o);
 			return NULL;
 		}
-		password = config_read_secret(opt + 14);
+	}
+	if (audio && strcmp(audio, "off") == 0)
+		audio = NULL;
+	if (mic && strcmp(mic, "off") == 0)
+		mic = NULL;
+	if (audio && !audio_source_find(audio)) {
+		log_error("desktop %s: audio=%s: write audio=pulse:SINK or audio=pulse: (the "
+			  "default sink)",
+			  id, audio);
+		return NULL;
+	}
+	if (audio && pulse_sink(audio) && !audio_pulse_name_ok(pulse_sink(audio))) {
+		log_error("desktop %s: audio=%s: a sink name is letters, digits, '.', '_' and '-'",
+			  id, audio);
+		return NULL;
+	}
+	if (mic && (!pulse_sink(mic) || !audio_pulse_name_ok(pulse_sink(mic)))) {
+		log_error(
+			"desktop %s: mic=%s: write mic=pulse:SINK, the null sink whose monitor is "
+			"the desktop's microphone",
+			id, mic);
+		return NULL;
+	}
+	if (mic && !cfg->audio_mic) {
+		log_info("desktop %s: audio.mic is off: the microphone (%s) is not offered", id,
+			 mic);
+		mic = NULL;
+	}
+	if (pwfile) {
+		password = config_read_secret(pwfile);
 		if (!password)
 			return NULL;
 	}
@@ -503,13 +576,23 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 		.id = id,
 		.uri = uri,
 		.password = password,
-		.password_file = password ? opt + 14 : NULL,
+		.password_file = password ? pwfile : NULL,
 		.codec = cfg->codec,
 		.bitrate_kbps = (int)cfg->bitrate_kbps,
 		.fps = (int)cfg->fps,
 		.max_inflight = (int)cfg->max_inflight,
 		.clipboard = cfg->clipboard,
 		.clipboard_max = (size_t)cfg->clipboard_max_bytes,
+		.sound =
+			{
+				.server = cfg->audio_server,
+				.source_uri = audio,
+				.mic_sink = mic ? pulse_sink(mic) : NULL,
+				.frame_us = audio_frame_us[cfg->audio_frame],
+				.app = (enum opus_codec_app)cfg->audio_application,
+				.bitrate = (int)cfg->audio_bitrate_kbps * 1000,
+				.drop_percent = (int)cfg->test_audio_drop,
+			},
 		.on_welcome = on_welcome,
 		.ud = a,
 		.worker =

@@ -30,7 +30,7 @@ struct agent_cfg {
 	char *cert_file;	     /* TLS certificate (highrise-certs issue agent NAME) */
 	char *key_file;		     /* and its key */
 	char *ticket_key;	     /* the broker's ticket public key (ticket.pub) */
-	struct config_list desktops; /* "ID URI [password-file=PATH]" */
+	struct config_list desktops; /* "ID URI [password-file=PATH] [audio=SRC] [mic=SRC]" */
 	char *codec;		     /* H.264 encoder; NULL: libx264 */
 	int64_t bitrate_kbps;
 	int64_t fps;
@@ -50,6 +50,12 @@ struct agent_cfg {
 	int64_t worker_hang_ms;
 	int64_t worker_cpu_percent;
 	int64_t worker_cpu_window_s;
+	char *audio_server;    /* PulseAudio server for the desktops' sound; NULL: libpulse's */
+	int audio_frame;       /* index into "2.5", "5", "10", "20" ms */
+	int audio_application; /* enum opus_codec_app */
+	int64_t audio_bitrate_kbps;
+	bool audio_mic;		 /* desktops with mic= take the controlling client's microphone */
+	int64_t test_audio_drop; /* test hook: % of AUDIO packets dropped on purpose */
 };
 
 /* The table behind the config file, --KEY VALUE flags, --help and --print-config. */

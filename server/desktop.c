@@ -55,6 +55,10 @@ struct session {
 	bool control;
 	bool clipboard;	    /* shares the clipboard (announced it, and it is on) */
 	bool want_keyframe; /* skipped frames: resume at the next key frame */
+	bool audio;	    /* gets AUDIO (announced CAP_OPUS, the desktop has sound) */
+	bool mic;	    /* its MIC is played (announced CAP_MIC, the desktop has a mic) */
+	uint16_t loss;	    /* its last AUDIO_REPORT loss, per mille */
+	uint64_t audio_sent, audio_skipped, mic_in, mic_dropped;
 	uint32_t next_frame;
 	uint32_t acked; /* highest frame acknowledged + 1 (0: none yet) */
 	uint64_t sent_us[SENT_RING];
@@ -85,6 +89,8 @@ struct desktop {
 	size_t clipboard_max;
 	struct desktop_worker_cfg wcfg;
 	char *chroot_dir;
+	struct sound *sound; /* NULL: a silent desktop without a microphone */
+	bool has_audio;	     /* sound has a source: AUDIO for CAP_OPUS clients */
 	void (*on_welcome)(struct conn *c, void *ud);
 	void *ud;
 
@@ -140,6 +146,7 @@ static void fan_out_cursor(struct desktop *d);
 static void fan_out_clipboard(struct desktop *d, const struct msg_clipboard *cb);
 static void on_resize(struct desktop *d, uint16_t w, uint16_t h, bool resizable);
 static void start_worker(struct desktop *d);
+static void update_sound(struct desktop *d);
 
 /* ---- the worker: talking to it ---------------------------------------- */
 
@@ -717,7 +724,12 @@ static void send_welcome(struct session *s, bool keyframe)
 	m.u.welcome.version = MSG_PROTOCOL_VERSION;
 	m.u.welcome.flags = (s->control ? MSG_WELCOME_CONTROL : 0) |
 			    (s->clipboard ? MSG_WELCOME_CLIPBOARD : 0) |
-			    (s->control && d->resizable ? MSG_WELCOME_RESIZE : 0);
+			    (s->control && d->resizable ? MSG_WELCOME_RESIZE : 0) |
+			    (s->audio ? MSG_WELCOME_AUDIO : 0) | (s->mic ? MSG_WELCOME_MIC : 0);
+	if (s->audio) {
+		m.u.welcome.audio_rate = OPUS_CODEC_RATE;
+		m.u.welcome.audio_channels = OPUS_CODEC_CHANNELS;
+	}
 	m.u.welcome.width = d->width;
 	m.u.welcome.height = d->height;
 	m.u.welcome.codec = MSG_CODEC_H264;
@@ -727,9 +739,11 @@ static void send_welcome(struct session *s, bool keyframe)
 		return;
 	s->welcomed = true;
 	s->want_keyframe = true;
-	log_info("desktop %s: %s joined (%s%s)", d->id, s->user,
+	log_info("desktop %s: %s joined (%s%s%s%s)", d->id, s->user,
 		 s->control ? "control" : "view only",
-		 s->control && d->resizable ? ", may resize the desktop" : "");
+		 s->control && d->resizable ? ", may resize the desktop" : "",
+		 s->audio ? ", sound" : "", s->mic ? ", microphone" : "");
+	update_sound(d);
 	if (d->on_welcome)
 		d->on_welcome(s->conn, d->ud);
 	if (d->have_cursor) {
@@ -809,6 +823,43 @@ static void fan_out_video(struct desktop *d, const struct msg_video *v)
 	if (want_keyframe && m - d->last_keyframe_req_us > 250000)
 		request_keyframe(d);
 	update_throttle(d);
+}
+
+/* Sound goes out while a listener is attached; the encoder plans FEC for the worst loss. */
+static void update_sound(struct desktop *d)
+{
+	bool listen = false;
+	unsigned loss = 0;
+
+	if (!d->sound)
+		return;
+	for (struct session *s = d->sessions; s; s = s->next)
+		if (s->welcomed && s->audio) {
+			listen = true;
+			if (s->loss > loss)
+				loss = s->loss;
+		}
+	sound_listen(d->sound, listen);
+	sound_set_loss(d->sound, loss);
+}
+
+static void fan_out_audio(const struct msg_audio *a, void *ud)
+{
+	struct desktop *d = ud;
+	struct msg m = {.type = MSG_AUDIO};
+
+	m.u.audio = *a;
+	for (struct session *s = d->sessions; s; s = s->next) {
+		if (!s->welcomed || !s->audio)
+			continue;
+		/* sound is small, but not for a connection that takes nothing at all */
+		if (conn_pending(s->conn) > LAG_BYTES) {
+			s->audio_skipped++;
+			continue;
+		}
+		if (conn_send(s->conn, &m) == 0)
+			s->audio_sent++;
+	}
 }
 
 static void fan_out_cursor(struct desktop *d)
@@ -1009,6 +1060,18 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 	    (cfg->worker.chroot_dir && !d->chroot_dir))
 		goto fail;
 	remember_password_file(d);
+	if (cfg->sound.source_uri || cfg->sound.mic_sink) {
+		struct sound_cfg scfg = cfg->sound;
+		scfg.desktop = d->id;
+		scfg.on_packet = fan_out_audio;
+		scfg.ud = d;
+		d->has_audio = cfg->sound.source_uri != NULL;
+		d->sound = sound_new(base, &scfg);
+		if (!d->sound) {
+			desktop_free(d);
+			return NULL;
+		}
+	}
 	d->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, d);
 	d->resize_ev = evtimer_new(base, resize_cb, d);
 	d->restart_ev = evtimer_new(base, restart_cb, d);
@@ -1040,6 +1103,7 @@ void desktop_free(struct desktop *d)
 	}
 	if (d->link)
 		bufferevent_free(d->link);
+	sound_free(d->sound);
 	if (d->tick_ev)
 		event_free(d->tick_ev);
 	if (d->resize_ev)
@@ -1101,6 +1165,7 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const char *us
 	s->max_w = hello->max_width;
 	s->max_h = hello->max_height;
 	s->clipboard = d->clipboard && (hello->caps & MSG_CAP_CLIPBOARD);
+	s->audio = d->sound && d->has_audio && (hello->caps & MSG_CAP_OPUS);
 	s->joined_us = mono_us();
 	input_state_init(&s->held);
 	/* the first one in holds control; anyone attached already means view only */
@@ -1111,6 +1176,8 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const char *us
 	for (tail = &d->sessions; *tail; tail = &(*tail)->next)
 		;
 	*tail = s;
+	/* only the controlling client's microphone, as only its keyboard */
+	s->mic = s->control && d->sound && sound_has_mic(d->sound) && (hello->caps & MSG_CAP_MIC);
 
 	if (d->auth_failed && password_file_changed(d)) {
 		reload_password(d);
@@ -1193,6 +1260,19 @@ void desktop_session_msg(struct session *s, const struct msg *m)
 	case MSG_RESIZE_REQUEST:
 		resize_request(s, &m->u.resize_request);
 		break;
+	case MSG_MIC:
+		/* docs/protocol.md §5.20: dropped unless WELCOME offered MIC */
+		if (s->mic && sound_mic(d->sound, &m->u.audio) == 0)
+			s->mic_in++;
+		else
+			s->mic_dropped++;
+		break;
+	case MSG_AUDIO_REPORT:
+		if (s->audio) {
+			s->loss = m->u.audio_report.loss;
+			update_sound(d);
+		}
+		break;
 	case MSG_KEYFRAME_REQUEST: {
 		uint64_t now = mono_us();
 		if (now - d->last_keyframe_req_us > 250000)
@@ -1238,10 +1318,17 @@ void desktop_detach(struct session *s)
 		;
 	if (*pp)
 		*pp = s->next;
-	if (s->welcomed)
+	if (s->welcomed && (s->audio || s->mic || s->mic_dropped))
+		log_info("desktop %s: %s left (sound: %llu packets sent, %llu skipped; "
+			 "microphone: %llu packets played, %llu dropped)",
+			 d->id, s->user, (unsigned long long)s->audio_sent,
+			 (unsigned long long)s->audio_skipped, (unsigned long long)s->mic_in,
+			 (unsigned long long)s->mic_dropped);
+	else if (s->welcomed)
 		log_info("desktop %s: %s left", d->id, s->user);
 	free(s);
 	update_throttle(d);
+	update_sound(d);
 	if (!d->sessions)
 		stop_pipeline(d); /* nobody watching: stop capturing */
 }

@@ -38,6 +38,13 @@
  *    RESIZE_REQUEST is applied after 250 ms of quiet (at most 1 s late),
  *    and the console's new size brings the usual RESIZE and key frame.
  *    Refusals go back as STATUS RESIZE_REFUSED.
+ *  - Sound (cfg->sound, sound.h): WELCOME says AUDIO to clients that
+ *    announced CAP_OPUS when the desktop has a sound source, and AUDIO goes
+ *    to them while any of them is attached; their AUDIO_REPORT losses set
+ *    the encoder's FEC. WELCOME says MIC to the controlling client when it
+ *    announced CAP_MIC and the desktop has a microphone sink; MIC from any
+ *    other client is dropped and counted (the count is in the "left" log
+ *    line).
  *  - Console trouble, as the worker reports it before it exits: lost or
  *    unreachable -> STATUS CONSOLE_LOST and a new worker with backoff
  *    (0.5 s doubling to 5 s); refused by us (too large) -> BYE with the
@@ -51,6 +58,7 @@
 
 #include "conn.h"
 #include "msg.h"
+#include "sound.h"
 
 #include <event2/event.h>
 #include <stdbool.h>
@@ -80,6 +88,9 @@ struct desktop_cfg {
 	bool clipboard;	      /* share the clipboard with clients that announce CAP_CLIPBOARD */
 	size_t clipboard_max; /* longest text either way, bytes; 0: 1 MiB */
 	struct desktop_worker_cfg worker;
+	/* sound (sound.h): source_uri and/or mic_sink set, or neither (a silent desktop);
+	 * desktop, on_packet and ud are the desktop's own */
+	struct sound_cfg sound;
 	/* called on the loop thread right after a client's WELCOME went out; may be NULL */
 	void (*on_welcome)(struct conn *c, void *ud);
 	void *ud;

@@ -10,6 +10,7 @@
  *   DIR/fuzz_ticket/  connect tickets signed with a fresh Ed25519 key, for
  *                     fuzz_ticket.c's agent and desktop
  *   DIR/fuzz_client_opus/  Opus streams as push/pop records (fuzz_client_opus.c)
+ *   DIR/fuzz_agent_mic/    MIC frames and fills (fuzz_agent_mic.c)
  *
  * Usage: make_seeds DIR. Exits 0, or 1 with a message on stderr.
  */
@@ -552,15 +553,62 @@ static int client_opus_seeds(const char *dir)
 	return rc ? -1 : 0;
 }
 
+/*
+ * fuzz_agent_mic: a voip microphone stream of a 1 kHz tone as MIC frames, one
+ * fill per packet (10 ms), with a loss, a late packet and a mono packet.
+ */
+static int agent_mic_seeds(const char *dir)
+{
+	static struct opus_seed o;
+	static int16_t pcm[480 * 2];
+	uint8_t pkt[OPUS_CODEC_MAX_PACKET], frame[OPUS_CODEC_MAX_PACKET + 64];
+	struct opus_enc *enc = opus_enc_new(
+		&(struct opus_enc_cfg){.app = OPUS_CODEC_APP_VOIP, .bitrate = 32000});
+	int64_t t0 = (int64_t)1700000000 * 1000000;
+
+	if (!enc)
+		return -1;
+	o.len = 0;
+	for (int i = 0; i < 50; i++) {
+		for (int k = 0; k < 480; k++)
+			pcm[2 * k] = pcm[2 * k + 1] =
+				(int16_t)(9000 * sin(2 * M_PI * 1000 * (i * 480 + k) / 48000.0));
+		int n = opus_enc_encode(enc, pcm, pkt, sizeof(pkt));
+		if (n < 0)
+			goto fail;
+		if (n > 0 && i != 20) {
+			struct msg m = {.type = MSG_MIC};
+			size_t flen = 0;
+			m.u.audio.capture_us = (uint64_t)(t0 + i * 10000);
+			m.u.audio.data.data = pkt;
+			m.u.audio.data.len = (size_t)n;
+			if (msg_encode(&m, frame, sizeof(frame), &flen) < 0)
+				goto fail;
+			seed_put(&o, 0, 1);
+			seed_put(&o, (uint64_t)(i == 30 ? 70000 : 10000), 4);
+			seed_bytes(&o, frame, flen);
+		}
+		seed_put(&o, 1, 1);
+		seed_put(&o, 480, 2);
+		seed_put(&o, 10000, 4);
+	}
+	opus_enc_free(enc);
+	return write_file(dir, "voip-1khz", o.buf, o.len);
+fail:
+	opus_enc_free(enc);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *sub;
 		int (*write)(const char *dir);
 	} corpora[] = {
-		{"fuzz_proto", proto_seeds},   {"fuzz_config", config_seeds},
-		{"fuzz_ticket", ticket_seeds}, {"fuzz_broker_api", broker_api_seeds},
-		{"fuzz_wlink", wlink_seeds},   {"fuzz_client_opus", client_opus_seeds},
+		{"fuzz_proto", proto_seeds},	     {"fuzz_config", config_seeds},
+		{"fuzz_ticket", ticket_seeds},	     {"fuzz_broker_api", broker_api_seeds},
+		{"fuzz_wlink", wlink_seeds},	     {"fuzz_client_opus", client_opus_seeds},
+		{"fuzz_agent_mic", agent_mic_seeds},
 	};
 
 	if (argc != 2) {

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+#include "sound.h"
+
+#include "log.h"
+#include "pulse.h"
+#include "receiver.h"
+#include "source.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define KEEPALIVE_US 400000 /* during DTX, one 3-byte keep-alive packet this often */
+#define TINY_PACKET  3	    /* libopus's CELT packet of digital silence */
+
+struct sound {
+	char desktop[130];
+	const struct audio_source_impl *impl;
+	struct audio_source *src;
+	struct event *src_ev;
+	struct opus_enc *enc;
+	bool listening;
+	int drop_percent;
+	uint32_t rng;
+	bool in_silence;	   /* the last packet was tiny */
+	int64_t last_keepalive_us; /* capture time of the last tiny packet sent */
+	void (*on_packet)(const struct msg_audio *a, void *ud);
+	void *ud;
+	struct sound_stats st;
+
+	struct audio_rx *mic_rx;
+	struct audio_playback *mic_play;
+};
+
+static int64_t realtime_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static bool test_drop(struct sound *s)
+{
+	if (s->drop_percent <= 0)
+		return false;
+	/* xorshift32: reproducible, and not a secret */
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 17;
+	s->rng ^= s->rng << 5;
+	return s->rng % 100 < (uint32_t)s->drop_percent;
+}
+
+static void encode_frame(struct sound *s, const struct audio_frame *f)
+{
+	uint8_t pkt[OPUS_CODEC_MAX_PACKET];
+	int n = opus_enc_encode(s->enc, f->pcm, pkt, sizeof(pkt));
+
+	if (n < 0) {
+		log_warn("desktop %s: sound: %s", s->desktop, opus_codec_strerror(n));
+		return;
+	}
+	if (n == 0 || (n <= TINY_PACKET && s->in_silence &&
+		       f->capture_us - s->last_keepalive_us < KEEPALIVE_US)) {
+		s->st.silent++;
+		return;
+	}
+	s->in_silence = n <= TINY_PACKET;
+	if (s->in_silence)
+		s->last_keepalive_us = f->capture_us;
+	if (test_drop(s)) {
+		s->st.test_drops++;
+		return;
+	}
+	struct msg_audio a = {.capture_us = (uint64_t)f->capture_us,
+			      .data = {.data = pkt, .len = (size_t)n}};
+	s->st.packets++;
+	s->st.bytes += (uint64_t)n;
+	s->on_packet(&a, s->ud);
+}
+
+static void src_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sound *s = arg;
+	struct audio_frame f;
+
+	(void)fd;
+	(void)what;
+	/* a bounded turn: the loop serves the network between batches */
+	for (int i = 0; i < 16 && s->impl->next(s->src, 0, &f) == AUDIO_OK; i++) {
+		s->st.frames++;
+		if (s->listening)
+			encode_frame(s, &f);
+	}
+}
+
+static int mic_fill(int16_t *pcm, int samples, int64_t play_us, void *ud)
+{
+	struct sound *s = ud;
+	audio_rx_fill(s->mic_rx, pcm, samples, play_us);
+	return samples; /* silence counts as sound here: the microphone is simply quiet */
+}
+
+static int open_source(struct sound *s, struct event_base *base, const struct sound_cfg *cfg)
+{
+	char name[160];
+
+	s->impl = audio_source_find(cfg->source_uri);
+	if (!s->impl)
+		return -EINVAL;
+	snprintf(name, sizeof(name), "highrise-agent %s", s->desktop);
+	struct audio_source_cfg scfg = {
+		.frame_us = cfg->frame_us,
+		.server = cfg->server,
+		.client_name = name,
+		.queue_frames = 16,
+	};
+	s->src = s->impl->open(cfg->source_uri, &scfg);
+	if (!s->src)
+		return -EINVAL;
+	int fd = s->impl->fd(s->src);
+	if (fd < 0) {
+		log_error("desktop %s: sound: the %s source gives no descriptor to wait on",
+			  s->desktop, s->impl->name);
+		return -EINVAL;
+	}
+	s->src_ev = event_new(base, fd, EV_READ | EV_PERSIST, src_cb, s);
+	if (!s->src_ev || event_add(s->src_ev, NULL) < 0)
+		return -ENOMEM;
+	struct opus_enc_cfg ecfg = {
+		.frame_us = cfg->frame_us, .app = cfg->app, .bitrate = cfg->bitrate};
+	s->enc = opus_enc_new(&ecfg);
+	return s->enc ? 0 : -EINVAL;
+}
+
+static int open_mic(struct sound *s, const struct sound_cfg *cfg)
+{
+	char name[160];
+
+	s->mic_rx = audio_rx_new(NULL);
+	if (!s->mic_rx)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "highrise-agent %s microphone", s->desktop);
+	struct audio_playback_cfg pcfg = {
+		.frame_us = cfg->frame_us,
+		.server = cfg->server,
+		.sink = cfg->mic_sink,
+		.create_sink = true,
+		.client_name = name,
+		.fill = mic_fill,
+		.userdata = s,
+	};
+	s->mic_play = audio_playback_new(&pcfg);
+	return s->mic_play ? 0 : -EINVAL;
+}
+
+struct sound *sound_new(struct event_base *base, const struct sound_cfg *cfg)
+{
+	struct sound *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		log_error("desktop %s: sound: out of memory", cfg->desktop);
+		return NULL;
+	}
+	snprintf(s->desktop, sizeof(s->desktop), "%s", cfg->desktop);
+	s->on_packet = cfg->on_packet;
+	s->ud = cfg->ud;
+	s->drop_percent = cfg->drop_percent;
+	s->rng = 0x9e3779b9u;
+	if (cfg->source_uri && open_source(s, base, cfg) < 0)
+		goto fail;
+	if (cfg->mic_sink && open_mic(s, cfg) < 0)
+		goto fail;
+	if (s->drop_percent > 0)
+		log_warn("desktop %s: test.audio_drop_percent: dropping %d %% of AUDIO packets on "
+			 "purpose",
+			 s->desktop, s->drop_percent);
+	return s;
+fail:
+	sound_free(s);
+	return NULL;
+}
+
+void sound_free(struct sound *s)
+{
+	if (!s)
+		return;
+	if (s->src_ev)
+		event_free(s->src_ev);
+	if (s->impl)
+		s->impl->close(s->src);
+	opus_enc_free(s->enc);
+	audio_playback_free(s->mic_play); /* stops the thread that uses mic_rx */
+	audio_rx_free(s->mic_rx);
+	free(s);
+}
+
+void sound_listen(struct sound *s, bool on)
+{
+	if (s->listening == on)
+		return;
+	s->listening = on;
+	s->in_silence = false;
+	log_debug("desktop %s: sound %s", s->desktop, on ? "streams" : "paused (nobody listens)");
+}
+
+void sound_set_loss(struct sound *s, unsigned loss_per_mille)
+{
+	if (s->enc)
+		opus_enc_set_loss(s->enc, (int)((loss_per_mille + 9) / 10));
+}
+
+bool sound_has_mic(const struct sound *s)
+{
+	return s->mic_rx != NULL;
+}
+
+int sound_mic(struct sound *s, const struct msg_audio *m)
+{
+	int rc;
+
+	if (!s->mic_rx)
+		return -ENOTSUP;
+	rc = audio_rx_push(s->mic_rx, (int64_t)m->capture_us, realtime_us(), m->data.data,
+			   m->data.len);
+	if (rc < 0) {
+		if (s->st.mic_refused++ == 0)
+			log_info("desktop %s: a microphone packet was refused (%s); more are "
+				 "counted, not logged",
+				 s->desktop, opus_codec_strerror(rc));
+		return rc;
+	}
+	s->st.mic_packets++;
+	return 0;
+}
+
+void sound_stats(struct sound *s, struct sound_stats *out)
+{
+	*out = s->st;
+	if (s->impl) {
+		struct audio_source_stats ss;
+		s->impl->stats(s->src, &ss);
+		out->capturing = ss.connected;
+	}
+}
