@@ -189,3 +189,32 @@ psnr() {
 	{ compare -metric PSNR "$1" "$2" null: 2>&1 || true; } | awk '{print $1}'
 }
 ge() { python3 -c 'import sys; a=sys.argv[1]; sys.exit(0 if (a=="inf" or float(a)>=float(sys.argv[2])) else 1)' "$1" "$2"; }
+
+# ---- sound (tests/fixtures/pulse, tests/fixtures/sound) ----
+# start_pulse NAME: a private PulseAudio server in $T/pa-NAME (stopped at exit); sets PA_SERVER
+start_pulse() {
+	PA_SERVER=$("$SRC/tests/fixtures/pulse/pulse.sh" start "$T/pa-$1") || {
+		fail "PulseAudio ($1) did not start (see $T/pa-$1/pulse.log)"
+		exit 1
+	}
+	CLEANUPS+=("'$SRC/tests/fixtures/pulse/pulse.sh' stop '$T/pa-$1'")
+}
+# has_sink SERVER SINK: the server has that sink
+has_sink() { PULSE_SERVER=$1 pactl list short sinks | grep -q "^[0-9]*[[:space:]]$2[[:space:]]"; }
+# speakers SERVER: a null sink "speakers" as the server's default sink (a client's sound card;
+# record it from speakers.monitor)
+speakers() {
+	PULSE_SERVER=$1 pactl load-module module-null-sink sink_name=speakers >/dev/null
+	PULSE_SERVER=$1 pactl set-default-sink speakers
+}
+# analyze FILE [FROM_S [TO_S]]: the dominant frequency and level of the loudest 0.5 s of a WAV
+# (or .raw from parec); sets HZ and DB
+analyze() {
+	local out
+	out=$("$BUILD/tests/fixtures/sound/wavtone" analyze "$@")
+	say "  $1: $out"
+	HZ=$(sed 's/.*hz=\([^ ]*\).*/\1/' <<<"$out")
+	DB=$(sed 's/.*db=\([^ ]*\).*/\1/' <<<"$out")
+}
+# near A B TOLERANCE: |A - B| <= TOLERANCE
+near() { python3 -c 'import sys; sys.exit(0 if abs(float(sys.argv[1])-float(sys.argv[2])) <= float(sys.argv[3]) else 1)' "$1" "$2" "$3"; }
