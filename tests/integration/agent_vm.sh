@@ -71,8 +71,7 @@ back_at=$SECONDS
 # screen changes after the boot so there is video to see
 python3 "$VM/vmctl.py" --monitor "$HR_VM_MONITOR" type "echo back" >/dev/null
 sleep 8
-kill -INT "$P4" 2>/dev/null || true
-wait "$P4" || true
+stop_probe "$P4"
 say "statuses: $(json "$T/p4.json" 'd["status"]')"
 check "the client was told the console was lost" \
 	[ "$(json "$T/p4.json" 'any("lost" in s or "not reachable" in s for s in d["status"])')" = True ]
