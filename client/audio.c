@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "audio.h"
 
-#include "jitter.h"
 #include "log.h"
 #include "opus_codec.h"
 #include "pulse.h"
+#include "receiver.h"
 #include "queue.h"
 #include "source.h"
 
@@ -38,18 +38,18 @@ struct wav {
 };
 
 struct client_audio {
+	/* check, jitter buffer, decode/conceal: audio/receiver, shared with the agent's MIC */
+	struct audio_rx *rx;
 	pthread_mutex_t lock; /* everything below but the threads' handles */
-	struct jitter *jb;
-	struct opus_dec *dec;
-	int16_t decoded[OPUS_CODEC_MAX_SAMPLES * OPUS_CODEC_CHANNELS];
-	int16_t fifo[FIFO_SAMPLES * OPUS_CODEC_CHANNELS];
-	int fifo_n;		 /* samples per channel decoded, not yet played */
-	int64_t fifo_capture_us; /* agent time of fifo[0]; -1 for silence */
 	int frame_us, frame_samples;
-	bool last_was_dtx; /* the last packet played was DTX comfort: gaps are silence */
 
 	/* counters */
-	uint64_t packets, bytes, refused, underruns, frames, lost_since, due_since;
+	uint64_t refused; /* by our own check (frame length), before audio_rx */
+	uint64_t underruns, frames;
+	/* loss, for AUDIO_REPORT: seen on arrival, from the capture times */
+	int64_t seq_end_us; /* end of the latest packet (sender's clock); 0: none yet */
+	bool seq_after_dtx; /* that packet was DTX comfort: a gap after it is silence */
+	uint64_t got_since, lost_since, late_since;
 	uint64_t sync_held, sync_dropped;
 	int64_t win_start_us;
 	uint64_t win_bytes;
@@ -168,25 +168,6 @@ static void wav_close(struct wav *w)
 
 /* ---- playback ------------------------------------------------------------ */
 
-static void fifo_silence(struct client_audio *ca, int samples)
-{
-	memset(ca->fifo + ca->fifo_n * 2, 0, (size_t)samples * 4);
-	if (ca->fifo_n == 0)
-		ca->fifo_capture_us = -1;
-	ca->fifo_n += samples;
-}
-
-static void fifo_add(struct client_audio *ca, const int16_t *pcm, int samples, int64_t capture_us)
-{
-	int room = FIFO_SAMPLES - ca->fifo_n;
-	if (samples > room)
-		samples = room; /* cannot happen for <= 20 ms packets; bounds stay code */
-	if (ca->fifo_n == 0)
-		ca->fifo_capture_us = capture_us;
-	memcpy(ca->fifo + ca->fifo_n * 2, pcm, (size_t)samples * 4);
-	ca->fifo_n += samples;
-}
-
 static void audio_latency(struct client_audio *ca, int64_t play_us, int64_t capture_us)
 {
 	double lat = (double)(play_us - capture_us);
@@ -231,46 +212,6 @@ static void lipsync_step(struct client_audio *ca, int64_t play_us)
 	ca->settle = SYNC_SETTLE_FRAMES;
 }
 
-/* Decodes what the jitter buffer says is due until a frame's worth is ready. */
-static void refill(struct client_audio *ca, int samples, int64_t play_us)
-{
-	while (ca->fifo_n < samples) {
-		struct jitter_out o;
-		int64_t at = play_us + (int64_t)ca->fifo_n * 1000000 / AUDIO_RATE;
-		jitter_pop(ca->jb, at - ca->shift_us, &o);
-		if (o.status == JITTER_IDLE) {
-			fifo_silence(ca, samples - ca->fifo_n);
-			return;
-		}
-		int n;
-		if (o.status == JITTER_PACKET) {
-			n = opus_dec_decode(ca->dec, o.data, o.len, ca->decoded,
-					    OPUS_CODEC_MAX_SAMPLES);
-			ca->last_was_dtx = o.len <= OPUS_CODEC_DTX_BYTES + 1;
-			ca->due_since++;
-		} else {
-			int want = (int)(o.duration_us * AUDIO_RATE / 1000000);
-			want = (want + 119) / 120 * 120; /* whole 2.5 ms steps, as libopus wants */
-			if (want < 120 || want > OPUS_CODEC_MAX_SAMPLES)
-				want = ca->frame_samples;
-			n = opus_dec_conceal(ca->dec, o.fec, o.fec_len, want, ca->decoded,
-					     OPUS_CODEC_MAX_SAMPLES);
-			if (!ca->last_was_dtx) {
-				ca->lost_since++;
-				ca->due_since++;
-			}
-		}
-		if (n <= 0) { /* refused while decoding (counted by the decoder): play silence */
-			n = (int)(o.duration_us * AUDIO_RATE / 1000000);
-			if (n <= 0 || n > OPUS_CODEC_MAX_SAMPLES)
-				n = ca->frame_samples;
-			memset(ca->decoded, 0, (size_t)n * 4);
-		}
-		audio_latency(ca, at, o.capture_us);
-		fifo_add(ca, ca->decoded, n, o.capture_us);
-	}
-}
-
 static int fill(int16_t *pcm, int samples, int64_t play_us, void *ud)
 {
 	struct client_audio *ca = ud;
@@ -280,13 +221,18 @@ static int fill(int16_t *pcm, int samples, int64_t play_us, void *ud)
 		samples = AUDIO_FRAME_MAX;
 	pthread_mutex_lock(&ca->lock);
 	lipsync_step(ca, play_us);
-	refill(ca, samples, play_us);
-	int64_t capture_us = ca->fifo_capture_us;
-	memcpy(pcm, ca->fifo, (size_t)samples * 4);
-	ca->fifo_n -= samples;
-	memmove(ca->fifo, ca->fifo + samples * 2, (size_t)ca->fifo_n * 4);
-	if (ca->fifo_capture_us >= 0)
-		ca->fifo_capture_us += (int64_t)samples * 1000000 / AUDIO_RATE;
+	int64_t shift = ca->shift_us;
+	pthread_mutex_unlock(&ca->lock);
+
+	/* lip sync: asking for an earlier time holds audio back, a later one advances it */
+	audio_rx_fill(ca->rx, pcm, samples, play_us - shift);
+	int64_t capture_us = audio_rx_last_capture_us(ca->rx);
+	if (capture_us == INT64_MIN)
+		capture_us = -1;
+
+	pthread_mutex_lock(&ca->lock);
+	if (capture_us >= 0)
+		audio_latency(ca, play_us, capture_us);
 	/* volume squared: steps of 10 % sound about even */
 	int gain = ca->muted ? 0 : ca->volume * ca->volume; /* of 10000 */
 	for (int i = 0; i < samples * 2; i++) {
@@ -370,17 +316,15 @@ struct client_audio *client_audio_new(const struct client_audio_cfg *cfg)
 	pthread_mutex_init(&ca->lock, NULL);
 	ca->frame_us = frame_us;
 	ca->frame_samples = frame_us * (AUDIO_RATE / 1000) / 1000;
-	ca->fifo_capture_us = -1;
 	ca->wav_start_us = -1;
 	ca->no_lipsync = cfg->no_lipsync;
 	ca->volume = cfg->volume ? cfg->volume : 100;
 	ca->on_played = cfg->on_played;
 	ca->userdata = cfg->userdata;
-	ca->jb = jitter_new(&(struct jitter_cfg){.target_min_us = cfg->target_min_us,
-						 .target_max_us = cfg->target_max_us,
-						 .frame_us = frame_us});
-	ca->dec = opus_dec_new();
-	if (!ca->jb || !ca->dec)
+	ca->rx = audio_rx_new(&(struct jitter_cfg){.target_min_us = cfg->target_min_us,
+						   .target_max_us = cfg->target_max_us,
+						   .frame_us = frame_us});
+	if (!ca->rx)
 		goto fail;
 	if (cfg->wav_path && wav_open(&ca->wav, cfg->wav_path) < 0)
 		goto fail;
@@ -420,10 +364,37 @@ void client_audio_free(struct client_audio *ca)
 		pthread_join(ca->clock_thread, NULL);
 	audio_playback_free(ca->play);
 	wav_close(&ca->wav);
-	jitter_free(ca->jb);
-	opus_dec_free(ca->dec);
+	audio_rx_free(ca->rx);
 	pthread_mutex_destroy(&ca->lock);
 	free(ca);
+}
+
+/*
+ * Loss as the sender sees it, from the capture times: a gap after a packet
+ * is lost packets, unless that packet was DTX comfort (silence follows, and
+ * nothing is sent); a packet that fills an earlier gap was reordered, not
+ * lost. Gaps longer than LOSS_GAP_MAX_US are the sender pausing.
+ */
+#define LOSS_GAP_MAX_US 200000
+
+static void count_arrival(struct client_audio *ca, int64_t capture_us, int64_t dur, size_t len)
+{
+	int64_t end = capture_us + dur;
+
+	if (ca->seq_end_us == 0 || end > ca->seq_end_us + LOSS_GAP_MAX_US ||
+	    end < ca->seq_end_us - LOSS_GAP_MAX_US) {
+		ca->seq_end_us = end; /* the first packet, or a new stream */
+	} else if (capture_us >= ca->seq_end_us) {
+		int64_t gap = capture_us - ca->seq_end_us;
+		if (!ca->seq_after_dtx && gap >= dur / 2)
+			ca->lost_since += (uint64_t)((gap + dur / 2) / dur);
+		ca->seq_end_us = end;
+	} else if (ca->lost_since > 0) {
+		ca->lost_since--; /* reordered: it filled a gap counted as lost */
+	}
+	if (end >= ca->seq_end_us)
+		ca->seq_after_dtx = len <= OPUS_CODEC_DTX_BYTES + 1;
+	ca->got_since++;
 }
 
 int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arrival_us,
@@ -433,10 +404,11 @@ int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arriv
 	int64_t dur = samples > 0 ? (int64_t)samples * 1000000 / AUDIO_RATE : 0;
 	int rc;
 
+	/* the protocol's frames are 2.5..20 ms: longer ones are a confused or hostile agent */
 	if (samples > 0 && (dur < PACKET_MIN_US || dur > PACKET_MAX_US))
 		samples = OPUS_CODEC_ETOOLONG;
-	pthread_mutex_lock(&ca->lock);
 	if (samples < 0) {
+		pthread_mutex_lock(&ca->lock);
 		if (ca->refused++ == 0)
 			log_warn("audio: refused an AUDIO packet of %zu bytes: %s (counting the "
 				 "rest)",
@@ -444,12 +416,10 @@ int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arriv
 		pthread_mutex_unlock(&ca->lock);
 		return samples;
 	}
-	rc = jitter_push(ca->jb, capture_us, arrival_us, dur, data, len);
-	if (rc < 0) {
-		ca->refused++;
-	} else if (rc == 0) {
-		ca->packets++;
-		ca->bytes += len;
+	rc = audio_rx_push(ca->rx, capture_us, arrival_us, data, len);
+	pthread_mutex_lock(&ca->lock);
+	if (rc > 0) {
+		count_arrival(ca, capture_us, dur, len);
 		if (arrival_us - ca->win_start_us >= KBPS_WINDOW_US) {
 			if (ca->win_start_us)
 				ca->kbps = (double)ca->win_bytes * 8 * 1000 /
@@ -459,6 +429,10 @@ int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arriv
 		}
 		ca->win_bytes += len;
 		ca->last_push_us = arrival_us;
+		rc = 0;
+	} else if (rc == 0) {
+		ca->late_since++; /* late or a duplicate: it will not be heard */
+		rc = 1;
 	}
 	pthread_mutex_unlock(&ca->lock);
 	return rc;
@@ -494,28 +468,26 @@ void client_audio_set_mute(struct client_audio *ca, bool mute)
 
 void client_audio_stats(struct client_audio *ca, struct client_audio_stats *out)
 {
-	struct jitter_stats js;
-	struct opus_dec_stats ds;
+	struct audio_rx_stats rs;
 	struct audio_playback_stats ps = {0};
 
 	if (ca->play)
 		audio_playback_stats(ca->play, &ps);
+	audio_rx_stats(ca->rx, &rs);
 	pthread_mutex_lock(&ca->lock);
-	jitter_stats(ca->jb, &js);
-	opus_dec_stats(ca->dec, &ds);
 	*out = (struct client_audio_stats){
-		.packets = ca->packets,
-		.bytes = ca->bytes,
+		.packets = rs.packets,
+		.bytes = rs.bytes,
 		.kbps = realtime_us() - ca->last_push_us > 2 * KBPS_WINDOW_US ? 0 : ca->kbps,
-		.refused = ca->refused + ds.refused,
-		.concealed = ds.concealed,
-		.recovered = ds.recovered,
-		.dropped = js.dropped,
-		.late = js.late,
+		.refused = ca->refused + rs.refused,
+		.concealed = rs.concealed,
+		.recovered = rs.recovered,
+		.dropped = rs.dropped,
+		.late = rs.late,
 		.underruns = ca->underruns + ps.underruns,
 		.frames = ca->frames,
-		.depth_us = js.depth_us,
-		.target_us = js.target_us,
+		.depth_us = rs.depth_us,
+		.target_us = rs.target_us,
 		.lipsync_valid = ca->have_audio && ca->have_video,
 		.lipsync_ms = (ca->audio_lat_us - ca->video_lat_us) / 1000.0,
 		.shift_ms = (double)ca->shift_us / 1000.0,
@@ -537,17 +509,20 @@ static uint16_t clamp_ms(int64_t us)
 
 bool client_audio_report(struct client_audio *ca, struct msg_audio_report *out)
 {
-	struct jitter_stats js;
+	struct audio_rx_stats rs;
 	bool any;
 
+	audio_rx_stats(ca->rx, &rs);
 	pthread_mutex_lock(&ca->lock);
-	jitter_stats(ca->jb, &js);
-	any = ca->due_since > 0;
-	uint64_t pm = any ? ca->lost_since * MSG_LOSS_MAX / ca->due_since : 0;
+	/* late packets arrived (got) but were lost all the same */
+	uint64_t lost = ca->lost_since + ca->late_since;
+	uint64_t due = ca->got_since + ca->lost_since;
+	any = due > 0;
+	uint64_t pm = any ? lost * MSG_LOSS_MAX / due : 0;
 	out->loss = (uint16_t)(pm > MSG_LOSS_MAX ? MSG_LOSS_MAX : pm);
-	out->target_ms = clamp_ms(js.target_us);
-	out->depth_ms = clamp_ms(js.depth_us);
-	ca->lost_since = ca->due_since = 0;
+	out->target_ms = clamp_ms(rs.target_us);
+	out->depth_ms = clamp_ms(rs.depth_us);
+	ca->lost_since = ca->late_since = ca->got_since = 0;
 	pthread_mutex_unlock(&ca->lock);
 	return any;
 }

@@ -7,11 +7,11 @@
  *
  * client_audio plays the desktop's AUDIO:
  *
- *   session thread: client_audio_push ─ opus_dec_check (refused: counted,
- *   dropped) ─ jitter_push                        (audio/jitter.h, locked)
- *   playback thread: fill ─ jitter_pop(play time, shifted for lip sync) ─
- *   opus_dec_decode / opus_dec_conceal (FEC from the next packet, else PLC)
- *   ─ volume, mute ─ the sink (audio_playback), a WAV file, on_played
+ *   session thread: client_audio_push ─ frame length check ─ audio_rx_push
+ *   (audio/receiver.h: opus_dec_check, the jitter buffer)
+ *   playback thread: fill ─ audio_rx_fill(play time, shifted for lip sync:
+ *   jitter_pop, opus_dec_decode / opus_dec_conceal with FEC) ─ volume,
+ *   mute ─ the sink (audio_playback), a WAV file, on_played
  *
  * The playback thread is audio_playback's (audio/pulse.h) or, with sink
  * "none" (the probe, tests: no sound card), a "virtual clock" thread that
@@ -115,10 +115,10 @@ void client_audio_set_mute(struct client_audio *ca, bool mute);
 void client_audio_stats(struct client_audio *ca, struct client_audio_stats *out);
 
 /*
- * The AUDIO_REPORT since the previous call: loss = frames concealed because
- * their packet was missing (lost, or late: a late packet's frame was
- * concealed) per mille of the frames due, not counting silence after DTX;
- * the jitter buffer's target and depth. False when no frame was due.
+ * The AUDIO_REPORT since the previous call: loss = packets missing from the
+ * run of capture times (a gap after a DTX packet is silence, not loss) or
+ * arriving too late to play, per mille of the packets due; the jitter
+ * buffer's target and depth now. False when no packet was due.
  */
 bool client_audio_report(struct client_audio *ca, struct msg_audio_report *out);
 
