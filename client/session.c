@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "error.h"
 #include "log.h"
+#include "opus_codec.h"
 #include "tls.h"
 
 #include <ctype.h>
@@ -29,6 +30,7 @@
 #define TICKET_FILE_MAX	    65536	/* base64 with blanks is still far below */
 #define CLOSE_LINGER_MS	    1000
 #define DEFAULT_CLIENT_NAME "highrise"
+#define AUDIO_REPORT_MS	    1000 /* docs/protocol.md §5.21: about once a second */
 
 struct session {
 	struct event_base *base;
@@ -39,7 +41,8 @@ struct session {
 	struct decoder *dec;
 	struct event *deadline; /* connect + TLS + WELCOME must finish before it */
 	struct event *pinger;
-	struct event *failer; /* reports a failure of session_new's connect on the loop */
+	struct event *failer;	/* reports a failure of session_new's connect on the loop */
+	struct event *reporter; /* AUDIO_REPORT once a second while AUDIO plays */
 	struct session_info info;
 
 	char host[256];
@@ -99,6 +102,8 @@ static void destroy(struct session *s)
 		event_free(s->pinger);
 	if (s->failer)
 		event_free(s->failer);
+	if (s->reporter)
+		event_free(s->reporter);
 	decoder_free(s->dec);
 	tls_ctx_free(s->tls);
 	OPENSSL_cleanse(s->ticket, sizeof(s->ticket));
@@ -244,6 +249,23 @@ static void pinger_cb(evutil_socket_t fd, short what, void *arg)
 		s->ping_sent_us = now;
 }
 
+static void reporter_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct msg_audio_report r = {0};
+	bool send;
+	(void)fd;
+	(void)what;
+
+	if (s->info.state != SESSION_CONNECTED || !s->cbs.on_audio_report || !enter(s))
+		return;
+	send = s->cbs.on_audio_report(s, &r, s->userdata);
+	if (!leave(s))
+		return;
+	if (send)
+		session_send_audio_report(s, &r);
+}
+
 static void failer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
@@ -282,6 +304,11 @@ static void on_welcome(struct session *s, const struct msg_welcome *w)
 	s->info.clipboard = w->flags & MSG_WELCOME_CLIPBOARD;
 	s->info.audio = w->flags & MSG_WELCOME_AUDIO;
 	s->info.resizable = w->flags & MSG_WELCOME_RESIZE;
+	s->info.mic = w->flags & MSG_WELCOME_MIC;
+	if (s->info.mic && !(s->caps & MSG_CAP_MIC)) {
+		log_info("session %s: the agent offers MIC unasked; not sending any", s->where);
+		s->info.mic = false;
+	}
 	copy_text(s->info.session_id, sizeof(s->info.session_id), w->session);
 	decoder_set_size(s->dec, w->width, w->height);
 	evtimer_del(s->deadline);
@@ -291,6 +318,14 @@ static void on_welcome(struct session *s, const struct msg_welcome *w)
 		event_add(s->pinger, &tv);
 		pinger_cb(-1, 0, s); /* a first round trip at once, for short sessions */
 	}
+	if (s->info.audio && s->cbs.on_audio_report) {
+		struct timeval tv = {AUDIO_REPORT_MS / 1000, (AUDIO_REPORT_MS % 1000) * 1000};
+		event_add(s->reporter, &tv);
+	}
+	if (s->info.audio)
+		log_info("session %s: sound follows (Opus %u Hz, %u channels)%s", s->where,
+			 w->audio_rate, w->audio_channels,
+			 s->info.mic ? "; the desktop takes this client's microphone" : "");
 	if (s->info.session_id[0])
 		snprintf(text, sizeof(text), "connected to session %s: %dx%d desktop, %s",
 			 s->info.session_id, w->width, w->height,
@@ -453,7 +488,18 @@ static void conn_msg_cb(struct conn *c, const struct msg *m, void *arg)
 		}
 		break;
 	case MSG_AUDIO:
-		after_welcome(s, m); /* no audio playback in the core yet: dropped */
+		if (!after_welcome(s, m))
+			break;
+		if (!s->info.audio || !s->cbs.on_audio) {
+			log_debug("session %s: AUDIO without WELCOME AUDIO: dropped", s->where);
+			break;
+		}
+		s->info.stats.audio_packets++;
+		s->info.stats.audio_bytes += m->u.audio.data.len;
+		if (enter(s)) {
+			s->cbs.on_audio(s, &m->u.audio, session_realtime_us(), s->userdata);
+			leave(s);
+		}
 		break;
 	case MSG_STATUS:
 		if (after_welcome(s, m) && s->cbs.on_status && enter(s)) {
@@ -601,6 +647,7 @@ static void conn_close_cb(struct conn *c, int err, const char *reason, void *arg
 	s->conn = NULL;
 	evtimer_del(s->deadline);
 	event_del(s->pinger);
+	event_del(s->reporter);
 	in->closed_in = in->state;
 	in->bye_reason = s->got_bye ? s->bye_code : -1;
 	if (s->free_pending) {
@@ -790,6 +837,15 @@ static int configure(struct session *s, const struct session_cfg *cfg)
 	if (s->max_height > MSG_DIMENSION_MAX)
 		s->max_height = MSG_DIMENSION_MAX;
 	s->caps = cfg->caps ? cfg->caps : MSG_CAP_H264 | MSG_CAP_CURSOR | MSG_CAP_CLIPBOARD;
+	/* sound only with somewhere to play it; the microphone only when the user can turn it on */
+	if (s->cbs.on_audio && !cfg->no_audio)
+		s->caps |= MSG_CAP_OPUS;
+	else
+		s->caps &= ~(uint32_t)MSG_CAP_OPUS;
+	if (cfg->offer_mic)
+		s->caps |= MSG_CAP_MIC;
+	else
+		s->caps &= ~(uint32_t)MSG_CAP_MIC;
 	s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
 	s->ping_ms = cfg->ping_interval_ms == 0 ? DEFAULT_PING_MS : cfg->ping_interval_ms;
 	s->manual_ack = cfg->manual_ack;
@@ -844,7 +900,8 @@ struct session *session_new(struct event_base *base, const struct session_cfg *c
 	s->deadline = evtimer_new(base, deadline_cb, s);
 	s->pinger = event_new(base, -1, EV_PERSIST, pinger_cb, s);
 	s->failer = event_new(base, -1, 0, failer_cb, s);
-	if (!s->dec || !s->deadline || !s->pinger || !s->failer) {
+	s->reporter = event_new(base, -1, EV_PERSIST, reporter_cb, s);
+	if (!s->dec || !s->deadline || !s->pinger || !s->failer || !s->reporter) {
 		log_error("session: out of memory");
 		goto fail;
 	}
@@ -1037,6 +1094,46 @@ int session_send_resize_request(struct session *s, uint16_t width, uint16_t heig
 	m.u.resize_request.width = width;
 	m.u.resize_request.height = height;
 	return send_msg(s, &m);
+}
+
+int session_send_mic(struct session *s, uint64_t capture_us, const uint8_t *data, size_t len)
+{
+	struct msg m = {.type = MSG_MIC};
+	int rc = can_send(s, false);
+
+	if (rc < 0)
+		return rc;
+	if (!(s->caps & MSG_CAP_MIC))
+		return -ENOTSUP;
+	if (!s->info.mic)
+		return -EPERM;
+	if (len == 0 || len > OPUS_CODEC_MAX_PACKET)
+		return HR_EPROTO_INVALID;
+	m.u.audio.capture_us = capture_us;
+	m.u.audio.data.data = data;
+	m.u.audio.data.len = len;
+	rc = send_msg(s, &m);
+	if (rc == 0)
+		s->info.stats.mic_packets++;
+	return rc;
+}
+
+int session_send_audio_report(struct session *s, const struct msg_audio_report *r)
+{
+	struct msg m = {.type = MSG_AUDIO_REPORT};
+	int rc = can_send(s, false);
+
+	if (rc < 0)
+		return rc;
+	if (!s->info.audio)
+		return -ENOTSUP;
+	if (r->loss > MSG_LOSS_MAX)
+		return HR_EPROTO_INVALID;
+	m.u.audio_report = *r;
+	rc = send_msg(s, &m);
+	if (rc == 0)
+		s->info.stats.audio_reports++;
+	return rc;
 }
 
 int session_ack(struct session *s, uint32_t frame, uint64_t display_us)

@@ -21,6 +21,11 @@
  * again every second until one arrives. PING is answered with PONG; the
  * session PINGs the agent itself to measure the round trip.
  *
+ * Sound (issue 10): AUDIO packets go to cbs->on_audio as they arrive (the
+ * application hands them to client/audio.h, which checks them); the
+ * session sends AUDIO_REPORT once a second from cbs->on_audio_report, and
+ * MIC only through session_send_mic after a WELCOME with flag MIC.
+ *
  * What the agent sends is not trusted: malformed frames end the connection
  * (conn.h sends BYE PROTOCOL_ERROR saying why), as do messages out of order
  * (VIDEO before WELCOME, a second WELCOME); garbage H.264 costs a key frame
@@ -89,6 +94,13 @@ struct session_cfg {
 	int decoder_threads;		/* decoder.h cfg.threads */
 	enum decoder_hw decoder_hw;	/* decoder.h cfg.hw; 0: auto (VAAPI, else software) */
 	bool manual_ack; /* the application calls session_ack() when it shows a frame */
+	/*
+	 * Sound: HELLO asks for AUDIO (CAP_OPUS) when cbs->on_audio is set,
+	 * unless no_audio; it says the client can send its microphone (CAP_MIC)
+	 * with offer_mic (the application has a microphone toggle).
+	 */
+	bool no_audio;
+	bool offer_mic;
 };
 
 /* Counters since session_new. */
@@ -102,7 +114,11 @@ struct session_stats {
 	uint64_t video_bytes;	    /* H.264 payload bytes */
 	uint64_t bytes_received;    /* every message, headers included (above TLS) */
 	uint64_t messages_received;
-	int64_t rtt_us; /* last PING round trip; -1 before the first PONG */
+	uint64_t audio_packets; /* AUDIO messages handed to on_audio */
+	uint64_t audio_bytes;	/* their Opus payload */
+	uint64_t mic_packets;	/* MIC sent */
+	uint64_t audio_reports; /* AUDIO_REPORT sent */
+	int64_t rtt_us;		/* last PING round trip; -1 before the first PONG */
 };
 
 struct session_info {
@@ -115,6 +131,7 @@ struct session_info {
 	bool control;			   /* our input is applied; false: view only */
 	bool clipboard, audio;		   /* WELCOME flags */
 	bool resizable; /* WELCOME flag RESIZE: session_send_resize_request is applied */
+	bool mic;	/* WELCOME flag MIC: session_send_mic is played into the desktop */
 	char session_id[MSG_NAME_MAX + 1]; /* from WELCOME */
 	char tls[128];			   /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once connected */
 	/* SHA-256 of the agent's public key (SPKI, hex, what --pin takes) once its certificate
@@ -152,6 +169,19 @@ struct session_cbs {
 	void (*on_clipboard)(struct session *s, const char *text, size_t len, void *userdata);
 	/* What the desktop is doing (STATUS): code is enum msg_status_code, text for people. */
 	void (*on_status)(struct session *s, uint16_t code, const char *text, void *userdata);
+	/*
+	 * One AUDIO packet (untrusted Opus, borrowed) that arrived at
+	 * arrival_us (CLOCK_REALTIME): client_audio_push it. Only after a
+	 * WELCOME with flag AUDIO (AUDIO before WELCOME ends the session; after
+	 * a WELCOME without the flag it is dropped).
+	 */
+	void (*on_audio)(struct session *s, const struct msg_audio *a, uint64_t arrival_us,
+			 void *userdata);
+	/*
+	 * About once a second while WELCOME said AUDIO: fill in the playback's
+	 * AUDIO_REPORT (client_audio_report) and return true to send it.
+	 */
+	bool (*on_audio_report)(struct session *s, struct msg_audio_report *r, void *userdata);
 };
 
 /*
@@ -207,6 +237,22 @@ int session_send_clipboard(struct session *s, const char *text, size_t len);
  * The answer is a RESIZE (on_resize) or a STATUS RESIZE_REFUSED (on_status).
  */
 int session_send_resize_request(struct session *s, uint16_t width, uint16_t height);
+
+/*
+ * One microphone packet (Opus, 1..OPUS_CODEC_MAX_PACKET bytes, opus_codec.h) captured at capture_us
+ * (CLOCK_REALTIME of its first sample). -ENOTCONN before WELCOME or after
+ * the end, -ENOTSUP when the HELLO did not offer the microphone
+ * (cfg->offer_mic), -EPERM when WELCOME did not accept it (info->mic),
+ * HR_EPROTO_INVALID for an empty or oversized packet.
+ */
+int session_send_mic(struct session *s, uint64_t capture_us, const uint8_t *data, size_t len);
+
+/*
+ * How AUDIO playback is doing (normally sent by the session itself, see
+ * cbs->on_audio_report). -ENOTCONN, -ENOTSUP without WELCOME AUDIO,
+ * HR_EPROTO_INVALID for a loss above MSG_LOSS_MAX.
+ */
+int session_send_audio_report(struct session *s, const struct msg_audio_report *r);
 
 /* With cfg->manual_ack: the frame was shown at display_us (CLOCK_REALTIME, microseconds). */
 int session_ack(struct session *s, uint32_t frame, uint64_t display_us);

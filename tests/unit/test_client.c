@@ -222,6 +222,8 @@ enum scenario {
 	SC_VIEW_ONLY,	   /* WELCOME without control, then a key frame */
 	SC_SILENT,	   /* TLS, then nothing */
 	SC_PACED,	   /* WELCOME, then stream A every 20 ms (for highrise-probe) */
+	SC_AUDIO_FIRST,	   /* AUDIO before WELCOME */
+	SC_AUDIO,	   /* WELCOME with AUDIO (and MIC when asked), then 3 AUDIO packets */
 };
 
 #define DESK_W 637 /* odd: the encoder pads to 638x360 and the client crops */
@@ -266,6 +268,10 @@ struct agent {
 	uint16_t bye_reason;
 	int closes;
 	char close_reason[512];
+	int mics;
+	uint64_t mic_capture_us;
+	int reports;
+	struct msg_audio_report report;
 
 	uint32_t next_frame;
 	const struct packet *sent[256]; /* by wire frame number */
@@ -330,6 +336,16 @@ static void agent_welcome(bool control, int w, int h)
 	agent_send(&m);
 }
 
+static void agent_audio(uint64_t capture_us)
+{
+	static const uint8_t pkt[] = {0xfc, 0xff, 0xfe}; /* CELT 20 ms stereo silence */
+	struct msg m = {.type = MSG_AUDIO};
+	m.u.audio.capture_us = capture_us;
+	m.u.audio.data.data = pkt;
+	m.u.audio.data.len = sizeof(pkt);
+	agent_send(&m);
+}
+
 static void pacer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval tv = {0, 20000};
@@ -381,6 +397,25 @@ static void on_hello(const struct msg_hello *h)
 		break;
 	case SC_SILENT:
 		break;
+	case SC_AUDIO_FIRST:
+		agent_audio(now_us());
+		break;
+	case SC_AUDIO: {
+		struct msg w = {.type = MSG_WELCOME};
+		w.u.welcome.version = MSG_PROTOCOL_VERSION;
+		w.u.welcome.flags = MSG_WELCOME_CONTROL |
+				    (h->caps & MSG_CAP_OPUS ? MSG_WELCOME_AUDIO : 0) |
+				    (h->caps & MSG_CAP_MIC ? MSG_WELCOME_MIC : 0);
+		w.u.welcome.width = DESK_W;
+		w.u.welcome.height = DESK_H;
+		w.u.welcome.codec = MSG_CODEC_H264;
+		w.u.welcome.audio_rate = h->caps & MSG_CAP_OPUS ? 48000 : 0;
+		w.u.welcome.audio_channels = h->caps & MSG_CAP_OPUS ? 2 : 0;
+		agent_send(&w);
+		for (int i = 0; i < 3; i++)
+			agent_audio(now_us() + (uint64_t)i * 20000);
+		break;
+	}
 	case SC_PACED:
 		agent_welcome(true, DESK_W, DESK_H);
 		agent.paced = 0;
@@ -446,6 +481,14 @@ static void agent_msg(struct conn *c, const struct msg *m, void *ud)
 	case MSG_PONG:
 		agent.pong_id = m->u.ping.id;
 		agent.npongs++;
+		break;
+	case MSG_MIC:
+		agent.mics++;
+		agent.mic_capture_us = m->u.audio.capture_us;
+		break;
+	case MSG_AUDIO_REPORT:
+		agent.reports++;
+		agent.report = m->u.audio_report;
 		break;
 	case MSG_BYE:
 		agent.byes++;
@@ -570,6 +613,9 @@ struct client {
 	char clip[64];
 	size_t clip_len;
 	int clips;
+	int audio;
+	size_t audio_len;
+	uint64_t audio_capture_us, audio_arrival_us;
 };
 
 static void cl_state(struct session *s, enum session_state st, const char *text, void *ud)
@@ -650,6 +696,26 @@ static void cl_clipboard(struct session *s, const char *text, size_t len, void *
 	c->clips++;
 	c->clip_len = len < sizeof(c->clip) ? len : sizeof(c->clip);
 	memcpy(c->clip, text, c->clip_len);
+}
+
+static void cl_audio(struct session *s, const struct msg_audio *a, uint64_t arrival_us, void *ud)
+{
+	struct client *c = ud;
+	(void)s;
+	c->audio++;
+	c->audio_len = a->data.len;
+	c->audio_capture_us = a->capture_us;
+	c->audio_arrival_us = arrival_us;
+}
+
+static bool cl_audio_report(struct session *s, struct msg_audio_report *r, void *ud)
+{
+	(void)s;
+	(void)ud;
+	r->loss = 25;
+	r->target_ms = 40;
+	r->depth_ms = 30;
+	return true;
 }
 
 static const struct session_cbs client_cbs = {
@@ -1010,6 +1076,79 @@ static void hostile(enum scenario sc, const char *name, const char *want)
 	/* the agent heard why */
 	CHECK_INT_EQ(agent.byes, 1);
 	CHECK_INT_EQ(agent.bye_reason, MSG_BYE_PROTOCOL_ERROR);
+	finish(&c);
+}
+
+/* Sound: CAP_OPUS only with on_audio, CAP_MIC only when offered; MIC only after WELCOME MIC. */
+static void test_audio(void)
+{
+	struct session_cfg cfg = base_cfg();
+	struct session_cbs cbs = client_cbs;
+	const struct session_info *in;
+	static const uint8_t pkt[] = {0xfc, 0xff, 0xfe};
+	struct client c;
+
+	printf("case: audio, no on_audio: no CAP_OPUS, AUDIO dropped\n");
+	agent_reset(SC_AUDIO);
+	cfg.offer_mic = false;
+	start(&c, &cfg);
+	RUN_UNTIL(last_state_is(&c, SESSION_CONNECTED));
+	in = session_info(c.s);
+	CHECK(!(agent.caps & MSG_CAP_OPUS));
+	CHECK(!(agent.caps & MSG_CAP_MIC));
+	CHECK(!in->audio);
+	CHECK(!in->mic);
+	CHECK_INT_EQ(session_send_mic(c.s, 1, pkt, sizeof(pkt)), -ENOTSUP);
+	struct msg_audio_report r = {.loss = 1};
+	CHECK_INT_EQ(session_send_audio_report(c.s, &r), -ENOTSUP);
+	finish(&c);
+
+	printf("case: audio and microphone\n");
+	agent_reset(SC_AUDIO);
+	cbs.on_audio = cl_audio;
+	cbs.on_audio_report = cl_audio_report;
+	cfg.offer_mic = true;
+	memset(&c, 0, sizeof(c));
+	c.s = session_new(base, &cfg, &cbs, &c);
+	CHECK(c.s != NULL);
+	CHECK_INT_EQ(session_send_mic(c.s, 1, pkt, sizeof(pkt)), -ENOTCONN); /* not yet */
+	RUN_UNTIL(c.audio == 3);
+	in = session_info(c.s);
+	CHECK(agent.caps & MSG_CAP_OPUS);
+	CHECK(agent.caps & MSG_CAP_MIC);
+	CHECK(in->audio);
+	CHECK(in->mic);
+	CHECK_INT_EQ(c.audio_len, 3);
+	CHECK(c.audio_arrival_us >= c.audio_capture_us - 100000);
+	CHECK_INT_EQ(in->stats.audio_packets, 3);
+	CHECK_INT_EQ(in->stats.audio_bytes, 9);
+	CHECK_INT_EQ(session_send_mic(c.s, 1234, pkt, 0), HR_EPROTO_INVALID);
+	static uint8_t big[5000];
+	CHECK_INT_EQ(session_send_mic(c.s, 1234, big, sizeof(big)), HR_EPROTO_INVALID);
+	CHECK_INT_EQ(session_send_mic(c.s, 1234, pkt, sizeof(pkt)), 0);
+	r = (struct msg_audio_report){.loss = 1001};
+	CHECK_INT_EQ(session_send_audio_report(c.s, &r), HR_EPROTO_INVALID);
+	RUN_UNTIL(agent.mics == 1);
+	CHECK_INT_EQ(agent.mic_capture_us, 1234);
+	CHECK_INT_EQ(in->stats.mic_packets, 1);
+	/* the session's own once-a-second report, from on_audio_report */
+	RUN_UNTIL(agent.reports >= 1);
+	CHECK_INT_EQ(agent.report.loss, 25);
+	CHECK_INT_EQ(agent.report.target_ms, 40);
+	CHECK_INT_EQ(agent.report.depth_ms, 30);
+	finish(&c);
+
+	printf("case: audio disabled: no CAP_OPUS even with on_audio\n");
+	agent_reset(SC_AUDIO);
+	cfg.no_audio = true;
+	cfg.offer_mic = false;
+	memset(&c, 0, sizeof(c));
+	c.s = session_new(base, &cfg, &cbs, &c);
+	RUN_UNTIL(last_state_is(&c, SESSION_CONNECTED));
+	run_once();
+	CHECK(!(agent.caps & MSG_CAP_OPUS));
+	CHECK_INT_EQ(c.audio, 0); /* the agent's AUDIO without WELCOME AUDIO: dropped */
+	CHECK_INT_EQ(session_send_mic(c.s, 1, pkt, sizeof(pkt)), -ENOTSUP);
 	finish(&c);
 }
 
@@ -1710,6 +1849,8 @@ int main(void)
 	hostile(SC_VIDEO_FIRST, "VIDEO before WELCOME", "VIDEO before WELCOME");
 	hostile(SC_RESIZE_ZERO, "RESIZE 0x0", "malformed RESIZE");
 	hostile(SC_HUGE_CLIPBOARD, "a 4 GB CLIPBOARD", "bad frame length");
+	hostile(SC_AUDIO_FIRST, "AUDIO before WELCOME", "AUDIO before WELCOME");
+	test_audio();
 	test_view_only();
 	test_tls_failures();
 	test_timeout_and_free();
