@@ -5,11 +5,13 @@
  * click, and reports what it saw (see usage() below). The work is done by
  * the client core (session.h); this file parses options and wires it up.
  */
+#include "audio.h"
 #include "decoder.h"
 #include "error.h"
 #include "keymap.h"
 #include "log.h"
 #include "png.h"
+#include "pulse.h"
 #include "session.h"
 #include "stats.h"
 
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,6 +117,29 @@ static void usage(FILE *out)
 	      "  --decoder auto|software|vaapi\n"
 	      "                       H.264 decoding: auto tries VAAPI and falls back to\n"
 	      "                       software (the JSON's \"decoder\" says which) [auto]\n"
+	      "\n"
+	      "Sound (the desktop's AUDIO is played unless --no-audio; without --audio-sink it\n"
+	      "goes to no sound card at all: a clock plays it in real time, on the schedule a\n"
+	      "sound card would keep, so the statistics and files are the same):\n"
+	      "  --no-audio           do not ask the agent for sound\n"
+	      "  --audio-out FILE     write what was played to FILE as WAV (48 kHz, 16-bit\n"
+	      "                       stereo), complete when the probe ends\n"
+	      "  --audio-sink NAME    play to PulseAudio sink NAME (PULSE_SERVER says which\n"
+	      "                       server) instead of the clock; \"default\" is the default\n"
+	      "                       sink\n"
+	      "  --mic                send the microphone while connected, if the agent takes "
+	      "it\n"
+	      "  --mic-source NAME    record PulseAudio source NAME for --mic (a monitor such\n"
+	      "                       as sink.monitor works too) [the default source]\n"
+	      "  --av-trace FILE      for lip-sync tests, write one line per event to FILE:\n"
+	      "                       \"video FRAME CAPTURE_US DISPLAY_US MEAN_LUMA\" per decoded\n"
+	      "                       picture (the mean of its Y plane, 0..255), \"audio PLAY_US\n"
+	      "                       CAPTURE_US PEAK\" per played 10 ms (PEAK: the largest\n"
+	      "                       |sample|, CAPTURE_US -1 for silence), and \"wav_start\n"
+	      "                       PLAY_US\" once, when the first sample (of --audio-out)\n"
+	      "                       played; times in CLOCK_REALTIME microseconds, the\n"
+	      "                       agent's for CAPTURE_US\n"
+	      "\n"
 	      "  -q, --quiet          print nothing but errors (and the JSON when asked)\n"
 	      "  -v, --verbose        log warnings and progress too (twice: debug)\n"
 	      "  -h, --help           this text\n"
@@ -141,7 +167,12 @@ static void usage(FILE *out)
 	      "   refinement of a still screen) for the same frames; \"input_to_frame_ms\":\n"
 	      "   {\"p50\", \"p99\"} from sending a key press (not a modifier) to decoding the\n"
 	      "   first frame the agent captured after it, refinements aside, over\n"
-	      "   \"inputs_timed\" presses: the key-to-screen latency a user feels}\n"
+	      "   \"inputs_timed\" presses: the key-to-screen latency a user feels;\n"
+	      "   \"audio\": null without sound, else {\"packets\", \"bytes\", \"kbps\",\n"
+	      "   \"refused\" (not Opus, mono, not 2.5..20 ms), \"concealed\", \"recovered\"\n"
+	      "   (by FEC), \"dropped\", \"late\", \"underruns\", \"depth_ms\", \"target_ms\"\n"
+	      "   (the jitter buffer), \"lipsync_ms\" (audio latency minus video latency,\n"
+	      "   null until both are known), \"mic_packets\" (MIC sent)}}\n"
 	      "  Percentiles are null when no frame was decoded (or no key pressed).\n"
 	      "\n"
 	      "Exit status:\n"
@@ -186,6 +217,8 @@ struct opts {
 	bool json, quiet;
 	bool no_ack; /* never acknowledge frames: a stalled client, for flow-control tests */
 	enum decoder_hw decoder;
+	bool no_audio, mic;
+	const char *audio_out, *audio_sink, *mic_source, *av_trace;
 	int verbose;
 	struct action *actions;
 	size_t nactions, cap;
@@ -218,6 +251,14 @@ struct probe {
 	/* STATUS messages from the agent, in order ("console lost", "back") */
 	char status[STATUS_MAX][MSG_REASON_MAX + 1];
 	size_t nstatus;
+	/* sound */
+	struct client_audio *audio; /* once WELCOME said AUDIO */
+	struct client_mic *mic;	    /* with --mic, once WELCOME said MIC */
+	struct client_audio_stats audio_st;
+	bool have_audio_st;
+	FILE *trace; /* --av-trace; written by the loop and the playback thread */
+	pthread_mutex_t trace_lock;
+	bool trace_wav_start;
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -421,6 +462,12 @@ enum {
 	OPT_JSON,
 	OPT_NO_ACK,
 	OPT_DECODER,
+	OPT_NO_AUDIO,
+	OPT_AUDIO_OUT,
+	OPT_AUDIO_SINK,
+	OPT_MIC,
+	OPT_MIC_SOURCE,
+	OPT_AV_TRACE,
 };
 
 /* 0, 1 for --help, or -EINVAL (already said why). */
@@ -447,6 +494,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{"json", no_argument, NULL, OPT_JSON},
 		{"no-ack", no_argument, NULL, OPT_NO_ACK},
 		{"decoder", required_argument, NULL, OPT_DECODER},
+		{"no-audio", no_argument, NULL, OPT_NO_AUDIO},
+		{"audio-out", required_argument, NULL, OPT_AUDIO_OUT},
+		{"audio-sink", required_argument, NULL, OPT_AUDIO_SINK},
+		{"mic", no_argument, NULL, OPT_MIC},
+		{"mic-source", required_argument, NULL, OPT_MIC_SOURCE},
+		{"av-trace", required_argument, NULL, OPT_AV_TRACE},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -541,6 +594,33 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				rc = usage_error("--decoder is auto, software or vaapi, not \"%s\"",
 						 optarg);
 			break;
+		case OPT_NO_AUDIO:
+			o->no_audio = true;
+			break;
+		case OPT_AUDIO_OUT:
+			o->audio_out = optarg;
+			break;
+		case OPT_AUDIO_SINK:
+			o->audio_sink = optarg;
+			if (strcmp(optarg, "default") != 0 && !audio_pulse_name_ok(optarg))
+				rc = usage_error(
+					"--audio-sink wants a PulseAudio sink name (letters, "
+					"digits, '.', '_', '-') or \"default\", not \"%s\"",
+					optarg);
+			break;
+		case OPT_MIC:
+			o->mic = true;
+			break;
+		case OPT_MIC_SOURCE:
+			o->mic_source = optarg;
+			if (!audio_pulse_name_ok(optarg))
+				rc = usage_error("--mic-source wants a PulseAudio source name "
+						 "(letters, digits, '.', '_', '-'), not \"%s\"",
+						 optarg);
+			break;
+		case OPT_AV_TRACE:
+			o->av_trace = optarg;
+			break;
 		case 'q':
 			o->quiet = true;
 			break;
@@ -568,6 +648,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return usage_error("--cert and --key go together");
 	if (!have_seconds)
 		o->seconds = o->frames ? DEFAULT_FRAME_SECONDS : DEFAULT_SECONDS;
+	if (o->no_audio && (o->audio_out || o->audio_sink))
+		return usage_error("--no-audio leaves nothing for --audio-out or --audio-sink");
+	if (o->mic_source && !o->mic)
+		return usage_error("--mic-source goes with --mic");
 	return 0;
 }
 
@@ -738,6 +822,110 @@ static void signal_cb(evutil_socket_t fd, short what, void *arg)
 		finish(p); /* on_state(SESSION_CLOSED) ends the loop */
 }
 
+/* ---- sound ---------------------------------------------------------------- */
+
+static void trace_line(struct probe *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void trace_line(struct probe *p, const char *fmt, ...)
+{
+	va_list ap;
+	if (!p->trace)
+		return;
+	pthread_mutex_lock(&p->trace_lock);
+	va_start(ap, fmt);
+	vfprintf(p->trace, fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&p->trace_lock);
+}
+
+/* On the playback thread. */
+static void on_played(int64_t play_us, int64_t capture_us, int peak, const int16_t *pcm,
+		      int samples, void *ud)
+{
+	struct probe *p = ud;
+	(void)pcm;
+	(void)samples;
+	if (!p->trace_wav_start) {
+		p->trace_wav_start = true; /* only this thread reads or writes it */
+		trace_line(p, "wav_start %lld\n", (long long)play_us);
+	}
+	trace_line(p, "audio %lld %lld %d\n", (long long)play_us, (long long)capture_us, peak);
+}
+
+static void on_audio(struct session *s, const struct msg_audio *a, uint64_t arrival_us, void *ud)
+{
+	struct probe *p = ud;
+	(void)s;
+	if (p->audio)
+		client_audio_push(p->audio, (int64_t)a->capture_us, (int64_t)arrival_us,
+				  a->data.data, a->data.len);
+}
+
+static bool on_audio_report(struct session *s, struct msg_audio_report *r, void *ud)
+{
+	struct probe *p = ud;
+	(void)s;
+	return p->audio && client_audio_report(p->audio, r);
+}
+
+static int on_mic_packet(int64_t capture_us, const uint8_t *data, size_t len, void *ud)
+{
+	struct probe *p = ud;
+	return session_send_mic(p->session, (uint64_t)capture_us, data, len);
+}
+
+/* WELCOME arrived: start playing if it said AUDIO, the microphone if it said MIC. */
+static void start_sound(struct probe *p, const struct session_info *in)
+{
+	const struct opts *o = p->o;
+
+	if (in->audio && !p->audio) {
+		const char *sink = !o->audio_sink			   ? CLIENT_AUDIO_SINK_NONE
+				   : strcmp(o->audio_sink, "default") == 0 ? NULL
+									   : o->audio_sink;
+		p->audio = client_audio_new(&(struct client_audio_cfg){
+			.sink = sink,
+			.wav_path = o->audio_out,
+			.on_played = p->trace ? on_played : NULL,
+			.userdata = p,
+		});
+		if (!p->audio)
+			fprintf(stderr, PROG ": cannot play the desktop's sound (see above); "
+					     "going on without it\n");
+	} else if (!in->audio && !o->no_audio && (o->audio_out || o->audio_sink)) {
+		fprintf(stderr, PROG ": the agent sends no sound for this desktop (no audio= in "
+				     "its configuration, or it cannot capture it)\n");
+	}
+	if (o->mic && !in->mic) {
+		fprintf(stderr, PROG ": --mic: the agent does not take this client's microphone "
+				     "(the desktop forbids it, or it has no mic=)\n");
+	} else if (o->mic && !p->mic) {
+		p->mic = client_mic_new(p->base, &(struct client_mic_cfg){
+							 .source = o->mic_source,
+							 .on_packet = on_mic_packet,
+							 .userdata = p,
+						 });
+		if (!p->mic || client_mic_set_on(p->mic, true) < 0)
+			fprintf(stderr, PROG ": --mic: cannot record %s (see above)\n",
+				o->mic_source ? o->mic_source : "the default source");
+		else
+			say(p, "microphone on: sending %s",
+			    o->mic_source ? o->mic_source : "the default source");
+	}
+}
+
+/* Mean of the Y plane, 0..255: what a flash does to a picture. */
+static double mean_luma(const struct decoder_frame *f)
+{
+	uint64_t sum = 0;
+	for (int y = 0; y < f->height; y++) {
+		const uint8_t *row = f->plane[0] + (size_t)y * (size_t)f->stride[0];
+		for (int x = 0; x < f->width; x++)
+			sum += row[x];
+	}
+	return f->width > 0 && f->height > 0 ? (double)sum / ((double)f->width * f->height) : 0;
+}
+
 static void on_state(struct session *s, enum session_state state, const char *text, void *ud)
 {
 	struct probe *p = ud;
@@ -761,6 +949,7 @@ static void on_state(struct session *s, enum session_state state, const char *te
 		arm(p->stop_timer, ms > 2147483647.0 ? 2147483647 : (int)ms);
 		/* the script waits for a picture, at most SCRIPT_START_MS */
 		arm(p->start_timer, SCRIPT_START_MS);
+		start_sound(p, session_info(s));
 	}
 }
 
@@ -771,6 +960,13 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 
 	stats_series_add(&p->latency_ms, lat);
 	stats_series_add(&p->decode_ms, f->decode_us / 1000.0);
+	/* the probe shows a picture when it is decoded: lip sync follows that */
+	if (p->audio)
+		client_audio_video_shown(p->audio, (int64_t)f->capture_us, (int64_t)f->decoded_us);
+	if (p->trace)
+		trace_line(p, "video %u %llu %llu %.2f\n", f->number,
+			   (unsigned long long)f->capture_us, (unsigned long long)f->decoded_us,
+			   mean_luma(f->picture));
 	input_answered(p, f);
 	if (p->nframe_ms < FRAME_TIMES_MAX) {
 		p->frame_latency_ms[p->nframe_ms] = lat;
@@ -924,6 +1120,28 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 		else
 			cJSON_AddNullToObject(o, "decoder_fallback");
 	}
+	if (p->have_audio_st) {
+		const struct client_audio_stats *a = &p->audio_st;
+		cJSON *au = cJSON_AddObjectToObject(o, "audio");
+		cJSON_AddNumberToObject(au, "packets", (double)a->packets);
+		cJSON_AddNumberToObject(au, "bytes", (double)a->bytes);
+		cJSON_AddNumberToObject(au, "kbps", round(a->kbps * 10) / 10);
+		cJSON_AddNumberToObject(au, "refused", (double)a->refused);
+		cJSON_AddNumberToObject(au, "concealed", (double)a->concealed);
+		cJSON_AddNumberToObject(au, "recovered", (double)a->recovered);
+		cJSON_AddNumberToObject(au, "dropped", (double)a->dropped);
+		cJSON_AddNumberToObject(au, "late", (double)a->late);
+		cJSON_AddNumberToObject(au, "underruns", (double)a->underruns);
+		cJSON_AddNumberToObject(au, "depth_ms", round(a->depth_us / 100.0) / 10);
+		cJSON_AddNumberToObject(au, "target_ms", round(a->target_us / 100.0) / 10);
+		if (a->lipsync_valid)
+			cJSON_AddNumberToObject(au, "lipsync_ms", round(a->lipsync_ms * 10) / 10);
+		else
+			cJSON_AddNullToObject(au, "lipsync_ms");
+		cJSON_AddNumberToObject(au, "mic_packets", (double)st->mic_packets);
+	} else {
+		cJSON_AddNullToObject(o, "audio");
+	}
 	cJSON *status = cJSON_AddArrayToObject(o, "status");
 	for (size_t i = 0; status && i < p->nstatus; i++)
 		cJSON_AddItemToArray(status, cJSON_CreateString(p->status[i]));
@@ -981,6 +1199,23 @@ static void print_summary(struct probe *p, const struct session_info *in)
 		       (unsigned long long)p->input_ms.count);
 	if (st->rtt_us >= 0)
 		printf("round trip  %.2f ms\n", st->rtt_us / 1000.0);
+	if (p->have_audio_st) {
+		const struct client_audio_stats *a = &p->audio_st;
+		printf("audio       %llu packets (%.0f kbit/s), %llu concealed, %llu recovered, "
+		       "%llu dropped, %llu late, %llu refused, %llu underruns\n",
+		       (unsigned long long)a->packets, secs > 0 ? a->bytes * 8 / secs / 1000 : 0,
+		       (unsigned long long)a->concealed, (unsigned long long)a->recovered,
+		       (unsigned long long)a->dropped, (unsigned long long)a->late,
+		       (unsigned long long)a->refused, (unsigned long long)a->underruns);
+		printf("jitter      %.0f ms buffered, %.0f ms target", a->depth_us / 1000.0,
+		       a->target_us / 1000.0);
+		if (a->lipsync_valid)
+			printf("; lip sync %+.1f ms (audio %s the picture)", a->lipsync_ms,
+			       a->lipsync_ms >= 0 ? "after" : "before");
+		printf("\n");
+	}
+	if (st->mic_packets)
+		printf("microphone  %llu packets sent\n", (unsigned long long)st->mic_packets);
 }
 
 static int write_png(struct probe *p, const char *path)
@@ -1023,6 +1258,7 @@ static int run(struct opts *o)
 	stats_series_init(&p.latency_ms);
 	stats_series_init(&p.decode_ms);
 	stats_series_init(&p.input_ms);
+	pthread_mutex_init(&p.trace_lock, NULL);
 	p.base = event_base_new();
 	if (!p.base) {
 		fprintf(stderr, PROG ": cannot create an event loop\n");
@@ -1063,6 +1299,19 @@ static int run(struct opts *o)
 	cbs.on_frame = on_frame;
 	cbs.on_status = on_status;
 	cbs.on_resize = on_resize;
+	cbs.on_audio = on_audio;
+	cbs.on_audio_report = on_audio_report;
+	cfg.no_audio = o->no_audio;
+	cfg.offer_mic = o->mic;
+	if (o->av_trace) {
+		p.trace = fopen(o->av_trace, "w");
+		if (!p.trace) {
+			fprintf(stderr, PROG ": --av-trace: cannot write %s: %s\n", o->av_trace,
+				strerror(errno));
+			code = EXIT_USAGE;
+			goto out;
+		}
+	}
 	say(&p, strchr(o->host, ':') ? "connecting to [%s]:%u" : "connecting to %s:%u", o->host,
 	    o->port);
 	p.session = session_new(p.base, &cfg, &cbs, &p);
@@ -1074,6 +1323,15 @@ static int run(struct opts *o)
 	}
 	event_base_dispatch(p.base);
 
+	/* sound stops with the session: its figures, then the WAV completes */
+	client_mic_free(p.mic);
+	p.mic = NULL;
+	if (p.audio) {
+		client_audio_stats(p.audio, &p.audio_st);
+		p.have_audio_st = true;
+		client_audio_free(p.audio);
+		p.audio = NULL;
+	}
 	in = session_info(p.session);
 	if (p.interrupted && !p.welcome_us) {
 		code = EXIT_CONNECT;
@@ -1105,6 +1363,11 @@ static int run(struct opts *o)
 		print_summary(&p, in);
 
 out:
+	client_mic_free(p.mic);
+	client_audio_free(p.audio);
+	if (p.trace && fclose(p.trace) != 0)
+		fprintf(stderr, PROG ": --av-trace: cannot complete %s\n", o->av_trace);
+	pthread_mutex_destroy(&p.trace_lock);
 	session_free(p.session);
 	if (p.sig_int)
 		event_free(p.sig_int);

@@ -1716,6 +1716,95 @@ static void test_probe(void)
 	}
 	RUN_UNTIL(agent.conn == NULL);
 
+	printf("case: highrise-probe plays AUDIO into a WAV file, with an A/V trace\n");
+	agent_reset(SC_AUDIO);
+	{
+		const char *args[] = {"--agent",     port,
+				      "--ticket",    path_in("ticket.bin"),
+				      "--ca",	     path_in("ca.pem"),
+				      "--name",	     "agent.test",
+				      "--seconds",   "0.6",
+				      "--audio-out", path_in("probe.wav"),
+				      "--av-trace",  path_in("probe.trace"),
+				      "--json",	     "--quiet",
+				      NULL};
+		rc = run_probe(args, out, sizeof(out));
+	}
+	CHECK_INT_EQ(rc, 0);
+	CHECK(agent.caps & MSG_CAP_OPUS);
+	CHECK(!(agent.caps & MSG_CAP_MIC));
+	j = cJSON_Parse(out);
+	CHECK(j != NULL);
+	if (j) {
+		cJSON *au = cJSON_GetObjectItem(j, "audio");
+		CHECK(cJSON_IsObject(au));
+		CHECK(cJSON_GetObjectItem(au, "packets")->valuedouble == 3);
+		CHECK(cJSON_GetObjectItem(au, "refused")->valuedouble == 0);
+		CHECK(cJSON_GetObjectItem(au, "mic_packets")->valuedouble == 0);
+		CHECK(cJSON_IsNumber(cJSON_GetObjectItem(au, "target_ms")));
+		CHECK(cJSON_IsNull(cJSON_GetObjectItem(au, "lipsync_ms"))); /* no picture */
+		cJSON_Delete(j);
+	}
+	{
+		struct stat wst;
+		uint8_t h[44];
+		FILE *wf = fopen(path_in("probe.wav"), "rb");
+		CHECK(wf != NULL);
+		CHECK(stat(path_in("probe.wav"), &wst) == 0);
+		if (wf) {
+			CHECK_INT_EQ(fread(h, 1, 44, wf), 44);
+			CHECK(memcmp(h, "RIFF", 4) == 0 && memcmp(h + 36, "data", 4) == 0);
+			uint32_t data = h[40] | h[41] << 8 | h[42] << 16 | (uint32_t)h[43] << 24;
+			CHECK_INT_EQ((uint64_t)wst.st_size, 44u + data);
+			CHECK(data >= 48000 * 4 / 4); /* a quarter of a second at least */
+			fclose(wf);
+		}
+		char line[200];
+		int wav_starts = 0, audio_lines = 0;
+		FILE *tf = fopen(path_in("probe.trace"), "r");
+		CHECK(tf != NULL);
+		while (tf && fgets(line, sizeof(line), tf)) {
+			long long a, b;
+			int peak;
+			if (sscanf(line, "wav_start %lld", &a) == 1)
+				wav_starts++;
+			if (sscanf(line, "audio %lld %lld %d", &a, &b, &peak) == 3)
+				audio_lines++;
+		}
+		if (tf)
+			fclose(tf);
+		CHECK_INT_EQ(wav_starts, 1);
+		CHECK(audio_lines >= 25);
+	}
+	RUN_UNTIL(agent.conn == NULL);
+
+	printf("case: highrise-probe --no-audio: no CAP_OPUS, \"audio\": null\n");
+	agent_reset(SC_AUDIO);
+	{
+		const char *args[] = {"--agent",    port,
+				      "--ticket",   path_in("ticket.bin"),
+				      "--ca",	    path_in("ca.pem"),
+				      "--name",	    "agent.test",
+				      "--seconds",  "0.3",
+				      "--no-audio", "--json",
+				      "--quiet",    NULL};
+		rc = run_probe(args, out, sizeof(out));
+	}
+	CHECK_INT_EQ(rc, 0);
+	CHECK(!(agent.caps & MSG_CAP_OPUS));
+	j = cJSON_Parse(out);
+	CHECK(j != NULL);
+	if (j) {
+		CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "audio")));
+		cJSON_Delete(j);
+	}
+	RUN_UNTIL(agent.conn == NULL);
+	{
+		const char *args[] = {"--agent",    port,	   "--ticket", "t",
+				      "--no-audio", "--audio-out", "x.wav",    NULL};
+		CHECK_INT_EQ(run_probe(args, out, sizeof(out)), 2);
+	}
+
 	printf("case: highrise-probe refused: exit 1, the reason in JSON\n");
 	agent_reset(SC_BYE_EXPIRED);
 	{
