@@ -117,17 +117,33 @@ int stats_overlay_format(const struct stats_overlay *o, char *buf, size_t len)
 	else
 		snprintf(place, sizeof(place), "%s %.2f", o->scale ? o->scale : "fit", o->zoom);
 	/* the capture time is the agent's clock: across hosts only synchronised clocks agree */
-	return snprintf(buf, len,
-			"%s fps   %s kbit/s\n"
-			"capture→display %s ms (%s)\n"
-			"decode %s ms   RTT %s ms\n"
-			"decoder %s%s%s\n"
-			"renderer %s\n"
-			"desktop %dx%d   %s   HiDPI ×%d",
-			num1(fps, sizeof(fps), o->fps), kbps, num1(lat, sizeof(lat), o->latency_ms),
-			o->same_clock ? "same host" : "agent clock: valid if clocks are in sync",
-			num1(dec, sizeof(dec), o->decode_ms), num1(rtt, sizeof(rtt), o->rtt_ms),
-			o->decoder ? o->decoder : "–", fb ? "\n  no VAAPI: " : "", fb ? fb : "",
-			o->renderer ? o->renderer : "–", o->desk_w, o->desk_h, place,
-			o->scale_factor > 0 ? o->scale_factor : 1);
+	int n = snprintf(buf, len,
+			 "%s fps   %s kbit/s\n"
+			 "capture→display %s ms (%s)\n"
+			 "decode %s ms   RTT %s ms\n"
+			 "decoder %s%s%s\n"
+			 "renderer %s\n"
+			 "desktop %dx%d   %s   HiDPI ×%d",
+			 num1(fps, sizeof(fps), o->fps), kbps,
+			 num1(lat, sizeof(lat), o->latency_ms),
+			 o->same_clock ? "same host" : "agent clock: valid if clocks are in sync",
+			 num1(dec, sizeof(dec), o->decode_ms), num1(rtt, sizeof(rtt), o->rtt_ms),
+			 o->decoder ? o->decoder : "–", fb ? "\n  no VAAPI: " : "", fb ? fb : "",
+			 o->renderer ? o->renderer : "–", o->desk_w, o->desk_h, place,
+			 o->scale_factor > 0 ? o->scale_factor : 1);
+	if (!o->audio || n < 0 || (size_t)n >= len)
+		return n;
+	char lip[32];
+	if (isnan(o->lipsync_ms))
+		snprintf(lip, sizeof(lip), "–");
+	else
+		snprintf(lip, sizeof(lip), "%+.1f", o->lipsync_ms);
+	int m = snprintf(
+		buf + n, len - (size_t)n,
+		"\naudio %.0f kbit/s   jitter %.0f/%.0f ms   concealed %llu   dropped %llu\n"
+		"lip sync %s ms   volume %d %%%s   mic %s",
+		o->audio_kbps, o->jitter_ms, o->jitter_target_ms, (unsigned long long)o->concealed,
+		(unsigned long long)o->audio_dropped, lip, o->volume, o->muted ? " (muted)" : "",
+		o->mic ? o->mic : "–");
+	return m < 0 ? m : n + m;
 }

@@ -68,6 +68,16 @@ struct stats_overlay {
 	double zoom;	   /* shown pixels per desktop pixel (device pixels) */
 	int off_x, off_y;  /* 1:1: the desktop pixel at the top-left corner */
 	int scale_factor;  /* the monitor's (HiDPI) */
+	/* sound (shown when audio is set) */
+	bool audio;
+	double audio_kbps;		    /* Opus payload over the last second */
+	double jitter_ms, jitter_target_ms; /* the jitter buffer's depth and target */
+	uint64_t concealed;		    /* frames made up (PLC and FEC) */
+	uint64_t audio_dropped;		    /* packets never played: late, catch-up */
+	double lipsync_ms;		    /* audio latency - video latency; NaN: unknown */
+	int volume;
+	bool muted;
+	const char *mic; /* "live", "off", "not taken" */
 };
 
 /*
@@ -78,7 +88,9 @@ struct stats_overlay {
  *    decoder software (libavcodec h264, 2 threads)\n
  *      no VAAPI: <fallback>\n          (only when there is a fallback reason)
  *    renderer OpenGL (llvmpipe ...)\n
- *    desktop 1920x1080   1:1 at +960+480   HiDPI ×1"
+ *    desktop 1920x1080   1:1 at +960+480   HiDPI ×1\n
+ *    audio 96 kbit/s   jitter 20/20 ms   concealed 3   dropped 0\n  (with audio)
+ *    lip sync +4.0 ms   volume 100 %   mic off"
  * Returns the length (snprintf's: may be >= len when cut).
  */
 int stats_overlay_format(const struct stats_overlay *o, char *buf, size_t len);

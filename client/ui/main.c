@@ -7,6 +7,7 @@
 #include "decoder.h"
 #include "log.h"
 #include "login.h"
+#include "pulse.h"
 #include "view.h"
 #include "window.h"
 
@@ -78,6 +79,17 @@ static void usage(FILE *out)
 	      "  --trace FILE         write a line per shown frame (frame, capture, decoded,\n"
 	      "                       decode time, shown; µs) and per overlay update to FILE\n"
 	      "\n"
+	      "Sound:\n"
+	      "  --no-audio           do not ask for the desktop's sound\n"
+	      "  --audio-sink NAME    play it to PulseAudio sink NAME [the default sink;\n"
+	      "                       PULSE_SERVER says which server]\n"
+	      "  --volume PERCENT     the volume at start, 1..100 [100]\n"
+	      "  --mic                turn the microphone on from the start (kiosks); it is\n"
+	      "                       sent only while on and while the desktop takes it\n"
+	      "  --mic-source NAME    the PulseAudio source to send [the default source]\n"
+	      "  --no-mic             no microphone at all: the switch is gone and the agent\n"
+	      "                       is told this client has none\n"
+	      "\n"
 	      "Input and clipboard:\n"
 	      "  --no-clipboard       do not share the clipboard with the desktop\n"
 	      "  --clipboard-max BYTES  share clipboard text up to this size; longer text is\n"
@@ -91,7 +103,10 @@ static void usage(FILE *out)
 	      "Keys: the keyboard is grabbed while the window has focus (Alt+Tab and Super go to\n"
 	      "the desktop); Ctrl+Alt releases it, a click grabs it again. F11: full screen.\n"
 	      "F5 on an error page: try again. Ctrl+Alt+Shift+S: statistics overlay.\n"
-	      "Ctrl+Alt+Shift+M: fit / 1:1 / resize (when the desktop can).\n",
+	      "Ctrl+Alt+Shift+M: fit / 1:1 / resize (when the desktop can).\n"
+	      "Ctrl+Alt+Shift+A: sound on/off; Ctrl+Alt+Shift+Up/Down: volume ±10 %;\n"
+	      "Ctrl+Alt+Shift+V: microphone on/off (a red \"● mic\" shows while it is sent).\n"
+	      "The sound controls show with the statistics overlay and after each change.\n",
 	      out);
 }
 
@@ -189,6 +204,12 @@ int main(int argc, char **argv)
 		OPT_CLIPBOARD_MAX,
 		OPT_TOUCH_RAW,
 		OPT_TEST_EVENTS,
+		OPT_NO_AUDIO,
+		OPT_AUDIO_SINK,
+		OPT_VOLUME,
+		OPT_MIC,
+		OPT_MIC_SOURCE,
+		OPT_NO_MIC,
 	};
 	static const struct option longopts[] = {
 		{"agent", required_argument, NULL, OPT_AGENT},
@@ -215,6 +236,12 @@ int main(int argc, char **argv)
 		{"clipboard-max", required_argument, NULL, OPT_CLIPBOARD_MAX},
 		{"touch-raw", no_argument, NULL, OPT_TOUCH_RAW},
 		{"test-events", required_argument, NULL, OPT_TEST_EVENTS},
+		{"no-audio", no_argument, NULL, OPT_NO_AUDIO},
+		{"audio-sink", required_argument, NULL, OPT_AUDIO_SINK},
+		{"volume", required_argument, NULL, OPT_VOLUME},
+		{"mic", no_argument, NULL, OPT_MIC},
+		{"mic-source", required_argument, NULL, OPT_MIC_SOURCE},
+		{"no-mic", no_argument, NULL, OPT_NO_MIC},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -308,6 +335,41 @@ int main(int argc, char **argv)
 		case OPT_TOUCH_RAW:
 			cfg.touch_raw = true;
 			break;
+		case OPT_NO_AUDIO:
+			cfg.no_audio = true;
+			break;
+		case OPT_AUDIO_SINK:
+			if (!audio_pulse_name_ok(optarg))
+				return usage_error("--audio-sink wants a PulseAudio sink name "
+						   "(letters, digits, '.', '_', '-')",
+						   optarg),
+				       2;
+			cfg.audio_sink = optarg;
+			break;
+		case OPT_VOLUME: {
+			char *end;
+			long v;
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 100)
+				return usage_error("--volume is a percentage, 1 to 100", optarg), 2;
+			cfg.volume = (int)v;
+			break;
+		}
+		case OPT_MIC:
+			cfg.mic = true;
+			break;
+		case OPT_MIC_SOURCE:
+			if (!audio_pulse_name_ok(optarg))
+				return usage_error("--mic-source wants a PulseAudio source name "
+						   "(letters, digits, '.', '_', '-')",
+						   optarg),
+				       2;
+			cfg.mic_source = optarg;
+			break;
+		case OPT_NO_MIC:
+			cfg.no_mic = true;
+			break;
 		case OPT_TEST_EVENTS:
 			cfg.test_events = optarg;
 			break;
@@ -337,6 +399,11 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument", argv[optind]), 2;
 	if (no_clipboard)
 		cfg.clipboard_max = 0;
+	if (cfg.no_audio && cfg.audio_sink)
+		return usage_error("--no-audio leaves nothing for --audio-sink", NULL), 2;
+	if (cfg.no_mic && (cfg.mic || cfg.mic_source))
+		return usage_error("--no-mic and --mic/--mic-source contradict each other", NULL),
+		       2;
 	if (host[0] || cfg.ticket_file) { /* direct mode */
 		if (lcfg.broker_url || lcfg.user || lcfg.password_file || lcfg.pool)
 			return usage_error("--agent/--ticket (direct) and --broker/--user/--pool "

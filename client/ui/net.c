@@ -31,6 +31,8 @@ enum cmd_kind {
 	CMD_RESIZE,
 	CMD_BGRA,
 	CMD_RETRY,
+	CMD_VOLUME,
+	CMD_MIC,
 	CMD_STOP,
 };
 
@@ -46,7 +48,8 @@ struct cmd {
 	struct msg_pen pen;
 	char *text; /* CMD_CLIPBOARD, owned */
 	size_t len;
-	uint64_t display_us;
+	uint64_t display_us, capture_us;
+	int volume;
 };
 
 static void cmd_free(void *p)
@@ -75,6 +78,11 @@ struct net {
 	struct net_stats stats;
 
 	/* net thread only */
+	struct client_audio *audio; /* while a session plays sound */
+	struct client_mic *mic;	    /* with session.offer_mic */
+	bool mic_wanted;	    /* the user's switch */
+	int volume;
+	bool muted;
 	int attempt; /* retries since the last WELCOME */
 	bool was_connected;
 	bool stopping;
@@ -258,6 +266,66 @@ int net_retry_delay_ms(enum session_end end, int bye_reason, bool trust_failure,
 
 static void connect_session(struct net *n);
 
+/* The microphone is live when the user wants it and the desktop takes it. */
+static void mic_update(struct net *n)
+{
+	bool allowed = n->session && session_info(n->session)->state == SESSION_CONNECTED &&
+		       session_info(n->session)->mic;
+	if (!n->mic || client_mic_is_on(n->mic) == (n->mic_wanted && allowed))
+		return;
+	if (client_mic_set_on(n->mic, n->mic_wanted && allowed) < 0)
+		log_warn("microphone: cannot record %s (see above)",
+			 n->cfg.mic_source ? n->cfg.mic_source : "the default source");
+}
+
+static void sound_start(struct net *n, const struct session_info *in)
+{
+	if (in->audio && !n->audio) {
+		n->audio = client_audio_new(&(struct client_audio_cfg){
+			.sink = n->cfg.audio_sink,
+			.volume = n->volume > 0 ? n->volume : 1,
+		});
+		if (n->audio) {
+			client_audio_set_volume(n->audio, n->volume);
+			client_audio_set_mute(n->audio, n->muted);
+		} else {
+			log_warn("sound: cannot play the desktop's sound (see above)");
+		}
+	}
+	mic_update(n);
+}
+
+static void sound_stop(struct net *n)
+{
+	client_audio_free(n->audio);
+	n->audio = NULL;
+	mic_update(n);
+}
+
+static void on_audio(struct session *s, const struct msg_audio *a, uint64_t arrival_us, void *ud)
+{
+	struct net *n = ud;
+	(void)s;
+	if (n->audio)
+		client_audio_push(n->audio, (int64_t)a->capture_us, (int64_t)arrival_us,
+				  a->data.data, a->data.len);
+}
+
+static bool on_audio_report(struct session *s, struct msg_audio_report *r, void *ud)
+{
+	struct net *n = ud;
+	(void)s;
+	return n->audio && client_audio_report(n->audio, r);
+}
+
+static int on_mic_packet(int64_t capture_us, const uint8_t *data, size_t len, void *ud)
+{
+	struct net *n = ud;
+	if (!n->session)
+		return -ENOTCONN;
+	return session_send_mic(n->session, (uint64_t)capture_us, data, len);
+}
+
 static void on_state(struct session *s, enum session_state state, const char *text, void *ud)
 {
 	struct net *n = ud;
@@ -271,12 +339,15 @@ static void on_state(struct session *s, enum session_state state, const char *te
 		ev->state = state;
 		ev->control = in->control;
 		ev->resizable = in->resizable;
+		ev->audio = in->audio;
+		ev->mic = in->mic;
 		ev->width = in->width;
 		ev->height = in->height;
 		snprintf(ev->text, sizeof(ev->text), "%s", text);
 		if (state == SESSION_CONNECTED) {
 			n->attempt = 0;
 			n->was_connected = true;
+			sound_start(n, in);
 		}
 		post_event(n, ev);
 		return;
@@ -300,6 +371,7 @@ static void on_state(struct session *s, enum session_state state, const char *te
 	}
 	session_free(n->session); /* allowed inside its own callback */
 	n->session = NULL;
+	sound_stop(n);
 	if (ev->retry_ms >= 0) {
 		struct timeval tv = {ev->retry_ms / 1000, (ev->retry_ms % 1000) * 1000};
 		evtimer_add(n->retry_ev, &tv);
@@ -411,6 +483,8 @@ static const struct session_cbs session_callbacks = {
 	.on_cursor_pos = on_cursor_pos,
 	.on_status = on_status,
 	.on_clipboard = on_clipboard,
+	.on_audio = on_audio,
+	.on_audio_report = on_audio_report,
 };
 
 /*
@@ -553,6 +627,22 @@ static void run_cmd(struct net *n, const struct cmd *c)
 	case CMD_ACK:
 		if (open && c->frame != UINT32_MAX)
 			session_ack(s, c->frame, c->display_us);
+		if (n->audio && c->capture_us)
+			client_audio_video_shown(n->audio, (int64_t)c->capture_us,
+						 (int64_t)c->display_us);
+		break;
+	case CMD_VOLUME:
+		n->volume = c->volume;
+		n->muted = c->on;
+		if (n->audio) {
+			client_audio_set_volume(n->audio, n->volume);
+			client_audio_set_mute(n->audio, n->muted);
+		}
+		log_info("sound: volume %d %%%s", n->volume, n->muted ? ", muted" : "");
+		break;
+	case CMD_MIC:
+		n->mic_wanted = c->on;
+		mic_update(n);
 		break;
 	case CMD_RESIZE:
 		if (open) {
@@ -582,6 +672,9 @@ static void run_cmd(struct net *n, const struct cmd *c)
 			session_free(n->session); /* says BYE; flushed while the loop runs */
 			n->session = NULL;
 		}
+		sound_stop(n);
+		client_mic_free(n->mic); /* on this loop's thread, as it must be */
+		n->mic = NULL;
 		/* thread_main lets the BYE flush (session.h: at most a second) */
 		event_base_loopbreak(n->base);
 		break;
@@ -621,7 +714,14 @@ static void stats_cb(evutil_socket_t fd, short what, void *arg)
 		snprintf(st.decoder, sizeof(st.decoder), "%s", decoder_describe(d));
 		snprintf(st.decoder_fallback, sizeof(st.decoder_fallback), "%s",
 			 decoder_fallback_reason(d));
+		st.mic_allowed = in->mic;
+		st.mic_packets = in->stats.mic_packets;
 	}
+	if (n->audio) {
+		st.audio = true;
+		client_audio_stats(n->audio, &st.audio_st);
+	}
+	st.mic_live = client_mic_is_on(n->mic);
 	pthread_mutex_lock(&n->lock);
 	n->stats = st;
 	pthread_mutex_unlock(&n->lock);
@@ -639,6 +739,15 @@ static void *thread_main(void *arg)
 	struct net *n = arg;
 
 	pthread_setname_np(pthread_self(), "hr-net");
+	if (n->cfg.session.offer_mic) {
+		n->mic = client_mic_new(n->base, &(struct client_mic_cfg){
+							 .source = n->cfg.mic_source,
+							 .on_packet = on_mic_packet,
+							 .userdata = n,
+						 });
+		if (!n->mic)
+			log_warn("microphone: off (see above)");
+	}
 	connect_session(n);
 	/* the wake-up event is never added: keep running between sessions */
 	event_base_loop(n->base, EVLOOP_NO_EXIT_ON_EMPTY);
@@ -676,6 +785,8 @@ struct net *net_new(const struct net_cfg *cfg)
 		return NULL;
 	n->cfg = *cfg;
 	n->bgra = cfg->want_bgra;
+	n->volume = cfg->volume > 0 && cfg->volume <= 100 ? cfg->volume : 100;
+	n->mic_wanted = cfg->mic_on;
 	pthread_mutex_init(&n->lock, NULL);
 	n->cmds = g_async_queue_new_full(cmd_free);
 	n->events = g_async_queue_new_full((GDestroyNotify)net_event_free);
@@ -776,9 +887,12 @@ void net_send_clipboard(struct net *n, const char *text, size_t len)
 	push_cmd(n, &c);
 }
 
-void net_ack(struct net *n, uint32_t frame, uint64_t display_us)
+void net_ack(struct net *n, uint32_t frame, uint64_t capture_us, uint64_t display_us)
 {
-	struct cmd c = {.kind = CMD_ACK, .frame = frame, .display_us = display_us};
+	struct cmd c = {.kind = CMD_ACK,
+			.frame = frame,
+			.capture_us = capture_us,
+			.display_us = display_us};
 	push_cmd(n, &c);
 }
 
@@ -803,5 +917,21 @@ void net_set_bgra(struct net *n, bool on)
 void net_retry_now(struct net *n)
 {
 	struct cmd c = {.kind = CMD_RETRY};
+	push_cmd(n, &c);
+}
+
+void net_set_volume(struct net *n, int percent, bool muted)
+{
+	struct cmd c = {.kind = CMD_VOLUME,
+			.volume = percent < 0	  ? 0
+				  : percent > 100 ? 100
+						  : percent,
+			.on = muted};
+	push_cmd(n, &c);
+}
+
+void net_set_mic(struct net *n, bool on)
+{
+	struct cmd c = {.kind = CMD_MIC, .on = on};
 	push_cmd(n, &c);
 }

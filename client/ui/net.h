@@ -13,6 +13,12 @@
  *     net_pop_event   ◀── GAsyncQueue ──────── state, resize, cursor, status
  *                    ◀── cfg->wake() ───────── called on the net thread after each post
  *
+ * Sound runs on the net thread too, as in highrise-probe: AUDIO goes into a
+ * client_audio (client/audio.h; its own playback thread) created when a
+ * WELCOME says AUDIO, freed when the session ends; the microphone is a
+ * client_mic on this loop, live while the user wants it and the WELCOME
+ * said MIC. Lip sync uses the times the UI gives net_ack.
+ *
  * Frames: only the newest matters. The slot holds one picture; a new one
  * replaces (and drops) the one the UI has not taken yet, so a UI that falls
  * behind skips to the newest screen and memory stays bounded. The UI shows
@@ -24,6 +30,7 @@
  * which belong to the thread that owns the net (the UI thread).
  */
 
+#include "audio.h"
 #include "msg.h"
 #include "session.h"
 
@@ -73,6 +80,8 @@ struct net_event {
 	bool visible;
 	uint16_t code;
 	bool control;	 /* NET_EV_STATE connected: input is applied */
+	bool audio;	 /* NET_EV_STATE connected: the desktop's sound plays */
+	bool mic;	 /* NET_EV_STATE connected: the desktop takes the microphone */
 	bool resizable;	 /* NET_EV_STATE connected: net_send_resize_request is applied */
 	uint8_t *pixels; /* NET_EV_CURSOR; owned by the event */
 	char *clip;	 /* NET_EV_CLIPBOARD: UTF-8, NUL-terminated, no NUL inside; owned */
@@ -104,6 +113,11 @@ struct net_cfg {
 	int (*prepare)(void *prepare_ud, struct session_cfg *cfg, char *text, size_t textlen,
 		       int *retry_ms, int *bye_reason);
 	void *prepare_ud;
+	/* sound: session.no_audio turns it off; session.offer_mic says there is a mic toggle */
+	const char *audio_sink; /* PulseAudio sink; NULL: the default (PULSE_SERVER honoured) */
+	int volume;		/* percent at start, 1..100; 0: 100 */
+	const char *mic_source; /* PulseAudio source for the microphone; NULL: the default */
+	bool mic_on;		/* the user wants the microphone from the start (--mic, kiosks) */
 };
 
 /*
@@ -132,7 +146,12 @@ void net_send_pen(struct net *n, const struct msg_pen *pen);
  * (longer than the client frame limit, NUL inside) is dropped and logged.
  */
 void net_send_clipboard(struct net *n, const char *text, size_t len);
-void net_ack(struct net *n, uint32_t frame, uint64_t display_us);
+/* The picture captured at capture_us was shown at display_us: ACK, and lip sync. */
+void net_ack(struct net *n, uint32_t frame, uint64_t capture_us, uint64_t display_us);
+/* Playback volume 0..100 % and mute (kept across sessions). */
+void net_set_volume(struct net *n, int percent, bool muted);
+/* The user's microphone switch; it is live only while the desktop takes it. */
+void net_set_mic(struct net *n, bool on);
 /* Asks the agent to resize the desktop (RESIZE_REQUEST); dropped unless WELCOME offered it. */
 void net_send_resize_request(struct net *n, int width, int height);
 /* BGRA on (cairo) or off; on also re-sends the last picture converted. */
@@ -148,6 +167,11 @@ struct net_stats {
 	int64_t rtt_us;		    /* -1: no PONG yet */
 	char decoder[160];	    /* decoder_describe() */
 	char decoder_fallback[320]; /* decoder_fallback_reason() */
+	bool audio;		    /* sound is playing (WELCOME said AUDIO) */
+	struct client_audio_stats audio_st;
+	bool mic_allowed; /* WELCOME said MIC */
+	bool mic_live;	  /* the microphone is being sent */
+	uint64_t mic_packets;
 };
 /* A copy of the latest snapshot (any thread). */
 void net_get_stats(struct net *n, struct net_stats *out);

@@ -22,6 +22,11 @@
 #define DEFAULT_ADMIN_COMBO "ctrl+alt+shift+q"
 #define DEFAULT_STATS_COMBO "ctrl+alt+shift+s"
 #define DEFAULT_SCALE_COMBO "ctrl+alt+shift+m"
+#define MUTE_COMBO	    "ctrl+alt+shift+a" /* sound on/off */
+#define VOLUME_UP_COMBO	    "ctrl+alt+shift+Up"
+#define VOLUME_DOWN_COMBO   "ctrl+alt+shift+Down"
+#define MIC_COMBO	    "ctrl+alt+shift+v" /* voice: the microphone on/off */
+#define VOLUME_STEP	    10
 #define STATS_PERIOD_MS	    500	 /* the overlay's update interval */
 #define KEYS_MAX	    768	 /* evdev codes tracked as held (KEY_MAX is 0x2ff) */
 #define RAW_TOUCH_MAX	    10	 /* touch points forwarded at once with --touch-raw */
@@ -71,6 +76,18 @@ struct client_window {
 	int shown_w, shown_h; /* its size (logged when it changes) */
 	unsigned admin_mods, admin_keysym;
 	unsigned stats_mods, stats_keysym, scale_mods, scale_keysym;
+	unsigned mute_mods, mute_keysym, vup_mods, vup_keysym, vdown_mods, vdown_keysym;
+	unsigned mic_mods, mic_keysym;
+
+	/* sound: the controls (shown with the statistics, or a while after a change) and the
+	 * microphone's indicator (shown while it is live) */
+	GtkWidget *audio_bar, *mute_btn, *volume_scale, *mic_btn, *mic_label;
+	int volume;
+	bool muted, mic_on;	 /* the user's choices */
+	bool audio, mic_allowed; /* what this session's WELCOME said */
+	bool mic_live;		 /* the net thread says it is sending */
+	bool syncing;		 /* setting the widgets from the state: not a user action */
+	guint audio_bar_id;
 
 	/* statistics overlay: what was shown since the last update */
 	bool stats_on;
@@ -427,6 +444,11 @@ static void on_event(struct client_window *w, struct net_event *ev)
 		} else if (ev->state == SESSION_CONNECTED) {
 			w->control = ev->control;
 			w->resizable = ev->resizable;
+			w->audio = ev->audio;
+			w->mic_allowed = ev->mic;
+			if (w->mic_on && !ev->mic && !w->cfg.no_mic)
+				notice_show(w,
+					    "The desktop does not take this client's microphone");
 			w->desk_w = ev->width;
 			w->desk_h = ev->height;
 			view_set_desktop_size(w->view, ev->width, ev->height);
@@ -544,7 +566,7 @@ static void view_shown(struct view *v, const struct ui_frame *f, uint64_t shown_
 		test_start(w);
 	}
 	if (f->number != UINT32_MAX)
-		net_ack(w->net, f->number, shown_us);
+		net_ack(w->net, f->number, f->capture_us, shown_us);
 }
 
 static void view_fallback(struct view *v, const char *why, void *ud)
@@ -556,6 +578,91 @@ static void view_fallback(struct view *v, const char *why, void *ud)
 		net_set_bgra(w->net, true);
 	else
 		w->bgra_from_start = true; /* decided while the window was built */
+}
+
+/* ---- sound ----------------------------------------------------------------------- */
+
+static void mic_indicator(struct client_window *w, bool live)
+{
+	if (live != w->mic_live)
+		log_info("microphone %s", live ? "live: the desktop hears it" : "not sent");
+	w->mic_live = live;
+	gtk_widget_set_visible(w->mic_label, live);
+}
+
+static gboolean audio_bar_hide_cb(gpointer ud)
+{
+	struct client_window *w = ud;
+	w->audio_bar_id = 0;
+	if (!w->stats_on)
+		gtk_widget_hide(w->audio_bar);
+	return G_SOURCE_REMOVE;
+}
+
+/* The controls say the state; shown with the statistics, or for a while after a change. */
+static void audio_bar_update(struct client_window *w, bool changed)
+{
+	char vol[32];
+
+	w->syncing = true;
+	gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(w->mute_btn), w->muted);
+	gtk_button_set_label(GTK_BUTTON(w->mute_btn), w->muted ? "Sound off" : "Sound on");
+	gtk_range_set_value(GTK_RANGE(w->volume_scale), w->volume);
+	gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(w->mic_btn), w->mic_on);
+	gtk_widget_set_sensitive(w->mic_btn, !w->cfg.no_mic);
+	gtk_button_set_label(GTK_BUTTON(w->mic_btn), w->mic_on ? "Mic on" : "Mic off");
+	w->syncing = false;
+	snprintf(vol, sizeof(vol), "volume %d %%", w->volume);
+	gtk_widget_set_tooltip_text(w->volume_scale, vol);
+	if (w->stats_on || changed)
+		gtk_widget_show(w->audio_bar);
+	else if (!w->audio_bar_id)
+		gtk_widget_hide(w->audio_bar);
+	if (changed) {
+		if (w->audio_bar_id)
+			g_source_remove(w->audio_bar_id);
+		w->audio_bar_id = g_timeout_add(NOTICE_MS, audio_bar_hide_cb, w);
+	}
+}
+
+static void sound_set(struct client_window *w, int volume, bool muted)
+{
+	w->volume = volume < 0 ? 0 : volume > 100 ? 100 : volume;
+	w->muted = muted;
+	net_set_volume(w->net, w->volume, w->muted);
+	audio_bar_update(w, true);
+}
+
+static void mic_set(struct client_window *w, bool on)
+{
+	if (w->cfg.no_mic)
+		return;
+	w->mic_on = on;
+	net_set_mic(w->net, on);
+	if (on && w->state == SESSION_CONNECTED && !w->mic_allowed)
+		notice_show(w, "The desktop does not take this client's microphone");
+	audio_bar_update(w, true);
+}
+
+static void mute_toggled_cb(GtkToggleButton *b, gpointer ud)
+{
+	struct client_window *w = ud;
+	if (!w->syncing)
+		sound_set(w, w->volume, gtk_toggle_button_get_active(b));
+}
+
+static void volume_changed_cb(GtkRange *r, gpointer ud)
+{
+	struct client_window *w = ud;
+	if (!w->syncing)
+		sound_set(w, (int)lround(gtk_range_get_value(r)), w->muted);
+}
+
+static void mic_toggled_cb(GtkToggleButton *b, gpointer ud)
+{
+	struct client_window *w = ud;
+	if (!w->syncing)
+		mic_set(w, gtk_toggle_button_get_active(b));
 }
 
 /* ---- statistics overlay ------------------------------------------------------------ */
@@ -604,6 +711,19 @@ static gboolean stats_tick(gpointer ud)
 	f = view_fit(w->view);
 	o.zoom = f.scale * sf;
 	view_get_offset(w->view, &o.off_x, &o.off_y);
+	if (ns.audio) {
+		o.audio = true;
+		o.audio_kbps = ns.audio_st.kbps;
+		o.jitter_ms = ns.audio_st.depth_us / 1e3;
+		o.jitter_target_ms = ns.audio_st.target_us / 1e3;
+		o.concealed = ns.audio_st.concealed + ns.audio_st.recovered;
+		o.audio_dropped = ns.audio_st.dropped + ns.audio_st.late;
+		o.lipsync_ms = ns.audio_st.lipsync_valid ? ns.audio_st.lipsync_ms : NAN;
+		o.volume = ns.audio_st.volume;
+		o.muted = ns.audio_st.muted;
+		o.mic = ns.mic_live ? "live" : ns.mic_allowed ? "off" : "not taken";
+	}
+	mic_indicator(w, ns.mic_live);
 	stats_overlay_format(&o, text, sizeof(text));
 	stats_period_start(w, &ns);
 	if (!w->stats_on)
@@ -622,6 +742,7 @@ static gboolean stats_tick(gpointer ud)
 static void stats_toggle(struct client_window *w, bool on)
 {
 	w->stats_on = on;
+	audio_bar_update(w, false);
 	if (!on)
 		view_set_stats(w->view, NULL);
 	else
@@ -719,6 +840,22 @@ static gboolean key_cb(GtkWidget *widget, GdkEventKey *e, gpointer ud)
 	}
 	if (down && mods == w->scale_mods && gdk_keyval_to_lower(e->keyval) == w->scale_keysym) {
 		scale_cycle(w);
+		return TRUE;
+	}
+	if (down && mods == w->mute_mods && gdk_keyval_to_lower(e->keyval) == w->mute_keysym) {
+		sound_set(w, w->volume, !w->muted);
+		return TRUE;
+	}
+	if (down && mods == w->vup_mods && gdk_keyval_to_lower(e->keyval) == w->vup_keysym) {
+		sound_set(w, w->volume + VOLUME_STEP, false);
+		return TRUE;
+	}
+	if (down && mods == w->vdown_mods && gdk_keyval_to_lower(e->keyval) == w->vdown_keysym) {
+		sound_set(w, w->volume - VOLUME_STEP, w->muted);
+		return TRUE;
+	}
+	if (down && mods == w->mic_mods && gdk_keyval_to_lower(e->keyval) == w->mic_keysym) {
+		mic_set(w, !w->mic_on);
 		return TRUE;
 	}
 	if (down && !w->cfg.kiosk && e->keyval == GDK_KEY_F11 && !(mods & ~COMBO_SHIFT)) {
@@ -1383,15 +1520,20 @@ static void realize_cb(GtkWidget *widget, gpointer ud)
 	apply_cursor(w);
 }
 
-static const char *css = ".hr-status { background-color: rgba(20, 20, 20, 0.82); color: #f0f0f0;"
-			 " border-radius: 10px; padding: 24px 32px; }"
-			 ".hr-status-title { font-size: 20pt; font-weight: bold; }"
-			 ".hr-status-detail { font-size: 11pt; }"
-			 ".hr-stats { background-color: rgba(0, 0, 0, 0.7); color: #e8ffe8;"
-			 " font-family: monospace; font-size: 10pt; padding: 6px 10px;"
-			 " margin: 8px; border-radius: 6px; }"
-			 ".hr-notice { background-color: rgba(20, 20, 20, 0.82); color: #f0f0f0;"
-			 " font-size: 11pt; padding: 8px 16px; margin: 16px; border-radius: 8px; }";
+static const char *css =
+	".hr-status { background-color: rgba(20, 20, 20, 0.82); color: #f0f0f0;"
+	" border-radius: 10px; padding: 24px 32px; }"
+	".hr-status-title { font-size: 20pt; font-weight: bold; }"
+	".hr-status-detail { font-size: 11pt; }"
+	".hr-stats { background-color: rgba(0, 0, 0, 0.7); color: #e8ffe8;"
+	" font-family: monospace; font-size: 10pt; padding: 6px 10px;"
+	" margin: 8px; border-radius: 6px; }"
+	".hr-notice { background-color: rgba(20, 20, 20, 0.82); color: #f0f0f0;"
+	" font-size: 11pt; padding: 8px 16px; margin: 16px; border-radius: 8px; }"
+	".hr-audio { background-color: rgba(20, 20, 20, 0.82); color: #f0f0f0;"
+	" padding: 4px 8px; margin: 8px; border-radius: 6px; }"
+	".hr-mic { background-color: rgba(20, 20, 20, 0.82); color: #ff3030;"
+	" font-weight: bold; padding: 4px 10px; margin: 8px; border-radius: 6px; }";
 
 static void build(struct client_window *w)
 {
@@ -1468,6 +1610,40 @@ static void build(struct client_window *w)
 	gtk_widget_set_no_show_all(w->notice, TRUE);
 	gtk_overlay_add_overlay(GTK_OVERLAY(w->overlay), w->notice);
 	gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(w->overlay), w->notice, TRUE);
+
+	/* sound controls, top right; they never take the keyboard from the desktop */
+	w->audio_bar = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+	gtk_style_context_add_class(gtk_widget_get_style_context(w->audio_bar), "hr-audio");
+	gtk_widget_set_halign(w->audio_bar, GTK_ALIGN_END);
+	gtk_widget_set_valign(w->audio_bar, GTK_ALIGN_START);
+	w->mute_btn = gtk_toggle_button_new_with_label("Sound on");
+	w->volume_scale = gtk_scale_new_with_range(GTK_ORIENTATION_HORIZONTAL, 0, 100, 1);
+	gtk_scale_set_draw_value(GTK_SCALE(w->volume_scale), TRUE);
+	gtk_scale_set_digits(GTK_SCALE(w->volume_scale), 0);
+	gtk_widget_set_size_request(w->volume_scale, 140, -1);
+	w->mic_btn = gtk_toggle_button_new_with_label("Mic off");
+	gtk_widget_set_can_focus(w->mute_btn, FALSE);
+	gtk_widget_set_can_focus(w->volume_scale, FALSE);
+	gtk_widget_set_can_focus(w->mic_btn, FALSE);
+	gtk_box_pack_start(GTK_BOX(w->audio_bar), w->mute_btn, FALSE, FALSE, 0);
+	gtk_box_pack_start(GTK_BOX(w->audio_bar), w->volume_scale, FALSE, FALSE, 0);
+	gtk_box_pack_start(GTK_BOX(w->audio_bar), w->mic_btn, FALSE, FALSE, 0);
+	gtk_widget_set_no_show_all(w->audio_bar, TRUE);
+	gtk_widget_show(w->mute_btn);
+	gtk_widget_show(w->volume_scale);
+	gtk_widget_show(w->mic_btn);
+	g_signal_connect(w->mute_btn, "toggled", G_CALLBACK(mute_toggled_cb), w);
+	g_signal_connect(w->volume_scale, "value-changed", G_CALLBACK(volume_changed_cb), w);
+	g_signal_connect(w->mic_btn, "toggled", G_CALLBACK(mic_toggled_cb), w);
+	gtk_overlay_add_overlay(GTK_OVERLAY(w->overlay), w->audio_bar);
+	/* while the microphone is live, always: the user must see that the desktop hears them */
+	w->mic_label = gtk_label_new("● mic");
+	gtk_style_context_add_class(gtk_widget_get_style_context(w->mic_label), "hr-mic");
+	gtk_widget_set_halign(w->mic_label, GTK_ALIGN_START);
+	gtk_widget_set_valign(w->mic_label, GTK_ALIGN_START);
+	gtk_widget_set_no_show_all(w->mic_label, TRUE);
+	gtk_overlay_add_overlay(GTK_OVERLAY(w->overlay), w->mic_label);
+	gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(w->overlay), w->mic_label, TRUE);
 	gtk_container_add(GTK_CONTAINER(w->window), w->overlay);
 
 	g_signal_connect(w->window, "key-press-event", G_CALLBACK(key_cb), w);
@@ -1538,6 +1714,13 @@ struct client_window *client_window_new(const struct client_cfg *cfg)
 		free(w);
 		return NULL;
 	}
+	/* fixed: they cannot fail to parse */
+	combo_parse(MUTE_COMBO, keysym_from_name, &w->mute_mods, &w->mute_keysym);
+	combo_parse(VOLUME_UP_COMBO, keysym_from_name, &w->vup_mods, &w->vup_keysym);
+	combo_parse(VOLUME_DOWN_COMBO, keysym_from_name, &w->vdown_mods, &w->vdown_keysym);
+	combo_parse(MIC_COMBO, keysym_from_name, &w->mic_mods, &w->mic_keysym);
+	w->volume = cfg->volume > 0 && cfg->volume <= 100 ? cfg->volume : 100;
+	w->mic_on = cfg->mic && !cfg->no_mic;
 	if (cfg->trace_file) {
 		w->trace = fopen(cfg->trace_file, "w");
 		if (!w->trace) {
@@ -1555,6 +1738,7 @@ struct client_window *client_window_new(const struct client_cfg *cfg)
 	stats_series_init(&w->period_decode);
 	w->same_host = host_is_local(cfg->host);
 	build(w);
+	audio_bar_update(w, false);
 	status_show(w, "Connecting…", NULL);
 
 	ncfg.session.host = w->host;
@@ -1575,6 +1759,12 @@ struct client_window *client_window_new(const struct client_cfg *cfg)
 	ncfg.clipboard_max = cfg->clipboard_max;
 	ncfg.prepare = cfg->prepare;
 	ncfg.prepare_ud = cfg->prepare_ud;
+	ncfg.session.no_audio = cfg->no_audio;
+	ncfg.session.offer_mic = !cfg->no_mic;
+	ncfg.audio_sink = cfg->audio_sink;
+	ncfg.volume = w->volume;
+	ncfg.mic_source = cfg->mic_source;
+	ncfg.mic_on = w->mic_on;
 	w->net = net_new(&ncfg);
 	if (!w->net) {
 		client_window_free(w);
@@ -1602,6 +1792,8 @@ void client_window_free(struct client_window *w)
 		g_source_remove(w->settle_id);
 	if (w->notice_id)
 		g_source_remove(w->notice_id);
+	if (w->audio_bar_id)
+		g_source_remove(w->audio_bar_id);
 	test_free(w->test);
 	if (w->clipboard)
 		g_signal_handlers_disconnect_by_data(w->clipboard, w);
@@ -1616,6 +1808,9 @@ void client_window_free(struct client_window *w)
 	/* the view first: it disconnects from its widgets while they are alive */
 	view_free(w->view);
 	if (w->window) {
+		g_signal_handlers_disconnect_by_data(w->mute_btn, w);
+		g_signal_handlers_disconnect_by_data(w->volume_scale, w);
+		g_signal_handlers_disconnect_by_data(w->mic_btn, w);
 		g_signal_handlers_disconnect_by_data(w->window, w);
 		gtk_widget_destroy(w->window);
 	}

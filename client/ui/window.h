@@ -40,6 +40,13 @@ struct client_cfg {
 	const char *scale_combo; /* cycles the scaling; NULL: "ctrl+alt+shift+m" */
 	/* one line per shown frame and per overlay update (bench/client, tests); NULL: none */
 	const char *trace_file;
+	/* sound (client/ui/README.md "Sound") */
+	bool no_audio;		/* do not ask for the desktop's sound */
+	const char *audio_sink; /* PulseAudio sink; NULL: the default */
+	int volume;		/* percent at start, 1..100; 0: 100 */
+	bool no_mic;		/* no microphone toggle: the agent is told we have none */
+	bool mic;		/* the microphone on from the start (--mic; kiosks) */
+	const char *mic_source; /* PulseAudio source; NULL: the default */
 	/* broker mode: a fresh ticket before every connection (net.h net_cfg.prepare) */
 	int (*prepare)(void *prepare_ud, struct session_cfg *cfg, char *text, size_t textlen,
 		       int *retry_ms, int *bye_reason);

@@ -265,7 +265,7 @@ static void test_net_thread(void)
 	net_send_key(n, 30, 'a', true);
 	net_send_pointer(n, 1, 2, 1);
 	net_send_scroll(n, 0, 120);
-	net_ack(n, 1, 2);
+	net_ack(n, 1, 1, 2);
 	while ((ev = next_event(n, &w, 5000))) {
 		if (ev->kind == NET_EV_CLOSED) {
 			closed = true;
@@ -690,6 +690,24 @@ static void test_overlay_text(void)
 			  "file\n"
 			  "renderer OpenGL (llvmpipe)\n"
 			  "desktop 1920x1080   1:1 at +960+480   HiDPI ×1");
+	/* with sound: two more lines */
+	o.audio = true;
+	o.audio_kbps = 95.6;
+	o.jitter_ms = 20.2;
+	o.jitter_target_ms = 30;
+	o.concealed = 3;
+	o.audio_dropped = 1;
+	o.lipsync_ms = 4.04;
+	o.volume = 80;
+	o.muted = true;
+	o.mic = "live";
+	stats_overlay_format(&o, buf, sizeof(buf));
+	CHECK(strstr(buf, "HiDPI ×1\naudio 96 kbit/s   jitter 20/30 ms   concealed 3   dropped 1\n"
+			  "lip sync +4.0 ms   volume 80 % (muted)   mic live") != NULL);
+	o.lipsync_ms = NAN;
+	stats_overlay_format(&o, buf, sizeof(buf));
+	CHECK(strstr(buf, "lip sync – ms") != NULL);
+	o.audio = false;
 	/* unknown values, another host's clock, fit */
 	o.fps = 0;
 	o.kbps = o.latency_ms = o.decode_ms = o.rtt_ms = NAN;
