@@ -80,6 +80,14 @@ struct client_audio {
 	atomic_bool stop;
 };
 
+/* Times from the network are anything: clamp them so their differences cannot overflow. */
+#define TIME_LIMIT_US ((int64_t)1 << 60) /* as audio/jitter.c: 36 000 years */
+
+static int64_t sane_us(int64_t t)
+{
+	return t > TIME_LIMIT_US ? TIME_LIMIT_US : t < -TIME_LIMIT_US ? -TIME_LIMIT_US : t;
+}
+
 static int64_t realtime_us(void)
 {
 	struct timespec ts;
@@ -404,6 +412,10 @@ int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arriv
 	int64_t dur = samples > 0 ? (int64_t)samples * 1000000 / AUDIO_RATE : 0;
 	int rc;
 
+	/* a capture time beyond ±2^60 µs is a lie (refused, as the jitter buffer would) */
+	if (samples > 0 && sane_us(capture_us) != capture_us)
+		samples = -EINVAL;
+	arrival_us = sane_us(arrival_us);
 	/* the protocol's frames are 2.5..20 ms: longer ones are a confused or hostile agent */
 	if (samples > 0 && (dur < PACKET_MIN_US || dur > PACKET_MAX_US))
 		samples = OPUS_CODEC_ETOOLONG;
@@ -412,7 +424,9 @@ int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arriv
 		if (ca->refused++ == 0)
 			log_warn("audio: refused an AUDIO packet of %zu bytes: %s (counting the "
 				 "rest)",
-				 len, opus_codec_strerror(samples));
+				 len,
+				 samples == -EINVAL ? "its capture time is absurd"
+						    : opus_codec_strerror(samples));
 		pthread_mutex_unlock(&ca->lock);
 		return samples;
 	}
@@ -440,6 +454,8 @@ int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arriv
 
 void client_audio_video_shown(struct client_audio *ca, int64_t capture_us, int64_t display_us)
 {
+	capture_us = sane_us(capture_us);
+	display_us = sane_us(display_us);
 	double lat = (double)(display_us - capture_us);
 
 	pthread_mutex_lock(&ca->lock);

@@ -14,9 +14,14 @@
  *   op & 3 == 2  decode: u16 len, len bytes straight into opus_dec_decode with a short
  *                       (u16) output capacity
  *   op & 3 == 3  stats: both sets of counters are checked for sanity
+ *   op & 0x80    instead, the client's own path (client/audio.h), into one
+ *                client_audio playing on its virtual clock for the whole run:
+ *                op & 0x40: client_audio_video_shown(i64 capture, i64 display);
+ *                else client_audio_push(i64 capture, i64 arrival, u16 len, bytes)
  * Every decode writes into a buffer of exactly the capacity it claims, so an
  * overflow shows up under ASan.
  */
+#include "audio.h"
 #include "jitter.h"
 #include "log.h"
 #include "opus_codec.h"
@@ -34,6 +39,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	log_open("fuzz_client_opus", LOG_LEVEL_ERROR, LOG_TARGET_STDERR);
 	return 0;
+}
+
+/* Made once: its playback thread pops what the inputs push, concurrently, as in the client. */
+static struct client_audio *client_audio(void)
+{
+	static struct client_audio *ca;
+	if (!ca)
+		ca = client_audio_new(&(struct client_audio_cfg){.sink = CLIENT_AUDIO_SINK_NONE});
+	if (!ca)
+		abort();
+	return ca;
 }
 
 struct in {
@@ -73,6 +89,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	while (in.left) {
 		uint8_t op = (uint8_t)take(&in, 1);
+		if (op & 0x80) {
+			int64_t a = (int64_t)take(&in, 8), b = (int64_t)take(&in, 8);
+			if (op & 0x40) {
+				client_audio_video_shown(client_audio(), a, b);
+				continue;
+			}
+			size_t len = (size_t)take(&in, 2);
+			if (len > in.left)
+				len = in.left;
+			int rc = client_audio_push(client_audio(), a, b, in.p, len);
+			if (rc > 1)
+				abort();
+			in.p += len;
+			in.left -= len;
+			struct client_audio_stats st;
+			client_audio_stats(client_audio(), &st);
+			if (st.depth_us < 0 || st.volume != 100)
+				abort();
+			continue;
+		}
 		switch (op & 3) {
 		case 0: {
 			int64_t c = (int64_t)take(&in, 8);
