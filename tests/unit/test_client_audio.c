@@ -376,7 +376,7 @@ static void test_hostile(void)
 			pkt[0] = (uint8_t)(0x04 | (rand() & 0xf8)); /* stereo TOC, code 0 */
 		int64_t cap = t + (int64_t)(rand() % 2000000) - 1000000;
 		if (i % 100 == 0)
-			cap = (int64_t)rand() << 40; /* absurd */
+			cap = (int64_t)((uint64_t)rand() << 40); /* absurd */
 		(void)client_audio_push(ca, cap, now_us(), pkt, len);
 		results++;
 	}
