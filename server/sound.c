@@ -52,23 +52,40 @@ static bool test_drop(struct sound *s)
 	return s->rng % 100 < (uint32_t)s->drop_percent;
 }
 
+static bool digital_silence(const struct audio_frame *f)
+{
+	for (int i = 0; i < f->samples * AUDIO_CHANNELS; i++)
+		if (f->pcm[i])
+			return false;
+	return true;
+}
+
+/*
+ * Silence costs (almost) nothing: DTX sends nothing, and of what libopus
+ * still makes during silence — 3-byte packets every ~200 ms, and the
+ * normal-sized packets of the first frames after sound, which it encodes
+ * before DTX sets in — only the first frame of silence (so the decoder
+ * fades out on real silence) and one tiny packet every KEEPALIVE_US go
+ * out. A receiver treats the gaps as silence (its jitter buffer goes idle).
+ */
 static void encode_frame(struct sound *s, const struct audio_frame *f)
 {
 	uint8_t pkt[OPUS_CODEC_MAX_PACKET];
 	int n = opus_enc_encode(s->enc, f->pcm, pkt, sizeof(pkt));
+	bool quiet = n <= TINY_PACKET || digital_silence(f);
 
 	if (n < 0) {
 		log_warn("desktop %s: sound: %s", s->desktop, opus_codec_strerror(n));
 		return;
 	}
-	if (n == 0 || (n <= TINY_PACKET && s->in_silence &&
-		       f->capture_us - s->last_keepalive_us < KEEPALIVE_US)) {
+	if (n == 0 || (quiet && s->in_silence &&
+		       (n > TINY_PACKET || f->capture_us - s->last_keepalive_us < KEEPALIVE_US))) {
 		s->st.silent++;
 		return;
 	}
-	s->in_silence = n <= TINY_PACKET;
-	if (s->in_silence)
+	if (quiet)
 		s->last_keepalive_us = f->capture_us;
+	s->in_silence = quiet;
 	if (test_drop(s)) {
 		s->st.test_drops++;
 		return;
