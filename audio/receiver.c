@@ -64,6 +64,9 @@ int audio_rx_push(struct audio_rx *rx, int64_t capture_us, int64_t arrival_us,
 	int n = opus_dec_check(packet, len);
 	int rc;
 
+	/* Opus allows 120 ms; our senders make 2.5..20 ms frames, so more is a confused peer */
+	if (n > AUDIO_RX_PACKET_MAX)
+		n = OPUS_CODEC_ETOOLONG;
 	pthread_mutex_lock(&rx->lock);
 	if (n > 0) {
 		rc = jitter_push(rx->jb, capture_us, arrival_us, US_PER_SAMPLE(n), packet, len);

@@ -8,7 +8,8 @@
  *
  *   network thread: audio_rx_push(capture_us, arrival_us, packet)
  *       the packet is untrusted: opus_dec_check first (malformed, mono,
- *       longer than 120 ms: refused and counted), then the jitter buffer
+ *       longer than the protocol's 20 ms frames: refused and counted), then
+ *       the jitter buffer
  *   player thread:  audio_rx_fill(pcm, samples, play_us)
  *       pops the jitter buffer as often as it takes to fill the frame,
  *       decodes (or conceals, with FEC from the next packet when it is
@@ -26,6 +27,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The longest packet a peer may send, samples per channel: the protocol's 20 ms frames. */
+#define AUDIO_RX_PACKET_MAX 960
 
 struct audio_rx_stats {
 	uint64_t packets;   /* pushed and accepted by the jitter buffer */

@@ -18,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PACKET_MAX_US	   20000 /* the protocol's longest frame; 2.5 ms is the shortest */
-#define PACKET_MIN_US	   2500
 #define SMOOTH_VIDEO	   16	    /* video latency: 1/16 of each picture (decode times jitter) */
 #define SMOOTH_AUDIO	   4	    /* audio latency: 1/4 of each frame (the schedule is steady) */
 #define VIDEO_STALE_US	   2000000  /* no picture for this long: lip sync holds still */
@@ -44,7 +42,8 @@ struct client_audio {
 	int frame_us, frame_samples;
 
 	/* counters */
-	uint64_t refused; /* by our own check (frame length), before audio_rx */
+	uint64_t refused; /* by our own check (absurd capture times), before audio_rx */
+	bool refusal_logged;
 	uint64_t underruns, frames;
 	/* loss, for AUDIO_REPORT: seen on arrival, from the capture times */
 	int64_t seq_end_us; /* end of the latest packet (sender's clock); 0: none yet */
@@ -408,29 +407,32 @@ static void count_arrival(struct client_audio *ca, int64_t capture_us, int64_t d
 int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arrival_us,
 		      const uint8_t *data, size_t len)
 {
-	int samples = opus_dec_check(data, len);
-	int64_t dur = samples > 0 ? (int64_t)samples * 1000000 / AUDIO_RATE : 0;
+	int samples = 0;
+	int64_t dur;
 	int rc;
 
-	/* a capture time beyond ±2^60 µs is a lie (refused, as the jitter buffer would) */
-	if (samples > 0 && sane_us(capture_us) != capture_us)
+	/* a capture time beyond ±2^60 µs is a lie (the jitter buffer would refuse it too) */
+	if (sane_us(capture_us) != capture_us)
 		samples = -EINVAL;
 	arrival_us = sane_us(arrival_us);
-	/* the protocol's frames are 2.5..20 ms: longer ones are a confused or hostile agent */
-	if (samples > 0 && (dur < PACKET_MIN_US || dur > PACKET_MAX_US))
-		samples = OPUS_CODEC_ETOOLONG;
-	if (samples < 0) {
+	/* audio/receiver checks the packet (not Opus, mono, longer than 20 ms: refused) */
+	rc = samples < 0 ? samples : audio_rx_push(ca->rx, capture_us, arrival_us, data, len);
+	dur = rc > 0 ? (int64_t)rc * 1000000 / AUDIO_RATE : 0;
+	if (rc < 0) {
 		pthread_mutex_lock(&ca->lock);
-		if (ca->refused++ == 0)
+		if (samples < 0)
+			ca->refused++; /* audio_rx counted its own refusals */
+		if (!ca->refusal_logged) {
+			ca->refusal_logged = true;
 			log_warn("audio: refused an AUDIO packet of %zu bytes: %s (counting the "
 				 "rest)",
 				 len,
-				 samples == -EINVAL ? "its capture time is absurd"
-						    : opus_codec_strerror(samples));
+				 samples < 0 ? "its capture time is absurd"
+					     : opus_codec_strerror(rc));
+		}
 		pthread_mutex_unlock(&ca->lock);
-		return samples;
+		return rc;
 	}
-	rc = audio_rx_push(ca->rx, capture_us, arrival_us, data, len);
 	pthread_mutex_lock(&ca->lock);
 	if (rc > 0) {
 		count_arrival(ca, capture_us, dur, len);

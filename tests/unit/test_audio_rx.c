@@ -100,20 +100,23 @@ static void test_hostile(void)
 	/* a mono CELT packet (TOC 0xf8: config 31, mono, one frame) */
 	uint8_t mono[8] = {0xf8, 1, 2, 3, 4, 5, 6, 7};
 	CHECK_INT_EQ(audio_rx_push(rx, T0, T0, mono, sizeof(mono)), OPUS_CODEC_ECHANNELS);
-	/* 120 ms, the longest legal packet: six 20 ms stereo CELT frames (code 3, CBR) */
+	/* 120 ms, the longest packet Opus allows (six 20 ms stereo CELT frames, code 3, CBR):
+	 * longer than the protocol's frames, refused */
 	memset(pkt, 0, sizeof(pkt));
 	pkt[0] = 0xff;
 	pkt[1] = 6;
-	CHECK_INT_EQ(audio_rx_push(rx, T0, T0, pkt, 2 + 6 * 10), 5760);
-	/* seven of them, 140 ms: refused */
+	CHECK_INT_EQ(audio_rx_push(rx, T0, T0, pkt, 2 + 6 * 10), OPUS_CODEC_ETOOLONG);
+	/* seven of them, 140 ms: not even Opus */
 	pkt[1] = 7;
 	CHECK(audio_rx_push(rx, T0 + 200000, T0 + 200000, pkt, 2 + 7 * 10) < 0);
-	/* absurd capture time */
+	/* one 20 ms frame is fine */
 	pkt[1] = 1;
+	CHECK_INT_EQ(audio_rx_push(rx, T0, T0, pkt, 2 + 10), 960);
+	/* absurd capture time */
 	CHECK(audio_rx_push(rx, INT64_MAX, T0, pkt, 12) < 0);
 	audio_rx_stats(rx, &st);
 	CHECK_INT_EQ(st.packets, 1);
-	CHECK_INT_EQ(st.refused, 5);
+	CHECK_INT_EQ(st.refused, 6);
 	/* fills of any size never write past what was asked, idle or not */
 	for (int n = 1; n <= 5760; n = n * 3 + 1)
 		CHECK(audio_rx_fill(rx, out, n, T0 + 100000) <= n);
