@@ -66,6 +66,7 @@ bench: deps build
 	$(BUILD)/bench/proto/bench-proto
 	bench/agent/run.sh $(BUILD)
 	bench/client/run.sh $(BUILD)
+	bench/audio/run.sh $(BUILD)
 	bench/broker/run.sh $(BUILD)
 
 demo: deps build

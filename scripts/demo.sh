@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # make demo: the whole product on one machine — a demo CA, the broker on its embedded SQLite,
 # an agent with a demo desktop (the QEMU test VM, or an Xvfb desktop with a terminal and a
-# clock), a pool with a user "demo", and the client logged in. Ctrl+C stops it all.
+# clock) and its sound (a private PulseAudio server; a chime plays into the desktop's sink
+# every few seconds, and the VM's own sound card plays there too: try `hr-tone` in it), a
+# pool with a user "demo", and the client logged in, its sound on your default output.
+# Ctrl+C stops it all.
 #
 #   scripts/demo.sh [--headless] [--desktop vm|x11|auto] [--once] [--build DIR]
 #   make demo                      (ARGS="--headless" for the same through make)
 #
 #   --headless     no window: highrise-probe logs in the same way and saves a screenshot
-#                  (also chosen when there is no DISPLAY)
+#                  and the sound that arrived (BUILD/demo/sound.wav); also chosen when there
+#                  is no DISPLAY
 #   --desktop D    vm: the QEMU VM fixture (tests/fixtures/vm; the Debian kernel is fetched
 #                  once), x11: an Xvfb desktop, auto (default): the VM when its kernel can be
 #                  fetched, else x11
@@ -38,7 +42,8 @@ while [ $# -gt 0 ]; do
 done
 case "$DESKTOP" in vm | x11 | auto) ;; *) echo "demo: --desktop is vm, x11 or auto" >&2; exit 2 ;; esac
 BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "demo: no build in $BUILD: run 'make build' first" >&2; exit 1; }
-for p in broker/highrise-broker broker/highrisectl server/highrise-agent client/highrise-probe; do
+for p in broker/highrise-broker broker/highrisectl server/highrise-agent client/highrise-probe \
+	tests/fixtures/sound/wavtone; do
 	[ -x "$BUILD/$p" ] || { echo "demo: $BUILD/$p is missing: run 'make build' first" >&2; exit 1; }
 done
 if [ $HEADLESS = 0 ] && [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
@@ -58,6 +63,7 @@ cleanup() {
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	[ -n "$VM_RUN" ] && "$SRC/tests/fixtures/vm/stop.sh" --run-dir "$VM_RUN" >/dev/null 2>&1 || true
+	"$SRC/tests/fixtures/pulse/pulse.sh" stop "$D/pulse" >/dev/null 2>&1 || true
 	say "stopped; logs are in $D"
 }
 trap cleanup EXIT
@@ -76,7 +82,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 port_or_free() { if python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', $1))" 2>/dev/null; then echo "$1"; else free_port; fi; }
 
 mkdir -p "$D"
-rm -f "$D"/*.log "$D"/broker.db "$D"/broker.db-* "$D"/screenshot.png # a fresh demo every time
+rm -f "$D"/*.log "$D"/broker.db "$D"/broker.db-* "$D"/screenshot.png "$D"/sound.wav # a fresh demo
 PKI=$D/pki
 CERTS=$SRC/certs/highrise-certs
 
@@ -103,14 +109,20 @@ wait_log "$D/broker.log" 'listening on' 20 "the broker"
 ctl() { "$BUILD/broker/highrisectl" --broker "$B" --cert "$PKI/admin-demo-admin.pem" \
 	--key "$PKI/admin-demo-admin.key" --ca "$PKI/ca.pem" "$@"; }
 
-say "3/6 the demo desktop"
+say "3/6 the demo desktop, and its sound server"
+# the host's sound server, private to the demo: the desktop's sink "desktop1" lives there
+PULSE=$("$SRC/tests/fixtures/pulse/pulse.sh" start "$D/pulse") ||
+	die "PulseAudio did not start (log: $D/pulse/pulse.log; make deps installs it)"
+PULSE_SERVER=$PULSE pactl load-module module-null-sink sink_name=desktop1 >/dev/null ||
+	die "cannot make the desktop's sink on $PULSE"
 URI=""
 if [ "$DESKTOP" != x11 ]; then
 	VM_RUN=$D/vm
 	rm -rf "$VM_RUN"
 	mkdir -p "$VM_RUN"
 	say "    booting the QEMU test VM (fetches a Debian kernel once; TCG boots take a minute)"
-	if "$SRC/tests/fixtures/vm/start.sh" --run-dir "$VM_RUN" --video 1280x720 >"$D/vm.env" 2>"$D/vm.log"; then
+	if "$SRC/tests/fixtures/vm/start.sh" --run-dir "$VM_RUN" --video 1280x720 --audio pa \
+		--pulse-server "$PULSE" --pulse-sink desktop1 >"$D/vm.env" 2>"$D/vm.log"; then
 		. "$D/vm.env"
 		URI="vnc://127.0.0.1:$HR_VM_VNC_PORT"
 		say "    VM up in ${HR_VM_BOOT_SECONDS}s ($HR_VM_ACCEL), console on VNC port $HR_VM_VNC_PORT"
@@ -153,9 +165,19 @@ if [ -z "$URI" ]; then
 	say "    Xvfb desktop :$N with a terminal and a clock"
 fi
 
+# a chime (A4 then E5) into the desktop's sink every 4 s: the sound the client should play
+"$BUILD/tests/fixtures/sound/wavtone" gen "$D/chime-a.wav" 440 0.6 0.3
+"$BUILD/tests/fixtures/sound/wavtone" gen "$D/chime-e.wav" 659.3 0.6 0.3
+(while :; do
+	PULSE_SERVER=$PULSE paplay -d desktop1 "$D/chime-a.wav" && PULSE_SERVER=$PULSE paplay -d desktop1 "$D/chime-e.wav" || exit 0
+	sleep 2.8
+done) >"$D/chime.log" 2>&1 &
+PIDS+=($!)
+say "    sound: a chime into the desktop's sink every 4 s (PulseAudio at $PULSE)"
+
 say "4/6 agent demo-host on 127.0.0.1:$APORT, registering with the broker"
 "$BUILD/server/highrise-agent" --name demo-host --listen "127.0.0.1:$APORT" \
-	--desktop "desktop1 $URI" \
+	--desktop "desktop1 $URI audio=pulse:desktop1" --audio.server "$PULSE" \
 	--tls.cert_file "$PKI/agent-demo-host.pem" --tls.key_file "$PKI/agent-demo-host.key" \
 	--ticket.public_key "$PKI/ticket.pub" \
 	--broker.url "$B" --broker.ca_file "$PKI/ca.pem" --broker.advertise_address 127.0.0.1 \
@@ -188,9 +210,13 @@ if [ $HEADLESS = 1 ]; then
 	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ticket"])' "$D/connect.json" >"$D/ticket.b64" ||
 		die "the broker gave no desktop: $(cat "$D/connect.json")"
 	"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$D/ticket.b64" \
-		--ca "$PKI/ca.pem" --seconds 4 --png "$D/screenshot.png" --json >"$D/probe.json" 2>"$D/probe.log" ||
+		--ca "$PKI/ca.pem" --seconds 5 --png "$D/screenshot.png" --audio-out "$D/sound.wav" \
+		--json >"$D/probe.json" 2>"$D/probe.log" ||
 		{ cat "$D/probe.log" >&2; die "the probe could not show the desktop"; }
 	say "screenshot of the desktop: $D/screenshot.png"
+	snd=$("$BUILD/tests/fixtures/sound/wavtone" analyze "$D/sound.wav" |
+		sed -n 's/hz=\([0-9]*\).* db=\([-0-9]*\).* seconds=\([0-9.]*\).*/\3 s, loudest: \1 Hz at \2 dBFS/p')
+	say "the desktop's sound as it arrived: $D/sound.wav (${snd:-unreadable})"
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("    %d frames, %d bytes, %dx%d" % (d.get("frames",0), d.get("bytes",0), d.get("width",0), d.get("height",0)))' "$D/probe.json" 2>/dev/null || true
 	ctl session list
 else
@@ -205,7 +231,7 @@ cat <<EOF
 
   Broker   $B          (admin: highrisectl --broker $B --cert $PKI/admin-demo-admin.pem
                                           --key $PKI/admin-demo-admin.key --ca $PKI/ca.pem ...)
-  Agent    127.0.0.1:$APORT  desktop1 = $URI
+  Agent    127.0.0.1:$APORT  desktop1 = $URI, sound from sink desktop1 at $PULSE
   User     demo / $(cat "$PW_FILE")
   Logs     $D/*.log
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # highrise-client (GTK 3) showing a real QEMU VM's console through highrise-agent: the
 # client window shows the VM's screen (PSNR against the framebuffer read with
-# libvncclient), and keys typed into the client window with xdotool reach the guest's
-# shell (a marker in the guest's serial log).
+# libvncclient), keys typed into the client window with xdotool reach the guest's
+# shell (a marker in the guest's serial log), and the VM's own sound (hr-tone on its
+# emulated ES1370, QEMU's PulseAudio backend into the desktop's sink) plays on the
+# client's default sink.
 . "$(dirname "$0")/lib.sh"
-need qemu-system-x86_64 Xvfb xdpyinfo import compare convert xdotool xwininfo openbox wmctrl python3
+need qemu-system-x86_64 Xvfb xdpyinfo import compare convert xdotool xwininfo openbox wmctrl python3 \
+	pulseaudio pactl parec
 VM=$SRC/tests/fixtures/vm
 CLIENT=$BUILD/client/ui/highrise-client
 AGENT_NAME=agent-vm-client
@@ -15,20 +18,31 @@ export LSAN_OPTIONS="suppressions=$SRC/client/ui/lsan.supp:print_suppressions=0"
 # and agent_x11/agent_vm leak-check the agent.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
-eval "$("$VM/start.sh" --run-dir "$T/vm" 2>"$T/vm-start.log")" || {
+# the host's sound server for the VM (QEMU plays into the desktop's sink "vm") and the
+# client's own, with a null sink as its speakers
+start_pulse desk
+DESK=$PA_SERVER
+PULSE_SERVER=$DESK pactl load-module module-null-sink sink_name=vm >/dev/null
+start_pulse cli
+CLI=$PA_SERVER
+speakers "$CLI"
+
+eval "$("$VM/start.sh" --run-dir "$T/vm" --audio pa --pulse-server "$DESK" --pulse-sink vm \
+	2>"$T/vm-start.log")" && [ -n "${HR_VM_PID:-}" ] || {
 	fail "the VM did not boot (see vm-start.log)"
 	exit 1
 }
 CLEANUPS+=("'$VM/stop.sh' '$T/vm' >/dev/null 2>&1")
 say "VM up in ${HR_VM_BOOT_SECONDS}s ($HR_VM_ACCEL), VNC port $HR_VM_VNC_PORT"
 make_pki
-start_agent "$AGENT_NAME" "vm vnc://127.0.0.1:$HR_VM_VNC_PORT"
+start_agent "$AGENT_NAME" "vm vnc://127.0.0.1:$HR_VM_VNC_PORT audio=pulse:vm" -- \
+	--audio.server "$DESK"
 
 client_display
 xc() { DISPLAY=":$CDISP" "$@"; }
 
 ticket "$T/t1" alice vm
-DISPLAY=":$CDISP" bg client "$CLIENT" --agent "127.0.0.1:$AGENT_PORT" --ticket "$T/t1" \
+PULSE_SERVER=$CLI DISPLAY=":$CDISP" bg client "$CLIENT" --agent "127.0.0.1:$AGENT_PORT" --ticket "$T/t1" \
 	--ca "$T/pki/ca.pem" -v
 CPID=$LAST_PID
 check "the client shows the VM's console (720x400)" \
@@ -64,6 +78,19 @@ xc xdotool type --delay 40 "echo $marker > /dev/ttyS0"
 xc xdotool key --delay 40 Return
 check "keys typed into the client reach the guest (marker in the serial log)" \
 	wait_for 15 grep -q "^$marker" "$HR_VM_SERIAL"
+
+# the VM's own sound: hr-tone on the guest's ES1370 -> QEMU -> the desktop's sink -> the agent
+# -> the client's speakers
+PULSE_SERVER=$CLI bg parec parec -d speakers.monitor --format=s16le --rate=48000 --channels=2 \
+	"$T/vm-sound.raw"
+PAREC=$LAST_PID
+off=$(wc -l <"$HR_VM_SERIAL")
+python3 "$VM/vmctl.py" --monitor "$HR_VM_MONITOR" type "hr-tone 4 600" >/dev/null
+check "the guest played its tone" wait_for 60 grep -q "HIGHRISE-VM-TONE-END rc=0" "$HR_VM_SERIAL"
+kill "$PAREC" 2>/dev/null || true
+analyze "$T/vm-sound.raw"
+check "the VM's 600 Hz tone plays on the client's speakers (600 +- 5: $HZ)" near "$HZ" 600 5
+check "loud enough to be the tone, not noise ($DB dBFS)" python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > -40 else 1)' "$DB"
 
 kill -TERM "$CPID"
 rc=0
