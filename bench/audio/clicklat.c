@@ -207,8 +207,9 @@ int main(int argc, char **argv)
 		}
 	}
 	int k = n < 10 ? n : 10;
-	printf("clicks=%d mouth=%d ear=%d missed=%d p50_ms=%.1f p99_ms=%.1f first_ms=%.1f last_ms=%.1f\n", n,
-	       a.n, b.n, a.n - n, pct(lat, n, 0.5), pct(lat, n, 0.99), pct(lat, k, 0.5),
+	printf("clicks=%d mouth=%d ear=%d missed=%d p50_ms=%.1f p99_ms=%.1f first_ms=%.1f "
+	       "last_ms=%.1f\n",
+	       n, a.n, b.n, a.n - n, pct(lat, n, 0.5), pct(lat, n, 0.99), pct(lat, k, 0.5),
 	       pct(lat + n - k, k, 0.5));
 	return n > 0 ? 0 : 1;
 }

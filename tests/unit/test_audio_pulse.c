@@ -18,6 +18,7 @@
 #include "check.h"
 #include "log.h"
 #include "pulse.h"
+#include "pulsetest.h"
 #include "tone.h"
 
 #include <math.h>
@@ -111,33 +112,6 @@ static void log_to_test(enum log_level level, const char *file, int line, const 
 	pthread_mutex_unlock(&lock);
 }
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static int server_start(void)
-{
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "%s start %s", fixture, dir);
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	bool got = fgets(server, sizeof(server), p) != NULL;
-	int rc = pclose(p);
-	if (!got || rc != 0)
-		return -1;
-	server[strcspn(server, "\n")] = 0;
-	return 0;
-}
-
 static bool wait_for(bool (*cond)(void *), void *ud, int ms)
 {
 	for (int t = 0; t < ms; t += 20) {
@@ -164,8 +138,8 @@ static bool playback_connected(void *ud)
 
 static bool sink_exists(const char *name)
 {
-	return run("PULSE_SERVER=%s pactl list short sinks | cut -f2 | grep -qx %s", server,
-		   name) == 0;
+	return run_cmd("PULSE_SERVER=%s pactl list short sinks | cut -f2 | grep -qx %s", server,
+		       name) == 0;
 }
 
 /* The loud part of what was captured: from the first to the last frame above -40 dB. */
@@ -199,7 +173,7 @@ static void capture_tone(const char *sink, const char *wav, double in_db, const 
 	double hz, db, secs;
 
 	start_collecting();
-	int rc = run("PULSE_SERVER=%s paplay --device=%s %s", server, sink, wav);
+	int rc = run_cmd("PULSE_SERVER=%s paplay --device=%s %s", server, sink, wav);
 	CHECK_INT_EQ(rc, 0);
 	sleep_ms(200);
 	stop_collecting();
@@ -247,9 +221,9 @@ static void test_playback(double in_db)
 	CHECK(wait_for(playback_connected, p, 5000));
 	CHECK(sink_exists("hrtest_y"));
 	snprintf(raw, sizeof(raw), "%s/rec.raw", dir);
-	run("PULSE_SERVER=%s timeout 2 parec --device=hrtest_y.monitor --raw --format=s16le "
-	    "--rate=48000 --channels=2 > %s",
-	    server, raw);
+	run_cmd("PULSE_SERVER=%s timeout 2 parec --device=hrtest_y.monitor --raw --format=s16le "
+		"--rate=48000 --channels=2 > %s",
+		server, raw);
 	struct audio_playback_stats st;
 	audio_playback_stats(p, &st);
 	audio_playback_free(p);
@@ -323,10 +297,11 @@ static void test_source_uri(const char *wav, double in_db)
 	CHECK(!sink_exists("hrtest_nothing"));
 	audio_source_pulse.close(none);
 
-	CHECK_INT_EQ(run("PULSE_SERVER=%s pactl load-module module-null-sink sink_name=hrtest_m "
-			 ">/dev/null",
-			 server),
-		     0);
+	CHECK_INT_EQ(
+		run_cmd("PULSE_SERVER=%s pactl load-module module-null-sink sink_name=hrtest_m "
+			">/dev/null",
+			server),
+		0);
 	struct audio_source *mic = audio_source_pulse.open(
 		"pulse-source:hrtest_m.monitor",
 		&(struct audio_source_cfg){.server = server, .on_frame = on_frame});
@@ -350,7 +325,7 @@ int main(void)
 	if (getenv("HR_TEST_DEBUG"))
 		log_set_level(LOG_LEVEL_DEBUG);
 	CHECK(mkdtemp(dir) != NULL);
-	int up = server_start();
+	int up = pulsetest_start(fixture, dir, server, sizeof(server));
 	CHECK_INT_EQ(up, 0);
 	if (up != 0) {
 		fprintf(stderr,
@@ -396,9 +371,9 @@ int main(void)
 	CHECK(wait_for(playback_connected, play, 5000));
 
 	/* kill it while paplay plays into the sink we capture */
-	run("PULSE_SERVER=%s paplay --device=hrtest_x %s >/dev/null 2>&1 &", server, wav);
+	run_cmd("PULSE_SERVER=%s paplay --device=hrtest_x %s >/dev/null 2>&1 &", server, wav);
 	CHECK(wait_for(frames_flowing, &(struct flow){src, UINT64_MAX}, 2000));
-	int killed = run("%s kill %s", fixture, dir);
+	int killed = run_cmd("%s kill %s", fixture, dir);
 	CHECK_INT_EQ(killed, 0);
 	sleep_ms(2000); /* 100 + 200 + 400 + 800 ms of retries */
 	struct audio_source_stats st;
@@ -411,7 +386,7 @@ int main(void)
 	CHECK(!st.connected);
 	CHECK(st.reconnects >= 3);
 	CHECK_INT_EQ(warns_down, 1); /* said once, not once per attempt */
-	up = server_start();
+	up = pulsetest_start(fixture, dir, server, sizeof(server));
 	CHECK_INT_EQ(up, 0);
 	int64_t t0 = now_us();
 	CHECK(wait_for(source_connected, src, 8000));
@@ -444,8 +419,8 @@ int main(void)
 	test_source_uri(wav, in_db);
 	audio_playback_free(NULL);
 out:
-	run("%s stop %s", fixture, dir);
-	run("rm -rf %s", dir);
+	run_cmd("%s stop %s", fixture, dir);
+	run_cmd("rm -rf %s", dir);
 	log_set_sink(NULL, NULL);
 	return check_done("test_audio_pulse");
 }

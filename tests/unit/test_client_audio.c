@@ -23,6 +23,7 @@
 #include "check.h"
 #include "log.h"
 #include "opus_codec.h"
+#include "pulsetest.h"
 #include "tone.h"
 
 #include <event2/event.h>
@@ -58,33 +59,6 @@ static void sleep_until(int64_t us)
 static void sleep_ms(int ms)
 {
 	sleep_until(now_us() + ms * 1000);
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static int server_start(void)
-{
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "%s start %s", fixture, dir);
-	FILE *p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	bool got = fgets(server, sizeof(server), p) != NULL;
-	int rc = pclose(p);
-	if (!got || rc != 0)
-		return -1;
-	server[strcspn(server, "\n")] = 0;
-	return 0;
 }
 
 /* The loud part: from the first to the last 10 ms above -40 dB, less 50 ms at each edge. */
@@ -244,10 +218,11 @@ static void test_wav(void)
 static void test_sink(void)
 {
 	char raw[4300];
-	CHECK_INT_EQ(run("PULSE_SERVER=%s pactl load-module module-null-sink sink_name=hrtest_cl "
-			 ">/dev/null",
-			 server),
-		     0);
+	CHECK_INT_EQ(
+		run_cmd("PULSE_SERVER=%s pactl load-module module-null-sink sink_name=hrtest_cl "
+			">/dev/null",
+			server),
+		0);
 	struct client_audio *ca = client_audio_new(
 		&(struct client_audio_cfg){.server = server, .sink = "hrtest_cl"});
 	CHECK(ca != NULL);
@@ -263,9 +238,9 @@ static void test_sink(void)
 	}
 	CHECK(st.frames >= 50);
 	snprintf(raw, sizeof(raw), "%s/sink.raw", dir);
-	CHECK_INT_EQ(run("PULSE_SERVER=%s timeout 2.5 parec --device=hrtest_cl.monitor --raw "
-			 "--format=s16le --rate=48000 --channels=2 > %s & ",
-			 server, raw),
+	CHECK_INT_EQ(run_cmd("PULSE_SERVER=%s timeout 2.5 parec --device=hrtest_cl.monitor --raw "
+			     "--format=s16le --rate=48000 --channels=2 > %s & ",
+			     server, raw),
 		     0);
 	sleep_ms(300);
 	feed(ca, &(struct feed){.hz = 440, .seconds = 1.5});
@@ -515,10 +490,11 @@ static void test_mic(void)
 	double mic_in_db = tone_level_db(tone, RATE * 3 / 2);
 	snprintf(wav, sizeof(wav), "%s/mic.wav", dir);
 	CHECK_INT_EQ(tone_write_wav(wav, tone, RATE * 3 / 2), 0);
-	CHECK_INT_EQ(run("PULSE_SERVER=%s pactl load-module module-null-sink sink_name=hrtest_mic "
-			 ">/dev/null",
-			 server),
-		     0);
+	CHECK_INT_EQ(
+		run_cmd("PULSE_SERVER=%s pactl load-module module-null-sink sink_name=hrtest_mic "
+			">/dev/null",
+			server),
+		0);
 	struct client_mic *m = client_mic_new(
 		base, &(struct client_mic_cfg){.server = server,
 					       .source = "hrtest_mic.monitor",
@@ -528,7 +504,7 @@ static void test_mic(void)
 		goto out;
 	CHECK(!client_mic_is_on(m));
 	/* off: a tone plays, nothing is sent */
-	run("PULSE_SERVER=%s paplay --device=hrtest_mic %s >/dev/null 2>&1 &", server, wav);
+	run_cmd("PULSE_SERVER=%s paplay --device=hrtest_mic %s >/dev/null 2>&1 &", server, wav);
 	loop_for(base, 500);
 	client_mic_stats(m, &ms);
 	CHECK_INT_EQ(ms.packets, 0);
@@ -538,7 +514,7 @@ static void test_mic(void)
 	CHECK_INT_EQ(client_mic_set_on(m, true), 0);
 	CHECK(client_mic_is_on(m));
 	loop_for(base, 500); /* connected */
-	run("PULSE_SERVER=%s paplay --device=hrtest_mic %s >/dev/null 2>&1 &", server, wav);
+	run_cmd("PULSE_SERVER=%s paplay --device=hrtest_mic %s >/dev/null 2>&1 &", server, wav);
 	loop_for(base, 2000);
 	client_mic_stats(m, &ms);
 	printf("mic: %llu frames, %llu packets (%llu bytes), %llu silent, %llu dropped\n",
@@ -558,7 +534,7 @@ static void test_mic(void)
 	/* off again: nothing more */
 	CHECK_INT_EQ(client_mic_set_on(m, false), 0);
 	uint64_t sent = ms.packets;
-	run("PULSE_SERVER=%s paplay --device=hrtest_mic %s >/dev/null 2>&1 &", server, wav);
+	run_cmd("PULSE_SERVER=%s paplay --device=hrtest_mic %s >/dev/null 2>&1 &", server, wav);
 	loop_for(base, 500);
 	client_mic_stats(m, &ms);
 	CHECK_INT_EQ(ms.packets, sent);
@@ -580,7 +556,7 @@ int main(void)
 	if (getenv("HR_TEST_DEBUG"))
 		log_set_level(LOG_LEVEL_DEBUG);
 	CHECK(mkdtemp(dir) != NULL);
-	int up = server_start();
+	int up = pulsetest_start(fixture, dir, server, sizeof(server));
 	CHECK_INT_EQ(up, 0);
 	if (up != 0) {
 		fprintf(stderr, "test_client_audio: no PulseAudio server (is pulseaudio "
@@ -603,7 +579,7 @@ int main(void)
 	test_lipsync();
 	test_mic();
 
-	run("%s stop %s", fixture, dir);
-	run("rm -rf %s", dir);
+	run_cmd("%s stop %s", fixture, dir);
+	run_cmd("rm -rf %s", dir);
 	return check_done("test_client_audio");
 }
