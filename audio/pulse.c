@@ -697,10 +697,10 @@ static void playback_write_cb(pa_stream *s, size_t nbytes, void *ud)
 	if (pa_stream_get_latency(s, &lat, &neg) < 0 || neg)
 		lat = 0;
 	atomic_store(&p->latency_us, (int_fast64_t)lat);
-	int64_t play_us = realtime_us() + (int64_t)lat;
+	int64_t need_us = realtime_us(), play_us = need_us + (int64_t)lat;
 	/* Whole frames only: the server asks in minreq (one frame) steps. */
 	for (size_t done = 0; done < nbytes; done += frame_bytes) {
-		int got = p->fill(pcm, fs, play_us, p->userdata);
+		int got = p->fill(pcm, fs, play_us, need_us, p->userdata);
 		if (got < 0)
 			got = 0;
 		if (got > fs)
@@ -716,6 +716,7 @@ static void playback_write_cb(pa_stream *s, size_t nbytes, void *ud)
 		}
 		atomic_fetch_add(&p->frames, 1);
 		play_us += (int64_t)fs * 1000000 / AUDIO_RATE;
+		need_us += (int64_t)fs * 1000000 / AUDIO_RATE;
 	}
 }
 

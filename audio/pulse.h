@@ -32,8 +32,16 @@
  * Fills pcm with up to samples per channel (interleaved stereo s16) that
  * will be heard at CLOCK_REALTIME play_us, and returns how many it wrote
  * (0..samples); the rest of the frame is silence. On the playback thread.
+ *
+ * need_us is when the frame is handed over: now for the first frame the
+ * server asks for, a frame later for each next one in the same request
+ * (play_us minus the server's latency). A jitter buffer schedules against
+ * need_us — a packet must be there by then, and asking it for play_us
+ * instead would make it think packets late by the sound server's own
+ * latency — while lip sync and timing use play_us.
  */
-typedef int (*audio_fill_fn)(int16_t *pcm, int samples, int64_t play_us, void *userdata);
+typedef int (*audio_fill_fn)(int16_t *pcm, int samples, int64_t play_us, int64_t need_us,
+			     void *userdata);
 
 /* Zero means the default. */
 struct audio_playback_cfg {

@@ -18,16 +18,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SMOOTH_VIDEO	   16	    /* video latency: 1/16 of each picture (decode times jitter) */
-#define SMOOTH_AUDIO	   4	    /* audio latency: 1/4 of each frame (the schedule is steady) */
-#define VIDEO_STALE_US	   2000000  /* no picture for this long: lip sync holds still */
-#define SYNC_SETTLE_FRAMES 8	    /* frames between two lip-sync steps: let it show */
-#define SYNC_SHIFT_MAX_US  500000   /* never hold audio back further than this */
-#define SYNC_SHIFT_MIN_US  (-40000) /* nor advance it past the jitter buffer's margin */
-#define KBPS_WINDOW_US	   1000000
-#define FIFO_SAMPLES	   (AUDIO_FRAME_MAX + OPUS_CODEC_MAX_SAMPLES)
-#define MIC_QUEUE	   32 /* 320 ms of 10 ms packets waiting for the loop */
-#define MIC_BITRATE	   32000
+#define SMOOTH_VIDEO	   16	   /* video latency: 1/16 of each picture (decode times jitter) */
+#define SMOOTH_AUDIO	   4	   /* audio latency: 1/4 of each frame (the schedule is steady) */
+#define VIDEO_STALE_US	   2000000 /* no picture for this long: lip sync holds still */
+#define SYNC_SETTLE_FRAMES 8	   /* frames between two lip-sync steps: let it show */
+#define SYNC_SHIFT_MAX_US  500000  /* never hold audio back further than this */
+/*
+ * Nor ever play it earlier than the jitter buffer's own schedule: that is already the
+ * earliest time packets are here, and asking for sound sooner makes the next ones late
+ * (bench/audio lost a click in three that way). Audio later than the picture than the
+ * network allows is left so: video is never delayed for it.
+ */
+#define SYNC_SHIFT_MIN_US 0
+#define KBPS_WINDOW_US	  1000000
+#define FIFO_SAMPLES	  (AUDIO_FRAME_MAX + OPUS_CODEC_MAX_SAMPLES)
+#define MIC_QUEUE	  32 /* 320 ms of 10 ms packets waiting for the loop */
+#define MIC_BITRATE	  32000
 
 struct wav {
 	FILE *f;
@@ -189,8 +195,9 @@ static void audio_latency(struct client_audio *ca, int64_t play_us, int64_t capt
 /*
  * One step of lip sync at most every SYNC_SETTLE_FRAMES: audio more than
  * LIPSYNC_START_MS early is held back a frame (the jitter buffer, asked
- * for an earlier time, stretches), that much late advanced a frame (it
- * drops to catch up), until within LIPSYNC_STOP_MS.
+ * for an earlier time, stretches), that much late brought forward a frame
+ * (it drops to catch up) as far as the hold it had, never past the jitter
+ * buffer's schedule, until within LIPSYNC_STOP_MS.
  */
 static void lipsync_step(struct client_audio *ca, int64_t play_us)
 {
@@ -219,7 +226,7 @@ static void lipsync_step(struct client_audio *ca, int64_t play_us)
 	ca->settle = SYNC_SETTLE_FRAMES;
 }
 
-static int fill(int16_t *pcm, int samples, int64_t play_us, void *ud)
+static int fill(int16_t *pcm, int samples, int64_t play_us, int64_t need_us, void *ud)
 {
 	struct client_audio *ca = ud;
 	int peak = 0;
@@ -231,8 +238,9 @@ static int fill(int16_t *pcm, int samples, int64_t play_us, void *ud)
 	int64_t shift = ca->shift_us;
 	pthread_mutex_unlock(&ca->lock);
 
-	/* lip sync: asking for an earlier time holds audio back, a later one advances it */
-	audio_rx_fill(ca->rx, pcm, samples, play_us - shift);
+	/* the jitter buffer schedules against the hand-over time (pulse.h); lip sync:
+	 * asking for an earlier time holds audio back, a later one gives a hold back */
+	audio_rx_fill(ca->rx, pcm, samples, need_us - shift);
 	int64_t capture_us = audio_rx_last_capture_us(ca->rx);
 	if (capture_us == INT64_MIN)
 		capture_us = -1;
@@ -280,7 +288,7 @@ static void *clock_main(void *arg)
 			clock_gettime(CLOCK_REALTIME, &next);
 			due = (int64_t)next.tv_sec * 1000000 + next.tv_nsec / 1000;
 		}
-		fill(pcm, ca->frame_samples, due, ca);
+		fill(pcm, ca->frame_samples, due, due, ca); /* no sound card: heard when due */
 		next.tv_nsec += (long)ca->frame_us * 1000;
 		while (next.tv_nsec >= 1000000000) {
 			next.tv_nsec -= 1000000000;

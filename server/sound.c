@@ -112,10 +112,11 @@ static void src_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static int mic_fill(int16_t *pcm, int samples, int64_t play_us, void *ud)
+static int mic_fill(int16_t *pcm, int samples, int64_t play_us, int64_t need_us, void *ud)
 {
 	struct sound *s = ud;
-	audio_rx_fill(s->mic_rx, pcm, samples, play_us);
+	(void)play_us;
+	audio_rx_fill(s->mic_rx, pcm, samples, need_us);
 	return samples; /* silence counts as sound here: the microphone is simply quiet */
 }
 

@@ -88,8 +88,9 @@ static void loop_in(const struct audio_frame *f, void *ud)
 	pthread_mutex_unlock(&ring.lock);
 }
 
-static int loop_out(int16_t *pcm, int samples, int64_t play_us, void *ud)
+static int loop_out(int16_t *pcm, int samples, int64_t play_us, int64_t need_us, void *ud)
 {
+	(void)need_us;
 	int n = 0;
 
 	(void)play_us;

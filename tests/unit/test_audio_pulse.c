@@ -194,8 +194,9 @@ static void capture_tone(const char *sink, const char *wav, double in_db, const 
 }
 
 static double phase;
-static int fill_tone(int16_t *pcm, int samples, int64_t play_us, void *ud)
+static int fill_tone(int16_t *pcm, int samples, int64_t play_us, int64_t need_us, void *ud)
 {
+	(void)need_us;
 	(void)play_us;
 	(void)ud;
 	for (int i = 0; i < samples; i++) {
