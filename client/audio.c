@@ -24,12 +24,12 @@
 #define SYNC_SETTLE_FRAMES 8	   /* frames between two lip-sync steps: let it show */
 #define SYNC_SHIFT_MAX_US  500000  /* never hold audio back further than this */
 /*
- * Nor ever play it earlier than the jitter buffer's own schedule: that is already the
- * earliest time packets are here, and asking for sound sooner makes the next ones late
- * (bench/audio lost a click in three that way). Audio later than the picture than the
- * network allows is left so: video is never delayed for it.
+ * Audio later than the picture is brought forward (the jitter buffer drops to catch up) by
+ * at most its minimum target: asking for sound sooner than packets can be here makes the
+ * next ones late (with the play time instead of the hand-over time, bench/audio lost a
+ * click in three that way). Video is never delayed.
  */
-#define SYNC_SHIFT_MIN_US 0
+#define SYNC_SHIFT_MIN_US (-20000)
 #define KBPS_WINDOW_US	  1000000
 #define FIFO_SAMPLES	  (AUDIO_FRAME_MAX + OPUS_CODEC_MAX_SAMPLES)
 #define MIC_QUEUE	  32 /* 320 ms of 10 ms packets waiting for the loop */

@@ -28,10 +28,11 @@
  * time it was shown). Both latencies, video (shown - captured) and audio
  * (played - captured, on the same agent clock), are smoothed; when audio
  * runs more than LIPSYNC_START_MS ahead of the picture it is held back, and
- * when it runs that much behind a hold is given back (the jitter buffer
- * drops to catch up), a frame at a time, until within LIPSYNC_STOP_MS —
- * never past the jitter buffer's own schedule, which is already as early as
- * packets arrive. Without a picture for 2 s the shift stays where it is.
+ * when it runs that much behind it is brought forward (the jitter buffer
+ * drops to catch up), a frame at a time, until within LIPSYNC_STOP_MS — at
+ * most 20 ms ahead of the jitter buffer's own schedule (its minimum target),
+ * since sooner than packets arrive only makes them late. Without a picture
+ * for 2 s the shift stays where it is.
  *
  * Threads: push, video_shown, set_volume/set_mute, stats and report may be
  * called from any thread (one lock). new and free from one owner thread;
