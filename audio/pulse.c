@@ -65,6 +65,7 @@ struct audio_source {
 	int64_t anchor_us;	/* capture time of sample `anchor_samples` */
 	uint64_t samples_out;	/* samples per channel handed on since the anchor */
 	bool anchored;
+	int64_t next_min_us; /* the end of the last frame handed on: stamps never go back */
 	atomic_uint_fast64_t frames, dropped, overflows, holes;
 };
 
@@ -501,19 +502,30 @@ static void deliver(struct audio_source *src)
  * the sample clock says `expected`. Follow the sample clock, slewing toward
  * the measurement, and re-anchor on a jump (a gap, an overflow, a restart).
  */
+/*
+ * A frame's capture time: measured, then smoothed on the sample clock, re-anchored on a
+ * jump or a new stream, and never before the end of the frame handed on last — a
+ * re-anchor backwards (a burst after a stall, a new stream after a server restart) would
+ * give frames overlapping ones already sent, which a receiver drops as duplicates.
+ */
 static int64_t stamp(struct audio_source *src, int64_t measured)
 {
 	int64_t expected = src->anchor_us + (int64_t)(src->samples_out * 1000000 / AUDIO_RATE);
-	int64_t d = measured - expected;
+	int64_t d = measured - expected, t;
 
 	if (!src->anchored || d > REANCHOR_US || d < -REANCHOR_US) {
+		t = measured > src->next_min_us ? measured : src->next_min_us;
 		src->anchored = true;
-		src->anchor_us = measured;
+		src->anchor_us = t;
 		src->samples_out = 0;
-		return measured;
+	} else {
+		src->anchor_us += d / 32;
+		t = expected + d / 32;
+		if (t < src->next_min_us)
+			t = src->next_min_us;
 	}
-	src->anchor_us += d / 32;
-	return expected + d / 32;
+	src->next_min_us = t + (int64_t)src->link.frame_samples * 1000000 / AUDIO_RATE;
+	return t;
 }
 
 static void source_read_cb(pa_stream *s, size_t nbytes, void *ud)

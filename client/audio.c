@@ -196,8 +196,8 @@ static void audio_latency(struct client_audio *ca, int64_t play_us, int64_t capt
  * One step of lip sync at most every SYNC_SETTLE_FRAMES: audio more than
  * LIPSYNC_START_MS early is held back a frame (the jitter buffer, asked
  * for an earlier time, stretches), that much late brought forward a frame
- * (it drops to catch up) as far as the hold it had, never past the jitter
- * buffer's schedule, until within LIPSYNC_STOP_MS.
+ * (it drops to catch up) down to SYNC_SHIFT_MIN_US, until within
+ * LIPSYNC_STOP_MS.
  */
 static void lipsync_step(struct client_audio *ca, int64_t play_us)
 {
