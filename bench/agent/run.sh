@@ -33,13 +33,8 @@ CLEANUPS+=(stop_all)
 BUILD=$(cd "$BUILD" && pwd)
 HERE="$SRC/bench/agent"
 BA="$BUILD/bench/agent"
-for b in "$BA/bench-anim" "$BA/bench-vnc-recv" "$BA/bench-encoder" \
-	"$BUILD/server/highrise-agent" "$BUILD/client/highrise-probe" "$BUILD/certs/highrise-ticket"; do
-	[ -x "$b" ] || {
-		say "bench/agent: $b is missing: build first (make)"
-		exit 1
-	}
-done
+need_built bench/agent "$BA/bench-anim" "$BA/bench-vnc-recv" "$BA/bench-encoder" \
+	"$BUILD/server/highrise-agent" "$BUILD/client/highrise-probe" "$BUILD/certs/highrise-ticket"
 BASE=${BENCH_AGENT_BASELINE:-}
 if [ -n "$BASE" ]; then
 	[ -x "$BASE/server/highrise-agent" ] || {

@@ -20,12 +20,7 @@ trap 'exit 130' INT TERM
 BUILD=$(cd "$BUILD" && pwd)
 CL=$BUILD/bench/audio/bench-clicklat
 WT=$BUILD/tests/fixtures/sound/wavtone
-for b in "$CL" "$WT" "$BUILD/server/highrise-agent" "$BUILD/client/highrise-probe"; do
-	[ -x "$b" ] || {
-		say "bench/audio: $b is missing: build first (make)"
-		exit 1
-	}
-done
+need_built bench/audio "$CL" "$WT" "$BUILD/server/highrise-agent" "$BUILD/client/highrise-probe"
 SECS=${BENCH_AUDIO_SECONDS:-60}
 DRIFT=${BENCH_AUDIO_DRIFT_SECONDS:-600}
 [ -z "${BENCH_AUDIO_OUT:-}" ] || CLEANUPS+=("mkdir -p '$BENCH_AUDIO_OUT' && cp -r '$T'/. '$BENCH_AUDIO_OUT'/")

@@ -27,12 +27,7 @@ BUILD=$(cd "$BUILD" && pwd)
 HERE="$SRC/bench/broker"
 LOAD="$BUILD/bench/broker/bench-broker-load"
 BROKER="$BUILD/broker/highrise-broker"
-for b in "$LOAD" "$BROKER"; do
-	[ -x "$b" ] || {
-		say "bench/broker: $b is missing: build first (make)"
-		exit 1
-	}
-done
+need_built bench/broker "$LOAD" "$BROKER"
 SECS=${BENCH_BROKER_SECONDS:-3}
 USERS=${BENCH_BROKER_USERS:-128}
 read -r -a CLIENTS <<<"${BENCH_BROKER_CLIENTS:-1 16 64}"

@@ -31,12 +31,7 @@ BUILD=$(cd "$BUILD" && pwd)
 HA="$SRC/bench/agent" # the workloads are bench/agent's
 BA="$BUILD/bench/agent"
 CLIENT="$BUILD/client/ui/highrise-client"
-for b in "$BA/bench-anim" "$CLIENT" "$BUILD/server/highrise-agent" "$BUILD/certs/highrise-ticket"; do
-	[ -x "$b" ] || {
-		say "bench/client: $b is missing: build first (make)"
-		exit 1
-	}
-done
+need_built bench/client "$BA/bench-anim" "$CLIENT" "$BUILD/server/highrise-agent" "$BUILD/certs/highrise-ticket"
 
 # ---- the plan (bench/agent's workloads and pace) -------------------------------------------
 SETTLE=3.0    # s from the client's start to the workload's: join, first picture, refinement

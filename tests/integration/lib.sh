@@ -55,6 +55,18 @@ need() {
 		}
 	done
 }
+# need_built WHO FILE...: every FILE is an executable of the build, or WHO says which is
+# missing and exits 1 (benchmarks run from a build they did not make)
+need_built() {
+	local who=$1 b
+	shift
+	for b in "$@"; do
+		[ -x "$b" ] || {
+			say "$who: $b is missing: build first (make)"
+			exit 1
+		}
+	done
+}
 finish() {
 	say "$PASSED passed, $FAILED failed"
 	[ "$FAILED" -eq 0 ]
