@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker_link.h"
 
+#include "capture.h"
 #include "https.h"
 #include "log.h"
 #include "queue.h"
@@ -101,114 +102,6 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* ---- console probes (the link thread) ------------------------------------ */
-
-/* A TCP connection to host:port within timeout_ms. */
-static bool tcp_reachable(const char *host, const char *port, int timeout_ms)
-{
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *ai = NULL;
-	bool ok = false;
-
-	if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
-		return false;
-	for (struct addrinfo *a = ai; a && !ok; a = a->ai_next) {
-		int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
-			ok = true;
-		} else if (errno == EINPROGRESS) {
-			struct pollfd p = {.fd = fd, .events = POLLOUT};
-			int soerr = 0;
-			socklen_t len = sizeof(soerr);
-			if (poll(&p, 1, timeout_ms) == 1 &&
-			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)
-				ok = true;
-		}
-		close(fd);
-	}
-	freeaddrinfo(ai);
-	return ok;
-}
-
-/* The X server's local socket: the abstract one Xvfb/Xorg listen on, or the file. */
-static bool x11_local_reachable(long display)
-{
-	for (int abstract = 1; abstract >= 0; abstract--) {
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int n = snprintf(sa.sun_path + abstract, sizeof(sa.sun_path) - 1,
-				 "/tmp/.X11-unix/X%ld", display);
-		bool ok;
-
-		if (fd < 0)
-			return false;
-		ok = connect(fd, (struct sockaddr *)&sa,
-			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + abstract + n)) ==
-		     0;
-		close(fd);
-		if (ok)
-			return true;
-	}
-	return false;
-}
-
-/*
- * Does the console accept a connection? vnc://HOST[:PORT] and x11::[HOST]:N
- * (DISPLAY syntax). Unknown kinds are not claimed to be down.
- */
-static bool console_reachable(const char *uri)
-{
-	char host[256], port[16];
-
-	if (strncasecmp(uri, "vnc://", 6) == 0) {
-		const char *p = uri + 6, *colon;
-		size_t hlen;
-
-		if (*p == '[') {
-			const char *end = strchr(p, ']');
-			if (!end)
-				return true;
-			hlen = (size_t)(end - p - 1);
-			p++;
-			colon = end[1] == ':' ? end + 1 : NULL;
-		} else {
-			colon = strchr(p, ':');
-			hlen = colon ? (size_t)(colon - p) : strcspn(p, "/");
-		}
-		if (hlen == 0 || hlen >= sizeof(host))
-			return true;
-		memcpy(host, p, hlen);
-		host[hlen] = '\0';
-		snprintf(port, sizeof(port), "%.*s", colon ? (int)strcspn(colon + 1, "/") : 4,
-			 colon ? colon + 1 : "5900");
-		return tcp_reachable(host, port, PROBE_TIMEOUT_MS);
-	}
-	if (strncasecmp(uri, "x11:", 4) == 0) {
-		const char *name = uri + 4, *colon = strrchr(name, ':');
-		char *end;
-		long display;
-		size_t hlen;
-
-		if (!colon)
-			return true;
-		display = strtol(colon + 1, &end, 10);
-		if (end == colon + 1 || display < 0 || display > 59535)
-			return true;
-		hlen = (size_t)(colon - name);
-		if (hlen == 0 || (hlen == 4 && strncmp(name, "unix", 4) == 0))
-			return x11_local_reachable(display);
-		if (hlen >= sizeof(host))
-			return true;
-		memcpy(host, name, hlen);
-		host[hlen] = '\0';
-		snprintf(port, sizeof(port), "%ld", 6000 + display);
-		return tcp_reachable(host, port, PROBE_TIMEOUT_MS);
-	}
-	return true;
-}
-
 /* Is the desktop up? When the loop said it is down, *reason gets why ("" if it did not say). */
 static bool desktop_up(struct broker_link *l, struct link_desktop *d,
 		       char reason[BROKER_LINK_REASON_MAX + 1])
@@ -224,7 +117,7 @@ static bool desktop_up(struct broker_link *l, struct link_desktop *d,
 		return false;
 	case BROKER_CONSOLE_UNKNOWN:
 	default:
-		return console_reachable(d->uri);
+		return capture_reachable(d->uri, PROBE_TIMEOUT_MS); /* the link thread */
 	}
 }
 

@@ -3,8 +3,16 @@
 
 #include "log.h"
 
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 static const struct capture_impl *const backends[] = {
 	&capture_vnc,
@@ -19,6 +27,80 @@ const struct capture_impl *capture_find(const char *uri)
 	log_error("no console backend for '%s': use vnc://HOST:PORT or x11::DISPLAY",
 		  uri ? uri : "(none)");
 	return NULL;
+}
+
+bool capture_reachable(const char *uri, int timeout_ms)
+{
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (uri && backends[i]->handles(uri))
+			return !backends[i]->reachable || backends[i]->reachable(uri, timeout_ms);
+	return true;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int capture_tcp_connect(const char *host, int port, int timeout_ms, char *why, size_t whylen)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int64_t deadline = mono_ms() + timeout_ms;
+	char service[8];
+	int fd = -1, err = ETIMEDOUT;
+
+	snprintf(service, sizeof(service), "%d", port);
+	int rc = getaddrinfo(host, service, &hints, &res);
+	if (rc != 0) {
+		snprintf(why, whylen, "cannot be resolved: %s",
+			 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+		int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			       ai->ai_protocol);
+		if (s < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(s, ai->ai_addr, ai->ai_addrlen) == 0) {
+			fd = s;
+			break;
+		}
+		err = errno;
+		if (err == EINPROGRESS) {
+			struct pollfd pfd = {.fd = s, .events = POLLOUT};
+			int64_t left;
+			int n;
+			do {
+				left = deadline - mono_ms();
+				n = poll(&pfd, 1, left > 0 ? (int)left : 0);
+			} while (n < 0 && errno == EINTR);
+			if (n > 0) {
+				socklen_t len = sizeof(err);
+				if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+					err = errno;
+				if (err == 0) {
+					fd = s;
+					break;
+				}
+			} else {
+				err = n == 0 ? ETIMEDOUT : errno;
+			}
+		}
+		close(s);
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		if (err == ETIMEDOUT)
+			snprintf(why, whylen, "no answer within %d ms", timeout_ms);
+		else
+			snprintf(why, whylen, "%s", strerror(err));
+	}
+	return fd;
 }
 
 char *capture_utf8_to_latin1(const char *text, size_t len, size_t *out_len)

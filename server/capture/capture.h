@@ -26,6 +26,7 @@
  */
 
 #include "encoder.h"
+#include "source.h" /* struct audio_frame */
 #include "msg.h"
 #include "rect.h"
 
@@ -166,6 +167,30 @@ struct capture_impl {
 	 */
 	bool (*can_resize)(struct capture *c);
 	int (*resize)(struct capture *c, int width, int height, char *why, size_t whylen);
+
+	/*
+	 * Does the console at uri accept a connection now, within timeout_ms?
+	 * A cheap probe from any thread, without a struct capture (the broker
+	 * link asks it of desktops nobody watches). NULL: never claimed down.
+	 */
+	bool (*reachable)(const char *uri, int timeout_ms);
+
+	/*
+	 * The console's own sound channel (optional: NULL for consoles whose
+	 * sound, if any, the agent takes from PulseAudio, sound.h; VNC, X11).
+	 *
+	 * audio: the next piece of sound the console played since the last
+	 * call, as 48 kHz stereo s16 (audio/source.h's format), at most
+	 * AUDIO_FRAME_MAX samples per channel, stamped with the CLOCK_REALTIME
+	 * µs its first sample arrived. Returns 1 and fills *out, 0 when nothing
+	 * waits. Called from the pipeline thread after every next().
+	 *
+	 * mic: sound for the console's microphone (its record channel), same
+	 * format, at most AUDIO_FRAME_MAX samples. 0 when taken or dropped
+	 * because the guest is not recording; -EIO when the console is gone.
+	 */
+	int (*audio)(struct capture *c, struct audio_frame *out);
+	int (*mic)(struct capture *c, const int16_t *pcm, int samples);
 };
 
 extern const struct capture_impl capture_vnc;
@@ -183,5 +208,20 @@ char *capture_latin1_to_utf8(const char *text, size_t len, size_t *out_len);
 
 /* The backend for uri, or NULL (and a log line listing the known schemes). */
 const struct capture_impl *capture_find(const char *uri);
+
+/*
+ * Whether the console at uri accepts a connection (its backend's
+ * reachable(); true for a backend without one or an unknown URI: not
+ * claimed down). Any thread.
+ */
+bool capture_reachable(const char *uri, int timeout_ms);
+
+/*
+ * A TCP connection to host:port (host a name or an address, without
+ * brackets) within timeout_ms, for the backends and their probes. Returns
+ * the connected socket, non-blocking and close-on-exec, or -1 with a
+ * sentence in why ("cannot be resolved: ...", "Connection refused").
+ */
+int capture_tcp_connect(const char *host, int port, int timeout_ms, char *why, size_t whylen);
 
 #endif

@@ -416,56 +416,13 @@ static int parse_uri(const char *uri, char *host, size_t cap, int *port)
 static int tcp_connect(struct capture *c, const char *host, int port, int64_t deadline)
 {
 	const char *label = c->label;
-	char service[8];
-	snprintf(service, sizeof(service), "%d", port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL;
-	int rc = getaddrinfo(host, service, &hints, &res);
-	if (rc != 0) {
-		const char *err = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
-		log_error("vnc: cannot resolve %s: %s", label, err);
-		set_reason(c, CAPTURE_FAIL_UNREACHABLE,
-			   "the console's address %s cannot be resolved: %s", label, err);
-		return -1;
-	}
+	char why[160];
+	int fd = capture_tcp_connect(host, port, ms_left(deadline), why, sizeof(why));
 
-	int fd = -1, err = ETIMEDOUT;
-	for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-		int s = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			       ai->ai_protocol);
-		if (s < 0) {
-			err = errno;
-			continue;
-		}
-		if (connect(s, ai->ai_addr, ai->ai_addrlen) == 0) {
-			fd = s;
-			break;
-		}
-		err = errno;
-		if (err == EINPROGRESS) {
-			struct pollfd pfd = {.fd = s, .events = POLLOUT};
-			int n;
-			while ((n = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR)
-				;
-			if (n > 0) {
-				socklen_t len = sizeof(err);
-				if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-					err = errno;
-				if (err == 0) {
-					fd = s;
-					break;
-				}
-			} else {
-				err = n == 0 ? ETIMEDOUT : errno;
-			}
-		}
-		close(s);
-	}
-	freeaddrinfo(res);
 	if (fd < 0) {
-		log_error("vnc: cannot connect to %s: %s", label, strerror(err));
+		log_error("vnc: cannot connect to %s: %s", label, why);
 		set_reason(c, CAPTURE_FAIL_UNREACHABLE, "the console at %s cannot be reached: %s",
-			   label, strerror(err));
+			   label, why);
 		return -1;
 	}
 
@@ -1357,9 +1314,24 @@ static int vnc_clipboard_get(struct capture *c, size_t max, char **text, size_t 
 	return 1;
 }
 
+static bool vnc_reachable(const char *uri, int timeout_ms)
+{
+	char host[256], why[160];
+	int port, fd;
+
+	if (parse_uri(uri, host, sizeof(host), &port) < 0)
+		return true; /* open() says what is wrong with it */
+	fd = capture_tcp_connect(host, port, timeout_ms, why, sizeof(why));
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 const struct capture_impl capture_vnc = {
 	.name = "vnc",
 	.handles = vnc_handles,
+	.reachable = vnc_reachable,
 	.open = vnc_open,
 	.close = vnc_close,
 	.next = vnc_next,

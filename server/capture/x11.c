@@ -60,7 +60,9 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,7 +209,7 @@ static int probe_tcp(const char *name, int timeout_ms)
 {
 	const char *colon = strrchr(name, ':');
 	size_t hostlen = (size_t)(colon - name);
-	char host[256], port[16];
+	char host[256], why[160];
 
 	if (hostlen == 0 || (hostlen == 4 && strncmp(name, "unix", 4) == 0) || name[0] == '/')
 		return 0;
@@ -219,42 +221,56 @@ static int probe_tcp(const char *name, int timeout_ms)
 		memmove(host, host + 1, hostlen - 2);
 		host[hostlen - 2] = '\0';
 	}
-	snprintf(port, sizeof(port), "%d", X_TCP_PORT + atoi(colon + 1));
-
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	int rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0) {
-		log_error("x11 %s: cannot resolve '%s': %s", name, host, gai_strerror(rc));
+	int fd = capture_tcp_connect(host, X_TCP_PORT + atoi(colon + 1), timeout_ms, why,
+				     sizeof(why));
+	if (fd < 0) {
+		log_error("x11 %s: no X server answers on %s port %d: %s", name, host,
+			  X_TCP_PORT + atoi(colon + 1), why);
 		return -1;
 	}
-	int ok = -1, err = ETIMEDOUT;
-	for (struct addrinfo *ai = res; ai && ok < 0; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				ai->ai_protocol);
+	close(fd);
+	return 0;
+}
+
+/* The X server's local socket: the abstract one Xvfb/Xorg listen on, or the file. */
+static bool local_reachable(long display)
+{
+	for (int abstract = 1; abstract >= 0; abstract--) {
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int n = snprintf(sa.sun_path + abstract, sizeof(sa.sun_path) - 1,
+				 "/tmp/.X11-unix/X%ld", display);
+		bool ok;
+
 		if (fd < 0)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-			ok = 0;
-		} else if (errno == EINPROGRESS) {
-			struct pollfd p = {.fd = fd, .events = POLLOUT};
-			socklen_t len = sizeof(err);
-			if (poll(&p, 1, timeout_ms) != 1)
-				err = ETIMEDOUT;
-			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
-				ok = 0;
-		} else {
-			err = errno;
-		}
+			return false;
+		ok = connect(fd, (struct sockaddr *)&sa,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + abstract + n)) ==
+		     0;
 		close(fd);
+		if (ok)
+			return true;
 	}
-	freeaddrinfo(res);
-	if (ok < 0 && err == ETIMEDOUT)
-		log_error("x11 %s: no X server answers on %s port %s within %d ms", name, host,
-			  port, timeout_ms);
-	else if (ok < 0)
-		log_error("x11 %s: no X server answers on %s port %s: %s", name, host, port,
-			  strerror(err));
-	return ok;
+	return false;
+}
+
+/* x11::[HOST]:N (DISPLAY syntax): the local socket, or TCP port 6000 + N. */
+static bool x11_reachable(const char *uri, int timeout_ms)
+{
+	const char *name = uri + strlen(URI_PREFIX), *colon = strrchr(name, ':');
+	size_t hlen;
+	char *end;
+	long display;
+
+	if (!colon)
+		return true;
+	display = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || display < 0 || display > 59535)
+		return true;
+	hlen = (size_t)(colon - name);
+	if (hlen == 0 || (hlen == 4 && strncmp(name, "unix", 4) == 0))
+		return local_reachable(display);
+	return probe_tcp(name, timeout_ms) == 0;
 }
 
 /* The 32-bit little-endian XRGB layout capture.h promises, or why not. */
@@ -1386,6 +1402,7 @@ err:
 const struct capture_impl capture_x11 = {
 	.name = "x11",
 	.handles = handles,
+	.reachable = x11_reachable,
 	.open = x11_open,
 	.close = x11_close,
 	.next = x11_next,
