@@ -55,6 +55,7 @@ struct client_audio {
 	int64_t seq_end_us; /* end of the latest packet (sender's clock); 0: none yet */
 	bool seq_after_dtx; /* that packet was DTX comfort: a gap after it is silence */
 	uint64_t got_since, lost_since, late_since;
+	int64_t packet_us; /* duration of the latest packet accepted */
 	uint64_t sync_held, sync_dropped;
 	int64_t win_start_us;
 	uint64_t win_bytes;
@@ -410,6 +411,7 @@ static void count_arrival(struct client_audio *ca, int64_t capture_us, int64_t d
 	if (end >= ca->seq_end_us)
 		ca->seq_after_dtx = len <= OPUS_CODEC_DTX_BYTES + 1;
 	ca->got_since++;
+	ca->packet_us = dur;
 }
 
 int client_audio_push(struct client_audio *ca, int64_t capture_us, int64_t arrival_us,
@@ -504,6 +506,7 @@ void client_audio_stats(struct client_audio *ca, struct client_audio_stats *out)
 	*out = (struct client_audio_stats){
 		.packets = rs.packets,
 		.bytes = rs.bytes,
+		.packet_ms = (double)ca->packet_us / 1000.0,
 		.kbps = realtime_us() - ca->last_push_us > 2 * KBPS_WINDOW_US ? 0 : ca->kbps,
 		.refused = ca->refused + rs.refused,
 		.concealed = rs.concealed,

@@ -76,6 +76,7 @@ struct client_audio_cfg {
 struct client_audio_stats {
 	uint64_t packets, bytes;     /* accepted into the jitter buffer */
 	double kbps;		     /* over the last full second (0 after 2 s without packets) */
+	double packet_ms;	     /* duration of the latest packet (the sender's frame size) */
 	uint64_t refused;	     /* not Opus, mono, too long, or bad timing */
 	uint64_t concealed;	     /* frames made up by PLC */
 	uint64_t recovered;	     /* frames rebuilt from FEC */

@@ -168,7 +168,7 @@ static void usage(FILE *out)
 	      "   {\"p50\", \"p99\"} from sending a key press (not a modifier) to decoding the\n"
 	      "   first frame the agent captured after it, refinements aside, over\n"
 	      "   \"inputs_timed\" presses: the key-to-screen latency a user feels;\n"
-	      "   \"audio\": null without sound, else {\"packets\", \"bytes\", \"kbps\",\n"
+	      "   \"audio\": null without sound, else {\"packets\", \"bytes\", \"kbps\", \"packet_ms\",\n"
 	      "   \"refused\" (not Opus, mono, not 2.5..20 ms), \"concealed\", \"recovered\"\n"
 	      "   (by FEC), \"dropped\", \"late\", \"underruns\", \"depth_ms\", \"target_ms\"\n"
 	      "   (the jitter buffer), \"lipsync_ms\" (audio latency minus video latency,\n"
@@ -1126,6 +1126,7 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 		cJSON_AddNumberToObject(au, "packets", (double)a->packets);
 		cJSON_AddNumberToObject(au, "bytes", (double)a->bytes);
 		cJSON_AddNumberToObject(au, "kbps", round(a->kbps * 10) / 10);
+		cJSON_AddNumberToObject(au, "packet_ms", a->packet_ms);
 		cJSON_AddNumberToObject(au, "refused", (double)a->refused);
 		cJSON_AddNumberToObject(au, "concealed", (double)a->concealed);
 		cJSON_AddNumberToObject(au, "recovered", (double)a->recovered);
