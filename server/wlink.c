@@ -43,6 +43,8 @@ static bool own_allowed(uint8_t type, enum wlink_dir dir)
 	case WLINK_CONSOLE:
 	case WLINK_SIZE:
 		return dir == WLINK_TO_AGENT;
+	case WLINK_PCM:
+		return true;
 	default:
 		return false;
 	}
@@ -133,6 +135,14 @@ int wlink_decode(const uint8_t *frame, size_t len, enum wlink_dir dir, struct wl
 		check(&r, size_ok(s->width, s->height));
 		break;
 	}
+	case WLINK_PCM: {
+		struct wlink_pcm *p = &out->u.pcm;
+		p->capture_us = get_u64(&r);
+		p->samples = get_u16(&r);
+		check(&r, p->samples >= 1 && p->samples <= WLINK_PCM_SAMPLES_MAX);
+		p->data = get_bytes(&r, (size_t)p->samples * 4, (size_t)WLINK_PCM_SAMPLES_MAX * 4);
+		break;
+	}
 	}
 	/* the link's own messages have no room to grow: trailing bytes are an error */
 	check(&r, r.left == 0);
@@ -183,6 +193,13 @@ static void encode_own(struct writer *w, const struct wlink_msg *m)
 		put_u16(w, m->u.size.width);
 		put_u16(w, m->u.size.height);
 		put_u8(w, m->u.size.resizable ? 1 : 0);
+		break;
+	case WLINK_PCM:
+		wcheck(w, m->u.pcm.samples >= 1 && m->u.pcm.samples <= WLINK_PCM_SAMPLES_MAX &&
+				  m->u.pcm.data.len == (size_t)m->u.pcm.samples * 4);
+		put_u64(w, m->u.pcm.capture_us);
+		put_u16(w, m->u.pcm.samples);
+		put(w, m->u.pcm.data.data, m->u.pcm.data.len);
 		break;
 	default:
 		wcheck(w, 0);
@@ -238,6 +255,8 @@ const char *wlink_type_name(uint8_t type)
 		return "CONSOLE";
 	case WLINK_SIZE:
 		return "SIZE";
+	case WLINK_PCM:
+		return "PCM";
 	default:
 		return msg_type_name(type);
 	}

@@ -10,7 +10,7 @@
  * Frames are the wire protocol's (msg.h): u32 length | u8 type | payload.
  * Where the client protocol already has the message (VIDEO, CURSOR,
  * CLIPBOARD, input, PING/PONG...) it is sent as is and decoded by
- * msg_decode; the four messages only the link needs have types from 0xF0
+ * msg_decode; the five messages only the link needs have types from 0xF0
  * up, which no client ever sends (docs/architecture.md "The worker link"
  * lists every message and its direction).
  *
@@ -41,6 +41,8 @@ enum wlink_type {
 	WLINK_CONTROL = 0xF1, /* agent -> worker: bitrate and throttle from the clients' ACKs */
 	WLINK_CONSOLE = 0xF2, /* worker -> agent: the console is up, or why it is not */
 	WLINK_SIZE = 0xF3,    /* worker -> agent: the console (re)initialised at this size */
+	WLINK_PCM = 0xF4,     /* both: raw sound; to the agent the console's, to the worker
+				 the client's microphone (consoles with a sound channel: SPICE) */
 };
 
 enum wlink_dir {
@@ -64,6 +66,7 @@ enum wlink_config_flag {
 	WLINK_CONFIG_SECCOMP = 1u << 1,	  /* install the seccomp filter */
 	WLINK_CONFIG_CHROOT = 1u << 2,	  /* chroot into an empty directory (root only) */
 	WLINK_CONFIG_SETUID = 1u << 3,	  /* become uid/gid (root only) */
+	WLINK_CONFIG_SOUND = 1u << 4,	  /* send the console's own sound (WLINK_PCM) */
 };
 
 struct wlink_config {
@@ -96,6 +99,18 @@ struct wlink_size {
 	bool resizable;		/* the console takes RESIZE_REQUEST */
 };
 
+/*
+ * WLINK_PCM: 48 kHz stereo interleaved s16 little-endian (audio/source.h's
+ * format), 1..WLINK_PCM_SAMPLES_MAX samples per channel. data borrows the
+ * frame: samples * 4 bytes.
+ */
+#define WLINK_PCM_SAMPLES_MAX 960 /* AUDIO_FRAME_MAX: 20 ms */
+struct wlink_pcm {
+	uint64_t capture_us; /* CLOCK_REALTIME µs of the first sample */
+	uint16_t samples;    /* per channel */
+	struct msg_bytes data;
+};
+
 struct wlink_msg {
 	uint8_t type; /* enum wlink_type, or enum msg_type when msg is set */
 	union {
@@ -104,6 +119,7 @@ struct wlink_msg {
 		struct wlink_control control;
 		struct wlink_console console;
 		struct wlink_size size;
+		struct wlink_pcm pcm;
 	} u;
 };
 

@@ -430,6 +430,10 @@ static int wlink_seeds(const char *dir)
 	m = (struct wlink_msg){.type = WLINK_SIZE};
 	m.u.size = (struct wlink_size){1920, 1080, true};
 	rc |= wlink_append(buf, sizeof(buf), &len, &m);
+	static const uint8_t pcm[48 * 4];
+	m = (struct wlink_msg){.type = WLINK_PCM};
+	m.u.pcm = (struct wlink_pcm){1700000000000000ull, 48, BYTES(pcm, sizeof(pcm))};
+	rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	struct msg out[] = {
 		{.type = MSG_VIDEO,
 		 .u.video = {0, 1700000000000000ull, MSG_VIDEO_KEYFRAME, BYTES(au, sizeof(au))}},

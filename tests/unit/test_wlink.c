@@ -105,6 +105,29 @@ static void test_console_size_control(void)
 	m.u.size.height = 16384;
 	CHECK_INT_EQ(wlink_encode(&m, buf, sizeof(buf), &n), HR_EPROTO_INVALID);
 
+	/* PCM travels both ways, its length is exactly samples * 4 */
+	static uint8_t pcm[960 * 4];
+	for (size_t i = 0; i < sizeof(pcm); i++)
+		pcm[i] = (uint8_t)i;
+	m = (struct wlink_msg){.type = WLINK_PCM};
+	m.u.pcm = (struct wlink_pcm){1700000000123456ull, 480, {pcm, 480 * 4}};
+	n = enc(&m);
+	CHECK_INT_EQ(n, MSG_HEADER_SIZE + 8 + 2 + 480 * 4);
+	CHECK_INT_EQ(wlink_decode(buf, n, WLINK_TO_AGENT, &d), 0);
+	CHECK_INT_EQ(wlink_decode(buf, n, WLINK_TO_WORKER, &d), 0);
+	CHECK(d.u.pcm.capture_us == 1700000000123456ull);
+	CHECK_INT_EQ(d.u.pcm.samples, 480);
+	CHECK_MEM_EQ(d.u.pcm.data.data, pcm, 480 * 4);
+	CHECK_INT_EQ(wlink_decode(buf, n - 1, WLINK_TO_AGENT, &d), HR_EPROTO_TRUNCATED);
+	buf[5 + 8] = 0x03, buf[5 + 9] = 0xc1; /* 961 samples: more than 20 ms */
+	CHECK(wlink_decode(buf, n, WLINK_TO_AGENT, &d) != 0);
+	m.u.pcm.samples = 0;
+	m.u.pcm.data.len = 0;
+	CHECK_INT_EQ(wlink_encode(&m, buf, sizeof(buf), &n), HR_EPROTO_INVALID);
+	m.u.pcm = (struct wlink_pcm){1, 2, {pcm, 7}}; /* length not samples * 4 */
+	CHECK_INT_EQ(wlink_encode(&m, buf, sizeof(buf), &n), HR_EPROTO_INVALID);
+	CHECK_STR_EQ(wlink_type_name(WLINK_PCM), "PCM");
+
 	m = (struct wlink_msg){.type = WLINK_CONTROL};
 	m.u.control.bitrate_kbps = 2500;
 	m.u.control.throttle = true;
