@@ -2,6 +2,7 @@
 #include "agent.h"
 
 #include "broker_link.h"
+#include "capture.h"
 #include "conn.h"
 #include "desktop.h"
 #include "pulse.h"
@@ -40,9 +41,12 @@ const struct config_key agent_config_table[] = {
 	{"name", CONFIG_STRING, NULL, 0, TICKET_NAME_MAX, offsetof(struct agent_cfg, name), NULL,
 	 "this agent's name: tickets must be issued for it"},
 	{"desktop", CONFIG_LIST, NULL, 0, DESKTOPS_MAX, offsetof(struct agent_cfg, desktops), NULL,
-	 "a desktop: 'ID URI [password-file=PATH] [audio=pulse:SINK] [mic=pulse:SINK]', URI "
-	 "vnc://HOST:PORT or x11::DISPLAY; audio= is the sink whose sound is streamed (pulse: "
-	 "alone: the default sink), mic= the null sink the client's microphone plays into"},
+	 "a desktop: 'ID URI [password-file=PATH] [audio=pulse:SINK|console|off] "
+	 "[mic=pulse:SINK|console|off]', URI vnc://HOST:PORT, spice://HOST:PORT, "
+	 "spice+unix:///PATH or x11::DISPLAY; audio= is the sink whose sound is streamed "
+	 "(pulse: alone: the default sink; console: SPICE's playback channel, the default for "
+	 "spice), mic= the null sink the client's microphone plays into (console: SPICE's "
+	 "record channel, the default for spice)"},
 	{"tls.cert_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, cert_file), NULL,
 	 "the agent's TLS certificate (highrise-certs issue agent NAME)"},
 	{"tls.key_file", CONFIG_STRING, NULL, 0, 4096, offsetof(struct agent_cfg, key_file), NULL,
@@ -540,13 +544,32 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 			return NULL;
 		}
 	}
+	/* a console with its own sound channel (SPICE) brings sound and microphone itself */
+	const struct capture_impl *console = capture_find(uri);
+	bool own_sound = console && console->audio;
+	if (!audio && own_sound)
+		audio = "console";
+	if (!mic && own_sound && console->mic)
+		mic = "console";
 	if (audio && strcmp(audio, "off") == 0)
 		audio = NULL;
 	if (mic && strcmp(mic, "off") == 0)
 		mic = NULL;
-	if (audio && !audio_source_find(audio)) {
-		log_error("desktop %s: audio=%s: write audio=pulse:SINK or audio=pulse: (the "
-			  "default sink)",
+	if (audio && strcmp(audio, "console") == 0 && !own_sound) {
+		log_error("desktop %s: audio=console: this console has no sound channel of its own "
+			  "(SPICE has); write audio=pulse:SINK",
+			  id);
+		return NULL;
+	}
+	if (mic && strcmp(mic, "console") == 0 && !(own_sound && console->mic)) {
+		log_error("desktop %s: mic=console: this console has no record channel (SPICE "
+			  "has); write mic=pulse:SINK",
+			  id);
+		return NULL;
+	}
+	if (audio && strcmp(audio, "console") != 0 && !audio_source_find(audio)) {
+		log_error("desktop %s: audio=%s: write audio=pulse:SINK, audio=pulse: (the "
+			  "default sink) or, for SPICE, audio=console",
 			  id, audio);
 		return NULL;
 	}
@@ -555,10 +578,11 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 			  id, audio);
 		return NULL;
 	}
-	if (mic && (!pulse_sink(mic) || !audio_pulse_name_ok(pulse_sink(mic)))) {
+	if (mic && strcmp(mic, "console") != 0 &&
+	    (!pulse_sink(mic) || !audio_pulse_name_ok(pulse_sink(mic)))) {
 		log_error(
 			"desktop %s: mic=%s: write mic=pulse:SINK, the null sink whose monitor is "
-			"the desktop's microphone",
+			"the desktop's microphone (or, for SPICE, mic=console)",
 			id, mic);
 		return NULL;
 	}
@@ -588,6 +612,7 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 				.server = cfg->audio_server,
 				.source_uri = audio,
 				.mic_sink = mic ? pulse_sink(mic) : NULL,
+				.mic_console = mic && strcmp(mic, "console") == 0,
 				.frame_us = audio_frame_us[cfg->audio_frame],
 				.app = (enum opus_codec_app)cfg->audio_application,
 				.bitrate = (int)cfg->audio_bitrate_kbps * 1000,

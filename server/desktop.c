@@ -462,6 +462,11 @@ static void on_worker_msg(struct desktop *d, const struct wlink_msg *m)
 	case MSG_PONG:
 		d->last_pong_us = mono_us();
 		break;
+	case WLINK_PCM: /* the console's own sound (only asked for when it is the source) */
+		if (d->sound)
+			sound_feed(d->sound, (int64_t)m->u.pcm.capture_us, m->u.pcm.data.data,
+				   m->u.pcm.samples);
+		break;
 	}
 }
 
@@ -520,6 +525,7 @@ static void send_config(struct desktop *d)
 	bool root = geteuid() == 0;
 
 	c->flags = (d->clipboard ? WLINK_CONFIG_CLIPBOARD : 0) |
+		   (d->sound && sound_from_console(d->sound) ? WLINK_CONFIG_SOUND : 0) |
 		   (w->sandbox ? WLINK_CONFIG_SECCOMP : 0) |
 		   (w->sandbox && root && d->chroot_dir ? WLINK_CONFIG_CHROOT : 0) |
 		   (w->sandbox && root ? WLINK_CONFIG_SETUID : 0);
@@ -843,6 +849,22 @@ static void update_sound(struct desktop *d)
 	sound_set_loss(d->sound, loss);
 }
 
+/* sound.h on_mic: the controlling client's microphone, for the console's record channel */
+static void mic_to_console(const int16_t *pcm, int samples, int64_t capture_us, void *ud)
+{
+	struct desktop *d = ud;
+	struct wlink_msg m = {.type = WLINK_PCM};
+
+	if (!d->link || !d->console_up)
+		return;
+	m.u.pcm = (struct wlink_pcm){
+		.capture_us = capture_us > 0 ? (uint64_t)capture_us : 0,
+		.samples = (uint16_t)samples,
+		.data = {(const uint8_t *)pcm, (size_t)samples * 4},
+	};
+	link_send_wlink(d, &m);
+}
+
 static void fan_out_audio(const struct msg_audio *a, void *ud)
 {
 	struct desktop *d = ud;
@@ -1064,6 +1086,7 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 		struct sound_cfg scfg = cfg->sound;
 		scfg.desktop = d->id;
 		scfg.on_packet = fan_out_audio;
+		scfg.on_mic = mic_to_console;
 		scfg.ud = d;
 		d->has_audio = cfg->sound.source_uri != NULL;
 		d->sound = sound_new(base, &scfg);

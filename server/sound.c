@@ -32,7 +32,19 @@ struct sound {
 
 	struct audio_rx *mic_rx;
 	struct audio_playback *mic_play;
+
+	/* source "console": the frame being gathered from sound_feed */
+	bool feed;
+	int frame_samples;
+	struct audio_frame part;
+	int64_t last_feed_us;
+	/* mic_console: a frame every frame_us while the microphone streams */
+	struct event *mic_ev;
+	int mic_quiet; /* frames in a row without sound: the timer stops after a second */
+	void (*on_mic)(const int16_t *pcm, int samples, int64_t capture_us, void *ud);
 };
+
+#define CONSOLE_URI "console"
 
 static int64_t realtime_us(void)
 {
@@ -124,41 +136,65 @@ static int open_source(struct sound *s, struct event_base *base, const struct so
 {
 	char name[160];
 
-	s->impl = audio_source_find(cfg->source_uri);
-	if (!s->impl)
-		return -EINVAL;
-	snprintf(name, sizeof(name), "highrise-agent %s", s->desktop);
-	struct audio_source_cfg scfg = {
-		.frame_us = cfg->frame_us,
-		.server = cfg->server,
-		.client_name = name,
-		.queue_frames = 16,
-	};
-	s->src = s->impl->open(cfg->source_uri, &scfg);
-	if (!s->src)
-		return -EINVAL;
-	int fd = s->impl->fd(s->src);
-	if (fd < 0) {
-		log_error("desktop %s: sound: the %s source gives no descriptor to wait on",
-			  s->desktop, s->impl->name);
-		return -EINVAL;
+	if (strcmp(cfg->source_uri, CONSOLE_URI) == 0) {
+		s->feed = true;
+	} else {
+		s->impl = audio_source_find(cfg->source_uri);
+		if (!s->impl)
+			return -EINVAL;
+		snprintf(name, sizeof(name), "highrise-agent %s", s->desktop);
+		struct audio_source_cfg scfg = {
+			.frame_us = cfg->frame_us,
+			.server = cfg->server,
+			.client_name = name,
+			.queue_frames = 16,
+		};
+		s->src = s->impl->open(cfg->source_uri, &scfg);
+		if (!s->src)
+			return -EINVAL;
+		int fd = s->impl->fd(s->src);
+		if (fd < 0) {
+			log_error("desktop %s: sound: the %s source gives no descriptor to wait on",
+				  s->desktop, s->impl->name);
+			return -EINVAL;
+		}
+		s->src_ev = event_new(base, fd, EV_READ | EV_PERSIST, src_cb, s);
+		if (!s->src_ev || event_add(s->src_ev, NULL) < 0)
+			return -ENOMEM;
 	}
-	s->src_ev = event_new(base, fd, EV_READ | EV_PERSIST, src_cb, s);
-	if (!s->src_ev || event_add(s->src_ev, NULL) < 0)
-		return -ENOMEM;
 	struct opus_enc_cfg ecfg = {
 		.frame_us = cfg->frame_us, .app = cfg->app, .bitrate = cfg->bitrate};
 	s->enc = opus_enc_new(&ecfg);
 	return s->enc ? 0 : -EINVAL;
 }
 
-static int open_mic(struct sound *s, const struct sound_cfg *cfg)
+static void mic_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct sound *s = arg;
+	int16_t pcm[AUDIO_FRAME_MAX * AUDIO_CHANNELS];
+
+	(void)fd;
+	(void)what;
+	if (audio_rx_fill(s->mic_rx, pcm, s->frame_samples, realtime_us()) > 0) {
+		s->mic_quiet = 0;
+		s->on_mic(pcm, s->frame_samples, audio_rx_last_capture_us(s->mic_rx), s->ud);
+	} else if (++s->mic_quiet * (int64_t)s->frame_samples >= AUDIO_RATE) {
+		event_del(s->mic_ev); /* the next MIC starts it again */
+	}
+}
+
+static int open_mic(struct sound *s, struct event_base *base, const struct sound_cfg *cfg)
 {
 	char name[160];
 
 	s->mic_rx = audio_rx_new(NULL);
 	if (!s->mic_rx)
 		return -ENOMEM;
+	if (cfg->mic_console) {
+		s->on_mic = cfg->on_mic;
+		s->mic_ev = event_new(base, -1, EV_PERSIST, mic_tick, s);
+		return s->mic_ev && s->on_mic ? 0 : -ENOMEM;
+	}
 	snprintf(name, sizeof(name), "highrise-agent %s microphone", s->desktop);
 	struct audio_playback_cfg pcfg = {
 		.frame_us = cfg->frame_us,
@@ -186,9 +222,10 @@ struct sound *sound_new(struct event_base *base, const struct sound_cfg *cfg)
 	s->ud = cfg->ud;
 	s->drop_percent = cfg->drop_percent;
 	s->rng = 0x9e3779b9u;
+	s->frame_samples = (cfg->frame_us ? cfg->frame_us : 10000) * (AUDIO_RATE / 1000) / 1000;
 	if (cfg->source_uri && open_source(s, base, cfg) < 0)
 		goto fail;
-	if (cfg->mic_sink && open_mic(s, cfg) < 0)
+	if ((cfg->mic_sink || cfg->mic_console) && open_mic(s, base, cfg) < 0)
 		goto fail;
 	if (s->drop_percent > 0)
 		log_warn("desktop %s: test.audio_drop_percent: dropping %d %% of AUDIO packets on "
@@ -206,6 +243,8 @@ void sound_free(struct sound *s)
 		return;
 	if (s->src_ev)
 		event_free(s->src_ev);
+	if (s->mic_ev)
+		event_free(s->mic_ev);
 	if (s->impl)
 		s->impl->close(s->src);
 	opus_enc_free(s->enc);
@@ -250,12 +289,73 @@ int sound_mic(struct sound *s, const struct msg_audio *m)
 		return rc;
 	}
 	s->st.mic_packets++;
+	if (s->mic_ev && !evtimer_pending(s->mic_ev, NULL)) {
+		struct timeval every = {0, s->frame_samples * 1000000 / AUDIO_RATE};
+		s->mic_quiet = 0;
+		evtimer_add(s->mic_ev, &every);
+	}
 	return 0;
+}
+
+static void feed_flush(struct sound *s)
+{
+	if (s->part.samples == 0)
+		return;
+	memset(s->part.pcm + s->part.samples * AUDIO_CHANNELS, 0,
+	       (size_t)(s->frame_samples - s->part.samples) * AUDIO_CHANNELS * sizeof(int16_t));
+	s->part.samples = s->frame_samples;
+	s->st.frames++;
+	if (s->listening)
+		encode_frame(s, &s->part);
+	s->part.samples = 0;
+}
+
+void sound_feed(struct sound *s, int64_t capture_us, const void *data, int samples)
+{
+	const uint8_t *pcm = data;
+
+	if (!s->feed)
+		return;
+	s->last_feed_us = realtime_us();
+	if (s->part.samples > 0) {
+		/* where this piece would start if it followed on */
+		int64_t next = s->part.capture_us + (int64_t)s->part.samples * 1000000 / AUDIO_RATE;
+		if (capture_us - next > 20000 || next - capture_us > 20000)
+			feed_flush(s); /* a gap (the guest paused) or a jump: pad, start again */
+	}
+	while (samples > 0) {
+		int n;
+
+		if (s->part.samples == 0)
+			s->part.capture_us = capture_us;
+		n = s->frame_samples - s->part.samples;
+		if (n > samples)
+			n = samples;
+		memcpy(s->part.pcm + s->part.samples * AUDIO_CHANNELS, pcm,
+		       (size_t)n * AUDIO_CHANNELS * sizeof(int16_t));
+		s->part.samples += n;
+		pcm += (size_t)n * AUDIO_CHANNELS * sizeof(int16_t);
+		samples -= n;
+		capture_us += (int64_t)n * 1000000 / AUDIO_RATE;
+		if (s->part.samples == s->frame_samples) {
+			s->st.frames++;
+			if (s->listening)
+				encode_frame(s, &s->part);
+			s->part.samples = 0;
+		}
+	}
+}
+
+bool sound_from_console(const struct sound *s)
+{
+	return s->feed;
 }
 
 void sound_stats(struct sound *s, struct sound_stats *out)
 {
 	*out = s->st;
+	if (s->feed)
+		out->capturing = realtime_us() - s->last_feed_us < 1000000;
 	if (s->impl) {
 		struct audio_source_stats ss;
 		s->impl->stats(s->src, &ss);

@@ -24,6 +24,13 @@
  * microphone (QEMU: -audiodev pa,in.name=SINK.monitor). Without MIC the
  * sink plays silence.
  *
+ * Consoles with their own sound channel (SPICE) bring the sound in the
+ * console's connection instead: source_uri "console" takes PCM from
+ * sound_feed (the worker's WLINK_PCM), cut into frames here; mic_console
+ * decodes MIC on the loop, one frame every frame_us while it streams, and
+ * hands the PCM to on_mic (the worker plays it into the console's record
+ * channel).
+ *
  * A sound server that is absent, dies or restarts is logged once by
  * audio/pulse.c and reconnected with backoff; video never waits for it.
  *
@@ -41,8 +48,10 @@
 struct sound_cfg {
 	const char *desktop;	/* its id, for logs */
 	const char *server;	/* PulseAudio server ("unix:/path/native"); NULL: libpulse's */
-	const char *source_uri; /* "pulse:SINK" or "pulse:" (audio/source.h); NULL: no sound out */
-	const char *mic_sink;	/* the microphone's null sink; NULL: no microphone */
+	const char *source_uri; /* "pulse:SINK" or "pulse:" (audio/source.h), or "console"
+				   (sound_feed); NULL: no sound out */
+	const char *mic_sink;	/* the microphone's null sink; NULL: no microphone there */
+	bool mic_console;	/* the microphone goes to on_mic (the console's record channel) */
 	int frame_us;		/* 2500, 5000, 10000 (default), 20000 */
 	enum opus_codec_app app;
 	int bitrate; /* bit/s; 0: 96000 */
@@ -50,6 +59,8 @@ struct sound_cfg {
 	int drop_percent;
 	/* an encoded packet for the listeners (loop thread); a is borrowed for the call */
 	void (*on_packet)(const struct msg_audio *a, void *ud);
+	/* mic_console: decoded microphone sound, 48 kHz stereo s16, borrowed for the call */
+	void (*on_mic)(const int16_t *pcm, int samples, int64_t capture_us, void *ud);
 	void *ud;
 };
 
@@ -74,6 +85,16 @@ void sound_free(struct sound *s);
 void sound_listen(struct sound *s, bool on);
 /* The listeners' highest reported loss, per mille: the encoder's FEC plans for it. */
 void sound_set_loss(struct sound *s, unsigned loss_per_mille);
+/*
+ * source_uri "console": samples (per channel, 48 kHz stereo s16; pcm need
+ * not be aligned) the
+ * console played, the first captured at capture_us (CLOCK_REALTIME).
+ * Gathered into frames of frame_us; a gap or a jump in time starts a new
+ * frame. Loop thread.
+ */
+void sound_feed(struct sound *s, int64_t capture_us, const void *pcm, int samples);
+/* Is this desktop's sound fed by its console (sound_feed)? */
+bool sound_from_console(const struct sound *s);
 /* Does this desktop take a microphone? */
 bool sound_has_mic(const struct sound *s);
 /* A MIC payload from the controlling client. 0 when queued, else a negative code (counted). */

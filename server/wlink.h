@@ -100,9 +100,10 @@ struct wlink_size {
 };
 
 /*
- * WLINK_PCM: 48 kHz stereo interleaved s16 little-endian (audio/source.h's
- * format), 1..WLINK_PCM_SAMPLES_MAX samples per channel. data borrows the
- * frame: samples * 4 bytes.
+ * WLINK_PCM: 48 kHz stereo interleaved s16 in host byte order (both ends
+ * are one build on one host; audio/source.h's format), 1 to
+ * WLINK_PCM_SAMPLES_MAX samples per channel. data borrows the frame:
+ * samples * 4 bytes.
  */
 #define WLINK_PCM_SAMPLES_MAX 960 /* AUDIO_FRAME_MAX: 20 ms */
 struct wlink_pcm {

@@ -47,14 +47,15 @@ enum cmd_kind {
 	CMD_KEYFRAME,
 	CMD_RESIZE,
 	CMD_PING,
+	CMD_MIC,
 	CMD_STOP,
 };
 
 struct cmd {
 	enum cmd_kind kind;
 	struct msg input; /* CMD_INPUT, CMD_RESIZE (no pointers inside); CMD_PING's id */
-	char *text;	  /* CMD_CLIPBOARD: owned, NUL-terminated */
-	size_t len;
+	char *text;	  /* CMD_CLIPBOARD: owned, NUL-terminated; CMD_MIC: the PCM */
+	size_t len;	  /* bytes; CMD_MIC: samples per channel */
 };
 
 static void cmd_free(void *p)
@@ -71,6 +72,7 @@ struct worker {
 	char *uri, *password, *codec;
 	int fps;
 	bool clipboard;
+	bool sound; /* forward the console's own sound (capture.h audio) */
 	size_t clipboard_max;
 	struct sandbox_cfg sandbox;
 	char *chroot_dir;
@@ -254,6 +256,15 @@ static void on_link_msg(struct worker *w, const struct wlink_msg *m)
 		break;
 	case MSG_KEYFRAME_REQUEST:
 		c->kind = CMD_KEYFRAME;
+		break;
+	case WLINK_PCM: /* the client's microphone, for the console's record channel */
+		if (!(c->text = malloc(m->u.pcm.data.len))) {
+			free(c);
+			return;
+		}
+		c->kind = CMD_MIC;
+		c->len = m->u.pcm.samples;
+		memcpy(c->text, m->u.pcm.data.data, m->u.pcm.data.len);
 		break;
 	case MSG_RESIZE_REQUEST:
 		c->kind = CMD_RESIZE;
@@ -447,6 +458,14 @@ static void handle_cmd(struct worker *p, struct cmd *c)
 					  hr_strerror(rc));
 		}
 		break;
+	case CMD_MIC:
+		if (p->cap && p->impl->mic) {
+			int rc = p->impl->mic(p->cap, (const int16_t *)(void *)c->text, (int)c->len);
+			if (rc < 0)
+				log_debug("desktop %s: microphone not played: %s", p->id,
+					  hr_strerror(rc));
+		}
+		break;
 	case CMD_CLIPBOARD:
 		if (p->cap && p->impl->clipboard_set) {
 			int rc = p->impl->clipboard_set(p->cap, c->text, c->len);
@@ -569,6 +588,26 @@ static void poll_clipboard(struct worker *p)
 	free(text);
 }
 
+/* The console's own sound, as it came: the agent cuts frames and encodes. */
+static void send_sound(struct worker *p)
+{
+	struct audio_frame f;
+
+	if (!p->sound || !p->impl->audio)
+		return;
+	for (int i = 0; i < 32 && p->impl->audio(p->cap, &f) == 1; i++) {
+		struct wlink_msg m = {.type = WLINK_PCM};
+		if (f.samples < 1 || f.samples > WLINK_PCM_SAMPLES_MAX)
+			continue;
+		m.u.pcm = (struct wlink_pcm){
+			.capture_us = (uint64_t)f.capture_us,
+			.samples = (uint16_t)f.samples,
+			.data = {(const uint8_t *)f.pcm, (size_t)f.samples * AUDIO_CHANNELS * 2},
+		};
+		send_wlink(p, &m);
+	}
+}
+
 static void send_size(struct worker *p)
 {
 	struct wlink_msg m = {.type = WLINK_SIZE};
@@ -622,6 +661,7 @@ static int run_pipeline(struct worker *p)
 			return 0;
 		}
 		send_cursor(p);
+		send_sound(p);
 		poll_clipboard(p);
 
 		/*
@@ -684,6 +724,7 @@ static int read_config(struct worker *w)
 	w->chroot_dir = c->chroot.len ? dup_bytes(c->chroot) : NULL;
 	w->fps = c->fps;
 	w->clipboard = c->flags & WLINK_CONFIG_CLIPBOARD;
+	w->sound = c->flags & WLINK_CONFIG_SOUND;
 	w->clipboard_max = c->clipboard_max;
 	atomic_init(&w->bitrate, (int)c->bitrate_kbps);
 	w->cur_bitrate = (int)c->bitrate_kbps;
