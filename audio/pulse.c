@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "pulse.h"
 
+#include "clock.h"
 #include "log.h"
 #include "queue.h"
 
@@ -76,13 +77,6 @@ struct audio_playback {
 	atomic_uint_fast64_t frames, underruns, short_fills;
 	atomic_int_fast64_t latency_us;
 };
-
-static int64_t realtime_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 bool audio_pulse_name_ok(const char *name)
 {
@@ -561,8 +555,8 @@ static void source_read_cb(pa_stream *s, size_t nbytes, void *ud)
 		size_t readable = pa_stream_readable_size(s);
 		if (readable == (size_t)-1 || readable < n)
 			readable = n;
-		int64_t first_us = realtime_us() - (int64_t)(readable / (AUDIO_CHANNELS * 2)) *
-							   1000000 / AUDIO_RATE;
+		int64_t first_us = clock_real_us() - (int64_t)(readable / (AUDIO_CHANNELS * 2)) *
+							     1000000 / AUDIO_RATE;
 
 		const int16_t *pcm = data;
 		size_t total = n / (AUDIO_CHANNELS * 2), pos = 0;
@@ -709,7 +703,7 @@ static void playback_write_cb(pa_stream *s, size_t nbytes, void *ud)
 	if (pa_stream_get_latency(s, &lat, &neg) < 0 || neg)
 		lat = 0;
 	atomic_store(&p->latency_us, (int_fast64_t)lat);
-	int64_t need_us = realtime_us(), play_us = need_us + (int64_t)lat;
+	int64_t need_us = clock_real_us(), play_us = need_us + (int64_t)lat;
 	/* Whole frames only: the server asks in minreq (one frame) steps. */
 	for (size_t done = 0; done < nbytes; done += frame_bytes) {
 		int got = p->fill(pcm, fs, play_us, need_us, p->userdata);

@@ -12,6 +12,7 @@
  */
 #include "broker.h"
 #include "api_parse.h"
+#include "clock.h"
 #include "error.h"
 #include "limiter.h"
 #include "log.h"
@@ -150,13 +151,6 @@ static void job_free(struct job *j)
 static void job_free_item(void *item)
 {
 	job_free(item);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- answers ---- */
@@ -1226,7 +1220,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 	if (path.route == API_LOGIN) {
 		char key[API_NAME_MAX + 8];
-		int64_t wait_u, wait_a, now = mono_ms();
+		int64_t wait_u, wait_a, now = clock_mono_ms();
 		if (api_parse_login(j->body, j->len, &j->login, &why) < 0) {
 			job_free(j);
 			reply_error(req, 400, why,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "audio.h"
 
+#include "clock.h"
 #include "log.h"
 #include "opus_codec.h"
 #include "pulse.h"
@@ -92,13 +93,6 @@ struct client_audio {
 static int64_t sane_us(int64_t t)
 {
 	return t > TIME_LIMIT_US ? TIME_LIMIT_US : t < -TIME_LIMIT_US ? -TIME_LIMIT_US : t;
-}
-
-static int64_t realtime_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- WAV --------------------------------------------------------------- */
@@ -281,7 +275,7 @@ static void *clock_main(void *arg)
 	clock_gettime(CLOCK_REALTIME, &next);
 	while (!atomic_load(&ca->stop)) {
 		int64_t due = (int64_t)next.tv_sec * 1000000 + next.tv_nsec / 1000;
-		if (realtime_us() - due > ca->frame_us) {
+		if (clock_real_us() - due > ca->frame_us) {
 			/* woke a frame late (a stalled machine): start the schedule again */
 			pthread_mutex_lock(&ca->lock);
 			ca->underruns++;
@@ -507,7 +501,7 @@ void client_audio_stats(struct client_audio *ca, struct client_audio_stats *out)
 		.packets = rs.packets,
 		.bytes = rs.bytes,
 		.packet_ms = (double)ca->packet_us / 1000.0,
-		.kbps = realtime_us() - ca->last_push_us > 2 * KBPS_WINDOW_US ? 0 : ca->kbps,
+		.kbps = clock_real_us() - ca->last_push_us > 2 * KBPS_WINDOW_US ? 0 : ca->kbps,
 		.refused = ca->refused + rs.refused,
 		.concealed = rs.concealed,
 		.recovered = rs.recovered,

@@ -4,6 +4,8 @@
  * TLS 1.3 with verification, one request, read to the end.
  */
 #include "https.h"
+
+#include "clock.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -94,18 +96,11 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A TCP connection to host:port within timeout_ms (every address tried), or -errno. */
 static int dial(const char *host, const char *port, int timeout_ms, char *why, size_t whylen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *ai, *a;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	int fd = -1, err = ECONNREFUSED, rc;
 
 	rc = getaddrinfo(host, port, &hints, &ai);
@@ -116,7 +111,7 @@ static int dial(const char *host, const char *port, int timeout_ms, char *why, s
 	for (a = ai; a; a = a->ai_next) {
 		struct pollfd pfd;
 		socklen_t len = sizeof(err);
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - clock_mono_ms());
 
 		if (left <= 0) {
 			err = ETIMEDOUT;

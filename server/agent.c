@@ -3,6 +3,7 @@
 
 #include "broker_link.h"
 #include "capture.h"
+#include "clock.h"
 #include "conn.h"
 #include "desktop.h"
 #include "pulse.h"
@@ -163,9 +164,7 @@ struct agent {
 
 static uint64_t mono_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)clock_mono_ms();
 }
 
 static void peer_unlink(struct peer *p)

@@ -2,6 +2,7 @@
 #include "broker_link.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "https.h"
 #include "log.h"
 #include "queue.h"
@@ -97,9 +98,7 @@ static const char *const event_names[] = {
 
 static uint64_t mono_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)clock_mono_ms();
 }
 
 /* Is the desktop up? When the loop said it is down, *reason gets why ("" if it did not say). */

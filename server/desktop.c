@@ -2,6 +2,7 @@
 #include "desktop.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "config.h"
 #include "error.h"
 #include "input.h"
@@ -132,9 +133,7 @@ struct desktop {
 
 static uint64_t mono_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)clock_mono_us();
 }
 
 static int send_status(struct session *s, uint16_t code, const char *text);

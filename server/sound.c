@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "sound.h"
 
+#include "clock.h"
 #include "log.h"
 #include "pulse.h"
 #include "receiver.h"
@@ -45,13 +46,6 @@ struct sound {
 };
 
 #define CONSOLE_URI "console"
-
-static int64_t realtime_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static bool test_drop(struct sound *s)
 {
@@ -175,7 +169,7 @@ static void mic_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (audio_rx_fill(s->mic_rx, pcm, s->frame_samples, realtime_us()) > 0) {
+	if (audio_rx_fill(s->mic_rx, pcm, s->frame_samples, clock_real_us()) > 0) {
 		s->mic_quiet = 0;
 		s->on_mic(pcm, s->frame_samples, audio_rx_last_capture_us(s->mic_rx), s->ud);
 	} else if (++s->mic_quiet * (int64_t)s->frame_samples >= AUDIO_RATE) {
@@ -279,7 +273,7 @@ int sound_mic(struct sound *s, const struct msg_audio *m)
 
 	if (!s->mic_rx)
 		return -ENOTSUP;
-	rc = audio_rx_push(s->mic_rx, (int64_t)m->capture_us, realtime_us(), m->data.data,
+	rc = audio_rx_push(s->mic_rx, (int64_t)m->capture_us, clock_real_us(), m->data.data,
 			   m->data.len);
 	if (rc < 0) {
 		if (s->st.mic_refused++ == 0)
@@ -316,7 +310,7 @@ void sound_feed(struct sound *s, int64_t capture_us, const void *data, int sampl
 
 	if (!s->feed)
 		return;
-	s->last_feed_us = realtime_us();
+	s->last_feed_us = clock_real_us();
 	if (s->part.samples > 0) {
 		/* where this piece would start if it followed on */
 		int64_t next = s->part.capture_us + (int64_t)s->part.samples * 1000000 / AUDIO_RATE;
@@ -355,7 +349,7 @@ void sound_stats(struct sound *s, struct sound_stats *out)
 {
 	*out = s->st;
 	if (s->feed)
-		out->capturing = realtime_us() - s->last_feed_us < 1000000;
+		out->capturing = clock_real_us() - s->last_feed_us < 1000000;
 	if (s->impl) {
 		struct audio_source_stats ss;
 		s->impl->stats(s->src, &ss);

@@ -11,6 +11,7 @@
 #include "worker.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "encoder.h"
 #include "error.h"
 #include "log.h"
@@ -102,16 +103,12 @@ struct worker {
 
 static uint64_t now_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)clock_real_us();
 }
 
 static uint64_t mono_us(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)clock_mono_us();
 }
 
 /* ---- the link, writing (main thread only) ---- */
@@ -460,7 +457,8 @@ static void handle_cmd(struct worker *p, struct cmd *c)
 		break;
 	case CMD_MIC:
 		if (p->cap && p->impl->mic) {
-			int rc = p->impl->mic(p->cap, (const int16_t *)(void *)c->text, (int)c->len);
+			int rc = p->impl->mic(p->cap, (const int16_t *)(void *)c->text,
+					      (int)c->len);
 			if (rc < 0)
 				log_debug("desktop %s: microphone not played: %s", p->id,
 					  hr_strerror(rc));
