@@ -16,6 +16,7 @@
 
 static const struct capture_impl *const backends[] = {
 	&capture_vnc,
+	&capture_spice,
 	&capture_x11,
 };
 
@@ -24,7 +25,8 @@ const struct capture_impl *capture_find(const char *uri)
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
 		if (uri && backends[i]->handles(uri))
 			return backends[i];
-	log_error("no console backend for '%s': use vnc://HOST:PORT or x11::DISPLAY",
+	log_error("no console backend for '%s': use vnc://HOST:PORT, spice://HOST:PORT, "
+		  "spice+unix:///PATH or x11::DISPLAY",
 		  uri ? uri : "(none)");
 	return NULL;
 }

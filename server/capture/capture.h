@@ -6,10 +6,18 @@
  * Console backends: where a desktop's pixels come from and where its input
  * goes. One `const struct capture_impl` table per kind of console; the
  * agent picks one by the desktop's URI (capture_find) and never looks
- * inside. Adding SPICE means adding a table, nothing else.
+ * inside. Adding a kind of console means adding a table, nothing else.
  *
  *   vnc://HOST:PORT   a VNC server (QEMU/KVM -vnc, libvirt, ESXi, Xvnc)
  *                     through libvncclient; cfg->password for VNC auth
+ *   spice://HOST[:PORT]  a SPICE server (QEMU -spice) through spice-client-glib:
+ *                     display 0, cursor, inputs, playback and record channels,
+ *                     clipboard and resize where the guest runs spice-vdagent;
+ *                     cfg->password for SPICE's ticket; [IPv6] in brackets;
+ *                     PORT 5900 when absent
+ *   spice+unix:///PATH  the same over QEMU's unix socket (-spice unix=on,addr=PATH)
+ *   spice+tls://HOST:PORT[?ca=/PATH/ca.pem]  reserved: refused for now (spice.c
+ *                     says why), never spoken in the clear
  *   x11::DISPLAY      an X display (x11::99 is DISPLAY=:99) through XShm +
  *                     XDamage for pixels, XFixes for the cursor, XTest for input,
  *                     RandR to resize it to the client's window where it can
@@ -194,6 +202,7 @@ struct capture_impl {
 };
 
 extern const struct capture_impl capture_vnc;
+extern const struct capture_impl capture_spice;
 extern const struct capture_impl capture_x11;
 
 /*
