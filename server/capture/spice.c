@@ -1089,6 +1089,27 @@ static bool has_primary(const struct capture *c)
 	return c->failed || c->have_primary;
 }
 
+/*
+ * spice-gtk initialises GStreamer (gst_init, its plugin registry, a helper
+ * program that scans plugins) the first time a display channel is made,
+ * to learn which video codecs to announce. After confinement that cannot
+ * fork the helper or read the registry, so one throwaway display channel is
+ * made before, once per process.
+ */
+static void warm_up_once(void)
+{
+	static atomic_bool done;
+	if (atomic_exchange(&done, true))
+		return;
+	SpiceSession *s = spice_session_new();
+	/* the session owns it: spice_session_disconnect destroys it */
+	spice_channel_new(s, SPICE_CHANNEL_DISPLAY, 0);
+	spice_session_disconnect(s);
+	g_object_unref(s);
+	while (g_main_context_iteration(g_main_context_default(), FALSE))
+		;
+}
+
 /* ---- the backend ---- */
 
 static void spice_close(struct capture *c)
@@ -1210,6 +1231,7 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 	 * The session object before confinement too: GObject type setup and
 	 * spice-gtk's defaults may look at the environment and files.
 	 */
+	warm_up_once();
 	c->session = g_object_new(SPICE_TYPE_SESSION, "client-sockets", TRUE, "enable-usbredir",
 				  FALSE, "enable-smartcard", FALSE, "enable-audio", TRUE,
 				  "gl-scanout", FALSE, NULL);
