@@ -728,7 +728,10 @@ static void ring_push(struct capture *c, int16_t l, int16_t r)
 		/* full: the oldest frame goes, the caller is behind */
 		c->ring_head = (c->ring_head + 1) % SPICE_AUDIO_QUEUE;
 		c->ring_len--;
-		c->dropped++;
+		if (c->dropped++ == 0)
+			log_info("spice: %s: sound is not taken fast enough: the oldest is dropped "
+				 "(more than %d ms queued)",
+				 c->label, SPICE_AUDIO_QUEUE_MS);
 		c->head_us += 1000000 / SPICE_RATE; /* ~20.8 µs; exactness does not matter here */
 	}
 	if (c->ring_len == 0)
@@ -1144,6 +1147,9 @@ static void spice_close(struct capture *c)
 		while (g_main_context_iteration(ctx, FALSE))
 			;
 	}
+	if (c->dropped)
+		log_info("spice: %s: %llu sound frames were dropped in all", c->label,
+			 (unsigned long long)c->dropped);
 	pool_close(c);
 	if (c->own_context) {
 		g_main_context_release(g_main_context_default());
