@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# highrise-agent on real QEMU VMs' SPICE consoles, watched by highrise-probe: the VM's screen
+# arrives and matches QEMU's own screendump, typed keys reach the guest, the guest's sound
+# comes through SPICE's playback channel (no PulseAudio on the host), a resize arrives as
+# RESIZE, the right password connects and a wrong one is said clearly, two SPICE desktops and
+# a VNC one stream at once, and a VM that stops and starts again is reported and resumed.
+# Two VMs boot side by side (a SPICE server takes one client at a time): A with a SPICE
+# password and VNC too, B without a password.
+. "$(dirname "$0")/lib.sh"
+need qemu-system-x86_64 compare python3
+VM=$SRC/tests/fixtures/vm
+AGENT_NAME=agent-spice
+
+# boot NAME ARGS...: starts a VM in the background; booted NAME waits and sets NAME_* vars
+boot() {
+	local name=$1
+	shift
+	("$VM/start.sh" --run-dir "$T/vm-$name" "$@" >"$T/vm-$name.env" 2>"$T/vm-$name-start.log") &
+	eval "BOOT_$name=$!"
+	CLEANUPS+=("'$VM/stop.sh' '$T/vm-$name' >/dev/null 2>&1")
+}
+booted() {
+	local name=$1 pid
+	pid=$(eval echo "\$BOOT_$name")
+	wait "$pid" || {
+		fail "VM $name did not boot (see vm-$name-start.log)"
+		exit 1
+	}
+	# shellcheck disable=SC1090
+	eval "$(sed "s/^HR_VM_/${name}_/" "$T/vm-$name.env")"
+	say "VM $name up in $(eval echo "\$${name}_BOOT_SECONDS")s," \
+		"SPICE port $(eval echo "\$${name}_SPICE_PORT")"
+}
+screendump() { python3 "$VM/vmctl.py" --monitor "$1" screendump "$2" >/dev/null; }
+
+printf 'spice-right-%s' "$RANDOM" >"$T/right.pw"
+printf 'spice-wrong' >"$T/wrong.pw"
+boot A --vnc auto --spice auto --spice-password-file "$T/right.pw" --audio spice
+boot B --vnc none --spice auto --audio spice
+booted A
+booted B
+
+make_pki
+start_agent "$AGENT_NAME" \
+	"a spice://127.0.0.1:$A_SPICE_PORT password-file=$T/right.pw" \
+	"a-vnc vnc://127.0.0.1:$A_VNC_PORT" \
+	"a-bad spice://127.0.0.1:$A_SPICE_PORT password-file=$T/wrong.pw" \
+	"a-none spice://127.0.0.1:$A_SPICE_PORT" \
+	"b spice://127.0.0.1:$B_SPICE_PORT"
+
+# 1. A wrong password, and none: a clear error in the agent's log and a STATUS the client
+#    shows, never a hang. (First, while nothing else holds A's SPICE server.)
+ticket "$T/t0" alice a-bad
+SECONDS0=$SECONDS
+probe "$T/p0.json" "$T/t0" --seconds 8 || true
+say "  wrong password: statuses $(json "$T/p0.json" 'd["status"]'), bye $(json "$T/p0.json" 'd["bye"]')"
+check "a wrong password is said in the agent's log" \
+	grep -q "desktop a-bad.*\(password\|credentials\)" "$T/agent.log"
+check "and to the client (STATUS or BYE about credentials)" \
+	grep -qi "credentials\|password" "$T/p0.json"
+check "within the probe's 8 s (no hang: $((SECONDS - SECONDS0)) s)" [ $((SECONDS - SECONDS0)) -le 12 ]
+ticket "$T/t0n" alice a-none
+probe "$T/p0n.json" "$T/t0n" --seconds 5 || true
+check "no password for a console that wants one: said too" \
+	grep -qi "credentials\|password" "$T/p0n.json"
+
+# 2. The screen over SPICE against QEMU's own screendump, at the text console's size.
+ticket "$T/t1" alice a
+check "probe connects over SPICE and decodes" \
+	probe "$T/p1.json" "$T/t1" --seconds 4 --png "$T/shot.png"
+screendump "$A_MONITOR" "$T/ref.ppm"
+db=$(psnr "$T/shot.png" "$T/ref.ppm")
+say "  console PSNR against QEMU's screendump: $db dB ($(json "$T/p1.json" '(d["width"], d["height"])'))"
+check "the VGA console arrives with PSNR >= 35 dB ($db)" ge "$db" 35
+check "at its size, 720x400" [ "$(json "$T/p1.json" '(d["width"], d["height"])')" = "(720, 400)" ]
+check "the agent said the console is SPICE" grep -q "desktop a: .*spice" "$T/agent.log"
+
+# 3. Keys typed into the probe reach the guest's shell (SPICE inputs channel, PC scancodes).
+marker="HIGHRISE-$RANDOM$RANDOM"
+ticket "$T/t2" alice a
+probe "$T/p2.json" "$T/t2" --seconds 6 --type "echo $marker > /dev/ttyS0\n" || true
+check "typed keys reach the guest (marker in the serial log)" \
+	wait_for 10 grep -q "^$marker" "$A_SERIAL"
+
+# 4. The guest's sound through SPICE's playback channel: the probe's output has the tone.
+ticket "$T/t3" alice a
+probe "$T/p3.json" "$T/t3" --seconds 9 --type "hr-tone 5 440\n" --audio-out "$T/p3.wav" || true
+check "the guest played its tone" grep -q "HIGHRISE-VM-TONE-START" "$A_SERIAL"
+check "AUDIO arrived" [ "$(json "$T/p3.json" '(d["audio"] or {}).get("packets", 0)')" -ge 100 ]
+analyze "$T/p3.wav" 3
+check "the probe plays 440 Hz (440 +- 5: $HZ)" near "$HZ" 440 5
+
+# 5. Two SPICE desktops and a VNC one on this agent, all streaming at once.
+for d in a b a-vnc; do ticket "$T/t5-$d" alice "$d"; done
+probe "$T/p5-a.json" "$T/t5-a" --seconds 5 &
+P5A=$!
+probe "$T/p5-b.json" "$T/t5-b" --seconds 5 &
+P5B=$!
+probe "$T/p5-v.json" "$T/t5-a-vnc" --seconds 5 &
+P5V=$!
+wait "$P5A" "$P5B" "$P5V" || true
+for d in a b v; do
+	n=$(json "$T/p5-$d.json" 'len(d["frame_ms"])')
+	check "desktop $d streamed at the same time ($n frames)" [ "${n:-0}" -ge 1 ]
+done
+check "b is B's screen (720x400)" [ "$(json "$T/p5-b.json" '(d["width"], d["height"])')" = "(720, 400)" ]
+
+# 6. A resize in the guest (bochs DRM, 720x400 text -> 1280x720) arrives as RESIZE.
+ticket "$T/t6" alice a
+probe "$T/p6.json" "$T/t6" --seconds 14 --sleep 500 --type "hr-resize\n" --png "$T/resized.png" || true
+check "the guest switched mode" grep -q "HIGHRISE-VM-RESIZED 1280x720" "$A_SERIAL"
+check "the probe ends at the new size" \
+	[ "$(json "$T/p6.json" '(d["width"], d["height"])')" = "(1280, 720)" ]
+screendump "$A_MONITOR" "$T/ref2.ppm"
+db=$(psnr "$T/resized.png" "$T/ref2.ppm")
+say "  framebuffer PSNR after the resize: $db dB"
+check "and shows the framebuffer console (PSNR >= 35 dB: $db)" ge "$db" 35
+
+# 7. VM B stops mid-stream and starts again on the same SPICE port: lost, back, frames again.
+ticket "$T/t7" alice b
+probe "$T/p7.json" "$T/t7" --seconds 90 &
+P7=$!
+sleep 3
+"$VM/stop.sh" "$T/vm-B" >/dev/null 2>&1
+lost_at=$SECONDS
+sleep 3
+boot B --vnc none --spice "$B_SPICE_PORT" --audio spice
+booted B
+back_at=$SECONDS
+python3 "$VM/vmctl.py" --monitor "$B_MONITOR" type "echo back" >/dev/null
+sleep 8
+stop_probe "$P7"
+say "  statuses: $(json "$T/p7.json" 'd["status"]')"
+check "the client was told the console was lost" \
+	[ "$(json "$T/p7.json" 'any("lost" in s or "not reachable" in s for s in d["status"])')" = True ]
+check "and that it is back" [ "$(json "$T/p7.json" 'any("back" in s for s in d["status"])')" = True ]
+since=$(((back_at - lost_at) * 1000))
+check "frames arrived after the VM returned" \
+	[ "$(json "$T/p7.json" "len([t for t in d['frame_ms'] if t > 3000 + $since])")" -ge 1 ]
+
+check "the agent is still running" kill -0 "$AGENT_PID"
+kill -TERM "$AGENT_PID"
+check "and stops cleanly" wait "$AGENT_PID"
+finish
