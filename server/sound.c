@@ -39,13 +39,17 @@ struct sound {
 	int frame_samples;
 	struct audio_frame part;
 	int64_t last_feed_us;
+	int64_t feed_anchor_us; /* the timeline's start; 0: none yet */
+	int64_t feed_count;	/* samples fed since the anchor */
 	/* mic_console: a frame every frame_us while the microphone streams */
 	struct event *mic_ev;
 	int mic_quiet; /* frames in a row without sound: the timer stops after a second */
 	void (*on_mic)(const int16_t *pcm, int samples, int64_t capture_us, void *ud);
 };
 
-#define CONSOLE_URI "console"
+#define CONSOLE_URI   "console"
+#define FEED_LATE_US  60000  /* a piece this much later than the timeline: a gap */
+#define FEED_EARLY_US 100000 /* this much earlier: the console's clock ran ahead */
 
 static bool test_drop(struct sound *s)
 {
@@ -311,12 +315,32 @@ void sound_feed(struct sound *s, int64_t capture_us, const void *data, int sampl
 	if (!s->feed)
 		return;
 	s->last_feed_us = clock_real_us();
-	if (s->part.samples > 0) {
-		/* where this piece would start if it followed on */
-		int64_t next = s->part.capture_us + (int64_t)s->part.samples * 1000000 / AUDIO_RATE;
-		if (capture_us - next > 20000 || next - capture_us > 20000)
-			feed_flush(s); /* a gap (the guest paused) or a jump: pad, start again */
+	/*
+	 * A console sends its sound in bursts (QEMU's SPICE audio: 10-20 ms
+	 * pieces on its own timer, read between two turns of the worker's
+	 * pipeline), each stamped when it arrived. Stamping frames with those
+	 * times would make them overlap and gap by the burst's jitter, and the
+	 * client's jitter buffer drop and conceal them; so the stamps follow
+	 * one continuous timeline, counted in samples from an anchor, for as
+	 * long as the pieces arrive near it. A piece far later (the guest
+	 * paused) pads the frame and anchors again; one far earlier means the
+	 * console's clock ran ahead of ours, and anchors again too.
+	 */
+	if (s->feed_anchor_us) {
+		int64_t next = s->feed_anchor_us + s->feed_count * 1000000 / AUDIO_RATE;
+		int64_t d = capture_us - next;
+		if (d > FEED_LATE_US || d < -FEED_EARLY_US) {
+			feed_flush(s);
+			s->feed_anchor_us = 0;
+		} else {
+			capture_us = next;
+		}
 	}
+	if (!s->feed_anchor_us) {
+		s->feed_anchor_us = capture_us;
+		s->feed_count = 0;
+	}
+	s->feed_count += samples;
 	while (samples > 0) {
 		int n;
 

@@ -86,6 +86,7 @@ check "typed keys reach the guest (marker in the serial log)" \
 ticket "$T/t3" alice a
 probe "$T/p3.json" "$T/t3" --seconds 9 --type "hr-tone 5 440\n" --audio-out "$T/p3.wav" || true
 check "the guest played its tone" grep -q "HIGHRISE-VM-TONE-START" "$A_SERIAL"
+say "  sound: $(json "$T/p3.json" '" ".join("%s %s" % (k, (d["audio"] or {}).get(k)) for k in ("packets", "kbps", "late", "dropped", "concealed", "underruns"))')"
 check "AUDIO arrived" [ "$(json "$T/p3.json" '(d["audio"] or {}).get("packets", 0)')" -ge 100 ]
 analyze "$T/p3.wav" 3
 check "the probe plays 440 Hz (440 +- 5: $HZ)" near "$HZ" 440 5
