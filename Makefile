@@ -65,6 +65,7 @@ check: deps format-check test asan fuzz-short
 bench: deps build
 	$(BUILD)/bench/proto/bench-proto
 	bench/agent/run.sh $(BUILD)
+	bench/agent/vm.sh $(BUILD)
 	bench/client/run.sh $(BUILD)
 	bench/audio/run.sh $(BUILD)
 	bench/broker/run.sh $(BUILD)
