@@ -335,12 +335,9 @@ static int is_ip_literal(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, const char *host,
-				uint16_t port, const char *verify_name)
+SSL *tls_client_ssl(struct tls_ctx *ctx, const char *name)
 {
-	struct bufferevent *bev;
 	SSL *ssl;
-	const char *name = verify_name ? verify_name : host;
 
 	if (ctx->role != TLS_CLIENT)
 		return NULL;
@@ -358,6 +355,19 @@ struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, co
 		SSL_free(ssl);
 		return NULL;
 	}
+	return ssl;
+}
+
+struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, const char *host,
+				uint16_t port, const char *verify_name)
+{
+	struct bufferevent *bev;
+	SSL *ssl;
+	const char *name = verify_name ? verify_name : host;
+
+	ssl = tls_client_ssl(ctx, name);
+	if (!ssl)
+		return NULL;
 	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 					     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (!bev) {

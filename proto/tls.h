@@ -24,6 +24,7 @@
  */
 
 #include <event2/bufferevent.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <event2/event.h>
 #include <stdbool.h>
@@ -93,6 +94,15 @@ struct bufferevent *tls_connect(struct tls_ctx *ctx, struct event_base *base, co
  * Drains the bufferevent's OpenSSL errors: a second call says less.
  */
 void tls_describe_error(struct bufferevent *bev, char *buf, size_t len);
+
+/*
+ * A client SSL of ctx for a caller that drives its own socket (a relay
+ * without libevent), verifying as tls_connect does: SNI for a host name,
+ * the certificate must name `name` (DNS or IP SAN), the pin if one is set.
+ * The caller owns it (SSL_free). NULL (logged) for a server ctx or
+ * without memory.
+ */
+SSL *tls_client_ssl(struct tls_ctx *ctx, const char *name);
 
 /* SHA-256 of the peer certificate's SubjectPublicKeyInfo. 0 or -ENOENT. */
 int tls_peer_spki_sha256(struct bufferevent *bev, uint8_t out[32]);

@@ -16,8 +16,9 @@
  *                     cfg->password for SPICE's ticket; [IPv6] in brackets;
  *                     PORT 5900 when absent
  *   spice+unix:///PATH  the same over QEMU's unix socket (-spice unix=on,addr=PATH)
- *   spice+tls://HOST:PORT[?ca=/PATH/ca.pem]  reserved: refused for now (spice.c
- *                     says why), never spoken in the clear
+ *   spice+tls://HOST:PORT[?ca=/PATH/ca.pem]  QEMU's tls-port: TLS 1.3, the
+ *                     certificate verified against ca (the system store
+ *                     without it) and naming HOST (tlsrelay.h)
  *   x11::DISPLAY      an X display (x11::99 is DISPLAY=:99) through XShm +
  *                     XDamage for pixels, XFixes for the cursor, XTest for input,
  *                     RandR to resize it to the client's window where it can

@@ -5,7 +5,9 @@
  *
  *   spice://HOST[:PORT]          TCP (port 5900 when absent; IPv6 in brackets)
  *   spice+unix:///path/to/socket QEMU's -spice unix=on,addr=PATH
- *   spice+tls://HOST:PORT[?ca=/path/ca.pem]  parsed, but refused: see below
+ *   spice+tls://HOST:PORT[?ca=/path/ca.pem]  QEMU's tls-port: TLS 1.3, the
+ *                                certificate verified against the CA file (the
+ *                                system's store without one) and HOST
  *
  * The sandbox shapes everything here. SPICE opens one connection per
  * channel, and spice-gtk opens the others only after the main channel has
@@ -21,10 +23,11 @@
  * worker, which makes a new pool).
  *
  * TLS: spice-gtk skips TLS on sockets the client provides (spice-channel.c
- * goes from the provided fd straight to the link message), so spice+tls
- * would need a TLS relay of our own in front of every channel. Until then
- * open() refuses spice+tls with CAPTURE_FAIL_REFUSED and says why, rather
- * than talking in the clear to a port that expects TLS.
+ * goes from the provided fd straight to the link message), so for
+ * spice+tls each pool socket is handshaked and verified here, before
+ * confinement, and relayed (tlsrelay.h, one thread) to a socket pair whose
+ * other end goes into the pool. A certificate that does not verify is
+ * CAPTURE_FAIL_REFUSED with the reason.
  *
  * Loops: spice-gtk attaches its sources (channel sockets, coroutine
  * wake-ups, signal emissions from coroutines through g_idle_add) to the
@@ -47,6 +50,7 @@
  * to the caller's max.
  */
 #include "capture.h"
+#include "tlsrelay.h"
 
 #include "input.h"
 #include "log.h"
@@ -111,6 +115,8 @@ struct capture {
 	/* sockets connected before confinement, handed out by "open-fd" */
 	int pool[SPICE_POOL];
 	int npool;
+	struct tls_ctx *tls;	 /* spice+tls: the verifying client context */
+	struct tls_relay *relay; /* spice+tls: the pool's TLS connections */
 
 	bool failed; /* the console is gone: next() says ERROR from now on */
 	bool opening;
@@ -1151,6 +1157,8 @@ static void spice_close(struct capture *c)
 		log_info("spice: %s: %llu sound frames were dropped in all", c->label,
 			 (unsigned long long)c->dropped);
 	pool_close(c);
+	tls_relay_free(c->relay); /* after the session: its channels closed their ends */
+	tls_ctx_free(c->tls);
 	if (c->own_context) {
 		g_main_context_release(g_main_context_default());
 		atomic_store(&spice_in_use, false);
@@ -1193,13 +1201,16 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 	c->opening = true;
 	target_label(&t, c->label, sizeof(c->label));
 	if (t.transport == SPICE_TLS) {
-		log_error("spice: %s: spice+tls is not supported yet: spice-gtk does no TLS on "
-			  "the sockets the sandboxed worker must provide",
-			  c->label);
-		set_reason(c, CAPTURE_FAIL_REFUSED,
-			   "SPICE over TLS is not supported yet: use spice:// on a management "
-			   "network or spice+unix://");
-		goto fail;
+		/* the CA file is read now, before confinement */
+		struct tls_cfg tcfg = {.ca_file = t.path[0] ? t.path : NULL};
+		c->tls = tls_ctx_new(TLS_CLIENT, &tcfg);
+		c->relay = c->tls ? tls_relay_new() : NULL;
+		if (!c->relay) {
+			set_reason(c, CAPTURE_FAIL_REFUSED,
+				   "the TLS settings for %s are unusable (see the agent's log)",
+				   c->label);
+			goto fail;
+		}
 	}
 	if (atomic_exchange(&spice_in_use, true)) {
 		log_error("spice: %s: another SPICE console is open in this process", c->label);
@@ -1231,7 +1242,17 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 				   "the console at %s cannot be reached: %s", c->label, why);
 			goto fail;
 		}
+		if (c->relay && tls_relay_add(c->relay, c->tls, t.host, fd, ms_left(deadline), &fd,
+					      why, sizeof(why)) < 0) {
+			log_error("spice: %s: %s", c->label, why);
+			set_reason(c, CAPTURE_FAIL_REFUSED, "the console at %s: %s", c->label, why);
+			goto fail;
+		}
 		c->pool[c->npool++] = fd;
+	}
+	if (c->relay && tls_relay_start(c->relay) < 0) {
+		set_reason(c, CAPTURE_FAIL_UNREACHABLE, "the TLS relay cannot be started");
+		goto fail;
 	}
 	/*
 	 * The session object before confinement too: GObject type setup and

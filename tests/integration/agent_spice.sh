@@ -5,7 +5,8 @@
 # RESIZE, the right password connects and a wrong one is said clearly, two SPICE desktops and
 # a VNC one stream at once, and a VM that stops and starts again is reported and resumed.
 # Two VMs boot side by side (a SPICE server takes one client at a time): A with a SPICE
-# password and VNC too, B without a password.
+# password and VNC too, B without a password; a third QEMU, with nothing to boot, offers a
+# TLS SPICE port with a certificate from the test's CA.
 . "$(dirname "$0")/lib.sh"
 need qemu-system-x86_64 compare python3
 VM=$SRC/tests/fixtures/vm
@@ -41,7 +42,18 @@ booted A
 booted B
 
 make_pki
+# QEMU's x509-dir: the test CA and a server certificate for 127.0.0.1 from it
+mkdir -p "$T/x509"
+cp "$T/pki/ca.pem" "$T/x509/ca-cert.pem"
+cp "$T/pki/agent-127.0.0.1.pem" "$T/x509/server-cert.pem"
+cp "$T/pki/agent-127.0.0.1.key" "$T/x509/server-key.pem"
+TLS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+bg qemu-tls qemu-system-x86_64 -display none -vga std -m 64 -monitor "unix:$T/tls.mon,server,nowait" \
+	-spice "tls-port=$TLS_PORT,addr=127.0.0.1,x509-dir=$T/x509,disable-ticketing=on"
+check "a QEMU with a TLS SPICE port listens" wait_for 10 bash -c "ss -ltn | grep -q ':$TLS_PORT '"
 start_agent "$AGENT_NAME" \
+	"tls spice+tls://127.0.0.1:$TLS_PORT?ca=$T/pki/ca.pem" \
+	"tls-noca spice+tls://127.0.0.1:$TLS_PORT" \
 	"a spice://127.0.0.1:$A_SPICE_PORT password-file=$T/right.pw" \
 	"a-vnc vnc://127.0.0.1:$A_VNC_PORT" \
 	"a-bad spice://127.0.0.1:$A_SPICE_PORT password-file=$T/wrong.pw" \
@@ -138,6 +150,21 @@ check "and that it is back" [ "$(json "$T/p7.json" 'any("back" in s for s in d["
 since=$(((back_at - lost_at) * 1000))
 check "frames arrived after the VM returned" \
 	[ "$(json "$T/p7.json" "len([t for t in d['frame_ms'] if t > 3000 + $since])")" -ge 1 ]
+
+# 8. SPICE over TLS (QEMU's tls-port): the certificate verified against the CA given, and
+#    refused with the reason without it.
+ticket "$T/t8" alice tls
+check "the probe decodes a TLS SPICE console" \
+	probe "$T/p8.json" "$T/t8" --seconds 3 --png "$T/tls.png"
+check "the agent's relay spoke TLS 1.3" grep -q "tls relay: 127.0.0.1: TLSv1.3" "$T/agent.log"
+screendump "$T/tls.mon" "$T/tls-ref.ppm"
+db=$(psnr "$T/tls.png" "$T/tls-ref.ppm")
+check "its screen matches QEMU's screendump (PSNR >= 35 dB: $db)" ge "$db" 35
+ticket "$T/t9" alice tls-noca
+probe "$T/p9.json" "$T/t9" --seconds 3 || true
+say "  without the CA: $(json "$T/p9.json" 'd["bye"]')"
+check "without the CA the certificate does not verify, and the client is told" \
+	grep -q "TLS certificate does not verify" "$T/p9.json"
 
 check "the agent is still running" kill -0 "$AGENT_PID"
 kill -TERM "$AGENT_PID"
