@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "capture.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -31,6 +32,76 @@ const struct capture_impl *capture_find(const char *uri)
 	return NULL;
 }
 
+int capture_parse_hostport(const char *p, size_t len, char *host, size_t cap, int *port,
+			   int default_port)
+{
+	if (len > 0 && p[len - 1] == '/')
+		len--;
+	const char *end = p + len, *hs, *he, *rest;
+	if (len > 0 && *p == '[') {
+		hs = p + 1;
+		he = memchr(hs, ']', (size_t)(end - hs));
+		if (!he)
+			return -EINVAL;
+		rest = he + 1;
+	} else {
+		hs = p;
+		he = p;
+		while (he < end && *he != ':')
+			he++;
+		rest = he;
+	}
+	size_t hlen = (size_t)(he - hs);
+	if (hlen == 0 || hlen >= cap)
+		return -EINVAL;
+	for (const char *q = hs; q < he; q++) {
+		unsigned char ch = (unsigned char)*q;
+		if (ch <= 0x20 || ch >= 0x7f || strchr("/?#@[]", ch))
+			return -EINVAL;
+	}
+	memcpy(host, hs, hlen);
+	host[hlen] = '\0';
+
+	if (rest == end) {
+		*port = default_port;
+		return 0;
+	}
+	if (*rest != ':' || end - rest < 2 || end - rest > 6)
+		return -EINVAL;
+	long v = 0;
+	for (const char *q = rest + 1; q < end; q++) {
+		if (*q < '0' || *q > '9')
+			return -EINVAL;
+		v = v * 10 + (*q - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (int)v;
+	return 0;
+}
+
+void capture_damage_add(struct rect damage[CAPTURE_DAMAGE_MAX], size_t *n, struct rect r)
+{
+	if (*n < CAPTURE_DAMAGE_MAX) {
+		damage[(*n)++] = r;
+		return;
+	}
+	int32_t x0 = r.x, y0 = r.y, x1 = r.x + r.width, y1 = r.y + r.height;
+	for (size_t i = 0; i < *n; i++) {
+		const struct rect *d = &damage[i];
+		if (d->x < x0)
+			x0 = d->x;
+		if (d->y < y0)
+			y0 = d->y;
+		if (d->x + d->width > x1)
+			x1 = d->x + d->width;
+		if (d->y + d->height > y1)
+			y1 = d->y + d->height;
+	}
+	damage[0] = (struct rect){x0, y0, x1 - x0, y1 - y0};
+	*n = 1;
+}
+
 bool capture_reachable(const char *uri, int timeout_ms)
 {
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
@@ -39,18 +110,11 @@ bool capture_reachable(const char *uri, int timeout_ms)
 	return true;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int capture_tcp_connect(const char *host, int port, int timeout_ms, char *why, size_t whylen)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL;
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	char service[8];
 	int fd = -1, err = ETIMEDOUT;
 
@@ -78,7 +142,7 @@ int capture_tcp_connect(const char *host, int port, int timeout_ms, char *why, s
 			int64_t left;
 			int n;
 			do {
-				left = deadline - mono_ms();
+				left = deadline - clock_mono_ms();
 				n = poll(&pfd, 1, left > 0 ? (int)left : 0);
 			} while (n < 0 && errno == EINTR);
 			if (n > 0) {

@@ -216,6 +216,21 @@ extern const struct capture_impl capture_x11;
 char *capture_utf8_to_latin1(const char *text, size_t len, size_t *out_len);
 char *capture_latin1_to_utf8(const char *text, size_t len, size_t *out_len);
 
+/*
+ * HOST[:PORT][/] of a console URI (the len bytes at p, after the scheme):
+ * HOST a name, an IPv4 address or a bracketed IPv6 address (host gets it
+ * without brackets, NUL-terminated, < cap bytes), PORT 1..65535 or
+ * default_port when absent (RFC 7869). 0 or -EINVAL.
+ */
+int capture_parse_hostport(const char *p, size_t len, char *host, size_t cap, int *port,
+			   int default_port);
+
+/*
+ * Adds r to a damage list of *n (at most CAPTURE_DAMAGE_MAX) rectangles;
+ * one more than fits turns the list into its bounding rectangle.
+ */
+void capture_damage_add(struct rect damage[CAPTURE_DAMAGE_MAX], size_t *n, struct rect r);
+
 /* The backend for uri, or NULL (and a log line listing the known schemes). */
 const struct capture_impl *capture_find(const char *uri);
 

@@ -68,6 +68,7 @@
  */
 #include "capture.h"
 
+#include "clock.h"
 #include "input.h"
 #include "log.h"
 
@@ -304,16 +305,9 @@ static void sigpipe_unblock(struct sigpipe_guard *g)
 
 /* ---- helpers ---- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int ms_left(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - clock_mono_ms();
 	if (left < 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
@@ -361,51 +355,7 @@ static int parse_uri(const char *uri, char *host, size_t cap, int *port)
 {
 	if (!uri || strncasecmp(uri, "vnc://", 6) != 0)
 		return -EINVAL;
-	const char *p = uri + 6;
-	size_t len = strlen(p);
-	if (len > 0 && p[len - 1] == '/')
-		len--;
-	const char *end = p + len, *hs, *he, *rest;
-	if (len > 0 && *p == '[') {
-		hs = p + 1;
-		he = memchr(hs, ']', (size_t)(end - hs));
-		if (!he)
-			return -EINVAL;
-		rest = he + 1;
-	} else {
-		hs = p;
-		he = p;
-		while (he < end && *he != ':')
-			he++;
-		rest = he;
-	}
-	size_t hlen = (size_t)(he - hs);
-	if (hlen == 0 || hlen >= cap)
-		return -EINVAL;
-	for (const char *q = hs; q < he; q++) {
-		unsigned char ch = (unsigned char)*q;
-		if (ch <= 0x20 || ch >= 0x7f || strchr("/?#@[]", ch))
-			return -EINVAL;
-	}
-	memcpy(host, hs, hlen);
-	host[hlen] = '\0';
-
-	if (rest == end) {
-		*port = VNC_DEFAULT_PORT;
-		return 0;
-	}
-	if (*rest != ':' || end - rest < 2 || end - rest > 6)
-		return -EINVAL;
-	long v = 0;
-	for (const char *q = rest + 1; q < end; q++) {
-		if (*q < '0' || *q > '9')
-			return -EINVAL;
-		v = v * 10 + (*q - '0');
-	}
-	if (v < 1 || v > 65535)
-		return -EINVAL;
-	*port = (int)v;
-	return 0;
+	return capture_parse_hostport(uri + 6, strlen(uri + 6), host, cap, port, VNC_DEFAULT_PORT);
 }
 
 /*
@@ -588,25 +538,7 @@ static rfbBool cb_got_jpeg(rfbClient *rfb, const uint8_t *buffer, int length, in
 
 static void add_damage(struct capture *c, struct rect r)
 {
-	if (c->ndamage < CAPTURE_DAMAGE_MAX) {
-		c->damage[c->ndamage++] = r;
-		return;
-	}
-	/* Too many: everything becomes one bounding rectangle. */
-	int32_t x0 = r.x, y0 = r.y, x1 = r.x + r.width, y1 = r.y + r.height;
-	for (size_t i = 0; i < c->ndamage; i++) {
-		const struct rect *d = &c->damage[i];
-		if (d->x < x0)
-			x0 = d->x;
-		if (d->y < y0)
-			y0 = d->y;
-		if (d->x + d->width > x1)
-			x1 = d->x + d->width;
-		if (d->y + d->height > y1)
-			y1 = d->y + d->height;
-	}
-	c->damage[0] = (struct rect){x0, y0, x1 - x0, y1 - y0};
-	c->ndamage = 1;
+	capture_damage_add(c->damage, &c->ndamage, r);
 }
 
 static void cb_got_update(rfbClient *rfb, int x, int y, int w, int h)
@@ -1020,7 +952,7 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 	}
 	int timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
 							    : VNC_DEFAULT_TIMEOUT_MS;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 
 	struct capture *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -1094,7 +1026,7 @@ static enum capture_status vnc_next(struct capture *c, int timeout_ms, struct ca
 {
 	if (c->failed)
 		return CAPTURE_ERROR;
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
 		/*
 		 * HandleRFBServerMessage takes one whole message, so damage seen

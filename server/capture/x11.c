@@ -37,6 +37,7 @@
  */
 #include "capture.h"
 
+#include "clock.h"
 #include "input.h"
 #include "log.h"
 
@@ -184,14 +185,6 @@ static int trap_end(struct capture *c)
 	XSync(c->dpy, False);
 	trap.dpy = NULL;
 	return c->dead ? BadImplementation : trap.code;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool handles(const char *uri)
@@ -625,7 +618,7 @@ static bool full_frame(struct capture *c, struct capture_frame *f)
 
 static enum capture_status x11_next(struct capture *c, int timeout_ms, struct capture_frame *f)
 {
-	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
 	for (;;) {
 		process_events(c);
@@ -669,7 +662,7 @@ static enum capture_status x11_next(struct capture *c, int timeout_ms, struct ca
 			}
 		}
 
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return CAPTURE_AGAIN;
 		struct pollfd p = {.fd = ConnectionNumber(c->dpy), .events = POLLIN};
