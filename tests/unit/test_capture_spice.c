@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The SPICE console backend against a real QEMU: the test VM fixture
- * (tests/fixtures/vm) booted once with SPICE, a SPICE password and SPICE
- * audio. QEMU missing is a failure, not a skip. The VM is stopped at the end,
- * also when a check fails; the alarm ends a hang.
+ * (tests/fixtures/vm) booted once with SPICE, a SPICE password, SPICE audio
+ * and a USB tablet. QEMU missing is a failure, not a skip. The VM is stopped
+ * at the end, also when a check fails; the alarm ends a hang.
+ *
+ * The guest reports what arrives: hr-input prints its input events, hr-record
+ * writes what its sound card recorded, both on the serial port. The tablet
+ * gives SPICE's client mouse mode (absolute); the monitor's device_del takes
+ * it away, which leaves the PS/2 mouse and server mode (relative), so both
+ * modes are checked in one boot.
  *
  * Order matters: the sandboxed open runs first, in a child forked before
  * this process has touched GLib, because the seccomp filter is for good.
@@ -40,6 +46,8 @@ static char run_dir[256], vm_dir[300], serial[400], monitor[400], port[16];
 static char logbuf[1 << 16];
 static size_t loglen;
 static bool secret_logged;
+static int mouse_mode_logged; /* 0 none yet, else 'c' client or 's' server: the last one */
+static bool record_logged;    /* the record channel started */
 
 static void sink(enum log_level level, const char *file, int line, const char *msg, void *ud)
 {
@@ -48,6 +56,13 @@ static void sink(enum log_level level, const char *file, int line, const char *m
 	(void)ud;
 	if (strstr(msg, PASSWORD) || strstr(msg, WRONG_PASSWORD))
 		secret_logged = true;
+	/* spice.c's debug lines when the main channel's mouse-mode or the record channel change */
+	if (strstr(msg, "mouse mode client"))
+		mouse_mode_logged = 'c';
+	else if (strstr(msg, "mouse mode server"))
+		mouse_mode_logged = 's';
+	if (strstr(msg, " records: "))
+		record_logged = true;
 	if (getenv("TEST_VERBOSE"))
 		fprintf(stderr, "[%s] %s\n", log_level_name(level), msg);
 	int n = snprintf(logbuf + loglen, sizeof(logbuf) - loglen, "%s\n", msg);
@@ -130,6 +145,7 @@ static bool vm_start(void)
 			pwfile,
 			"--audio",
 			"spice",
+			"--tablet",
 			NULL};
 	int64_t t0 = now_ms();
 	int rc = run(argv, true);
@@ -155,17 +171,54 @@ static void vm_stop(void)
 		run(argv, true);
 }
 
+static size_t serial_size(void)
+{
+	struct stat st;
+	return stat(serial, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+/* The serial log from byte off on, NUL-terminated (NULs inside become newlines); free() it. */
+static char *serial_read(size_t off)
+{
+	int fd = open(serial, O_RDONLY);
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap + 1);
+	ssize_t n = 0;
+	if (fd < 0 || !buf || lseek(fd, (off_t)off, SEEK_SET) < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(buf);
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - len)) > 0) {
+		len += (size_t)n;
+		if (len == cap) {
+			char *bigger = realloc(buf, cap * 2 + 1);
+			if (!bigger)
+				break;
+			buf = bigger;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\0')
+			buf[i] = '\n';
+	buf[len] = '\0';
+	return buf;
+}
+
+static bool serial_has_from(size_t off, const char *needle)
+{
+	char *buf = serial_read(off);
+	bool has = buf && strstr(buf, needle) != NULL;
+	free(buf);
+	return has;
+}
+
 static bool serial_has(const char *needle)
 {
-	static char buf[1 << 16];
-	int fd = open(serial, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	return serial_has_from(0, needle);
 }
 
 /* ---- driving a capture ---- */
@@ -268,6 +321,12 @@ static uint16_t key_of(char ch, bool *shift)
 	case '_':
 		*shift = true;
 		return KEY_MINUS;
+	case '&':
+		*shift = true;
+		return KEY_7;
+	case '%':
+		*shift = true;
+		return KEY_5;
 	default:
 		return 0;
 	}
@@ -291,15 +350,20 @@ static bool type_text(struct view *v, const char *s)
 	return ok;
 }
 
-static bool wait_serial(struct view *v, const char *needle, int ms)
+static bool wait_serial_from(struct view *v, size_t off, const char *needle, int ms)
 {
 	int64_t end = now_ms() + ms;
 	while (now_ms() < end) {
-		if (serial_has(needle))
+		if (serial_has_from(off, needle))
 			return true;
 		pump(v, 100);
 	}
-	return serial_has(needle);
+	return serial_has_from(off, needle);
+}
+
+static bool wait_serial(struct view *v, const char *needle, int ms)
+{
+	return wait_serial_from(v, 0, needle, ms);
 }
 
 static struct capture *open_uri(const char *uri, const char *password, int (*connected)(void *),
@@ -559,6 +623,314 @@ static void check_sound(struct view *v)
 	v->pcm = NULL;
 }
 
+/* ---- what the guest's input devices saw (hr-input on the serial port) ---- */
+
+struct input_seen {
+	int press, release; /* BTN_LEFT, on dev */
+	char btn_dev[16];   /* the device of the last BTN_LEFT */
+	int abs_x, abs_y;   /* the tablet's last EV_ABS X/Y before the last press; -1 none */
+	int rel_x, rel_y;   /* sums of the PS/2 mouse's EV_REL X/Y */
+	int rel_events;
+};
+
+static char tablet_dev[16], mouse_dev[16]; /* eventN of each, from HIGHRISE-VM-INPUT-DEV */
+
+static void input_devices(size_t off)
+{
+	char *buf = serial_read(off);
+	char *l = buf ? strstr(buf, "HIGHRISE-VM-INPUT-DEV dev=") : NULL;
+	while (l) {
+		size_t n = strcspn(l, "\r\n");
+		char *next = l[n] ? l + n + 1 : NULL, dev[16];
+		l[n] = '\0';
+		const char *name = strstr(l, " name=");
+		if (name && sscanf(l, "HIGHRISE-VM-INPUT-DEV dev=%15s", dev) == 1) {
+			printf("guest input: %s \"%s\"\n", dev, name + 6);
+			if (strstr(name, "Tablet"))
+				snprintf(tablet_dev, sizeof(tablet_dev), "%s", dev);
+			else if (strstr(name, "PS/2"))
+				snprintf(mouse_dev, sizeof(mouse_dev), "%s", dev);
+		}
+		l = next ? strstr(next, "HIGHRISE-VM-INPUT-DEV dev=") : NULL;
+	}
+	free(buf);
+}
+
+static void input_scan(size_t off, struct input_seen *s)
+{
+	char *buf = serial_read(off);
+	int ax = -1, ay = -1;
+	*s = (struct input_seen){.abs_x = -1, .abs_y = -1};
+	for (char *l = buf; l && (l = strstr(l, "HIGHRISE-VM-INPUT dev=")); l++) {
+		char dev[16];
+		int type, code, value;
+		if (sscanf(l, "HIGHRISE-VM-INPUT dev=%15s t=%*s type=%d code=%d value=%d", dev,
+			   &type, &code, &value) != 4)
+			continue;
+		if (type == EV_ABS && strcmp(dev, tablet_dev) == 0) {
+			if (code == ABS_X)
+				ax = value;
+			else if (code == ABS_Y)
+				ay = value;
+		} else if (type == EV_REL && strcmp(dev, mouse_dev) == 0) {
+			s->rel_events++;
+			if (code == REL_X)
+				s->rel_x += value;
+			else if (code == REL_Y)
+				s->rel_y += value;
+		} else if (type == EV_KEY && code == BTN_LEFT) {
+			snprintf(s->btn_dev, sizeof(s->btn_dev), "%s", dev);
+			if (value == 1) {
+				s->press++;
+				s->abs_x = ax;
+				s->abs_y = ay;
+			} else if (value == 0) {
+				s->release++;
+			}
+		}
+	}
+	free(buf);
+}
+
+static bool pointer(struct view *v, int x, int y, uint8_t buttons)
+{
+	struct msg m = {.type = MSG_POINTER};
+	m.u.pointer.x = (uint16_t)x;
+	m.u.pointer.y = (uint16_t)y;
+	m.u.pointer.buttons = buttons;
+	int rc = spice->inject(v->c, &m);
+	pump(v, 40);
+	return rc == 0;
+}
+
+/* A left click at x,y (moved there first); the guest's events since then in *s. */
+static void click(struct view *v, int x, int y, struct input_seen *s)
+{
+	size_t off = serial_size();
+	CHECK(pointer(v, x, y, 0));
+	CHECK(pointer(v, x, y, 1));
+	CHECK(pointer(v, x, y, 0));
+	CHECK(wait_serial_from(v, off, "code=272 value=0", 5000));
+	pump(v, 200);
+	input_scan(off, s);
+}
+
+static bool wait_mouse_mode(struct view *v, int mode, int ms)
+{
+	int64_t end = now_ms() + ms;
+	while (mouse_mode_logged != mode && now_ms() < end)
+		pump(v, 50);
+	return mouse_mode_logged == mode;
+}
+
+/* The tablet's 0..32767 over the screen (QEMU's usb-tablet). */
+static int tablet_of(int px, int size)
+{
+	return (int)lround((double)px * 32767.0 / (size - 1));
+}
+
+static void check_mouse(struct view *v)
+{
+	size_t off = serial_size();
+	CHECK(type_text(v, "hr-input &\n"));
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-INPUT-READY", 10000));
+	input_devices(off);
+	CHECK(tablet_dev[0] != '\0');
+	CHECK(mouse_dev[0] != '\0');
+
+	/*
+	 * Client mode: with the tablet QEMU's SPICE server offers it, and
+	 * spice-gtk asks for it as soon as the main channel connects; spice.c
+	 * follows the main channel's "mouse-mode" (and logs it).
+	 */
+	int64_t t0 = now_ms();
+	CHECK(wait_mouse_mode(v, 'c', 5000));
+	printf("mouse: main channel's mouse-mode: client (absolute)%s\n",
+	       now_ms() - t0 < 100 ? ", since the connection" : "");
+	static const struct {
+		int x, y;
+	} at[] = {{320, 180}, {1000, 600}};
+	struct input_seen s;
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		click(v, at[i].x, at[i].y, &s);
+		int ex = tablet_of(at[i].x, v->width), ey = tablet_of(at[i].y, v->height);
+		printf("client mode: click at %d,%d of %dx%d: guest %s BTN_LEFT %d/%d, ABS %d,%d "
+		       "(expected %d,%d)\n",
+		       at[i].x, at[i].y, v->width, v->height, s.btn_dev, s.press, s.release,
+		       s.abs_x, s.abs_y, ex, ey);
+		CHECK_INT_EQ(s.press, 1);
+		CHECK_INT_EQ(s.release, 1);
+		CHECK(abs(s.abs_x - ex) <= ex / 100);
+		CHECK(abs(s.abs_y - ey) <= ey / 100);
+	}
+
+	/* Server mode: without the tablet only the PS/2 mouse is left, relative. */
+	char *argv[] = {"python3", HR_SOURCE_DIR "/tests/fixtures/vm/vmctl.py",
+			"-m",	   monitor,
+			"hmp",	   "device_del tablet",
+			NULL};
+	CHECK_INT_EQ(run(argv, true), 0);
+	t0 = now_ms();
+	CHECK(wait_mouse_mode(v, 's', 5000));
+	printf("mouse: server mode (relative) %lld ms after device_del tablet\n",
+	       (long long)(now_ms() - t0));
+	/* from the last click at 1000,600: a long move, a short one, a click */
+	off = serial_size();
+	CHECK(pointer(v, 700, 400, 0));
+	CHECK(pointer(v, 640, 360, 0));
+	click(v, 660, 380, &s);
+	struct input_seen all;
+	input_scan(off, &all);
+	printf("server mode: 1000,600 -> 700,400 -> 640,360 -> click at 660,380: guest %s "
+	       "BTN_LEFT %d/%d, REL sums %d,%d in %d events (expected -340,-220)\n",
+	       s.btn_dev, s.press, s.release, all.rel_x, all.rel_y, all.rel_events);
+	CHECK_INT_EQ(s.press, 1);
+	CHECK_INT_EQ(s.release, 1);
+	CHECK(strcmp(s.btn_dev, mouse_dev) == 0);
+	CHECK_INT_EQ(all.rel_x, -340);
+	CHECK_INT_EQ(all.rel_y, -220);
+	/* quiet on the serial port from here: hr-record's hex comes next */
+	off = serial_size();
+	CHECK(type_text(v, "kill %1\n"));
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-INPUT-END", 5000));
+}
+
+/* ---- the microphone: what the guest's sound card recorded (hr-record) ---- */
+
+/* Decodes hr-record's hex (u8 8 kHz mono) into 48 kHz stereo s16, linearly; frames or 0. */
+static size_t rec_decode(const char *hex, int16_t **out)
+{
+	size_t cap = strlen(hex) / 2, n = 0;
+	uint8_t *u8 = malloc(cap ? cap : 1);
+	*out = NULL;
+	if (!u8)
+		return 0;
+	/* lines of hex digits; others (a stray kernel line) are skipped, as is the tty's \r */
+	for (const char *l = hex; *l;) {
+		size_t len = strcspn(l, "\r\n"), digits = strspn(l, "0123456789abcdef");
+		if (digits == len && len % 2 == 0) {
+			for (size_t i = 0; i < len; i += 2) {
+				unsigned b = 0;
+				sscanf(l + i, "%2x", &b);
+				u8[n++] = (uint8_t)b;
+			}
+		}
+		l += len;
+		l += strspn(l, "\r\n");
+	}
+	size_t frames = n > 1 ? (n - 1) * 6 : 0;
+	int16_t *pcm = frames ? malloc(frames * 2 * sizeof(int16_t)) : NULL;
+	for (size_t i = 0; pcm && i < frames; i++) {
+		size_t k = i / 6;
+		double f = (double)(i % 6) / 6.0;
+		double a = (u8[k] - 128) * 256.0, b = (u8[k + 1] - 128) * 256.0;
+		pcm[2 * i] = pcm[2 * i + 1] = (int16_t)lrint(a + (b - a) * f);
+	}
+	free(u8);
+	*out = pcm;
+	return pcm ? frames : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * The median of the dominant frequencies of 0.25 s windows from the first
+ * sound on. Windows, not the whole: tone_dominant_hz's 5 Hz coarse step
+ * misses the main lobe of a long off-grid tone (2 s: 0.5 Hz wide; the
+ * ES1370 records at 1411200/176 = 8018 Hz for 8000, so 1000 Hz arrives as
+ * 998), and a glitch where the record stream under- or overran spoils one
+ * window, not the verdict. *windows and *good (within 20 Hz of want) count.
+ */
+static double median_hz(const int16_t *pcm, size_t frames, double want, int *windows, int *good)
+{
+	const size_t win = 12000;
+	double hz[64];
+	size_t at = 0, n = 0;
+	while (at < frames && abs(pcm[2 * at]) < 1000)
+		at++;
+	for (; at + win <= frames && n < 64; at += win)
+		hz[n++] = tone_dominant_hz(pcm + 2 * at, win);
+	*windows = (int)n;
+	*good = 0;
+	for (size_t i = 0; i < n; i++)
+		*good += fabs(hz[i] - want) <= 20;
+	if (n == 0)
+		return 0;
+	qsort(hz, n, sizeof(hz[0]), cmp_double);
+	return hz[n / 2];
+}
+
+static void check_mic(struct view *v)
+{
+	static int16_t chunk[480 * 2];
+	size_t off = serial_size(), phase = 0;
+	int calls = 0, failed = 0;
+
+	record_logged = false;
+	CHECK(type_text(v, "hr-record 2\n"));
+	/* mic() drops sound until record-start: short calls until the channel says it started */
+	int64_t t0 = now_ms();
+	while (!record_logged && now_ms() - t0 < 10000) {
+		failed += spice->mic(v->c, chunk, 48) != 0;
+		pump(v, 10);
+	}
+	CHECK(record_logged);
+	printf("mic: record-start %lld ms after typing hr-record\n", (long long)(now_ms() - t0));
+
+	/* 480 frames of a 1000 Hz sine every 10 ms, on the clock, until the guest is done */
+	int64_t next = now_ms(), end = now_ms() + 8000;
+	bool done = false;
+	while (!done && now_ms() < end) {
+		if (now_ms() >= next) {
+			/* QEMU mixes stereo to the guest's mono as l + r: 0.25 peaks at half */
+			tone_sine(chunk, 480, 1000, 0.25, phase);
+			phase += 480;
+			failed += spice->mic(v->c, chunk, 480) != 0;
+			calls++;
+			next += 10;
+			if (calls % 10 == 0)
+				done = serial_has_from(off, "HIGHRISE-VM-REC-START");
+		}
+		int left = (int)(next - now_ms());
+		pump(v, left > 0 ? left : 0);
+	}
+	CHECK_INT_EQ(failed, 0);
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-REC-END rc=0", 10000));
+	printf("mic: fed %d x 480 frames of 1000 Hz; hex on the serial port %lld ms after "
+	       "record-start\n",
+	       calls, (long long)(now_ms() - t0));
+
+	char *buf = serial_read(off);
+	char *start = buf ? strstr(buf, "HIGHRISE-VM-REC-START") : NULL;
+	char *stop = start ? strstr(start, "HIGHRISE-VM-REC-END") : NULL;
+	CHECK(start && stop);
+	if (!start || !stop) {
+		free(buf);
+		return;
+	}
+	*stop = '\0';
+	start += strcspn(start, "\n");
+	int16_t *pcm = NULL;
+	size_t frames = rec_decode(start, &pcm);
+	int windows = 0, good = 0;
+	double hz = median_hz(pcm, frames, 1000, &windows, &good);
+	double db = frames ? tone_level_db(pcm, frames) : -200;
+	printf("mic: the guest recorded %.2f s at 8 kHz: %.1f dBFS, dominant %.1f Hz (median of "
+	       "%d windows of 0.25 s, %d within 20 Hz of 1000)\n",
+	       frames / 48000.0, db, hz, windows, good);
+	CHECK(frames >= 48000 * 19 / 10);
+	CHECK(fabs(hz - 1000) <= 20);
+	CHECK(windows >= 6);
+	CHECK(good >= windows * 3 / 4);
+	CHECK(db > -30);
+	free(pcm);
+	free(buf);
+}
+
 static void check_session(const char *uri)
 {
 	struct capture_error err = {0};
@@ -612,6 +984,9 @@ static void check_session(const char *uri)
 	/* mic while the guest does not record: taken and dropped */
 	static int16_t silence[AUDIO_FRAME_MAX * 2];
 	CHECK_INT_EQ(spice->mic(v.c, silence, AUDIO_FRAME_MAX), 0);
+
+	check_mouse(&v);
+	check_mic(&v);
 
 	/* no vdagent in this guest */
 	CHECK(!spice->can_resize(v.c));
