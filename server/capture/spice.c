@@ -50,10 +50,12 @@
  * to the caller's max.
  */
 #include "capture.h"
-#include "tlsrelay.h"
+
+#include "clock.h"
 
 #include "input.h"
 #include "log.h"
+#include "tlsrelay.h"
 
 #include <spice-client.h>
 #include <spice/vd_agent.h>
@@ -197,13 +199,6 @@ static void set_reason(struct capture *c, enum capture_failure kind, const char 
 	va_end(ap);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t realtime_us(void)
 {
 	struct timespec ts;
@@ -213,7 +208,7 @@ static int64_t realtime_us(void)
 
 static int ms_left(int64_t deadline)
 {
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - clock_mono_ms();
 	if (left < 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
@@ -269,51 +264,11 @@ static bool spice_handles(const char *uri)
 	       starts_with(uri, "spice+tls://");
 }
 
-/* HOST[:PORT] with HOST a name, IPv4 or [IPv6]; as vnc.c's, PORT 5900 when absent. */
+/* HOST[:PORT] with HOST a name, IPv4 or [IPv6], PORT 5900 when absent. */
 static int parse_hostport(const char *p, size_t len, struct spice_target *t)
 {
-	const char *end = p + len, *hs, *he, *rest;
-	if (len > 0 && p[len - 1] == '/')
-		end--;
-	if (end > p && *p == '[') {
-		hs = p + 1;
-		he = memchr(hs, ']', (size_t)(end - hs));
-		if (!he)
-			return -EINVAL;
-		rest = he + 1;
-	} else {
-		hs = p;
-		he = p;
-		while (he < end && *he != ':')
-			he++;
-		rest = he;
-	}
-	size_t hlen = (size_t)(he - hs);
-	if (hlen == 0 || hlen >= sizeof(t->host))
-		return -EINVAL;
-	for (const char *q = hs; q < he; q++) {
-		unsigned char ch = (unsigned char)*q;
-		if (ch <= 0x20 || ch >= 0x7f || strchr("/?#@[]", ch))
-			return -EINVAL;
-	}
-	memcpy(t->host, hs, hlen);
-	t->host[hlen] = '\0';
-	if (rest == end) {
-		t->port = SPICE_DEFAULT_PORT;
-		return 0;
-	}
-	if (*rest != ':' || end - rest < 2 || end - rest > 6)
-		return -EINVAL;
-	long v = 0;
-	for (const char *q = rest + 1; q < end; q++) {
-		if (*q < '0' || *q > '9')
-			return -EINVAL;
-		v = v * 10 + (*q - '0');
-	}
-	if (v < 1 || v > 65535)
-		return -EINVAL;
-	t->port = (int)v;
-	return 0;
+	return capture_parse_hostport(p, len, t->host, sizeof(t->host), &t->port,
+				      SPICE_DEFAULT_PORT);
 }
 
 static int parse_uri(const char *uri, struct spice_target *t)
@@ -456,25 +411,7 @@ static const char *event_name(SpiceChannelEvent ev)
 
 static void add_damage(struct capture *c, struct rect r)
 {
-	if (c->ndamage < CAPTURE_DAMAGE_MAX) {
-		c->damage[c->ndamage++] = r;
-		return;
-	}
-	/* Too many: everything becomes one bounding rectangle. */
-	int32_t x0 = r.x, y0 = r.y, x1 = r.x + r.width, y1 = r.y + r.height;
-	for (size_t i = 0; i < c->ndamage; i++) {
-		const struct rect *d = &c->damage[i];
-		if (d->x < x0)
-			x0 = d->x;
-		if (d->y < y0)
-			y0 = d->y;
-		if (d->x + d->width > x1)
-			x1 = d->x + d->width;
-		if (d->y + d->height > y1)
-			y1 = d->y + d->height;
-	}
-	c->damage[0] = (struct rect){x0, y0, x1 - x0, y1 - y0};
-	c->ndamage = 1;
+	capture_damage_add(c->damage, &c->ndamage, r);
 }
 
 /* Copies a rectangle of the SPICE primary into our B,G,R,X framebuffer. */
@@ -1134,7 +1071,7 @@ static void spice_close(struct capture *c)
 			g_signal_handlers_disconnect_by_data(l->data, c);
 		g_list_free(chans);
 		spice_session_disconnect(s);
-		int64_t deadline = now_ms() + SPICE_CLOSE_WAIT_MS;
+		int64_t deadline = clock_mono_ms() + SPICE_CLOSE_WAIT_MS;
 		GMainContext *ctx = g_main_context_default();
 		for (;;) {
 			chans = spice_session_get_channels(s);
@@ -1190,7 +1127,7 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 	}
 	int timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
 							    : SPICE_DEFAULT_TIMEOUT_MS;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 
 	struct capture *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -1284,7 +1221,7 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 		set_reason(c, CAPTURE_FAIL_UNREACHABLE, "the SPICE session cannot be started");
 		goto fail;
 	}
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	run_until(c, ms_left(deadline), has_primary);
 	if (!c->failed && c->have_primary) {
 		/* the first drawing and the inputs channel, briefly: not required */
@@ -1308,7 +1245,8 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 	c->opening = false;
 	c->reinit = true;
 	log_info("spice: connected to %s, %dx%d in %lld ms%s", c->label, c->width, c->height,
-		 (long long)(now_ms() - t0), c->inputs_opened ? "" : " (inputs not ready yet)");
+		 (long long)(clock_mono_ms() - t0),
+		 c->inputs_opened ? "" : " (inputs not ready yet)");
 	return c;
 
 fail:
@@ -1635,7 +1573,8 @@ static int spice_mic(struct capture *c, const int16_t *pcm, int samples)
 	}
 	/* the stream's clock in milliseconds */
 	spice_record_channel_send_data(SPICE_RECORD_CHANNEL(c->record), buf,
-				       n * (size_t)nch * sizeof(int16_t), (uint32_t)now_ms());
+				       n * (size_t)nch * sizeof(int16_t),
+				       (uint32_t)clock_mono_ms());
 	return 0;
 }
 
