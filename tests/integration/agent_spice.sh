@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # highrise-agent on real QEMU VMs' SPICE consoles, watched by highrise-probe: the VM's screen
 # arrives and matches QEMU's own screendump, typed keys reach the guest, the guest's sound
-# comes through SPICE's playback channel (no PulseAudio on the host), a resize arrives as
+# comes through SPICE's playback channel (no PulseAudio on the host), the client's
+# microphone reaches the guest's sound card through the record channel, a resize arrives as
 # RESIZE, the right password connects and a wrong one is said clearly, two SPICE desktops and
 # a VNC one stream at once, and a VM that stops and starts again is reported and resumed.
 # Two VMs boot side by side (a SPICE server takes one client at a time): A with a SPICE
 # password and VNC too, B without a password; a third QEMU, with nothing to boot, offers a
-# TLS SPICE port with a certificate from the test's CA.
+# TLS SPICE port with a certificate from the test's CA. (Clicks in both mouse modes:
+# tests/unit/test_capture_spice.c.)
 . "$(dirname "$0")/lib.sh"
-need qemu-system-x86_64 compare python3
+need qemu-system-x86_64 compare python3 pulseaudio pactl paplay
 VM=$SRC/tests/fixtures/vm
 AGENT_NAME=agent-spice
 
@@ -102,6 +104,36 @@ say "  sound: $(json "$T/p3.json" '" ".join("%s %s" % (k, (d["audio"] or {}).get
 check "AUDIO arrived" [ "$(json "$T/p3.json" '(d["audio"] or {}).get("packets", 0)')" -ge 100 ]
 analyze "$T/p3.wav" 3
 check "the probe plays 440 Hz (440 +- 5: $HZ)" near "$HZ" 440 5
+
+# 4b. The client's microphone into SPICE's record channel: the probe sends a 1 kHz tone
+#     (from its own PulseAudio server) while the guest records /dev/dsp (hr-record, 8 kHz u8
+#     mono, dumped as hex to the serial port).
+start_pulse cli
+PULSE_SERVER=$PA_SERVER pactl load-module module-null-sink sink_name=micsrc >/dev/null
+"$BUILD/tests/fixtures/sound/wavtone" gen "$T/t1k.wav" 1000 30 0.25
+PULSE_SERVER=$PA_SERVER bg miclp paplay -d micsrc "$T/t1k.wav"
+ticket "$T/t4" alice a
+PULSE_SERVER=$PA_SERVER probe "$T/p4.json" "$T/t4" --seconds 10 --mic --mic-source micsrc.monitor \
+	--sleep 1500 --type "hr-record 2\n" || true
+check "the guest recorded" wait_for 15 grep -q "HIGHRISE-VM-REC-END rc=0" "$A_SERIAL"
+check "the probe sent its microphone ($(json "$T/p4.json" 'd["audio"]["mic_packets"]') packets)" \
+	[ "$(json "$T/p4.json" 'd["audio"]["mic_packets"]')" -ge 100 ]
+python3 - "$A_SERIAL" "$T/rec.raw" <<'PY'
+import struct, sys
+text = open(sys.argv[1], "rb").read().decode("latin-1")
+body = text[text.rindex("HIGHRISE-VM-REC-START"):text.rindex("HIGHRISE-VM-REC-END")]
+hexs = "".join(l.strip() for l in body.splitlines()[1:])
+u8 = bytes.fromhex(hexs)
+with open(sys.argv[2], "wb") as f:  # 8 kHz u8 mono -> 48 kHz s16 stereo (held), for wavtone
+    for b in u8:
+        v = (b - 128) << 8
+        f.write(struct.pack("<hh", v, v) * 6)
+PY
+analyze "$T/rec.raw"
+check "the guest's microphone hears 1 kHz (1000 +- 25: $HZ; the card records at 8018 Hz)" \
+	near "$HZ" 1000 25
+check "the agent played the microphone into the console" \
+	grep -q "microphone: [1-9][0-9]* packets played" "$T/agent.log"
 
 # 5. Two SPICE desktops and a VNC one on this agent, all streaming at once.
 for d in a b a-vnc; do ticket "$T/t5-$d" alice "$d"; done
