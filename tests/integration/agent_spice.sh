@@ -35,10 +35,39 @@ booted() {
 		"SPICE port $(eval echo "\$${name}_SPICE_PORT")"
 }
 screendump() { python3 "$VM/vmctl.py" --monitor "$1" screendump "$2" >/dev/null; }
+# clicks SERIAL DEVICE_NAME_PART: after the guest's last hr-input READY, the left-button
+# presses and releases of the device whose name has DEVICE_NAME_PART, and its last absolute
+# X,Y before the first press: "PRESSES RELEASES X Y" (X, Y -1 without EV_ABS)
+clicks() {
+	python3 - "$1" "$2" <<'PY'
+import re, sys
+text = open(sys.argv[1], "rb").read().decode("latin-1")
+start = text.rfind("HIGHRISE-VM-INPUT-READY")
+head, tail = text[:start], text[start:]
+devs = [m.group(1) for m in re.finditer(r"HIGHRISE-VM-INPUT-DEV dev=(\S+) name=([^\r\n]*)", head)
+        if sys.argv[2] in m.group(2)]
+dev = devs[-1] if devs else None
+press = release = 0
+x = y = -1
+for m in re.finditer(r"HIGHRISE-VM-INPUT dev=(\S+) t=\S+ type=(\d+) code=(\d+) value=(-?\d+)", tail):
+    d, t, c, v = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))
+    if d != dev:
+        continue
+    if t == 1 and c == 272:
+        press += v == 1
+        release += v == 0
+    elif t == 3 and press == 0:
+        if c == 0:
+            x = v
+        elif c == 1:
+            y = v
+print(press, release, x, y)
+PY
+}
 
 printf 'spice-right-%s' "$RANDOM" >"$T/right.pw"
 printf 'spice-wrong' >"$T/wrong.pw"
-boot A --vnc auto --spice auto --spice-password-file "$T/right.pw" --audio spice
+boot A --vnc auto --spice auto --spice-password-file "$T/right.pw" --audio spice --tablet
 boot B --vnc none --spice auto --audio spice
 booted A
 booted B
@@ -53,9 +82,14 @@ TLS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)
 bg qemu-tls qemu-system-x86_64 -display none -vga std -m 64 -monitor "unix:$T/tls.mon,server,nowait" \
 	-spice "tls-port=$TLS_PORT,addr=127.0.0.1,x509-dir=$T/x509,disable-ticketing=on"
 check "a QEMU with a TLS SPICE port listens" wait_for 10 bash -c "ss -ltn | grep -q ':$TLS_PORT '"
+# and one with SPICE on a unix socket (QEMU's -spice unix=on)
+bg qemu-unix qemu-system-x86_64 -display none -vga std -m 64 -monitor "unix:$T/unix.mon,server,nowait" \
+	-spice "unix=on,addr=$T/spice.sock,disable-ticketing=on"
+check "a QEMU with SPICE on a unix socket listens" wait_for 10 test -S "$T/spice.sock"
 start_agent "$AGENT_NAME" \
 	"tls spice+tls://127.0.0.1:$TLS_PORT?ca=$T/pki/ca.pem" \
 	"tls-noca spice+tls://127.0.0.1:$TLS_PORT" \
+	"sock spice+unix://$T/spice.sock" \
 	"a spice://127.0.0.1:$A_SPICE_PORT password-file=$T/right.pw" \
 	"a-vnc vnc://127.0.0.1:$A_VNC_PORT" \
 	"a-bad spice://127.0.0.1:$A_SPICE_PORT password-file=$T/wrong.pw" \
@@ -95,6 +129,19 @@ ticket "$T/t2" alice a
 probe "$T/p2.json" "$T/t2" --seconds 6 --type "echo $marker > /dev/ttyS0\n" || true
 check "typed keys reach the guest (marker in the serial log)" \
 	wait_for 10 grep -q "^$marker" "$A_SERIAL"
+
+# 3b. A click lands where the probe points: A has a USB tablet, so SPICE is in client mouse
+#     mode (absolute: QEMU scales the point to 0..32767 of the screen).
+ticket "$T/t2c" alice a
+probe "$T/p2c.json" "$T/t2c" --seconds 9 --type "hr-input &\n" --sleep 3000 \
+	--click 540,100 --sleep 1000 --type "kill %1\n" || true
+check "the guest listened for input" wait_for 10 grep -q "HIGHRISE-VM-INPUT-END" "$A_SERIAL"
+check "SPICE ran in client mouse mode" grep -q "spice: 127.0.0.1:$A_SPICE_PORT mouse mode client" "$T/agent.log"
+read -r np nr cx cy <<<"$(clicks "$A_SERIAL" "Tablet")"
+say "  client mode: $np press(es), $nr release(s) at absolute $cx,$cy (expected about 24575,8191)"
+check "the click reached the guest's tablet (press and release)" [ "$np" -ge 1 ] && [ "$nr" -ge 1 ]
+check "where the probe pointed (540,100 of 720x400 within 1 %: $cx,$cy)" \
+	python3 -c "import sys; x,y=int(sys.argv[1]),int(sys.argv[2]); sys.exit(0 if abs(x-540*32768/720)<=328 and abs(y-100*32768/400)<=328 else 1)" "$cx" "$cy"
 
 # 4. The guest's sound through SPICE's playback channel: the probe's output has the tone.
 ticket "$T/t3" alice a
@@ -161,6 +208,17 @@ db=$(psnr "$T/resized.png" "$T/ref2.ppm")
 say "  framebuffer PSNR after the resize: $db dB"
 check "and shows the framebuffer console (PSNR >= 35 dB: $db)" ge "$db" 35
 
+# 6b. B has no tablet: SPICE's server mouse mode (QEMU's PS/2 mouse, relative motion). The
+#     click reaches the guest (where relative motion lands: tests/unit/test_capture_spice.c).
+ticket "$T/t6b" alice b
+probe "$T/p6b.json" "$T/t6b" --seconds 9 --type "hr-input &\n" --sleep 3000 \
+	--click 300,200 --sleep 1000 --type "kill %1\n" || true
+check "B's guest listened for input" wait_for 10 grep -q "HIGHRISE-VM-INPUT-END" "$B_SERIAL"
+read -r np nr cx cy <<<"$(clicks "$B_SERIAL" "PS/2")"
+say "  server mode: $np press(es), $nr release(s) on the PS/2 mouse"
+check "SPICE ran in server mouse mode there" grep -q "spice: 127.0.0.1:$B_SPICE_PORT mouse mode server" "$T/agent.log"
+check "a click in server mode reached the guest's PS/2 mouse" [ "$np" -ge 1 ] && [ "$nr" -ge 1 ]
+
 # 7. VM B stops mid-stream and starts again on the same SPICE port: lost, back, frames again.
 ticket "$T/t7" alice b
 probe "$T/p7.json" "$T/t7" --seconds 90 &
@@ -197,6 +255,14 @@ probe "$T/p9.json" "$T/t9" --seconds 3 || true
 say "  without the CA: $(json "$T/p9.json" 'd["bye"]')"
 check "without the CA the certificate does not verify, and the client is told" \
 	grep -q "TLS certificate does not verify" "$T/p9.json"
+
+# 9. SPICE on a unix socket (spice+unix://).
+ticket "$T/t10" alice sock
+check "the probe decodes a SPICE console on a unix socket" \
+	probe "$T/p10.json" "$T/t10" --seconds 3 --png "$T/sock.png"
+screendump "$T/unix.mon" "$T/sock-ref.ppm"
+db=$(psnr "$T/sock.png" "$T/sock-ref.ppm")
+check "its screen matches QEMU's screendump (PSNR >= 35 dB: $db)" ge "$db" 35
 
 check "the agent is still running" kill -0 "$AGENT_PID"
 kill -TERM "$AGENT_PID"
