@@ -631,6 +631,7 @@ struct input_seen {
 	int abs_x, abs_y;   /* the tablet's last EV_ABS X/Y before the last press; -1 none */
 	int rel_x, rel_y;   /* sums of the PS/2 mouse's EV_REL X/Y */
 	int rel_events;
+	int wheel, wheel_events; /* the PS/2 mouse's REL_WHEEL: sum and count */
 };
 
 static char tablet_dev[16], mouse_dev[16]; /* eventN of each, from HIGHRISE-VM-INPUT-DEV */
@@ -672,6 +673,9 @@ static void input_scan(size_t off, struct input_seen *s)
 				ax = value;
 			else if (code == ABS_Y)
 				ay = value;
+		} else if (type == EV_REL && code == REL_WHEEL && strcmp(dev, mouse_dev) == 0) {
+			s->wheel += value;
+			s->wheel_events++;
 		} else if (type == EV_REL && strcmp(dev, mouse_dev) == 0) {
 			s->rel_events++;
 			if (code == REL_X)
@@ -789,6 +793,23 @@ static void check_mouse(struct view *v)
 	CHECK(strcmp(s.btn_dev, mouse_dev) == 0);
 	CHECK_INT_EQ(all.rel_x, -340);
 	CHECK_INT_EQ(all.rel_y, -220);
+
+	/* the wheel: msg_scroll's positive dy is down (X's button 5), REL_WHEEL -1 a step */
+	off = serial_size();
+	struct msg sc = {.type = MSG_SCROLL};
+	sc.u.scroll.dy = 240; /* two steps down */
+	CHECK_INT_EQ(spice->inject(v->c, &sc), 0);
+	pump(v, 40);
+	sc.u.scroll.dy = -120; /* one up */
+	CHECK_INT_EQ(spice->inject(v->c, &sc), 0);
+	CHECK(wait_serial_from(v, off, "code=8 value=1", 5000));
+	pump(v, 200);
+	input_scan(off, &all);
+	printf("server mode: scroll 2 down, 1 up: guest REL_WHEEL %d events, sum %d (expected 3, "
+	       "-1)\n",
+	       all.wheel_events, all.wheel);
+	CHECK_INT_EQ(all.wheel_events, 3);
+	CHECK_INT_EQ(all.wheel, -1);
 	/* quiet on the serial port from here: hr-record's hex comes next */
 	off = serial_size();
 	CHECK(type_text(v, "kill %1\n"));
