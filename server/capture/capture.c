@@ -32,6 +32,14 @@ const struct capture_impl *capture_find(const char *uri)
 	return NULL;
 }
 
+void capture_report(const struct capture_cfg *cfg, enum capture_failure kind, const char *why)
+{
+	if (!cfg || !cfg->error)
+		return;
+	cfg->error->kind = kind;
+	snprintf(cfg->error->why, sizeof(cfg->error->why), "%s", why);
+}
+
 int capture_parse_hostport(const char *p, size_t len, char *host, size_t cap, int *port,
 			   int default_port)
 {

@@ -216,6 +216,9 @@ extern const struct capture_impl capture_x11;
 char *capture_utf8_to_latin1(const char *text, size_t len, size_t *out_len);
 char *capture_latin1_to_utf8(const char *text, size_t len, size_t *out_len);
 
+/* open()'s failure into cfg->error (when the caller asked for it): kind and why. */
+void capture_report(const struct capture_cfg *cfg, enum capture_failure kind, const char *why);
+
 /*
  * HOST[:PORT][/] of a console URI (the len bytes at p, after the scheme):
  * HOST a name, an IPv4 address or a bracketed IPv6 address (host gets it

@@ -199,28 +199,12 @@ static void set_reason(struct capture *c, enum capture_failure kind, const char 
 	va_end(ap);
 }
 
-static int64_t realtime_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int ms_left(int64_t deadline)
 {
 	int64_t left = deadline - clock_mono_ms();
 	if (left < 0)
 		return 0;
 	return left > INT_MAX ? INT_MAX : (int)left;
-}
-
-static void report_failure(const struct capture_cfg *cfg, enum capture_failure kind,
-			   const char *why)
-{
-	if (!cfg || !cfg->error)
-		return;
-	cfg->error->kind = kind;
-	snprintf(cfg->error->why, sizeof(cfg->error->why), "%s", why);
 }
 
 /* ---- spice-gtk's log (GLib domain "GSpice"), routed into log.h ---- */
@@ -678,7 +662,7 @@ static void ring_push(struct capture *c, int16_t l, int16_t r)
 		c->head_us += 1000000 / SPICE_RATE; /* ~20.8 µs; exactness does not matter here */
 	}
 	if (c->ring_len == 0)
-		c->head_us = realtime_us();
+		c->head_us = clock_real_us();
 	size_t tail = (c->ring_head + c->ring_len) % SPICE_AUDIO_QUEUE;
 	c->ring[tail * 2] = l;
 	c->ring[tail * 2 + 1] = r;
@@ -1122,7 +1106,7 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 		log_error("spice: bad URI '%s': use spice://HOST[:PORT], spice://[IPv6]:PORT or "
 			  "spice+unix:///path/to/socket",
 			  uri ? uri : "(none)");
-		report_failure(cfg, CAPTURE_FAIL_REFUSED, "the desktop's console URI is not valid");
+		capture_report(cfg, CAPTURE_FAIL_REFUSED, "the desktop's console URI is not valid");
 		return NULL;
 	}
 	int timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
@@ -1132,7 +1116,7 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 	struct capture *c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_error("spice: out of memory");
-		report_failure(cfg, CAPTURE_FAIL_UNREACHABLE, "the agent is out of memory");
+		capture_report(cfg, CAPTURE_FAIL_UNREACHABLE, "the agent is out of memory");
 		return NULL;
 	}
 	c->opening = true;
@@ -1261,9 +1245,9 @@ fail:
 	}
 	if (c->reason.why[0]) {
 		log_error("spice: %s: %s", c->label, c->reason.why);
-		report_failure(cfg, c->reason.kind, c->reason.why);
+		capture_report(cfg, c->reason.kind, c->reason.why);
 	} else {
-		report_failure(cfg, CAPTURE_FAIL_UNREACHABLE, "the console cannot be reached");
+		capture_report(cfg, CAPTURE_FAIL_UNREACHABLE, "the console cannot be reached");
 	}
 	spice_close(c);
 	return NULL;

@@ -929,15 +929,6 @@ static bool first_frame(struct capture *c, int64_t deadline)
 }
 
 /* Fills cfg->error, when the caller gave one, for an open() that fails. */
-static void report_failure(const struct capture_cfg *cfg, enum capture_failure kind,
-			   const char *why)
-{
-	if (!cfg || !cfg->error)
-		return;
-	cfg->error->kind = kind;
-	snprintf(cfg->error->why, sizeof(cfg->error->why), "%s", why);
-}
-
 static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 {
 	pthread_once(&vnc_once, vnc_init_once);
@@ -947,7 +938,7 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 	if (parse_uri(uri, host, sizeof(host), &port) < 0) {
 		log_error("vnc: bad URI '%s': use vnc://HOST[:PORT] or vnc://[IPv6]:PORT",
 			  uri ? uri : "(none)");
-		report_failure(cfg, CAPTURE_FAIL_REFUSED, "the desktop's console URI is not valid");
+		capture_report(cfg, CAPTURE_FAIL_REFUSED, "the desktop's console URI is not valid");
 		return NULL;
 	}
 	int timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
@@ -957,7 +948,7 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 	struct capture *c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_error("vnc: out of memory");
-		report_failure(cfg, CAPTURE_FAIL_UNREACHABLE, "the agent is out of memory");
+		capture_report(cfg, CAPTURE_FAIL_UNREACHABLE, "the agent is out of memory");
 		return NULL;
 	}
 	snprintf(c->label, sizeof(c->label), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
@@ -989,9 +980,9 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 
 fail:
 	if (c->reason.why[0])
-		report_failure(cfg, c->reason.kind, c->reason.why);
+		capture_report(cfg, c->reason.kind, c->reason.why);
 	else
-		report_failure(cfg, CAPTURE_FAIL_UNREACHABLE, "the console cannot be reached");
+		capture_report(cfg, CAPTURE_FAIL_UNREACHABLE, "the console cannot be reached");
 	vnc_close(c);
 	return NULL;
 }

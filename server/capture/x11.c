@@ -1263,14 +1263,6 @@ static void x11_close(struct capture *c)
 }
 
 /* Why open() failed, for the caller (capture.h capture_cfg.error). */
-static void open_failed(const struct capture_cfg *cfg, enum capture_failure kind, const char *why)
-{
-	if (cfg && cfg->error) {
-		cfg->error->kind = kind;
-		snprintf(cfg->error->why, sizeof(cfg->error->why), "%s", why);
-	}
-}
-
 static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -1294,7 +1286,7 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 		return NULL;
 	}
 	pthread_once(&once, install_handlers);
-	open_failed(cfg, CAPTURE_FAIL_UNREACHABLE, "the X display is not reachable");
+	capture_report(cfg, CAPTURE_FAIL_UNREACHABLE, "the X display is not reachable");
 	if (probe_tcp(name, timeout_ms) < 0)
 		goto err;
 
@@ -1307,11 +1299,11 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 	}
 	/* Xlib did the handshake inside XOpenDisplay: confine now, before anything else */
 	if (cfg && cfg->connected && cfg->connected(cfg->connected_ud) != 0) {
-		open_failed(cfg, CAPTURE_FAIL_SANDBOX,
-			    "the desktop's worker could not be confined");
+		capture_report(cfg, CAPTURE_FAIL_SANDBOX,
+			       "the desktop's worker could not be confined");
 		goto err;
 	}
-	open_failed(cfg, CAPTURE_FAIL_REFUSED, "the X display is not supported (see the log)");
+	capture_report(cfg, CAPTURE_FAIL_REFUSED, "the X display is not supported (see the log)");
 	XSetIOErrorExitHandler(c->dpy, on_io_exit, c);
 	c->screen = DefaultScreen(c->dpy);
 	c->root = RootWindow(c->dpy, c->screen);
@@ -1323,7 +1315,7 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 			 "the X screen is %dx%d, more than the %u pixels the encoder takes",
 			 c->width, c->height, CAPTURE_AREA_MAX);
 		log_error("x11 %s: %s", name, why);
-		open_failed(cfg, CAPTURE_FAIL_REFUSED, why);
+		capture_report(cfg, CAPTURE_FAIL_REFUSED, why);
 		goto err;
 	}
 
