@@ -147,6 +147,21 @@ static void link_close(struct link *l)
 	close(l->plain);
 }
 
+/* After an SSL call that moved nothing: what the TLS socket must wait for; false when l is done. */
+static bool ssl_wait(struct link *l, int rc)
+{
+	switch (SSL_get_error(l->ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		l->tcp_want |= WANT_IN;
+		return true;
+	case SSL_ERROR_WANT_WRITE:
+		l->tcp_want |= WANT_OUT;
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* One round of moving bytes on l. True when anything moved. */
 static bool pump(struct link *l)
 {
@@ -162,14 +177,8 @@ static bool pump(struct link *l)
 			l->down_off = 0;
 			l->down_len = (size_t)rc;
 			moved = true;
-		} else {
-			int err = SSL_get_error(l->ssl, rc);
-			if (err == SSL_ERROR_WANT_READ)
-				l->tcp_want |= WANT_IN;
-			else if (err == SSL_ERROR_WANT_WRITE)
-				l->tcp_want |= WANT_OUT;
-			else
-				goto gone; /* closed, or a TLS error */
+		} else if (!ssl_wait(l, rc)) {
+			goto gone; /* closed, or a TLS error */
 		}
 	}
 	if (l->down_len > 0) {
@@ -203,14 +212,8 @@ static bool pump(struct link *l)
 			l->up_off += (size_t)rc;
 			l->up_len -= (size_t)rc;
 			moved = true;
-		} else {
-			int err = SSL_get_error(l->ssl, rc);
-			if (err == SSL_ERROR_WANT_READ)
-				l->tcp_want |= WANT_IN;
-			else if (err == SSL_ERROR_WANT_WRITE)
-				l->tcp_want |= WANT_OUT;
-			else
-				goto gone;
+		} else if (!ssl_wait(l, rc)) {
+			goto gone;
 		}
 	}
 	return moved;
