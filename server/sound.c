@@ -107,6 +107,14 @@ static void encode_frame(struct sound *s, const struct audio_frame *f)
 	s->on_packet(&a, s->ud);
 }
 
+/* A whole captured frame: counted, and encoded while someone listens. */
+static void frame_done(struct sound *s, const struct audio_frame *f)
+{
+	s->st.frames++;
+	if (s->listening)
+		encode_frame(s, f);
+}
+
 static void src_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sound *s = arg;
@@ -115,11 +123,8 @@ static void src_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* a bounded turn: the loop serves the network between batches */
-	for (int i = 0; i < 16 && s->impl->next(s->src, 0, &f) == AUDIO_OK; i++) {
-		s->st.frames++;
-		if (s->listening)
-			encode_frame(s, &f);
-	}
+	for (int i = 0; i < 16 && s->impl->next(s->src, 0, &f) == AUDIO_OK; i++)
+		frame_done(s, &f);
 }
 
 static int mic_fill(int16_t *pcm, int samples, int64_t play_us, int64_t need_us, void *ud)
@@ -302,9 +307,7 @@ static void feed_flush(struct sound *s)
 	memset(s->part.pcm + s->part.samples * AUDIO_CHANNELS, 0,
 	       (size_t)(s->frame_samples - s->part.samples) * AUDIO_CHANNELS * sizeof(int16_t));
 	s->part.samples = s->frame_samples;
-	s->st.frames++;
-	if (s->listening)
-		encode_frame(s, &s->part);
+	frame_done(s, &s->part);
 	s->part.samples = 0;
 }
 
@@ -356,9 +359,7 @@ void sound_feed(struct sound *s, int64_t capture_us, const void *data, int sampl
 		samples -= n;
 		capture_us += (int64_t)n * 1000000 / AUDIO_RATE;
 		if (s->part.samples == s->frame_samples) {
-			s->st.frames++;
-			if (s->listening)
-				encode_frame(s, &s->part);
+			frame_done(s, &s->part);
 			s->part.samples = 0;
 		}
 	}
