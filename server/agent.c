@@ -545,7 +545,9 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 	}
 	/* a console with its own sound channel (SPICE) brings sound and microphone itself */
 	const struct capture_impl *console = capture_find(uri);
-	bool own_sound = console && console->audio;
+	if (!console)
+		return NULL; /* capture_find said which schemes there are */
+	bool own_sound = console->audio != NULL;
 	if (!audio && own_sound)
 		audio = "console";
 	if (!mic && own_sound && console->mic)
