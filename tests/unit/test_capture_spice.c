@@ -17,6 +17,7 @@
 #include "check.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "log.h"
 #include "sandbox.h"
 #include "tone.h"
@@ -76,13 +77,6 @@ static bool logged(const char *needle)
 }
 
 /* ---- time and processes ---- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int run(char *const argv[], bool quiet)
 {
@@ -147,7 +141,7 @@ static bool vm_start(void)
 			"spice",
 			"--tablet",
 			NULL};
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	int rc = run(argv, true);
 	if (rc != 0) {
 		fprintf(stderr,
@@ -160,7 +154,7 @@ static bool vm_start(void)
 	    !env_value("HR_VM_SERIAL", serial, sizeof(serial)) ||
 	    !env_value("HR_VM_MONITOR", monitor, sizeof(monitor)))
 		return false;
-	printf("vm: booted in %.1f s, SPICE on port %s\n", (now_ms() - t0) / 1000.0, port);
+	printf("vm: booted in %.1f s, SPICE on port %s\n", (clock_mono_ms() - t0) / 1000.0, port);
 	return true;
 }
 
@@ -240,9 +234,9 @@ struct view {
 /* next() for about ms, remembering sizes; audio() after each, as the worker does. */
 static void pump(struct view *v, int ms)
 {
-	int64_t end = now_ms() + ms;
+	int64_t end = clock_mono_ms() + ms;
 	do {
-		int left = (int)(end - now_ms());
+		int left = (int)(end - clock_mono_ms());
 		enum capture_status st = spice->next(v->c, left > 0 ? left : 0, &v->frame);
 		if (st == CAPTURE_ERROR) {
 			v->error = true;
@@ -273,7 +267,7 @@ static void pump(struct view *v, int ms)
 				v->frames += (size_t)af.samples;
 			}
 		}
-	} while (now_ms() < end);
+	} while (clock_mono_ms() < end);
 }
 
 static bool key(struct view *v, uint16_t code, bool down)
@@ -352,8 +346,8 @@ static bool type_text(struct view *v, const char *s)
 
 static bool wait_serial_from(struct view *v, size_t off, const char *needle, int ms)
 {
-	int64_t end = now_ms() + ms;
-	while (now_ms() < end) {
+	int64_t end = clock_mono_ms() + ms;
+	while (clock_mono_ms() < end) {
 		if (serial_has_from(off, needle))
 			return true;
 		pump(v, 100);
@@ -375,10 +369,10 @@ static struct capture *open_uri(const char *uri, const char *password, int (*con
 		.connected = connected,
 		.error = err,
 	};
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	struct capture *c = spice->open(uri, &cfg);
 	if (took_ms)
-		*took_ms = now_ms() - t0;
+		*took_ms = clock_mono_ms() - t0;
 	return c;
 }
 
@@ -532,7 +526,7 @@ static void check_uris(void)
 	CHECK(strstr(err.why, "TLS") != NULL);
 
 	/* a closed port and a missing socket: unreachable, quickly */
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	err = (struct capture_error){0};
 	CHECK(open_uri("spice://127.0.0.1:1", NULL, NULL, &err, NULL) == NULL);
 	CHECK_INT_EQ(err.kind, CAPTURE_FAIL_UNREACHABLE);
@@ -540,7 +534,7 @@ static void check_uris(void)
 	err = (struct capture_error){0};
 	CHECK(open_uri("spice+unix:///nonexistent/spice.sock", NULL, NULL, &err, NULL) == NULL);
 	CHECK_INT_EQ(err.kind, CAPTURE_FAIL_UNREACHABLE);
-	CHECK(now_ms() - t0 < 2000);
+	CHECK(clock_mono_ms() - t0 < 2000);
 	CHECK(!spice->reachable("spice://127.0.0.1:1", 500));
 }
 
@@ -600,8 +594,8 @@ static void check_sound(struct view *v)
 	v->pcm = calloc(v->cap * 2, sizeof(int16_t));
 	v->collecting = true;
 	CHECK(type_text(v, "hr-tone 3 440\n"));
-	int64_t end = now_ms() + 12000;
-	while (now_ms() < end && !serial_has("HIGHRISE-VM-TONE-END"))
+	int64_t end = clock_mono_ms() + 12000;
+	while (clock_mono_ms() < end && !serial_has("HIGHRISE-VM-TONE-END"))
 		pump(v, 100);
 	pump(v, 500);
 	v->collecting = false;
@@ -721,8 +715,8 @@ static void click(struct view *v, int x, int y, struct input_seen *s)
 
 static bool wait_mouse_mode(struct view *v, int mode, int ms)
 {
-	int64_t end = now_ms() + ms;
-	while (mouse_mode_logged != mode && now_ms() < end)
+	int64_t end = clock_mono_ms() + ms;
+	while (mouse_mode_logged != mode && clock_mono_ms() < end)
 		pump(v, 50);
 	return mouse_mode_logged == mode;
 }
@@ -747,10 +741,10 @@ static void check_mouse(struct view *v)
 	 * spice-gtk asks for it as soon as the main channel connects; spice.c
 	 * follows the main channel's "mouse-mode" (and logs it).
 	 */
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	CHECK(wait_mouse_mode(v, 'c', 5000));
 	printf("mouse: main channel's mouse-mode: client (absolute)%s\n",
-	       now_ms() - t0 < 100 ? ", since the connection" : "");
+	       clock_mono_ms() - t0 < 100 ? ", since the connection" : "");
 	static const struct {
 		int x, y;
 	} at[] = {{320, 180}, {1000, 600}};
@@ -774,10 +768,10 @@ static void check_mouse(struct view *v)
 			"hmp",	   "device_del tablet",
 			NULL};
 	CHECK_INT_EQ(run(argv, true), 0);
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	CHECK(wait_mouse_mode(v, 's', 5000));
 	printf("mouse: server mode (relative) %lld ms after device_del tablet\n",
-	       (long long)(now_ms() - t0));
+	       (long long)(clock_mono_ms() - t0));
 	/* from the last click at 1000,600: a long move, a short one, a click */
 	off = serial_size();
 	CHECK(pointer(v, 700, 400, 0));
@@ -894,19 +888,20 @@ static void check_mic(struct view *v)
 	record_logged = false;
 	CHECK(type_text(v, "hr-record 2\n"));
 	/* mic() drops sound until record-start: short calls until the channel says it started */
-	int64_t t0 = now_ms();
-	while (!record_logged && now_ms() - t0 < 10000) {
+	int64_t t0 = clock_mono_ms();
+	while (!record_logged && clock_mono_ms() - t0 < 10000) {
 		failed += spice->mic(v->c, chunk, 48) != 0;
 		pump(v, 10);
 	}
 	CHECK(record_logged);
-	printf("mic: record-start %lld ms after typing hr-record\n", (long long)(now_ms() - t0));
+	printf("mic: record-start %lld ms after typing hr-record\n",
+	       (long long)(clock_mono_ms() - t0));
 
 	/* 480 frames of a 1000 Hz sine every 10 ms, on the clock, until the guest is done */
-	int64_t next = now_ms(), end = now_ms() + 8000;
+	int64_t next = clock_mono_ms(), end = clock_mono_ms() + 8000;
 	bool done = false;
-	while (!done && now_ms() < end) {
-		if (now_ms() >= next) {
+	while (!done && clock_mono_ms() < end) {
+		if (clock_mono_ms() >= next) {
 			/* QEMU mixes stereo to the guest's mono as l + r: 0.25 peaks at half */
 			tone_sine(chunk, 480, 1000, 0.25, phase);
 			phase += 480;
@@ -916,14 +911,14 @@ static void check_mic(struct view *v)
 			if (calls % 10 == 0)
 				done = serial_has_from(off, "HIGHRISE-VM-REC-START");
 		}
-		int left = (int)(next - now_ms());
+		int left = (int)(next - clock_mono_ms());
 		pump(v, left > 0 ? left : 0);
 	}
 	CHECK_INT_EQ(failed, 0);
 	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-REC-END rc=0", 10000));
 	printf("mic: fed %d x 480 frames of 1000 Hz; hex on the serial port %lld ms after "
 	       "record-start\n",
-	       calls, (long long)(now_ms() - t0));
+	       calls, (long long)(clock_mono_ms() - t0));
 
 	char *buf = serial_read(off);
 	char *start = buf ? strstr(buf, "HIGHRISE-VM-REC-START") : NULL;
@@ -988,8 +983,8 @@ static void check_session(const char *uri)
 	/* resize */
 	int reinits = v.reinits;
 	CHECK(type_text(&v, "hr-resize\n"));
-	int64_t end = now_ms() + 30000;
-	while (now_ms() < end && !(v.reinits > reinits && v.width == 1280) && !v.error)
+	int64_t end = clock_mono_ms() + 30000;
+	while (clock_mono_ms() < end && !(v.reinits > reinits && v.width == 1280) && !v.error)
 		pump(&v, 200);
 	CHECK(v.reinits > reinits);
 	CHECK_INT_EQ(v.width, 1280);
@@ -1020,13 +1015,13 @@ static void check_session(const char *uri)
 
 	/* the VM goes away mid-stream: ERROR within seconds */
 	vm_stop();
-	int64_t t0 = now_ms();
-	while (!v.error && now_ms() - t0 < 10000)
+	int64_t t0 = clock_mono_ms();
+	while (!v.error && clock_mono_ms() - t0 < 10000)
 		pump(&v, 100);
 	CHECK(v.error);
 	printf("console loss: CAPTURE_ERROR %lld ms after stop.sh returned\n",
-	       (long long)(now_ms() - t0));
-	CHECK(now_ms() - t0 < 5000);
+	       (long long)(clock_mono_ms() - t0));
+	CHECK(clock_mono_ms() - t0 < 5000);
 	struct msg m = {.type = MSG_KEY};
 	m.u.key.scancode = KEY_A;
 	CHECK_INT_EQ(spice->inject(v.c, &m), -EIO);
@@ -1064,8 +1059,8 @@ int main(void)
 	int status = 0;
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	int64_t t0 = now_ms();
-	while (!serial_has("SANDBOXED-OK") && now_ms() - t0 < 10000)
+	int64_t t0 = clock_mono_ms();
+	while (!serial_has("SANDBOXED-OK") && clock_mono_ms() - t0 < 10000)
 		usleep(100000);
 	CHECK(serial_has("SANDBOXED-OK"));
 
