@@ -56,12 +56,11 @@ for w in idle typing; do
 	done
 done
 
-python3 - "$T" "$REPS" "$WSTART" <<'PY'
+python3 - "$T" "$REPS" "$WSTART" "$SRC/bench/agent" <<'PY'
 import json, sys, statistics
 T, reps, wstart = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) * 1000
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, max(0, int(round(p / 100 * len(v) + 0.5)) - 1))] if v else None
+sys.path.insert(0, sys.argv[4])
+from report import pct, ratio  # run.sh's nearest rank and ratio: one rule for both tables
 def one(path):
     d = json.load(open(path))
     ms, tot = d.get("frame_ms") or [], d.get("frame_bytes_total") or []
@@ -98,9 +97,8 @@ for w in ("idle", "typing"):
 print()
 for w in ("idle", "typing"):
     s, v = res[(w, "spice")], res[(w, "vnc")]
-    def ratio(a, b):
-        return "-" if a is None or b is None or b == 0 else "%.2f" % (a / b)
     print("%s: SPICE/VNC kbit/s %s, key->update p50 %s, p99 %s" % (
-        w, ratio(s["kbps"], v["kbps"]), ratio(s["k50"], v["k50"]), ratio(s["k99"], v["k99"])))
+        w, f(ratio(s["kbps"], v["kbps"]), 2), f(ratio(s["k50"], v["k50"]), 2),
+        f(ratio(s["k99"], v["k99"]), 2)))
 PY
 [ -z "${BENCH_VM_OUT:-}" ] || { mkdir -p "$BENCH_VM_OUT" && cp -r "$T"/. "$BENCH_VM_OUT"/; }
