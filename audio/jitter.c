@@ -33,7 +33,8 @@ struct jitter {
 	int64_t peak; /* recent peak of transit - base */
 	int64_t last_arrival;
 	int64_t target;
-	int64_t empty_run; /* concealed with nothing buffered, µs */
+	int64_t empty_run;    /* concealed with nothing buffered, µs */
+	int64_t silence_from; /* once empty_run reached IDLE_AFTER_US: the first frame not concealed */
 
 	struct jitter_stats st;
 	struct slot cur; /* the packet handed out by the last pop */
@@ -48,6 +49,12 @@ static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 static int64_t min64(int64_t a, int64_t b)
 {
 	return a < b ? a : b;
+}
+
+/* How far off the schedule the cursor may be before the buffer catches up. */
+static int64_t tolerance(const struct jitter *jb)
+{
+	return jb->frame_us > 10000 ? jb->frame_us : 10000;
 }
 
 struct jitter *jitter_new(const struct jitter_cfg *cfg)
@@ -148,8 +155,19 @@ int jitter_push(struct jitter *jb, int64_t capture_us, int64_t arrival_us, int64
 		measure(jb, arrival_us, transit);
 
 	if (jb->playing && capture_us + duration_us / 2 <= jb->cursor) {
-		jb->st.late++;
-		return 1;
+		/*
+		 * Behind the cursor. In silence the cursor only kept time, so a
+		 * packet it passed there (never concealed, and on the schedule
+		 * of the target it just raised) starts a talkspurt; any other
+		 * is late.
+		 */
+		if (jb->empty_run < IDLE_AFTER_US || capture_us < jb->silence_from ||
+		    capture_us <
+			    arrival_us - jb->base - jb->target - (jb->last_dur + tolerance(jb))) {
+			jb->st.late++;
+			return 1;
+		}
+		jb->cursor = capture_us;
 	}
 	struct slot *free_slot = NULL, *oldest = NULL;
 	for (size_t i = 0; i < JITTER_SLOTS; i++) {
@@ -229,7 +247,7 @@ void jitter_pop(struct jitter *jb, int64_t now_us, struct jitter_out *out)
 	/* The capture time that should start playing now, and how far ahead of it we are. */
 	int64_t due = now_us - jb->base - jb->target;
 	int64_t ahead = jb->cursor - due;
-	int64_t tol = jb->frame_us > 10000 ? jb->frame_us : 10000;
+	int64_t tol = tolerance(jb);
 
 	drop_stale(jb);
 	struct slot *h = head(jb);
@@ -255,6 +273,11 @@ void jitter_pop(struct jitter *jb, int64_t now_us, struct jitter_out *out)
 			jb->cursor += jb->last_dur;
 		return;
 	}
+	if (jb->empty_run >= IDLE_AFTER_US && ahead > 0) {
+		/* A talkspurt after silence: its time has not come, wait in silence. */
+		out->capture_us = jb->cursor;
+		return;
+	}
 	if (ahead > jb->last_dur + tol / 2) {
 		/* The target grew: play one made-up frame and let the schedule catch up. */
 		conceal(jb, out, h, false);
@@ -275,9 +298,12 @@ void jitter_pop(struct jitter *jb, int64_t now_us, struct jitter_out *out)
 		jb->st.played++;
 		return;
 	}
-	if (!h)
-		jb->empty_run += jb->last_dur;
 	conceal(jb, out, h, true);
+	if (!h) {
+		jb->empty_run += jb->last_dur;
+		if (jb->empty_run >= IDLE_AFTER_US)
+			jb->silence_from = jb->cursor;
+	}
 }
 
 void jitter_stats(const struct jitter *jb, struct jitter_stats *out)

@@ -29,7 +29,9 @@
  * up; when the target grew it conceals one frame without advancing (a
  * stretch) — so latency stays at the target and never creeps over a long
  * session. A packet that comes after its frame was played is late (counted
- * and dropped). A capture time more than a second off the schedule (the
+ * and dropped) — except in silence, where the cursor only kept time: one
+ * it passed there, never concealed and on the new target's schedule,
+ * starts a talkspurt (the buffer waits for its time in silence). A capture time more than a second off the schedule (the
  * sender's clock stepped, or lies) restarts the stream from that packet.
  *
  * Pure logic: no I/O, no clock reads, no threads, no allocation after

@@ -397,6 +397,40 @@ static void test_dtx_silence(void)
 	free(p);
 }
 
+/*
+ * A talkspurt after DTX whose first packets come late, in one burst (the
+ * sender's sound server handed its capture over in one fragment): nothing
+ * was concealed for them, the buffer only kept time in silence, so they
+ * start the talkspurt instead of being dropped as late.
+ */
+static int64_t burst_after_silence(int i)
+{
+	return i >= 300 && i < 304 ? (int64_t)(304 - i) * FRAME + 5 * MS : 5 * MS;
+}
+
+static void test_talkspurt_after_silence(void)
+{
+	struct jitter *jb = fresh();
+	struct pkt *p = make(400, burst_after_silence);
+	struct jitter_stats st;
+	struct run r;
+
+	for (int i = 100; i < 300; i++)
+		p[i].lost = true;
+	simulate(jb, p, 400, FRAME, 0, 0, &r);
+	jitter_stats(jb, &st);
+	printf("a late talkspurt after 2 s of DTX: played %d, late %llu, first delays %.1f %.1f "
+	       "ms\n",
+	       r.played, (unsigned long long)st.late, r.delay[300] / 1000.0, r.delay[301] / 1000.0);
+	CHECK_INT_EQ(r.played, 200);
+	CHECK_INT_EQ(st.late, 0);
+	CHECK(r.in_order);
+	for (int i = 300; i < 304; i++)
+		CHECK(r.delay[i] > 0 && r.delay[i] <= 45 * MS + 60 * MS);
+	jitter_free(jb);
+	free(p);
+}
+
 static void test_hostile_input(void)
 {
 	struct jitter *jb = fresh();
@@ -486,6 +520,7 @@ int main(void)
 	test_reorder();
 	test_drift();
 	test_dtx_silence();
+	test_talkspurt_after_silence();
 	test_hostile_input();
 	return check_done("test_jitter");
 }
