@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "log.h"
 #include "queue.h"
+#include "timeline.h"
 
 #include <errno.h>
 #include <pulse/pulseaudio.h>
@@ -16,8 +17,6 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000 /* a connect to a local socket is cheap; sound back soon */
 #define NAME_MAX_LEN   127
-/* Capture times are smoothed on the sample clock; a jump beyond this re-anchors them. */
-#define REANCHOR_US 20000
 
 enum link_dir {
 	LINK_RECORD,
@@ -62,11 +61,8 @@ struct audio_source {
 	audio_frame_fn on_frame;
 	void *userdata;
 	struct queue *q;
-	struct audio_frame acc; /* the frame being filled */
-	int64_t anchor_us;	/* capture time of sample `anchor_samples` */
-	uint64_t samples_out;	/* samples per channel handed on since the anchor */
-	bool anchored;
-	int64_t next_min_us; /* the end of the last frame handed on: stamps never go back */
+	struct audio_frame acc;	  /* the frame being filled */
+	struct audio_timeline tl; /* the frames' capture times */
 	atomic_uint_fast64_t frames, dropped, overflows, holes;
 };
 
@@ -275,7 +271,7 @@ static void stream_start(struct link *l)
 		struct audio_source *src = (struct audio_source *)l;
 		/* a new stream: what was half-collected before the outage is stale */
 		src->acc.samples = 0;
-		src->anchored = false;
+		audio_timeline_reset(&src->tl);
 		pa_stream_set_read_callback(l->stream, source_read_cb, src);
 		pa_stream_set_overflow_callback(l->stream, source_overflow_cb, src);
 		if (l->named) /* its sink or source gone: reconnect, not another one */
@@ -490,38 +486,6 @@ static void deliver(struct audio_source *src)
 	atomic_fetch_add(&src->frames, 1);
 }
 
-/*
- * The first sample of the frame just completed was captured at `measured`
- * (read time minus the server's latency, which jitters with scheduling);
- * the sample clock says `expected`. Follow the sample clock, slewing toward
- * the measurement, and re-anchor on a jump (a gap, an overflow, a restart).
- */
-/*
- * A frame's capture time: measured, then smoothed on the sample clock, re-anchored on a
- * jump or a new stream, and never before the end of the frame handed on last — a
- * re-anchor backwards (a burst after a stall, a new stream after a server restart) would
- * give frames overlapping ones already sent, which a receiver drops as duplicates.
- */
-static int64_t stamp(struct audio_source *src, int64_t measured)
-{
-	int64_t expected = src->anchor_us + (int64_t)(src->samples_out * 1000000 / AUDIO_RATE);
-	int64_t d = measured - expected, t;
-
-	if (!src->anchored || d > REANCHOR_US || d < -REANCHOR_US) {
-		t = measured > src->next_min_us ? measured : src->next_min_us;
-		src->anchored = true;
-		src->anchor_us = t;
-		src->samples_out = 0;
-	} else {
-		src->anchor_us += d / 32;
-		t = expected + d / 32;
-		if (t < src->next_min_us)
-			t = src->next_min_us;
-	}
-	src->next_min_us = t + (int64_t)src->link.frame_samples * 1000000 / AUDIO_RATE;
-	return t;
-}
-
 static void source_read_cb(pa_stream *s, size_t nbytes, void *ud)
 {
 	struct audio_source *src = ud;
@@ -541,7 +505,7 @@ static void source_read_cb(pa_stream *s, size_t nbytes, void *ud)
 			/* a hole: the frame being built no longer continues */
 			atomic_fetch_add(&src->holes, 1);
 			src->acc.samples = 0;
-			src->anchored = false;
+			audio_timeline_reset(&src->tl);
 			pa_stream_drop(s);
 			continue;
 		}
@@ -571,9 +535,9 @@ static void source_read_cb(pa_stream *s, size_t nbytes, void *ud)
 			src->acc.samples += (int)take;
 			pos += take;
 			if (src->acc.samples == fs) {
-				src->acc.capture_us = stamp(src, src->acc.capture_us);
+				src->acc.capture_us = audio_timeline_stamp(
+					&src->tl, src->acc.capture_us, fs, AUDIO_RATE, NULL);
 				deliver(src);
-				src->samples_out += (uint64_t)fs;
 				src->acc.samples = 0;
 			}
 		}
@@ -618,6 +582,7 @@ static struct audio_source *pulse_open(const char *uri, const struct audio_sourc
 		log_error("audio: out of memory");
 		return NULL;
 	}
+	audio_timeline_init(&src->tl, 0); /* PulseAudio reports its gaps: holes */
 	if (link_init(&src->link, LINK_RECORD, cfg->server, name, from_source,
 		      !from_source && !cfg->no_create, cfg->client_name, cfg->frame_us,
 		      "hr-audio-cap") < 0) {
@@ -752,6 +717,13 @@ struct audio_playback *audio_playback_new(const struct audio_playback_cfg *cfg)
 		      cfg->client_name, cfg->frame_us, "hr-audio-play") < 0) {
 		free(p);
 		return NULL;
+	}
+	if (cfg->buffer_us > 0) {
+		/* whole frames, two at least, a second at most */
+		uint32_t frame_bytes = (uint32_t)p->link.frame_samples * AUDIO_CHANNELS * 2;
+		int64_t frame_us = (int64_t)p->link.frame_samples * 1000000 / AUDIO_RATE;
+		int64_t frames = (cfg->buffer_us > 1000000 ? 1000000 : cfg->buffer_us) / frame_us;
+		p->link.attr.tlength = (uint32_t)(frames > 2 ? frames : 2) * frame_bytes;
 	}
 	p->fill = cfg->fill;
 	p->userdata = cfg->userdata;

@@ -51,6 +51,11 @@ struct audio_playback_cfg {
 	bool create_sink;   /* create a null sink named `sink` when missing (a VM's microphone) */
 	const char *client_name; /* NULL: "highrise" */
 	audio_fill_fn fill;	 /* required */
+	/* How much sound the server holds ahead of what plays (tlength), in
+	 * whole frames: 0 means two frames, the least delay. More rides out a
+	 * busy machine without underruns, at that much more delay (a test
+	 * signal that must be heard at a known instant). At most 1 s. */
+	int64_t buffer_us;
 	void *userdata;
 };
 

@@ -6,6 +6,7 @@
 #include "pulse.h"
 #include "receiver.h"
 #include "source.h"
+#include "timeline.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,17 +40,15 @@ struct sound {
 	int frame_samples;
 	struct audio_frame part;
 	int64_t last_feed_us;
-	int64_t feed_anchor_us; /* the timeline's start; 0: none yet */
-	int64_t feed_count;	/* samples fed since the anchor */
+	struct audio_timeline feed_tl; /* the pieces' capture times */
 	/* mic_console: a frame every frame_us while the microphone streams */
 	struct event *mic_ev;
 	int mic_quiet; /* frames in a row without sound: the timer stops after a second */
 	void (*on_mic)(const int16_t *pcm, int samples, int64_t capture_us, void *ud);
 };
 
-#define CONSOLE_URI   "console"
-#define FEED_LATE_US  60000  /* a piece this much later than the timeline: a gap */
-#define FEED_EARLY_US 100000 /* this much earlier: the console's clock ran ahead */
+#define CONSOLE_URI "console"
+#define FEED_GAP_US 60000 /* a piece this much later than the timeline: the console paused */
 
 static bool test_drop(struct sound *s)
 {
@@ -141,6 +140,7 @@ static int open_source(struct sound *s, struct event_base *base, const struct so
 
 	if (strcmp(cfg->source_uri, CONSOLE_URI) == 0) {
 		s->feed = true;
+		audio_timeline_init(&s->feed_tl, FEED_GAP_US);
 	} else {
 		s->impl = audio_source_find(cfg->source_uri);
 		if (!s->impl)
@@ -324,26 +324,13 @@ void sound_feed(struct sound *s, int64_t capture_us, const void *data, int sampl
 	 * pipeline), each stamped when it arrived. Stamping frames with those
 	 * times would make them overlap and gap by the burst's jitter, and the
 	 * client's jitter buffer drop and conceal them; so the stamps follow
-	 * one continuous timeline, counted in samples from an anchor, for as
-	 * long as the pieces arrive near it. A piece far later (the guest
-	 * paused) pads the frame and anchors again; one far earlier means the
-	 * console's clock ran ahead of ours, and anchors again too.
+	 * one continuous timeline (audio/timeline.h). A piece far later (the
+	 * guest paused) ends the frame being gathered, padded.
 	 */
-	if (s->feed_anchor_us) {
-		int64_t next = s->feed_anchor_us + s->feed_count * 1000000 / AUDIO_RATE;
-		int64_t d = capture_us - next;
-		if (d > FEED_LATE_US || d < -FEED_EARLY_US) {
-			feed_flush(s);
-			s->feed_anchor_us = 0;
-		} else {
-			capture_us = next;
-		}
-	}
-	if (!s->feed_anchor_us) {
-		s->feed_anchor_us = capture_us;
-		s->feed_count = 0;
-	}
-	s->feed_count += samples;
+	bool gap;
+	capture_us = audio_timeline_stamp(&s->feed_tl, capture_us, samples, AUDIO_RATE, &gap);
+	if (gap)
+		feed_flush(s);
 	while (samples > 0) {
 		int n;
 
