@@ -135,7 +135,7 @@ ticket "$T/t5" dave d1
 bg flash "$FC" --display ":$DISPLAY_NUM" --server "$DESK" --sink d1 --count 5 --start-ms 3000
 probe "$T/p5.json" "$T/t5" --seconds 9.5 --av-trace "$T/av.txt" || true
 wait "$LAST_PID" || fail "flashclick failed (see flash.log)"
-sync_out=$(python3 - "$T/av.txt" <<'EOF'
+sync_out=$(python3 - "$T/av.txt" "$T/flash.log" <<'EOF'
 import sys
 video, audio = [], []
 for line in open(sys.argv[1]):
@@ -144,6 +144,8 @@ for line in open(sys.argv[1]):
         video.append((int(f[3]), float(f[4])))
     elif f and f[0] == "audio":
         audio.append((int(f[1]), int(f[3])))
+# flashclick's own sound ran dry before these clicks: they may be late, not a measurement
+unsure = [int(f[2]) for f in (l.split() for l in open(sys.argv[2])) if f[0] == "flash" and f[4] != "0"]
 flashes = [t for (t, l), (_, p) in zip(video[1:], video) if l > 160 and p < 96]
 clicks, quiet = [], None
 for t, peak in audio:
@@ -151,20 +153,24 @@ for t, peak in audio:
         if quiet is None or t - quiet > 300000:
             clicks.append(t)
         quiet = t
-diffs = []
+diffs, skipped = [], 0
 for f in flashes:
+    if any(abs(f - u) < 300000 for u in unsure):
+        skipped += 1
+        continue
     near = min(clicks, key=lambda c: abs(c - f), default=None)
     if near is not None and abs(near - f) < 400000:
         diffs.append((near - f) / 1000)
-print(len(flashes), len(clicks), " ".join("%.1f" % d for d in diffs))
+print(len(flashes), len(clicks), skipped, " ".join("%.1f" % d for d in diffs))
 EOF
 )
-say "  lip sync: flashes clicks offsets(ms, audio - video): $sync_out"
-read -r nf nc offs <<<"$sync_out"
+read -r nf nc nskip offs <<<"$sync_out"
+say "  lip sync: $nf flashes, $nc clicks; offsets (ms, audio - video): $offs;" \
+	"${nskip:-0} left out (flashclick's own playback ran dry before them)"
 check "the flashes and clicks arrived (${nf:-0} flashes, ${nc:-0} clicks)" \
 	eval '[ "${nf:-0}" -ge 4 ] && [ "${nc:-0}" -ge 4 ]'
-check "every click within 45 ms of its flash ($offs)" python3 -c '
-import sys; d=[float(x) for x in sys.argv[1:]]; sys.exit(0 if len(d) >= 4 and max(map(abs, d)) <= 45 else 1)' $offs
+check "every click within 45 ms of its flash ($offs; at least 3 judged)" python3 -c '
+import sys; d=[float(x) for x in sys.argv[1:]]; sys.exit(0 if len(d) >= 3 and max(map(abs, d)) <= 45 else 1)' $offs
 
 # 7. 10 % of AUDIO dropped on purpose (a test hook): concealed, playback goes on.
 kill "$AGENT_PID"

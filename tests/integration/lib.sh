@@ -1,7 +1,8 @@
 # Shared helpers for the integration tests (bash; source it).
 #   BUILD    the build directory (HIGHRISE_BINARY_DIR from ctest, or $1)
 #   SRC      the source directory
-#   T        a temporary directory removed at exit
+#   T        a temporary directory removed at exit (kept, and its logs shown, when a
+#            check failed; kept also with HIGHRISE_KEEP_LOGS=1)
 # Every background process started with `bg` is killed at exit, whatever happens.
 
 set -euo pipefail
@@ -27,6 +28,8 @@ cleanup() {
 			echo "--- $f (last 40 lines)"
 			tail -n 40 "$f"
 		done
+	elif [ -n "${HIGHRISE_KEEP_LOGS:-}" ]; then
+		echo "--- logs kept in $T (HIGHRISE_KEEP_LOGS) ---"
 	else
 		rm -rf "$T"
 	fi
