@@ -6,11 +6,15 @@
  * The broker's store: users, groups, pools, desktops, entitlements,
  * assignments, sessions, agents and login tokens (issue #5).
  *
- * Backends sit behind a const struct store_impl table (STYLE.md): store_open
- * picks one from the URI ("sqlite:PATH", or a bare path, which is SQLite;
+ * The operations sit in a const struct store_impl table (STYLE.md), written
+ * once (store.c) over a thin SQL driver (store_db.h) that store_open picks
+ * from the URI: "sqlite:PATH", or a bare path, is SQLite (store_sqlite.c);
  * "postgresql://..." or "postgres://...", a libpq connection URI, is
- * PostgreSQL when the broker was built with libpq). All SQL lives in the backend's one module; every change is one
- * transaction.
+ * PostgreSQL (store_pg.c) when the broker was built with libpq. All SQL
+ * lives in one table (store_sql.c); every change is one transaction.
+ *
+ * The enums' values are stored in the database: a new value goes at the
+ * end of its enum, and a renumbering needs a migration.
  *
  * Names (users, groups, pools, agents, desktops) are 1..STORE_NAME_MAX bytes.
  * Passwords never reach the store: it keeps the encoded hash that
@@ -154,8 +158,6 @@ struct store;
 
 struct store_impl {
 	const char *name;
-	/* uri without the "sqlite:" prefix. NULL and a log line on failure. */
-	struct store *(*open)(const char *uri);
 	void (*close)(struct store *s);
 
 	int (*user_add)(struct store *s, const char *name, const char *password_hash);
@@ -277,12 +279,7 @@ struct store_impl {
 	int (*list)(struct store *s, enum store_list what, struct store_table *out);
 };
 
-extern const struct store_impl store_sqlite_impl;
-#ifdef HIGHRISE_HAVE_LIBPQ
-extern const struct store_impl store_pg_impl; /* "postgresql://..." (libpq connection URI) */
-#endif
-
-/* Every backend's struct store starts with this. */
+/* What store_open returns: the operations are s->impl->op(s, ...). */
 struct store {
 	const struct store_impl *impl;
 };
