@@ -8,6 +8,7 @@
 #include "audio.h"
 #include "decoder.h"
 #include "error.h"
+#include "hostport.h"
 #include "keymap.h"
 #include "log.h"
 #include "png.h"
@@ -399,32 +400,17 @@ static int parse_click(struct opts *o, const char *arg)
 
 static int parse_agent(struct opts *o, const char *arg)
 {
-	const char *host = arg, *port = NULL;
-	size_t hlen;
-	long p = DEFAULT_PORT;
+	int p;
+	int rc = hostport_parse(arg, strlen(arg), o->host, sizeof(o->host), &p, DEFAULT_PORT,
+				HOSTPORT_BARE_V6);
 
-	if (arg[0] == '[') {
-		const char *close = strchr(arg, ']');
-		if (!close || (close[1] && close[1] != ':'))
-			return usage_error("--agent: write an IPv6 address as [ADDRESS]:PORT");
-		host = arg + 1;
-		hlen = (size_t)(close - host);
-		port = close[1] ? close + 2 : NULL;
-	} else {
-		const char *colon = strrchr(arg, ':');
-		if (colon && strchr(arg, ':') == colon) {
-			hlen = (size_t)(colon - arg);
-			port = colon + 1;
-		} else {
-			hlen = strlen(arg); /* a name, or a bare IPv6 address */
-		}
-	}
-	if (hlen == 0 || hlen >= sizeof(o->host))
-		return usage_error("--agent needs a host name or address, not \"%s\"", arg);
-	if (port && (parse_uint(port, 65535, &p) < 0 || p == 0))
-		return usage_error("--agent: \"%s\" is not a port number (1..65535)", port);
-	memcpy(o->host, host, hlen);
-	o->host[hlen] = '\0';
+	if (rc == -ERANGE)
+		return usage_error("--agent: \"%s\" has no port number (1..65535)", arg);
+	if (rc < 0)
+		return usage_error(
+			"--agent needs a host name or address ([ADDRESS]:PORT for IPv6), "
+			"not \"%s\"",
+			arg);
 	o->port = (uint16_t)p;
 	return 0;
 }
@@ -1314,8 +1300,9 @@ static int run(struct opts *o)
 			goto out;
 		}
 	}
-	say(&p, strchr(o->host, ':') ? "connecting to [%s]:%u" : "connecting to %s:%u", o->host,
-	    o->port);
+	char where[300];
+	hostport_format(where, sizeof(where), o->host, o->port);
+	say(&p, "connecting to %s", where);
 	p.session = session_new(p.base, &cfg, &cbs, &p);
 	if (!p.session) {
 		fprintf(stderr, PROG ": cannot start: the message above says which file or setting "

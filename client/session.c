@@ -3,6 +3,7 @@
 
 #include "conn.h"
 #include "error.h"
+#include "hostport.h"
 #include "log.h"
 #include "opus_codec.h"
 #include "tls.h"
@@ -806,10 +807,7 @@ static int configure(struct session *s, const struct session_cfg *cfg)
 	}
 	snprintf(s->host, sizeof(s->host), "%s", cfg->host);
 	s->port = cfg->port;
-	if (strchr(s->host, ':')) /* an IPv6 address */
-		snprintf(s->where, sizeof(s->where), "[%s]:%u", s->host, s->port);
-	else
-		snprintf(s->where, sizeof(s->where), "%s:%u", s->host, s->port);
+	hostport_format(s->where, sizeof(s->where), s->host, s->port);
 	if (strlen(name) > MSG_NAME_MAX) {
 		log_error("session: the client name is longer than %u bytes", MSG_NAME_MAX);
 		return -EINVAL;

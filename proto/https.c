@@ -6,6 +6,7 @@
 #include "https.h"
 
 #include "clock.h"
+#include "hostport.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -33,43 +34,14 @@
 
 int https_parse_url(const char *url, char *host, size_t hostcap, char *port, size_t portcap)
 {
-	const char *h, *end, *p = NULL;
-	size_t hlen, plen;
+	int p;
 
 	if (!url || strncasecmp(url, "https://", 8) != 0)
 		return -HTTPS_EURL;
-	h = url + 8;
-	hlen = strcspn(h, "/?#");
-	if (h[0] == '[') { /* [IPv6]:port */
-		end = memchr(h, ']', hlen);
-		if (!end)
-			return -HTTPS_EURL;
-		if (end[1] == ':')
-			p = end + 2;
-		else if (end + 1 != h + hlen)
-			return -HTTPS_EURL;
-		h++;
-		hlen = (size_t)(end - h);
-	} else {
-		end = memchr(h, ':', hlen);
-		if (end) {
-			p = end + 1;
-			hlen = (size_t)(end - h);
-		}
-	}
-	if (!p)
-		p = "8443";
-	plen = strcspn(p, "/?#");
-	if (hlen == 0 || hlen >= hostcap || plen == 0 || plen >= portcap || plen > 5)
+	if (hostport_parse(url + 8, strcspn(url + 8, "/?#"), host, hostcap, &p, 8443, 0) < 0)
 		return -HTTPS_EURL;
-	for (size_t i = 0; i < plen; i++)
-		if (p[i] < '0' || p[i] > '9')
-			return -HTTPS_EURL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	memcpy(port, p, plen);
-	port[plen] = '\0';
-	if (atoi(port) < 1 || atoi(port) > 65535)
+	int n = snprintf(port, portcap, "%d", p);
+	if (n < 0 || (size_t)n >= portcap)
 		return -HTTPS_EURL;
 	return 0;
 }
@@ -356,7 +328,7 @@ int https_request(const struct https_target *t, const char *who, const char *met
 			t->url ? t->url : "(none)");
 		return -HTTPS_EURL;
 	}
-	snprintf(hostport, sizeof(hostport), strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+	hostport_format(hostport, sizeof(hostport), host, atoi(port));
 	if (t->pin_sha256 && tls_parse_pin(t->pin_sha256, want) < 0) {
 		set_err(err, errlen, "the pin for %s must be 64 hex digits (SHA-256)", who);
 		return -HTTPS_EURL;

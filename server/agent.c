@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "desktop.h"
+#include "hostport.h"
 #include "pulse.h"
 #include "error.h"
 #include "log.h"
@@ -368,23 +369,14 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss, int *len)
 					.ai_socktype = SOCK_STREAM,
 					.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV};
 	struct evutil_addrinfo *ai = NULL;
-	char host[256];
-	const char *colon = strrchr(s, ':'), *port;
-	size_t hlen;
+	char host[256], port[8];
+	int p;
 
-	if (!colon)
+	if (hostport_parse(s, strlen(s), host, sizeof(host), &p, -1,
+			   HOSTPORT_ANY_HOST | HOSTPORT_ANY_PORT) < 0)
 		return -EINVAL;
-	port = colon + 1;
-	hlen = (size_t)(colon - s);
-	if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') { /* [v6]:port */
-		s++;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host) || !*port || strspn(port, "0123456789") != strlen(port))
-		return -EINVAL;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	if (evutil_getaddrinfo(hlen ? host : NULL, port, &hints, &ai) != 0 || !ai)
+	snprintf(port, sizeof(port), "%d", p);
+	if (evutil_getaddrinfo(host[0] ? host : NULL, port, &hints, &ai) != 0 || !ai)
 		return -EINVAL;
 	memset(ss, 0, sizeof(*ss));
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);

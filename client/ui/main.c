@@ -5,6 +5,7 @@
  * the network thread (net.h), the picture in view.h.
  */
 #include "decoder.h"
+#include "hostport.h"
 #include "log.h"
 #include "login.h"
 #include "pulse.h"
@@ -142,38 +143,15 @@ static int usage_error(const char *msg, const char *arg)
 
 static int parse_agent(const char *arg, char *host, size_t hcap, uint16_t *port)
 {
-	const char *h = arg, *p = NULL;
-	size_t hlen;
-	char *end;
-	long v = DEFAULT_PORT;
+	int p;
+	int rc = hostport_parse(arg, strlen(arg), host, hcap, &p, DEFAULT_PORT, HOSTPORT_BARE_V6);
 
-	if (arg[0] == '[') {
-		const char *close = strchr(arg, ']');
-		if (!close || (close[1] && close[1] != ':'))
-			return usage_error("write an IPv6 address as [ADDRESS]:PORT", arg);
-		h = arg + 1;
-		hlen = (size_t)(close - h);
-		p = close[1] ? close + 2 : NULL;
-	} else {
-		const char *colon = strrchr(arg, ':');
-		if (colon && strchr(arg, ':') == colon) {
-			hlen = (size_t)(colon - arg);
-			p = colon + 1;
-		} else {
-			hlen = strlen(arg);
-		}
-	}
-	if (hlen == 0 || hlen >= hcap)
-		return usage_error("--agent needs a host name or address", arg);
-	if (p) {
-		errno = 0;
-		v = strtol(p, &end, 10);
-		if (errno || end == p || *end || v < 1 || v > 65535)
-			return usage_error("--agent: not a port number (1..65535)", p);
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (uint16_t)v;
+	if (rc == -ERANGE)
+		return usage_error("--agent: not a port number (1..65535)", arg);
+	if (rc < 0)
+		return usage_error("--agent needs a host name or address ([ADDRESS]:PORT for IPv6)",
+				   arg);
+	*port = (uint16_t)p;
 	return 0;
 }
 

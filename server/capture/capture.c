@@ -2,6 +2,7 @@
 #include "capture.h"
 
 #include "clock.h"
+#include "hostport.h"
 #include "log.h"
 
 #include <errno.h>
@@ -45,47 +46,7 @@ int capture_parse_hostport(const char *p, size_t len, char *host, size_t cap, in
 {
 	if (len > 0 && p[len - 1] == '/')
 		len--;
-	const char *end = p + len, *hs, *he, *rest;
-	if (len > 0 && *p == '[') {
-		hs = p + 1;
-		he = memchr(hs, ']', (size_t)(end - hs));
-		if (!he)
-			return -EINVAL;
-		rest = he + 1;
-	} else {
-		hs = p;
-		he = p;
-		while (he < end && *he != ':')
-			he++;
-		rest = he;
-	}
-	size_t hlen = (size_t)(he - hs);
-	if (hlen == 0 || hlen >= cap)
-		return -EINVAL;
-	for (const char *q = hs; q < he; q++) {
-		unsigned char ch = (unsigned char)*q;
-		if (ch <= 0x20 || ch >= 0x7f || strchr("/?#@[]", ch))
-			return -EINVAL;
-	}
-	memcpy(host, hs, hlen);
-	host[hlen] = '\0';
-
-	if (rest == end) {
-		*port = default_port;
-		return 0;
-	}
-	if (*rest != ':' || end - rest < 2 || end - rest > 6)
-		return -EINVAL;
-	long v = 0;
-	for (const char *q = rest + 1; q < end; q++) {
-		if (*q < '0' || *q > '9')
-			return -EINVAL;
-		v = v * 10 + (*q - '0');
-	}
-	if (v < 1 || v > 65535)
-		return -EINVAL;
-	*port = (int)v;
-	return 0;
+	return hostport_parse(p, len, host, cap, port, default_port, 0) < 0 ? -EINVAL : 0;
 }
 
 void capture_damage_add(struct rect damage[CAPTURE_DAMAGE_MAX], size_t *n, struct rect r)

@@ -52,7 +52,7 @@
 #include "capture.h"
 
 #include "clock.h"
-
+#include "hostport.h"
 #include "input.h"
 #include "log.h"
 #include "tlsrelay.h"
@@ -293,7 +293,7 @@ static void target_label(const struct spice_target *t, char *buf, size_t cap)
 	if (t->transport == SPICE_UNIX)
 		snprintf(buf, cap, "%s", t->path);
 	else
-		snprintf(buf, cap, strchr(t->host, ':') ? "[%s]:%d" : "%s:%d", t->host, t->port);
+		hostport_format(buf, cap, t->host, t->port);
 }
 
 /* A non-blocking, close-on-exec AF_UNIX stream connection, or -1 with why. */

@@ -69,6 +69,7 @@
 #include "capture.h"
 
 #include "clock.h"
+#include "hostport.h"
 #include "input.h"
 #include "log.h"
 
@@ -951,7 +952,7 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 		capture_report(cfg, CAPTURE_FAIL_UNREACHABLE, "the agent is out of memory");
 		return NULL;
 	}
-	snprintf(c->label, sizeof(c->label), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+	hostport_format(c->label, sizeof(c->label), host, port);
 	c->read_timeout_s = cfg && cfg->read_timeout_s > 0 ? cfg->read_timeout_s
 							   : VNC_READ_TIMEOUT_S;
 	c->rfb = new_client(c, host, port);
