@@ -23,12 +23,10 @@
  *  - The first client attached gets control; later ones view only
  *    (help-desk shadowing). Only the controlling client's input is
  *    injected; when it leaves, every key and button it held is released.
- *  - Flow control from ACKs: a client with too many frames unacknowledged
- *    is lagging. While every client lags the worker stops encoding and
- *    keeps collecting damage, so the next frame carries the newest screen
- *    (skip to the newest, never queue). A client far behind while others
- *    keep up is skipped and resumes at a key frame. The bitrate ceiling
- *    falls when clients lag and climbs back while they keep up.
+ *  - Flow control from ACKs: skip to the newest screen, never queue; a
+ *    client far behind resumes at a key frame; the bitrate follows. The
+ *    rules and numbers are described once, in docs/architecture.md
+ *    ("Flow control").
  *  - Clipboard (cfg->clipboard): WELCOME says CLIPBOARD to clients that
  *    announced CAP_CLIPBOARD; the controlling client's CLIPBOARD text goes
  *    to the console, and the console's own clipboard changes go to every
