@@ -142,11 +142,13 @@ void input_state_track(struct input_state *s, const struct msg *m)
 		return;
 	bool down = m->u.key.flags & MSG_KEY_DOWN;
 	uint16_t code = m->u.key.scancode;
-	if (code && code < 512) {
-		if (down)
+	if (code && code < INPUT_KEYS) {
+		if (down) {
 			s->keys[code / 8] |= (uint8_t)(1u << (code % 8));
-		else
+			s->key_syms[code] = m->u.key.keysym;
+		} else {
 			s->keys[code / 8] &= (uint8_t) ~(1u << (code % 8));
+		}
 		return;
 	}
 	/* keysym-only keys: a short list is enough for the few a client holds at once */
@@ -161,16 +163,22 @@ void input_state_track(struct input_state *s, const struct msg *m)
 		s->keysyms[s->nkeysyms++] = m->u.key.keysym;
 }
 
+bool input_state_key_held(const struct input_state *s, uint16_t code)
+{
+	return code < INPUT_KEYS && (s->keys[code / 8] & (1u << (code % 8)));
+}
+
 int input_state_release_all(struct input_state *s, struct msg *out, int max)
 {
 	int n = 0;
 
-	for (int code = 1; code < 512 && n < max; code++) {
-		if (!(s->keys[code / 8] & (1u << (code % 8))))
+	for (int code = 1; code < INPUT_KEYS && n < max; code++) {
+		if (!input_state_key_held(s, (uint16_t)code))
 			continue;
 		memset(&out[n], 0, sizeof(out[n]));
 		out[n].type = MSG_KEY;
 		out[n].u.key.scancode = (uint16_t)code;
+		out[n].u.key.keysym = s->key_syms[code];
 		n++;
 	}
 	for (int i = 0; i < s->nkeysyms && n < max; i++) {

@@ -52,10 +52,16 @@ enum input_verdict {
 #define INPUT_SCROLL_MAX (120 * 50)
 enum input_verdict input_sanitize(struct msg *m, uint16_t width, uint16_t height);
 
-/* What one client holds down. Zero-initialise (or input_state_init). */
+/*
+ * What one client holds down: kept by the agent for each controlling
+ * client, and by the GTK client for what it sent. Zero-initialise (or
+ * input_state_init).
+ */
+#define INPUT_KEYS 768 /* evdev codes 0..767 tracked (KEY_MAX is 0x2ff) */
 struct input_state {
-	uint8_t keys[256 / 8 * 2]; /* bitmap of evdev codes 0..511 held */
-	uint32_t keysyms[16];	   /* keysyms of held keys that had no evdev code */
+	uint8_t keys[INPUT_KEYS / 8];	/* bitmap of evdev codes held */
+	uint32_t key_syms[INPUT_KEYS];	/* the keysym each held code was pressed with */
+	uint32_t keysyms[16];		/* keysyms of held keys that had no evdev code */
 	uint8_t nkeysyms;
 	uint8_t buttons; /* pointer button mask held */
 	uint16_t x, y;	 /* last pointer position */
@@ -63,16 +69,20 @@ struct input_state {
 
 void input_state_init(struct input_state *s);
 
-/* Records a KEY or POINTER message the agent injected. */
+/* Records a KEY or POINTER message (injected, or sent). */
 void input_state_track(struct input_state *s, const struct msg *m);
 
+/* Is the evdev code held (pressed and not released since)? */
+bool input_state_key_held(const struct input_state *s, uint16_t code);
+
 /*
- * The messages that release everything s holds (key ups, then one POINTER
- * with no buttons), written to out, which must hold max messages;
+ * The messages that release everything s holds (key ups, each with the
+ * keysym it was pressed with, then one POINTER with no buttons), written
+ * to out, which must hold max messages;
  * INPUT_RELEASE_MAX is always enough. Returns how many; s is then empty.
  * Call when a client disconnects or hands over control.
  */
-#define INPUT_RELEASE_MAX (512 + 16 + 1)
+#define INPUT_RELEASE_MAX (INPUT_KEYS + 16 + 1)
 int input_state_release_all(struct input_state *s, struct msg *out, int max);
 
 #endif

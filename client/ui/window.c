@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "window.h"
 
+#include "input.h"
 #include "inputmap.h"
 #include "log.h"
 #include "net.h"
@@ -28,7 +29,6 @@
 #define MIC_COMBO	    "ctrl+alt+shift+v" /* voice: the microphone on/off */
 #define VOLUME_STEP	    10
 #define STATS_PERIOD_MS	    500	 /* the overlay's update interval */
-#define KEYS_MAX	    768	 /* evdev codes tracked as held (KEY_MAX is 0x2ff) */
 #define RAW_TOUCH_MAX	    10	 /* touch points forwarded at once with --touch-raw */
 #define NOTICE_MS	    6000 /* how long a notice stays at the bottom of the window */
 
@@ -121,8 +121,7 @@ struct client_window {
 	char *clip_last; /* the text last taken from or sent to the desktop: never echoed */
 	/* --test-events: a script of synthesized touch and pen events */
 	struct test_script *test;
-	uint8_t held[KEYS_MAX / 8];
-	uint32_t held_sym[KEYS_MAX];
+	struct input_state held; /* the keys sent down and not yet up */
 
 	/* cursor from the agent */
 	GdkCursor *cursor, *blank;
@@ -416,12 +415,12 @@ static void ungrab(struct client_window *w)
 /* Key releases for everything still held, so nothing sticks on the desktop. */
 static void release_keys(struct client_window *w)
 {
-	for (unsigned k = 0; k < KEYS_MAX; k++) {
-		if (w->held[k / 8] & (1u << (k % 8))) {
-			w->held[k / 8] &= (uint8_t) ~(1u << (k % 8));
-			net_send_key(w->net, (uint16_t)k, w->held_sym[k], false);
-		}
-	}
+	static struct msg rel[INPUT_RELEASE_MAX]; /* the UI thread's only */
+	int n = input_state_release_all(&w->held, rel, INPUT_RELEASE_MAX);
+
+	for (int i = 0; i < n; i++)
+		if (rel[i].type == MSG_KEY)
+			net_send_key(w->net, rel[i].u.key.scancode, rel[i].u.key.keysym, false);
 	if (w->buttons && w->have_pos) {
 		w->buttons = 0;
 		net_send_pointer(w->net, w->last_x, w->last_y, 0);
@@ -873,17 +872,13 @@ static gboolean key_cb(GtkWidget *widget, GdkEventKey *e, gpointer ud)
 		ungrab(w);
 	if (code == 0 && e->keyval == 0)
 		return TRUE;
-	if (code < KEYS_MAX) {
-		bool was = w->held[code / 8] & (1u << (code % 8));
-		if (!down && !was)
-			return TRUE; /* pressed before we had focus: not ours to release */
-		if (down) {
-			w->held[code / 8] |= (uint8_t)(1u << (code % 8));
-			w->held_sym[code] = e->keyval;
-		} else {
-			w->held[code / 8] &= (uint8_t) ~(1u << (code % 8));
-		}
-	}
+	if (code && code < INPUT_KEYS && !down && !input_state_key_held(&w->held, code))
+		return TRUE; /* pressed before we had focus: not ours to release */
+	struct msg km = {.type = MSG_KEY};
+	km.u.key.scancode = code;
+	km.u.key.keysym = e->keyval;
+	km.u.key.flags = down ? MSG_KEY_DOWN : 0;
+	input_state_track(&w->held, &km);
 	if (w->state == SESSION_CONNECTED)
 		net_send_key(w->net, code, e->keyval, down);
 	return TRUE;

@@ -102,6 +102,17 @@ check "typed keys reach the desktop (key h, key i)" \
 	wait_for 5 bash -c "grep -q '^key h$' '$T/app.events' && grep -q '^key i$' '$T/app.events'"
 xc xdotool key --delay 30 shift+a
 check "shifted keys arrive as capitals (key A)" wait_for 5 grep -q '^key A$' "$T/app.events"
+# A key held when the window loses focus is released on the desktop (input/'s held keys).
+# The desktop's autorepeat is off so that a keyup there can only be a release.
+DISPLAY=":$SRC_DISPLAY" xset r off
+xc xdotool keydown b
+check "a held key reaches the desktop (key b)" wait_for 5 grep -q '^key b$' "$T/app.events"
+xc xdotool windowminimize --sync "$WID" 2>/dev/null || xc xdotool windowminimize "$WID" || true
+check "the window losing focus releases it on the desktop (keyup b)" \
+	wait_for 5 grep -q '^keyup b$' "$T/app.events"
+xc xdotool keyup b
+DISPLAY=":$SRC_DISPLAY" xset r on
+xc xdotool windowactivate --sync "$WID" 2>/dev/null || true
 
 # 4. Closing the window through the window manager quits (not a kiosk).
 xc wmctrl -i -c "$WID"

@@ -89,6 +89,11 @@ static void test_release_all(void)
 	m.type = MSG_KEY;
 	m.u.key.flags = MSG_KEY_DOWN;
 	m.u.key.scancode = KEY_LEFTCTRL;
+	m.u.key.keysym = 0xffe3; /* Control_L: its release goes with it */
+	input_state_track(&s, &m);
+	CHECK(input_state_key_held(&s, KEY_LEFTCTRL));
+	m.u.key.scancode = 0x2f0; /* above 511: still an evdev code (KEY_MAX is 0x2ff) */
+	m.u.key.keysym = 0;
 	input_state_track(&s, &m);
 	m.u.key.scancode = KEY_C;
 	input_state_track(&s, &m);
@@ -105,17 +110,22 @@ static void test_release_all(void)
 	m.u.pointer.buttons = 4;
 	input_state_track(&s, &m);
 
+	CHECK(!input_state_key_held(&s, KEY_C));
 	n = input_state_release_all(&s, out, INPUT_RELEASE_MAX);
-	CHECK_INT_EQ(n, 3);
+	CHECK_INT_EQ(n, 4);
 	CHECK_INT_EQ(out[0].type, MSG_KEY);
 	CHECK_INT_EQ(out[0].u.key.scancode, KEY_LEFTCTRL);
+	CHECK_INT_EQ(out[0].u.key.keysym, 0xffe3);
 	CHECK_INT_EQ(out[0].u.key.flags, 0);
-	CHECK_INT_EQ(out[1].u.key.keysym, 0x20ac);
-	CHECK_INT_EQ(out[1].u.key.flags, 0);
-	CHECK_INT_EQ(out[2].type, MSG_POINTER);
-	CHECK_INT_EQ(out[2].u.pointer.buttons, 0);
-	CHECK_INT_EQ(out[2].u.pointer.x, 10);
-	CHECK_INT_EQ(out[2].u.pointer.y, 20);
+	CHECK_INT_EQ(out[1].u.key.scancode, 0x2f0);
+	CHECK_INT_EQ(out[2].u.key.keysym, 0x20ac);
+	CHECK_INT_EQ(out[2].u.key.flags, 0);
+	CHECK_INT_EQ(out[3].type, MSG_POINTER);
+	CHECK_INT_EQ(out[3].u.pointer.buttons, 0);
+	CHECK_INT_EQ(out[3].u.pointer.x, 10);
+	CHECK_INT_EQ(out[3].u.pointer.y, 20);
+	CHECK(!input_state_key_held(&s, KEY_LEFTCTRL));
+	CHECK(!input_state_key_held(&s, 9999));
 	/* and then nothing is held */
 	CHECK_INT_EQ(input_state_release_all(&s, out, INPUT_RELEASE_MAX), 0);
 }
