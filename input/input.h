@@ -59,9 +59,9 @@ enum input_verdict input_sanitize(struct msg *m, uint16_t width, uint16_t height
  */
 #define INPUT_KEYS 768 /* evdev codes 0..767 tracked (KEY_MAX is 0x2ff) */
 struct input_state {
-	uint8_t keys[INPUT_KEYS / 8];	/* bitmap of evdev codes held */
-	uint32_t key_syms[INPUT_KEYS];	/* the keysym each held code was pressed with */
-	uint32_t keysyms[16];		/* keysyms of held keys that had no evdev code */
+	uint8_t keys[INPUT_KEYS / 8];  /* bitmap of evdev codes held */
+	uint32_t key_syms[INPUT_KEYS]; /* the keysym each held code was pressed with */
+	uint32_t keysyms[16];	       /* keysyms of held keys that had no evdev code */
 	uint8_t nkeysyms;
 	uint8_t buttons; /* pointer button mask held */
 	uint16_t x, y;	 /* last pointer position */
