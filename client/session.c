@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "session.h"
 
+#include "clock.h"
 #include "conn.h"
 #include "error.h"
 #include "hostport.h"
@@ -76,21 +77,14 @@ struct session {
 
 /* ---- clocks ------------------------------------------------------------ */
 
-static uint64_t clock_us(clockid_t id)
-{
-	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 uint64_t session_realtime_us(void)
 {
-	return clock_us(CLOCK_REALTIME);
+	return (uint64_t)clock_real_us();
 }
 
 static uint64_t mono_us(void)
 {
-	return clock_us(CLOCK_MONOTONIC);
+	return (uint64_t)clock_mono_us();
 }
 
 /* ---- lifetime ---------------------------------------------------------- */

@@ -22,6 +22,7 @@
  * "encode_ms" (wall), "cpu_ms" (process CPU, all encoder threads).
  */
 #include "capture.h"
+#include "clock.h"
 #include "encoder.h"
 #include "log.h"
 
@@ -59,13 +60,6 @@ struct row {
 	size_t bytes;
 	bool refine;
 };
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static double cpu_ms(void)
 {
@@ -158,10 +152,10 @@ static int record(const char *uri, double seconds, int fps, size_t max_bytes, st
 		fprintf(stderr, PROG ": cannot open %s\n", uri);
 		return -EIO;
 	}
-	start = mono_us();
-	while (mono_us() - start < (uint64_t)(seconds * 1e6)) {
+	start = (uint64_t)clock_mono_us();
+	while ((uint64_t)clock_mono_us() - start < (uint64_t)(seconds * 1e6)) {
 		enum capture_status st = capture_x11.next(cap, CAPTURE_WAIT_MS, &frame);
-		uint64_t t = mono_us() - start;
+		uint64_t t = (uint64_t)clock_mono_us() - start;
 
 		if (st == CAPTURE_ERROR) {
 			fprintf(stderr, PROG ": the X display went away\n");
@@ -198,7 +192,7 @@ static int record(const char *uri, double seconds, int fps, size_t max_bytes, st
 		ndamage = 0;
 		last_snap = t;
 	}
-	rec->seconds_us = mono_us() - start;
+	rec->seconds_us = (uint64_t)clock_mono_us() - start;
 	capture_x11.close(cap);
 	return rc;
 }
@@ -222,7 +216,7 @@ static int timed_submit(struct encoder *enc, const uint8_t *pixels, int stride,
 			const struct rect *dmg, size_t n, uint64_t t_us, bool refine,
 			struct row *out)
 {
-	uint64_t w0 = mono_us();
+	uint64_t w0 = (uint64_t)clock_mono_us();
 	double c0 = cpu_ms();
 	int rc = encoder_submit(enc, pixels, stride, dmg, n, t_us);
 	long bytes;
@@ -232,7 +226,7 @@ static int timed_submit(struct encoder *enc, const uint8_t *pixels, int stride,
 	bytes = drain(enc);
 	if (bytes < 0)
 		return (int)bytes;
-	out->encode_ms = (double)(mono_us() - w0) / 1000.0;
+	out->encode_ms = (double)((uint64_t)clock_mono_us() - w0) / 1000.0;
 	out->cpu_ms = cpu_ms() - c0;
 	out->t_ms = (double)t_us / 1000.0;
 	out->bytes = (size_t)bytes;

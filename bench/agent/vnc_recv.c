@@ -18,6 +18,7 @@
  * of this server feels. Prints one JSON object in the shape
  * bench/agent/run.sh reads for every side.
  */
+#include "clock.h"
 #include <errno.h>
 #include <getopt.h>
 #include <linux/tcp.h>
@@ -59,13 +60,6 @@ struct receiver {
 
 static struct receiver rx; /* one per process: libvncclient's callbacks find it here */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static uint64_t socket_bytes(int fd)
 {
 	struct tcp_info ti;
@@ -89,7 +83,7 @@ static void got_rect(rfbClient *cl, int x, int y, int w, int h)
 
 static void finished_update(rfbClient *cl)
 {
-	double t = now_ms() - rx.t0_ms;
+	double t = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6) - rx.t0_ms;
 	uint64_t b = socket_bytes(cl->sock);
 	size_t n = 0, kept = 0;
 
@@ -128,7 +122,8 @@ static void send_key(uint32_t keysym, bool down)
 		}
 		ioctl(rx.cl->sock, FIONREAD, &waiting);
 		rx.pending[rx.npending].skip_one = waiting > 0 || rx.cl->buffered > 0;
-		rx.pending[rx.npending++].sent_ms = now_ms() - rx.t0_ms;
+		rx.pending[rx.npending++].sent_ms = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6) -
+						    rx.t0_ms;
 	}
 	SendKeyEvent(rx.cl, keysym, down ? TRUE : FALSE);
 }
@@ -284,12 +279,12 @@ int main(int argc, char **argv)
 		free(rx.input_ms);
 		return 1;
 	}
-	rx.t0_ms = now_ms();
+	rx.t0_ms = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6);
 	rx.last_bytes = socket_bytes(rx.cl->sock);
 	end_ms = seconds * 1e3;
 
 	for (;;) {
-		double t = now_ms() - rx.t0_ms, until = end_ms;
+		double t = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6) - rx.t0_ms, until = end_ms;
 		int n;
 
 		if (t >= end_ms)
@@ -324,7 +319,7 @@ int main(int argc, char **argv)
 		if (rc)
 			break;
 	}
-	print_json(encoding, (now_ms() - rx.t0_ms) / 1e3);
+	print_json(encoding, (((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6) - rx.t0_ms) / 1e3);
 	if (ppm && write_ppm(ppm) < 0) {
 		fprintf(stderr, PROG ": cannot write %s\n", ppm);
 		rc = 1;

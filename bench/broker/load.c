@@ -26,6 +26,7 @@
  * closes is opened again (counted in "reconnects"); a request that found its
  * kept-alive connection closed before any answer byte is sent again once.
  */
+#include "clock.h"
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -107,13 +108,6 @@ static pthread_mutex_t round_lock = PTHREAD_MUTEX_INITIALIZER;
 static double round_start, round_end, measured;
 static atomic_bool stop_rounds;
 static atomic_int errors_shown;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static void report_error(const struct client *c, const char *what, int status, const char *body)
 {
@@ -284,7 +278,7 @@ static int conn_request(struct conn *k, const char *method, const char *path, co
 static int call(struct client *c, struct conn *k, const char *method, const char *path,
 		const char *auth, const char *body, const char **out, double *ms)
 {
-	double t0 = now_ms();
+	double t0 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6);
 	int status = -1;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!k->ssl) {
@@ -303,7 +297,7 @@ static int call(struct client *c, struct conn *k, const char *method, const char
 		if (status == -1)
 			break;
 	}
-	*ms = now_ms() - t0;
+	*ms = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6) - t0;
 	return status;
 }
 
@@ -428,10 +422,11 @@ static void *client_main(void *arg)
 		break;
 	case OP_LOGIN:
 	case OP_CONNECT_RESUME:
-		c->t_first = now_ms();
+		c->t_first = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6);
 		deadline = c->t_first + o.seconds * 1e3;
 		i = (size_t)c->index;
-		while (!c->failed && i < nusers && now_ms() < deadline) {
+		while (!c->failed && i < nusers &&
+		       ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6) < deadline) {
 			if (o.op == OP_LOGIN)
 				do_login(c, &users[i], false);
 			else
@@ -440,16 +435,16 @@ static void *client_main(void *arg)
 			if (i >= nusers)
 				i = (size_t)c->index;
 		}
-		c->t_last = now_ms();
+		c->t_last = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6);
 		break;
 	case OP_CONNECT_NEW:
 		for (;;) {
 			double t0, t1;
 			pthread_barrier_wait(&barrier);
-			t0 = now_ms();
+			t0 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6);
 			for (i = (size_t)c->index; i < nusers && !c->failed; i += (size_t)o.clients)
 				do_connect(c, &users[i], false, true);
-			t1 = now_ms();
+			t1 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6);
 			pthread_mutex_lock(&round_lock);
 			if (round_start == 0 || t0 < round_start)
 				round_start = t0;
@@ -660,7 +655,7 @@ int main(int argc, char **argv)
 	}
 	/* the main thread takes part in the barriers: the start, and each round's three */
 	pthread_barrier_wait(&barrier);
-	t0 = now_ms();
+	t0 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6);
 	if (o.op == OP_CONNECT_NEW) {
 		for (;;) {
 			pthread_barrier_wait(&barrier);
@@ -678,7 +673,7 @@ int main(int argc, char **argv)
 join:
 	for (int i = 0; i < started; i++)
 		pthread_join(cl[i].thread, NULL);
-	t1 = now_ms();
+	t1 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e6);
 	if (started < o.clients)
 		goto out;
 

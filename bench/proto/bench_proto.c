@@ -14,6 +14,7 @@
  * goes into a temporary directory that is removed at the end, and every
  * child process (openssl) is waited for or killed.
  */
+#include "clock.h"
 #include "log.h"
 #include "msg.h"
 #include "tls.h"
@@ -45,13 +46,6 @@
 #define RUNS 21
 
 /* ---- timing and statistics ---------------------------------------------- */
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -142,7 +136,7 @@ static double msg_run(const struct msg_case *c, uint8_t *buf, size_t cap, const 
 {
 	struct msg m, out;
 	uint64_t acc = 0;
-	double t0 = now_s();
+	double t0 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9);
 
 	for (long i = 0; i < c->per_run; i++) {
 		size_t len, flen;
@@ -165,7 +159,7 @@ static double msg_run(const struct msg_case *c, uint8_t *buf, size_t cap, const 
 		acc += digest(&out);
 	}
 	sink += acc;
-	return now_s() - t0;
+	return ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9) - t0;
 }
 
 static int bench_msg(void)
@@ -264,7 +258,7 @@ static int run_capture(char *const argv[], char *out, size_t cap, double *second
 {
 	int fds[2], status;
 	size_t len = 0;
-	double t0 = now_s();
+	double t0 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9);
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) < 0)
@@ -295,7 +289,7 @@ static int run_capture(char *const argv[], char *out, size_t cap, double *second
 		if (errno != EINTR)
 			return -1;
 	if (seconds)
-		*seconds = now_s() - t0;
+		*seconds = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9) - t0;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -541,7 +535,7 @@ static void cli_fill(struct tls_client *c)
 static void cli_start_run(struct tls_client *c)
 {
 	c->sent = 0;
-	c->t0 = now_s();
+	c->t0 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9);
 	cli_fill(c);
 }
 
@@ -560,7 +554,7 @@ static void cli_read(struct bufferevent *bev, void *arg)
 	evbuffer_drain(in, acks);
 	for (; acks && !c->done; acks--) {
 		if (c->run >= 0)
-			c->times[c->run] = now_s() - c->t0;
+			c->times[c->run] = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9) - c->t0;
 		if (++c->run == RUNS) {
 			c->done = true;
 			event_base_loopbreak(c->base);
@@ -731,7 +725,7 @@ static int tls_handshakes(const char *dir, double times[RUNS])
 	if (!h.base || !h.ctx)
 		goto out;
 	for (int r = -1; r < RUNS; r++) {
-		double t0 = now_s();
+		double t0 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9);
 		h.left = HANDSHAKES_RUN;
 		hs_next(&h);
 		if (!run_loop(h.base, 30) || h.failed) {
@@ -739,7 +733,7 @@ static int tls_handshakes(const char *dir, double times[RUNS])
 			goto out;
 		}
 		if (r >= 0)
-			times[r] = now_s() - t0;
+			times[r] = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9) - t0;
 	}
 	rc = 0;
 out:
@@ -960,7 +954,7 @@ int main(int argc, char **argv)
 {
 	bool msg = argc < 2, tls = argc < 2;
 	int rc = 0;
-	double t0 = now_s();
+	double t0 = ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9);
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "msg") == 0) {
@@ -985,6 +979,6 @@ int main(int argc, char **argv)
 		rc = 1;
 	if (tls && bench_tls() < 0)
 		rc = 1;
-	printf("total %.1f s\n", now_s() - t0);
+	printf("total %.1f s\n", ((double)clock_ns_of(CLOCK_MONOTONIC) / 1e9) - t0);
 	return rc;
 }

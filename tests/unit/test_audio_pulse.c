@@ -16,6 +16,7 @@
  *     and captures the tone again; a playback stream comes back too.
  */
 #include "check.h"
+#include "clock.h"
 #include "log.h"
 #include "pulse.h"
 #include "pulsetest.h"
@@ -42,13 +43,6 @@ static bool monotonic;
 static int nframes;
 static int warns, backs;
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
@@ -59,7 +53,7 @@ static void on_frame(const struct audio_frame *f, void *ud)
 {
 	(void)ud;
 	pthread_mutex_lock(&lock);
-	int64_t age = now_us() - f->capture_us;
+	int64_t age = clock_real_us() - f->capture_us;
 	if (collecting) {
 		if (nframes > 0) {
 			int64_t err = llabs(f->capture_us - last_capture - 10000);
@@ -103,8 +97,8 @@ static void stop_collecting(void)
 static void log_to_test(enum log_level level, const char *file, int line, const char *msg, void *ud)
 {
 	(void)ud;
-	fprintf(stderr, "[%.3f %s %s:%d] %s\n", (now_us() % 100000000) / 1e6, log_level_name(level),
-		file, line, msg);
+	fprintf(stderr, "[%.3f %s %s:%d] %s\n", (clock_real_us() % 100000000) / 1e6,
+		log_level_name(level), file, line, msg);
 	pthread_mutex_lock(&lock);
 	if (level == LOG_LEVEL_WARN && strstr(msg, "capture of hrtest_x.monitor is off"))
 		warns++;
@@ -392,15 +386,15 @@ int main(void)
 	CHECK_INT_EQ(warns_down, 1); /* said once, not once per attempt */
 	up = pulsetest_start(fixture, dir, server, sizeof(server));
 	CHECK_INT_EQ(up, 0);
-	int64_t t0 = now_us();
+	int64_t t0 = clock_real_us();
 	CHECK(wait_for(source_connected, src, 8000));
-	printf("server restarted: capture back after %.2f s\n", (now_us() - t0) / 1e6);
+	printf("server restarted: capture back after %.2f s\n", (clock_real_us() - t0) / 1e6);
 	struct audio_playback_stats ps;
 	CHECK(wait_for(playback_back, play, 8000));
 	audio_playback_stats(play, &ps);
 	printf("playback: back after %.2f s, %llu reconnects, %llu frames, %llu underruns, latency "
 	       "%lld us\n",
-	       (now_us() - t0) / 1e6, (unsigned long long)ps.reconnects,
+	       (clock_real_us() - t0) / 1e6, (unsigned long long)ps.reconnects,
 	       (unsigned long long)ps.frames, (unsigned long long)ps.underruns,
 	       (long long)ps.latency_us);
 	CHECK(ps.reconnects >= 1);

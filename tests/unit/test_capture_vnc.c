@@ -8,6 +8,7 @@
 #include "check.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "log.h"
 
 #include <X11/Xlib.h>
@@ -67,13 +68,6 @@ static bool logged(const char *needle)
 }
 
 /* ---- processes ---- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -176,8 +170,8 @@ static bool xvnc_start(struct xvnc *x, const char *passwd_file)
 		x->pid = spawn(argv);
 		if (x->pid < 0)
 			return false;
-		int64_t deadline = now_ms() + 8000;
-		while (now_ms() < deadline) {
+		int64_t deadline = clock_mono_ms() + 8000;
+		while (clock_mono_ms() < deadline) {
 			int status;
 			if (waitpid(x->pid, &status, WNOHANG) == x->pid) {
 				x->pid = 0;
@@ -210,8 +204,8 @@ static void xvnc_stop(struct xvnc *x)
 {
 	if (x->pid > 0) {
 		kill(x->pid, SIGTERM);
-		int64_t deadline = now_ms() + 3000;
-		while (waitpid(x->pid, NULL, WNOHANG) == 0 && now_ms() < deadline)
+		int64_t deadline = clock_mono_ms() + 3000;
+		while (waitpid(x->pid, NULL, WNOHANG) == 0 && clock_mono_ms() < deadline)
 			sleep_ms(10);
 		kill(x->pid, SIGKILL);
 		waitpid(x->pid, NULL, 0);
@@ -254,8 +248,8 @@ static uint32_t xpixel(Display *d, int x, int y)
 static bool wait_pixel(struct capture *c, struct capture_frame *f, int px, int py, uint32_t rgb,
 		       bool *covered, int w, int h)
 {
-	int64_t deadline = now_ms() + 3000;
-	while (now_ms() < deadline) {
+	int64_t deadline = clock_mono_ms() + 3000;
+	while (clock_mono_ms() < deadline) {
 		enum capture_status st = vnc->next(c, 100, f);
 		if (st == CAPTURE_ERROR)
 			return false;
@@ -336,8 +330,8 @@ static void pen(struct capture *c, uint8_t flags, uint16_t x, uint16_t y)
 static XEvent next_event(Display *d)
 {
 	XEvent ev = {0};
-	int64_t deadline = now_ms() + 2000;
-	while (now_ms() < deadline) {
+	int64_t deadline = clock_mono_ms() + 2000;
+	while (clock_mono_ms() < deadline) {
 		while (XPending(d)) {
 			XNextEvent(d, &ev);
 			if (ev.type == KeyPress || ev.type == KeyRelease ||
@@ -399,9 +393,9 @@ static void expect_quiet(Display *d, int line)
 
 static bool pointer_at(Display *d, int want_x, int want_y)
 {
-	int64_t deadline = now_ms() + 2000;
+	int64_t deadline = clock_mono_ms() + 2000;
 	int x = -1, y = -1;
-	while (now_ms() < deadline) {
+	while (clock_mono_ms() < deadline) {
 		Window root, child;
 		int wx, wy;
 		unsigned mask;
@@ -453,12 +447,12 @@ static void test_unreachable(void)
 	snprintf(want, sizeof(want), "vnc: cannot connect to 127.0.0.1:%d: Connection refused",
 		 port);
 	log_clear();
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	struct capture_error err = {.kind = CAPTURE_FAIL_SANDBOX};
 	struct capture_cfg refused = {.error = &err};
 	struct capture *c = vnc->open(uri, &refused);
 	CHECK(c == NULL);
-	CHECK(now_ms() - t0 < 1000);
+	CHECK(clock_mono_ms() - t0 < 1000);
 	CHECK_INT_EQ(err.kind, CAPTURE_FAIL_UNREACHABLE);
 	CHECK(strstr(err.why, "Connection refused") != NULL);
 	if (!logged(want)) {
@@ -477,9 +471,9 @@ static void test_unreachable(void)
 	err = (struct capture_error){.kind = CAPTURE_FAIL_SANDBOX};
 	struct capture_cfg cfg = {.connect_timeout_ms = 400, .error = &err};
 	log_clear();
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	c = vnc->open(uri, &cfg);
-	int64_t took = now_ms() - t0;
+	int64_t took = clock_mono_ms() - t0;
 	CHECK(c == NULL);
 	CHECK(took >= 350 && took < 1500);
 	CHECK(logged("sent no greeting"));
@@ -512,9 +506,9 @@ static void test_session(struct xvnc *x)
 	/* The first frame: REINIT, the whole screen, exact pixels. */
 	struct capture_frame f;
 	memset(&f, 0, sizeof(f));
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	CHECK_INT_EQ(vnc->next(c, 2000, &f), CAPTURE_REINIT);
-	CHECK(now_ms() - t0 < 500); /* open() already waited for it */
+	CHECK(clock_mono_ms() - t0 < 500); /* open() already waited for it */
 	CHECK_INT_EQ(f.width, 800);
 	CHECK_INT_EQ(f.height, 600);
 	CHECK_INT_EQ(f.stride, 800 * 4);
@@ -535,9 +529,9 @@ static void test_session(struct xvnc *x)
 	/* Nothing changes: AGAIN after the timeout. */
 	while (vnc->next(c, 200, &f) == CAPTURE_OK)
 		;
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	CHECK_INT_EQ(vnc->next(c, 200, &f), CAPTURE_AGAIN);
-	int64_t took = now_ms() - t0;
+	int64_t took = clock_mono_ms() - t0;
 	CHECK(took >= 150 && took < 1000);
 
 	/* A change: OK, with damage covering it. */
@@ -613,8 +607,8 @@ static void test_session(struct xvnc *x)
 	/* The cursor over the window is X's crosshair: a shape with a hot spot. */
 	struct capture_cursor cur = {0};
 	int got = 0;
-	int64_t deadline = now_ms() + 3000;
-	while (now_ms() < deadline) {
+	int64_t deadline = clock_mono_ms() + 3000;
+	while (clock_mono_ms() < deadline) {
 		vnc->next(c, 50, &f);
 		int r = vnc->cursor(c, &cur);
 		CHECK(r == 0 || r == 1);
@@ -709,11 +703,11 @@ static void test_session(struct xvnc *x)
 	CHECK_INT_EQ(run(xrandr), 0);
 	/* REINIT once the whole new screen is in: well before the 3 s timeout. */
 	enum capture_status st;
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	while ((st = vnc->next(c, 3000, &f)) == CAPTURE_OK)
 		;
 	CHECK_INT_EQ(st, CAPTURE_REINIT);
-	CHECK(now_ms() - t0 < 2500);
+	CHECK(clock_mono_ms() - t0 < 2500);
 	CHECK_INT_EQ(f.width, 1024);
 	CHECK_INT_EQ(f.height, 768);
 	CHECK_INT_EQ(f.stride, 1024 * 4);
@@ -920,8 +914,8 @@ static void test_qemu(void)
 			boot,
 			NULL};
 	pid_t pid = spawn(argv);
-	int64_t deadline = now_ms() + 5000;
-	while (!port_open(5900 + n) && now_ms() < deadline)
+	int64_t deadline = clock_mono_ms() + 5000;
+	while (!port_open(5900 + n) && clock_mono_ms() < deadline)
 		sleep_ms(10);
 
 	char uri[64];
@@ -932,8 +926,8 @@ static void test_qemu(void)
 	int reinits = 0;
 	if (c) {
 		struct capture_frame f;
-		deadline = now_ms() + 10000;
-		while (now_ms() < deadline && !(seen_splash && seen_text && reinits >= 2)) {
+		deadline = clock_mono_ms() + 10000;
+		while (clock_mono_ms() < deadline && !(seen_splash && seen_text && reinits >= 2)) {
 			enum capture_status st = vnc->next(c, 100, &f);
 			CHECK(st != CAPTURE_ERROR);
 			if (st == CAPTURE_ERROR)
@@ -987,8 +981,8 @@ static bool hostile_start(struct hostile *h, const char *mode)
 	char line[128] = "";
 	size_t len = 0;
 	struct pollfd pfd = {.fd = out[0], .events = POLLIN};
-	int64_t deadline = now_ms() + 5000;
-	while (len < sizeof(line) - 1 && !strchr(line, '\n') && now_ms() < deadline) {
+	int64_t deadline = clock_mono_ms() + 5000;
+	while (len < sizeof(line) - 1 && !strchr(line, '\n') && clock_mono_ms() < deadline) {
 		if (poll(&pfd, 1, 100) <= 0)
 			continue;
 		ssize_t n = read(out[0], line + len, sizeof(line) - 1 - len);
@@ -1029,10 +1023,10 @@ static struct capture *hostile_open(const struct hostile *h, struct capture_cfg 
 static int64_t until_error(struct capture *c, int ms)
 {
 	struct capture_frame f;
-	int64_t t0 = now_ms();
-	while (now_ms() - t0 < ms)
+	int64_t t0 = clock_mono_ms();
+	while (clock_mono_ms() - t0 < ms)
 		if (vnc->next(c, 100, &f) == CAPTURE_ERROR)
-			return now_ms() - t0;
+			return clock_mono_ms() - t0;
 	return -1;
 }
 
@@ -1152,8 +1146,8 @@ static void test_empty_rects(const char *mode)
 	int drawn = 0, marked = 0;
 	if (c) {
 		struct capture_frame f;
-		int64_t t0 = now_ms();
-		while (now_ms() - t0 < 1500) {
+		int64_t t0 = clock_mono_ms();
+		while (clock_mono_ms() - t0 < 1500) {
 			enum capture_status st = vnc->next(c, 100, &f);
 			CHECK(st != CAPTURE_ERROR);
 			if (st == CAPTURE_ERROR)

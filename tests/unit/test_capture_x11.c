@@ -7,6 +7,7 @@
 #include "check.h"
 
 #include "capture.h"
+#include "clock.h"
 #include "log.h"
 #include "pattern.h"
 
@@ -64,13 +65,6 @@ static void log_clear(void)
 {
 	loglen = 0;
 	logbuf[0] = '\0';
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(int ms)
@@ -202,10 +196,10 @@ static bool xvfb_start(struct desktop *d, int w, int h, const char *const *extra
 		/* Xvfb writes the number, then "\n", and dies if the pipe is gone between */
 		char buf[16] = "";
 		size_t got = 0;
-		int64_t end = now_ms() + 10000;
+		int64_t end = clock_mono_ms() + 10000;
 		while (got < sizeof(buf) - 1 && !memchr(buf, '\n', got)) {
 			struct pollfd p = {.fd = fds[0], .events = POLLIN};
-			int left = (int)(end - now_ms());
+			int left = (int)(end - clock_mono_ms());
 			if (left <= 0 || poll(&p, 1, left) != 1)
 				break;
 			ssize_t r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
@@ -251,12 +245,12 @@ static int count_lines(const char *path, const char *line)
 /* Waits until the app's log has line (count times in all). */
 static bool wait_line_n(struct desktop *d, const char *line, int count)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = clock_mono_ms() + WAIT_MS;
 	do {
 		if (count_lines(d->log, line) >= count)
 			return true;
 		sleep_ms(5);
-	} while (now_ms() < end);
+	} while (clock_mono_ms() < end);
 	fprintf(stderr, "timed out waiting for '%s' in %s\n", line, d->log);
 	print_file(d->log);
 	return false;
@@ -434,17 +428,17 @@ static void test_no_display(void)
 	snprintf(uri, sizeof(uri), "x11::%d", n);
 	snprintf(want, sizeof(want), ":%d: cannot open the display", n);
 	log_clear();
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	CHECK(capture_x11.open(uri, NULL) == NULL);
-	CHECK(now_ms() - t0 < 2000);
+	CHECK(clock_mono_ms() - t0 < 2000);
 	CHECK(logged(want));
 
 	/* over TCP: refused at once, and said so (nothing listens on 6000 + n) */
 	snprintf(uri, sizeof(uri), "x11:127.0.0.1:%d", n);
 	log_clear();
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	CHECK(capture_x11.open(uri, NULL) == NULL);
-	CHECK(now_ms() - t0 < 2000);
+	CHECK(clock_mono_ms() - t0 < 2000);
 	CHECK(logged("no X server answers"));
 }
 
@@ -497,9 +491,9 @@ static void test_capture(struct desktop *d, struct capture *c)
 		CHECK_INT_EQ(frame_diff(&f, ref0), 0);
 
 	/* idle: nothing, and not before the time is up */
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	CHECK_INT_EQ(capture_x11.next(c, 500, &f), CAPTURE_AGAIN);
-	int64_t dt = now_ms() - t0;
+	int64_t dt = clock_mono_ms() - t0;
 	CHECK(dt >= 490 && dt < 1000);
 	CHECK_INT_EQ(capture_x11.next(c, 0, &f), CAPTURE_AGAIN);
 
@@ -682,9 +676,9 @@ static void test_input(struct desktop *d, struct capture *c)
 /* Polls cursor() for a while: the change arrives as an event. */
 static int cursor_wait(struct capture *c, struct capture_cursor *cur)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = clock_mono_ms() + WAIT_MS;
 	int rc;
-	while ((rc = capture_x11.cursor(c, cur)) == 0 && now_ms() < end)
+	while ((rc = capture_x11.cursor(c, cur)) == 0 && clock_mono_ms() < end)
 		sleep_ms(5);
 	return rc;
 }
@@ -753,9 +747,9 @@ static void test_server_death(struct desktop *d, struct capture *c)
 	d->xvfb = 0;
 
 	log_clear();
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 	CHECK_INT_EQ(capture_x11.next(c, 3000, &f), CAPTURE_ERROR);
-	CHECK(now_ms() - t0 < 2000);
+	CHECK(clock_mono_ms() - t0 < 2000);
 	CHECK(logged("connection to the X server lost"));
 	CHECK_INT_EQ(capture_x11.next(c, 100, &f), CAPTURE_ERROR);
 	CHECK_INT_EQ(inject(c, pointer(1, 1, 1)), -EIO);

@@ -21,6 +21,7 @@
  */
 #include "audio.h"
 #include "check.h"
+#include "clock.h"
 #include "log.h"
 #include "opus_codec.h"
 #include "pulsetest.h"
@@ -42,13 +43,6 @@ static char dir[] = "/tmp/hr-client-audio.XXXXXX";
 static char server[4200];
 static char fixture[4096];
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void sleep_until(int64_t us)
 {
 	struct timespec ts = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
@@ -58,7 +52,7 @@ static void sleep_until(int64_t us)
 
 static void sleep_ms(int ms)
 {
-	sleep_until(now_us() + ms * 1000);
+	sleep_until(clock_real_us() + ms * 1000);
 }
 
 /* The loud part: from the first to the last 10 ms above -40 dB, less 50 ms at each edge. */
@@ -130,7 +124,7 @@ static void feed(struct client_audio *ca, struct feed *fd)
 	int samples = frame_us * 48 / 1000;
 	int16_t pcm[960 * 2];
 	uint8_t pkt[OPUS_CODEC_MAX_PACKET];
-	int64_t t0 = fd->t0 ? fd->t0 : now_us(), last_video = 0;
+	int64_t t0 = fd->t0 ? fd->t0 : clock_real_us(), last_video = 0;
 	int count = (int)(fd->seconds * 1000000 / frame_us);
 
 	CHECK(enc != NULL);
@@ -141,7 +135,7 @@ static void feed(struct client_audio *ca, struct feed *fd)
 		tone_sine(pcm, (size_t)samples, fd->hz, 0.5, (size_t)i * (size_t)samples);
 		int n = opus_enc_encode(enc, pcm, pkt, sizeof(pkt));
 		sleep_until(cap + 5000); /* a 5 ms network */
-		int64_t now = now_us();
+		int64_t now = clock_real_us();
 		if (n > 0 && fd->drop_every && i % fd->drop_every == fd->drop_every - 1) {
 			fd->dropped++;
 		} else if (n > 0) {
@@ -181,7 +175,7 @@ static void test_wav(void)
 {
 	char wav[4300];
 	snprintf(wav, sizeof(wav), "%s/out.wav", dir);
-	int64_t before = now_us();
+	int64_t before = clock_real_us();
 	struct client_audio *ca = client_audio_new(
 		&(struct client_audio_cfg){.sink = CLIENT_AUDIO_SINK_NONE, .wav_path = wav});
 	CHECK(ca != NULL);
@@ -194,7 +188,7 @@ static void test_wav(void)
 	print_stats("wav", ca);
 	CHECK(st.packets >= 140);
 	CHECK_INT_EQ(st.refused, 0);
-	CHECK(st.wav_start_us >= before && st.wav_start_us <= now_us());
+	CHECK(st.wav_start_us >= before && st.wav_start_us <= clock_real_us());
 	CHECK(st.kbps > 10);
 	CHECK(access(wav, F_OK) != 0); /* written to a temporary name until complete */
 	client_audio_free(ca);
@@ -309,7 +303,7 @@ static void test_hostile(void)
 	struct client_audio *ca = client_audio_new(
 		&(struct client_audio_cfg){.sink = CLIENT_AUDIO_SINK_NONE});
 	uint8_t pkt[1000];
-	int64_t t = now_us();
+	int64_t t = clock_real_us();
 	CHECK(ca != NULL);
 	if (!ca)
 		return;
@@ -352,7 +346,7 @@ static void test_hostile(void)
 		int64_t cap = t + (int64_t)(rand() % 2000000) - 1000000;
 		if (i % 100 == 0)
 			cap = (int64_t)((uint64_t)rand() << 40); /* absurd */
-		(void)client_audio_push(ca, cap, now_us(), pkt, len);
+		(void)client_audio_push(ca, cap, clock_real_us(), pkt, len);
 		results++;
 	}
 	sleep_ms(200);

@@ -6,6 +6,7 @@
  */
 #include "check.h"
 
+#include "clock.h"
 #include "log.h"
 #include "queue.h"
 
@@ -23,13 +24,6 @@
 /* Items are small integers dressed as pointers; 0 would be NULL, so start at 1. */
 #define ITEM(n) ((void *)(uintptr_t)(n))
 #define NUM(p)	((long long)(uintptr_t)(p))
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int ms)
 {
@@ -181,18 +175,18 @@ static void test_push_wait(void)
 	CHECK_INT_EQ(queue_push_wait(q, ITEM(2), -1), 0);
 
 	/* Full and nobody pops: times out after about the timeout. */
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	CHECK_INT_EQ(queue_push_wait(q, ITEM(3), 80), -ETIMEDOUT);
-	elapsed = now_ms() - t0;
+	elapsed = clock_mono_ms() - t0;
 	CHECK(elapsed >= 79);
 	CHECK(elapsed < 2000);
 	CHECK_INT_EQ(queue_len(q), 2);
 
 	/* A consumer makes room while we wait. */
 	pthread_create(&t, NULL, pop_after_delay, &d);
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	CHECK_INT_EQ(queue_push_wait(q, ITEM(3), 5000), 0);
-	elapsed = now_ms() - t0;
+	elapsed = clock_mono_ms() - t0;
 	pthread_join(t, NULL);
 	CHECK_INT_EQ(NUM(d.popped), 1);
 	CHECK(elapsed >= 50);
@@ -216,9 +210,9 @@ static void test_pop_wait(void)
 	pthread_t t;
 	int64_t t0, elapsed;
 
-	t0 = now_ms();
+	t0 = clock_mono_ms();
 	CHECK(queue_pop_wait(q, 80) == NULL);
-	elapsed = now_ms() - t0;
+	elapsed = clock_mono_ms() - t0;
 	CHECK(elapsed >= 79);
 	CHECK(elapsed < 2000);
 	CHECK(queue_pop_wait(q, 0) == NULL);
@@ -456,7 +450,7 @@ static void test_stress(void)
 	struct consumer cons[CONSUMERS];
 	long received = 0, missing = 0, twice = 0;
 	int failures = 0, order_errors = 0;
-	int64_t t0 = now_ms();
+	int64_t t0 = clock_mono_ms();
 
 	for (int i = 0; i < CONSUMERS; i++) {
 		cons[i] = (struct consumer){.q = q, .seen = seen};
@@ -488,7 +482,7 @@ static void test_stress(void)
 	CHECK_INT_EQ(queue_len(q), 0);
 	CHECK_INT_EQ(fd_readable(q), 1); /* closed */
 	printf("stress: %ld items, %d producers, %d consumers, %lld ms\n", total, PRODUCERS,
-	       CONSUMERS, (long long)(now_ms() - t0));
+	       CONSUMERS, (long long)(clock_mono_ms() - t0));
 	queue_free(q, NULL);
 	free(seen);
 }
