@@ -29,51 +29,6 @@ bool api_name_ok(const char *s)
 	return n > 0;
 }
 
-struct route_def {
-	const char *pattern; /* segments after /api/v1/, '*' captures one */
-	enum api_route route;
-	enum api_method method;
-	enum api_auth auth;
-};
-
-static const struct route_def routes[] = {
-	{"login", API_LOGIN, API_POST, API_AUTH_NONE},
-	{"logout", API_LOGOUT, API_POST, API_AUTH_TOKEN},
-	{"pools", API_POOLS, API_GET, API_AUTH_TOKEN},
-	{"pools/*/connect", API_CONNECT, API_POST, API_AUTH_TOKEN},
-	{"agent/register", API_AGENT_REGISTER, API_POST, API_AUTH_AGENT},
-	{"agent/heartbeat", API_AGENT_HEARTBEAT, API_POST, API_AUTH_AGENT},
-	{"agent/sessions", API_AGENT_SESSIONS, API_POST, API_AUTH_AGENT},
-	{"admin/users", API_ADMIN_USERS, API_POST, API_AUTH_ADMIN},
-	{"admin/groups", API_ADMIN_GROUPS, API_POST, API_AUTH_ADMIN},
-	{"admin/groups/*/members", API_ADMIN_GROUP_MEMBERS, API_POST, API_AUTH_ADMIN},
-	{"admin/pools", API_ADMIN_POOLS, API_POST, API_AUTH_ADMIN},
-	{"admin/pools/*/desktops", API_ADMIN_POOL_DESKTOPS, API_POST, API_AUTH_ADMIN},
-	{"admin/entitlements", API_ADMIN_ENTITLEMENTS, API_POST, API_AUTH_ADMIN},
-	{"admin/desktops/*/*", API_ADMIN_DESKTOP, API_GET, API_AUTH_ADMIN},
-	{"admin/desktops/*/*/maintenance", API_ADMIN_MAINTENANCE, API_POST, API_AUTH_ADMIN},
-	{"admin/sessions/*/logoff", API_ADMIN_LOGOFF, API_POST, API_AUTH_ADMIN},
-	{"admin/users", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
-	{"admin/groups", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
-	{"admin/pools", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
-	{"admin/desktops", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
-	{"admin/agents", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
-	{"admin/sessions", API_ADMIN_LIST, API_GET, API_AUTH_ADMIN},
-	{"admin/users/*", API_ADMIN_USER_DELETE, API_DELETE, API_AUTH_ADMIN},
-	{"admin/pools/*", API_ADMIN_POOL_DELETE, API_DELETE, API_AUTH_ADMIN},
-	{"admin/users/*/password", API_ADMIN_PASSWORD, API_POST, API_AUTH_ADMIN},
-	{"admin/assignments", API_ADMIN_ASSIGN, API_POST, API_AUTH_ADMIN},
-	{"admin/assignments/*/*", API_ADMIN_UNASSIGN, API_DELETE, API_AUTH_ADMIN},
-	{"admin/desktops/*/*", API_ADMIN_DESKTOP_DELETE, API_DELETE, API_AUTH_ADMIN},
-	{"admin/pools/*", API_ADMIN_POOL, API_GET, API_AUTH_ADMIN},
-	{"admin/pools/*", API_ADMIN_POOL_SET, API_POST, API_AUTH_ADMIN},
-	{"admin/entitlements/*/users/*", API_ADMIN_UNENTITLE_USER, API_DELETE, API_AUTH_ADMIN},
-	{"admin/entitlements/*/groups/*", API_ADMIN_UNENTITLE_GROUP, API_DELETE, API_AUTH_ADMIN},
-	{"admin/groups/*", API_ADMIN_GROUP_DELETE, API_DELETE, API_AUTH_ADMIN},
-	{"admin/groups/*/members/*", API_ADMIN_MEMBER_REMOVE, API_DELETE, API_AUTH_ADMIN},
-	{"admin/sessions/*/disconnect", API_ADMIN_DISCONNECT, API_POST, API_AUTH_ADMIN},
-};
-
 /* Splits "a/b/c" into at most SEGMENTS_MAX pieces of buf; -1 when more or one is empty. */
 static int split(char *buf, char *seg[SEGMENTS_MAX])
 {
@@ -98,7 +53,7 @@ static int split(char *buf, char *seg[SEGMENTS_MAX])
 int api_parse_path(const char *uri, enum api_method method, struct api_path *out, const char **why)
 {
 	int found = 0;
-	char buf[512], pat[64], *seg[SEGMENTS_MAX], *pseg[SEGMENTS_MAX];
+	char buf[512], pat[128], *seg[SEGMENTS_MAX], *pseg[SEGMENTS_MAX];
 	size_t len;
 	int n;
 
@@ -116,21 +71,21 @@ int api_parse_path(const char *uri, enum api_method method, struct api_path *out
 	n = split(buf, seg);
 	if (n < 0)
 		return -ENOENT;
-	for (size_t r = 0; r < sizeof(routes) / sizeof(routes[0]); r++) {
+	for (size_t r = 0; r < routes_count; r++) {
 		int pn, arg = 0, match = 1;
-		snprintf(pat, sizeof(pat), "%s", routes[r].pattern);
+		snprintf(pat, sizeof(pat), "%s", routes[r].path);
 		pn = split(pat, pseg);
 		if (pn != n)
 			continue;
 		for (int i = 0; i < n && match; i++) {
-			if (strcmp(pseg[i], "*") == 0)
+			if (pseg[i][0] == '{')
 				continue;
 			match = strcmp(pseg[i], seg[i]) == 0;
 		}
 		if (!match || (found && routes[r].method != method))
 			continue;
 		for (int i = 0; i < n; i++) {
-			if (strcmp(pseg[i], "*") != 0)
+			if (pseg[i][0] != '{')
 				continue;
 			if (!api_name_ok(seg[i])) {
 				*why = "a name in the path is not valid";
@@ -138,7 +93,8 @@ int api_parse_path(const char *uri, enum api_method method, struct api_path *out
 			}
 			snprintf(out->arg[arg++], sizeof(out->arg[0]), "%s", seg[i]);
 		}
-		out->route = routes[r].route;
+		out->def = &routes[r];
+		out->route = routes[r].id;
 		out->method = routes[r].method;
 		out->auth = routes[r].auth;
 		if (out->route == API_ADMIN_LIST) /* the listing's name is the last segment */

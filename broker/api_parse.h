@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "routes.h" /* enum api_route, api_method, api_auth: the table */
+
 #define API_NAME_MAX	  128  /* users, groups, pools, agents, desktops (= STORE_NAME_MAX) */
 #define API_PASSWORD_MAX  1024 /* = PASSWORD_MAX */
 #define API_DESKTOPS_MAX  1024 /* per agent registration */
@@ -28,55 +30,8 @@
 #define API_CLIENT_MAX	  64   /* a client address as an agent reports it */
 #define API_REASON_MAX	  200  /* bytes of why a desktop's console is down (UTF-8) */
 
-enum api_route {
-	API_NONE = 0,
-	API_LOGIN,		 /* POST /api/v1/login */
-	API_LOGOUT,		 /* POST /api/v1/logout */
-	API_POOLS,		 /* GET  /api/v1/pools */
-	API_CONNECT,		 /* POST /api/v1/pools/{pool}/connect */
-	API_AGENT_REGISTER,	 /* POST /api/v1/agent/register (mTLS, OU=agent) */
-	API_AGENT_HEARTBEAT,	 /* POST /api/v1/agent/heartbeat */
-	API_AGENT_SESSIONS,	 /* POST /api/v1/agent/sessions */
-	API_ADMIN_USERS,	 /* POST /api/v1/admin/users (mTLS, OU=admin) */
-	API_ADMIN_GROUPS,	 /* POST /api/v1/admin/groups */
-	API_ADMIN_GROUP_MEMBERS, /* POST /api/v1/admin/groups/{group}/members */
-	API_ADMIN_POOLS,	 /* POST /api/v1/admin/pools */
-	API_ADMIN_POOL_DESKTOPS, /* POST /api/v1/admin/pools/{pool}/desktops */
-	API_ADMIN_ENTITLEMENTS,	 /* POST /api/v1/admin/entitlements */
-	API_ADMIN_DESKTOP,	 /* GET  /api/v1/admin/desktops/{agent}/{desktop} */
-	API_ADMIN_MAINTENANCE,	 /* POST /api/v1/admin/desktops/{agent}/{desktop}/maintenance */
-	API_ADMIN_LOGOFF,	 /* POST /api/v1/admin/sessions/{session}/logoff */
-	API_ADMIN_LIST, /* GET  /api/v1/admin/{users,groups,pools,desktops,agents,sessions} */
-	API_ADMIN_USER_DELETE,	   /* DELETE /api/v1/admin/users/{user} */
-	API_ADMIN_POOL_DELETE,	   /* DELETE /api/v1/admin/pools/{pool} */
-	API_ADMIN_PASSWORD,	   /* POST /api/v1/admin/users/{user}/password */
-	API_ADMIN_ASSIGN,	   /* POST /api/v1/admin/assignments */
-	API_ADMIN_UNASSIGN,	   /* DELETE /api/v1/admin/assignments/{agent}/{desktop} */
-	API_ADMIN_DESKTOP_DELETE,  /* DELETE /api/v1/admin/desktops/{agent}/{desktop} */
-	API_ADMIN_POOL,		   /* GET  /api/v1/admin/pools/{pool} */
-	API_ADMIN_POOL_SET,	   /* POST /api/v1/admin/pools/{pool} */
-	API_ADMIN_UNENTITLE_USER,  /* DELETE /api/v1/admin/entitlements/{pool}/users/{user} */
-	API_ADMIN_UNENTITLE_GROUP, /* DELETE /api/v1/admin/entitlements/{pool}/groups/{group} */
-	API_ADMIN_GROUP_DELETE,	   /* DELETE /api/v1/admin/groups/{group} */
-	API_ADMIN_MEMBER_REMOVE,   /* DELETE /api/v1/admin/groups/{group}/members/{user} */
-	API_ADMIN_DISCONNECT,	   /* POST /api/v1/admin/sessions/{session}/disconnect */
-};
-
-enum api_method {
-	API_METHOD_OTHER = 0,
-	API_GET = 1,
-	API_POST = 2,
-	API_DELETE = 3,
-};
-
-enum api_auth {
-	API_AUTH_NONE,	/* anyone */
-	API_AUTH_TOKEN, /* Authorization: Bearer TOKEN */
-	API_AUTH_AGENT, /* a client certificate with OU=agent; its CN is the agent */
-	API_AUTH_ADMIN, /* a client certificate with OU=admin */
-};
-
 struct api_path {
+	const struct route *def; /* its row of routes[] */
 	enum api_route route;
 	enum api_method method; /* the one the route takes */
 	enum api_auth auth;
@@ -84,9 +39,9 @@ struct api_path {
 };
 
 /*
- * The route of a request (a query string is ignored): the one for this path
- * and method, else the path's first route (whose method then differs: the
- * caller answers 405 naming out->method). -ENOENT: no such path.
+ * The route of a request (a query string is ignored): the row of routes[]
+ * for this path and method, else the path's first row (whose method then
+ * differs: the caller answers 405 naming out->method). -ENOENT: no such path.
  */
 int api_parse_path(const char *uri, enum api_method method, struct api_path *out, const char **why);
 

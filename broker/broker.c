@@ -23,6 +23,7 @@
 #include "tls.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -101,10 +102,11 @@ struct job {
 	enum job_kind kind;
 	struct evhttp_request *req;
 	struct api_path path;
-	char peer[64];		   /* the client's address */
-	char cn[API_NAME_MAX + 1]; /* agent or admin certificate CN */
-	uint8_t token_hash[32];	   /* API_AUTH_TOKEN */
-	char *body;		   /* a copy of the request body */
+	char peer[64];		     /* the client's address */
+	char cn[API_NAME_MAX + 1];   /* agent or admin certificate CN */
+	uint8_t token_hash[32];	     /* API_AUTH_TOKEN */
+	char user[API_NAME_MAX + 1]; /* API_AUTH_TOKEN: the token's user (on the worker) */
+	char *body;		     /* a copy of the request body */
 	size_t len;
 	struct api_login login; /* API_LOGIN, parsed on the loop for the limiter */
 	int64_t now;
@@ -334,8 +336,9 @@ static void run_login(struct worker *w, struct job *j)
 	log_info("login: '%s' from %s", j->login.user, j->peer);
 }
 
-static void run_pools(struct worker *w, struct job *j, const char *user)
+static void run_pools(struct worker *w, struct job *j)
 {
+	const char *user = j->user;
 	struct store_pool *pools;
 	size_t n;
 	cJSON *r, *a;
@@ -356,8 +359,9 @@ static void run_pools(struct worker *w, struct job *j, const char *user)
 	job_ok(j, 200, r);
 }
 
-static void run_connect(struct worker *w, struct job *j, const char *user)
+static void run_connect(struct worker *w, struct job *j)
 {
+	const char *user = j->user;
 	struct broker *b = w->b;
 	struct store_connect_req q = {.user = user,
 				      .pool = j->path.arg[0],
@@ -459,6 +463,28 @@ static int desktop_report_init(struct desktop_report *d, const struct api_regist
 }
 
 /*
+ * A registration's or heartbeat's body parsed (rc, *why from api_parse_*)
+ * into d; false when it answered 400 (the hint names the route) or 500.
+ */
+static bool report_parsed(struct job *j, int rc, const char *const *why, struct api_register *reg,
+			  struct desktop_report *d)
+{
+	char hint[96];
+	if (rc < 0) {
+		snprintf(hint, sizeof(hint), "see docs/broker-api.md, POST /api/v1/%s",
+			 j->path.def->path);
+		job_error(j, 400, *why, hint);
+		return false;
+	}
+	if (desktop_report_init(d, reg) < 0) {
+		api_register_free(reg);
+		job_error(j, 500, "out of memory", NULL);
+		return false;
+	}
+	return true;
+}
+
+/*
  * One line per desktop whose console state changed (the store says which):
  * an admin reads why a desktop stopped being handed out, once. Comings
  * online only for heartbeats: after a registration the agent's line says it.
@@ -489,15 +515,8 @@ static void run_heartbeat(struct worker *w, struct job *j)
 	cJSON *r, *a;
 	int rc;
 
-	if (api_parse_heartbeat(j->body, j->len, &hb, &why) < 0) {
-		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/agent/heartbeat");
+	if (!report_parsed(j, api_parse_heartbeat(j->body, j->len, &hb, &why), &why, &hb, &d))
 		return;
-	}
-	if (desktop_report_init(&d, &hb) < 0) {
-		api_register_free(&hb);
-		job_error(j, 500, "out of memory", NULL);
-		return;
-	}
 	rc = s->impl->agent_heartbeat(s, j->cn, j->now, d.names, hb.up, d.reasons, hb.count,
 				      d.changed, &ends, &nends);
 	if (rc == 0)
@@ -572,7 +591,7 @@ static void run_sessions(struct worker *w, struct job *j)
 	job_ok(j, 200, r);
 }
 
-static void run_agent(struct worker *w, struct job *j)
+static void run_register(struct worker *w, struct job *j)
 {
 	struct broker *b = w->b;
 	struct store *s = w->store;
@@ -583,23 +602,8 @@ static void run_agent(struct worker *w, struct job *j)
 	cJSON *r;
 	int rc;
 
-	if (j->path.route == API_AGENT_HEARTBEAT) {
-		run_heartbeat(w, j);
+	if (!report_parsed(j, api_parse_register(j->body, j->len, &reg, &why), &why, &reg, &d))
 		return;
-	}
-	if (j->path.route == API_AGENT_SESSIONS) {
-		run_sessions(w, j);
-		return;
-	}
-	if (api_parse_register(j->body, j->len, &reg, &why) < 0) {
-		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/agent/register");
-		return;
-	}
-	if (desktop_report_init(&d, &reg) < 0) {
-		api_register_free(&reg);
-		job_error(j, 500, "out of memory", NULL);
-		return;
-	}
 	rc = s->impl->agent_register(s, j->cn, reg.address[0] ? reg.address : j->peer, reg.port,
 				     j->now, d.names, reg.up, d.reasons, reg.count, d.changed,
 				     &unknown);
@@ -644,6 +648,20 @@ static bool numeric_column(const char *name)
 	return false;
 }
 
+/* One row of a listing as an object, numbers as numbers. */
+static cJSON *row_object(const struct store_table *t, size_t row)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (size_t c = 0; c < t->ncols; c++) {
+		const char *v = t->cells[row * t->ncols + c];
+		if (numeric_column(t->cols[c]))
+			cJSON_AddNumberToObject(o, t->cols[c], strtod(v, NULL));
+		else
+			cJSON_AddStringToObject(o, t->cols[c], v);
+	}
+	return o;
+}
+
 static void run_list(struct worker *w, struct job *j)
 {
 	static const char *const names[STORE_LIST_COUNT_] = {
@@ -669,68 +687,121 @@ static void run_list(struct worker *w, struct job *j)
 	}
 	r = cJSON_CreateObject();
 	a = cJSON_AddArrayToObject(r, names[what]);
-	for (size_t row = 0; row < t.nrows; row++) {
-		cJSON *o = cJSON_CreateObject();
-		for (size_t c = 0; c < t.ncols; c++) {
-			const char *v = t.cells[row * t.ncols + c];
-			if (numeric_column(t.cols[c]))
-				cJSON_AddNumberToObject(o, t.cols[c], strtod(v, NULL));
-			else
-				cJSON_AddStringToObject(o, t.cols[c], v);
-		}
-		cJSON_AddItemToArray(a, o);
-	}
+	for (size_t row = 0; row < t.nrows; row++)
+		cJSON_AddItemToArray(a, row_object(&t, row));
 	store_table_free(&t);
 	job_ok(j, 200, r);
 }
 
-/* One row of a listing as an object: the row whose first column is name. */
-static void run_show(struct worker *w, struct job *j, enum store_list what, const char *name,
-		     const char *missing)
+/* ---- admin requests: a path's {names} and a body's members by their route's names ---- */
+
+struct admin_req {
+	struct job *j;
+	struct api_fields f;
+	const char *names[ROUTE_STRINGS], *nums[ROUTE_NUMBERS];
+	char none[1]; /* what a name the row does not have reads as */
+};
+
+/* The path's {name}. */
+static const char *arg(const struct job *j, const char *name)
 {
+	int i = route_arg_index(j->path.def, name);
+	assert(i >= 0 && i < ROUTE_ARGS_MAX); /* the row names it */
+	return i >= 0 && i < ROUTE_ARGS_MAX ? j->path.arg[i] : "";
+}
+
+/* The body's string member name ("" when absent). */
+static char *str(struct admin_req *a, const char *name)
+{
+	for (int i = 0; i < ROUTE_STRINGS; i++)
+		if (a->names[i] && strcmp(a->names[i], name) == 0)
+			return a->f.s[i];
+	assert(!"a string member its route's row does not have");
+	a->none[0] = '\0';
+	return a->none;
+}
+
+/* The body's number or boolean member name; false when absent. */
+static bool num(const struct admin_req *a, const char *name, int64_t *v)
+{
+	for (int i = 0; i < ROUTE_NUMBERS; i++)
+		if (a->nums[i] && strcmp(a->nums[i], name) == 0) {
+			*v = a->f.num[i];
+			return a->f.has_num[i];
+		}
+	assert(!"a number member its route's row does not have");
+	return false;
+}
+
+/* The body as the route's row names it; false when it answered 400. */
+static bool admin_parse(struct job *j, struct admin_req *a, const char *hint)
+{
+	const char *why;
+	memset(a, 0, sizeof(*a));
+	a->j = j;
+	if (route_fields(j->path.def, a->names, a->nums) == 0)
+		return true; /* no body to read */
+	if (api_parse_fields(j->body, j->len, a->names, a->nums, &a->f, &why) < 0) {
+		job_error(j, 400, why, hint);
+		return false;
+	}
+	return true;
+}
+
+static void run_desktop(struct worker *w, struct job *j)
+{
+	struct store_desktop_info info;
+	cJSON *r;
+	int rc = w->store->impl->desktop_get(w->store, arg(j, "agent"), arg(j, "desktop"), &info);
+	if (rc < 0) {
+		job_store_error(j, rc, "desktop");
+		return;
+	}
+	r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "agent", info.agent);
+	cJSON_AddStringToObject(r, "name", info.name);
+	cJSON_AddStringToObject(r, "pool", info.pool);
+	cJSON_AddStringToObject(r, "state", store_desktop_state_name(info.state));
+	if (info.offline_reason[0])
+		cJSON_AddStringToObject(r, "offline_reason", info.offline_reason);
+	job_ok(j, 200, r);
+}
+
+/* One pool as its listing's row shows it. */
+static void run_pool(struct worker *w, struct job *j)
+{
+	const char *name = arg(j, "pool");
 	struct store_table t;
 	cJSON *r = NULL;
-	int rc = w->store->impl->list(w->store, what, &t);
+	int rc = w->store->impl->list(w->store, STORE_LIST_POOLS, &t);
 	if (rc < 0) {
 		job_store_error(j, rc, "cannot list");
 		return;
 	}
-	for (size_t row = 0; row < t.nrows && !r; row++) {
-		if (strcmp(t.cells[row * t.ncols], name) != 0)
-			continue;
-		r = cJSON_CreateObject();
-		for (size_t c = 0; c < t.ncols; c++) {
-			const char *v = t.cells[row * t.ncols + c];
-			if (numeric_column(t.cols[c]))
-				cJSON_AddNumberToObject(r, t.cols[c], strtod(v, NULL));
-			else
-				cJSON_AddStringToObject(r, t.cols[c], v);
-		}
-	}
+	for (size_t row = 0; row < t.nrows && !r; row++)
+		if (strcmp(t.cells[row * t.ncols], name) == 0)
+			r = row_object(&t, row);
 	store_table_free(&t);
 	if (!r)
-		job_error(j, 404, missing, NULL);
+		job_error(j, 404, "refused: not found", NULL);
 	else
 		job_ok(j, 200, r);
 }
 
+static const char *const pool_kinds[] = {"floating", "dedicated", NULL};
+static const char *const pool_logoffs[] = {"never", "immediate", "after_idle", NULL};
+
 static void run_pool_set(struct worker *w, struct job *j)
 {
-	static const char *const kinds[] = {"floating", "dedicated", NULL};
-	static const char *const logoffs[] = {"never", "immediate", "after_idle", NULL};
-	static const char *const names[4] = {"kind", "logoff", NULL, NULL};
-	static const char *const nums[3] = {"idle_timeout_s", "max_sessions", NULL};
 	struct store_pool_change c;
-	struct api_fields f;
-	const char *why;
+	struct admin_req a;
+	int64_t n;
 	int rc;
 
-	if (api_parse_fields(j->body, j->len, names, nums, &f, &why) < 0) {
-		job_error(j, 400, why, "see docs/broker-api.md, POST /api/v1/admin/pools/{pool}");
+	if (!admin_parse(j, &a, "see docs/broker-api.md, POST /api/v1/admin/pools/{pool}"))
 		return;
-	}
-	c.kind = parse_enum(f.s[0], kinds, -2);
-	c.logoff = parse_enum(f.s[1], logoffs, -2);
+	c.kind = parse_enum(str(&a, "kind"), pool_kinds, -2);
+	c.logoff = parse_enum(str(&a, "logoff"), pool_logoffs, -2);
 	if (c.kind == -1 || c.logoff == -1) {
 		job_error(j, 400,
 			  "\"kind\" is floating or dedicated, \"logoff\" never, immediate or "
@@ -740,15 +811,15 @@ static void run_pool_set(struct worker *w, struct job *j)
 	}
 	c.kind = c.kind < 0 ? -1 : c.kind;
 	c.logoff = c.logoff < 0 ? -1 : c.logoff;
-	c.idle_timeout_s = f.has_num[0] ? f.num[0] : -1;
-	c.max_sessions = f.has_num[1] ? f.num[1] : -1;
+	c.idle_timeout_s = num(&a, "idle_timeout_s", &n) ? n : -1;
+	c.max_sessions = num(&a, "max_sessions", &n) ? n : -1;
 	if (c.kind < 0 && c.logoff < 0 && c.idle_timeout_s < 0 && c.max_sessions < 0) {
 		job_error(j, 400, "nothing to change",
 			  "send one or more of \"kind\", \"logoff\", \"idle_timeout_s\", "
 			  "\"max_sessions\"");
 		return;
 	}
-	rc = w->store->impl->pool_set(w->store, j->path.arg[0], &c);
+	rc = w->store->impl->pool_set(w->store, arg(j, "pool"), &c);
 	if (rc == -EBUSY) {
 		job_error(j, 409, "a pool's kind cannot change once it has desktops",
 			  "remove its desktops first (highrisectl desktop remove), or make a new "
@@ -759,217 +830,225 @@ static void run_pool_set(struct worker *w, struct job *j)
 		job_store_error(j, rc, "refused");
 		return;
 	}
-	log_info("admin %s changed pool %s", j->cn, j->path.arg[0]);
+	log_info("admin %s changed pool %s", j->cn, arg(j, "pool"));
 	job_ok(j, 200, cJSON_CreateObject());
 }
 
-static void run_admin(struct worker *w, struct job *j)
-{
-	static const char *const kinds[] = {"floating", "dedicated", NULL};
-	static const char *const logoffs[] = {"never", "immediate", "after_idle", NULL};
-	struct store *s = w->store;
-	struct api_fields f;
-	const char *why;
-	bool created = false;
-	int rc = 0;
+/*
+ * The admin changes: each returns 0 or a store error (answered "refused: ..."),
+ * or answers the request itself with job_error. On success the answer is
+ * {} with its row's status.
+ */
 
-	if (j->path.route == API_ADMIN_DESKTOP) {
-		struct store_desktop_info info;
-		cJSON *r;
-		rc = s->impl->desktop_get(s, j->path.arg[0], j->path.arg[1], &info);
-		if (rc < 0) {
-			job_store_error(j, rc, "desktop");
-			return;
-		}
-		r = cJSON_CreateObject();
-		cJSON_AddStringToObject(r, "agent", info.agent);
-		cJSON_AddStringToObject(r, "name", info.name);
-		cJSON_AddStringToObject(r, "pool", info.pool);
-		cJSON_AddStringToObject(r, "state", store_desktop_state_name(info.state));
-		if (info.offline_reason[0])
-			cJSON_AddStringToObject(r, "offline_reason", info.offline_reason);
-		job_ok(j, 200, r);
+static int user_add(struct store *s, struct admin_req *a)
+{
+	char hash[PASSWORD_HASH_MAX], *pw = str(a, "password");
+	const char *name = str(a, "name");
+	int rc;
+	if (!api_name_ok(name) || !pw[0]) {
+		job_error(a->j, 400, "a user needs a \"name\" and a \"password\"",
+			  "names are 1..128 of A-Z a-z 0-9 . _ @ -");
+		return 0;
+	}
+	rc = password_hash(pw, NULL, hash, sizeof(hash));
+	OPENSSL_cleanse(pw, API_URI_FIELD_MAX);
+	return rc == 0 ? s->impl->user_add(s, name, hash) : rc;
+}
+
+static int user_password(struct store *s, struct admin_req *a)
+{
+	char hash[PASSWORD_HASH_MAX], *pw = str(a, "password");
+	int rc;
+	if (!pw[0]) {
+		job_error(a->j, 400, "the body needs a \"password\"", NULL);
+		return 0;
+	}
+	rc = password_hash(pw, NULL, hash, sizeof(hash));
+	OPENSSL_cleanse(pw, API_URI_FIELD_MAX);
+	return rc == 0 ? s->impl->user_set_password(s, arg(a->j, "user"), hash) : rc;
+}
+
+static int user_delete(struct store *s, struct admin_req *a)
+{
+	return s->impl->user_delete(s, arg(a->j, "user"));
+}
+
+static int group_add(struct store *s, struct admin_req *a)
+{
+	return api_name_ok(str(a, "name")) ? s->impl->group_add(s, str(a, "name")) : -EINVAL;
+}
+
+static int group_member_add(struct store *s, struct admin_req *a)
+{
+	const char *user = str(a, "user");
+	return api_name_ok(user) ? s->impl->group_member_add(s, arg(a->j, "group"), user) : -EINVAL;
+}
+
+static int group_member_remove(struct store *s, struct admin_req *a)
+{
+	return s->impl->group_member_remove(s, arg(a->j, "group"), arg(a->j, "user"));
+}
+
+static int group_delete(struct store *s, struct admin_req *a)
+{
+	return s->impl->group_delete(s, arg(a->j, "group"));
+}
+
+static int pool_add(struct store *s, struct admin_req *a)
+{
+	struct store_pool p = {0};
+	const char *name = str(a, "name");
+	int kind = parse_enum(str(a, "kind"), pool_kinds, 0);
+	int logoff = parse_enum(str(a, "logoff"), pool_logoffs, 0);
+	int64_t n;
+	if (!api_name_ok(name) || kind < 0 || logoff < 0) {
+		job_error(a->j, 400,
+			  "a pool needs a \"name\"; \"kind\" is floating or dedicated, "
+			  "\"logoff\" never, immediate or after_idle",
+			  NULL);
+		return 0;
+	}
+	memcpy(p.name, name, strlen(name) + 1); /* api_name_ok: fits */
+	p.kind = (enum store_pool_kind)kind;
+	p.logoff = (enum store_logoff)logoff;
+	p.idle_timeout_s = num(a, "idle_timeout_s", &n) ? n : 0;
+	p.max_sessions = num(a, "max_sessions", &n) ? n : 1;
+	return s->impl->pool_add(s, &p);
+}
+
+static int pool_delete(struct store *s, struct admin_req *a)
+{
+	return s->impl->pool_delete(s, arg(a->j, "pool"));
+}
+
+static int desktop_add(struct store *s, struct admin_req *a)
+{
+	const char *agent = str(a, "agent"), *name = str(a, "name");
+	return api_name_ok(agent) && api_name_ok(name)
+		       ? s->impl->desktop_add(s, arg(a->j, "pool"), agent, name,
+					      str(a, "console_uri"))
+		       : -EINVAL;
+}
+
+static int desktop_delete(struct store *s, struct admin_req *a)
+{
+	return s->impl->desktop_delete(s, arg(a->j, "agent"), arg(a->j, "desktop"));
+}
+
+static int desktop_maintenance(struct store *s, struct admin_req *a)
+{
+	int64_t on;
+	bool given = num(a, "on", &on);
+	return s->impl->desktop_set_maintenance(s, arg(a->j, "agent"), arg(a->j, "desktop"),
+						!given || on != 0);
+}
+
+static int entitle(struct store *s, struct admin_req *a)
+{
+	const char *pool = str(a, "pool"), *user = str(a, "user"), *group = str(a, "group");
+	if (!api_name_ok(pool) || (user[0] != 0) == (group[0] != 0))
+		return -EINVAL;
+	return s->impl->entitle(s, pool, user[0] ? user : NULL, group[0] ? group : NULL);
+}
+
+static int unentitle_user(struct store *s, struct admin_req *a)
+{
+	return s->impl->unentitle(s, arg(a->j, "pool"), arg(a->j, "user"), NULL);
+}
+
+static int unentitle_group(struct store *s, struct admin_req *a)
+{
+	return s->impl->unentitle(s, arg(a->j, "pool"), NULL, arg(a->j, "group"));
+}
+
+static int assign(struct store *s, struct admin_req *a)
+{
+	const char *user = str(a, "user"), *agent = str(a, "agent"), *desk = str(a, "desktop");
+	return api_name_ok(user) && api_name_ok(agent) && api_name_ok(desk)
+		       ? s->impl->assign(s, user, agent, desk)
+		       : -EINVAL;
+}
+
+static int unassign(struct store *s, struct admin_req *a)
+{
+	return s->impl->unassign(s, arg(a->j, "agent"), arg(a->j, "desktop"));
+}
+
+static int session_logoff(struct store *s, struct admin_req *a)
+{
+	return s->impl->session_end(s, arg(a->j, "session"));
+}
+
+static int session_disconnect(struct store *s, struct admin_req *a)
+{
+	return s->impl->session_disconnect(s, arg(a->j, "session"));
+}
+
+static void run_logout(struct worker *w, struct job *j)
+{
+	int rc = w->store->impl->token_delete(w->store, j->token_hash);
+	if (rc < 0)
+		job_store_error(j, rc, "logout failed");
+	else
+		job_ok(j, 200, cJSON_CreateObject());
+}
+
+/*
+ * What each route of routes.h does: a function that answers the request,
+ * or an admin change that the row's body and status frame.
+ */
+static const struct handler {
+	void (*run)(struct worker *w, struct job *j);
+	int (*change)(struct store *s, struct admin_req *a);
+} handlers[API_ROUTE_COUNT_] = {
+	[API_LOGIN] = {run_login},
+	[API_LOGOUT] = {run_logout},
+	[API_POOLS] = {run_pools},
+	[API_CONNECT] = {run_connect},
+	[API_AGENT_REGISTER] = {run_register},
+	[API_AGENT_HEARTBEAT] = {run_heartbeat},
+	[API_AGENT_SESSIONS] = {run_sessions},
+	[API_ADMIN_LIST] = {run_list},
+	[API_ADMIN_DESKTOP] = {run_desktop},
+	[API_ADMIN_POOL] = {run_pool},
+	[API_ADMIN_POOL_SET] = {run_pool_set},
+	[API_ADMIN_USERS] = {.change = user_add},
+	[API_ADMIN_PASSWORD] = {.change = user_password},
+	[API_ADMIN_USER_DELETE] = {.change = user_delete},
+	[API_ADMIN_GROUPS] = {.change = group_add},
+	[API_ADMIN_GROUP_MEMBERS] = {.change = group_member_add},
+	[API_ADMIN_MEMBER_REMOVE] = {.change = group_member_remove},
+	[API_ADMIN_GROUP_DELETE] = {.change = group_delete},
+	[API_ADMIN_POOLS] = {.change = pool_add},
+	[API_ADMIN_POOL_DELETE] = {.change = pool_delete},
+	[API_ADMIN_POOL_DESKTOPS] = {.change = desktop_add},
+	[API_ADMIN_DESKTOP_DELETE] = {.change = desktop_delete},
+	[API_ADMIN_MAINTENANCE] = {.change = desktop_maintenance},
+	[API_ADMIN_ENTITLEMENTS] = {.change = entitle},
+	[API_ADMIN_UNENTITLE_USER] = {.change = unentitle_user},
+	[API_ADMIN_UNENTITLE_GROUP] = {.change = unentitle_group},
+	[API_ADMIN_ASSIGN] = {.change = assign},
+	[API_ADMIN_UNASSIGN] = {.change = unassign},
+	[API_ADMIN_LOGOFF] = {.change = session_logoff},
+	[API_ADMIN_DISCONNECT] = {.change = session_disconnect},
+};
+
+static void run_change(struct worker *w, struct job *j)
+{
+	struct admin_req a;
+	int rc;
+	if (!admin_parse(j, &a, "see docs/broker-api.md"))
 		return;
-	}
-	switch (j->path.route) {
-	case API_ADMIN_LOGOFF:
-		rc = s->impl->session_end(s, j->path.arg[0]);
-		goto done;
-	case API_ADMIN_DISCONNECT:
-		rc = s->impl->session_disconnect(s, j->path.arg[0]);
-		goto done;
-	case API_ADMIN_POOL:
-		run_show(w, j, STORE_LIST_POOLS, j->path.arg[0], "refused: not found");
-		return;
-	case API_ADMIN_POOL_SET:
-		run_pool_set(w, j);
-		return;
-	case API_ADMIN_UNENTITLE_USER:
-		rc = s->impl->unentitle(s, j->path.arg[0], j->path.arg[1], NULL);
-		goto done;
-	case API_ADMIN_UNENTITLE_GROUP:
-		rc = s->impl->unentitle(s, j->path.arg[0], NULL, j->path.arg[1]);
-		goto done;
-	case API_ADMIN_GROUP_DELETE:
-		rc = s->impl->group_delete(s, j->path.arg[0]);
-		goto done;
-	case API_ADMIN_MEMBER_REMOVE:
-		rc = s->impl->group_member_remove(s, j->path.arg[0], j->path.arg[1]);
-		goto done;
-	default:
-		break;
-	}
-	if (j->path.route == API_ADMIN_UNASSIGN) {
-		rc = s->impl->unassign(s, j->path.arg[0], j->path.arg[1]);
-		goto done;
-	}
-	if (j->path.route == API_ADMIN_DESKTOP_DELETE) {
-		rc = s->impl->desktop_delete(s, j->path.arg[0], j->path.arg[1]);
-		goto done;
-	}
-	if (j->path.route == API_ADMIN_USER_DELETE || j->path.route == API_ADMIN_POOL_DELETE) {
-		rc = j->path.route == API_ADMIN_USER_DELETE
-			     ? s->impl->user_delete(s, j->path.arg[0])
-			     : s->impl->pool_delete(s, j->path.arg[0]);
-		goto done;
-	}
-	if (j->path.route == API_ADMIN_LIST) {
-		run_list(w, j);
-		return;
-	}
-	{
-		static const char *const n_user[4] = {"name", "password", NULL, NULL};
-		static const char *const n_pool[4] = {"name", "kind", "logoff", NULL};
-		static const char *const n_desk[4] = {"agent", "name", "console_uri", NULL};
-		static const char *const n_ent[4] = {"pool", "user", "group", NULL};
-		static const char *const n_name[4] = {"name", "user", NULL, NULL};
-		static const char *const n_pass[4] = {"password", NULL, NULL, NULL};
-		static const char *const n_asg[4] = {"user", "agent", "desktop", NULL};
-		static const char *const k_pool[3] = {"idle_timeout_s", "max_sessions", NULL};
-		static const char *const k_on[3] = {"on", NULL, NULL};
-		static const char *const k_none[3] = {NULL, NULL, NULL};
-		const char *const *names = n_name, *const *nums = k_none;
-		switch (j->path.route) {
-		case API_ADMIN_USERS:
-			names = n_user;
-			break;
-		case API_ADMIN_POOLS:
-			names = n_pool;
-			nums = k_pool;
-			break;
-		case API_ADMIN_POOL_DESKTOPS:
-			names = n_desk;
-			break;
-		case API_ADMIN_ENTITLEMENTS:
-			names = n_ent;
-			break;
-		case API_ADMIN_MAINTENANCE:
-			nums = k_on;
-			break;
-		case API_ADMIN_PASSWORD:
-			names = n_pass;
-			break;
-		case API_ADMIN_ASSIGN:
-			names = n_asg;
-			break;
-		default:
-			break;
-		}
-		if (api_parse_fields(j->body, j->len, names, nums, &f, &why) < 0) {
-			job_error(j, 400, why, "see docs/broker-api.md");
-			return;
-		}
-	}
-	switch (j->path.route) {
-	case API_ADMIN_USERS: {
-		char hash[PASSWORD_HASH_MAX];
-		if (!api_name_ok(f.s[0]) || !f.s[1][0]) {
-			job_error(j, 400, "a user needs a \"name\" and a \"password\"",
-				  "names are 1..128 of A-Z a-z 0-9 . _ @ -");
-			break;
-		}
-		rc = password_hash(f.s[1], NULL, hash, sizeof(hash));
-		OPENSSL_cleanse(f.s[1], sizeof(f.s[1]));
-		if (rc == 0)
-			rc = s->impl->user_add(s, f.s[0], hash);
-		break;
-	}
-	case API_ADMIN_PASSWORD: {
-		char hash[PASSWORD_HASH_MAX];
-		if (!f.s[0][0]) {
-			job_error(j, 400, "the body needs a \"password\"", NULL);
-			break;
-		}
-		rc = password_hash(f.s[0], NULL, hash, sizeof(hash));
-		OPENSSL_cleanse(f.s[0], sizeof(f.s[0]));
-		if (rc == 0)
-			rc = s->impl->user_set_password(s, j->path.arg[0], hash);
-		break;
-	}
-	case API_ADMIN_ASSIGN:
-		rc = api_name_ok(f.s[0]) && api_name_ok(f.s[1]) && api_name_ok(f.s[2])
-			     ? s->impl->assign(s, f.s[0], f.s[1], f.s[2])
-			     : -EINVAL;
-		break;
-	case API_ADMIN_GROUPS:
-		rc = api_name_ok(f.s[0]) ? s->impl->group_add(s, f.s[0]) : -EINVAL;
-		break;
-	case API_ADMIN_GROUP_MEMBERS:
-		rc = api_name_ok(f.s[1]) ? s->impl->group_member_add(s, j->path.arg[0], f.s[1])
-					 : -EINVAL;
-		break;
-	case API_ADMIN_POOLS: {
-		struct store_pool p = {0};
-		int kind = parse_enum(f.s[1], kinds, 0), logoff = parse_enum(f.s[2], logoffs, 0);
-		if (!api_name_ok(f.s[0]) || kind < 0 || logoff < 0) {
-			job_error(j, 400,
-				  "a pool needs a \"name\"; \"kind\" is floating or dedicated, "
-				  "\"logoff\" never, immediate or after_idle",
-				  NULL);
-			return;
-		}
-		memcpy(p.name, f.s[0], strlen(f.s[0]) + 1); /* api_name_ok: fits */
-		p.kind = (enum store_pool_kind)kind;
-		p.logoff = (enum store_logoff)logoff;
-		p.idle_timeout_s = f.num[0];
-		p.max_sessions = f.has_num[1] ? f.num[1] : 1;
-		rc = s->impl->pool_add(s, &p);
-		break;
-	}
-	case API_ADMIN_POOL_DESKTOPS:
-		rc = api_name_ok(f.s[0]) && api_name_ok(f.s[1])
-			     ? s->impl->desktop_add(s, j->path.arg[0], f.s[0], f.s[1], f.s[2])
-			     : -EINVAL;
-		break;
-	case API_ADMIN_ENTITLEMENTS:
-		if (!api_name_ok(f.s[0]) || (f.s[1][0] != 0) == (f.s[2][0] != 0))
-			rc = -EINVAL;
-		else
-			rc = s->impl->entitle(s, f.s[0], f.s[1][0] ? f.s[1] : NULL,
-					      f.s[2][0] ? f.s[2] : NULL);
-		break;
-	case API_ADMIN_MAINTENANCE:
-		rc = s->impl->desktop_set_maintenance(s, j->path.arg[0], j->path.arg[1],
-						      !f.has_num[0] || f.num[0] != 0);
-		break;
-	default:
-		rc = -EINVAL;
-		break;
-	}
-	created = j->path.route != API_ADMIN_MAINTENANCE && j->path.route != API_ADMIN_PASSWORD;
-	if (j->status)
-		return;
-done:
-	if (rc < 0) {
+	rc = handlers[j->path.route].change(w->store, &a);
+	if (!j->status && rc < 0)
 		job_store_error(j, rc, "refused");
-		return;
-	}
-	job_ok(j, created ? 201 : 200, cJSON_CreateObject());
+	else if (!j->status)
+		job_ok(j, j->path.def->status ? j->path.def->status : 200, cJSON_CreateObject());
 }
 
 static void job_run(struct worker *w, struct job *j)
 {
-	char user[STORE_NAME_MAX + 1];
+	const struct handler *h;
 	int rc;
 
 	if (j->kind == JOB_EXPIRE) {
@@ -986,40 +1065,33 @@ static void job_run(struct worker *w, struct job *j)
 		return;
 	}
 	if (j->path.auth == API_AUTH_TOKEN) {
-		rc = w->store->impl->token_user(w->store, j->token_hash, j->now, user,
-						sizeof(user));
+		rc = w->store->impl->token_user(w->store, j->token_hash, j->now, j->user,
+						sizeof(j->user));
 		if (rc < 0) {
 			job_error(j, 401, "the login token is unknown, expired or logged out",
 				  "log in again: POST /api/v1/login");
 			return;
 		}
 	}
-	switch (j->path.route) {
-	case API_LOGIN:
-		run_login(w, j);
-		break;
-	case API_LOGOUT:
-		rc = w->store->impl->token_delete(w->store, j->token_hash);
-		if (rc < 0)
-			job_store_error(j, rc, "logout failed");
-		else
-			job_ok(j, 200, cJSON_CreateObject());
-		break;
-	case API_POOLS:
-		run_pools(w, j, user);
-		break;
-	case API_CONNECT:
-		run_connect(w, j, user);
-		break;
-	case API_AGENT_REGISTER:
-	case API_AGENT_HEARTBEAT:
-	case API_AGENT_SESSIONS:
-		run_agent(w, j);
-		break;
-	default:
-		run_admin(w, j);
-		break;
+	h = &handlers[j->path.route];
+	if (h->run)
+		h->run(w, j);
+	else
+		run_change(w, j);
+}
+
+/* Every route has a handler: a programmer's error, caught at start. */
+static bool handlers_complete(void)
+{
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct handler *h = &handlers[routes[i].id];
+		if (!h->run && !h->change) {
+			log_error("no handler for %s /api/v1/%s",
+				  route_method_name(routes[i].method), routes[i].path);
+			return false;
+		}
 	}
+	return true;
 }
 
 static void *worker_main(void *arg)
@@ -1098,11 +1170,6 @@ static bool peer_identity(struct evhttp_request *req, char *ou, size_t oulen, ch
 	return true;
 }
 
-static const char *method_name(enum api_method m)
-{
-	return m == API_GET ? "GET" : m == API_DELETE ? "DELETE" : "POST";
-}
-
 static enum api_method method_of(enum evhttp_cmd_type cmd)
 {
 	switch (cmd) {
@@ -1144,9 +1211,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	if (path.method != method_of(cmd)) {
 		char hint[64], *t;
-		snprintf(hint, sizeof(hint), "this path takes %s", method_name(path.method));
+		snprintf(hint, sizeof(hint), "this path takes %s", route_method_name(path.method));
 		t = error_text("method not allowed", hint);
-		send_json(req, 405, t, 0, method_name(path.method));
+		send_json(req, 405, t, 0, route_method_name(path.method));
 		free(t);
 		return;
 	}
@@ -1393,6 +1460,8 @@ struct broker *broker_new(struct event_base *base, const struct broker_cfg *cfg)
 		log_error("the broker needs ticket.key_file (highrise-certs ticket-key)");
 		return NULL;
 	}
+	if (!handlers_complete())
+		return NULL;
 	if (!cfg->store) {
 		log_error("the broker needs a store (store = sqlite:/var/lib/highrise/broker.db)");
 		return NULL;

@@ -9,8 +9,10 @@
  * 3 the broker could not be reached (TLS or network; the reason is printed).
  */
 #include "https.h"
+#include "routes.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,57 +34,19 @@ struct opts {
 	bool json;
 };
 
-/* Every command, for --help and COMMAND --help. */
-static const struct help {
-	const char *noun, *verb; /* verb NULL: the noun is the command */
-	const char *synopsis, *what;
-} helps[] = {
-	{"pool", "create",
-	 "pool create NAME [--kind floating|dedicated] [--logoff never|immediate|after_idle]\n"
-	 "                 [--idle-timeout SECONDS] [--max-sessions N]",
-	 "adds a pool (defaults: floating, never, 0, 1)"},
-	{"pool", "list", "pool list", "every pool with its settings and counts"},
-	{"pool", "show", "pool show NAME", "one pool: settings, desktops, available, sessions"},
-	{"pool", "set",
-	 "pool set NAME [--kind floating|dedicated] [--logoff never|immediate|after_idle]\n"
-	 "              [--idle-timeout SECONDS] [--max-sessions N]",
-	 "changes a pool's settings (the kind only while it has no desktops)"},
-	{"pool", "delete", "pool delete NAME", "deletes a pool with its desktops and sessions"},
-	{"desktop", "add", "desktop add POOL AGENT NAME [CONSOLE_URI]",
-	 "adds a desktop; offline until its agent registers"},
-	{"desktop", "list", "desktop list",
-	 "every desktop with its state, holder and, when offline, why its agent says it is down"},
-	{"desktop", "show", "desktop show AGENT NAME", "one desktop's pool and state"},
-	{"desktop", "remove", "desktop remove AGENT NAME",
-	 "removes a desktop with its assignment and sessions"},
-	{"desktop", "maintenance", "desktop maintenance AGENT NAME on|off",
-	 "takes a desktop out of service, or back (offline until its agent speaks)"},
-	{"user", "add", "user add NAME [--password-file FILE]",
-	 "adds a user; the password from FILE or the first line of stdin"},
-	{"user", "passwd", "user passwd NAME [--password-file FILE]", "sets a new password"},
-	{"user", "list", "user list", "every user with their groups"},
-	{"user", "delete", "user delete NAME",
-	 "deletes a user; the desktops they held become available"},
-	{"group", "add", "group add NAME", "adds a group"},
-	{"group", "add-member", "group add-member GROUP USER", "puts a user in a group"},
-	{"group", "remove-member", "group remove-member GROUP USER", "takes a user out of a group"},
-	{"group", "list", "group list", "every group with its members"},
-	{"group", "delete", "group delete NAME",
-	 "deletes a group with its memberships and entitlements (users stay)"},
-	{"entitle", NULL, "entitle POOL --user USER | --group GROUP",
-	 "lets a user, or a group's members, use a pool"},
-	{"unentitle", NULL, "unentitle POOL --user USER | --group GROUP",
-	 "takes that entitlement away (live sessions stay)"},
-	{"assign", NULL, "assign USER AGENT DESKTOP", "makes a desktop the user's dedicated one"},
-	{"unassign", NULL, "unassign AGENT DESKTOP",
-	 "drops a desktop's assignment and ends its session"},
-	{"session", "list", "session list", "live sessions: pending, connected or disconnected"},
-	{"session", "disconnect", "session disconnect SESSION",
-	 "drops the session's client; the session stays and its user may resume it"},
-	{"session", "logoff", "session logoff SESSION",
-	 "ends the session (its client is dropped); a floating desktop goes back"},
-	{"agent", "list", "agent list", "every agent with its address and last heartbeat"},
-};
+/* A row's command ("pool create", or a lone noun: "entitle") is of this noun. */
+static bool noun_is(const char *command, const char *noun)
+{
+	size_t n = strlen(noun);
+	return strncmp(command, noun, n) == 0 && (command[n] == '\0' || command[n] == ' ');
+}
+
+/* ... and this verb; a lone noun takes any (its first word). */
+static bool command_is(const char *command, const char *noun, const char *verb)
+{
+	const char *space = strchr(command, ' ');
+	return noun_is(command, noun) && (!space || (verb && strcmp(space + 1, verb) == 0));
+}
 
 static void usage(FILE *out)
 {
@@ -102,8 +66,9 @@ static void usage(FILE *out)
 	      "\n"
 	      "Commands:\n",
 	      out);
-	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
-		fprintf(out, "  %s\n", helps[i].synopsis);
+	for (size_t i = 0; i < routes_count; i++)
+		if (routes[i].synopsis)
+			fprintf(out, "  %s\n", routes[i].synopsis);
 	fputs("\n"
 	      "Exit codes: 0 done, 1 refused by the broker, 2 usage, 3 broker unreachable.\n"
 	      "\n"
@@ -118,16 +83,17 @@ static bool command_help(int argc, char **argv)
 {
 	const char *noun = argc > 0 ? argv[0] : "", *verb = argc > 1 ? argv[1] : "";
 	bool any = false, verb_known = false;
-	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
-		if (strcmp(helps[i].noun, noun) == 0 && helps[i].verb &&
-		    strcmp(helps[i].verb, verb) == 0)
+	for (size_t i = 0; i < routes_count; i++)
+		if (routes[i].synopsis && strchr(routes[i].command, ' ') &&
+		    command_is(routes[i].command, noun, verb))
 			verb_known = true;
-	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++) {
-		if (strcmp(helps[i].noun, noun) != 0)
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct route *r = &routes[i];
+		if (!r->synopsis || !noun_is(r->command, noun))
 			continue;
-		if (verb_known && strcmp(helps[i].verb, verb) != 0)
+		if (verb_known && !command_is(r->command, noun, verb))
 			continue;
-		printf("Usage: " PROG " [OPTIONS] %s\n  %s\n", helps[i].synopsis, helps[i].what);
+		printf("Usage: " PROG " [OPTIONS] %s\n  %s\n", r->synopsis, r->what);
 		any = true;
 	}
 	if (any)
@@ -189,6 +155,20 @@ static char *cell_text(const cJSON *v, const char *col)
 	return strdup("");
 }
 
+/* The texts of a row's first ncols cells (malloc'd, NULL when out of memory); how many. */
+static size_t row_texts(const cJSON *row, size_t ncols, char *t[32])
+{
+	const cJSON *c;
+	size_t k = 0;
+	cJSON_ArrayForEach(c, row)
+	{
+		if (k >= ncols)
+			break;
+		t[k++] = cell_text(c, c->string);
+	}
+	return k;
+}
+
 /* An array of objects as a table with a header; columns from the first row. */
 static void print_table(const cJSON *rows)
 {
@@ -202,17 +182,12 @@ static void print_table(const cJSON *rows)
 	cJSON_ArrayForEach(c, first) if (ncols < 32) w[ncols++] = strlen(c->string);
 	cJSON_ArrayForEach(row, rows)
 	{
-		k = 0;
-		cJSON_ArrayForEach(c, row)
-		{
-			char *t;
-			if (k >= ncols)
-				break;
-			t = cell_text(c, c->string);
-			if (t && strlen(t) > w[k])
-				w[k] = strlen(t);
-			free(t);
-			k++;
+		char *t[32];
+		size_t n = row_texts(row, ncols, t);
+		for (k = 0; k < n; k++) {
+			if (t[k] && strlen(t[k]) > w[k])
+				w[k] = strlen(t[k]);
+			free(t[k]);
 		}
 	}
 	k = 0;
@@ -229,20 +204,15 @@ static void print_table(const cJSON *rows)
 	putchar('\n');
 	cJSON_ArrayForEach(row, rows)
 	{
-		k = 0;
-		cJSON_ArrayForEach(c, row)
-		{
-			char *t;
-			if (k >= ncols)
-				break;
-			t = cell_text(c, c->string);
+		char *t[32];
+		size_t n = row_texts(row, ncols, t);
+		for (k = 0; k < n; k++) {
+			const char *v = t[k] ? t[k] : "";
 			if (k + 1 < ncols)
-				printf("%s%*s", t ? t : "", (int)(w[k] - (t ? strlen(t) : 0) + 2),
-				       "");
+				printf("%s%*s", v, (int)(w[k] - strlen(v) + 2), "");
 			else
-				printf("%s", t ? t : ""); /* no blanks at the end of a line */
-			free(t);
-			k++;
+				printf("%s", v); /* no blanks at the end of a line */
+			free(t[k]);
 		}
 		putchar('\n');
 	}
@@ -304,7 +274,7 @@ static int call(const struct opts *o, const char *method, const char *path, cJSO
 	return EXIT_OK;
 }
 
-/* ---- commands ---- */
+/* ---- commands: a row of routes.h to one request ---- */
 
 static int need(int argc, int want, const char *what)
 {
@@ -323,36 +293,6 @@ static const char *flag(int argc, char **argv, const char *name)
 	return NULL;
 }
 
-/* --NAME N as a whole number >= 0 into *out; false (and a message) when it is not one. */
-static bool num_flag(int argc, char **argv, const char *name, cJSON *b, const char *member)
-{
-	const char *v = flag(argc, argv, name);
-	char *end;
-	long long n;
-	if (!v)
-		return true;
-	errno = 0;
-	n = strtoll(v, &end, 10);
-	if (errno || end == v || *end || n < 0) {
-		fprintf(stderr, PROG ": %s takes a whole number of 0 or more, not '%s'\n", name, v);
-		return false;
-	}
-	cJSON_AddNumberToObject(b, member, (double)n);
-	return true;
-}
-
-/* The pool settings flags of pool create and pool set into b; false on a usage error. */
-static bool pool_flags(int argc, char **argv, cJSON *b)
-{
-	const char *v;
-	if ((v = flag(argc, argv, "--kind")))
-		cJSON_AddStringToObject(b, "kind", v);
-	if ((v = flag(argc, argv, "--logoff")))
-		cJSON_AddStringToObject(b, "logoff", v);
-	return num_flag(argc, argv, "--idle-timeout", b, "idle_timeout_s") &&
-	       num_flag(argc, argv, "--max-sessions", b, "max_sessions");
-}
-
 static int read_password(const char *file, char *out, size_t cap)
 {
 	FILE *f = file ? fopen(file, "r") : stdin;
@@ -366,217 +306,220 @@ static int read_password(const char *file, char *out, size_t cap)
 	return out[0] ? 0 : -EINVAL;
 }
 
+/* The words of a command line by the names of its row: the path's {names} and the params. */
+struct words {
+	const char *name[ROUTE_ARGS_MAX + ROUTE_PARAMS_MAX],
+		*value[ROUTE_ARGS_MAX + ROUTE_PARAMS_MAX];
+	size_t len[ROUTE_ARGS_MAX + ROUTE_PARAMS_MAX]; /* of name, which may go on: "pool}/..." */
+	int n;
+	const char *one_of, *one_of_value; /* the ROUTE_ONE_OF flag given, and its value */
+};
+
+static void words_add(struct words *w, const char *name, size_t len, const char *value)
+{
+	if (w->n < ROUTE_ARGS_MAX + ROUTE_PARAMS_MAX) {
+		w->name[w->n] = name;
+		w->len[w->n] = len;
+		w->value[w->n++] = value;
+	}
+}
+
+/* text with each {name} the word of that name ({one_of}: "user bob") into out. */
+static void words_expand(const struct words *w, const char *text, char *out, size_t cap)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	while (*text && o + 1 < cap) {
+		const char *close = text[0] == '{' ? strchr(text, '}') : NULL, *v = "";
+		size_t n;
+		if (!close) {
+			out[o++] = *text++;
+			out[o] = '\0';
+			continue;
+		}
+		n = (size_t)(close - text - 1);
+		if (n == 6 && strncmp(text + 1, "one_of", 6) == 0 && w->one_of) {
+			o += (size_t)snprintf(out + o, cap - o, "%s %s", w->one_of + 2,
+					      w->one_of_value);
+		} else {
+			for (int i = 0; i < w->n; i++)
+				if (w->len[i] == n && strncmp(w->name[i], text + 1, n) == 0)
+					v = w->value[i];
+			o += (size_t)snprintf(out + o, cap - o, "%s", v);
+		}
+		if (o >= cap)
+			o = cap - 1;
+		text = close + 1;
+	}
+}
+
+/* A row's usage error: the first line of its command's synopsis. */
+static int usage_error(const struct route *help)
+{
+	fprintf(stderr, PROG ": %.*s (see --help)\n", (int)strcspn(help->synopsis, "\n"),
+		help->synopsis);
+	return EXIT_USAGE;
+}
+
+/* A param's word into the body b; false (and a message) when it is not what it must be. */
+static bool add_param(const struct route *r, const struct route_param *p, const char *v, cJSON *b)
+{
+	char *end;
+	long long n;
+
+	switch (p->kind) {
+	case ROUTE_NUMBER:
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno || end == v || *end || n < 0) {
+			fprintf(stderr, PROG ": %s takes a whole number of 0 or more, not '%s'\n",
+				p->flag ? p->flag : p->name, v);
+			return false;
+		}
+		cJSON_AddNumberToObject(b, p->name, (double)n);
+		return true;
+	case ROUTE_BOOL:
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+			fprintf(stderr, PROG ": %s is 'on' or 'off'\n",
+				strrchr(r->command, ' ') + 1);
+			return false;
+		}
+		cJSON_AddBoolToObject(b, p->name, strcmp(v, "on") == 0);
+		return true;
+	default:
+		cJSON_AddStringToObject(b, p->name, v);
+		return true;
+	}
+}
+
+/* The name of the {name} at p of a path. */
+static const char *placeholder(const char *p, char name[32])
+{
+	snprintf(name, 32, "%.*s", (int)strcspn(p + 1, "}"), p + 1);
+	return name;
+}
+
+/* The request of row r (help: its command's first row) from the command line. */
+static int request(const struct opts *o, const struct route *r, const struct route *help, int argc,
+		   char **argv)
+{
+	int k = strchr(r->command, ' ') ? 2 : 1, want = k, any_of = 0, any_given = 0;
+	char path[512], msg[300], name[32];
+	struct words w = {0};
+	size_t len = 0;
+	cJSON *b = NULL;
+
+	for (const char *p = strchr(r->path, '{'); p; p = strchr(p + 1, '{')) {
+		const struct route_param *f = route_param_find(r, placeholder(p, name));
+		want += !(f && f->flag); /* a word of its own */
+	}
+	for (int i = 0; i < ROUTE_PARAMS_MAX && r->params[i].name; i++) {
+		const struct route_param *p = &r->params[i];
+		want += p->kind != ROUTE_PATH && !p->flag && !(p->opts & ROUTE_OPTIONAL);
+		any_of += !!(p->opts & ROUTE_ANY_OF);
+		any_given += (p->opts & ROUTE_ANY_OF) && flag(argc, argv, p->flag);
+	}
+	if (argc < want || (any_of && !any_given))
+		return usage_error(help);
+
+	/* the path: its {names} from the next words, or from their flags */
+	len = (size_t)snprintf(path, sizeof(path), "/api/v1/");
+	for (const char *p = r->path; *p && len < sizeof(path);) {
+		const struct route_param *f;
+		const char *v;
+		if (*p != '{') {
+			path[len++] = *p++;
+			continue;
+		}
+		f = route_param_find(r, placeholder(p, name));
+		v = f && f->flag ? flag(argc, argv, f->flag) : argv[k++];
+		if (!v) {
+			cJSON_Delete(b);
+			return usage_error(help);
+		}
+		if (f && f->flag && (f->opts & ROUTE_ONE_OF)) {
+			w.one_of = f->flag;
+			w.one_of_value = v;
+		}
+		words_add(&w, p + 1, strlen(name), v);
+		len += (size_t)snprintf(path + len, sizeof(path) - len, "%s", v);
+		p = strchr(p, '}') + 1;
+	}
+	path[len < sizeof(path) ? len : sizeof(path) - 1] = '\0';
+
+	/* the body: the params in the row's order */
+	for (int i = 0; i < ROUTE_PARAMS_MAX && r->params[i].name; i++) {
+		const struct route_param *p = &r->params[i];
+		const char *v;
+		if (p->kind == ROUTE_PATH)
+			continue;
+		if (!b)
+			b = cJSON_CreateObject();
+		if (p->opts & ROUTE_SECRET) {
+			char pw[1100];
+			if (read_password(flag(argc, argv, p->flag), pw, sizeof(pw)) < 0) {
+				fprintf(stderr,
+					PROG ": no password (%s FILE, or a line on stdin)\n",
+					p->flag);
+				cJSON_Delete(b);
+				return EXIT_USAGE;
+			}
+			cJSON_AddStringToObject(b, p->name, pw);
+			OPENSSL_cleanse(pw, sizeof(pw));
+			continue;
+		}
+		v = p->flag ? flag(argc, argv, p->flag) : k < argc ? argv[k++] : "";
+		if (!v)
+			continue; /* a flag not given */
+		if (!add_param(r, p, v, b)) {
+			cJSON_Delete(b);
+			return EXIT_USAGE;
+		}
+		words_add(&w, p->name, strlen(p->name), v);
+		if (p->opts & ROUTE_ONE_OF) {
+			w.one_of = p->flag;
+			w.one_of_value = v;
+		}
+	}
+	if (r->done)
+		words_expand(&w, r->done, msg, sizeof(msg));
+	return call(o, route_method_name(r->method), path, b, r->done ? msg : NULL);
+}
+
+/*
+ * The command's rows (unentitle has one per kind of entitlement): the one
+ * whose ROUTE_ONE_OF flag is given, exactly one of them, else the first.
+ */
 static int run(const struct opts *o, int argc, char **argv)
 {
-	char path[512], msg[300];
-	const char *noun, *verb;
-	cJSON *b;
+	const struct route *first = NULL, *r = NULL;
+	int one_of = 0, given = 0;
 
 	if (!need(argc, 2, "say what to do: a noun and a verb, e.g. 'pool list'"))
 		return EXIT_USAGE;
-	noun = argv[0];
-	verb = argv[1];
-	if (strcmp(noun, "pool") == 0) {
-		if (strcmp(verb, "list") == 0)
-			return call(o, "GET", "/api/v1/admin/pools", NULL, NULL);
-		if (strcmp(verb, "create") == 0 && need(argc, 3, "pool create NAME")) {
-			b = cJSON_CreateObject();
-			cJSON_AddStringToObject(b, "name", argv[2]);
-			if (!pool_flags(argc, argv, b)) {
-				cJSON_Delete(b);
-				return EXIT_USAGE;
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct route *c = &routes[i];
+		if (!c->command || !command_is(c->command, argv[0], argv[1]))
+			continue;
+		if (!first)
+			first = c;
+		for (int p = 0; p < ROUTE_PARAMS_MAX && c->params[p].name; p++) {
+			if (!(c->params[p].opts & ROUTE_ONE_OF))
+				continue;
+			one_of++;
+			if (flag(argc, argv, c->params[p].flag)) {
+				given++;
+				r = c;
 			}
-			snprintf(msg, sizeof(msg), "pool %s created", argv[2]);
-			return call(o, "POST", "/api/v1/admin/pools", b, msg);
 		}
-		if (strcmp(verb, "show") == 0 && need(argc, 3, "pool show NAME")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", argv[2]);
-			return call(o, "GET", path, NULL, NULL);
-		}
-		if (strcmp(verb, "set") == 0 &&
-		    need(argc, 4, "pool set NAME --SETTING VALUE ...")) {
-			b = cJSON_CreateObject();
-			if (!pool_flags(argc, argv, b)) {
-				cJSON_Delete(b);
-				return EXIT_USAGE;
-			}
-			snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", argv[2]);
-			snprintf(msg, sizeof(msg), "pool %s changed", argv[2]);
-			return call(o, "POST", path, b, msg);
-		}
-		if (strcmp(verb, "delete") == 0 && need(argc, 3, "pool delete NAME")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/pools/%s", argv[2]);
-			snprintf(msg, sizeof(msg), "pool %s deleted", argv[2]);
-			return call(o, "DELETE", path, NULL, msg);
-		}
-	} else if (strcmp(noun, "desktop") == 0) {
-		if (strcmp(verb, "list") == 0)
-			return call(o, "GET", "/api/v1/admin/desktops", NULL, NULL);
-		if (strcmp(verb, "add") == 0 &&
-		    need(argc, 5, "desktop add POOL AGENT NAME [URI]")) {
-			b = cJSON_CreateObject();
-			cJSON_AddStringToObject(b, "agent", argv[3]);
-			cJSON_AddStringToObject(b, "name", argv[4]);
-			cJSON_AddStringToObject(b, "console_uri", argc > 5 ? argv[5] : "");
-			snprintf(path, sizeof(path), "/api/v1/admin/pools/%s/desktops", argv[2]);
-			snprintf(msg, sizeof(msg), "desktop %s/%s added to pool %s", argv[3],
-				 argv[4], argv[2]);
-			return call(o, "POST", path, b, msg);
-		}
-		if (strcmp(verb, "remove") == 0 && need(argc, 4, "desktop remove AGENT NAME")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/desktops/%s/%s", argv[2],
-				 argv[3]);
-			snprintf(msg, sizeof(msg), "desktop %s/%s removed", argv[2], argv[3]);
-			return call(o, "DELETE", path, NULL, msg);
-		}
-		if (strcmp(verb, "show") == 0 && need(argc, 4, "desktop show AGENT NAME")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/desktops/%s/%s", argv[2],
-				 argv[3]);
-			return call(o, "GET", path, NULL, NULL);
-		}
-		if (strcmp(verb, "maintenance") == 0 &&
-		    need(argc, 5, "desktop maintenance AGENT NAME on|off")) {
-			bool on = strcmp(argv[4], "on") == 0;
-			if (!on && strcmp(argv[4], "off") != 0) {
-				fprintf(stderr, PROG ": maintenance is 'on' or 'off'\n");
-				return EXIT_USAGE;
-			}
-			b = cJSON_CreateObject();
-			cJSON_AddBoolToObject(b, "on", on);
-			snprintf(path, sizeof(path), "/api/v1/admin/desktops/%s/%s/maintenance",
-				 argv[2], argv[3]);
-			snprintf(msg, sizeof(msg), "desktop %s/%s: maintenance %s", argv[2],
-				 argv[3], argv[4]);
-			return call(o, "POST", path, b, msg);
-		}
-	} else if (strcmp(noun, "user") == 0) {
-		if (strcmp(verb, "list") == 0)
-			return call(o, "GET", "/api/v1/admin/users", NULL, NULL);
-		if (strcmp(verb, "add") == 0 && need(argc, 3, "user add NAME")) {
-			char pw[1100];
-			int rc;
-			if (read_password(flag(argc, argv, "--password-file"), pw, sizeof(pw)) <
-			    0) {
-				fprintf(stderr,
-					PROG ": no password (--password-file FILE, or a line "
-					     "on stdin)\n");
-				return EXIT_USAGE;
-			}
-			b = cJSON_CreateObject();
-			cJSON_AddStringToObject(b, "name", argv[2]);
-			cJSON_AddStringToObject(b, "password", pw);
-			memset(pw, 0, sizeof(pw));
-			snprintf(msg, sizeof(msg), "user %s added", argv[2]);
-			rc = call(o, "POST", "/api/v1/admin/users", b, msg);
-			return rc;
-		}
-		if (strcmp(verb, "passwd") == 0 && need(argc, 3, "user passwd NAME")) {
-			char pw[1100];
-			if (read_password(flag(argc, argv, "--password-file"), pw, sizeof(pw)) <
-			    0) {
-				fprintf(stderr,
-					PROG ": no password (--password-file FILE, or a line "
-					     "on stdin)\n");
-				return EXIT_USAGE;
-			}
-			b = cJSON_CreateObject();
-			cJSON_AddStringToObject(b, "password", pw);
-			memset(pw, 0, sizeof(pw));
-			snprintf(path, sizeof(path), "/api/v1/admin/users/%s/password", argv[2]);
-			snprintf(msg, sizeof(msg), "password of %s changed", argv[2]);
-			return call(o, "POST", path, b, msg);
-		}
-		if (strcmp(verb, "delete") == 0 && need(argc, 3, "user delete NAME")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/users/%s", argv[2]);
-			snprintf(msg, sizeof(msg), "user %s deleted", argv[2]);
-			return call(o, "DELETE", path, NULL, msg);
-		}
-	} else if (strcmp(noun, "group") == 0) {
-		if (strcmp(verb, "list") == 0)
-			return call(o, "GET", "/api/v1/admin/groups", NULL, NULL);
-		if (strcmp(verb, "add") == 0 && need(argc, 3, "group add NAME")) {
-			b = cJSON_CreateObject();
-			cJSON_AddStringToObject(b, "name", argv[2]);
-			snprintf(msg, sizeof(msg), "group %s added", argv[2]);
-			return call(o, "POST", "/api/v1/admin/groups", b, msg);
-		}
-		if (strcmp(verb, "add-member") == 0 &&
-		    need(argc, 4, "group add-member GROUP USER")) {
-			b = cJSON_CreateObject();
-			cJSON_AddStringToObject(b, "user", argv[3]);
-			snprintf(path, sizeof(path), "/api/v1/admin/groups/%s/members", argv[2]);
-			snprintf(msg, sizeof(msg), "%s is now in group %s", argv[3], argv[2]);
-			return call(o, "POST", path, b, msg);
-		}
-		if (strcmp(verb, "remove-member") == 0 &&
-		    need(argc, 4, "group remove-member GROUP USER")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/groups/%s/members/%s", argv[2],
-				 argv[3]);
-			snprintf(msg, sizeof(msg), "%s is no longer in group %s", argv[3], argv[2]);
-			return call(o, "DELETE", path, NULL, msg);
-		}
-		if (strcmp(verb, "delete") == 0 && need(argc, 3, "group delete NAME")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/groups/%s", argv[2]);
-			snprintf(msg, sizeof(msg), "group %s deleted", argv[2]);
-			return call(o, "DELETE", path, NULL, msg);
-		}
-	} else if (strcmp(noun, "entitle") == 0) {
-		const char *u = flag(argc, argv, "--user"), *g = flag(argc, argv, "--group");
-		if (!u == !g) {
-			fprintf(stderr, PROG ": entitle POOL --user USER | --group GROUP\n");
-			return EXIT_USAGE;
-		}
-		b = cJSON_CreateObject();
-		cJSON_AddStringToObject(b, "pool", argv[1]);
-		cJSON_AddStringToObject(b, u ? "user" : "group", u ? u : g);
-		snprintf(msg, sizeof(msg), "%s %s may use pool %s", u ? "user" : "group", u ? u : g,
-			 argv[1]);
-		return call(o, "POST", "/api/v1/admin/entitlements", b, msg);
-	} else if (strcmp(noun, "unentitle") == 0) {
-		const char *u = flag(argc, argv, "--user"), *g = flag(argc, argv, "--group");
-		if (!u == !g) {
-			fprintf(stderr, PROG ": unentitle POOL --user USER | --group GROUP\n");
-			return EXIT_USAGE;
-		}
-		snprintf(path, sizeof(path), "/api/v1/admin/entitlements/%s/%s/%s", argv[1],
-			 u ? "users" : "groups", u ? u : g);
-		snprintf(msg, sizeof(msg), "%s %s may no longer use pool %s", u ? "user" : "group",
-			 u ? u : g, argv[1]);
-		return call(o, "DELETE", path, NULL, msg);
-	} else if (strcmp(noun, "assign") == 0 && need(argc, 4, "assign USER AGENT DESKTOP")) {
-		b = cJSON_CreateObject();
-		cJSON_AddStringToObject(b, "user", argv[1]);
-		cJSON_AddStringToObject(b, "agent", argv[2]);
-		cJSON_AddStringToObject(b, "desktop", argv[3]);
-		snprintf(msg, sizeof(msg), "desktop %s/%s is now %s's", argv[2], argv[3], argv[1]);
-		return call(o, "POST", "/api/v1/admin/assignments", b, msg);
-	} else if (strcmp(noun, "unassign") == 0 && need(argc, 3, "unassign AGENT DESKTOP")) {
-		snprintf(path, sizeof(path), "/api/v1/admin/assignments/%s/%s", argv[1], argv[2]);
-		snprintf(msg, sizeof(msg), "desktop %s/%s unassigned", argv[1], argv[2]);
-		return call(o, "DELETE", path, NULL, msg);
-	} else if (strcmp(noun, "session") == 0) {
-		if (strcmp(verb, "list") == 0)
-			return call(o, "GET", "/api/v1/admin/sessions", NULL, NULL);
-		if (strcmp(verb, "logoff") == 0 && need(argc, 3, "session logoff SESSION")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/sessions/%s/logoff", argv[2]);
-			snprintf(msg, sizeof(msg), "session %s logged off", argv[2]);
-			return call(o, "POST", path, NULL, msg);
-		}
-		if (strcmp(verb, "disconnect") == 0 &&
-		    need(argc, 3, "session disconnect SESSION")) {
-			snprintf(path, sizeof(path), "/api/v1/admin/sessions/%s/disconnect",
-				 argv[2]);
-			snprintf(msg, sizeof(msg),
-				 "session %s: its client is being dropped (the session stays)",
-				 argv[2]);
-			return call(o, "POST", path, NULL, msg);
-		}
-	} else if (strcmp(noun, "agent") == 0) {
-		if (strcmp(verb, "list") == 0)
-			return call(o, "GET", "/api/v1/admin/agents", NULL, NULL);
 	}
-	fprintf(stderr, PROG ": unknown command '%s %s' (see --help)\n", noun, verb);
-	return EXIT_USAGE;
+	if (!first) {
+		fprintf(stderr, PROG ": unknown command '%s %s' (see --help)\n", argv[0], argv[1]);
+		return EXIT_USAGE;
+	}
+	if (one_of && given != 1)
+		return usage_error(first);
+	return request(o, r ? r : first, first, argc, argv);
 }
 
 int main(int argc, char **argv)

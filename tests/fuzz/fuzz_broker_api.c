@@ -47,6 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == 0) {
 			if (p.route == API_NONE)
 				die("accepted a path without a route");
+			if (!p.def || p.def->id != p.route || p.def->method != p.method ||
+			    p.def->auth != p.auth)
+				die("a route that is not its row of the route table");
 			for (int i = 0; i < 2; i++)
 				if (p.arg[i][0] && !api_name_ok(p.arg[i]))
 					die("a path argument that is not a valid name");

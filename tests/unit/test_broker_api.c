@@ -59,6 +59,8 @@ static void test_paths(void)
 	CHECK_INT_EQ(api_parse_path("/api/v1/admin/pools/p1", API_DELETE, &p, &why), 0);
 	CHECK_INT_EQ(p.route, API_ADMIN_POOL_DELETE);
 	CHECK_STR_EQ(p.arg[0], "p1");
+	CHECK_STR_EQ(p.def->path, "admin/pools/{pool}"); /* its row of routes.h */
+	CHECK_INT_EQ(route_arg_index(p.def, "pool"), 0);
 	CHECK_INT_EQ(api_parse_path("/api/v1/admin/desktops/a1/d1", API_DELETE, &p, &why), 0);
 	CHECK_INT_EQ(p.route, API_ADMIN_DESKTOP_DELETE);
 	CHECK_INT_EQ(api_parse_path("/api/v1/admin/desktops/a1/d1", API_GET, &p, &why), 0);
