@@ -123,7 +123,8 @@ const char *route_method_name(enum api_method m);
 
 /*
  * Which {name} of r's path name is: 0.., or -1 when the path has none by
- * that name. A ROUTE_ADMIN_LIST row's listing is arg 0 without a {name}.
+ * that name. (An API_ADMIN_LIST path has none: api_parse_path puts the
+ * listing's name, its last segment, in arg 0.)
  */
 int route_arg_index(const struct route *r, const char *name);
 
