@@ -6,6 +6,7 @@
  * the client core (session.h); this file parses options and wires it up.
  */
 #include "audio.h"
+#include "broker_login.h"
 #include "decoder.h"
 #include "error.h"
 #include "hostport.h"
@@ -44,6 +45,8 @@ enum exit_code {
 static void usage(FILE *out)
 {
 	fputs("Usage: " PROG " --agent HOST[:PORT] --ticket FILE [--ca FILE] [OPTIONS]\n"
+	      "       " PROG " --broker URL --user NAME --password-file FILE [--pool NAME]\n"
+	      "                      [--ca FILE] [OPTIONS]\n"
 	      "\n"
 	      "A headless Highrise client for tests, benchmarks and health checks. It connects\n"
 	      "to an agent over TLS 1.3, presents a connect ticket, receives and decodes the\n"
@@ -51,6 +54,16 @@ static void usage(FILE *out)
 	      "prints what it saw: frames, bytes, key frames, latency from capture to decoded\n"
 	      "picture, and decode time. It acknowledges every decoded frame like the real "
 	      "client.\n"
+	      "\n"
+	      "Through the broker (as highrise-client logs in):\n"
+	      "  --broker URL         https://HOST[:PORT] of the broker (port 8443): log in, ask\n"
+	      "                       for the user's desktop, connect to its agent with the\n"
+	      "                       ticket the broker gives, log out at the end\n"
+	      "  --user NAME          the user to log in as\n"
+	      "  --password-file FILE the password is the file's first line (keep it 0600)\n"
+	      "  --pool NAME          the desktop pool; without it the only (or first) one\n"
+	      "  --ca FILE            verifies the broker, and the agent unless the broker names\n"
+	      "                       its CA\n"
 	      "\n"
 	      "Connection:\n"
 	      "  --agent HOST[:PORT]  the agent to connect to; PORT defaults to 7443; write IPv6\n"
@@ -213,6 +226,7 @@ struct opts {
 	char host[256];
 	uint16_t port;
 	const char *ticket, *ca, *pin, *name, *cert, *key, *client_name, *png;
+	const char *broker, *user, *password_file, *pool; /* --broker: log in there */
 	double seconds, timeout;
 	long frames;
 	int key_delay_ms;
@@ -430,6 +444,10 @@ static int parse_seconds(const char *opt, const char *arg, double *out)
 
 enum {
 	OPT_AGENT = 256,
+	OPT_BROKER,
+	OPT_USER,
+	OPT_PASSWORD_FILE,
+	OPT_POOL,
 	OPT_TICKET,
 	OPT_CA,
 	OPT_PIN,
@@ -462,6 +480,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
 		{"agent", required_argument, NULL, OPT_AGENT},
+		{"broker", required_argument, NULL, OPT_BROKER},
+		{"user", required_argument, NULL, OPT_USER},
+		{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+		{"pool", required_argument, NULL, OPT_POOL},
 		{"ticket", required_argument, NULL, OPT_TICKET},
 		{"ca", required_argument, NULL, OPT_CA},
 		{"pin", required_argument, NULL, OPT_PIN},
@@ -506,6 +528,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case OPT_AGENT:
 			rc = parse_agent(o, optarg);
+			break;
+		case OPT_BROKER:
+			o->broker = optarg;
+			break;
+		case OPT_USER:
+			o->user = optarg;
+			break;
+		case OPT_PASSWORD_FILE:
+			o->password_file = optarg;
+			break;
+		case OPT_POOL:
+			o->pool = optarg;
 			break;
 		case OPT_TICKET:
 			o->ticket = optarg;
@@ -626,11 +660,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return rc;
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (!o->host[0])
-		return usage_error("--agent HOST:PORT is required");
-	if (!o->ticket)
-		return usage_error(
-			"--ticket FILE is required (the connect ticket from the broker)");
+	if (o->broker) {
+		if (o->host[0] || o->ticket)
+			return usage_error("--broker gives the agent and the ticket: leave out "
+					   "--agent and --ticket");
+		if (!o->user || !o->password_file)
+			return usage_error("--broker needs --user NAME and --password-file FILE");
+	} else {
+		if (o->user || o->password_file || o->pool)
+			return usage_error("--user, --password-file and --pool go with --broker");
+		if (!o->host[0])
+			return usage_error("--agent HOST:PORT (or --broker URL) is required");
+		if (!o->ticket)
+			return usage_error(
+				"--ticket FILE is required (the connect ticket from the broker)");
+	}
 	if (!o->cert != !o->key)
 		return usage_error("--cert and --key go together");
 	if (!have_seconds)
@@ -1236,6 +1280,7 @@ static int write_png(struct probe *p, const char *path)
 static int run(struct opts *o)
 {
 	struct probe p = {.o = o};
+	struct broker_login *bl = NULL; /* --broker */
 	struct session_cfg cfg = {0};
 	struct session_cbs cbs = {0};
 	const struct session_info *in;
@@ -1300,8 +1345,27 @@ static int run(struct opts *o)
 			goto out;
 		}
 	}
+	if (o->broker) {
+		char text[1200];
+		int retry_ms, bye;
+		bl = broker_login_new(&(struct broker_login_cfg){.broker_url = o->broker,
+								 .ca_file = o->ca,
+								 .pin = o->pin,
+								 .user = o->user,
+								 .password_file = o->password_file,
+								 .pool = o->pool,
+								 .prog = PROG});
+		if (!bl ||
+		    broker_login_prepare(bl, &cfg, text, sizeof(text), &retry_ms, &bye) < 0) {
+			fprintf(stderr, PROG ": %s\n",
+				bl ? text : "--broker must be https://HOST[:PORT]");
+			code = EXIT_CONNECT;
+			goto out;
+		}
+		say(&p, "the broker gave a desktop on %s", cfg.host);
+	}
 	char where[300];
-	hostport_format(where, sizeof(where), o->host, o->port);
+	hostport_format(where, sizeof(where), cfg.host, cfg.port);
 	say(&p, "connecting to %s", where);
 	p.session = session_new(p.base, &cfg, &cbs, &p);
 	if (!p.session) {
@@ -1371,6 +1435,8 @@ out:
 	/* a session freed while open flushes its BYE on the loop: let it */
 	event_base_loop(p.base, EVLOOP_NONBLOCK);
 	event_base_free(p.base);
+	broker_login_logout(bl);
+	broker_login_free(bl);
 	stats_series_deinit(&p.latency_ms);
 	stats_series_deinit(&p.decode_ms);
 	stats_series_deinit(&p.input_ms);

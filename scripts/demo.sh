@@ -202,17 +202,11 @@ ctl desktop list
 
 say "6/6 the client, logged in as demo (password: $(cat "$PW_FILE"))"
 if [ $HEADLESS = 1 ]; then
-	TOKEN=$(curl -sS --cacert "$PKI/ca.pem" -H 'Content-Type: application/json' \
-		--data-binary @<(printf '{"user":"demo","password":"%s"}' "$(cat "$PW_FILE")") \
-		"$B/api/v1/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-	curl -sS --cacert "$PKI/ca.pem" -H "Authorization: Bearer $TOKEN" -X POST \
-		"$B/api/v1/pools/demo/connect" >"$D/connect.json"
-	python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ticket"])' "$D/connect.json" >"$D/ticket.b64" ||
-		die "the broker gave no desktop: $(cat "$D/connect.json")"
-	"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$D/ticket.b64" \
-		--ca "$PKI/ca.pem" --seconds 5 --png "$D/screenshot.png" --audio-out "$D/sound.wav" \
+	"$BUILD/client/highrise-probe" --broker "$B" --ca "$PKI/ca.pem" --user demo \
+		--password-file "$PW_FILE" --pool demo \
+		--seconds 5 --png "$D/screenshot.png" --audio-out "$D/sound.wav" \
 		--json >"$D/probe.json" 2>"$D/probe.log" ||
-		{ cat "$D/probe.log" >&2; die "the probe could not show the desktop"; }
+		{ cat "$D/probe.log" >&2; die "the probe could not log in and show the desktop"; }
 	say "screenshot of the desktop: $D/screenshot.png"
 	snd=$("$BUILD/tests/fixtures/sound/wavtone" analyze "$D/sound.wav" |
 		sed -n 's/hz=\([0-9]*\).* db=\([-0-9]*\).* seconds=\([0-9.]*\).*/\3 s, loudest: \1 Hz at \2 dBFS/p')

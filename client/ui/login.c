@@ -5,9 +5,8 @@
  */
 #include "login.h"
 #include "broker_client.h"
+#include "broker_login.h"
 #include "log.h"
-#include "msg.h"
-#include "session.h"
 
 #include <errno.h>
 #include <gtk/gtk.h>
@@ -16,15 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PASSWORD_MAX	 1024
-#define RETRY_BUSY_MS	 5000 /* no desktop free, or the broker busy */
-#define RETRY_NETWORK_MS 3000 /* the broker unreachable */
-
 struct login {
 	struct login_cfg cfg; /* strings below */
 	char *url, *ca_file, *pin, *user, *password_file, *pool;
-	struct broker_client *bc;
-	struct broker_desktop desk; /* the last connect answer; prepare's cfg points into it */
+	struct broker_login *bl; /* the broker side of every connection (client core) */
 
 	/* the window (UI thread) */
 	GtkWidget *win, *stack, *url_entry, *user_entry, *pw_entry, *remember, *button, *message,
@@ -58,14 +52,16 @@ struct login *login_new(const struct login_cfg *cfg)
 				    .password_file = l->password_file,
 				    .pool = l->pool,
 				    .kiosk = cfg->kiosk};
-	if (l->url) {
-		struct broker_client_cfg bcfg = {
-			.url = l->url, .ca_file = l->ca_file, .pin = l->pin};
-		l->bc = broker_client_new(&bcfg);
-		if (!l->bc) {
-			login_free(l);
-			return NULL;
-		}
+	l->bl = broker_login_new(&(struct broker_login_cfg){.broker_url = l->url,
+							    .ca_file = l->ca_file,
+							    .pin = l->pin,
+							    .user = l->user,
+							    .password_file = l->password_file,
+							    .pool = l->pool,
+							    .prog = "highrise-client"});
+	if (!l->bl) {
+		login_free(l);
+		return NULL;
 	}
 	return l;
 }
@@ -74,8 +70,7 @@ void login_free(struct login *l)
 {
 	if (!l)
 		return;
-	broker_client_free(l->bc);
-	broker_desktop_deinit(&l->desk);
+	broker_login_free(l->bl);
 	g_free(l->url);
 	g_free(l->ca_file);
 	g_free(l->pin);
@@ -93,136 +88,16 @@ bool login_is_automatic(const struct login *l)
 
 void login_logout(struct login *l)
 {
-	char err[256];
-	if (!l || !broker_client_logged_in(l->bc))
-		return;
-	if (broker_client_logout(l->bc, err, sizeof(err)) < 0)
-		log_info("logging out of the broker: %s", err);
-	else
-		log_info("logged out of the broker");
+	if (l)
+		broker_login_logout(l->bl);
 }
 
-/* The first line of the password file; 0 or -errno (logged). */
-static int read_password(const char *path, char *out, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (!f) {
-		int e = errno;
-		log_error("cannot read the password file %s: %s", path, strerror(e));
-		return -e;
-	}
-	if (!fgets(out, (int)cap, f))
-		out[0] = '\0';
-	fclose(f);
-	n = strcspn(out, "\r\n");
-	out[n] = '\0';
-	return 0;
-}
-
-/* ---- the net thread: a fresh ticket before every connection ---- */
-
-static int retry_for(int rc, int retry_after_s)
-{
-	if (retry_after_s > 0)
-		return retry_after_s * 1000;
-	switch (rc) {
-	case -ENOSPC:
-	case -EAGAIN:
-		return RETRY_BUSY_MS;
-	case -EHOSTUNREACH:
-		return RETRY_NETWORK_MS;
-	default:
-		return -1; /* a person must act: wrong password, not entitled, untrusted */
-	}
-}
-
-static int auto_login(struct login *l, char *text, size_t textlen, int *retry_ms)
-{
-	char pw[PASSWORD_MAX + 2], err[512];
-	int rc, after = -1;
-
-	if (!l->password_file) {
-		snprintf(text, textlen,
-			 "your login has expired: close highrise-client and log in again");
-		*retry_ms = -1;
-		return -EKEYEXPIRED;
-	}
-	if (read_password(l->password_file, pw, sizeof(pw)) < 0) {
-		snprintf(text, textlen, "cannot read the password file %s", l->password_file);
-		*retry_ms = -1;
-		return -EIO;
-	}
-	rc = broker_client_login(l->bc, l->user, pw, &after, err, sizeof(err));
-	OPENSSL_cleanse(pw, sizeof(pw));
-	if (rc < 0) {
-		snprintf(text, textlen, "logging in to the broker as %s: %s", l->user, err);
-		*retry_ms = retry_for(rc, after);
-		return rc;
-	}
-	log_info("logged in to the broker as %s", l->user);
-	return 0;
-}
-
+/* The net thread, before every connection: the client core does it all. */
 int login_prepare(void *ud, struct session_cfg *cfg, char *text, size_t textlen, int *retry_ms,
 		  int *bye_reason)
 {
 	struct login *l = ud;
-	char err[1024];
-	int rc, after = -1;
-
-	*bye_reason = -1;
-	*retry_ms = -1;
-	if (!broker_client_logged_in(l->bc) && (rc = auto_login(l, text, textlen, retry_ms)) < 0)
-		return rc;
-	if (!l->pool) {
-		/* the kiosk names no pool: the only (or first) one it may use */
-		struct broker_pool *pools;
-		size_t n;
-		rc = broker_client_pools(l->bc, &pools, &n, err, sizeof(err));
-		if (rc == 0 && n == 0)
-			snprintf(err, sizeof(err),
-				 "you may not use any desktop pool: ask your "
-				 "administrator to entitle you to one");
-		if (rc < 0 || n == 0) {
-			snprintf(text, textlen, "asking the broker for your pools: %s", err);
-			*retry_ms = retry_for(rc, -1);
-			free(pools);
-			return rc < 0 ? rc : -ENOENT;
-		}
-		if (n > 1)
-			log_warn("you may use %zu pools; using %s (choose with --pool)", n,
-				 pools[0].name);
-		l->pool = g_strdup(pools[0].name);
-		free(pools);
-	}
-	broker_desktop_deinit(&l->desk);
-	rc = broker_client_connect(l->bc, l->pool, &l->desk, &after, err, sizeof(err));
-	if (rc == -EKEYEXPIRED && l->password_file) { /* the token expired: log in again */
-		if ((rc = auto_login(l, text, textlen, retry_ms)) < 0)
-			return rc;
-		rc = broker_client_connect(l->bc, l->pool, &l->desk, &after, err, sizeof(err));
-	}
-	if (rc < 0) {
-		snprintf(text, textlen, "%s", err);
-		*retry_ms = retry_for(rc, after);
-		if (rc == -ENOSPC)
-			*bye_reason = MSG_BYE_DESKTOP_UNAVAILABLE;
-		if (rc == -EKEYEXPIRED && !l->password_file)
-			snprintf(text, textlen, "%s: close highrise-client and log in again", err);
-		return rc;
-	}
-	log_info("the broker gave desktop %s on %s (%s:%u), session %.8s%s", l->desk.desktop,
-		 l->desk.agent, l->desk.address, l->desk.port, l->desk.session,
-		 l->desk.resumed ? ", resumed" : "");
-	cfg->host = l->desk.address;
-	cfg->port = l->desk.port;
-	cfg->ca_pem = l->desk.ca_pem; /* NULL: cfg->ca_file (--ca) verifies the agent */
-	cfg->ticket = l->desk.ticket;
-	cfg->ticket_len = l->desk.ticket_len;
-	cfg->ticket_file = NULL;
-	return 0;
+	return broker_login_prepare(l->bl, cfg, text, textlen, retry_ms, bye_reason);
 }
 
 /* ---- remembering the broker ---- */
@@ -351,6 +226,8 @@ static void finish(struct login *l, const char *pool)
 
 	g_free(l->pool);
 	l->pool = g_strdup(pool);
+	if (broker_login_set_pool(l->bl, pool) < 0)
+		log_error("out of memory");
 	log_info("using pool %s", pool);
 	g_signal_handlers_disconnect_by_data(l->win, l);
 	gtk_widget_destroy(l->win);
@@ -423,8 +300,7 @@ static void attempt_done(GObject *src, GAsyncResult *res, gpointer ud)
 	if (gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(l->remember)))
 		remember_save(l, a->url, a->user);
 	/* the login now owns the broker client and its token */
-	broker_client_free(l->bc);
-	l->bc = a->bc;
+	broker_login_use(l->bl, a->bc);
 	a->bc = NULL;
 	g_free(l->pools);
 	l->pools = g_memdup2(a->pools, a->npools * sizeof(*a->pools));

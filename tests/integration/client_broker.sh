@@ -128,7 +128,22 @@ check "the kiosk shows no login screen" bash -c "! DISPLAY=:$CDISP xdotool searc
 kill "$K" 2>/dev/null || true
 wait "$K" 2>/dev/null || true
 
-# 4. Usage errors say what to do.
+# 4. highrise-probe logs in through the broker the same way (the client core's broker_login).
+rc=0
+"$BUILD/client/highrise-probe" --broker "$B" --ca "$PKI/ca.pem" --user kiosk1 \
+	--password-file "$T/kiosk.pw" --frames 1 --json -v >"$T/pb.json" 2>"$T/pb.log" || rc=$?
+check "highrise-probe --broker logs in and decodes the desktop ($rc)" \
+	eval '[ $rc -eq 0 ] && [ "$(json "$T/pb.json" "d[\"frames\"]")" -ge 1 ]'
+check "  on the desktop the broker gave" grep -q 'the broker gave desktop desk on hostA' "$T/pb.log"
+check "  and logs out at the end" grep -q 'logged out of the broker' "$T/pb.log"
+printf 'wrong\n' >"$T/bad.pw"
+rc=0
+"$BUILD/client/highrise-probe" --broker "$B" --ca "$PKI/ca.pem" --user kiosk1 \
+	--password-file "$T/bad.pw" --frames 1 >"$T/pb2.out" 2>&1 || rc=$?
+check "  a wrong password: exit 1 with the broker's words ($rc)" \
+	eval '[ $rc -eq 1 ] && grep -q "logging in to the broker as kiosk1" "$T/pb2.out"'
+
+# 5. Usage errors say what to do.
 rc=0
 "$CLIENT" --kiosk --broker "$B" >"$T/u1.out" 2>&1 || rc=$?
 check "--kiosk without credentials is a usage error ($rc)" [ $rc -eq 2 ]
