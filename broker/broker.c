@@ -14,6 +14,7 @@
 #include "api_parse.h"
 #include "clock.h"
 #include "error.h"
+#include "hostport.h"
 #include "limiter.h"
 #include "log.h"
 #include "password.h"
@@ -1411,26 +1412,19 @@ static char *read_file(const char *path, size_t max)
 static int bind_listen(struct broker *b)
 {
 	char host[256];
-	const char *colon = strrchr(b->cfg.listen, ':');
 	struct evhttp_bound_socket *h;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	long port;
-	char *end;
+	int port;
+	int rc = hostport_parse(b->cfg.listen, strlen(b->cfg.listen), host, sizeof(host), &port, -1,
+				HOSTPORT_ANY_HOST | HOSTPORT_ANY_PORT);
 
-	if (!colon || (size_t)(colon - b->cfg.listen) >= sizeof(host)) {
-		log_error("listen = %s: write HOST:PORT (0.0.0.0:8443)", b->cfg.listen);
+	if (rc == -ERANGE) {
+		log_error("listen = %s: the port must be 0..65535", b->cfg.listen);
 		return -EINVAL;
 	}
-	memcpy(host, b->cfg.listen, (size_t)(colon - b->cfg.listen));
-	host[colon - b->cfg.listen] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 0 || port > 65535) {
-		log_error("listen = %s: the port must be 0..65535", b->cfg.listen);
+	if (rc < 0) {
+		log_error("listen = %s: write HOST:PORT (0.0.0.0:8443)", b->cfg.listen);
 		return -EINVAL;
 	}
 	h = evhttp_bind_socket_with_handle(b->http, host, (ev_uint16_t)port);
