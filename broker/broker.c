@@ -32,7 +32,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -128,7 +127,7 @@ struct worker {
 struct broker {
 	struct event_base *base;
 	struct broker_cfg cfg; /* strings borrowed from the caller's cfg: see broker_new */
-	SSL_CTX *ssl_ctx;
+	struct tls_ctx *tls;   /* proto/tls.h: TLS 1.3, a client certificate asked for */
 	struct evhttp *http;
 	uint16_t port;
 	EVP_PKEY *ticket_key;
@@ -1321,66 +1320,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 /* ---- set-up ---- */
 
-static void log_ssl(const char *what)
-{
-	unsigned long e;
-	char buf[256];
-	while ((e = ERR_get_error()) != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		log_error("%s: %s", what, buf);
-	}
-}
-
-/*
- * proto/tls.h's server context either requires a client certificate or
- * never asks for one; the broker's single port needs one that asks and lets
- * users without one in (their endpoints use tokens), so it sets up its own,
- * with the same rules: TLS 1.3 only, no resumption.
- */
-static SSL_CTX *server_ctx(const struct broker_cfg *cfg)
-{
-	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
-	STACK_OF(X509_NAME) * names;
-	if (!c)
-		return NULL;
-	if (SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) != 1) {
-		log_ssl("tls 1.3");
-		goto fail;
-	}
-	if (SSL_CTX_use_certificate_chain_file(c, cfg->cert_file) != 1) {
-		log_ssl(cfg->cert_file);
-		log_error("tls: cannot load the certificate %s", cfg->cert_file);
-		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(c, cfg->key_file, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(c) != 1) {
-		log_ssl(cfg->key_file);
-		log_error("tls: cannot load the key %s (or it does not match the certificate)",
-			  cfg->key_file);
-		goto fail;
-	}
-	if (SSL_CTX_load_verify_locations(c, cfg->ca_file, NULL) != 1) {
-		log_ssl(cfg->ca_file);
-		log_error("tls: cannot load the CA file %s", cfg->ca_file);
-		goto fail;
-	}
-	names = SSL_load_client_CA_file(cfg->ca_file);
-	if (names)
-		SSL_CTX_set_client_CA_list(c, names);
-	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL); /* asked for, not required */
-	SSL_CTX_set_num_tickets(c, 0);
-	SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
-	return c;
-fail:
-	SSL_CTX_free(c);
-	return NULL;
-}
-
 static struct bufferevent *make_bev(struct event_base *base, void *arg)
 {
 	struct broker *b = arg;
-	SSL *ssl = SSL_new(b->ssl_ctx);
+	SSL *ssl = SSL_new(tls_ctx_ssl_ctx(b->tls));
 	struct bufferevent *bev;
 	if (!ssl)
 		return NULL;
@@ -1478,8 +1421,12 @@ struct broker *broker_new(struct event_base *base, const struct broker_cfg *cfg)
 		log_error("cannot read %s: %s", agent_ca, strerror(errno));
 		goto fail;
 	}
-	b->ssl_ctx = server_ctx(cfg);
-	if (!b->ssl_ctx)
+	/* one port: admins and agents present a certificate, users log in with tokens */
+	b->tls = tls_ctx_new(TLS_SERVER, &(struct tls_cfg){.cert_file = cfg->cert_file,
+							   .key_file = cfg->key_file,
+							   .ca_file = cfg->ca_file,
+							   .request_client_cert = true});
+	if (!b->tls)
 		goto fail;
 	b->limiter = limiter_new(&lc);
 	b->jobs = queue_new(JOB_QUEUE_LEN);
@@ -1565,7 +1512,7 @@ void broker_free(struct broker *b)
 	queue_free(b->jobs, job_free_item);
 	queue_free(b->done, job_free_item);
 	limiter_free(b->limiter);
-	SSL_CTX_free(b->ssl_ctx);
+	tls_ctx_free(b->tls);
 	EVP_PKEY_free(b->ticket_key);
 	free(b->agent_ca_pem);
 	free(b);

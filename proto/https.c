@@ -133,12 +133,15 @@ static int dial(const char *host, const char *port, int timeout_ms, char *why, s
 	return fd;
 }
 
+/*
+ * The server's certificate's SPKI hash, also after a failed verification
+ * (OpenSSL keeps the chain it received, leaf first, before it verifies).
+ */
 static int peer_spki(SSL *ssl, uint8_t out[32])
 {
-	X509 *cert = SSL_get1_peer_certificate(ssl);
-	int rc = cert ? tls_cert_spki_sha256(cert, out) : -1;
-	X509_free(cert);
-	return rc;
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+	X509 *leaf = chain && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+	return leaf ? tls_cert_spki_sha256(leaf, out) : -1;
 }
 
 /* Why the handshake or I/O failed, as a sentence's tail. */
@@ -162,60 +165,41 @@ static void tls_why(SSL *ssl, int ret, char *why, size_t whylen)
 	ERR_clear_error();
 }
 
-/* What the verification saw of the server's certificate, for "not trusted" messages. */
-struct seen {
-	uint8_t spki[32];
-	bool have;
-};
-
-static int verify_cb(int ok, X509_STORE_CTX *sctx)
+/*
+ * proto/tls.c configures the context, as for every TLS peer of ours: TLS 1.3,
+ * the CA (or the system store), the pin (alone, it decides), a client
+ * certificate. NULL with a sentence in err (tls.c logs the details).
+ */
+static struct tls_ctx *make_ctx(const struct https_target *t, char *err, size_t errlen)
 {
-	SSL *ssl = X509_STORE_CTX_get_ex_data(sctx, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct seen *seen = ssl ? SSL_get_app_data(ssl) : NULL;
-	X509 *leaf = X509_STORE_CTX_get0_cert(sctx);
-
-	if (seen && !seen->have && leaf && tls_cert_spki_sha256(leaf, seen->spki) == 0)
-		seen->have = true;
-	return ok;
-}
-
-static SSL_CTX *make_ctx(const struct https_target *t, char *err, size_t errlen)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-
-	if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
-		set_err(err, errlen, "cannot set up TLS (out of memory?)");
-		goto fail;
-	}
-	if (t->ca_file ? SSL_CTX_load_verify_locations(ctx, t->ca_file, NULL) != 1
-		       : !t->pin_sha256 && SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		set_err(err, errlen, "cannot load the CA file %s",
-			t->ca_file ? t->ca_file : "(system store)");
-		goto fail;
-	}
-	if (t->cert_file && t->cert_file[0] &&
-	    (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1 ||
-	     SSL_CTX_use_PrivateKey_file(ctx, t->key_file ? t->key_file : t->cert_file,
-					 SSL_FILETYPE_PEM) != 1 ||
-	     SSL_CTX_check_private_key(ctx) != 1)) {
-		set_err(err, errlen, "cannot load the certificate %s or its key %s", t->cert_file,
-			t->key_file ? t->key_file : t->cert_file);
-		goto fail;
+	bool cert = t->cert_file && t->cert_file[0];
+	struct tls_ctx *ctx = tls_ctx_new(TLS_CLIENT,
+					  &(struct tls_cfg){
+						  .ca_file = t->ca_file,
+						  .pin_sha256 = t->pin_sha256,
+						  .cert_file = cert ? t->cert_file : NULL,
+						  .key_file = !cert	    ? NULL
+							      : t->key_file ? t->key_file
+									    : t->cert_file,
+					  });
+	if (!ctx) {
+		ERR_clear_error();
+		if (cert)
+			set_err(err, errlen,
+				"cannot load the CA file %s, the certificate %s or its key %s",
+				t->ca_file ? t->ca_file : "(system store)", t->cert_file,
+				t->key_file ? t->key_file : t->cert_file);
+		else
+			set_err(err, errlen, "cannot load the CA file %s",
+				t->ca_file ? t->ca_file : "(system store)");
+		return NULL;
 	}
 	/*
 	 * libevent's evhttp closes without close_notify: an end of stream is the
 	 * end of the answer, and Content-Length (checked) catches a cut one.
 	 */
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* with a pin alone the pin decides, checked after the handshake */
-	SSL_CTX_set_verify(ctx, t->pin_sha256 && !t->ca_file ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
-			   verify_cb);
-	ERR_clear_error();
+	SSL_CTX_set_options(tls_ctx_ssl_ctx(ctx), SSL_OP_IGNORE_UNEXPECTED_EOF);
 	return ctx;
-fail:
-	ERR_clear_error();
-	SSL_CTX_free(ctx);
-	return NULL;
 }
 
 /* Reads the whole answer (the server closes); 0 or -HTTPS_E*. */
@@ -312,9 +296,7 @@ int https_request(const struct https_target *t, const char *who, const char *met
 	char host[256], port[8], hostport[300], why[256] = "", *req = NULL, *raw = NULL;
 	int timeout = t->timeout_ms > 0 ? t->timeout_ms : DEFAULT_TIMEOUT_MS;
 	uint8_t want[32], got[32];
-	struct seen seen = {.have = false};
-	unsigned char ip[16];
-	SSL_CTX *ctx = NULL;
+	struct tls_ctx *ctx = NULL;
 	SSL *ssl = NULL;
 	size_t rawlen = 0;
 	int fd = -1, rc, len;
@@ -343,17 +325,11 @@ int https_request(const struct https_target *t, const char *who, const char *met
 		rc = -HTTPS_EUNREACHABLE;
 		goto out;
 	}
-	ssl = SSL_new(ctx);
-	if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_set_app_data(ssl, &seen) != 1) {
+	ssl = tls_client_ssl(ctx, host); /* SNI for names; the name or address verified */
+	if (!ssl || SSL_set_fd(ssl, fd) != 1) {
 		set_err(err, errlen, "cannot set up TLS (out of memory?)");
 		rc = -HTTPS_EUNREACHABLE;
 		goto out;
-	}
-	if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1) {
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-	} else {
-		SSL_set_tlsext_host_name(ssl, host);
-		SSL_set1_host(ssl, host);
 	}
 	errno = 0;
 	rc = SSL_connect(ssl);
@@ -361,12 +337,18 @@ int https_request(const struct https_target *t, const char *who, const char *met
 		long v = SSL_get_verify_result(ssl);
 		if (v != X509_V_OK) {
 			char hex[65] = "(unknown)";
-			if (seen.have)
-				tls_hex(seen.spki, hex);
-			set_err(err, errlen,
-				"the certificate of %s at %s is not trusted (%s); its SHA-256 "
-				"public key fingerprint is %s",
-				who, hostport, X509_verify_cert_error_string(v), hex);
+			if (peer_spki(ssl, got) == 0)
+				tls_hex(got, hex);
+			if (v == X509_V_ERR_APPLICATION_VERIFICATION && t->pin_sha256)
+				set_err(err, errlen,
+					"the certificate of %s at %s does not match the pinned "
+					"SHA-256 (it is %s)",
+					who, hostport, hex);
+			else
+				set_err(err, errlen,
+					"the certificate of %s at %s is not trusted (%s); its "
+					"SHA-256 public key fingerprint is %s",
+					who, hostport, X509_verify_cert_error_string(v), hex);
 			ERR_clear_error();
 			rc = -HTTPS_EUNTRUSTED;
 		} else {
@@ -431,6 +413,6 @@ out:
 	}
 	if (fd >= 0)
 		close(fd);
-	SSL_CTX_free(ctx);
+	tls_ctx_free(ctx);
 	return rc;
 }

@@ -221,7 +221,7 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg)
 		if (load_identity(c, cfg) < 0)
 			goto fail;
 		SSL_CTX_set_num_tickets(c, 0); /* no resumption: saves a message per handshake */
-		if (cfg->require_client_cert) {
+		if (cfg->require_client_cert || cfg->request_client_cert) {
 			STACK_OF(X509_NAME) * names;
 			if (!cfg->ca_file) {
 				log_error("tls: mutual TLS needs ca_file to verify clients");
@@ -235,7 +235,11 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg)
 			names = SSL_load_client_CA_file(cfg->ca_file);
 			if (names)
 				SSL_CTX_set_client_CA_list(c, names);
-			SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+			SSL_CTX_set_verify(c,
+					   SSL_VERIFY_PEER |
+						   (cfg->require_client_cert
+							    ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+							    : 0),
 					   NULL);
 		} else {
 			SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
@@ -283,6 +287,11 @@ struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg)
 fail:
 	SSL_CTX_free(c);
 	return NULL;
+}
+
+SSL_CTX *tls_ctx_ssl_ctx(struct tls_ctx *ctx)
+{
+	return ctx ? ctx->ssl_ctx : NULL;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)

@@ -17,7 +17,14 @@
  *           decides (a kiosk pinned to one agent or broker).
  *   server: presents cfg->cert_file; with cfg->require_client_cert, the
  *           client must present a certificate that verifies against
- *           cfg->ca_file (mutual TLS), else the handshake fails.
+ *           cfg->ca_file (mutual TLS), else the handshake fails; with
+ *           cfg->request_client_cert it is asked for and, when presented,
+ *           must verify, but a client without one gets in (the broker:
+ *           admins and agents present one, users log in with tokens).
+ *
+ * This is the one place an SSL_CTX is configured: the agent, the clients,
+ * the broker (tls_ctx_ssl_ctx for evhttp) and proto/https.c build theirs
+ * here.
  *
  * Thread safety: a tls_ctx may be shared by several threads' event bases
  * once created. A bufferevent belongs to the thread of its event base.
@@ -43,6 +50,7 @@ struct tls_cfg {
 	const char *key_file;	/* its PEM private key */
 	const char *pin_sha256; /* client: SHA-256 of the server's SPKI, hex (colons allowed) */
 	bool require_client_cert; /* server: mutual TLS */
+	bool request_client_cert; /* server: ask for one, let clients without one in */
 };
 
 struct tls_ctx;
@@ -58,6 +66,9 @@ void tls_set_nodelay(evutil_socket_t fd);
 struct tls_ctx *tls_ctx_new(enum tls_role role, const struct tls_cfg *cfg);
 /* Connections made from ctx keep working after it is freed. NULL does nothing. */
 void tls_ctx_free(struct tls_ctx *ctx);
+
+/* The configured SSL_CTX, for code that makes its own SSL objects (evhttp, https.c). */
+SSL_CTX *tls_ctx_ssl_ctx(struct tls_ctx *ctx);
 
 /*
  * Server side: wraps an accepted socket (takes ownership of fd, also on
