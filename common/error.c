@@ -38,6 +38,16 @@ const char *hr_strerror(int err)
 		return "configuration error";
 	case HR_ETLS:
 		return "TLS error";
+	case HR_EHTTPS_URL:
+		return "the address is not https://HOST[:PORT]";
+	case HR_EHTTPS_FILE:
+		return "the CA, certificate or key file cannot be loaded";
+	case HR_EHTTPS_UNREACHABLE:
+		return "the server cannot be reached";
+	case HR_EHTTPS_UNTRUSTED:
+		return "the server's certificate is not trusted";
+	case HR_EHTTPS_PROTOCOL:
+		return "the server's answer is not the HTTP expected";
 	default:
 		break;
 	}

@@ -36,6 +36,13 @@ enum hr_error {
 	/* TLS (proto/tls.h) */
 	HR_ETLS = HR_ERR_BASE - 60,
 
+	/* HTTPS calls to the broker's API (proto/https.h's HTTPS_E*, negated) */
+	HR_EHTTPS_URL = HR_ERR_BASE - 80,
+	HR_EHTTPS_FILE = HR_ERR_BASE - 81,
+	HR_EHTTPS_UNREACHABLE = HR_ERR_BASE - 82,
+	HR_EHTTPS_UNTRUSTED = HR_ERR_BASE - 83,
+	HR_EHTTPS_PROTOCOL = HR_ERR_BASE - 84,
+
 	HR_ERR_LAST = HR_ERR_BASE - 99,
 };
 

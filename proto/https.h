@@ -18,6 +18,8 @@
  * blocks: never call it on an event loop's thread.
  */
 
+#include "error.h"
+
 #include <stddef.h>
 
 #define HTTPS_RESPONSE_MAX (16 * 1024 * 1024) /* a longer answer is an error */
@@ -39,12 +41,19 @@ struct https_response {
 	int retry_after_s; /* the Retry-After header, or -1 */
 };
 
+/*
+ * Returned negated (-HTTPS_EURL...). They are common/error.h's
+ * HR_EHTTPS_* codes, far below any errno, so a caller can never take one
+ * for -EPERM..-EIO (as the old values 1..5 could be), and hr_strerror
+ * names them.
+ */
 enum https_error {
-	HTTPS_EURL = 1,	    /* the URL is not https://HOST[:PORT] */
-	HTTPS_EFILE,	    /* the CA, certificate or key file cannot be loaded */
-	HTTPS_EUNREACHABLE, /* name resolution, connect or I/O failed, or timed out */
-	HTTPS_EUNTRUSTED,   /* the server's certificate did not verify */
-	HTTPS_EPROTOCOL,    /* the answer is not HTTP, or longer than HTTPS_RESPONSE_MAX */
+	HTTPS_EURL = -HR_EHTTPS_URL,   /* the URL is not https://HOST[:PORT] */
+	HTTPS_EFILE = -HR_EHTTPS_FILE, /* the CA, certificate or key file cannot be loaded */
+	HTTPS_EUNREACHABLE =
+		-HR_EHTTPS_UNREACHABLE,		 /* resolution, connect or I/O failed, timed out */
+	HTTPS_EUNTRUSTED = -HR_EHTTPS_UNTRUSTED, /* the server's certificate did not verify */
+	HTTPS_EPROTOCOL = -HR_EHTTPS_PROTOCOL,	 /* not HTTP, or longer than HTTPS_RESPONSE_MAX */
 };
 
 /*

@@ -206,6 +206,19 @@ static int certs(const char *dir, const char *args)
 	return system(cmd);
 }
 
+/* The error codes sit in common/error.h's range, never on an errno. */
+static void test_error_codes(void)
+{
+	const int codes[] = {HTTPS_EURL, HTTPS_EFILE, HTTPS_EUNREACHABLE, HTTPS_EUNTRUSTED,
+			     HTTPS_EPROTOCOL};
+	printf("case: error codes\n");
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		CHECK(-codes[i] < HR_ERR_BASE && -codes[i] > HR_ERR_LAST);
+		CHECK(strcmp(hr_strerror(-codes[i]), "unknown error") != 0);
+		CHECK(strcmp(hr_strerror(-codes[i]), strerror(codes[i])) != 0);
+	}
+}
+
 static void test_parse_url(void)
 {
 	char h[64], p[8];
@@ -272,6 +285,7 @@ int main(void)
 	CHECK_INT_EQ(tls_cert_file_spki_sha256(path_in(other, "broker-127.0.0.1.pem"), raw), 0);
 	tls_hex(raw, pin_other);
 
+	test_error_codes();
 	test_parse_url();
 
 	printf("case: a JSON request with a bearer token\n");
