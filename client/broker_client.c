@@ -4,6 +4,7 @@
  * with cJSON for the bodies.
  */
 #include "broker_client.h"
+#include "error.h"
 #include "https.h"
 #include "log.h"
 #include "session.h"
@@ -87,18 +88,6 @@ void broker_desktop_deinit(struct broker_desktop *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /*
  * One call. 0 with *j the parsed 2xx answer (the caller's), or a negative
  * code per the header with the sentence in err. map gives the code for
@@ -127,7 +116,7 @@ static int call(struct broker_client *bc, const char *method, const char *path, 
 	if (body) {
 		text = cJSON_PrintUnformatted(body);
 		if (!text) {
-			set_err(err, errlen, "out of memory");
+			hr_errorf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 	}
@@ -148,7 +137,7 @@ static int call(struct broker_client *bc, const char *method, const char *path, 
 		https_response_deinit(&res);
 		if (!cJSON_IsObject(ans)) {
 			cJSON_Delete(ans);
-			set_err(err, errlen, "the broker's answer is not a JSON object");
+			hr_errorf(err, errlen, "the broker's answer is not a JSON object");
 			return -EPROTO;
 		}
 		*j = ans;
@@ -161,7 +150,7 @@ static int call(struct broker_client *bc, const char *method, const char *path, 
 		snprintf(why, sizeof(why), "%s%s%s",
 			 cJSON_IsString(e) ? e->valuestring : "the broker refused",
 			 cJSON_IsString(h) ? ": " : "", cJSON_IsString(h) ? h->valuestring : "");
-		set_err(err, errlen, "%s", why);
+		hr_errorf(err, errlen, "%s", why);
 	}
 	if (retry_after_s)
 		*retry_after_s = res.retry_after_s;
@@ -201,16 +190,16 @@ int broker_client_login(struct broker_client *bc, const char *user, const char *
 	int rc;
 
 	if (!user || !*user || !password || strlen(user) >= sizeof(bc->user)) {
-		set_err(err, errlen,
-			"a user name (at most 128 characters) and a password are "
-			"needed");
+		hr_errorf(err, errlen,
+			  "a user name (at most 128 characters) and a password are "
+			  "needed");
 		return -EINVAL;
 	}
 	body = cJSON_CreateObject();
 	if (!body || !cJSON_AddStringToObject(body, "user", user) ||
 	    !cJSON_AddStringToObject(body, "password", password)) {
 		cJSON_Delete(body);
-		set_err(err, errlen, "out of memory");
+		hr_errorf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	OPENSSL_cleanse(bc->token, sizeof(bc->token));
@@ -225,7 +214,7 @@ int broker_client_login(struct broker_client *bc, const char *user, const char *
 	if (rc < 0)
 		return rc;
 	if (copy_str(j, "token", bc->token, sizeof(bc->token), true) < 0) {
-		set_err(err, errlen, "the broker's login answer has no token");
+		hr_errorf(err, errlen, "the broker's login answer has no token");
 		rc = -EPROTO;
 	} else {
 		snprintf(bc->user, sizeof(bc->user), "%s", user);
@@ -246,7 +235,7 @@ int broker_client_pools(struct broker_client *bc, struct broker_pool **pools, si
 	*pools = NULL;
 	*count = 0;
 	if (!broker_client_logged_in(bc)) {
-		set_err(err, errlen, "log in first");
+		hr_errorf(err, errlen, "log in first");
 		return -EKEYEXPIRED;
 	}
 	rc = call(bc, "GET", "/api/v1/pools", NULL, true, NULL, &j, NULL, err, errlen);
@@ -255,7 +244,7 @@ int broker_client_pools(struct broker_client *bc, struct broker_pool **pools, si
 	arr = cJSON_GetObjectItemCaseSensitive(j, "pools");
 	if (!cJSON_IsArray(arr)) {
 		cJSON_Delete(j);
-		set_err(err, errlen, "the broker's answer has no list of pools");
+		hr_errorf(err, errlen, "the broker's answer has no list of pools");
 		return -EPROTO;
 	}
 	out = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*out));
@@ -290,11 +279,11 @@ int broker_client_connect(struct broker_client *bc, const char *pool, struct bro
 	if (retry_after_s)
 		*retry_after_s = -1;
 	if (!broker_client_logged_in(bc)) {
-		set_err(err, errlen, "log in first");
+		hr_errorf(err, errlen, "log in first");
 		return -EKEYEXPIRED;
 	}
 	if (!pool || !*pool || strlen(pool) > 128 || strpbrk(pool, "/?#% ")) {
-		set_err(err, errlen, "not a pool name: %s", pool ? pool : "(none)");
+		hr_errorf(err, errlen, "not a pool name: %s", pool ? pool : "(none)");
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "/api/v1/pools/%s/connect", pool);
@@ -308,9 +297,9 @@ int broker_client_connect(struct broker_client *bc, const char *pool, struct bro
 	    copy_str(j, "desktop", d->desktop, sizeof(d->desktop), true) < 0 ||
 	    copy_str(j, "session", d->session, sizeof(d->session), false) < 0 ||
 	    !cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 65535) {
-		set_err(err, errlen,
-			"the broker's connect answer lacks the agent's address or "
-			"port");
+		hr_errorf(err, errlen,
+			  "the broker's connect answer lacks the agent's address or "
+			  "port");
 		goto out;
 	}
 	d->port = (uint16_t)v->valuedouble;
@@ -320,7 +309,7 @@ int broker_client_connect(struct broker_client *bc, const char *pool, struct bro
 					      strlen(v->valuestring), d->ticket, sizeof(d->ticket))
 		      : -1;
 	if (len <= 0) {
-		set_err(err, errlen, "the broker's connect answer has no valid ticket");
+		hr_errorf(err, errlen, "the broker's connect answer has no valid ticket");
 		goto out;
 	}
 	d->ticket_len = (size_t)len;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *hr_strerror(int err)
@@ -54,4 +56,16 @@ const char *hr_strerror(int err)
 	if (err < 0 && err > HR_ERR_BASE)
 		return strerror(-err); /* glibc's strerror is thread-safe for known values */
 	return "unknown error";
+}
+
+void hr_errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	if (vsnprintf(err, errlen, fmt, ap) >= (int)errlen && errlen > 4)
+		memcpy(err + errlen - 4, "...", 4);
+	va_end(ap);
 }

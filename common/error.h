@@ -49,4 +49,14 @@ enum hr_error {
 /* A static, human-readable description of a 0/negative return value. Never NULL. */
 const char *hr_strerror(int err);
 
+#include <stddef.h>
+
+/*
+ * A sentence for people into the caller's buffer (the "char *err, size_t
+ * errlen" of calls that explain their failures): nothing when err is NULL
+ * or errlen 0; one cut short ends in "..." (its start says what happened).
+ */
+void hr_errorf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

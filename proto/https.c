@@ -55,19 +55,6 @@ void https_response_deinit(struct https_response *res)
 	res->len = 0;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	if (vsnprintf(err, errlen, fmt, ap) >= (int)errlen && errlen > 4)
-		memcpy(err + errlen - 4, "...", 4); /* cut short: the start says what happened */
-	va_end(ap);
-}
-
 /* A TCP connection to host:port within timeout_ms (every address tried), or -errno. */
 static int dial(const char *host, const char *port, int timeout_ms, char *why, size_t whylen)
 {
@@ -185,13 +172,13 @@ static struct tls_ctx *make_ctx(const struct https_target *t, char *err, size_t 
 	if (!ctx) {
 		ERR_clear_error();
 		if (cert)
-			set_err(err, errlen,
-				"cannot load the CA file %s, the certificate %s or its key %s",
-				t->ca_file ? t->ca_file : "(system store)", t->cert_file,
-				t->key_file ? t->key_file : t->cert_file);
+			hr_errorf(err, errlen,
+				  "cannot load the CA file %s, the certificate %s or its key %s",
+				  t->ca_file ? t->ca_file : "(system store)", t->cert_file,
+				  t->key_file ? t->key_file : t->cert_file);
 		else
-			set_err(err, errlen, "cannot load the CA file %s",
-				t->ca_file ? t->ca_file : "(system store)");
+			hr_errorf(err, errlen, "cannot load the CA file %s",
+				  t->ca_file ? t->ca_file : "(system store)");
 		return NULL;
 	}
 	/*
@@ -306,13 +293,13 @@ int https_request(const struct https_target *t, const char *who, const char *met
 	if (!who)
 		who = "the server";
 	if (https_parse_url(t->url, host, sizeof(host), port, sizeof(port)) < 0) {
-		set_err(err, errlen, "the address of %s (%s) must be https://HOST[:PORT]", who,
-			t->url ? t->url : "(none)");
+		hr_errorf(err, errlen, "the address of %s (%s) must be https://HOST[:PORT]", who,
+			  t->url ? t->url : "(none)");
 		return -HTTPS_EURL;
 	}
 	hostport_format(hostport, sizeof(hostport), host, atoi(port));
 	if (t->pin_sha256 && tls_parse_pin(t->pin_sha256, want) < 0) {
-		set_err(err, errlen, "the pin for %s must be 64 hex digits (SHA-256)", who);
+		hr_errorf(err, errlen, "the pin for %s must be 64 hex digits (SHA-256)", who);
 		return -HTTPS_EURL;
 	}
 	ctx = make_ctx(t, err, errlen);
@@ -321,13 +308,13 @@ int https_request(const struct https_target *t, const char *who, const char *met
 
 	fd = dial(host, port, timeout, why, sizeof(why));
 	if (fd < 0) {
-		set_err(err, errlen, "cannot reach %s at %s: %s", who, hostport, why);
+		hr_errorf(err, errlen, "cannot reach %s at %s: %s", who, hostport, why);
 		rc = -HTTPS_EUNREACHABLE;
 		goto out;
 	}
 	ssl = tls_client_ssl(ctx, host); /* SNI for names; the name or address verified */
 	if (!ssl || SSL_set_fd(ssl, fd) != 1) {
-		set_err(err, errlen, "cannot set up TLS (out of memory?)");
+		hr_errorf(err, errlen, "cannot set up TLS (out of memory?)");
 		rc = -HTTPS_EUNREACHABLE;
 		goto out;
 	}
@@ -340,20 +327,20 @@ int https_request(const struct https_target *t, const char *who, const char *met
 			if (peer_spki(ssl, got) == 0)
 				tls_hex(got, hex);
 			if (v == X509_V_ERR_APPLICATION_VERIFICATION && t->pin_sha256)
-				set_err(err, errlen,
-					"the certificate of %s at %s does not match the pinned "
-					"SHA-256 (it is %s)",
-					who, hostport, hex);
+				hr_errorf(err, errlen,
+					  "the certificate of %s at %s does not match the pinned "
+					  "SHA-256 (it is %s)",
+					  who, hostport, hex);
 			else
-				set_err(err, errlen,
-					"the certificate of %s at %s is not trusted (%s); its "
-					"SHA-256 public key fingerprint is %s",
-					who, hostport, X509_verify_cert_error_string(v), hex);
+				hr_errorf(err, errlen,
+					  "the certificate of %s at %s is not trusted (%s); its "
+					  "SHA-256 public key fingerprint is %s",
+					  who, hostport, X509_verify_cert_error_string(v), hex);
 			ERR_clear_error();
 			rc = -HTTPS_EUNTRUSTED;
 		} else {
 			tls_why(ssl, rc, why, sizeof(why));
-			set_err(err, errlen, "cannot reach %s at %s: %s", who, hostport, why);
+			hr_errorf(err, errlen, "cannot reach %s at %s: %s", who, hostport, why);
 			rc = -HTTPS_EUNREACHABLE;
 		}
 		goto out;
@@ -361,7 +348,8 @@ int https_request(const struct https_target *t, const char *who, const char *met
 	if (t->pin_sha256 && (peer_spki(ssl, got) < 0 || memcmp(got, want, 32) != 0)) {
 		char hex[65];
 		tls_hex(got, hex);
-		set_err(err, errlen,
+		hr_errorf(
+			err, errlen,
 			"the certificate of %s at %s does not match the pinned SHA-256 (it is %s)",
 			who, hostport, hex);
 		rc = -HTTPS_EUNTRUSTED;
@@ -376,7 +364,7 @@ int https_request(const struct https_target *t, const char *who, const char *met
 		       bearer ? bearer : "", bearer ? "\r\n" : "",
 		       json_body ? strlen(json_body) : 0, json_body ? json_body : "");
 	if (len < 0) {
-		set_err(err, errlen, "out of memory");
+		hr_errorf(err, errlen, "out of memory");
 		rc = -HTTPS_EPROTOCOL;
 		goto out;
 	}
@@ -384,18 +372,18 @@ int https_request(const struct https_target *t, const char *who, const char *met
 	rc = SSL_write(ssl, req, len);
 	if (rc != len) {
 		tls_why(ssl, rc, why, sizeof(why));
-		set_err(err, errlen, "lost the connection to %s at %s: %s", who, hostport, why);
+		hr_errorf(err, errlen, "lost the connection to %s at %s: %s", who, hostport, why);
 		rc = -HTTPS_EUNREACHABLE;
 		goto out;
 	}
 	rc = read_all(ssl, &raw, &rawlen, why, sizeof(why));
 	if (rc < 0) {
-		set_err(err, errlen, "lost the connection to %s at %s: %s", who, hostport, why);
+		hr_errorf(err, errlen, "lost the connection to %s at %s: %s", who, hostport, why);
 		goto out;
 	}
 	if (parse_answer(raw, rawlen, res) < 0) {
-		set_err(err, errlen, "the answer of %s at %s is not HTTP/1.1 as expected", who,
-			hostport);
+		hr_errorf(err, errlen, "the answer of %s at %s is not HTTP/1.1 as expected", who,
+			  hostport);
 		rc = -HTTPS_EPROTOCOL;
 		goto out;
 	}
