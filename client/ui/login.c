@@ -16,7 +16,6 @@
 #include <string.h>
 
 struct login {
-	struct login_cfg cfg; /* strings below */
 	char *url, *ca_file, *pin, *user, *password_file, *pool;
 	struct broker_login *bl; /* the broker side of every connection (client core) */
 
@@ -45,13 +44,6 @@ struct login *login_new(const struct login_cfg *cfg)
 	l->user = dup_or_null(cfg->user);
 	l->password_file = dup_or_null(cfg->password_file);
 	l->pool = dup_or_null(cfg->pool);
-	l->cfg = (struct login_cfg){.broker_url = l->url,
-				    .ca_file = l->ca_file,
-				    .pin = l->pin,
-				    .user = l->user,
-				    .password_file = l->password_file,
-				    .pool = l->pool,
-				    .kiosk = cfg->kiosk};
 	l->bl = broker_login_new(&(struct broker_login_cfg){.broker_url = l->url,
 							    .ca_file = l->ca_file,
 							    .pin = l->pin,
