@@ -69,14 +69,14 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" PULSE_SERVER=$CLI D
 GTK=$LAST_PID
 check "the GTK client shows the desktop" wait_for 30 grep -q 'showing the desktop' "$T/client.log"
 sleep 4
-kill "$PAREC" 2>/dev/null || true
+end "$PAREC"
 analyze "$T/gtk.raw" 1
 check "the GTK client plays 440 Hz on its default sink (440 +- 5: $HZ)" near "$HZ" 440 5
 check "at the level played (within 6 dB of $IN_DB: $DB)" near "$DB" "$IN_DB" 6
 
 # 3. Both sound servers restart mid-stream: the sound comes back.
 "$PULSE" kill "$T/pa-desk"
-kill "$TONE" 2>/dev/null || true
+end "$TONE"
 sleep 1
 DESK=$("$PULSE" start "$T/pa-desk") || { fail "the desktop's PulseAudio did not restart"; exit 1; }
 check "the agent made its sinks again on the new server" \
@@ -90,15 +90,15 @@ speakers "$CLI"
 cpa bg cparec2 parec -d speakers.monitor --format=s16le --rate=48000 --channels=2 "$T/gtk2.raw"
 PAREC=$LAST_PID
 sleep 8
-kill "$PAREC" 2>/dev/null || true
+end "$PAREC"
 analyze "$T/gtk2.raw" 3
 check "after both servers restarted the client plays 440 Hz again ($HZ)" near "$HZ" 440 5
 n=$(grep -c 'audio: capture of d1.monitor is off' "$T/agent.log" || true)
 check "the agent said once why the desktop's sound was off ($n)" [ "$n" -eq 1 ]
 check "and that it is back" grep -q 'audio: capture of d1.monitor is back' "$T/agent.log"
 check "the GTK client is still connected" kill -0 "$GTK"
-kill "$GTK" 2>/dev/null || true
-kill "$TONE" 2>/dev/null || true
+end "$GTK"
+end "$TONE"
 
 # 4. Silence: DTX sends (almost) nothing.
 sleep 1
@@ -122,7 +122,7 @@ PAREC=$LAST_PID
 ticket "$T/t4" carol d1
 check "the probe sends its microphone" \
 	cpa probe "$T/p4.json" "$T/t4" --seconds 5 --mic --mic-source climic.monitor
-kill "$PAREC" "$MICTONE" 2>/dev/null || true
+end "$PAREC" "$MICTONE"
 analyze "$T/mic.raw" 0
 check "the desktop's microphone hears 1 kHz (1000 +- 5: $HZ)" near "$HZ" 1000 5
 mp=$(json "$T/p4.json" 'd["audio"]["mic_packets"]')
@@ -184,7 +184,7 @@ sleep 1
 ticket "$T/t6" erin d1
 check "the probe plays through 10 % loss" \
 	probe "$T/p6.json" "$T/t6" --seconds 4 --audio-out "$T/p6.wav"
-kill "$TONE" 2>/dev/null || true
+end "$TONE"
 analyze "$T/p6.wav" 1
 check "still 440 Hz ($HZ)" near "$HZ" 440 5
 cc=$(json "$T/p6.json" 'd["audio"]["concealed"]')

@@ -154,7 +154,7 @@ done
 wait "$PS" || true
 check "the streaming probe kept going through all of it" [ "$(json "$T/ps.json" 'd["ok"]')" = True ]
 check "and kept receiving frames" [ "$(json "$T/ps.json" 'len([t for t in d["frame_ms"] if t > 6000])')" -ge 5 ]
-kill "$TOGGLER" 2>/dev/null || true
+end "$TOGGLER"
 check "the agent is still running" kill -0 "$AGENT_PID"
 ticket "$T/t8" alice desk
 check "and serves a new client afterwards" probe "$T/p8.json" "$T/t8" --frames 1 --seconds 5

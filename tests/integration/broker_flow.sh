@@ -199,7 +199,7 @@ is "logout" "$(req lg "${BOB[@]}" -X POST "$U/logout")" 200
 is "the token is gone after logout" "$(req lg2 "${BOB[@]}" "$U/pools")" 401
 
 # 8. The agent falls silent: its desktop goes offline and is not handed out; it comes back.
-kill "$HB" 2>/dev/null || true
+end "$HB"
 wait "$HB" 2>/dev/null || true
 check "silent agent: the desktop goes offline" wait_for 15 bash -c \
 	"curl -s --cacert '$PKI/ca.pem' --cert '$PKI/admin-root.pem' --key '$PKI/admin-root.key' '$U/admin/desktops/a1/desk' | grep -q '\"offline\"'"

@@ -110,7 +110,7 @@ check "the client notices the drop and reconnects" \
 	wait_for 30 bash -c "[ \$(grep -c 'showing the desktop' '$T/c1.log') -ge 2 ]"
 check "with a fresh ticket from the broker, for the same session" \
 	bash -c "[ \$(grep -c 'the broker gave desktop' '$T/c1.log') -gt $before ] && grep -q 'session ${SESSION:0:8}, resumed' '$T/c1.log'"
-kill "$C1" 2>/dev/null || true
+end "$C1"
 wait "$C1" 2>/dev/null || true
 check "closing the client logs out of the broker (the token is revoked)" \
 	grep -q 'logged out of the broker' "$T/c1.log"
@@ -125,7 +125,7 @@ check "the kiosk logs in and shows its desktop by itself" \
 	wait_for 30 grep -q 'showing the desktop' "$T/kiosk.log"
 check "the kiosk uses its only pool" grep -q 'the broker gave desktop desk on hostA' "$T/kiosk.log"
 check "the kiosk shows no login screen" bash -c "! DISPLAY=:$CDISP xdotool search --onlyvisible --name 'log in' >/dev/null"
-kill "$K" 2>/dev/null || true
+end "$K"
 wait "$K" 2>/dev/null || true
 
 # 4. highrise-probe logs in through the broker the same way (the client core's broker_login).

@@ -52,7 +52,7 @@ screen_size() { xdpyinfo -display ":$1" | awk '/dimensions:/{print $2}'; }
 is_size() { [ "$(screen_size "$1")" = "$2" ]; }
 our_modes() { xrandr -display ":$1" --verbose | grep -c 'highrise-' || true; }
 stop_client() {
-	kill "$1" 2>/dev/null || true
+	end "$1"
 	wait "$1" 2>/dev/null || true
 }
 

@@ -87,7 +87,7 @@ PAREC=$LAST_PID
 off=$(wc -l <"$HR_VM_SERIAL")
 python3 "$VM/vmctl.py" --monitor "$HR_VM_MONITOR" type "hr-tone 4 600" >/dev/null
 check "the guest played its tone" wait_for 60 grep -q "HIGHRISE-VM-TONE-END rc=0" "$HR_VM_SERIAL"
-kill "$PAREC" 2>/dev/null || true
+end "$PAREC"
 analyze "$T/vm-sound.raw"
 check "the VM's 600 Hz tone plays on the client's speakers (600 +- 5: $HZ)" near "$HZ" 600 5
 check "loud enough to be the tone, not noise ($DB dBFS)" python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > -40 else 1)' "$DB"

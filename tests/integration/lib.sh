@@ -18,9 +18,9 @@ CLEANUPS=()
 cleanup() {
 	local rc=$?
 	for c in "${CLEANUPS[@]}"; do eval "$c" || true; done
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	end "${PIDS[@]}"
 	sleep 0.2
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do ours "$p" && kill -9 "$p" 2>/dev/null || true; done
 	if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
 		echo "--- logs kept in $T ---"
 		for f in "$T"/*.log; do
@@ -35,6 +35,17 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+
+# ours PID: PID is still a process this test's shell started. A process that ended gives its
+# PID back, and with pid_max 32768 and a dozen tests polling in parallel the PID is soon
+# another test's (an Xvfb killed that way took client_input down in CI): never signal it then.
+ours() { [ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ]; }
+# end PID...: SIGTERM to those of them still ours (see ours); for processes that may have
+# ended by themselves already
+end() {
+	local p
+	for p in "$@"; do ours "$p" && kill "$p" 2>/dev/null || true; done
+}
 
 say() { printf '%s\n' "$*"; }
 pass() {
@@ -100,26 +111,9 @@ json() {
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=eval(sys.argv[2]); print(r)' "$1" "$2"
 }
 
-# start_xvfb [SIZE]: an X server on a display number it picks itself (-displayfd), so two
-# tests (or two test runs: X's abstract sockets are shared across chroots) never take the
-# same one; sets DISPLAY_NUM and waits until the server answers.
-start_xvfb() {
-	Xvfb -displayfd 5 -screen 0 "${1:-1920x1080x24}" -nolisten tcp 5>"$T/xvfb.display" \
-		>"$T/xvfb.log" 2>&1 &
-	PIDS+=($!)
-	wait_for 20 test -s "$T/xvfb.display" || {
-		fail "Xvfb did not start (see xvfb.log)"
-		exit 1
-	}
-	DISPLAY_NUM=$(tr -dc 0-9 <"$T/xvfb.display")
-	wait_for 20 xdpyinfo -display ":$DISPLAY_NUM" || {
-		fail "Xvfb :$DISPLAY_NUM does not answer"
-		exit 1
-	}
-}
-
-# xvfb NAME SIZE: one more X server (a display number it picks itself), log in $T/NAME.log;
-# sets XVFB_DISPLAY
+# xvfb NAME SIZE: an X server on a display number it picks itself (-displayfd), so two tests
+# (or two test runs: X's abstract sockets are shared across chroots) never take the same
+# one; log in $T/NAME.log; sets XVFB_DISPLAY once the server answers
 xvfb() {
 	local name=$1 size=$2
 	Xvfb -displayfd 5 -screen 0 "$size" -nolisten tcp 5>"$T/$name.display" >"$T/$name.log" 2>&1 &
@@ -127,6 +121,12 @@ xvfb() {
 	wait_for 20 grep -q '[0-9]' "$T/$name.display" || { fail "Xvfb ($name) did not start"; exit 1; }
 	XVFB_DISPLAY=$(tr -dc 0-9 <"$T/$name.display")
 	wait_for 20 xdpyinfo -display ":$XVFB_DISPLAY" || { fail "Xvfb :$XVFB_DISPLAY does not answer"; exit 1; }
+}
+
+# start_xvfb [SIZE]: the test's desktop X server (log xvfb.log); sets DISPLAY_NUM
+start_xvfb() {
+	xvfb xvfb "${1:-1920x1080x24}"
+	DISPLAY_NUM=$XVFB_DISPLAY
 }
 
 # client_display [SIZE]: an X server with openbox for the GTK client (a real window manager:
