@@ -164,20 +164,29 @@ static char *json_text(cJSON *j)
 	return s;
 }
 
-static char *error_text(const char *error, const char *hint)
+/* {"error", "hint"?, "code"?}: code only where a program acts on it (routes.h's API_CODE_*) */
+static char *error_text(const char *error, const char *hint, const char *code)
 {
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "error", error);
 	if (hint)
 		cJSON_AddStringToObject(j, "hint", hint);
+	if (code)
+		cJSON_AddStringToObject(j, "code", code);
 	return json_text(j);
+}
+
+static void job_error_code(struct job *j, int status, const char *error, const char *hint,
+			   const char *code)
+{
+	j->status = status;
+	free(j->reply);
+	j->reply = error_text(error, hint, code);
 }
 
 static void job_error(struct job *j, int status, const char *error, const char *hint)
 {
-	j->status = status;
-	free(j->reply);
-	j->reply = error_text(error, hint);
+	job_error_code(j, status, error, hint, NULL);
 }
 
 static void job_ok(struct job *j, int status, cJSON *body)
@@ -245,7 +254,7 @@ static void send_json(struct evhttp_request *req, int status, const char *text, 
 
 static void reply_error(struct evhttp_request *req, int status, const char *error, const char *hint)
 {
-	char *t = error_text(error, hint);
+	char *t = error_text(error, hint, NULL);
 	send_json(req, status, t, 0, NULL);
 	free(t);
 }
@@ -524,8 +533,8 @@ static void run_heartbeat(struct worker *w, struct job *j)
 	desktop_report_free(&d);
 	api_register_free(&hb);
 	if (rc == -ENOENT) {
-		job_error(j, 404, "this agent is not registered",
-			  "POST /api/v1/agent/register first");
+		job_error_code(j, 404, "this agent is not registered",
+			       "POST /api/v1/agent/register first", API_CODE_NOT_REGISTERED);
 		return;
 	}
 	if (rc < 0) {
@@ -1212,7 +1221,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (path.method != method_of(cmd)) {
 		char hint[64], *t;
 		snprintf(hint, sizeof(hint), "this path takes %s", route_method_name(path.method));
-		t = error_text("method not allowed", hint);
+		t = error_text("method not allowed", hint, NULL);
 		send_json(req, 405, t, 0, route_method_name(path.method));
 		free(t);
 		return;
@@ -1305,7 +1314,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 			log_warn("login for '%s' from %s slowed down: too many attempts",
 				 loggable(j->login.user), j->peer);
 			snprintf(hint, sizeof(hint), "wait %d s before trying again", secs);
-			t = error_text("too many login attempts", hint);
+			t = error_text("too many login attempts", hint, NULL);
 			send_json(req, 429, t, secs, NULL);
 			free(t);
 			job_free(j);

@@ -8,7 +8,7 @@
  * codes: 0 done, 1 the broker refused (its error is printed), 2 usage,
  * 3 the broker could not be reached (TLS or network; the reason is printed).
  */
-#include "https.h"
+#include "brokerapi.h"
 #include "routes.h"
 
 #include <cjson/cJSON.h>
@@ -99,29 +99,6 @@ static bool command_help(int argc, char **argv)
 	if (any)
 		printf("(" PROG " --help: the options and every command)\n");
 	return any;
-}
-
-/* ---- one HTTPS request (proto/https.h) ---- */
-
-/*
- * method path [body] -> status and the answer's body (malloc'd). Returns
- * 0, or -1 with a sentence in err when the broker could not be reached.
- */
-static int https(const struct opts *o, const char *method, const char *path, const char *body,
-		 int *status, char **out, char *err, size_t errlen)
-{
-	struct https_target t = {.url = o->broker,
-				 .ca_file = o->ca,
-				 .cert_file = o->cert && o->cert[0] ? o->cert : NULL,
-				 .key_file = o->key,
-				 .timeout_ms = 30000};
-	struct https_response res;
-
-	if (https_request(&t, "the broker", method, path, NULL, body, &res, err, errlen) < 0)
-		return -1;
-	*status = res.status;
-	*out = res.body; /* ours now */
-	return 0;
 }
 
 /* ---- output ---- */
@@ -218,48 +195,47 @@ static void print_table(const cJSON *rows)
 	}
 }
 
-/* Sends the request and prints the answer; returns the exit code. */
+/* Sends the request (brokerapi.h) and prints the answer; returns the exit code. */
 static int call(const struct opts *o, const char *method, const char *path, cJSON *body,
 		const char *done_msg)
 {
-	char err[512], *text = body ? cJSON_PrintUnformatted(body) : NULL, *resp = NULL;
-	cJSON *j;
-	int status = 0, rc;
+	struct https_target broker = {.url = o->broker,
+				      .ca_file = o->ca,
+				      .cert_file = o->cert && o->cert[0] ? o->cert : NULL,
+				      .key_file = o->key,
+				      .timeout_ms = 30000};
+	struct bapi_answer a;
+	char err[512];
+	int rc = bapi_call(&broker, method, path, NULL, body, &a, err, sizeof(err));
 
 	cJSON_Delete(body);
-	rc = https(o, method, path, text, &status, &resp, err, sizeof(err));
-	free(text);
+	if (o->json && a.body)
+		printf("%s", a.body);
+	if (rc == -HR_EBROKER_REFUSED || rc == -HR_EBROKER_FAILED || rc == -HR_EBROKER_ANSWER) {
+		if (rc == -HR_EBROKER_ANSWER)
+			fprintf(stderr, PROG ": %s\n", err);
+		else
+			fprintf(stderr, PROG ": the broker refused (%d): %s\n", a.status, err);
+		bapi_answer_deinit(&a);
+		return EXIT_REFUSED;
+	}
 	if (rc < 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return EXIT_UNREACHABLE;
 	}
-	j = cJSON_Parse(resp);
-	if (status >= 400) {
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-		const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "hint");
-		if (o->json)
-			printf("%s", resp);
-		fprintf(stderr, PROG ": the broker refused (%d): %s%s%s\n", status,
-			cJSON_IsString(e) ? e->valuestring : "(no reason given)",
-			cJSON_IsString(h) ? "; " : "", cJSON_IsString(h) ? h->valuestring : "");
-		cJSON_Delete(j);
-		free(resp);
-		return EXIT_REFUSED;
-	}
 	if (o->json) {
-		printf("%s", resp);
 	} else if (done_msg) {
 		printf("%s\n", done_msg);
 	} else {
-		cJSON *c;
+		cJSON *c, *j = a.json;
 		cJSON_ArrayForEach(c, j)
 		{
 			if (cJSON_IsArray(c))
 				print_table(c);
 		}
-		if (j && !cJSON_GetArrayItem(j, 0))
+		if (!cJSON_GetArrayItem(j, 0))
 			printf("(none)\n");
-		else if (j && !cJSON_IsArray(j->child)) {
+		else if (!cJSON_IsArray(j->child)) {
 			/* a single object: name value lines */
 			cJSON_ArrayForEach(c, j)
 			{
@@ -269,8 +245,7 @@ static int call(const struct opts *o, const char *method, const char *path, cJSO
 			}
 		}
 	}
-	cJSON_Delete(j);
-	free(resp);
+	bapi_answer_deinit(&a);
 	return EXIT_OK;
 }
 

@@ -19,6 +19,12 @@
 
 #include <stddef.h>
 
+/*
+ * The "code" of a refusal ({"error", "hint", "code"}), set only where a
+ * program decides by it; people read "error" (docs/broker-api.md, Errors).
+ */
+#define API_CODE_NOT_REGISTERED "not_registered" /* heartbeat/sessions: register again */
+
 enum api_route {
 	API_NONE = 0,
 	API_LOGIN,		 /* POST /api/v1/login */

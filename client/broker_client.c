@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The broker's user API for clients (broker_client.h) over proto/https.h,
- * with cJSON for the bodies.
+ * The broker's user API for clients (broker_client.h) over brokerapi.h.
  */
 #include "broker_client.h"
+#include "brokerapi.h"
 #include "error.h"
-#include "https.h"
 #include "log.h"
 #include "session.h"
 
@@ -105,69 +104,49 @@ static int call(struct broker_client *bc, const char *method, const char *path, 
 				 .ca_file = bc->ca_file,
 				 .pin_sha256 = bc->pin,
 				 .timeout_ms = bc->timeout_ms};
-	struct https_response res;
-	char *text = NULL;
-	cJSON *ans;
+	struct bapi_answer a;
 	int rc;
 
 	*j = NULL;
+	rc = bapi_call(&t, method, path, auth ? bc->token : NULL, body, &a, err, errlen);
 	if (retry_after_s)
-		*retry_after_s = -1;
-	if (body) {
-		text = cJSON_PrintUnformatted(body);
-		if (!text) {
-			hr_errorf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	rc = https_request(&t, "the broker", method, path, auth ? bc->token : NULL, text, &res, err,
-			   errlen);
-	if (text) {
-		OPENSSL_cleanse(text, strlen(text)); /* a password may be in it */
-		free(text);
-	}
-	if (rc < 0)
-		return rc == -HTTPS_EUNTRUSTED	? -EPERM
-		       : rc == -HTTPS_EURL	? -EINVAL
-		       : rc == -HTTPS_EFILE	? -EINVAL
-		       : rc == -HTTPS_EPROTOCOL ? -EPROTO
-						: -EHOSTUNREACH;
-	ans = cJSON_Parse(res.body);
-	if (res.status >= 200 && res.status < 300) {
-		https_response_deinit(&res);
-		if (!cJSON_IsObject(ans)) {
-			cJSON_Delete(ans);
-			hr_errorf(err, errlen, "the broker's answer is not a JSON object");
-			return -EPROTO;
-		}
-		*j = ans;
+		*retry_after_s = a.retry_after_s;
+	switch (rc) {
+	case 0:
+		*j = a.json;
+		a.json = NULL;
+		bapi_answer_deinit(&a);
 		return 0;
+	case -HR_EBROKER_REFUSED:
+	case -HR_EBROKER_FAILED:
+		break;
+	case -ENOMEM:
+		return rc;
+	case -HTTPS_EUNTRUSTED:
+		return -EPERM;
+	case -HTTPS_EURL:
+	case -HTTPS_EFILE:
+		return -EINVAL;
+	case -HTTPS_EPROTOCOL:
+	case -HR_EBROKER_ANSWER:
+		bapi_answer_deinit(&a);
+		return -EPROTO;
+	default:
+		return -EHOSTUNREACH;
 	}
-	{
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(ans, "error");
-		const cJSON *h = cJSON_GetObjectItemCaseSensitive(ans, "hint");
-		char why[512];
-		snprintf(why, sizeof(why), "%s%s%s",
-			 cJSON_IsString(e) ? e->valuestring : "the broker refused",
-			 cJSON_IsString(h) ? ": " : "", cJSON_IsString(h) ? h->valuestring : "");
-		hr_errorf(err, errlen, "%s", why);
-	}
-	if (retry_after_s)
-		*retry_after_s = res.retry_after_s;
 	rc = -EPROTO;
-	if (res.status == 401 && auth) {
+	if (a.status == 401 && auth) {
 		rc = -EKEYEXPIRED;
 		OPENSSL_cleanse(bc->token, sizeof(bc->token));
-	} else if (res.status == 429 || (res.status == 503 && res.retry_after_s >= 0)) {
+	} else if (a.status == 429 || (a.status == 503 && a.retry_after_s >= 0)) {
 		rc = -EAGAIN;
 	}
 	for (; map && map->status; map++)
-		if (map->status == res.status) {
+		if (map->status == a.status) {
 			rc = map->code;
 			break;
 		}
-	cJSON_Delete(ans);
-	https_response_deinit(&res);
+	bapi_answer_deinit(&a);
 	return rc;
 }
 

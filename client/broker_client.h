@@ -9,7 +9,7 @@
  * and the tests share it.
  *
  * The login token is kept in memory only and wiped when replaced or freed;
- * the password is never kept. Every call blocks (proto/https.h, bounded by
+ * the password is never kept. Every call blocks (brokerapi/https.h, bounded by
  * timeout_ms): call it from a worker thread, never from a UI or event loop.
  * One broker_client is used by one thread at a time.
  *

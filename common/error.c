@@ -50,6 +50,12 @@ const char *hr_strerror(int err)
 		return "the server's certificate is not trusted";
 	case HR_EHTTPS_PROTOCOL:
 		return "the server's answer is not the HTTP expected";
+	case HR_EBROKER_REFUSED:
+		return "the broker refused";
+	case HR_EBROKER_FAILED:
+		return "the broker failed to answer (a server error)";
+	case HR_EBROKER_ANSWER:
+		return "the broker's answer is not the JSON expected";
 	default:
 		break;
 	}

@@ -36,12 +36,17 @@ enum hr_error {
 	/* TLS (proto/tls.h) */
 	HR_ETLS = HR_ERR_BASE - 60,
 
-	/* HTTPS calls to the broker's API (proto/https.h's HTTPS_E*, negated) */
+	/* HTTPS calls to the broker's API (brokerapi/https.h's HTTPS_E*, negated) */
 	HR_EHTTPS_URL = HR_ERR_BASE - 80,
 	HR_EHTTPS_FILE = HR_ERR_BASE - 81,
 	HR_EHTTPS_UNREACHABLE = HR_ERR_BASE - 82,
 	HR_EHTTPS_UNTRUSTED = HR_ERR_BASE - 83,
 	HR_EHTTPS_PROTOCOL = HR_ERR_BASE - 84,
+
+	/* the broker's answers (brokerapi/brokerapi.h) */
+	HR_EBROKER_REFUSED = HR_ERR_BASE - 90, /* a 4xx */
+	HR_EBROKER_FAILED = HR_ERR_BASE - 91,  /* a 5xx */
+	HR_EBROKER_ANSWER = HR_ERR_BASE - 92,  /* a 2xx that is not a JSON object */
 
 	HR_ERR_LAST = HR_ERR_BASE - 99,
 };

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker_link.h"
 
+#include "brokerapi.h"
 #include "capture.h"
 #include "clock.h"
-#include "https.h"
+#include "error.h"
 #include "log.h"
 #include "queue.h"
+#include "routes.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -183,7 +185,7 @@ static bool collect(struct broker_link *l, int timeout_ms, bool until_deadline)
 
 enum call_result {
 	CALL_OK,	     /* 2xx; *json parsed (may be NULL when not JSON) */
-	CALL_NOT_REGISTERED, /* 404 "this agent is not registered" */
+	CALL_NOT_REGISTERED, /* 404 with the code "not_registered" */
 	CALL_REFUSED,	     /* another 4xx: err says why */
 	CALL_UNAVAILABLE,    /* 5xx, or no answer: err says why */
 };
@@ -191,42 +193,29 @@ enum call_result {
 static enum call_result call(struct broker_link *l, const char *path, cJSON *body, cJSON **json,
 			     char *err, size_t errlen)
 {
-	struct https_response res = {0};
-	char *text = cJSON_PrintUnformatted(body);
+	struct bapi_answer a;
+	char why[512];
 	enum call_result r;
-	int rc;
+	int rc = bapi_call(&l->target, "POST", path, NULL, body, &a, why, sizeof(why));
 
 	*json = NULL;
-	if (!text) {
-		snprintf(err, errlen, "out of memory");
-		return CALL_UNAVAILABLE;
-	}
-	rc = https_request(&l->target, "the broker", "POST", path, NULL, text, &res, err, errlen);
-	free(text);
-	if (rc < 0)
-		return CALL_UNAVAILABLE;
-	*json = cJSON_Parse(res.body);
-	if (res.status >= 200 && res.status < 300) {
+	if (rc == 0) {
 		r = CALL_OK;
-	} else {
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(*json, "error");
-		const cJSON *h = cJSON_GetObjectItemCaseSensitive(*json, "hint");
-		const char *es = cJSON_IsString(e) ? e->valuestring : "no reason given";
-
-		snprintf(err, errlen, "the broker answered %d to %s: %s%s%s", res.status, path, es,
-			 cJSON_IsString(h) ? " (" : "", cJSON_IsString(h) ? h->valuestring : "");
-		if (cJSON_IsString(h) && strlen(err) + 2 < errlen)
-			strcat(err, ")");
-		if (res.status == 404 && strstr(es, "not registered"))
+		*json = a.json;
+		a.json = NULL;
+	} else if (a.status) {
+		hr_errorf(err, errlen, "the broker answered %d to %s: %s", a.status, path, why);
+		if (a.status == 404 && strcmp(a.code, API_CODE_NOT_REGISTERED) == 0)
 			r = CALL_NOT_REGISTERED;
-		else if (res.status >= 400 && res.status < 500)
+		else if (rc == -HR_EBROKER_REFUSED)
 			r = CALL_REFUSED;
 		else
 			r = CALL_UNAVAILABLE;
-		cJSON_Delete(*json);
-		*json = NULL;
+	} else {
+		hr_errorf(err, errlen, "%s", why);
+		r = CALL_UNAVAILABLE;
 	}
-	https_response_deinit(&res);
+	bapi_answer_deinit(&a);
 	if (r == CALL_OK || r == CALL_NOT_REGISTERED || r == CALL_REFUSED)
 		l->last_ok_ms = mono_ms(); /* the broker is there */
 	return r;

@@ -7,7 +7,7 @@
  * heartbeat with the desktops' console states, report session events, and
  * hand the broker's "end this session" orders back to the agent.
  *
- * All HTTPS calls (proto/https.h, mutual TLS with the agent's certificate)
+ * All HTTPS calls (brokerapi.h, mutual TLS with the agent's certificate)
  * block, so they run on the link's own thread ("hr-broker"). The loop
  * thread talks to it only through bounded queues (STYLE.md "Loops and
  * threads"):

@@ -603,6 +603,25 @@ fail:
 	return -1;
 }
 
+/* fuzz_brokerapi: the broker's answers as they come off the wire (docs/broker-api.md) */
+static int brokerapi_seeds(const char *dir)
+{
+	static const char *const answers[][2] = {
+		{"ok", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+		       "29\r\n\r\n{\"pools\":[{\"name\":\"office\"}]}"},
+		{"refused", "HTTP/1.1 404 Not Found\r\nContent-Length: 88\r\n\r\n{\"error\":\"this "
+			    "agent is not registered\",\"hint\":\"register first\",\"code\":"
+			    "\"not_registered\"}"},
+		{"busy", "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\n\r\n{\"error\":"
+			 "\"too many login attempts\"}"},
+		{"failed", "HTTP/1.0 503 Service Unavailable\r\n\r\n[1,2]"},
+	};
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++)
+		if (write_file(dir, answers[i][0], answers[i][1], strlen(answers[i][1])) < 0)
+			return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -612,7 +631,7 @@ int main(int argc, char **argv)
 		{"fuzz_proto", proto_seeds},	     {"fuzz_config", config_seeds},
 		{"fuzz_ticket", ticket_seeds},	     {"fuzz_broker_api", broker_api_seeds},
 		{"fuzz_wlink", wlink_seeds},	     {"fuzz_client_opus", client_opus_seeds},
-		{"fuzz_agent_mic", agent_mic_seeds},
+		{"fuzz_agent_mic", agent_mic_seeds}, {"fuzz_brokerapi", brokerapi_seeds},
 	};
 
 	if (argc != 2) {

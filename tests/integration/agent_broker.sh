@@ -189,6 +189,20 @@ wait "$PROBE" || true
 say "BYE: $(json "$T/c4.probe" 'd["bye"]' 2>/dev/null)"
 check "the probe prints the logoff reason" grep -q "the session was logged off" "$T/c4.probe"
 
+# 5c. A broker that does not know the agent (restarted on an empty database): its heartbeat
+#     answer's code "not_registered" (not its English text) makes the agent register again.
+regs=$(grep -c 'registered with the broker at' "$T/agent.log")
+kill "$BROKER_PID"
+wait "$BROKER_PID" 2>/dev/null || true
+bg broker2 "$BUILD/broker/highrise-broker" --listen "127.0.0.1:$BPORT" --store "sqlite:$T/broker2.db" \
+	--tls.cert_file "$PKI/broker-127.0.0.1.pem" --tls.key_file "$PKI/broker-127.0.0.1.key" \
+	--tls.ca_file "$PKI/ca.pem" --ticket.key_file "$PKI/ticket.key" \
+	--agent.heartbeat_window_s 3 --log.level debug
+check "a broker that forgot the agent: the agent hears so and registers again" \
+	wait_for 20 bash -c "grep -q 'the broker does not know this agent' '$T/agent.log' &&
+		[ \$(grep -c 'registered with the broker at' '$T/agent.log') -gt $regs ]"
+check "the new broker lists the agent" wait_for 10 bash -c "'$BUILD/broker/highrisectl' agent list | grep -q '^a1 '"
+
 # 6. SIGTERM: the agent stops promptly (the link thread does not hold it up).
 kill -TERM "$AGENT_PID"
 rc=0

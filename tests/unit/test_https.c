@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proto/https.h against a real TLS 1.3 server on loopback (a thread of this
+ * brokerapi/https.h against a real TLS 1.3 server on loopback (a thread of this
  * test using OpenSSL directly, with certificates from certs/highrise-certs):
  * the request as sent (method, path, Host, bearer, body), answers of every
  * shape (status, Retry-After, no Content-Length, over-long, not HTTP),
  * verification (foreign CA, wrong host, pin right and wrong, pin alone),
  * mutual TLS, and the network failures (refused, silent server, bad URL).
+ * Then brokerapi.h's bapi_call over it: a JSON object answer, a refusal's
+ * error, hint and code, a server error, an answer that is not an object, and
+ * the error codes of both in common/error.h's range.
  */
+#include "brokerapi.h"
 #include "check.h"
 #include "https.h"
+#include "routes.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -45,8 +50,11 @@ enum answer_kind {
 	ANSWER_DIRTY,	  /* 200, then a close without close_notify (libevent's evhttp) */
 	ANSWER_TRUNCATED, /* Content-Length 100, 10 bytes, a close without close_notify */
 	ANSWER_NOT_HTTP,
-	ANSWER_HUGE,   /* more than HTTPS_RESPONSE_MAX */
-	ANSWER_SILENT, /* accepts TCP, never speaks TLS */
+	ANSWER_HUGE,	   /* more than HTTPS_RESPONSE_MAX */
+	ANSWER_SILENT,	   /* accepts TCP, never speaks TLS */
+	ANSWER_REFUSED,	   /* 404 {"error", "hint", "code"} */
+	ANSWER_FAILED,	   /* 503 {"error"} with Retry-After */
+	ANSWER_NOT_OBJECT, /* 200 with a JSON array */
 };
 
 struct server {
@@ -151,6 +159,26 @@ static void *serve(void *arg)
 	}
 	case ANSWER_SILENT:
 		break;
+	case ANSWER_REFUSED: {
+		const char *b = "{\"error\":\"this agent is not registered\",\"hint\":\"register "
+				"first\",\"code\":\"not_registered\"}";
+		char a[512];
+		snprintf(a, sizeof(a), "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\n\r\n%s",
+			 strlen(b), b);
+		SSL_write(ssl, a, (int)strlen(a));
+		break;
+	}
+	case ANSWER_FAILED: {
+		const char *a = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\n"
+				"Content-Length: 19\r\n\r\n{\"error\":\"no desk\"}";
+		SSL_write(ssl, a, (int)strlen(a));
+		break;
+	}
+	case ANSWER_NOT_OBJECT: {
+		const char *a = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n[1]";
+		SSL_write(ssl, a, (int)strlen(a));
+		break;
+	}
 	}
 	SSL_shutdown(ssl);
 out:
@@ -209,8 +237,9 @@ static int certs(const char *dir, const char *args)
 /* The error codes sit in common/error.h's range, never on an errno. */
 static void test_error_codes(void)
 {
-	const int codes[] = {HTTPS_EURL, HTTPS_EFILE, HTTPS_EUNREACHABLE, HTTPS_EUNTRUSTED,
-			     HTTPS_EPROTOCOL};
+	const int codes[] = {HTTPS_EURL,	 HTTPS_EFILE,	    HTTPS_EUNREACHABLE,
+			     HTTPS_EUNTRUSTED,	 HTTPS_EPROTOCOL,   -HR_EBROKER_REFUSED,
+			     -HR_EBROKER_FAILED, -HR_EBROKER_ANSWER};
 	printf("case: error codes\n");
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		CHECK(-codes[i] < HR_ERR_BASE && -codes[i] > HR_ERR_LAST);
@@ -251,6 +280,89 @@ static void test_parse_url(void)
 		CHECK_INT_EQ(https_parse_url(bad[i], h, sizeof(h), p, sizeof(p)), -HTTPS_EURL);
 }
 
+/* bapi_call: what each kind of answer becomes */
+static void test_bapi(const char *crt, const char *key, const char *ca)
+{
+	struct server s;
+	struct bapi_answer a;
+	char err[512];
+	cJSON *body = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(body, "password", "pw 1");
+	printf("case: bapi_call, a JSON object\n");
+	server_start(&s, crt, key, NULL, ANSWER_OK);
+	{
+		struct https_target t = {.url = url_of("127.0.0.1", s.port), .ca_file = ca};
+		CHECK_INT_EQ(
+			bapi_call(&t, "POST", "/api/v1/login", "tok", body, &a, err, sizeof(err)),
+			0);
+		CHECK_INT_EQ(a.status, 200);
+		CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a.json, "ok")));
+		CHECK_STR_EQ(a.body, "{\"ok\":true}");
+		CHECK_STR_EQ(a.code, "");
+		bapi_answer_deinit(&a);
+	}
+	server_stop(&s);
+	CHECK(strstr(s.request, "\r\n\r\n{\"password\":\"pw 1\"}") != NULL);
+	CHECK(strstr(s.request, "\r\nAuthorization: Bearer tok\r\n") != NULL);
+
+	printf("case: bapi_call, a refusal with error, hint and code\n");
+	server_start(&s, crt, key, NULL, ANSWER_REFUSED);
+	{
+		struct https_target t = {.url = url_of("127.0.0.1", s.port), .ca_file = ca};
+		CHECK_INT_EQ(bapi_call(&t, "POST", "/api/v1/agent/heartbeat", NULL, NULL, &a, err,
+				       sizeof(err)),
+			     -HR_EBROKER_REFUSED);
+		CHECK_INT_EQ(a.status, 404);
+		CHECK_STR_EQ(a.code, API_CODE_NOT_REGISTERED);
+		CHECK_STR_EQ(err, "this agent is not registered; register first");
+		CHECK(a.json != NULL);
+		bapi_answer_deinit(&a);
+	}
+	server_stop(&s);
+
+	printf("case: bapi_call, a server error\n");
+	server_start(&s, crt, key, NULL, ANSWER_FAILED);
+	{
+		struct https_target t = {.url = url_of("127.0.0.1", s.port), .ca_file = ca};
+		CHECK_INT_EQ(
+			bapi_call(&t, "GET", "/api/v1/pools", NULL, NULL, &a, err, sizeof(err)),
+			-HR_EBROKER_FAILED);
+		CHECK_INT_EQ(a.status, 503);
+		CHECK_INT_EQ(a.retry_after_s, 3);
+		CHECK_STR_EQ(err, "no desk");
+		CHECK_STR_EQ(a.code, "");
+		bapi_answer_deinit(&a);
+	}
+	server_stop(&s);
+
+	printf("case: bapi_call, a 2xx that is not a JSON object\n");
+	server_start(&s, crt, key, NULL, ANSWER_NOT_OBJECT);
+	{
+		struct https_target t = {.url = url_of("127.0.0.1", s.port), .ca_file = ca};
+		CHECK_INT_EQ(
+			bapi_call(&t, "GET", "/api/v1/pools", NULL, NULL, &a, err, sizeof(err)),
+			-HR_EBROKER_ANSWER);
+		CHECK_INT_EQ(a.status, 200);
+		CHECK_STR_EQ(a.body, "[1]");
+		CHECK(strstr(err, "not a JSON object") != NULL);
+		bapi_answer_deinit(&a);
+	}
+	server_stop(&s);
+
+	printf("case: bapi_call, no broker there\n");
+	{
+		struct https_target t = {.url = url_of("127.0.0.1", 1), .ca_file = ca};
+		CHECK_INT_EQ(bapi_call(&t, "GET", "/", NULL, NULL, &a, err, sizeof(err)),
+			     -HTTPS_EUNREACHABLE);
+		CHECK_INT_EQ(a.status, 0);
+		CHECK(a.body == NULL && a.json == NULL);
+		CHECK(strstr(err, "cannot reach the broker") != NULL);
+		bapi_answer_deinit(&a);
+	}
+	cJSON_Delete(body);
+}
+
 int main(void)
 {
 	const char *src = getenv("HIGHRISE_SOURCE_DIR"), *tmpdir = getenv("TMPDIR");
@@ -287,6 +399,7 @@ int main(void)
 
 	test_error_codes();
 	test_parse_url();
+	test_bapi(crt, key, ca);
 
 	printf("case: a JSON request with a bearer token\n");
 	server_start(&s, crt, key, NULL, ANSWER_OK);

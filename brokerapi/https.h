@@ -69,6 +69,15 @@ int https_request(const struct https_target *t, const char *who, const char *met
 		  const char *path, const char *bearer, const char *json_body,
 		  struct https_response *res, char *err, size_t errlen);
 
+/*
+ * The answer's head and body, as https_request reads them (exposed for
+ * tests/fuzz/fuzz_brokerapi.c): raw holds n bytes and a NUL at raw[n]. 0
+ * with res->status, retry_after_s, len and body (moved to raw's start: body
+ * == raw, the caller's), or -1 when it is not an HTTP/1.x answer, chunked,
+ * or shorter than its Content-Length.
+ */
+int https_parse_response(char *raw, size_t n, struct https_response *res);
+
 /* Frees res->body; res may be reused. */
 void https_response_deinit(struct https_response *res);
 

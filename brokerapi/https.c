@@ -244,7 +244,7 @@ static int read_all(SSL *ssl, char **out, size_t *outlen, char *why, size_t whyl
 }
 
 /* Splits raw "HTTP/1.x NNN ...\r\n headers \r\n\r\n body" into res. */
-static int parse_answer(char *raw, size_t n, struct https_response *res)
+int https_parse_response(char *raw, size_t n, struct https_response *res)
 {
 	char *body = strstr(raw, "\r\n\r\n"), *h;
 	long clen = -1;
@@ -255,6 +255,8 @@ static int parse_answer(char *raw, size_t n, struct https_response *res)
 	*body = '\0';
 	body += 4;
 	res->retry_after_s = -1;
+	res->body = NULL;
+	res->len = 0;
 	for (h = strstr(raw, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
 		const char *line = h + 2;
 		if (strncasecmp(line, "Content-Length:", 15) == 0)
@@ -371,7 +373,7 @@ int https_request(const struct https_target *t, const char *who, const char *met
 		hr_errorf(err, errlen, "lost the connection to %s at %s: %s", who, hostport, why);
 		goto out;
 	}
-	if (parse_answer(raw, rawlen, res) < 0) {
+	if (https_parse_response(raw, rawlen, res) < 0) {
 		hr_errorf(err, errlen, "the answer of %s at %s is not HTTP/1.1 as expected", who,
 			  hostport);
 		rc = -HTTPS_EPROTOCOL;
