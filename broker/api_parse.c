@@ -13,22 +13,6 @@
 
 #define SEGMENTS_MAX 8
 
-bool api_name_ok(const char *s)
-{
-	size_t n = 0;
-	if (!s)
-		return false;
-	for (; s[n]; n++) {
-		char c = s[n];
-		if (n >= API_NAME_MAX)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '@' || c == '-'))
-			return false;
-	}
-	return n > 0;
-}
-
 /* Splits "a/b/c" into at most SEGMENTS_MAX pieces of buf; -1 when more or one is empty. */
 static int split(char *buf, char *seg[SEGMENTS_MAX])
 {
@@ -87,7 +71,7 @@ int api_parse_path(const char *uri, enum api_method method, struct api_path *out
 		for (int i = 0; i < n; i++) {
 			if (pseg[i][0] != '{')
 				continue;
-			if (!api_name_ok(seg[i])) {
+			if (!hr_name_ok(seg[i])) {
 				*why = "a name in the path is not valid";
 				return -EINVAL;
 			}
@@ -310,7 +294,7 @@ static int parse_desktops(const cJSON *ds, struct api_register *out, const char 
 				out->reasons[i][0] =
 					'\0'; /* an up desktop has nothing to explain */
 		}
-		if (!api_name_ok(name) || i >= n) {
+		if (!hr_name_ok(name) || i >= n) {
 			*why = "each desktop must be a name ([A-Za-z0-9._@-], 1..128) or "
 			       "{\"name\": ..., \"up\": true|false}";
 			return -EINVAL;
@@ -453,7 +437,7 @@ int api_parse_events(const char *body, size_t len, struct api_events *out, const
 			*why = "an event's \"session\" must be the 32 hex digits of a session id";
 			goto fail;
 		}
-		if (!cJSON_IsString(desk) || !api_name_ok(desk->valuestring)) {
+		if (!cJSON_IsString(desk) || !hr_name_ok(desk->valuestring)) {
 			*why = "an event's \"desktop\" must be a desktop name";
 			goto fail;
 		}

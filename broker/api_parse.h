@@ -17,18 +17,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "name.h"
 #include "routes.h" /* enum api_route, api_method, api_auth: the table */
 
-#define API_NAME_MAX	  128  /* users, groups, pools, agents, desktops (= STORE_NAME_MAX) */
-#define API_PASSWORD_MAX  1024 /* = PASSWORD_MAX */
-#define API_DESKTOPS_MAX  1024 /* per agent registration */
-#define API_TOKEN_LEN	  32   /* random bytes of a login token */
-#define API_TOKEN_TEXT	  44   /* base64url of them, no padding, + NUL */
-#define API_URI_FIELD_MAX 1025 /* the longest string field (a console URI) + NUL */
-#define API_EVENTS_MAX	  256  /* session events per report */
-#define API_SESSION_LEN	  32   /* hex digits of a session id */
-#define API_CLIENT_MAX	  64   /* a client address as an agent reports it */
-#define API_REASON_MAX	  200  /* bytes of why a desktop's console is down (UTF-8) */
+#define API_NAME_MAX	  HR_NAME_MAX /* users, groups, pools, agents, desktops (name.h) */
+#define API_PASSWORD_MAX  1024	      /* = PASSWORD_MAX */
+#define API_DESKTOPS_MAX  1024	      /* per agent registration */
+#define API_TOKEN_LEN	  32	      /* random bytes of a login token */
+#define API_TOKEN_TEXT	  44	      /* base64url of them, no padding, + NUL */
+#define API_URI_FIELD_MAX 1025	      /* the longest string field (a console URI) + NUL */
+#define API_EVENTS_MAX	  256	      /* session events per report */
+#define API_SESSION_LEN	  32	      /* hex digits of a session id */
+#define API_CLIENT_MAX	  64	      /* a client address as an agent reports it */
+#define API_REASON_MAX	  200	      /* bytes of why a desktop's console is down (UTF-8) */
 
 struct api_path {
 	const struct route *def; /* its row of routes[] */
@@ -55,9 +56,6 @@ void api_token_text(const uint8_t token[API_TOKEN_LEN], char out[API_TOKEN_TEXT]
 
 /* application/json, with optional parameters ("; charset=utf-8"). */
 bool api_content_type_ok(const char *header);
-
-/* A name as the broker allows it: 1..API_NAME_MAX of [A-Za-z0-9._@-]. */
-bool api_name_ok(const char *s);
 
 struct api_login {
 	char user[API_NAME_MAX + 1];

@@ -293,7 +293,7 @@ static void job_store_error(struct job *j, int rc, const char *what)
 /* A user name for a log line: what a client typed may hold newlines or worse. */
 static const char *loggable(const char *name)
 {
-	return api_name_ok(name) ? name : "(not a valid name)";
+	return hr_name_ok(name) ? name : "(not a valid name)";
 }
 
 static void run_login(struct worker *w, struct job *j)
@@ -854,7 +854,7 @@ static int user_add(struct store *s, struct admin_req *a)
 	char hash[PASSWORD_HASH_MAX], *pw = str(a, "password");
 	const char *name = str(a, "name");
 	int rc;
-	if (!api_name_ok(name) || !pw[0]) {
+	if (!hr_name_ok(name) || !pw[0]) {
 		job_error(a->j, 400, "a user needs a \"name\" and a \"password\"",
 			  "names are 1..128 of A-Z a-z 0-9 . _ @ -");
 		return 0;
@@ -884,13 +884,13 @@ static int user_delete(struct store *s, struct admin_req *a)
 
 static int group_add(struct store *s, struct admin_req *a)
 {
-	return api_name_ok(str(a, "name")) ? s->impl->group_add(s, str(a, "name")) : -EINVAL;
+	return hr_name_ok(str(a, "name")) ? s->impl->group_add(s, str(a, "name")) : -EINVAL;
 }
 
 static int group_member_add(struct store *s, struct admin_req *a)
 {
 	const char *user = str(a, "user");
-	return api_name_ok(user) ? s->impl->group_member_add(s, arg(a->j, "group"), user) : -EINVAL;
+	return hr_name_ok(user) ? s->impl->group_member_add(s, arg(a->j, "group"), user) : -EINVAL;
 }
 
 static int group_member_remove(struct store *s, struct admin_req *a)
@@ -910,7 +910,7 @@ static int pool_add(struct store *s, struct admin_req *a)
 	int kind = parse_enum(str(a, "kind"), pool_kinds, 0);
 	int logoff = parse_enum(str(a, "logoff"), pool_logoffs, 0);
 	int64_t n;
-	if (!api_name_ok(name) || kind < 0 || logoff < 0) {
+	if (!hr_name_ok(name) || kind < 0 || logoff < 0) {
 		job_error(a->j, 400,
 			  "a pool needs a \"name\"; \"kind\" is floating or dedicated, "
 			  "\"logoff\" never, immediate or after_idle",
@@ -933,7 +933,7 @@ static int pool_delete(struct store *s, struct admin_req *a)
 static int desktop_add(struct store *s, struct admin_req *a)
 {
 	const char *agent = str(a, "agent"), *name = str(a, "name");
-	return api_name_ok(agent) && api_name_ok(name)
+	return hr_name_ok(agent) && hr_name_ok(name)
 		       ? s->impl->desktop_add(s, arg(a->j, "pool"), agent, name,
 					      str(a, "console_uri"))
 		       : -EINVAL;
@@ -955,7 +955,7 @@ static int desktop_maintenance(struct store *s, struct admin_req *a)
 static int entitle(struct store *s, struct admin_req *a)
 {
 	const char *pool = str(a, "pool"), *user = str(a, "user"), *group = str(a, "group");
-	if (!api_name_ok(pool) || (user[0] != 0) == (group[0] != 0))
+	if (!hr_name_ok(pool) || (user[0] != 0) == (group[0] != 0))
 		return -EINVAL;
 	return s->impl->entitle(s, pool, user[0] ? user : NULL, group[0] ? group : NULL);
 }
@@ -973,7 +973,7 @@ static int unentitle_group(struct store *s, struct admin_req *a)
 static int assign(struct store *s, struct admin_req *a)
 {
 	const char *user = str(a, "user"), *agent = str(a, "agent"), *desk = str(a, "desktop");
-	return api_name_ok(user) && api_name_ok(agent) && api_name_ok(desk)
+	return hr_name_ok(user) && hr_name_ok(agent) && hr_name_ok(desk)
 		       ? s->impl->assign(s, user, agent, desk)
 		       : -EINVAL;
 }
@@ -1271,7 +1271,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 					      "NAME)");
 			return;
 		}
-		if (strcmp(ou, want) != 0 || !api_name_ok(cn)) {
+		if (strcmp(ou, want) != 0 || !hr_name_ok(cn)) {
 			job_free(j);
 			reply_error(req, 403, "this certificate may not use this path",
 				    path.auth == API_AUTH_AGENT ? "it needs an agent certificate"

@@ -38,11 +38,6 @@ static struct sdb *S(struct store *s)
 		sizeof((const struct db_arg[]){__VA_ARGS__}) / sizeof(struct db_arg)
 #define NOARGS NULL, 0
 
-static int name_ok(const char *n)
-{
-	return n && n[0] && strlen(n) <= STORE_NAME_MAX;
-}
-
 /* Runs statement id; *changes (may be NULL) the rows it changed. */
 static int run(struct sdb *s, enum sql id, const struct db_arg *a, size_t n, int64_t *changes)
 {
@@ -256,14 +251,14 @@ static bool hash_ok(const char *h)
 
 static int sdb_user_add(struct store *base, const char *name, const char *hash)
 {
-	if (!name_ok(name) || !hash_ok(hash))
+	if (!hr_name_ok(name) || !hash_ok(hash))
 		return -EINVAL;
 	return change_tx(S(base), SQL_USER_ADD, ARGS(ARG_T(name), ARG_T(hash)), false);
 }
 
 static int sdb_user_set_password(struct store *base, const char *name, const char *hash)
 {
-	if (!name_ok(name) || !hash_ok(hash))
+	if (!hr_name_ok(name) || !hash_ok(hash))
 		return -EINVAL;
 	return change_tx(S(base), SQL_USER_SET_PASSWORD, ARGS(ARG_T(hash), ARG_T(name)), true);
 }
@@ -272,7 +267,7 @@ static int sdb_user_delete(struct store *base, const char *name)
 {
 	struct sdb *s = S(base);
 	int rc;
-	if (!name_ok(name))
+	if (!hr_name_ok(name))
 		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
@@ -284,14 +279,14 @@ static int sdb_user_delete(struct store *base, const char *name)
 
 static int sdb_user_password_hash(struct store *base, const char *name, char *out, size_t cap)
 {
-	if (!name_ok(name))
+	if (!hr_name_ok(name))
 		return -ENOENT; /* a name that cannot exist is simply unknown */
 	return one_text(S(base), SQL_USER_HASH, ARGS(ARG_T(name)), out, cap);
 }
 
 static int sdb_group_add(struct store *base, const char *name)
 {
-	if (!name_ok(name))
+	if (!hr_name_ok(name))
 		return -EINVAL;
 	return change_tx(S(base), SQL_GROUP_ADD, ARGS(ARG_T(name)), false);
 }
@@ -299,7 +294,7 @@ static int sdb_group_add(struct store *base, const char *name)
 /* Two-name change id as one transaction; -ENOENT when it touched nothing. */
 static int pair_change(struct store *base, enum sql id, const char *a, const char *b)
 {
-	if (!name_ok(a) || !name_ok(b))
+	if (!hr_name_ok(a) || !hr_name_ok(b))
 		return -EINVAL;
 	return change_tx(S(base), id, ARGS(ARG_T(a), ARG_T(b)), true);
 }
@@ -316,7 +311,7 @@ static int sdb_group_member_remove(struct store *base, const char *group, const 
 
 static int delete_by_name(struct store *base, enum sql id, const char *name)
 {
-	if (!name_ok(name))
+	if (!hr_name_ok(name))
 		return -EINVAL;
 	return change_tx(S(base), id, ARGS(ARG_T(name)), true);
 }
@@ -328,7 +323,7 @@ static int sdb_group_delete(struct store *base, const char *name)
 
 static int sdb_pool_add(struct store *base, const struct store_pool *p)
 {
-	if (!name_ok(p->name) || p->kind > STORE_POOL_DEDICATED ||
+	if (!hr_name_ok(p->name) || p->kind > STORE_POOL_DEDICATED ||
 	    p->logoff > STORE_LOGOFF_AFTER_IDLE || p->idle_timeout_s < 0 || p->max_sessions < 0)
 		return -EINVAL;
 	return change_tx(S(base), SQL_POOL_ADD,
@@ -353,7 +348,8 @@ static int sdb_pool_set(struct store *base, const char *name, const struct store
 	struct sdb *s = S(base);
 	struct db_rows *r;
 	int rc;
-	if (!name_ok(name) || c->kind > STORE_POOL_DEDICATED || c->logoff > STORE_LOGOFF_AFTER_IDLE)
+	if (!hr_name_ok(name) || c->kind > STORE_POOL_DEDICATED ||
+	    c->logoff > STORE_LOGOFF_AFTER_IDLE)
 		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
@@ -392,7 +388,7 @@ static int sdb_pools_for_user(struct store *base, const char *user, struct store
 
 	*out = NULL;
 	*count = 0;
-	if (!name_ok(user))
+	if (!hr_name_ok(user))
 		return -ENOENT;
 	if ((rc = one_i64(s, SQL_USER_ID, ARGS(ARG_T(user)), NULL)) < 0)
 		return rc;
@@ -405,7 +401,7 @@ static int sdb_pools_for_user(struct store *base, const char *user, struct store
 static int sdb_desktop_add(struct store *base, const char *pool, const char *agent,
 			   const char *name, const char *uri)
 {
-	if (!name_ok(pool) || !name_ok(agent) || !name_ok(name) ||
+	if (!hr_name_ok(pool) || !hr_name_ok(agent) || !hr_name_ok(name) ||
 	    (uri && strlen(uri) > STORE_URI_MAX))
 		return -EINVAL;
 	/* -ENOENT: no such pool */
@@ -418,7 +414,7 @@ static int sdb_desktop_set_maintenance(struct store *base, const char *agent, co
 {
 	struct sdb *s = S(base);
 	int rc;
-	if (!name_ok(agent) || !name_ok(name))
+	if (!hr_name_ok(agent) || !hr_name_ok(name))
 		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
@@ -435,7 +431,7 @@ static int sdb_desktop_get(struct store *base, const char *agent, const char *na
 	struct sdb *s = S(base);
 	struct db_rows *r;
 	int rc;
-	if (!name_ok(agent) || !name_ok(name))
+	if (!hr_name_ok(agent) || !hr_name_ok(name))
 		return -ENOENT;
 	if ((rc = row(s, SQL_DESKTOP_GET, ARGS(ARG_T(agent), ARG_T(name)), &r)) < 0)
 		return rc;
@@ -450,7 +446,7 @@ static int sdb_desktop_get(struct store *base, const char *agent, const char *na
 
 static int sdb_entitle(struct store *base, const char *pool, const char *user, const char *group)
 {
-	if (!name_ok(pool) || (user == NULL) == (group == NULL))
+	if (!hr_name_ok(pool) || (user == NULL) == (group == NULL))
 		return -EINVAL;
 	/* -ENOENT: no such pool, user or group */
 	return change_tx(S(base), user ? SQL_ENTITLE_USER : SQL_ENTITLE_GROUP,
@@ -469,7 +465,7 @@ static int sdb_assign(struct store *base, const char *user, const char *agent, c
 {
 	struct sdb *s = S(base);
 	int rc;
-	if (!name_ok(user) || !name_ok(agent) || !name_ok(desktop))
+	if (!hr_name_ok(user) || !hr_name_ok(agent) || !hr_name_ok(desktop))
 		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
@@ -483,7 +479,7 @@ static int sdb_unassign(struct store *base, const char *agent, const char *deskt
 {
 	struct sdb *s = S(base);
 	int rc;
-	if (!name_ok(agent) || !name_ok(desktop))
+	if (!hr_name_ok(agent) || !hr_name_ok(desktop))
 		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
@@ -532,7 +528,7 @@ static int desktop_up(struct sdb *s, const char *agent, const char *name, bool u
 	int rc;
 
 	*changed = false;
-	if (!name_ok(name))
+	if (!hr_name_ok(name))
 		return -ENOENT;
 	if ((rc = row(s, SQL_DESKTOP_FIND, ARGS(ARG_T(agent), ARG_T(name)), &r)) < 0)
 		return rc;
@@ -584,7 +580,7 @@ static int sdb_agent_register(struct store *base, const char *name, const char *
 	size_t miss = 0;
 	int rc;
 
-	if (!name_ok(name) || !address || !address[0] || strlen(address) > STORE_ADDR_MAX ||
+	if (!hr_name_ok(name) || !address || !address[0] || strlen(address) > STORE_ADDR_MAX ||
 	    port < 1 || port > 65535 || !reasons_ok(reasons, count))
 		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
@@ -625,7 +621,7 @@ static int sdb_agent_heartbeat(struct store *base, const char *name, int64_t now
 		*ends = NULL;
 		*nends = 0;
 	}
-	if (!name_ok(name))
+	if (!hr_name_ok(name))
 		return -ENOENT;
 	if (!reasons_ok(reasons, count))
 		return -EINVAL;
@@ -738,7 +734,7 @@ static int sdb_session_events(struct store *base, const char *agent, int64_t now
 	struct sdb *s = S(base);
 	size_t ok = 0, miss = 0;
 	int rc;
-	if (!name_ok(agent))
+	if (!hr_name_ok(agent))
 		return -EINVAL;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
@@ -952,7 +948,7 @@ static int sdb_connect(struct store *base, const struct store_connect_req *req,
 	struct sdb *s = S(base);
 	int rc;
 	memset(res, 0, sizeof(*res));
-	if (!name_ok(req->user) || !name_ok(req->pool))
+	if (!hr_name_ok(req->user) || !hr_name_ok(req->pool))
 		return -ENOENT;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;
@@ -964,7 +960,7 @@ static int sdb_token_add(struct store *base, const uint8_t hash[STORE_TOKEN_HASH
 {
 	struct sdb *s = S(base);
 	int rc;
-	if (!name_ok(user))
+	if (!hr_name_ok(user))
 		return -ENOENT;
 	if ((rc = tx_begin(s)) < 0)
 		return rc;

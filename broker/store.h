@@ -37,11 +37,13 @@
  * the same database: the connect decision is atomic across all of them.
  */
 
+#include "name.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_NAME_MAX	     128
+#define STORE_NAME_MAX	     HR_NAME_MAX
 #define STORE_ADDR_MAX	     255
 #define STORE_URI_MAX	     1024
 #define STORE_HASH_MAX	     256 /* an encoded password hash */

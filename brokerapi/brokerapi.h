@@ -24,11 +24,11 @@
 
 /* What came back from one call; bapi_answer_deinit in every case. */
 struct bapi_answer {
-	int status;		   /* the HTTP status; 0 when nothing came back */
-	cJSON *json;		   /* the body parsed, or NULL when it is not JSON */
-	char *body;		   /* the body as it came, NUL-terminated; NULL when none */
-	int retry_after_s;	   /* the Retry-After header, or -1 */
-	char code[BAPI_CODE_MAX];  /* a refusal's "code" (routes.h's API_CODE_*), or "" */
+	int status;		  /* the HTTP status; 0 when nothing came back */
+	cJSON *json;		  /* the body parsed, or NULL when it is not JSON */
+	char *body;		  /* the body as it came, NUL-terminated; NULL when none */
+	int retry_after_s;	  /* the Retry-After header, or -1 */
+	char code[BAPI_CODE_MAX]; /* a refusal's "code" (routes.h's API_CODE_*), or "" */
 };
 
 void bapi_answer_deinit(struct bapi_answer *a);

@@ -17,10 +17,10 @@
  * can never be mistaken for a signature over anything else the key signs. */
 static const char sign_context[] = "highrise connect ticket v1";
 
+/* name.h's rule; only the session may be empty (a ticket without one) */
 static int name_ok(const char *s, int allow_empty)
 {
-	size_t n = s ? strlen(s) : 0;
-	return s && n <= TICKET_NAME_MAX && (allow_empty || n > 0);
+	return (allow_empty && s && !s[0]) || hr_name_ok(s);
 }
 
 int ticket_init(struct ticket *t, const char *user, const char *desktop, const char *agent,

@@ -15,6 +15,8 @@
  * the same id for as long as the ticket could still be accepted.
  */
 
+#include "name.h"
+
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,9 +24,9 @@
 #define TICKET_VERSION	    1
 #define TICKET_ID_LEN	    32
 #define TICKET_SIG_LEN	    64
-#define TICKET_NAME_MAX	    128 /* bytes of user, desktop, agent, session */
-#define TICKET_LIFETIME_MAX 60	/* seconds */
-#define TICKET_SKEW	    30	/* seconds of clock difference tolerated */
+#define TICKET_NAME_MAX	    HR_NAME_MAX /* bytes of user, desktop, agent, session (name.h) */
+#define TICKET_LIFETIME_MAX 60		/* seconds */
+#define TICKET_SKEW	    30		/* seconds of clock difference tolerated */
 #define TICKET_WIRE_MAX	    (1 + TICKET_ID_LEN + 16 + 4 * (1 + TICKET_NAME_MAX) + TICKET_SIG_LEN)
 
 struct ticket {
@@ -37,8 +39,8 @@ struct ticket {
 };
 
 /*
- * Fills t with a fresh random id, the names (each 1..TICKET_NAME_MAX bytes,
- * UTF-8 without NUL; session may be empty) and issued = now, expires = now +
+ * Fills t with a fresh random id, the names (each by name.h's rule: 1..128
+ * of A-Z a-z 0-9 . _ @ -; session may be empty) and issued = now, expires = now +
  * lifetime (1..TICKET_LIFETIME_MAX). Returns 0, HR_ETICKET_MALFORMED (a name
  * or lifetime out of range, or now + lifetime past INT64_MAX), or -EIO when
  * the random generator fails.

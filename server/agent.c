@@ -10,6 +10,7 @@
 #include "pulse.h"
 #include "error.h"
 #include "log.h"
+#include "name.h"
 #include "msg.h"
 #include "ticket.h"
 #include "tls.h"
@@ -515,6 +516,12 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 			  line);
 		return NULL;
 	}
+	if (!hr_name_ok(id)) {
+		log_error("desktop '%s': its name must be 1..%d of A-Z a-z 0-9 . _ @ - (as the "
+			  "broker names desktops)",
+			  id, HR_NAME_MAX);
+		return NULL;
+	}
 	if (find_desktop(a, id)) {
 		log_error("desktop '%s' is listed twice", id);
 		return NULL;
@@ -695,6 +702,12 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 	a->idle_after_ms = cfg->idle_after_s * 1000;
 	a->hello_timeout_ms = (int)cfg->hello_timeout_ms;
 	snprintf(a->name, sizeof(a->name), "%s", cfg->name);
+	if (!hr_name_ok(cfg->name)) {
+		log_error("name = '%s': an agent's name must be 1..%d of A-Z a-z 0-9 . _ @ - (the "
+			  "broker and the tickets use it; set --name)",
+			  cfg->name ? cfg->name : "", HR_NAME_MAX);
+		goto fail;
+	}
 
 	struct tls_cfg tcfg = {.cert_file = cfg->cert_file, .key_file = cfg->key_file};
 	a->tls = tls_ctx_new(TLS_SERVER, &tcfg);

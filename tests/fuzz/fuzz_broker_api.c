@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    p.def->auth != p.auth)
 				die("a route that is not its row of the route table");
 			for (int i = 0; i < 2; i++)
-				if (p.arg[i][0] && !api_name_ok(p.arg[i]))
+				if (p.arg[i][0] && !hr_name_ok(p.arg[i]))
 					die("a path argument that is not a valid name");
 		}
 		break;
@@ -77,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r.port < 1 || r.port > 65535 || r.count > API_DESKTOPS_MAX)
 				die("a registration outside its limits accepted");
 			for (size_t i = 0; i < r.count; i++)
-				if (!api_name_ok(r.desktops[i]))
+				if (!hr_name_ok(r.desktops[i]))
 					die("an invalid desktop name accepted");
 			api_register_free(&r);
 		}
@@ -89,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r.count > API_DESKTOPS_MAX || (r.count && (!r.desktops || !r.up)))
 				die("a heartbeat outside its limits accepted");
 			for (size_t i = 0; i < r.count; i++)
-				if (!api_name_ok(r.desktops[i]))
+				if (!hr_name_ok(r.desktops[i]))
 					die("an invalid desktop name accepted");
 			api_register_free(&r);
 		}
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (strlen(v->session) != API_SESSION_LEN ||
 				    strspn(v->session, "0123456789abcdef") != API_SESSION_LEN)
 					die("a session id that is not 32 lower-case hex accepted");
-				if (!api_name_ok(v->desktop) ||
+				if (!hr_name_ok(v->desktop) ||
 				    (unsigned)v->event > API_EVENT_ACTIVE)
 					die("an invalid event accepted");
 				if (strlen(v->client) > API_CLIENT_MAX)
@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	default:
-		(void)api_name_ok(text);
+		(void)hr_name_ok(text);
 		break;
 	}
 	free(text);

@@ -51,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("the code is not NUL-terminated");
 	if (rc == 0 && !cJSON_IsObject(a.json))
 		die("a 2xx accepted without a JSON object");
-	if (rc != 0 && (rc != -HR_EBROKER_REFUSED && rc != -HR_EBROKER_FAILED &&
-			rc != -HR_EBROKER_ANSWER))
+	if (rc != 0 &&
+	    (rc != -HR_EBROKER_REFUSED && rc != -HR_EBROKER_FAILED && rc != -HR_EBROKER_ANSWER))
 		die("an answer judged with a code outside brokerapi.h's");
 	if (rc != 0 && !err[0])
 		die("a refusal without a sentence");

@@ -41,6 +41,13 @@ rc=0
 "$BUILD/server/highrise-agent" "${AGENT_ARGS[@]}" --broker.ca_file "" >/dev/null 2>"$T/noca.err" || rc=$?
 check "broker.url without broker.ca_file is refused with a sentence" \
 	bash -c "[ $rc -ne 0 ] && grep -q 'broker.ca_file' '$T/noca.err'"
+rc=0
+"$BUILD/server/highrise-agent" "${AGENT_ARGS[@]}" --name "a 1" >/dev/null 2>"$T/badname.err" || rc=$?
+check "a name the broker could not take is refused with a sentence" \
+	bash -c "[ $rc -ne 0 ] && grep -q \"an agent's name must be\" '$T/badname.err'"
+rc=0
+"$BUILD/server/highrise-agent" "${AGENT_ARGS[@]}" --desktop "my'desk x11::$DISPLAY_NUM" >/dev/null 2>"$T/baddesk.err" || rc=$?
+check "so is such a desktop name" bash -c "[ $rc -ne 0 ] && grep -q 'its name must be' '$T/baddesk.err'"
 check "--help names the broker settings" bash -c \
 	"'$BUILD/server/highrise-agent' --help | grep -q 'broker.advertise_address' && '$BUILD/server/highrise-agent' --help | grep -q 'session.idle_after_s'"
 bg agent "$BUILD/server/highrise-agent" "${AGENT_ARGS[@]}"

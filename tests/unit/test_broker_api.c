@@ -110,10 +110,10 @@ static void test_tokens(void)
 	CHECK(!api_content_type_ok("application/jsonx"));
 	CHECK(!api_content_type_ok("text/plain"));
 	CHECK(!api_content_type_ok(NULL));
-	CHECK(api_name_ok("alice@example.com"));
-	CHECK(!api_name_ok(""));
-	CHECK(!api_name_ok("a b"));
-	CHECK(!api_name_ok("x'--"));
+	CHECK(hr_name_ok("alice@example.com"));
+	CHECK(!hr_name_ok(""));
+	CHECK(!hr_name_ok("a b"));
+	CHECK(!hr_name_ok("x'--"));
 }
 
 #define PARSE_LOGIN(s) api_parse_login((s), strlen(s), &l, &why)

@@ -159,6 +159,13 @@ static void test_times(void)
 		 HR_ETICKET_MALFORMED);
 	CHECK_RC(ticket_init(&t, "alice", "desk-1", "agent-7", "", NOW, 0), HR_ETICKET_MALFORMED);
 	CHECK_RC(ticket_init(&t, "alice", "desk-1", "agent-7", "", NOW, -5), HR_ETICKET_MALFORMED);
+	/* names by name.h's rule, as the broker gives them */
+	CHECK_RC(ticket_init(&t, "alice@example.com", "desk_1.a", "agent-7", "", NOW, 60), 0);
+	CHECK_RC(ticket_init(&t, "a b", "desk-1", "agent-7", "", NOW, 60), HR_ETICKET_MALFORMED);
+	CHECK_RC(ticket_init(&t, "alice", "desk\n1", "agent-7", "", NOW, 60), HR_ETICKET_MALFORMED);
+	CHECK_RC(ticket_init(&t, "alice", "desk-1", "../agent", "", NOW, 60), HR_ETICKET_MALFORMED);
+	CHECK_RC(ticket_init(&t, "alice", "desk-1", "agent-7", "s'1", NOW, 60),
+		 HR_ETICKET_MALFORMED);
 	/* a clock at the end of time must not overflow */
 	CHECK_RC(ticket_init(&t, "alice", "desk-1", "agent-7", "", INT64_MAX - 5, 10),
 		 HR_ETICKET_MALFORMED);
