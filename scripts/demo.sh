@@ -56,11 +56,15 @@ say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 PIDS=()
 VM_RUN=""
+# ours PID: still a process this script started (an ended one's PID is soon someone else's)
+ours() { [ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ]; }
 cleanup() {
 	trap - EXIT INT TERM
 	say "stopping"
 	[ -n "${CLIENT_PID:-}" ] && kill "$CLIENT_PID" 2>/dev/null && wait "$CLIENT_PID" 2>/dev/null
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		ours "${PIDS[i]}" && kill "${PIDS[i]}" 2>/dev/null || true
+	done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	[ -n "$VM_RUN" ] && "$SRC/tests/fixtures/vm/stop.sh" --run-dir "$VM_RUN" >/dev/null 2>&1 || true
 	"$SRC/tests/fixtures/pulse/pulse.sh" stop "$D/pulse" >/dev/null 2>&1 || true
