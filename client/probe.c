@@ -12,6 +12,7 @@
 #include "hostport.h"
 #include "keymap.h"
 #include "log.h"
+#include "options.h"
 #include "png.h"
 #include "pulse.h"
 #include "session.h"
@@ -19,7 +20,6 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,7 +29,6 @@
 #include <string.h>
 
 #define PROG		      "highrise-probe"
-#define DEFAULT_PORT	      7443
 #define DEFAULT_SECONDS	      5.0
 #define DEFAULT_FRAME_SECONDS 30.0 /* the time limit when only --frames is given */
 #define DEFAULT_KEY_DELAY_MS  10
@@ -41,173 +40,6 @@ enum exit_code {
 	EXIT_USAGE = 2,
 	EXIT_SHORT = 3, /* connected, but fewer frames than asked, or no PNG */
 };
-
-static void usage(FILE *out)
-{
-	fputs("Usage: " PROG " --agent HOST[:PORT] --ticket FILE [--ca FILE] [OPTIONS]\n"
-	      "       " PROG " --broker URL --user NAME --password-file FILE [--pool NAME]\n"
-	      "                      [--ca FILE] [OPTIONS]\n"
-	      "\n"
-	      "A headless Highrise client for tests, benchmarks and health checks. It connects\n"
-	      "to an agent over TLS 1.3, presents a connect ticket, receives and decodes the\n"
-	      "desktop's H.264 stream for a while, can type and click into the desktop, and\n"
-	      "prints what it saw: frames, bytes, key frames, latency from capture to decoded\n"
-	      "picture, and decode time. It acknowledges every decoded frame like the real "
-	      "client.\n"
-	      "\n"
-	      "Through the broker (as highrise-client logs in):\n"
-	      "  --broker URL         https://HOST[:PORT] of the broker (port 8443): log in, ask\n"
-	      "                       for the user's desktop, connect to its agent with the\n"
-	      "                       ticket the broker gives, log out at the end\n"
-	      "  --user NAME          the user to log in as\n"
-	      "  --password-file FILE the password is the file's first line (keep it 0600)\n"
-	      "  --pool NAME          the desktop pool; without it the only (or first) one\n"
-	      "  --ca FILE            verifies the broker, and the agent unless the broker names\n"
-	      "                       its CA\n"
-	      "\n"
-	      "Connection:\n"
-	      "  --agent HOST[:PORT]  the agent to connect to; PORT defaults to 7443; write IPv6\n"
-	      "                       addresses in brackets: [::1]:7443\n"
-	      "  --ticket FILE        the connect ticket from the broker: its bytes, or base64 "
-	      "text;\n"
-	      "                       \"-\" reads it from standard input. Tickets live at most 60 "
-	      "s\n"
-	      "                       and are good for one connection.\n"
-	      "  --ca FILE            the deployment's CA certificate (ca.pem from "
-	      "highrise-certs)\n"
-	      "                       that the agent's certificate must chain to; without --ca "
-	      "and\n"
-	      "                       --pin the system's CA store is used\n"
-	      "  --pin SHA256         the SHA-256 of the agent's public key, as `highrise-certs "
-	      "pin`\n"
-	      "                       prints it; with --ca both must hold, without it the pin "
-	      "alone\n"
-	      "                       decides (kiosks)\n"
-	      "  --name SERVERNAME    the name the agent's certificate must carry, when it "
-	      "differs\n"
-	      "                       from HOST (e.g. connecting by address to "
-	      "host17.example.com)\n"
-	      "  --cert FILE --key FILE\n"
-	      "                       a client certificate and its key, for agents that require "
-	      "one\n"
-	      "  --client-name NAME   how the agent's log names this client [" PROG "]\n"
-	      "  --timeout SECONDS    give up when the connection and ticket check take longer "
-	      "[10]\n"
-	      "\n"
-	      "How long:\n"
-	      "  --seconds N          receive for N seconds after the agent accepts (decimals "
-	      "allowed)\n"
-	      "                       [5, or 30 with --frames]\n"
-	      "  --frames N           stop once N frames were decoded (and the input script ran);\n"
-	      "                       --seconds stays the upper bound\n"
-	      "\n"
-	      "Input script (needs a session with control; run in the order given, once the first\n"
-	      "picture arrived):\n"
-	      "  --type TEXT          type TEXT on a US keyboard layout: key down and up with the\n"
-	      "                       evdev scancode and X11 keysym of each character, Shift for\n"
-	      "                       capitals and symbols; escapes \\n (Enter), \\t, \\b "
-	      "(BackSpace),\n"
-	      "                       \\e (Escape), \\\\ and \\xHH\n"
-	      "  --keys CHORDS        press chords, separated by blanks or commas: "
-	      "\"ctrl+alt+Delete\",\n"
-	      "                       \"ctrl+l Return\", \"super\". Names: ctrl, shift, alt, "
-	      "altgr,\n"
-	      "                       super; Return, Escape, Tab, BackSpace, Delete, Insert, "
-	      "Home,\n"
-	      "                       End, PageUp, PageDown, Up, Down, Left, Right, F1..F12, "
-	      "Menu,\n"
-	      "                       Print, Pause, CapsLock, space, comma, plus, minus, or one\n"
-	      "                       character\n"
-	      "  --click X,Y          move the pointer to desktop pixel X,Y and click the left "
-	      "button\n"
-	      "  --sleep MS           wait MS milliseconds before the next step\n"
-	      "  --key-delay MS       pause between input events [10]\n"
-	      "\n"
-	      "Output:\n"
-	      "  --png FILE           write the last decoded picture to FILE as PNG (mode 0600)\n"
-	      "  --json               print the statistics as one JSON object on standard output\n"
-	      "  --no-ack             never acknowledge frames, like a client that stalled: the\n"
-	      "                       agent must stop sending to it rather than queue (tests)\n"
-	      "  --decoder auto|software|vaapi\n"
-	      "                       H.264 decoding: auto tries VAAPI and falls back to\n"
-	      "                       software (the JSON's \"decoder\" says which) [auto]\n"
-	      "\n"
-	      "Sound (the desktop's AUDIO is played unless --no-audio; without --audio-sink it\n"
-	      "goes to no sound card at all: a clock plays it in real time, on the schedule a\n"
-	      "sound card would keep, so the statistics and files are the same):\n"
-	      "  --no-audio           do not ask the agent for sound\n"
-	      "  --audio-out FILE     write what was played to FILE as WAV (48 kHz, 16-bit\n"
-	      "                       stereo), complete when the probe ends\n"
-	      "  --audio-sink NAME    play to PulseAudio sink NAME (PULSE_SERVER says which\n"
-	      "                       server) instead of the clock; \"default\" is the default\n"
-	      "                       sink\n"
-	      "  --mic                send the microphone while connected, if the agent takes "
-	      "it\n"
-	      "  --mic-source NAME    record PulseAudio source NAME for --mic (a monitor such\n"
-	      "                       as sink.monitor works too) [the default source]\n"
-	      "  --av-trace FILE      for lip-sync tests, write one line per event to FILE:\n"
-	      "                       \"video FRAME CAPTURE_US DISPLAY_US MEAN_LUMA\" per decoded\n"
-	      "                       picture (the mean of its Y plane, 0..255), \"audio PLAY_US\n"
-	      "                       CAPTURE_US PEAK\" per played 10 ms (PEAK: the largest\n"
-	      "                       |sample|, CAPTURE_US -1 for silence), and \"wav_start\n"
-	      "                       PLAY_US\" once, when the first sample (of --audio-out)\n"
-	      "                       played; times in CLOCK_REALTIME microseconds, the\n"
-	      "                       agent's for CAPTURE_US\n"
-	      "\n"
-	      "  -q, --quiet          print nothing but errors (and the JSON when asked)\n"
-	      "  -v, --verbose        log warnings and progress too (twice: debug)\n"
-	      "  -h, --help           this text\n"
-	      "\n"
-	      "The JSON object:\n"
-	      "  {\"frames\": decoded frames, \"bytes\": H.264 bytes received, \"keyframes\": key\n"
-	      "   frames received, \"width\", \"height\": the desktop size, \"latency_ms\": "
-	      "{\"p50\",\n"
-	      "   \"p99\"}: the probe's clock when a frame was decoded minus the agent's capture "
-	      "time\n"
-	      "   (both CLOCK_REALTIME: meaningful on one host or with synchronised clocks),\n"
-	      "   \"decode_ms\": {\"p50\", \"p99\"}, \"control\": whether input is applied, "
-	      "\"bye\":\n"
-	      "   the agent's reason for ending the session, or null, \"ok\": the exit status was "
-	      "0,\n"
-	      "   \"error\": what went wrong, or null; plus \"seconds\", \"fps\", \"kbps\",\n"
-	      "   \"frames_received\", \"frames_skipped\", \"decode_errors\", "
-	      "\"keyframe_requests\",\n"
-	      "   \"bytes_total\", \"rtt_ms\", \"session\", \"tls\", \"status\": the agent's "
-	      "STATUS\n"
-	      "   texts in order, and \"frame_ms\": when each of the first 4096 frames was\n"
-	      "   decoded, in ms after the agent accepted, with \"frame_bytes\" (its access\n"
-	      "   unit), \"frame_bytes_total\" (bytes_total when it was decoded),\n"
-	      "   \"frame_latency_ms\" (capture to decoded) and \"frame_refine\" (a\n"
-	      "   refinement of a still screen) for the same frames; \"input_to_frame_ms\":\n"
-	      "   {\"p50\", \"p99\"} from sending a key press (not a modifier) to decoding the\n"
-	      "   first frame the agent captured after it, refinements aside, over\n"
-	      "   \"inputs_timed\" presses: the key-to-screen latency a user feels;\n"
-	      "   \"audio\": null without sound, else {\"packets\", \"bytes\", \"kbps\", "
-	      "\"packet_ms\",\n"
-	      "   \"refused\" (not Opus, mono, not 2.5..20 ms), \"concealed\", \"recovered\"\n"
-	      "   (by FEC), \"dropped\", \"late\", \"underruns\", \"depth_ms\", \"target_ms\"\n"
-	      "   (the jitter buffer), \"lipsync_ms\" (audio latency minus video latency,\n"
-	      "   null until both are known), \"mic_packets\" (MIC sent)}}\n"
-	      "  Percentiles are null when no frame was decoded (or no key pressed).\n"
-	      "\n"
-	      "Exit status:\n"
-	      "  0  the session ran as asked\n"
-	      "  1  connecting or authenticating failed, or the session broke: standard error\n"
-	      "     says why and what to check\n"
-	      "  2  the command line is wrong\n"
-	      "  3  the session ran, but fewer frames than --frames arrived in time, or --png\n"
-	      "     had no picture to write\n"
-	      "\n"
-	      "Examples:\n"
-	      "  " PROG " --agent host17.example.com --ticket t.b64 --ca /etc/highrise/pki/ca.pem\n"
-	      "  " PROG
-	      " --agent 10.0.0.17:7443 --name host17.example.com --ticket - --ca ca.pem \\\n"
-	      "      --frames 1 --png shot.png --json\n"
-	      "  " PROG
-	      " --agent 127.0.0.1:7443 --ticket t --ca ca.pem --type 'echo hi > /dev/ttyS0\\n' \\\n"
-	      "      --click 100,200 --keys ctrl+l --seconds 3\n",
-	      out);
-}
 
 enum action_kind {
 	ACTION_KEY,
@@ -223,19 +55,15 @@ struct action {
 };
 
 struct opts {
-	char host[256];
-	uint16_t port;
-	const char *ticket, *ca, *pin, *name, *cert, *key, *client_name, *png;
-	const char *broker, *user, *password_file, *pool; /* --broker: log in there */
+	struct client_common c; /* first: options.h's shared rows write it */
+	const char *cert, *key, *png;
 	double seconds, timeout;
-	long frames;
+	bool have_seconds;
+	int frames;
 	int key_delay_ms;
 	bool json, quiet;
 	bool no_ack; /* never acknowledge frames: a stalled client, for flow-control tests */
-	enum decoder_hw decoder;
-	bool no_audio, mic;
-	const char *audio_out, *audio_sink, *mic_source, *av_trace;
-	int verbose;
+	const char *audio_out, *av_trace;
 	struct action *actions;
 	size_t nactions, cap;
 };
@@ -412,278 +240,290 @@ static int parse_click(struct opts *o, const char *arg)
 	return 0;
 }
 
-static int parse_agent(struct opts *o, const char *arg)
-{
-	int p;
-	int rc = hostport_parse(arg, strlen(arg), o->host, sizeof(o->host), &p, DEFAULT_PORT,
-				HOSTPORT_BARE_V6);
-
-	if (rc == -ERANGE)
-		return usage_error("--agent: \"%s\" has no port number (1..65535)", arg);
-	if (rc < 0)
-		return usage_error(
-			"--agent needs a host name or address ([ADDRESS]:PORT for IPv6), "
-			"not \"%s\"",
-			arg);
-	o->port = (uint16_t)p;
-	return 0;
-}
-
-static int parse_seconds(const char *opt, const char *arg, double *out)
+/* The COPT_CALL rows of the probe's own options (options.h) */
+static int opt_seconds(double *out, const char *arg, char *why, size_t whylen)
 {
 	char *end;
 	double v;
 
 	errno = 0;
 	v = strtod(arg, &end);
-	if (errno || end == arg || *end || !(v > 0) || v > 31536000.0)
-		return usage_error("%s wants a number of seconds above 0, not \"%s\"", opt, arg);
+	if (errno || end == arg || *end || !(v > 0) || v > 31536000.0) {
+		snprintf(why, whylen, "wants a number of seconds above 0");
+		return -1;
+	}
 	*out = v;
 	return 0;
 }
 
-enum {
-	OPT_AGENT = 256,
-	OPT_BROKER,
-	OPT_USER,
-	OPT_PASSWORD_FILE,
-	OPT_POOL,
-	OPT_TICKET,
-	OPT_CA,
-	OPT_PIN,
-	OPT_NAME,
-	OPT_CERT,
-	OPT_KEY,
-	OPT_CLIENT_NAME,
-	OPT_TIMEOUT,
-	OPT_SECONDS,
-	OPT_FRAMES,
-	OPT_PNG,
-	OPT_TYPE,
-	OPT_KEYS,
-	OPT_CLICK,
-	OPT_SLEEP,
-	OPT_KEY_DELAY,
-	OPT_JSON,
-	OPT_NO_ACK,
-	OPT_DECODER,
-	OPT_NO_AUDIO,
-	OPT_AUDIO_OUT,
-	OPT_AUDIO_SINK,
-	OPT_MIC,
-	OPT_MIC_SOURCE,
-	OPT_AV_TRACE,
+static int opt_timeout(void *opts, const char *arg, char *why, size_t whylen)
+{
+	return opt_seconds(&((struct opts *)opts)->timeout, arg, why, whylen);
+}
+
+static int opt_run_seconds(void *opts, const char *arg, char *why, size_t whylen)
+{
+	((struct opts *)opts)->have_seconds = true;
+	return opt_seconds(&((struct opts *)opts)->seconds, arg, why, whylen);
+}
+
+/* the input script: these print their own errors (why stays empty) */
+static int opt_type(void *opts, const char *arg, char *why, size_t whylen)
+{
+	(void)why, (void)whylen;
+	return parse_type(opts, arg) < 0 ? -1 : 0;
+}
+
+static int opt_keys(void *opts, const char *arg, char *why, size_t whylen)
+{
+	(void)why, (void)whylen;
+	return parse_keys(opts, arg) < 0 ? -1 : 0;
+}
+
+static int opt_click(void *opts, const char *arg, char *why, size_t whylen)
+{
+	(void)why, (void)whylen;
+	return parse_click(opts, arg) < 0 ? -1 : 0;
+}
+
+static int opt_sleep(void *opts, const char *arg, char *why, size_t whylen)
+{
+	struct action a = {.kind = ACTION_SLEEP};
+	long v;
+
+	if (parse_uint(arg, 3600000, &v) < 0) {
+		snprintf(why, whylen, "wants milliseconds");
+		return -1;
+	}
+	a.ms = (int)v;
+	return add_action(opts, &a) < 0 ? -1 : 0;
+}
+
+#define O_(f) offsetof(struct opts, f)
+
+/* Every option of highrise-probe: the shared rows (options.h) and its own. */
+static const struct copt probe_opts[] = {
+	COPT_SECTION_ROW("Through the broker (as highrise-client logs in)"),
+	CLIENT_OPTS_BROKER,
+	COPT_SECTION_ROW("Direct to an agent"),
+	CLIENT_OPTS_DIRECT,
+	{.name = "cert",
+	 .kind = COPT_STRING,
+	 .offset = O_(cert),
+	 .value = "FILE",
+	 .help = "a client certificate (with --key), for agents that\n"
+		 "require one"},
+	{.name = "key",
+	 .kind = COPT_STRING,
+	 .offset = O_(key),
+	 .value = "FILE",
+	 .help = "the key of --cert"},
+	{.name = "timeout",
+	 .kind = COPT_CALL,
+	 .value = "SECONDS",
+	 .help = "give up when the connection and ticket check take\n"
+		 "longer [10]",
+	 .call = opt_timeout},
+	COPT_SECTION_ROW("How long"),
+	{.name = "seconds",
+	 .kind = COPT_CALL,
+	 .value = "N",
+	 .help = "receive for N seconds after the agent accepts\n"
+		 "(decimals allowed) [5, or 30 with --frames]",
+	 .call = opt_run_seconds},
+	{.name = "frames",
+	 .kind = COPT_INT,
+	 .offset = O_(frames),
+	 .value = "N",
+	 .min = 1,
+	 .max = 1000000000,
+	 .help = "stop once N frames were decoded (and the input script\n"
+		 "ran); --seconds stays the upper bound"},
+	COPT_SECTION_ROW("Input script (needs a session with control; run in the order given, "
+			 "once the\nfirst picture arrived)"),
+	{.name = "type",
+	 .kind = COPT_CALL,
+	 .value = "TEXT",
+	 .help = "type TEXT on a US keyboard layout: key down and up with\n"
+		 "the evdev scancode and X11 keysym of each character,\n"
+		 "Shift for capitals and symbols; escapes \\n (Enter), \\t,\n"
+		 "\\b (BackSpace), \\e (Escape), \\\\ and \\xHH",
+	 .call = opt_type},
+	{.name = "keys",
+	 .kind = COPT_CALL,
+	 .value = "CHORDS",
+	 .help = "press chords, separated by blanks or commas:\n"
+		 "\"ctrl+alt+Delete\", \"ctrl+l Return\", \"super\". Names: ctrl,\n"
+		 "shift, alt, altgr, super; Return, Escape, Tab, BackSpace,\n"
+		 "Delete, Insert, Home, End, PageUp, PageDown, Up, Down,\n"
+		 "Left, Right, F1..F12, Menu, Print, Pause, CapsLock,\n"
+		 "space, comma, plus, minus, or one character",
+	 .call = opt_keys},
+	{.name = "click",
+	 .kind = COPT_CALL,
+	 .value = "X,Y",
+	 .help = "move the pointer to desktop pixel X,Y and click the\n"
+		 "left button",
+	 .call = opt_click},
+	{.name = "sleep",
+	 .kind = COPT_CALL,
+	 .value = "MS",
+	 .help = "wait MS milliseconds before the next step",
+	 .call = opt_sleep},
+	{.name = "key-delay",
+	 .kind = COPT_INT,
+	 .offset = O_(key_delay_ms),
+	 .value = "MS",
+	 .min = 0,
+	 .max = 10000,
+	 .help = "pause between input events [10]"},
+	COPT_SECTION_ROW("Output"),
+	{.name = "png",
+	 .kind = COPT_STRING,
+	 .offset = O_(png),
+	 .value = "FILE",
+	 .help = "write the last decoded picture to FILE as PNG (mode 0600)"},
+	{.name = "json",
+	 .kind = COPT_FLAG,
+	 .offset = O_(json),
+	 .help = "print the statistics as one JSON object on standard\n"
+		 "output"},
+	{.name = "no-ack",
+	 .kind = COPT_FLAG,
+	 .offset = O_(no_ack),
+	 .help = "never acknowledge frames, like a client that stalled: the\n"
+		 "agent must stop sending to it rather than queue (tests)"},
+	CLIENT_OPT_DECODER,
+	COPT_SECTION_ROW("Sound (the desktop's AUDIO is played unless --no-audio; without "
+			 "--audio-sink it\ngoes to no sound card at all: a clock plays it in "
+			 "real time, on the schedule a\nsound card would keep, so the statistics "
+			 "and files are the same)"),
+	CLIENT_OPTS_SOUND,
+	{.name = "audio-out",
+	 .kind = COPT_STRING,
+	 .offset = O_(audio_out),
+	 .value = "FILE",
+	 .help = "write what was played to FILE as WAV (48 kHz, 16-bit\n"
+		 "stereo), complete when the probe ends"},
+	{.name = "av-trace",
+	 .kind = COPT_STRING,
+	 .offset = O_(av_trace),
+	 .value = "FILE",
+	 .help = "for lip-sync tests, write one line per event to FILE:\n"
+		 "\"video FRAME CAPTURE_US DISPLAY_US MEAN_LUMA\" per decoded\n"
+		 "picture (the mean of its Y plane, 0..255), \"audio PLAY_US\n"
+		 "CAPTURE_US PEAK\" per played 10 ms (PEAK: the largest\n"
+		 "|sample|, CAPTURE_US -1 for silence), and \"wav_start\n"
+		 "PLAY_US\" once, when the first sample (of --audio-out)\n"
+		 "played; times in CLOCK_REALTIME microseconds, the\n"
+		 "agent's for CAPTURE_US"},
+	COPT_SECTION_ROW("Messages"),
+	{.name = "quiet",
+	 .letter = 'q',
+	 .kind = COPT_FLAG,
+	 .offset = O_(quiet),
+	 .help = "print nothing but errors (and the JSON when asked)"},
+	CLIENT_OPTS_TAIL,
+	COPT_END,
 };
+
+_Static_assert(offsetof(struct opts, c) == 0, "options.h's rows write struct client_common");
 
 /* 0, 1 for --help, or -EINVAL (already said why). */
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {
-		{"agent", required_argument, NULL, OPT_AGENT},
-		{"broker", required_argument, NULL, OPT_BROKER},
-		{"user", required_argument, NULL, OPT_USER},
-		{"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
-		{"pool", required_argument, NULL, OPT_POOL},
-		{"ticket", required_argument, NULL, OPT_TICKET},
-		{"ca", required_argument, NULL, OPT_CA},
-		{"pin", required_argument, NULL, OPT_PIN},
-		{"name", required_argument, NULL, OPT_NAME},
-		{"cert", required_argument, NULL, OPT_CERT},
-		{"key", required_argument, NULL, OPT_KEY},
-		{"client-name", required_argument, NULL, OPT_CLIENT_NAME},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"seconds", required_argument, NULL, OPT_SECONDS},
-		{"frames", required_argument, NULL, OPT_FRAMES},
-		{"png", required_argument, NULL, OPT_PNG},
-		{"type", required_argument, NULL, OPT_TYPE},
-		{"keys", required_argument, NULL, OPT_KEYS},
-		{"click", required_argument, NULL, OPT_CLICK},
-		{"sleep", required_argument, NULL, OPT_SLEEP},
-		{"key-delay", required_argument, NULL, OPT_KEY_DELAY},
-		{"json", no_argument, NULL, OPT_JSON},
-		{"no-ack", no_argument, NULL, OPT_NO_ACK},
-		{"decoder", required_argument, NULL, OPT_DECODER},
-		{"no-audio", no_argument, NULL, OPT_NO_AUDIO},
-		{"audio-out", required_argument, NULL, OPT_AUDIO_OUT},
-		{"audio-sink", required_argument, NULL, OPT_AUDIO_SINK},
-		{"mic", no_argument, NULL, OPT_MIC},
-		{"mic-source", required_argument, NULL, OPT_MIC_SOURCE},
-		{"av-trace", required_argument, NULL, OPT_AV_TRACE},
-		{"quiet", no_argument, NULL, 'q'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	bool have_seconds = false;
-	long v;
-	int c, rc = 0;
+	int rc;
 
 	o->timeout = 10;
 	o->key_delay_ms = DEFAULT_KEY_DELAY_MS;
-	o->client_name = PROG;
-	opterr = 0;
-	while (rc == 0 && (c = getopt_long(argc, argv, ":qvh", longopts, NULL)) != -1) {
-		struct action sleep_action = {.kind = ACTION_SLEEP};
-
-		switch (c) {
-		case OPT_AGENT:
-			rc = parse_agent(o, optarg);
-			break;
-		case OPT_BROKER:
-			o->broker = optarg;
-			break;
-		case OPT_USER:
-			o->user = optarg;
-			break;
-		case OPT_PASSWORD_FILE:
-			o->password_file = optarg;
-			break;
-		case OPT_POOL:
-			o->pool = optarg;
-			break;
-		case OPT_TICKET:
-			o->ticket = optarg;
-			break;
-		case OPT_CA:
-			o->ca = optarg;
-			break;
-		case OPT_PIN:
-			o->pin = optarg;
-			break;
-		case OPT_NAME:
-			o->name = optarg;
-			break;
-		case OPT_CERT:
-			o->cert = optarg;
-			break;
-		case OPT_KEY:
-			o->key = optarg;
-			break;
-		case OPT_CLIENT_NAME:
-			o->client_name = optarg;
-			if (!*optarg || strlen(optarg) > MSG_NAME_MAX)
-				rc = usage_error("--client-name wants 1..%u bytes", MSG_NAME_MAX);
-			break;
-		case OPT_TIMEOUT:
-			rc = parse_seconds("--timeout", optarg, &o->timeout);
-			break;
-		case OPT_SECONDS:
-			rc = parse_seconds("--seconds", optarg, &o->seconds);
-			have_seconds = true;
-			break;
-		case OPT_FRAMES:
-			if (parse_uint(optarg, 1000000000, &o->frames) < 0 || o->frames == 0)
-				rc = usage_error(
-					"--frames wants a whole number above 0, not \"%s\"",
-					optarg);
-			break;
-		case OPT_PNG:
-			o->png = optarg;
-			break;
-		case OPT_TYPE:
-			rc = parse_type(o, optarg);
-			break;
-		case OPT_KEYS:
-			rc = parse_keys(o, optarg);
-			break;
-		case OPT_CLICK:
-			rc = parse_click(o, optarg);
-			break;
-		case OPT_SLEEP:
-			if (parse_uint(optarg, 3600000, &v) < 0) {
-				rc = usage_error("--sleep wants milliseconds, not \"%s\"", optarg);
-				break;
-			}
-			sleep_action.ms = (int)v;
-			rc = add_action(o, &sleep_action);
-			break;
-		case OPT_KEY_DELAY:
-			if (parse_uint(optarg, 10000, &v) < 0)
-				rc = usage_error("--key-delay wants milliseconds, not \"%s\"",
-						 optarg);
-			else
-				o->key_delay_ms = (int)v;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		case OPT_NO_ACK:
-			o->no_ack = true;
-			break;
-		case OPT_DECODER:
-			if (decoder_hw_parse(optarg, &o->decoder) < 0)
-				rc = usage_error("--decoder is auto, software or vaapi, not \"%s\"",
-						 optarg);
-			break;
-		case OPT_NO_AUDIO:
-			o->no_audio = true;
-			break;
-		case OPT_AUDIO_OUT:
-			o->audio_out = optarg;
-			break;
-		case OPT_AUDIO_SINK:
-			o->audio_sink = optarg;
-			if (strcmp(optarg, "default") != 0 && !audio_pulse_name_ok(optarg))
-				rc = usage_error(
-					"--audio-sink wants a PulseAudio sink name (letters, "
-					"digits, '.', '_', '-') or \"default\", not \"%s\"",
-					optarg);
-			break;
-		case OPT_MIC:
-			o->mic = true;
-			break;
-		case OPT_MIC_SOURCE:
-			o->mic_source = optarg;
-			if (!audio_pulse_name_ok(optarg))
-				rc = usage_error("--mic-source wants a PulseAudio source name "
-						 "(letters, digits, '.', '_', '-'), not \"%s\"",
-						 optarg);
-			break;
-		case OPT_AV_TRACE:
-			o->av_trace = optarg;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'v':
-			o->verbose++;
-			break;
-		case 'h':
-			return 1;
-		case ':':
-			return usage_error("%s needs a value", argv[optind - 1]);
-		default:
-			return usage_error("unknown option %s", argv[optind - 1]);
-		}
-	}
+	o->c.client_name = PROG;
+	rc = opts_parse(probe_opts, o, argc, argv, PROG);
+	if (rc != 0)
+		return rc;
+	rc = client_opts_mode(&o->c, PROG);
 	if (rc < 0)
 		return rc;
-	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (o->broker) {
-		if (o->host[0] || o->ticket)
-			return usage_error("--broker gives the agent and the ticket: leave out "
-					   "--agent and --ticket");
-		if (!o->user || !o->password_file)
-			return usage_error("--broker needs --user NAME and --password-file FILE");
-	} else {
-		if (o->user || o->password_file || o->pool)
-			return usage_error("--user, --password-file and --pool go with --broker");
-		if (!o->host[0])
+	if (rc == CLIENT_MODE_BROKER) {
+		if (!o->c.broker)
 			return usage_error("--agent HOST:PORT (or --broker URL) is required");
-		if (!o->ticket)
-			return usage_error(
-				"--ticket FILE is required (the connect ticket from the broker)");
+		if (!o->c.user || !o->c.password_file)
+			return usage_error("--broker needs --user NAME and --password-file FILE");
 	}
 	if (!o->cert != !o->key)
 		return usage_error("--cert and --key go together");
-	if (!have_seconds)
+	if (!o->have_seconds)
 		o->seconds = o->frames ? DEFAULT_FRAME_SECONDS : DEFAULT_SECONDS;
-	if (o->no_audio && (o->audio_out || o->audio_sink))
+	if (o->c.no_audio && (o->audio_out || o->c.audio_sink))
 		return usage_error("--no-audio leaves nothing for --audio-out or --audio-sink");
-	if (o->mic_source && !o->mic)
+	if (o->c.mic_source && !o->c.mic)
 		return usage_error("--mic-source goes with --mic");
 	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fputs("Usage: " PROG " --agent HOST[:PORT] --ticket FILE [--ca FILE] [OPTIONS]\n"
+	      "       " PROG " --broker URL --user NAME --password-file FILE [--pool NAME]\n"
+	      "                      [--ca FILE] [OPTIONS]\n"
+	      "\n"
+	      "A headless Highrise client for tests, benchmarks and health checks. It connects\n"
+	      "to an agent over TLS 1.3, presents a connect ticket, receives and decodes the\n"
+	      "desktop's H.264 stream for a while, can type and click into the desktop, and\n"
+	      "prints what it saw: frames, bytes, key frames, latency from capture to decoded\n"
+	      "picture, and decode time. It acknowledges every decoded frame like the real\n"
+	      "client.\n",
+	      out);
+	opts_help(probe_opts, out);
+	fputs("\n"
+	      "The JSON object:\n"
+	      "  {\"frames\": decoded frames, \"bytes\": H.264 bytes received, \"keyframes\": key\n"
+	      "   frames received, \"width\", \"height\": the desktop size, \"latency_ms\": "
+	      "{\"p50\",\n"
+	      "   \"p99\"}: the probe's clock when a frame was decoded minus the agent's capture "
+	      "time\n"
+	      "   (both CLOCK_REALTIME: meaningful on one host or with synchronised clocks),\n"
+	      "   \"decode_ms\": {\"p50\", \"p99\"}, \"control\": whether input is applied, "
+	      "\"bye\":\n"
+	      "   the agent's reason for ending the session, or null, \"ok\": the exit status was "
+	      "0,\n"
+	      "   \"error\": what went wrong, or null; plus \"seconds\", \"fps\", \"kbps\",\n"
+	      "   \"frames_received\", \"frames_skipped\", \"decode_errors\", "
+	      "\"keyframe_requests\",\n"
+	      "   \"bytes_total\", \"rtt_ms\", \"session\", \"tls\", \"status\": the agent's "
+	      "STATUS\n"
+	      "   texts in order, and \"frame_ms\": when each of the first 4096 frames was\n"
+	      "   decoded, in ms after the agent accepted, with \"frame_bytes\" (its access\n"
+	      "   unit), \"frame_bytes_total\" (bytes_total when it was decoded),\n"
+	      "   \"frame_latency_ms\" (capture to decoded) and \"frame_refine\" (a\n"
+	      "   refinement of a still screen) for the same frames; \"input_to_frame_ms\":\n"
+	      "   {\"p50\", \"p99\"} from sending a key press (not a modifier) to decoding the\n"
+	      "   first frame the agent captured after it, refinements aside, over\n"
+	      "   \"inputs_timed\" presses: the key-to-screen latency a user feels;\n"
+	      "   \"audio\": null without sound, else {\"packets\", \"bytes\", \"kbps\", "
+	      "\"packet_ms\",\n"
+	      "   \"refused\" (not Opus, mono, not 2.5..20 ms), \"concealed\", \"recovered\"\n"
+	      "   (by FEC), \"dropped\", \"late\", \"underruns\", \"depth_ms\", \"target_ms\"\n"
+	      "   (the jitter buffer), \"lipsync_ms\" (audio latency minus video latency,\n"
+	      "   null until both are known), \"mic_packets\" (MIC sent)}}\n"
+	      "  Percentiles are null when no frame was decoded (or no key pressed).\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0  the session ran as asked\n"
+	      "  1  connecting or authenticating failed, or the session broke: standard error\n"
+	      "     says why and what to check\n"
+	      "  2  the command line is wrong\n"
+	      "  3  the session ran, but fewer frames than --frames arrived in time, or --png\n"
+	      "     had no picture to write\n"
+	      "\n"
+	      "Examples:\n"
+	      "  " PROG " --agent host17.example.com --ticket t.b64 --ca /etc/highrise/pki/ca.pem\n"
+	      "  " PROG
+	      " --agent 10.0.0.17:7443 --name host17.example.com --ticket - --ca ca.pem \\\n"
+	      "      --frames 1 --png shot.png --json\n"
+	      "  " PROG
+	      " --agent 127.0.0.1:7443 --ticket t --ca ca.pem --type 'echo hi > /dev/ttyS0\\n' \\\n"
+	      "      --click 100,200 --keys ctrl+l --seconds 3\n",
+	      out);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -911,9 +751,9 @@ static void start_sound(struct probe *p, const struct session_info *in)
 	const struct opts *o = p->o;
 
 	if (in->audio && !p->audio) {
-		const char *sink = !o->audio_sink			   ? CLIENT_AUDIO_SINK_NONE
-				   : strcmp(o->audio_sink, "default") == 0 ? NULL
-									   : o->audio_sink;
+		const char *sink = !o->c.audio_sink ? CLIENT_AUDIO_SINK_NONE
+				   : strcmp(o->c.audio_sink, "default") == 0 ? NULL
+									     : o->c.audio_sink;
 		p->audio = client_audio_new(&(struct client_audio_cfg){
 			.sink = sink,
 			.wav_path = o->audio_out,
@@ -923,25 +763,25 @@ static void start_sound(struct probe *p, const struct session_info *in)
 		if (!p->audio)
 			fprintf(stderr, PROG ": cannot play the desktop's sound (see above); "
 					     "going on without it\n");
-	} else if (!in->audio && !o->no_audio && (o->audio_out || o->audio_sink)) {
+	} else if (!in->audio && !o->c.no_audio && (o->audio_out || o->c.audio_sink)) {
 		fprintf(stderr, PROG ": the agent sends no sound for this desktop (no audio= in "
 				     "its configuration, or it cannot capture it)\n");
 	}
-	if (o->mic && !in->mic) {
+	if (o->c.mic && !in->mic) {
 		fprintf(stderr, PROG ": --mic: the agent does not take this client's microphone "
 				     "(the desktop forbids it, or it has no mic=)\n");
-	} else if (o->mic && !p->mic) {
+	} else if (o->c.mic && !p->mic) {
 		p->mic = client_mic_new(p->base, &(struct client_mic_cfg){
-							 .source = o->mic_source,
+							 .source = o->c.mic_source,
 							 .on_packet = on_mic_packet,
 							 .userdata = p,
 						 });
 		if (!p->mic || client_mic_set_on(p->mic, true) < 0)
 			fprintf(stderr, PROG ": --mic: cannot record %s (see above)\n",
-				o->mic_source ? o->mic_source : "the default source");
+				o->c.mic_source ? o->c.mic_source : "the default source");
 		else
 			say(p, "microphone on: sending %s",
-			    o->mic_source ? o->mic_source : "the default source");
+			    o->c.mic_source ? o->c.mic_source : "the default source");
 	}
 }
 
@@ -1309,18 +1149,18 @@ static int run(struct opts *o)
 	event_add(p.sig_int, NULL);
 	event_add(p.sig_term, NULL);
 
-	cfg.host = o->host;
-	cfg.port = o->port;
-	cfg.ca_file = o->ca;
-	cfg.pin_sha256 = o->pin;
-	cfg.verify_name = o->name;
+	cfg.host = o->c.host;
+	cfg.port = o->c.port;
+	cfg.ca_file = o->c.ca;
+	cfg.pin_sha256 = o->c.pin;
+	cfg.verify_name = o->c.name;
 	cfg.cert_file = o->cert;
 	cfg.key_file = o->key;
-	cfg.ticket_file = o->ticket;
-	cfg.client_name = o->client_name;
+	cfg.ticket_file = o->c.ticket;
+	cfg.client_name = o->c.client_name;
 	cfg.manual_ack = o->no_ack; /* and session_ack is never called */
-	cfg.decoder_hw = o->decoder;
-	if (o->decoder == DECODER_HW_VAAPI &&
+	cfg.decoder_hw = o->c.decoder;
+	if (o->c.decoder == DECODER_HW_VAAPI &&
 	    decoder_probe(DECODER_HW_VAAPI, NULL, errbuf, sizeof(errbuf)) < 0) {
 		fprintf(stderr, PROG ": --decoder vaapi: %s. Use --decoder auto or software.\n",
 			errbuf);
@@ -1334,8 +1174,8 @@ static int run(struct opts *o)
 	cbs.on_resize = on_resize;
 	cbs.on_audio = on_audio;
 	cbs.on_audio_report = on_audio_report;
-	cfg.no_audio = o->no_audio;
-	cfg.offer_mic = o->mic;
+	cfg.no_audio = o->c.no_audio;
+	cfg.offer_mic = o->c.mic;
 	if (o->av_trace) {
 		p.trace = fopen(o->av_trace, "w");
 		if (!p.trace) {
@@ -1345,16 +1185,17 @@ static int run(struct opts *o)
 			goto out;
 		}
 	}
-	if (o->broker) {
+	if (o->c.broker) {
 		char text[1200];
 		int retry_ms, bye;
-		bl = broker_login_new(&(struct broker_login_cfg){.broker_url = o->broker,
-								 .ca_file = o->ca,
-								 .pin = o->pin,
-								 .user = o->user,
-								 .password_file = o->password_file,
-								 .pool = o->pool,
-								 .prog = PROG});
+		bl = broker_login_new(
+			&(struct broker_login_cfg){.broker_url = o->c.broker,
+						   .ca_file = o->c.ca,
+						   .pin = o->c.pin,
+						   .user = o->c.user,
+						   .password_file = o->c.password_file,
+						   .pool = o->c.pool,
+						   .prog = PROG});
 		if (!bl ||
 		    broker_login_prepare(bl, &cfg, text, sizeof(text), &retry_ms, &bye) < 0) {
 			fprintf(stderr, PROG ": %s\n",
@@ -1397,7 +1238,7 @@ static int run(struct opts *o)
 			fprintf(stderr, PROG ": %s\n", h);
 	} else if (o->frames && (long)in->stats.frames_decoded < o->frames) {
 		code = EXIT_SHORT;
-		snprintf(errbuf, sizeof(errbuf), "%llu of %ld frames arrived in %g s",
+		snprintf(errbuf, sizeof(errbuf), "%llu of %d frames arrived in %g s",
 			 (unsigned long long)in->stats.frames_decoded, o->frames, o->seconds);
 		err = errbuf;
 		fprintf(stderr, PROG ": %s (an idle desktop sends no frames: is it changing?)\n",
@@ -1462,9 +1303,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	log_open(PROG,
 		 /* the probe says what happened itself: the library's warnings with -v */
-		 o.verbose >= 2 ? LOG_LEVEL_DEBUG
-		 : o.verbose	? LOG_LEVEL_INFO
-				: LOG_LEVEL_ERROR,
+		 o.c.verbose >= 2 ? LOG_LEVEL_DEBUG
+		 : o.c.verbose	  ? LOG_LEVEL_INFO
+				  : LOG_LEVEL_ERROR,
 		 LOG_TARGET_STDERR);
 	code = run(&o);
 	free(o.actions);
