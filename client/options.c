@@ -16,7 +16,8 @@
 #define HELP_COLUMN  23 /* where help text starts */
 #define OPTS_MAX     64
 
-static int usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static int usage_error(const char *prog, const char *fmt, ...)
 {
@@ -119,8 +120,8 @@ int opts_parse(const struct copt *t, void *opts, int argc, char **argv, const ch
 				if (!why[0])
 					return -EINVAL; /* the call said why itself */
 				if (r->value)
-					return usage_error(prog, "--%s %s, not \"%s\"", r->name, why,
-							   optarg);
+					return usage_error(prog, "--%s %s, not \"%s\"", r->name,
+							   why, optarg);
 				return usage_error(prog, "--%s: %s", r->name, why);
 			}
 			break;
@@ -199,8 +200,7 @@ int client_opt_decoder(void *opts, const char *arg, char *why, size_t whylen)
 	return 0;
 }
 
-static int pulse_name(const char *arg, const char *what, const char **out, char *why,
-		      size_t whylen)
+static int pulse_name(const char *arg, const char *what, const char **out, char *why, size_t whylen)
 {
 	if (!audio_pulse_name_ok(arg)) {
 		snprintf(why, whylen, "wants a PulseAudio %s name (letters, digits, '.', '_', '-')",
@@ -218,8 +218,7 @@ int client_opt_audio_sink(void *opts, const char *arg, char *why, size_t whylen)
 
 int client_opt_mic_source(void *opts, const char *arg, char *why, size_t whylen)
 {
-	return pulse_name(arg, "source", &((struct client_common *)opts)->mic_source, why,
-			  whylen);
+	return pulse_name(arg, "source", &((struct client_common *)opts)->mic_source, why, whylen);
 }
 
 int client_opts_mode(const struct client_common *c, const char *prog)

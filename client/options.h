@@ -50,8 +50,14 @@ struct copt {
 	int (*call)(void *opts, const char *arg, char *why, size_t whylen);
 };
 
-#define COPT_SECTION_ROW(title) {.kind = COPT_SECTION, .help = (title)}
-#define COPT_END		{.name = NULL}
+#define COPT_SECTION_ROW(title)                       \
+	{                                             \
+		.kind = COPT_SECTION, .help = (title) \
+	}
+#define COPT_END             \
+	{                    \
+		.name = NULL \
+	}
 
 /*
  * Parses argv by table t into opts (fields not named keep what they hold).
@@ -87,36 +93,118 @@ int client_opt_mic_source(void *opts, const char *arg, char *why, size_t whylen)
 #define CLIENT_OPT_(f) offsetof(struct client_common, f)
 
 /* --broker, --user, --password-file, --pool, --ca */
-#define CLIENT_OPTS_BROKER \
-	{.name = "broker", .kind = COPT_STRING, .offset = CLIENT_OPT_(broker), .value = "URL", .help = "https://HOST[:PORT] of the broker (port 8443): log in,\n" "ask it for a desktop and connect to its agent with the\n" "ticket it gives"}, \
-	{.name = "user", .kind = COPT_STRING, .offset = CLIENT_OPT_(user), .value = "NAME", .help = "the user to log in as"}, \
-	{.name = "password-file", .kind = COPT_STRING, .offset = CLIENT_OPT_(password_file), .value = "FILE", .help = "log in without a screen: the password is the file's\n" "first line, read again for every login (kiosks; keep\n" "it 0600)"}, \
-	{.name = "pool", .kind = COPT_STRING, .offset = CLIENT_OPT_(pool), .value = "NAME", .help = "the desktop pool; without it the only one (or a picker)"}, \
-	{.name = "ca", .kind = COPT_STRING, .offset = CLIENT_OPT_(ca), .value = "FILE", .help = "the deployment's CA certificate (ca.pem from\n" "highrise-certs): verifies the broker, and agents unless\n" "the broker names their CA; without --ca and --pin the\n" "system's CA store is used"}
+#define CLIENT_OPTS_BROKER                                                                     \
+	{.name = "broker",                                                                     \
+	 .kind = COPT_STRING,                                                                  \
+	 .offset = CLIENT_OPT_(broker),                                                        \
+	 .value = "URL",                                                                       \
+	 .help = "https://HOST[:PORT] of the broker (port 8443): log in,\n"                    \
+		 "ask it for a desktop and connect to its agent with the\n"                    \
+		 "ticket it gives"},                                                           \
+		{.name = "user",                                                               \
+		 .kind = COPT_STRING,                                                          \
+		 .offset = CLIENT_OPT_(user),                                                  \
+		 .value = "NAME",                                                              \
+		 .help = "the user to log in as"},                                             \
+		{.name = "password-file",                                                      \
+		 .kind = COPT_STRING,                                                          \
+		 .offset = CLIENT_OPT_(password_file),                                         \
+		 .value = "FILE",                                                              \
+		 .help = "log in without a screen: the password is the file's\n"               \
+			 "first line, read again for every login (kiosks; keep\n"              \
+			 "it 0600)"},                                                          \
+		{.name = "pool",                                                               \
+		 .kind = COPT_STRING,                                                          \
+		 .offset = CLIENT_OPT_(pool),                                                  \
+		 .value = "NAME",                                                              \
+		 .help = "the desktop pool; without it the only one (or a picker)"},           \
+	{                                                                                      \
+		.name = "ca", .kind = COPT_STRING, .offset = CLIENT_OPT_(ca), .value = "FILE", \
+		.help = "the deployment's CA certificate (ca.pem from\n"                       \
+			"highrise-certs): verifies the broker, and agents unless\n"            \
+			"the broker names their CA; without --ca and --pin the\n"              \
+			"system's CA store is used"                                            \
+	}
 
 /* --agent, --ticket, --pin, --name, --client-name */
-#define CLIENT_OPTS_DIRECT \
-	{.name = "agent", .kind = COPT_CALL, .value = "HOST[:PORT]", .help = "the agent; PORT defaults to 7443; IPv6 addresses in\n" "brackets: [::1]:7443", .call = client_opt_agent}, \
-	{.name = "ticket", .kind = COPT_STRING, .offset = CLIENT_OPT_(ticket), .value = "FILE", .help = "the connect ticket from the broker (its bytes or base64\n" "text; \"-\": standard input), read again for every\n" "reconnection; tickets live at most 60 s and are good\n" "for one connection"}, \
-	{.name = "pin", .kind = COPT_STRING, .offset = CLIENT_OPT_(pin), .value = "SHA256", .help = "the SHA-256 of the agent's public key (highrise-certs\n" "pin); with --ca both must hold, without it the pin alone\n" "decides (kiosks)"}, \
-	{.name = "name", .kind = COPT_STRING, .offset = CLIENT_OPT_(name), .value = "SERVERNAME", .help = "the name the agent's certificate must carry, when it is\n" "not HOST"}, \
-	{.name = "client-name", .kind = COPT_CALL, .value = "NAME", .help = "how the agent's log names this client [the program's\n" "name]", .call = client_opt_client_name}
+#define CLIENT_OPTS_DIRECT                                                            \
+	{.name = "agent",                                                             \
+	 .kind = COPT_CALL,                                                           \
+	 .value = "HOST[:PORT]",                                                      \
+	 .help = "the agent; PORT defaults to 7443; IPv6 addresses in\n"              \
+		 "brackets: [::1]:7443",                                              \
+	 .call = client_opt_agent},                                                   \
+		{.name = "ticket",                                                    \
+		 .kind = COPT_STRING,                                                 \
+		 .offset = CLIENT_OPT_(ticket),                                       \
+		 .value = "FILE",                                                     \
+		 .help = "the connect ticket from the broker (its bytes or base64\n"  \
+			 "text; \"-\": standard input), read again for every\n"       \
+			 "reconnection; tickets live at most 60 s and are good\n"     \
+			 "for one connection"},                                       \
+		{.name = "pin",                                                       \
+		 .kind = COPT_STRING,                                                 \
+		 .offset = CLIENT_OPT_(pin),                                          \
+		 .value = "SHA256",                                                   \
+		 .help = "the SHA-256 of the agent's public key (highrise-certs\n"    \
+			 "pin); with --ca both must hold, without it the pin alone\n" \
+			 "decides (kiosks)"},                                         \
+		{.name = "name",                                                      \
+		 .kind = COPT_STRING,                                                 \
+		 .offset = CLIENT_OPT_(name),                                         \
+		 .value = "SERVERNAME",                                               \
+		 .help = "the name the agent's certificate must carry, when it is\n"  \
+			 "not HOST"},                                                 \
+	{                                                                             \
+		.name = "client-name", .kind = COPT_CALL, .value = "NAME",            \
+		.help = "how the agent's log names this client [the program's\n"      \
+			"name]",                                                      \
+		.call = client_opt_client_name                                        \
+	}
 
 /* --decoder */
-#define CLIENT_OPT_DECODER \
-	{.name = "decoder", .kind = COPT_CALL, .value = "auto|software|vaapi", .help = "H.264 decoding: auto tries VAAPI (/dev/dri/renderD128)\n" "and falls back to software, saying why in the log [auto]", .call = client_opt_decoder}
+#define CLIENT_OPT_DECODER                                                            \
+	{                                                                             \
+		.name = "decoder", .kind = COPT_CALL, .value = "auto|software|vaapi", \
+		.help = "H.264 decoding: auto tries VAAPI (/dev/dri/renderD128)\n"    \
+			"and falls back to software, saying why in the log [auto]",   \
+		.call = client_opt_decoder                                            \
+	}
 
 /* --no-audio, --audio-sink, --mic, --mic-source */
-#define CLIENT_OPTS_SOUND \
-	{.name = "no-audio", .kind = COPT_FLAG, .offset = CLIENT_OPT_(no_audio), .help = "do not ask the agent for the desktop's sound"}, \
-	{.name = "audio-sink", .kind = COPT_CALL, .value = "NAME", .help = "play the sound to PulseAudio sink NAME (PULSE_SERVER\n" "says which server) [the default sink]", .call = client_opt_audio_sink}, \
-	{.name = "mic", .kind = COPT_FLAG, .offset = CLIENT_OPT_(mic), .help = "send the microphone from the start, while the desktop\n" "takes it"}, \
-	{.name = "mic-source", .kind = COPT_CALL, .value = "NAME", .help = "the PulseAudio source to send (a monitor such as\n" "sink.monitor works too) [the default source]", .call = client_opt_mic_source}
+#define CLIENT_OPTS_SOUND                                                          \
+	{.name = "no-audio",                                                       \
+	 .kind = COPT_FLAG,                                                        \
+	 .offset = CLIENT_OPT_(no_audio),                                          \
+	 .help = "do not ask the agent for the desktop's sound"},                  \
+		{.name = "audio-sink",                                             \
+		 .kind = COPT_CALL,                                                \
+		 .value = "NAME",                                                  \
+		 .help = "play the sound to PulseAudio sink NAME (PULSE_SERVER\n"  \
+			 "says which server) [the default sink]",                  \
+		 .call = client_opt_audio_sink},                                   \
+		{.name = "mic",                                                    \
+		 .kind = COPT_FLAG,                                                \
+		 .offset = CLIENT_OPT_(mic),                                       \
+		 .help = "send the microphone from the start, while the desktop\n" \
+			 "takes it"},                                              \
+	{                                                                          \
+		.name = "mic-source", .kind = COPT_CALL, .value = "NAME",          \
+		.help = "the PulseAudio source to send (a monitor such as\n"       \
+			"sink.monitor works too) [the default source]",            \
+		.call = client_opt_mic_source                                      \
+	}
 
 /* -v, --verbose and -h, --help */
-#define CLIENT_OPTS_TAIL \
-	{.name = "verbose", .letter = 'v', .kind = COPT_COUNT, .offset = CLIENT_OPT_(verbose), .help = "log warnings and progress too (twice: debug)"}, \
-	{.name = "help", .letter = 'h', .kind = COPT_HELP, .help = "this text"}
+#define CLIENT_OPTS_TAIL                                                              \
+	{.name = "verbose",                                                           \
+	 .letter = 'v',                                                               \
+	 .kind = COPT_COUNT,                                                          \
+	 .offset = CLIENT_OPT_(verbose),                                              \
+	 .help = "log warnings and progress too (twice: debug)"},                     \
+	{                                                                             \
+		.name = "help", .letter = 'h', .kind = COPT_HELP, .help = "this text" \
+	}
 
 enum client_mode {
 	CLIENT_MODE_BROKER = 0,

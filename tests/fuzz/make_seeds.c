@@ -276,7 +276,8 @@ static int ticket_seeds(const char *dir)
 	} tickets[] = {
 		{"alice", "alice", TICKET_DESKTOP, TICKET_AGENT, "s-0001", 60},
 		{"no-session", "bob", TICKET_DESKTOP, TICKET_AGENT, "", 30},
-		{"punctuation", "j.doe_1@example-corp", TICKET_DESKTOP, TICKET_AGENT, "s-0002.x", 1},
+		{"punctuation", "j.doe_1@example-corp", TICKET_DESKTOP, TICKET_AGENT, "s-0002.x",
+		 1},
 		{"other-agent", "carol", "desk-2", "agent-9", "s-2", 60},
 		{"long-names", long_name, long_name, long_name, long_name, 60},
 	};

@@ -41,15 +41,27 @@ static const struct copt table[] = {
 	CLIENT_OPT_DECODER,
 	CLIENT_OPTS_SOUND,
 	COPT_SECTION_ROW("Own"),
-	{.name = "flag", .kind = COPT_FLAG, .offset = offsetof(struct t_opts, flag),
+	{.name = "flag",
+	 .kind = COPT_FLAG,
+	 .offset = offsetof(struct t_opts, flag),
 	 .help = "a flag"},
-	{.name = "n", .kind = COPT_INT, .offset = offsetof(struct t_opts, n), .value = "N",
-	 .min = 1, .max = 10, .help = "a number\nover two lines"},
-	{.name = "file", .kind = COPT_STRING, .offset = offsetof(struct t_opts, file),
-	 .value = "FILE", .help = "a file"},
+	{.name = "n",
+	 .kind = COPT_INT,
+	 .offset = offsetof(struct t_opts, n),
+	 .value = "N",
+	 .min = 1,
+	 .max = 10,
+	 .help = "a number\nover two lines"},
+	{.name = "file",
+	 .kind = COPT_STRING,
+	 .offset = offsetof(struct t_opts, file),
+	 .value = "FILE",
+	 .help = "a file"},
 	{.name = "note", .kind = COPT_CALL, .value = "X", .help = "in order", .call = note},
-	{.name = "a-very-long-option-name", .kind = COPT_FLAG,
-	 .offset = offsetof(struct t_opts, flag), .help = "its help on the next line"},
+	{.name = "a-very-long-option-name",
+	 .kind = COPT_FLAG,
+	 .offset = offsetof(struct t_opts, flag),
+	 .help = "its help on the next line"},
 	CLIENT_OPTS_TAIL,
 	COPT_END,
 };
@@ -112,8 +124,8 @@ int main(void)
 	CHECK_INT_EQ(parse(&o, (const char *[]){"-h", NULL}), 1);
 
 	printf("case: direct or broker\n");
-	parse(&o, (const char *[]){"--broker", "https://b", "--user", "u", "--password-file",
-				   "p", NULL});
+	parse(&o, (const char *[]){"--broker", "https://b", "--user", "u", "--password-file", "p",
+				   NULL});
 	CHECK_INT_EQ(client_opts_mode(&o.c, "prog"), CLIENT_MODE_BROKER);
 	parse(&o, (const char *[]){NULL});
 	CHECK_INT_EQ(client_opts_mode(&o.c, "prog"), CLIENT_MODE_BROKER);
@@ -133,7 +145,8 @@ int main(void)
 		FILE *f = open_memstream(&text, &len);
 		opts_help(table, f);
 		fclose(f);
-		CHECK(strstr(text, "\nThrough the broker:\n  --broker URL         https://") != NULL);
+		CHECK(strstr(text, "\nThrough the broker:\n  --broker URL         https://") !=
+		      NULL);
 		CHECK(strstr(text, "\n  --n N                a number\n"
 				   "                       over two lines\n") != NULL);
 		CHECK(strstr(text, "\n  --a-very-long-option-name\n"
