@@ -142,7 +142,7 @@ static int get_name(const uint8_t *buf, size_t len, size_t *pos, char *dst, int 
 	memcpy(dst, buf + *pos, n);
 	dst[n] = '\0';
 	*pos += n;
-	return 0;
+	return name_ok(dst, allow_empty) ? 0 : -1; /* what ticket_init would take */
 }
 
 /* Parses body + signature; *body_len receives where the signature starts. */

@@ -425,6 +425,11 @@ static void test_parse_and_id(void)
 	buf[0] = TICKET_VERSION + 1;
 	CHECK_RC(ticket_parse(buf, len, &parsed), HR_ETICKET_MALFORMED);
 	CHECK(is_zero(&parsed, sizeof(parsed)));
+	/* a name off name.h's rule (the user's first byte, at 50) is malformed on the wire */
+	buf[0] = TICKET_VERSION;
+	CHECK_RC(ticket_parse(buf, len, &parsed), 0);
+	buf[50] = '?';
+	CHECK_RC(ticket_parse(buf, len, &parsed), HR_ETICKET_MALFORMED);
 
 	for (int i = 0; i < TICKET_ID_LEN; i++)
 		t.id[i] = (uint8_t)(0x01 + 0x22 * i);
