@@ -224,6 +224,7 @@ static int call(const struct opts *o, const char *method, const char *path, cJSO
 		return EXIT_UNREACHABLE;
 	}
 	if (o->json) {
+		/* the body was printed as it came */
 	} else if (done_msg) {
 		printf("%s\n", done_msg);
 	} else {

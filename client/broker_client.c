@@ -96,6 +96,22 @@ struct status_map {
 	int status, code;
 };
 
+/* The header's code for a 4xx/5xx answer: map's, else by status; a 401 wipes the token. */
+static int refusal(struct broker_client *bc, const struct bapi_answer *a, bool auth,
+		   const struct status_map *map)
+{
+	for (; map && map->status; map++)
+		if (map->status == a->status)
+			return map->code;
+	if (a->status == 401 && auth) {
+		OPENSSL_cleanse(bc->token, sizeof(bc->token));
+		return -EKEYEXPIRED;
+	}
+	if (a->status == 429 || (a->status == 503 && a->retry_after_s >= 0))
+		return -EAGAIN;
+	return -EPROTO;
+}
+
 static int call(struct broker_client *bc, const char *method, const char *path, cJSON *body,
 		bool auth, const struct status_map *map, cJSON **j, int *retry_after_s, char *err,
 		size_t errlen)
@@ -113,39 +129,29 @@ static int call(struct broker_client *bc, const char *method, const char *path, 
 		*retry_after_s = a.retry_after_s;
 	switch (rc) {
 	case 0:
-		*j = a.json;
+		*j = a.json; /* the caller's now */
 		a.json = NULL;
-		bapi_answer_deinit(&a);
-		return 0;
+		break;
 	case -HR_EBROKER_REFUSED:
 	case -HR_EBROKER_FAILED:
+		rc = refusal(bc, &a, auth, map);
 		break;
 	case -ENOMEM:
-		return rc;
+		break;
 	case -HTTPS_EUNTRUSTED:
-		return -EPERM;
+		rc = -EPERM;
+		break;
 	case -HTTPS_EURL:
 	case -HTTPS_EFILE:
-		return -EINVAL;
+		rc = -EINVAL;
+		break;
 	case -HTTPS_EPROTOCOL:
 	case -HR_EBROKER_ANSWER:
-		bapi_answer_deinit(&a);
-		return -EPROTO;
+		rc = -EPROTO;
+		break;
 	default:
-		return -EHOSTUNREACH;
+		rc = -EHOSTUNREACH;
 	}
-	rc = -EPROTO;
-	if (a.status == 401 && auth) {
-		rc = -EKEYEXPIRED;
-		OPENSSL_cleanse(bc->token, sizeof(bc->token));
-	} else if (a.status == 429 || (a.status == 503 && a.retry_after_s >= 0)) {
-		rc = -EAGAIN;
-	}
-	for (; map && map->status; map++)
-		if (map->status == a.status) {
-			rc = map->code;
-			break;
-		}
 	bapi_answer_deinit(&a);
 	return rc;
 }
