@@ -117,8 +117,6 @@ int opts_parse(const struct copt *t, void *opts, int argc, char **argv, const ch
 			break;
 		case COPT_CALL:
 			if (r->call(opts, optarg, why, sizeof(why)) < 0) {
-				if (!why[0])
-					return -EINVAL; /* the call said why itself */
 				if (r->value)
 					return usage_error(prog, "--%s %s, not \"%s\"", r->name,
 							   why, optarg);

@@ -45,8 +45,7 @@ struct copt {
 	const char *help;  /* lines separated by '\n' */
 	int min, max;	   /* COPT_INT */
 	/* COPT_CALL: 0, or -1 with the reason in why ("wants X,Y in desktop pixels"), which
-	 * opts_parse prints as "--click wants ..., not \"ARG\""; -1 with why left empty:
-	 * the call printed its error itself */
+	 * opts_parse prints as "--click wants ..., not \"ARG\"" */
 	int (*call)(void *opts, const char *arg, char *why, size_t whylen);
 };
 

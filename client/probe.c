@@ -126,7 +126,7 @@ static int add_action(struct opts *o, const struct action *a)
 		size_t cap = o->cap ? o->cap * 2 : 64;
 		struct action *na = realloc(o->actions, cap * sizeof(*na));
 		if (!na)
-			return usage_error("out of memory");
+			return -ENOMEM;
 		o->actions = na;
 		o->cap = cap;
 	}
@@ -144,63 +144,6 @@ static int add_keys(struct opts *o, const struct msg_key *keys, size_t n)
 	return 0;
 }
 
-static int parse_type(struct opts *o, const char *arg)
-{
-	size_t cap = strlen(arg) + 1, n = 0;
-	char *text = malloc(cap);
-	struct msg_key *keys = NULL;
-	int rc = -EINVAL;
-
-	if (!text)
-		return usage_error("out of memory");
-	if (keymap_unescape(arg, text, cap) < 0) {
-		usage_error("--type: unknown escape in \"%s\" (use \\n \\t \\b \\e \\\\ \\xHH)",
-			    arg);
-		goto out;
-	}
-	keys = calloc(8 * (strlen(text) + 1), sizeof(*keys));
-	if (!keys)
-		goto out;
-	if (keymap_type_text(text, keys, 8 * (strlen(text) + 1), &n) < 0) {
-		usage_error("--type: \"%s\" is not UTF-8 text, or holds a control character no "
-			    "key types",
-			    arg);
-		goto out;
-	}
-	rc = add_keys(o, keys, n);
-out:
-	free(keys);
-	free(text);
-	return rc;
-}
-
-static int parse_keys(struct opts *o, const char *arg)
-{
-	char *copy = strdup(arg), *save = NULL;
-	size_t chords = 0;
-	int rc = 0;
-
-	if (!copy)
-		return usage_error("out of memory");
-	for (char *chord = strtok_r(copy, " ,\t", &save); chord && rc == 0;
-	     chord = strtok_r(NULL, " ,\t", &save)) {
-		struct msg_key keys[32];
-		const char *bad = NULL;
-		size_t n = 0;
-
-		if (keymap_chord(chord, keys, 32, &n, &bad) < 0)
-			rc = usage_error("--keys: cannot read \"%s\" in \"%s\"", bad ? bad : chord,
-					 chord);
-		else
-			rc = add_keys(o, keys, n);
-		chords++;
-	}
-	if (rc == 0 && chords == 0)
-		rc = usage_error("--keys needs at least one key (e.g. \"ctrl+l Return\")");
-	free(copy);
-	return rc;
-}
-
 static int parse_uint(const char *s, long max, long *out)
 {
 	char *end;
@@ -214,7 +157,67 @@ static int parse_uint(const char *s, long max, long *out)
 	return 0;
 }
 
-static int parse_click(struct opts *o, const char *arg)
+/*
+ * The probe's own COPT_CALL rows (options.h): 0, or -1 with the reason in
+ * why. --type, --keys, --click and --sleep add to the input script in the
+ * order given.
+ */
+static int opt_type(void *opts, const char *arg, char *why, size_t whylen)
+{
+	size_t cap = strlen(arg) + 1, n = 0;
+	char *text = malloc(cap);
+	struct msg_key *keys = text ? calloc(8 * cap, sizeof(*keys)) : NULL;
+	int rc = -1;
+
+	if (!keys)
+		snprintf(why, whylen, "cannot be kept: out of memory");
+	else if (keymap_unescape(arg, text, cap) < 0)
+		snprintf(why, whylen, "has an unknown escape (use \\n \\t \\b \\e \\\\ \\xHH)");
+	else if (keymap_type_text(text, keys, 8 * cap, &n) < 0)
+		snprintf(why, whylen, "wants UTF-8 text without a control character no key types");
+	else if (add_keys(opts, keys, n) < 0)
+		snprintf(why, whylen, "cannot be kept: out of memory");
+	else
+		rc = 0;
+	free(keys);
+	free(text);
+	return rc;
+}
+
+static int opt_keys(void *opts, const char *arg, char *why, size_t whylen)
+{
+	char *copy = strdup(arg), *save = NULL;
+	size_t chords = 0;
+	int rc = 0;
+
+	if (!copy) {
+		snprintf(why, whylen, "cannot be kept: out of memory");
+		return -1;
+	}
+	for (char *chord = strtok_r(copy, " ,\t", &save); chord && rc == 0;
+	     chord = strtok_r(NULL, " ,\t", &save)) {
+		struct msg_key keys[32];
+		const char *bad = NULL;
+		size_t n = 0;
+
+		if (keymap_chord(chord, keys, 32, &n, &bad) < 0) {
+			snprintf(why, whylen, "cannot read \"%s\"", bad ? bad : chord);
+			rc = -1;
+		} else if (add_keys(opts, keys, n) < 0) {
+			snprintf(why, whylen, "cannot be kept: out of memory");
+			rc = -1;
+		}
+		chords++;
+	}
+	if (rc == 0 && chords == 0) {
+		snprintf(why, whylen, "needs at least one key (e.g. \"ctrl+l Return\")");
+		rc = -1;
+	}
+	free(copy);
+	return rc;
+}
+
+static int opt_click(void *opts, const char *arg, char *why, size_t whylen)
 {
 	char x[16], y[16];
 	const char *comma = strchr(arg, ',');
@@ -222,25 +225,24 @@ static int parse_click(struct opts *o, const char *arg)
 	struct action a = {.kind = ACTION_POINTER};
 
 	if (!comma || (size_t)(comma - arg) >= sizeof(x) || strlen(comma + 1) >= sizeof(y))
-		return usage_error("--click wants X,Y in desktop pixels, not \"%s\"", arg);
+		return snprintf(why, whylen, "wants X,Y in desktop pixels"), -1;
 	memcpy(x, arg, (size_t)(comma - arg));
 	x[comma - arg] = '\0';
 	snprintf(y, sizeof(y), "%s", comma + 1);
 	if (parse_uint(x, MSG_DIMENSION_MAX - 1, &xv) < 0 ||
 	    parse_uint(y, MSG_DIMENSION_MAX - 1, &yv) < 0)
-		return usage_error("--click wants X,Y in desktop pixels, not \"%s\"", arg);
+		return snprintf(why, whylen, "wants X,Y in desktop pixels"), -1;
 	a.pointer.x = (uint16_t)xv;
 	a.pointer.y = (uint16_t)yv;
 	/* move, press, release: what a real mouse sends */
 	for (int i = 0; i < 3; i++) {
 		a.pointer.buttons = i == 1 ? 1 : 0;
-		if (add_action(o, &a) < 0)
-			return -ENOMEM;
+		if (add_action(opts, &a) < 0)
+			return snprintf(why, whylen, "cannot be kept: out of memory"), -1;
 	}
 	return 0;
 }
 
-/* The COPT_CALL rows of the probe's own options (options.h) */
 static int opt_seconds(double *out, const char *arg, char *why, size_t whylen)
 {
 	char *end;
@@ -267,25 +269,6 @@ static int opt_run_seconds(void *opts, const char *arg, char *why, size_t whylen
 	return opt_seconds(&((struct opts *)opts)->seconds, arg, why, whylen);
 }
 
-/* the input script: these print their own errors (why stays empty) */
-static int opt_type(void *opts, const char *arg, char *why, size_t whylen)
-{
-	(void)why, (void)whylen;
-	return parse_type(opts, arg) < 0 ? -1 : 0;
-}
-
-static int opt_keys(void *opts, const char *arg, char *why, size_t whylen)
-{
-	(void)why, (void)whylen;
-	return parse_keys(opts, arg) < 0 ? -1 : 0;
-}
-
-static int opt_click(void *opts, const char *arg, char *why, size_t whylen)
-{
-	(void)why, (void)whylen;
-	return parse_click(opts, arg) < 0 ? -1 : 0;
-}
-
 static int opt_sleep(void *opts, const char *arg, char *why, size_t whylen)
 {
 	struct action a = {.kind = ACTION_SLEEP};
@@ -296,7 +279,9 @@ static int opt_sleep(void *opts, const char *arg, char *why, size_t whylen)
 		return -1;
 	}
 	a.ms = (int)v;
-	return add_action(opts, &a) < 0 ? -1 : 0;
+	if (add_action(opts, &a) < 0)
+		return snprintf(why, whylen, "cannot be kept: out of memory"), -1;
+	return 0;
 }
 
 #define O_(f) offsetof(struct opts, f)
