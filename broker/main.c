@@ -5,32 +5,21 @@
  */
 #include "broker.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 
 #include <event2/event.h>
-#include <event2/thread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: highrise-broker --config FILE [--KEY VALUE ...]\n"
-		"\n"
-		"Signs users in, hands them desktops from pools with a one-use connect\n"
-		"ticket, keeps track of agents and sessions. An HTTPS JSON API (TLS 1.3),\n"
-		"documented in docs/broker-api.md.\n"
-		"\n"
-		"Options:\n"
-		"  --config FILE                  read settings from FILE (key = value lines)\n"
-		"  --print-config                 print the effective settings and exit\n"
-		"  --help                         this text\n"
-		"  --version                      the version\n"
-		"\n"
-		"Settings (in the file as 'key = value', or as --key VALUE, which wins):\n");
-	config_print_help(broker_config_table, out);
+	daemon_usage(out, "highrise-broker",
+		     "Signs users in, hands them desktops from pools with a one-use connect\n"
+		     "ticket, keeps track of agents and sessions. An HTTPS JSON API (TLS 1.3),\n"
+		     "documented in docs/broker-api.md.",
+		     broker_config_table);
 	fprintf(out,
 		"\n"
 		"Example:\n"
@@ -43,18 +32,10 @@ static void usage(FILE *out)
 		"See docs/operations.md for the configuration file and certificates.\n");
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)what;
-	log_info("%s: shutting down", strsignal((int)sig));
-	event_base_loopbreak(arg);
-}
-
 int main(int argc, char **argv)
 {
 	struct broker_cfg cfg;
-	struct event_base *base;
-	struct event *sigint, *sigterm;
+	struct daemon_loop d;
 	struct broker *b;
 	int rc;
 
@@ -64,34 +45,18 @@ int main(int argc, char **argv)
 		broker_config_table, &cfg, "highrise-broker", HIGHRISE_VERSION, usage);
 	if (rc >= 0)
 		return rc;
-	log_open("highrise-broker", (enum log_level)cfg.log_level, LOG_TARGET_AUTO);
-	signal(SIGPIPE, SIG_IGN); /* a client that vanished is an EPIPE, not a death */
-	evthread_use_pthreads();
-
-	base = event_base_new();
-	if (!base) {
-		log_error("cannot create the event loop");
+	if (daemon_loop_open(&d, "highrise-broker", cfg.log_level) < 0) {
 		config_free(broker_config_table, &cfg);
 		return 1;
 	}
-	b = broker_new(base, &cfg);
+	b = broker_new(d.base, &cfg);
 	config_free(broker_config_table, &cfg);
-	if (!b) {
-		event_base_free(base);
-		libevent_global_shutdown();
-		return 1;
+	rc = b ? 0 : 1;
+	if (b) {
+		event_base_dispatch(d.base); /* until SIGINT or SIGTERM */
+		broker_free(b);
+		log_info("stopped");
 	}
-	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	event_add(sigint, NULL);
-	event_add(sigterm, NULL);
-	event_base_dispatch(base);
-
-	broker_free(b);
-	event_free(sigint);
-	event_free(sigterm);
-	event_base_free(base);
-	libevent_global_shutdown();
-	log_info("stopped");
-	return 0;
+	daemon_loop_close(&d);
+	return rc;
 }

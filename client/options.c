@@ -237,3 +237,14 @@ int client_opts_mode(const struct client_common *c, const char *prog)
 		return usage_error(prog, "--password-file needs --broker and --user");
 	return CLIENT_MODE_BROKER;
 }
+
+struct broker_login_cfg client_opts_login(const struct client_common *c, const char *prog)
+{
+	return (struct broker_login_cfg){.broker_url = c->broker,
+					 .ca_file = c->ca,
+					 .pin = c->pin,
+					 .user = c->user,
+					 .password_file = c->password_file,
+					 .pool = c->pool,
+					 .prog = prog};
+}

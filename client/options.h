@@ -18,6 +18,7 @@
  * GTK-free, no I/O but stderr and the help stream; parse once at start-up.
  */
 
+#include "broker_login.h"
 #include "decoder.h"
 
 #include <stdbool.h>
@@ -216,5 +217,8 @@ enum client_mode {
  * needs --broker and --user. The mode, or -EINVAL with a usage error printed.
  */
 int client_opts_mode(const struct client_common *c, const char *prog);
+
+/* The broker side's settings from the common options (pointers into c). */
+struct broker_login_cfg client_opts_login(const struct client_common *c, const char *prog);
 
 #endif

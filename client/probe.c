@@ -1173,14 +1173,9 @@ static int run(struct opts *o)
 	if (o->c.broker) {
 		char text[1200];
 		int retry_ms, bye;
-		bl = broker_login_new(
-			&(struct broker_login_cfg){.broker_url = o->c.broker,
-						   .ca_file = o->c.ca,
-						   .pin = o->c.pin,
-						   .user = o->c.user,
-						   .password_file = o->c.password_file,
-						   .pool = o->c.pool,
-						   .prog = PROG});
+		struct broker_login_cfg lcfg = client_opts_login(&o->c, PROG);
+
+		bl = broker_login_new(&lcfg);
 		if (!bl ||
 		    broker_login_prepare(bl, &cfg, text, sizeof(text), &retry_ms, &bye) < 0) {
 			fprintf(stderr, PROG ": %s\n",

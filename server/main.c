@@ -6,13 +6,11 @@
 #include "agent.h"
 #include "avlog.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "worker.h"
 
 #include <event2/event.h>
-#include <event2/thread.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,21 +19,11 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"Usage: highrise-agent --config FILE [--KEY VALUE ...]\n"
-		"\n"
-		"Streams this host's desktops (VM consoles over VNC, X sessions) to\n"
-		"Highrise clients as H.264 over TLS 1.3, and injects their input.\n"
-		"Clients present a connect ticket signed by the broker.\n"
-		"\n"
-		"Options:\n"
-		"  --config FILE                  read settings from FILE (key = value lines)\n"
-		"  --print-config                 print the effective settings and exit\n"
-		"  --help                         this text\n"
-		"  --version                      the version\n"
-		"\n"
-		"Settings (in the file as 'key = value', or as --key VALUE, which wins):\n");
-	config_print_help(agent_config_table, out);
+	daemon_usage(out, "highrise-agent",
+		     "Streams this host's desktops (VM consoles over VNC, X sessions) to\n"
+		     "Highrise clients as H.264 over TLS 1.3, and injects their input.\n"
+		     "Clients present a connect ticket signed by the broker.",
+		     agent_config_table);
 	fprintf(out, "\n"
 		     "Example:\n"
 		     "  highrise-agent --config /etc/highrise/agent.conf\n"
@@ -47,13 +35,6 @@ static void usage(FILE *out)
 		     "      --broker.ca_file ca.pem\n"
 		     "\n"
 		     "See docs/operations.md for the configuration file and certificates.\n");
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	(void)what;
-	log_info("%s: shutting down", strsignal((int)sig));
-	event_base_loopbreak(arg);
 }
 
 static void grace_cb(evutil_socket_t fd, short what, void *arg)
@@ -69,8 +50,8 @@ static void grace_cb(evutil_socket_t fd, short what, void *arg)
 int main(int argc, char **argv)
 {
 	struct agent_cfg cfg;
-	struct event_base *base;
-	struct event *sigint, *sigterm, *grace;
+	struct daemon_loop d;
+	struct event *grace;
 	struct agent *a;
 	int rc;
 
@@ -84,43 +65,30 @@ int main(int argc, char **argv)
 		agent_config_table, &cfg, "highrise-agent", HIGHRISE_VERSION, usage);
 	if (rc >= 0)
 		return rc;
-	log_open("highrise-agent", (enum log_level)cfg.log_level, LOG_TARGET_AUTO);
-	avlog_install();
-	signal(SIGPIPE, SIG_IGN); /* a client that vanished is an EPIPE, not a death */
-	evthread_use_pthreads();
-
-	base = event_base_new();
-	if (!base) {
-		log_error("cannot create the event loop");
+	if (daemon_loop_open(&d, "highrise-agent", cfg.log_level) < 0) {
 		config_free(agent_config_table, &cfg);
 		return 1;
 	}
-	a = agent_new(base, &cfg);
+	avlog_install();
+	a = agent_new(d.base, &cfg);
 	config_free(agent_config_table, &cfg);
 	if (!a) {
-		event_base_free(base);
+		daemon_loop_close(&d);
 		return 1;
 	}
-	sigint = evsignal_new(base, SIGINT, on_signal, base);
-	sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-	event_add(sigint, NULL);
-	event_add(sigterm, NULL);
-	event_base_dispatch(base);
+	event_base_dispatch(d.base); /* until SIGINT or SIGTERM */
 
 	/* say goodbye to every client, give them a moment to read it, then stop */
 	if (agent_shutdown(a) > 0) {
-		void *args[2] = {a, base};
+		void *args[2] = {a, d.base};
 		struct timeval poll = {0, 50000}, deadline = {SHUTDOWN_GRACE_MS / 1000, 0};
-		grace = event_new(base, -1, EV_PERSIST, grace_cb, args);
+		grace = event_new(d.base, -1, EV_PERSIST, grace_cb, args);
 		event_add(grace, &poll);
-		event_base_loopexit(base, &deadline);
-		event_base_dispatch(base);
+		event_base_loopexit(d.base, &deadline);
+		event_base_dispatch(d.base);
 		event_free(grace);
 	}
 	agent_free(a);
-	event_free(sigint);
-	event_free(sigterm);
-	event_base_free(base);
-	libevent_global_shutdown();
+	daemon_loop_close(&d);
 	return 0;
 }

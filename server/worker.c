@@ -376,26 +376,8 @@ static void add_damage(struct worker *p, const struct rect *r, size_t n, uint64_
 {
 	if (n && p->ndamage == 0)
 		p->damage_since_us = t;
-	for (size_t i = 0; i < n; i++) {
-		if (p->ndamage < CAPTURE_DAMAGE_MAX) {
-			p->damage[p->ndamage++] = r[i];
-			continue;
-		}
-		/* too many: merge everything into one bounding box */
-		struct rect *b = &p->damage[0];
-		for (size_t k = 1; k < p->ndamage; k++) {
-			int32_t x1 = b->x + b->width, y1 = b->y + b->height;
-			const struct rect *o = &p->damage[k];
-			b->x = b->x < o->x ? b->x : o->x;
-			b->y = b->y < o->y ? b->y : o->y;
-			x1 = x1 > o->x + o->width ? x1 : o->x + o->width;
-			y1 = y1 > o->y + o->height ? y1 : o->y + o->height;
-			b->width = x1 - b->x;
-			b->height = y1 - b->y;
-		}
-		p->ndamage = 1;
-		i--; /* retry this rect against the merged list */
-	}
+	for (size_t i = 0; i < n; i++)
+		capture_damage_add(p->damage, &p->ndamage, r[i]);
 }
 
 /* A RESIZE_REQUEST the agent let through: ask the console; its REINIT does the rest. */

@@ -68,28 +68,11 @@ static double cpu_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* The pipeline's damage list: more than CAPTURE_DAMAGE_MAX merge into one box. */
+/* The pipeline's damage list (capture.h's, as the worker keeps it). */
 static void add_damage(struct rect *list, size_t *n, const struct rect *r, size_t nr)
 {
-	for (size_t i = 0; i < nr; i++) {
-		if (*n < CAPTURE_DAMAGE_MAX) {
-			list[(*n)++] = r[i];
-			continue;
-		}
-		struct rect *b = &list[0];
-		for (size_t k = 1; k < *n; k++) {
-			int32_t x1 = b->x + b->width, y1 = b->y + b->height;
-			const struct rect *o = &list[k];
-			b->x = b->x < o->x ? b->x : o->x;
-			b->y = b->y < o->y ? b->y : o->y;
-			x1 = x1 > o->x + o->width ? x1 : o->x + o->width;
-			y1 = y1 > o->y + o->height ? y1 : o->y + o->height;
-			b->width = x1 - b->x;
-			b->height = y1 - b->y;
-		}
-		*n = 1;
-		i--;
-	}
+	for (size_t i = 0; i < nr; i++)
+		capture_damage_add(list, n, r[i]);
 }
 
 /* Copies the damaged pixels of f into a new snapshot. -ENOSPC past max_bytes. */

@@ -64,18 +64,7 @@ start_xvfb 1920x1080x24
 D=":$DISPLAY_NUM"
 export DISPLAY=$D
 xdotool mousemove --screen 0 1919 1079 >/dev/null 2>&1 || true # out of the way, same for all
-python3 - "$T/long.txt" <<'PY'
-import random, sys
-r = random.Random(20240601)
-words = ("desktop agent frame encode latency capture pixel damage session client broker "
-         "ticket stream refine texture scroll terminal window buffer packet keyboard pointer "
-         "return struct static const int void if else for while NULL size_t uint8_t").split()
-with open(sys.argv[1], "w") as f:
-    for i in range(20000):
-        n = r.randint(3, 28)
-        indent = " " * (4 * r.randint(0, 4))
-        f.write("%6d  %s%s\n" % (i + 1, indent, " ".join(r.choice(words) for _ in range(n))))
-PY
+python3 "$SRC/bench/agent/longtext.py" "$T/long.txt"
 make_pki
 AGENT_NAME=bench-agent
 if [ -n "$BASE" ]; then # the same flags, the other binary; idle (no capture) unless watched

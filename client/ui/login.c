@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The login screen, the desktop picker and the broker side of every
- * connection (login.h).
+ * The login screen and the desktop picker (login.h); the broker side of
+ * every connection is the client core's broker_login.
  */
 #include "login.h"
 #include "broker_client.h"
@@ -16,7 +16,7 @@
 #include <string.h>
 
 struct login {
-	char *url, *ca_file, *pin, *user, *password_file, *pool;
+	char *url, *ca_file, *pin, *user, *pool; /* the window's */
 	struct broker_login *bl; /* the broker side of every connection (client core) */
 
 	/* the window (UI thread) */
@@ -34,7 +34,7 @@ static char *dup_or_null(const char *s)
 	return s && *s ? g_strdup(s) : NULL;
 }
 
-struct login *login_new(const struct login_cfg *cfg)
+struct login *login_new(const struct broker_login_cfg *cfg)
 {
 	struct login *l = g_new0(struct login, 1);
 
@@ -42,15 +42,8 @@ struct login *login_new(const struct login_cfg *cfg)
 	l->ca_file = dup_or_null(cfg->ca_file);
 	l->pin = dup_or_null(cfg->pin);
 	l->user = dup_or_null(cfg->user);
-	l->password_file = dup_or_null(cfg->password_file);
 	l->pool = dup_or_null(cfg->pool);
-	l->bl = broker_login_new(&(struct broker_login_cfg){.broker_url = l->url,
-							    .ca_file = l->ca_file,
-							    .pin = l->pin,
-							    .user = l->user,
-							    .password_file = l->password_file,
-							    .pool = l->pool,
-							    .prog = "highrise-client"});
+	l->bl = broker_login_new(cfg);
 	if (!l->bl) {
 		login_free(l);
 		return NULL;
@@ -67,29 +60,14 @@ void login_free(struct login *l)
 	g_free(l->ca_file);
 	g_free(l->pin);
 	g_free(l->user);
-	g_free(l->password_file);
 	g_free(l->pool);
 	g_free(l->pools);
 	g_free(l);
 }
 
-bool login_is_automatic(const struct login *l)
+struct broker_login *login_broker(struct login *l)
 {
-	return l->url && l->user && l->password_file;
-}
-
-void login_logout(struct login *l)
-{
-	if (l)
-		broker_login_logout(l->bl);
-}
-
-/* The net thread, before every connection: the client core does it all. */
-int login_prepare(void *ud, struct session_cfg *cfg, char *text, size_t textlen, int *retry_ms,
-		  int *bye_reason)
-{
-	struct login *l = ud;
-	return broker_login_prepare(l->bl, cfg, text, textlen, retry_ms, bye_reason);
+	return l->bl;
 }
 
 /* ---- remembering the broker ---- */
@@ -505,8 +483,8 @@ void login_run(struct login *l, void (*done)(struct login *l, void *ud), void *u
 {
 	l->done = done;
 	l->done_ud = ud;
-	if (login_is_automatic(l)) {
-		/* the kiosk: login_prepare logs in on the net thread, the status page shows it */
+	if (broker_login_automatic(l->bl)) {
+		/* the kiosk: broker_login_prepare logs in on the net thread, the status page shows it */
 		l->done = NULL;
 		done(l, ud);
 		return;

@@ -5,39 +5,26 @@
 /*
  * Broker mode of highrise-client: the login screen (broker URL, user,
  * password, "remember the broker"), the desktop picker when the user may use
- * several pools, the kiosk's automatic login, and login_prepare, which the
- * net thread calls before every connection to get a fresh ticket for the
- * user's session from the broker (client/broker_client.h).
+ * several pools. The kiosk's automatic login and the fresh ticket before
+ * every connection are the client core's broker_login (client/broker_login.h),
+ * which the login holds.
  *
  * Threads: login_run and the window are the UI thread's; the broker calls of
  * the window run on a GTask worker. Once done() has been called the login
- * belongs to the net thread (login_prepare) until the window is freed; then
+ * belongs to the net thread (broker_login_prepare) until the window is freed; then
  * login_free on the UI thread.
  */
 
-#include <stdbool.h>
-#include <stddef.h>
-
-struct session_cfg;
-
-struct login_cfg {
-	const char *broker_url;	   /* https://HOST[:PORT]; NULL: the remembered one */
-	const char *ca_file;	   /* the deployment's CA, for the broker (and agents) */
-	const char *pin;	   /* the broker's key pin, for kiosks without a CA */
-	const char *user;	   /* prefilled, or with password_file: automatic login */
-	const char *password_file; /* the password's first line; read for every login */
-	const char *pool;	   /* the pool to use; NULL: the only one, or the picker */
-	bool kiosk;		   /* no window: automatic login only */
-};
+#include "broker_login.h"
 
 struct login;
 
-/* NULL (logged) on a bad URL or out of memory. cfg's strings are copied. */
-struct login *login_new(const struct login_cfg *cfg);
+/*
+ * NULL (logged) on a bad URL or out of memory. cfg's strings are copied;
+ * the window prefills a NULL broker_url or user with the remembered ones.
+ */
+struct login *login_new(const struct broker_login_cfg *cfg);
 void login_free(struct login *l);
-
-/* Whether the login happens without a window (user + password_file). */
-bool login_is_automatic(const struct login *l);
 
 /*
  * Shows the login window (or nothing, when automatic) and calls done once
@@ -46,11 +33,11 @@ bool login_is_automatic(const struct login *l);
  */
 void login_run(struct login *l, void (*done)(struct login *l, void *ud), void *ud);
 
-/* net.h net_cfg.prepare: logs in when needed, then asks for the desktop. Net thread. */
-int login_prepare(void *l, struct session_cfg *cfg, char *text, size_t textlen, int *retry_ms,
-		  int *bye_reason);
-
-/* Says goodbye to the broker (the token is revoked). Blocks briefly; UI thread at exit. */
-void login_logout(struct login *l);
+/*
+ * The broker side of every connection (the client core's): net.h's prepare
+ * hook is broker_login_prepare with it, and broker_login_logout says goodbye
+ * (UI thread at exit, once the net thread is joined). Owned by the login.
+ */
+struct broker_login *login_broker(struct login *l);
 
 #endif

@@ -215,7 +215,7 @@ int main(int argc, char **argv)
 {
 	struct ui_opts o = {.use_gl = true, .clipboard_max = CLIPBOARD_DEFAULT_MAX};
 	struct client_cfg cfg;
-	struct login_cfg lcfg = {0};
+	struct broker_login_cfg lcfg = {0};
 	struct client_window *w = NULL;
 	struct login *login = NULL;
 	int mode;
@@ -269,14 +269,8 @@ int main(int argc, char **argv)
 		.mic_source = o.c.mic_source,
 	};
 	if (mode == CLIENT_MODE_BROKER) {
-		lcfg = (struct login_cfg){.broker_url = o.c.broker,
-					  .ca_file = o.c.ca,
-					  .pin = o.c.pin,
-					  .user = o.c.user,
-					  .password_file = o.c.password_file,
-					  .pool = o.c.pool,
-					  .kiosk = o.kiosk};
-		cfg.prepare = login_prepare;
+		lcfg = client_opts_login(&o.c, PROG);
+		cfg.prepare = broker_login_prepare;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -309,7 +303,7 @@ int main(int argc, char **argv)
 		login = login_new(&lcfg);
 		if (!login)
 			return 1;
-		cfg.prepare_ud = login;
+		cfg.prepare_ud = login_broker(login);
 		login_run(login, logged_in, &st);
 		gtk_main();
 	} else {
@@ -319,7 +313,8 @@ int main(int argc, char **argv)
 		gtk_main();
 	}
 	client_window_free(w); /* joins the net thread: the login is ours again */
-	login_logout(login);
+	if (login)
+		broker_login_logout(login_broker(login));
 	login_free(login);
 	return 0;
 }
