@@ -44,7 +44,7 @@ static char run_dir[256], vm_dir[300], serial[400], monitor[400], port[16];
 
 /* ---- logs: kept for assertions, scanned for secrets ---- */
 
-static char logbuf[1 << 16];
+static char logbuf[1 << 20];
 static size_t loglen;
 static bool secret_logged;
 static int mouse_mode_logged; /* 0 none yet, else 'c' client or 's' server: the last one */
@@ -140,6 +140,7 @@ static bool vm_start(void)
 			"--audio",
 			"spice",
 			"--tablet",
+			"--vdagent",
 			NULL};
 	int64_t t0 = clock_mono_ms();
 	int rc = run(argv, true);
@@ -947,6 +948,87 @@ static void check_mic(struct view *v)
 	free(buf);
 }
 
+/*
+ * The guest's spice-vdagent (the fixture's hr-vdagent, on QEMU's real agent
+ * channel): a resize through it arrives as REINIT at the new size with the
+ * guest's pixels; clipboard text goes both ways; a guest clipboard over the
+ * caller's limit is refused with a log line.
+ */
+static void check_vdagent(struct view *v)
+{
+	char why[200];
+	char *text = NULL;
+	size_t len = 0;
+
+	/* the port is there, nobody opened it yet: no agent */
+	CHECK(!spice->can_resize(v->c));
+	CHECK_INT_EQ(spice->resize(v->c, 1024, 768, why, sizeof(why)), -ENOTSUP);
+	CHECK(strstr(why, "vdagent") != NULL);
+	CHECK_INT_EQ(spice->clipboard_get(v->c, 1 << 20, &text, &len), 0);
+
+	size_t off = serial_size();
+	CHECK(type_text(v, "hr-vdagent &\n"));
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-VDAGENT-READY", 15000));
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-VDAGENT-CAPS", 10000));
+	int64_t end = clock_mono_ms() + 10000;
+	while (clock_mono_ms() < end && !spice->can_resize(v->c) && !v->error)
+		pump(v, 100);
+	CHECK(spice->can_resize(v->c));
+	CHECK(logged("spice-vdagent is connected"));
+	pump(v, 500); /* the capabilities reach the client too */
+
+	/* resize: the guest sets the mode, the display channel brings the new surface */
+	int reinits = v->reinits;
+	off = serial_size();
+	CHECK_INT_EQ(spice->resize(v->c, 1024, 768, why, sizeof(why)), 0);
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-VDAGENT-RESIZED 1024x768", 15000));
+	end = clock_mono_ms() + 15000;
+	while (clock_mono_ms() < end && !(v->reinits > reinits && v->width == 1024) && !v->error)
+		pump(v, 200);
+	CHECK(v->reinits > reinits);
+	CHECK_INT_EQ(v->width, 1024);
+	CHECK_INT_EQ(v->height, 768);
+	pump(v, 1000);
+	double db = compare_screendump(v, "vdagent");
+	printf("vdagent resize to 1024x768: PSNR %.1f dB against QEMU's screendump\n", db);
+	CHECK(db >= 35);
+
+	/* the client's clipboard into the guest */
+	static const char ours[] = "Highrise clipboard: 1+1=2";
+	off = serial_size();
+	CHECK_INT_EQ(spice->clipboard_set(v->c, ours, strlen(ours)), 0);
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-CLIP-IN len=25 text=Highrise clipboard: 1+1=2",
+			       10000));
+
+	/* the guest's clipboard to us */
+	off = serial_size();
+	CHECK(type_text(v, "hr-vdagent copy GUEST-COPIED-42\n"));
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-CLIP-GRAB len=15", 15000));
+	int got = 0;
+	end = clock_mono_ms() + 10000;
+	while (clock_mono_ms() < end && got == 0 && !v->error) {
+		pump(v, 100);
+		got = spice->clipboard_get(v->c, 4096, &text, &len);
+	}
+	CHECK_INT_EQ(got, 1);
+	if (got == 1) {
+		CHECK_INT_EQ(len, 15);
+		CHECK(memcmp(text, "GUEST-COPIED-42", 15) == 0);
+		free(text);
+	}
+
+	/* over the limit the caller gave (4096): not copied, said in the log */
+	off = serial_size();
+	CHECK(type_text(v, "hr-vdagent copy-bytes 100000\n"));
+	CHECK(wait_serial_from(v, off, "HIGHRISE-VM-CLIP-OUT len=100000", 15000));
+	end = clock_mono_ms() + 5000;
+	while (clock_mono_ms() < end && !logged("clipboard text of 100000 bytes over the limit"))
+		pump(v, 100);
+	CHECK(logged("clipboard text of 100000 bytes over the limit (4096): not copied"));
+	CHECK_INT_EQ(spice->clipboard_get(v->c, 4096, &text, &len), 0);
+	CHECK(!v->error);
+}
+
 static void check_session(const char *uri)
 {
 	struct capture_error err = {0};
@@ -1004,14 +1086,7 @@ static void check_session(const char *uri)
 	check_mouse(&v);
 	check_mic(&v);
 
-	/* no vdagent in this guest */
-	CHECK(!spice->can_resize(v.c));
-	char why[200];
-	CHECK_INT_EQ(spice->resize(v.c, 1024, 768, why, sizeof(why)), -ENOTSUP);
-	CHECK(strstr(why, "vdagent") != NULL);
-	char *text = NULL;
-	size_t len = 0;
-	CHECK_INT_EQ(spice->clipboard_get(v.c, 1 << 20, &text, &len), 0);
+	check_vdagent(&v);
 
 	/* the VM goes away mid-stream: ERROR within seconds */
 	vm_stop();
