@@ -608,13 +608,16 @@ static void on_cursor(GObject *obj, GParamSpec *pspec, gpointer ud)
 		g_boxed_free(SPICE_TYPE_CURSOR_SHAPE, shape);
 		return;
 	}
-	/* spice-gtk's shapes are native 0xAARRGGBB (B,G,R,A in memory), not premultiplied. */
+	/*
+	 * spice-gtk hands shapes over as R,G,B,A bytes, not premultiplied: it swaps
+	 * the wire's B,G,R,A (channel-cursor.c, after decoding every cursor type).
+	 */
 	const uint8_t *s = shape->data;
 	for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
 		unsigned a = s[i * 4 + 3];
-		px[i * 4 + 0] = (uint8_t)((s[i * 4 + 0] * a + 127) / 255);
+		px[i * 4 + 0] = (uint8_t)((s[i * 4 + 2] * a + 127) / 255);
 		px[i * 4 + 1] = (uint8_t)((s[i * 4 + 1] * a + 127) / 255);
-		px[i * 4 + 2] = (uint8_t)((s[i * 4 + 2] * a + 127) / 255);
+		px[i * 4 + 2] = (uint8_t)((s[i * 4 + 0] * a + 127) / 255);
 		px[i * 4 + 3] = (uint8_t)a;
 	}
 	free(c->cursor.pixels);
