@@ -131,6 +131,8 @@ static bool vm_start_virtio(void)
 			"auto",
 			"--vga",
 			"virtio",
+			"--mem",
+			"512M", /* room for the 8192x4400 screen's 144 MB */
 			NULL};
 	if (run(argv, true) != 0) {
 		fprintf(stderr, "start.sh --vga virtio failed: run with TEST_VERBOSE=1\n");
@@ -1056,6 +1058,7 @@ static void check_vdagent(struct view *v)
  * The cursor channel: the guest sets a 64x64 hardware cursor (virtio-gpu's
  * cursor plane, hr-vdagent cursor), which QEMU's SPICE server sends; it
  * arrives as our cursor with its hot spot and its pixels premultiplied.
+ * Then the guest sets a screen larger than the encoder takes: refused.
  */
 static void check_cursor(void)
 {
@@ -1108,7 +1111,27 @@ static void check_cursor(void)
 		       cur.hot_y);
 	}
 	CHECK(!v.error);
+
+	/* a screen bigger than the encoder takes: refused, with the reason and a log line */
+	CHECK(type_text(&v, "kill %1\n"));
+	off = serial_size();
+	CHECK(type_text(&v, "hr-vdagent mode 8192 4400 &\n"));
+	CHECK(wait_serial_from(&v, off, "HIGHRISE-VM-MODE-SET 8192x4400", 20000));
+	end = clock_mono_ms() + 20000;
+	while (clock_mono_ms() < end && !v.error)
+		pump(&v, 200);
+	CHECK(v.error);
+	CHECK(logged("the console's desktop is 8192x4400, more than the 35651584 pixels the "
+		     "encoder takes: refused"));
 	spice->close(v.c);
+	/* the worker opens again, as after any console loss: refused with the reason */
+	struct capture *again = open_uri(uri, NULL, NULL, &err, NULL);
+	CHECK(again == NULL);
+	if (again)
+		spice->close(again);
+	CHECK_INT_EQ(err.kind, CAPTURE_FAIL_REFUSED);
+	CHECK(strstr(err.why, "8192x4400") != NULL);
+	printf("8192x4400 console: refused (\"%s\")\n", err.why);
 }
 
 static void check_session(const char *uri)
