@@ -49,6 +49,38 @@ int capture_parse_hostport(const char *p, size_t len, char *host, size_t cap, in
 	return hostport_parse(p, len, host, cap, port, default_port, 0) < 0 ? -EINVAL : 0;
 }
 
+int capture_cursor_from_rgba(struct capture_cursor *out, int width, int height, int hot_x,
+			     int hot_y, const uint8_t *rgba)
+{
+	if (!rgba || width < 1 || height < 1 || width > (int)MSG_CURSOR_MAX ||
+	    height > (int)MSG_CURSOR_MAX)
+		return -EINVAL;
+	size_t n = (size_t)width * (size_t)height;
+	uint8_t *px = malloc(n * 4);
+	if (!px)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *s = rgba + i * 4;
+		unsigned a = s[3];
+		px[i * 4 + 0] = (uint8_t)((s[2] * a + 127) / 255);
+		px[i * 4 + 1] = (uint8_t)((s[1] * a + 127) / 255);
+		px[i * 4 + 2] = (uint8_t)((s[0] * a + 127) / 255);
+		px[i * 4 + 3] = (uint8_t)a;
+	}
+	*out = (struct capture_cursor){
+		.width = (uint16_t)width,
+		.height = (uint16_t)height,
+		.hot_x = (uint16_t)(hot_x < 0	    ? 0
+				    : hot_x < width ? hot_x
+						    : width - 1),
+		.hot_y = (uint16_t)(hot_y < 0	     ? 0
+				    : hot_y < height ? hot_y
+						     : height - 1),
+		.pixels = px,
+	};
+	return 0;
+}
+
 void capture_damage_add(struct rect damage[CAPTURE_DAMAGE_MAX], size_t *n, struct rect r)
 {
 	if (*n < CAPTURE_DAMAGE_MAX) {

@@ -234,6 +234,15 @@ int capture_parse_hostport(const char *p, size_t len, char *host, size_t cap, in
  */
 void capture_damage_add(struct rect damage[CAPTURE_DAMAGE_MAX], size_t *n, struct rect r);
 
+/*
+ * A cursor shape of straight-alpha R,G,B,A bytes (spice-gtk's) as ours:
+ * premultiplied B,G,R,A in a new out->pixels (the caller frees the old
+ * one), the hot spot clamped into the shape. -EINVAL for a side outside
+ * 1..MSG_CURSOR_MAX or no data (out untouched), -ENOMEM.
+ */
+int capture_cursor_from_rgba(struct capture_cursor *out, int width, int height, int hot_x,
+			     int hot_y, const uint8_t *rgba);
+
 /* The backend for uri, or NULL (and a log line listing the known schemes). */
 const struct capture_impl *capture_find(const char *uri);
 

@@ -594,40 +594,23 @@ static void on_cursor(GObject *obj, GParamSpec *pspec, gpointer ud)
 	if (!shape)
 		return; /* the client's default cursor: keep what we had */
 	int w = shape->width, h = shape->height;
-	if (!shape->data || w < 1 || h < 1 || w > (int)MSG_CURSOR_MAX || h > (int)MSG_CURSOR_MAX) {
+	/* spice-gtk hands shapes over as R,G,B,A (it swaps the wire's B,G,R,A, channel-cursor.c) */
+	struct capture_cursor cur;
+	int rc = capture_cursor_from_rgba(&cur, w, h, shape->hot_spot_x, shape->hot_spot_y,
+					  shape->data);
+	if (rc == -EINVAL) {
 		if (w != c->cursor_logged_w || h != c->cursor_logged_h)
 			log_info("spice: %s sent a %dx%d cursor, outside 1..%u a side: dropped",
 				 c->label, w, h, MSG_CURSOR_MAX);
 		c->cursor_logged_w = w;
 		c->cursor_logged_h = h;
+	}
+	if (rc < 0) {
 		g_boxed_free(SPICE_TYPE_CURSOR_SHAPE, shape);
 		return;
-	}
-	uint8_t *px = malloc((size_t)w * (size_t)h * 4);
-	if (!px) {
-		g_boxed_free(SPICE_TYPE_CURSOR_SHAPE, shape);
-		return;
-	}
-	/*
-	 * spice-gtk hands shapes over as R,G,B,A bytes, not premultiplied: it swaps
-	 * the wire's B,G,R,A (channel-cursor.c, after decoding every cursor type).
-	 */
-	const uint8_t *s = shape->data;
-	for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
-		unsigned a = s[i * 4 + 3];
-		px[i * 4 + 0] = (uint8_t)((s[i * 4 + 2] * a + 127) / 255);
-		px[i * 4 + 1] = (uint8_t)((s[i * 4 + 1] * a + 127) / 255);
-		px[i * 4 + 2] = (uint8_t)((s[i * 4 + 0] * a + 127) / 255);
-		px[i * 4 + 3] = (uint8_t)a;
 	}
 	free(c->cursor.pixels);
-	c->cursor = (struct capture_cursor){
-		.width = (uint16_t)w,
-		.height = (uint16_t)h,
-		.hot_x = (uint16_t)(shape->hot_spot_x < w ? shape->hot_spot_x : w - 1),
-		.hot_y = (uint16_t)(shape->hot_spot_y < h ? shape->hot_spot_y : h - 1),
-		.pixels = px,
-	};
+	c->cursor = cur;
 	c->cursor_changed = true;
 	g_boxed_free(SPICE_TYPE_CURSOR_SHAPE, shape);
 }

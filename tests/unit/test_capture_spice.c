@@ -530,6 +530,39 @@ static double compare_screendump(struct view *v, const char *name)
 
 /* ---- the checks in this process ---- */
 
+/*
+ * The cursor channel's bounds: QEMU never sends a shape over 64x64
+ * (virtio-gpu, qxl), so a hostile one is built here, through the function
+ * on_cursor uses. check_cursor has QEMU's real one.
+ */
+static void check_cursor_shapes(void)
+{
+	static uint8_t rgba[(MSG_CURSOR_MAX + 1) * 2 * 4];
+	struct capture_cursor cur = {0};
+
+	CHECK_INT_EQ(capture_cursor_from_rgba(&cur, MSG_CURSOR_MAX + 1, 2, 0, 0, rgba), -EINVAL);
+	CHECK_INT_EQ(capture_cursor_from_rgba(&cur, 2, MSG_CURSOR_MAX + 1, 0, 0, rgba), -EINVAL);
+	CHECK_INT_EQ(capture_cursor_from_rgba(&cur, 0, 2, 0, 0, rgba), -EINVAL);
+	CHECK_INT_EQ(capture_cursor_from_rgba(&cur, 2, -1, 0, 0, rgba), -EINVAL);
+	CHECK_INT_EQ(capture_cursor_from_rgba(&cur, 2, 2, 0, 0, NULL), -EINVAL);
+	CHECK(cur.pixels == NULL); /* untouched */
+
+	/* straight R,G,B,A in; premultiplied B,G,R,A out; the hot spot clamped */
+	const uint8_t two[8] = {255, 128, 0, 128, 10, 20, 30, 0};
+	CHECK_INT_EQ(capture_cursor_from_rgba(&cur, 2, 1, 9, -3, two), 0);
+	CHECK_INT_EQ(cur.width, 2);
+	CHECK_INT_EQ(cur.height, 1);
+	CHECK_INT_EQ(cur.hot_x, 1);
+	CHECK_INT_EQ(cur.hot_y, 0);
+	CHECK(cur.pixels[0] == 0 && cur.pixels[1] == 64 && cur.pixels[2] == 128 &&
+	      cur.pixels[3] == 128);
+	CHECK(cur.pixels[4] == 0 && cur.pixels[5] == 0 && cur.pixels[6] == 0 && cur.pixels[7] == 0);
+	free(cur.pixels);
+
+	CHECK_INT_EQ(capture_cursor_from_rgba(&cur, MSG_CURSOR_MAX, 2, 0, 0, rgba), 0);
+	free(cur.pixels);
+}
+
 static void check_uris(void)
 {
 	struct capture_error err = {0};
@@ -1225,6 +1258,7 @@ int main(void)
 	snprintf(empty_dir, sizeof(empty_dir), "%s/empty", run_dir);
 	CHECK_INT_EQ(mkdir(empty_dir, 0555), 0);
 	check_uris();
+	check_cursor_shapes();
 	CHECK(vm_start());
 	if (check_failed) {
 		vm_stop();
