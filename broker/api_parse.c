@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "api_parse.h"
 
+#include "api_json.h"
 #include "bytes.h" /* valid_utf8 */
 
 #include <cjson/cJSON.h>
@@ -173,11 +174,9 @@ static cJSON *parse_object(const char *body, size_t len, const char **why)
 		*why = "the request needs a JSON body";
 		return NULL;
 	}
-	j = cJSON_ParseWithLength(body, len);
-	if (!j) {
-		*why = "the body is not valid JSON (or nests too deeply)";
+	j = api_json_parse(body, len, why);
+	if (!j)
 		return NULL;
-	}
 	if (!cJSON_IsObject(j)) {
 		*why = "the body must be a JSON object";
 		cJSON_Delete(j);

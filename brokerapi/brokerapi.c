@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One call to the broker's JSON API (brokerapi.h) over https.h. */
 #include "brokerapi.h"
+#include "api_json.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -58,12 +59,13 @@ int bapi_read_answer(const char *method, const char *path, struct https_response
 	a->retry_after_s = res->retry_after_s;
 	a->body = res->body; /* ours now */
 	res->body = NULL;
-	a->json = a->body ? cJSON_ParseWithLength(a->body, res->len) : NULL;
+	const char *why = NULL;
+	a->json = a->body ? api_json_parse(a->body, res->len, &why) : NULL;
 	if (a->status >= 200 && a->status < 300) {
 		if (cJSON_IsObject(a->json))
 			return 0;
-		hr_errorf(err, errlen, "the broker's answer to %s %s is not a JSON object", method,
-			  path);
+		hr_errorf(err, errlen, "the broker's answer to %s %s is not a JSON object%s%s",
+			  method, path, why ? ": " : "", why ? why : "");
 		return -HR_EBROKER_ANSWER;
 	}
 	const char *e = json_str(a->json, "error"), *h = json_str(a->json, "hint");

@@ -7,6 +7,7 @@
  */
 #include "api_parse.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,33 @@ static void die(const char *why)
 {
 	fprintf(stderr, "fuzz_broker_api: %s\n", why);
 	abort();
+}
+
+/*
+ * Whether body holds a \u0000 escape: "u0000" after an odd run of
+ * backslashes (counted backwards, unlike api_json.c's forward scan).
+ */
+static bool nul_escape(const char *body, size_t len)
+{
+	for (size_t i = 1; i + 5 <= len; i++) {
+		if (memcmp(body + i, "u0000", 5) != 0)
+			continue;
+		size_t n = 0;
+		while (n < i && body[i - 1 - n] == '\\')
+			n++;
+		if (n % 2 == 1)
+			return true;
+	}
+	return false;
+}
+
+/* What every accepted body obeys (api_json.h): no NUL byte, no \u0000 escape. */
+static void accepted_body(const char *body, size_t len)
+{
+	if (memchr(body, '\0', len))
+		die("a body with a NUL byte accepted");
+	if (nul_escape(body, len))
+		die("a body with a \\u0000 escape accepted");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -65,15 +93,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 2: {
 		struct api_login l;
-		if (api_parse_login(body, len, &l, &why) == 0 &&
-		    (!l.user[0] || strlen(l.user) > API_NAME_MAX ||
-		     strlen(l.password) > API_PASSWORD_MAX))
-			die("a login outside its limits accepted");
+		if (api_parse_login(body, len, &l, &why) == 0) {
+			if (!l.user[0] || strlen(l.user) > API_NAME_MAX ||
+			    strlen(l.password) > API_PASSWORD_MAX)
+				die("a login outside its limits accepted");
+			accepted_body(body, len);
+		}
 		break;
 	}
 	case 3: {
 		struct api_register r;
 		if (api_parse_register(body, len, &r, &why) == 0) {
+			accepted_body(body, len);
 			if (r.port < 1 || r.port > 65535 || r.count > API_DESKTOPS_MAX)
 				die("a registration outside its limits accepted");
 			for (size_t i = 0; i < r.count; i++)
@@ -117,10 +148,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 4: {
 		struct api_fields f;
-		if (api_parse_fields(body, len, names, nums, &f, &why) == 0)
+		if (api_parse_fields(body, len, names, nums, &f, &why) == 0) {
+			accepted_body(body, len);
 			for (int i = 0; i < 3; i++)
 				if (f.has_num[i] && (f.num[i] < 0 || f.num[i] > 1000000000000LL))
 					die("a number outside 0..10^12 accepted");
+		}
 		break;
 	}
 	default:

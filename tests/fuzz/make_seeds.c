@@ -332,6 +332,10 @@ static int broker_api_seeds(const char *dir)
 		{"bearer", 1, "Bearer q1C7aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
 		{"content-type", 1, "application/json; charset=utf-8"},
 		{"login", 2, "{\"user\": \"alice\", \"password\": \"correct horse\"}"},
+		{"login-nul-escape", 2,
+		 "{\"user\": \"alice\\u0000x\", \"password\": \"p\\\\u0000\"}"},
+		{"login-trailing", 2, "{\"user\": \"alice\", \"password\": \"pw\"} {\"user\": 1}"},
+		{"fields-nul-escape", 4, "{\"name\": \"evil\\u0000root\", \"password\": \"p\"}"},
 		{"register", 3,
 		 "{\"address\": \"10.0.0.17\", \"port\": 7443, \"desktops\": [\"vm1\", "
 		 "{\"name\": \"vm2\", \"up\": false}]}"},

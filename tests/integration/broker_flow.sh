@@ -168,7 +168,22 @@ is "bad: an unknown path is 404" "$(req b16 "$U/nothing/here")" 404
 is "bad: the admin API without a certificate is 401" "$(req b17 "${JSON[@]}" -d '{"name":"evil","password":"p"}' "$U/admin/users")" 401
 is "bad: the admin API with an agent certificate is 403" "$(req b18 "${AGENT[@]}" -d '{"name":"evil","password":"p"}' "$U/admin/users")" 403
 is "bad: a registration with a bad port is 400" "$(req b19 "${AGENT[@]}" -d '{"port":70000,"desktops":[]}' "$U/agent/register")" 400
-for f in b1 b2 b4 b5 b7 b9 b11 b12 b14 b16 b17 b18 b19; do
+# issue 13: cJSON turns \u0000 into a NUL that strlen would cut at: "alice\u0000x" was alice,
+# a password counted up to the NUL, and "evil\u0000root" passed the name check as "evil"
+is "bad: a user name with \\u0000 is 400, not alice" \
+	"$(req b20 "${JSON[@]}" -d '{"user":"alice\u0000x","password":"correct horse"}' "$U/login")" 400
+check "bad: and the broker says why" grep -q 'u0000' "$T/b20.json"
+is "bad: a password with \\u0000 is 400, not cut" \
+	"$(req b21 "${JSON[@]}" -d '{"user":"alice","password":"correct horse\u0000junk"}' "$U/login")" 400
+is "bad: an admin user name with \\u0000 is 400" \
+	"$(req b22 "${ADMIN[@]}" -d '{"name":"evil\u0000root","password":"p"}' "$U/admin/users")" 400
+printf '{"user":"alice\000x","password":"correct horse"}' >"$T/nul.json"
+is "bad: a raw NUL byte in the body is 400" "$(req b23 "${JSON[@]}" --data-binary "@$T/nul.json" "$U/login")" 400
+check "bad: and the broker says why" grep -q 'NUL byte' "$T/b23.json"
+is "bad: bytes after the JSON value are 400" \
+	"$(req b24 "${JSON[@]}" -d '{"user":"alice","password":"correct horse"} {"user":"root"}' "$U/login")" 400
+check "bad: and the broker says why" grep -q 'after its JSON value' "$T/b24.json"
+for f in b1 b2 b4 b5 b7 b9 b11 b12 b14 b16 b17 b18 b19 b20 b21 b22 b23 b24; do
 	json "$T/$f.json" 'd["error"]' >/dev/null 2>&1 || fail "bad: $f has no JSON error"
 done
 pass "bad: every 4xx above carries a JSON {\"error\": ...}"

@@ -193,6 +193,28 @@ static void test_bodies(void)
 	CHECK_INT_EQ(FIELDS("{\"max_sessions\":-1}"), -EINVAL);
 	CHECK_INT_EQ(FIELDS("{\"max_sessions\":1e300}"), -EINVAL);
 	CHECK_INT_EQ(FIELDS("{\"max_sessions\":0.5}"), -EINVAL);
+
+	/* issue 13: a NUL cuts nothing, it refuses the whole body (api_json.h) */
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"u000\\u0000x\",\"password\":\"pw\"}"), -EINVAL);
+	CHECK(strstr(why, "\\u0000") != NULL);
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"alice\",\"password\":\"pw\\u0000more\"}"), -EINVAL);
+	CHECK_INT_EQ(PARSE_LOGIN("{\"us\\u0000er\":\"alice\",\"password\":\"pw\"}"), -EINVAL);
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"alice\",\"password\":\"\\\\\\u0000\"}"), -EINVAL);
+	CHECK_INT_EQ(FIELDS("{\"name\":\"evil\\u0000root\"}"), -EINVAL);
+	{
+		static const char raw[] = "{\"user\":\"a\0b\",\"password\":\"pw\"}";
+		CHECK_INT_EQ(api_parse_login(raw, sizeof(raw) - 1, &l, &why), -EINVAL);
+		CHECK(strstr(why, "NUL byte") != NULL);
+	}
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"alice\",\"password\":\"pw\"} x"), -EINVAL);
+	CHECK(strstr(why, "after its JSON value") != NULL);
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"a\",\"password\":\"b\"}{\"user\":\"c\"}"), -EINVAL);
+	/* what is allowed stays allowed: whitespace after it, a backslash before "u0000" text */
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"alice\",\"password\":\"pw\"} \r\n\t"), 0);
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"alice\",\"password\":\"p\\\\u0000\"}"), 0);
+	CHECK_STR_EQ(l.password, "p\\u0000");
+	CHECK_INT_EQ(PARSE_LOGIN("{\"user\":\"alice\",\"password\":\"\\u0041\\\"\\u0000\"}"),
+		     -EINVAL);
 }
 
 /* Issue #5: agents report desktop states and session events; part 2's admin paths. */
