@@ -25,6 +25,7 @@ struct conn {
 	struct conn_cbs cbs;
 	void *userdata;
 	size_t max_frame;
+	bool deliver_unknown; /* conn_cfg's */
 	int linger_ms;
 	char name[96];
 	enum conn_state state;
@@ -171,7 +172,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 			finish(c, 0, text);
 			return;
 		}
-		if (m.type != MSG_UNKNOWN && c->cbs.on_msg)
+		if ((m.type != MSG_UNKNOWN || c->deliver_unknown) && c->cbs.on_msg)
 			c->cbs.on_msg(c, &m, c->userdata);
 		else if (m.type == MSG_UNKNOWN)
 			log_debug("%s: skipped a frame of unknown type %u (%zu bytes)", c->name,
@@ -214,6 +215,7 @@ struct conn *conn_new(struct bufferevent *bev, const struct conn_cbs *cbs, void 
 	c->cbs = *cbs;
 	c->userdata = userdata;
 	c->max_frame = cfg && cfg->max_frame ? cfg->max_frame : MSG_FRAME_MAX + 4;
+	c->deliver_unknown = cfg && cfg->deliver_unknown;
 	if (c->max_frame > MSG_FRAME_MAX + 4)
 		c->max_frame = MSG_FRAME_MAX + 4;
 	c->linger_ms = cfg && cfg->linger_ms > 0 ? cfg->linger_ms : 2000;

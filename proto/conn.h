@@ -26,6 +26,7 @@
 #include "msg.h"
 
 #include <event2/bufferevent.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,12 @@ struct conn_cfg {
 	size_t max_frame; /* largest frame accepted, header included; 0: MSG_FRAME_MAX + 4 */
 	int linger_ms;	  /* how long conn_close waits to flush; 0: 2000 */
 	const char *name; /* for logs ("client 127.0.0.1:50122"); copied */
+	/*
+	 * Frames of unknown type reach on_msg as MSG_UNKNOWN (raw_type set)
+	 * instead of being skipped here: for a receiver whose rule depends on
+	 * the state (the agent before HELLO, docs/protocol.md §2).
+	 */
+	bool deliver_unknown;
 };
 
 /*

@@ -276,14 +276,17 @@ static void on_msg(struct conn *c, const struct msg *m, void *ud)
 					  BROKER_SESSION_ACTIVE, NULL);
 		}
 	}
+	/* docs/protocol.md §2: before HELLO only HELLO (and PING, above), of any type known or not */
 	if (!p->session) {
 		if (m->type == MSG_HELLO)
 			on_hello(p, &m->u.hello);
-		else if (m->type != MSG_HELLO)
-			refuse(p, MSG_BYE_PROTOCOL_ERROR, "expected HELLO, got %s",
-			       msg_type_name(m->raw_type));
+		else
+			refuse(p, MSG_BYE_PROTOCOL_ERROR, "expected HELLO, got %s (type %u)",
+			       msg_type_name(m->raw_type), m->raw_type);
 		return;
 	}
+	if (m->type == MSG_UNKNOWN)
+		return; /* §3: skipped by its length once the session is open */
 	desktop_session_msg(p->session, m);
 }
 
@@ -336,7 +339,9 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		free(p);
 		return;
 	}
-	struct conn_cfg ccfg = {.max_frame = CLIENT_FRAME_MAX, .name = p->addr};
+	/* unknown types too: before HELLO they are an error, after it they are skipped (on_msg) */
+	struct conn_cfg ccfg = {
+		.max_frame = CLIENT_FRAME_MAX, .name = p->addr, .deliver_unknown = true};
 	p->conn = conn_new(bev, &cbs, p, &ccfg);
 	if (!p->conn) {
 		free(p);

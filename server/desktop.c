@@ -53,6 +53,7 @@ struct session {
 	struct session *next;
 	char user[130];
 	bool welcomed;
+	bool early_logged; /* it sent something before WELCOME (said once) */
 	bool control;
 	bool clipboard;	    /* shares the clipboard (announced it, and it is on) */
 	bool want_keyframe; /* skipped frames: resume at the next key frame */
@@ -1268,6 +1269,15 @@ void desktop_session_msg(struct session *s, const struct msg *m)
 
 	if (!d)
 		return;
+	if (!s->welcomed) {
+		/* docs/protocol.md §2.1: until WELCOME a client sends only PING and BYE */
+		if (!s->early_logged)
+			log_info("desktop %s: %s sent %s before WELCOME: dropped (and what follows "
+				 "until then)",
+				 d->id, s->user, msg_type_name(m->type));
+		s->early_logged = true;
+		return;
+	}
 	switch (m->type) {
 	case MSG_KEY:
 	case MSG_POINTER:

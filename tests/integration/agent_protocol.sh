@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The agent against docs/protocol.md §2, with a client written from the document alone
+# (rawclient.py): before HELLO only HELLO and PING are taken (an unknown type first is
+# BYE PROTOCOL_ERROR, a PING first is answered), input sent before WELCOME never reaches
+# the desktop while input after it does, and a second HELLO that does not decode ends the
+# session with BYE VERSION while one of this version is ignored.
+. "$(dirname "$0")/lib.sh"
+need Xvfb xdpyinfo python3
+
+AGENT_NAME=agent-protocol
+xvfb desk 1024x768x24
+bg app "$BUILD/tests/fixtures/x11/highrise-testapp" --display ":$XVFB_DISPLAY" --log "$T/app.events" --no-stdin
+wait_for 20 grep -q '^ready' "$T/app.events" || { fail "the test app did not start"; exit 1; }
+make_pki
+start_agent "$AGENT_NAME" "desk x11::$XVFB_DISPLAY"
+say "agent on port $AGENT_PORT, desktop on :$XVFB_DISPLAY"
+
+N=0
+# raw NAME SCENARIO...: rawclient.py with a fresh ticket, its lines in $T/NAME.out
+raw() {
+	local name=$1
+	shift
+	N=$((N + 1))
+	ticket "$T/t$N" alice desk
+	python3 "$SRC/tests/integration/rawclient.py" --port "$AGENT_PORT" --ca "$T/pki/ca.pem" \
+		--ticket "$T/t$N" "$@" >"$T/$name.out" 2>&1 || fail "$name: rawclient failed: $(tail -1 "$T/$name.out")"
+	sed "s/^/  $name: /" "$T/$name.out"
+}
+# its NAME KEY: the value of KEY: in NAME's output
+its() { sed -n "s/^$2: //p" "$T/$1.out" | head -1; }
+
+# 1. Before HELLO: an unknown type is not skipped, it is a protocol error (§2.1).
+raw unknown first-unknown
+case "$(its unknown answer)" in
+"BYE 1 expected HELLO"*) pass "an unknown frame type before HELLO gets BYE PROTOCOL_ERROR" ;;
+*) fail "an unknown frame type before HELLO: $(its unknown answer)" ;;
+esac
+check "the agent says which frame it got" grep -q 'expected HELLO, got UNKNOWN (type 200)' "$T/agent.log"
+
+# 2. A PING before HELLO is answered, and HELLO still opens the session.
+raw ping ping-first
+check "PING before HELLO gets its PONG" [ "$(its ping pong)" = 4242 ]
+check "and HELLO after it is welcomed" [ "$(its ping answer)" = WELCOME ]
+
+# 3. Input sent before WELCOME never reaches the desktop; after WELCOME it does. The desktop
+#    was just watched (its console is known), the case where early input used to slip in.
+raw early input-early 0x71 # q
+check "input before WELCOME: the session still opens" [ "$(its early answer)" = WELCOME ]
+# the desktop's worker starts for a first client while a second sends HELLO and KEY at once:
+# the worker runs, the console is not up yet, so the second is not welcomed either
+wait_for 10 grep -q 'stopped (nobody watches)' "$T/agent.log" || true
+ticket "$T/pair2" alice desk
+raw pair input-pair 0x7a --ticket2 "$T/pair2" # z
+check "both clients of the pair are welcomed" [ "$(its pair answer2)" = WELCOME ]
+raw late input-late 0x77 # w
+wait_for 10 grep -q '^key w' "$T/app.events" || true
+check "input after WELCOME reaches the desktop" grep -q '^key w' "$T/app.events"
+check "input before WELCOME did not" bash -c "! grep -Eq '^key (q|z)' '$T/app.events'"
+check "the agent logs the early input it dropped" grep -q 'before WELCOME: dropped' "$T/agent.log"
+
+# 4. A second HELLO once the session is open: one of this version is ignored (§2, a
+#    well-formed message not meant for the agent); one of another version does not decode
+#    and ends the session with BYE VERSION (§3: what does not decode is a protocol error).
+raw again1 hello-again 1
+check "a second HELLO of version 1 is ignored" [ "$(its again1 after)" = "still open" ]
+raw again2 hello-again 2
+case "$(its again2 after)" in
+"BYE 2 "*) pass "a second HELLO of version 2 ends the session with BYE VERSION" ;;
+*) fail "a second HELLO of version 2: $(its again2 after)" ;;
+esac
+
+check "the agent is still serving" grep -q 'listening on' "$T/agent.log"
+raw final input-late 0x65 # e
+check "and a session after all this works" [ "$(its final answer)" = WELCOME ]
+finish
