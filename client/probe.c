@@ -306,8 +306,9 @@ static const struct copt probe_opts[] = {
 	{.name = "timeout",
 	 .kind = COPT_CALL,
 	 .value = "SECONDS",
-	 .help = "give up when the connection and ticket check take\n"
-		 "longer [10]",
+	 .help = "give up when the connection takes longer [10]; the\n"
+		 "agent's answer to the ticket is awaited at least 18 s\n"
+		 "(it answers within 15, with the reason when it refuses)",
 	 .call = opt_timeout},
 	COPT_SECTION_ROW("How long"),
 	{.name = "seconds",

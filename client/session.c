@@ -26,6 +26,7 @@
 #define DEFAULT_MAX_WIDTH   7680
 #define DEFAULT_MAX_HEIGHT  4320
 #define DEFAULT_TIMEOUT_MS  10000
+#define WELCOME_MARGIN_MS   3000 /* past the agent's MSG_WELCOME_WAIT_MS: its BYE is heard */
 #define DEFAULT_PING_MS	    2000
 #define PING_DEAD_MIN_US    15000000ull /* no PONG for this long (or 5 intervals): dead */
 #define KEYFRAME_RETRY_US   1000000ull	/* ask again after a second without a key frame */
@@ -56,6 +57,7 @@ struct session {
 	uint16_t max_width, max_height;
 	uint32_t caps;
 	int timeout_ms, ping_ms;
+	int welcome_wait_ms; /* after HELLO (conn_open_cb): session_cfg's, or the default */
 	bool manual_ack;
 
 	bool keyframe_wanted;
@@ -210,12 +212,20 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 	(void)fd;
 	(void)what;
-	log_warn("session %s: no WELCOME within %d ms", s->where, s->timeout_ms);
+	bool connecting = s->info.state == SESSION_CONNECTING;
+	int ms = connecting ? s->timeout_ms : s->welcome_wait_ms;
+	char doing[160];
+	if (connecting)
+		snprintf(doing, sizeof(doing), "connecting");
+	else
+		snprintf(doing, sizeof(doing),
+			 "waiting for it to accept the ticket; an agent answers within %d s, so "
+			 "it is stuck or gone",
+			 MSG_WELCOME_WAIT_MS / 1000);
+	log_warn("session %s: no WELCOME within %d ms", s->where, ms);
 	close_with(s, SESSION_END_NETWORK, MSG_BYE_NORMAL, "timed out",
-		   "no answer from the agent at %s within %d s (%s)", s->where,
-		   (s->timeout_ms + 999) / 1000,
-		   s->info.state == SESSION_CONNECTING ? "connecting"
-						       : "waiting for it to accept the ticket");
+		   "no answer from the agent at %s within %d s (%s)", s->where, (ms + 999) / 1000,
+		   doing);
 }
 
 static void pinger_cb(evutil_socket_t fd, short what, void *arg)
@@ -536,6 +546,14 @@ static void conn_open_cb(struct conn *c, void *arg)
 		return;
 	}
 	set_state(s, SESSION_AUTHENTICATING);
+	/*
+	 * The agent answers within MSG_WELCOME_WAIT_MS, also when the desktop's
+	 * console is slow or gone (then BYE with the reason): wait for that answer
+	 * rather than guess, however short the connect timeout.
+	 */
+	int wait_ms = s->welcome_wait_ms;
+	struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
+	evtimer_add(s->deadline, &tv);
 	snprintf(text, sizeof(text),
 		 "secure connection to %s established (%s); presenting the "
 		 "connect ticket",
@@ -839,6 +857,10 @@ static int configure(struct session *s, const struct session_cfg *cfg)
 	else
 		s->caps &= ~(uint32_t)MSG_CAP_MIC;
 	s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : DEFAULT_TIMEOUT_MS;
+	s->welcome_wait_ms = cfg->welcome_wait_ms > 0 ? cfg->welcome_wait_ms
+			     : s->timeout_ms > MSG_WELCOME_WAIT_MS + WELCOME_MARGIN_MS
+				     ? s->timeout_ms
+				     : MSG_WELCOME_WAIT_MS + WELCOME_MARGIN_MS;
 	s->ping_ms = cfg->ping_interval_ms == 0 ? DEFAULT_PING_MS : cfg->ping_interval_ms;
 	s->manual_ack = cfg->manual_ack;
 	return 0;

@@ -89,7 +89,10 @@ struct session_cfg {
 	const char *client_name;	/* shown in the agent's logs; NULL: "highrise" */
 	uint16_t max_width, max_height; /* largest desktop this client shows; 0: 7680x4320 */
 	uint32_t caps;			/* enum msg_cap; 0: H264 | CURSOR | CLIPBOARD */
-	int timeout_ms;			/* connect + TLS + WELCOME; 0: 10000 */
+	int timeout_ms;			/* connect + TLS; 0: 10000 */
+	int welcome_wait_ms;		/* then for WELCOME after HELLO; 0: the larger of
+					 * timeout_ms and MSG_WELCOME_WAIT_MS + 3 s, so the
+					 * agent's answer (its BYE reason too) is heard */
 	int ping_interval_ms;		/* round-trip probes after WELCOME; 0: 2000, < 0: never */
 	int decoder_threads;		/* decoder.h cfg.threads */
 	enum decoder_hw decoder_hw;	/* decoder.h cfg.hw; 0: auto (VAAPI, else software) */

@@ -35,6 +35,11 @@
 #define MSG_CURSOR_MAX	       512u   /* cursor width/height */
 #define MSG_CLIPBOARD_MAX      (MSG_FRAME_MAX - 2u)
 #define MSG_RESIZE_REQUEST_MAX 8192u /* RESIZE_REQUEST width/height */
+/*
+ * docs/protocol.md §2: the agent answers HELLO (WELCOME or BYE) within this
+ * long, however slow the console; clients wait longer than that for it.
+ */
+#define MSG_WELCOME_WAIT_MS 15000
 
 enum msg_type {
 	MSG_UNKNOWN = 0, /* a decoded frame of a type this version does not know */

@@ -26,7 +26,6 @@
 
 #define LAG_HARD_FACTOR 4	   /* skip a client at max_inflight * this */
 #define LAG_BYTES	(8u << 20) /* or when this much is queued to it */
-#define WELCOME_WAIT_MS 15000	   /* a console that does not come up by then: BYE */
 #define BITRATE_FLOOR	500
 #define SENT_RING	64
 #define RESIZE_QUIET_MS 250	   /* apply the newest RESIZE_REQUEST after this much quiet */
@@ -941,7 +940,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	for (struct session *s = d->sessions; s; s = s->next) {
-		if (!s->welcomed && m - s->joined_us > WELCOME_WAIT_MS * 1000ull)
+		/* a console that does not come up within MSG_WELCOME_WAIT_MS: BYE, with why */
+		if (!s->welcomed && m - s->joined_us > MSG_WELCOME_WAIT_MS * 1000ull)
 			conn_close(s->conn, MSG_BYE_DESKTOP_UNAVAILABLE,
 				   "the desktop's console is not reachable; try again later");
 	}

@@ -3,7 +3,8 @@
 # (rawclient.py): before HELLO only HELLO and PING are taken (an unknown type first is
 # BYE PROTOCOL_ERROR, a PING first is answered), input sent before WELCOME never reaches
 # the desktop while input after it does, and a second HELLO that does not decode ends the
-# session with BYE VERSION while one of this version is ignored.
+# session with BYE VERSION while one of this version is ignored; a console that never answers
+# reaches the client as the agent's reason, not as a network timeout of the client's own.
 . "$(dirname "$0")/lib.sh"
 need Xvfb xdpyinfo python3
 
@@ -11,8 +12,18 @@ AGENT_NAME=agent-protocol
 xvfb desk 1024x768x24
 bg app "$BUILD/tests/fixtures/x11/highrise-testapp" --display ":$XVFB_DISPLAY" --log "$T/app.events" --no-stdin
 wait_for 20 grep -q '^ready' "$T/app.events" || { fail "the test app did not start"; exit 1; }
+# a console that accepts TCP and never speaks: the agent's wait for it runs out (section 5)
+bg mute python3 -c '
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])'
+wait_for 10 grep -q '[0-9]' "$T/mute.log" || { fail "the silent console did not start"; exit 1; }
+MUTE_PORT=$(head -1 "$T/mute.log")
 make_pki
-start_agent "$AGENT_NAME" "desk x11::$XVFB_DISPLAY"
+start_agent "$AGENT_NAME" "desk x11::$XVFB_DISPLAY" "mute vnc://127.0.0.1:$MUTE_PORT"
 say "agent on port $AGENT_PORT, desktop on :$XVFB_DISPLAY"
 
 N=0
@@ -68,6 +79,18 @@ case "$(its again2 after)" in
 "BYE 2 "*) pass "a second HELLO of version 2 ends the session with BYE VERSION" ;;
 *) fail "a second HELLO of version 2: $(its again2 after)" ;;
 esac
+
+# 5. Timeouts that agree: the agent answers within 15 s however its console behaves, and the
+#    probe (default --timeout 10) waits for that answer instead of blaming the network.
+ticket "$T/tmute" alice mute
+T0=$SECONDS
+probe "$T/mute.json" "$T/tmute" --seconds 2 || true
+took=$((SECONDS - T0))
+say "  silent console: bye \"$(json "$T/mute.json" 'd["bye"]')\" after $took s"
+check "a console that never answers: the client hears the agent's reason" \
+	grep -q "console is not reachable" "$T/mute.json"
+check "not a network timeout of its own" bash -c "! grep -q 'no answer from the agent' '$T/mute.json'"
+check "within the agent's 15 s and the probe's wait ($took s)" [ "$took" -ge 14 ] && [ "$took" -le 19 ]
 
 check "the agent is still serving" grep -q 'listening on' "$T/agent.log"
 raw final input-late 0x65 # e

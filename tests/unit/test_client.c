@@ -1271,6 +1271,7 @@ static void test_timeout_and_free(void)
 	printf("case: the agent never answers HELLO\n");
 	agent_reset(SC_SILENT);
 	cfg.timeout_ms = 300;
+	cfg.welcome_wait_ms = 300; /* the default outwaits the agent's own 15 s */
 	start(&c, &cfg);
 	RUN_UNTIL(c.closed);
 	CHECK_INT_EQ(session_info(c.s)->end, SESSION_END_NETWORK);
