@@ -16,20 +16,9 @@
 
 . "$(dirname "$0")/../../tests/integration/lib.sh" # BUILD from $HIGHRISE_BINARY_DIR or $1
 need Xvfb xdpyinfo xterm x11vnc xdotool import compare python3 openssl pgrep
-[[ $(fc-list : family) == *"DejaVu Sans Mono"* ]] || {
-	say "bench/agent: the DejaVu Sans Mono font is missing (apt-get install fonts-dejavu-core)"
-	exit 1
-}
+need_font "DejaVu Sans Mono" fonts-dejavu-core
 trap 'exit 130' INT TERM # so that lib.sh's EXIT trap stops everything on ^C too
-# Ask everything to stop and give it a moment before lib.sh's cleanup kills what is left.
-stop_all() {
-	local p end=$((SECONDS + 3))
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do
-		while kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
-	done
-}
-CLEANUPS+=(stop_all)
+STOP_GRACE_S=3           # lib.sh's cleanup gives what it stops 3 s to finish its last words
 BUILD=$(cd "$BUILD" && pwd)
 HERE="$SRC/bench/agent"
 BA="$BUILD/bench/agent"

@@ -20,6 +20,11 @@ cleanup() {
 	for c in "${CLEANUPS[@]}"; do eval "$c" || true; done
 	end "${PIDS[@]}"
 	sleep 0.2
+	# STOP_GRACE_S (benches: 3): time for what was asked to stop to finish its last words
+	local p stop=$((SECONDS + ${STOP_GRACE_S:-0}))
+	for p in "${PIDS[@]}"; do
+		while ours "$p" && kill -0 "$p" 2>/dev/null && [ $SECONDS -lt $stop ]; do sleep 0.1; done
+	done
 	for p in "${PIDS[@]}"; do ours "$p" && kill -9 "$p" 2>/dev/null || true; done
 	if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
 		echo "--- logs kept in $T ---"
@@ -48,6 +53,12 @@ end() {
 }
 
 say() { printf '%s\n' "$*"; }
+# need_font FAMILY PACKAGE: fontconfig knows FAMILY, else a failure that names the package
+need_font() {
+	[[ $(fc-list : family) == *"$1"* ]] && return 0
+	fail "the $1 font is missing (apt-get install $2)"
+	exit 1
+}
 pass() {
 	PASSED=$((PASSED + 1))
 	say "ok: $*"
