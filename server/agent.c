@@ -69,6 +69,13 @@ const struct config_key agent_config_table[] = {
 	 "how long a new connection has to send HELLO"},
 	{"max_clients", CONFIG_INT, "64", 1, 100000, offsetof(struct agent_cfg, max_clients), NULL,
 	 "connections served at once; more are refused"},
+	{"max_pending", CONFIG_INT, "32", 1, 100000, offsetof(struct agent_cfg, max_pending), NULL,
+	 "connections that have not sent HELLO yet, from everywhere; past it the oldest of them "
+	 "is dropped, so slow connections cannot lock clients out"},
+	{"max_pending_per_source", CONFIG_INT, "16", 1, 100000,
+	 offsetof(struct agent_cfg, max_pending_per_source), NULL,
+	 "connections from one address that have not sent HELLO yet; past it a new one from "
+	 "there is refused"},
 	{"clipboard", CONFIG_BOOL, "on", 0, 0, offsetof(struct agent_cfg, clipboard), NULL,
 	 "share clipboard text between the desktops and clients that ask for it"},
 	{"clipboard.max_bytes", CONFIG_INT, "1048576", 1, MSG_CLIPBOARD_MAX,
@@ -140,6 +147,7 @@ struct peer {
 	char host[INET6_ADDRSTRLEN];	      /* addr without the port: what the broker is told */
 	char session_id[TICKET_NAME_MAX + 1]; /* the ticket's session ("": none) */
 	char desktop[TICKET_NAME_MAX + 1];
+	bool pending;  /* no HELLO yet (counted in agent.npending) */
 	bool reported; /* "connected" went to the broker */
 	bool idle;
 	uint64_t last_input_ms;
@@ -155,6 +163,7 @@ struct agent {
 	struct peer *peers;
 	int npeers;
 	int max_clients;
+	int npending, max_pending, max_pending_per_source;
 	int hello_timeout_ms;
 	uint16_t port;
 	char name[TICKET_NAME_MAX + 1];
@@ -169,8 +178,18 @@ static uint64_t mono_ms(void)
 	return (uint64_t)clock_mono_ms();
 }
 
+/* The connection sent its HELLO, or is being closed: it no longer counts as pending. */
+static void pending_done(struct peer *p)
+{
+	if (p->pending) {
+		p->pending = false;
+		p->a->npending--;
+	}
+}
+
 static void peer_unlink(struct peer *p)
 {
+	pending_done(p);
 	*p->prev = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
@@ -217,6 +236,7 @@ static void refuse(struct peer *p, uint16_t reason, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	log_warn("client %s: refused: %s", p->addr, text);
+	pending_done(p);
 	conn_close(p->conn, reason, text);
 }
 
@@ -228,6 +248,7 @@ static void on_hello(struct peer *p, const struct msg_hello *h)
 	int rc;
 
 	event_del(p->hello_timer);
+	pending_done(p);
 	if (!(h->caps & MSG_CAP_H264)) {
 		refuse(p, MSG_BYE_PROTOCOL_ERROR, "the client cannot decode H.264");
 		return;
@@ -326,6 +347,25 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		evutil_closesocket(fd);
 		return;
 	}
+	/* connections before their HELLO: a cap per address, and the oldest go first overall */
+	int from_here = 0;
+	struct peer *oldest = NULL;
+	for (struct peer *q = a->peers; q; q = q->next)
+		if (q->pending) {
+			from_here += strcmp(q->host, host) == 0;
+			oldest = q; /* the list is newest first */
+		}
+	if (from_here >= a->max_pending_per_source) {
+		log_warn("client %s:%u: refused: %d connections from this address have not sent "
+			 "HELLO yet (max_pending_per_source)",
+			 host, port, from_here);
+		evutil_closesocket(fd);
+		return;
+	}
+	if (a->npending >= a->max_pending && oldest)
+		refuse(oldest, MSG_BYE_PROTOCOL_ERROR,
+		       "%d connections are waiting for their HELLO (max_pending): the oldest goes",
+		       a->npending);
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		evutil_closesocket(fd);
@@ -356,6 +396,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		a->peers->prev = &p->next;
 	a->peers = p;
 	a->npeers++;
+	p->pending = true;
+	a->npending++;
 	log_debug("client %s: connected", p->addr);
 }
 
@@ -704,6 +746,8 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 		return NULL;
 	a->base = base;
 	a->max_clients = (int)cfg->max_clients;
+	a->max_pending = (int)cfg->max_pending;
+	a->max_pending_per_source = (int)cfg->max_pending_per_source;
 	a->idle_after_ms = cfg->idle_after_s * 1000;
 	a->hello_timeout_ms = (int)cfg->hello_timeout_ms;
 	snprintf(a->name, sizeof(a->name), "%s", cfg->name);

@@ -37,8 +37,9 @@ struct agent_cfg {
 	int64_t max_inflight;
 	int64_t hello_timeout_ms;
 	int64_t max_clients;
-	bool clipboard;		     /* share clipboard text with clients */
-	int64_t clipboard_max_bytes; /* longest clipboard text either way */
+	int64_t max_pending, max_pending_per_source; /* connections before their HELLO */
+	bool clipboard;				     /* share clipboard text with clients */
+	int64_t clipboard_max_bytes;		     /* longest clipboard text either way */
 	int log_level;
 	char *broker_url;	 /* https://HOST:PORT; NULL: standalone, no broker */
 	char *broker_ca_file;	 /* CA of the broker's certificate */

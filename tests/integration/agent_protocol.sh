@@ -23,7 +23,8 @@ while True:
 wait_for 10 grep -q '[0-9]' "$T/mute.log" || { fail "the silent console did not start"; exit 1; }
 MUTE_PORT=$(head -1 "$T/mute.log")
 make_pki
-start_agent "$AGENT_NAME" "desk x11::$XVFB_DISPLAY" "mute vnc://127.0.0.1:$MUTE_PORT"
+start_agent "$AGENT_NAME" "desk x11::$XVFB_DISPLAY" "mute vnc://127.0.0.1:$MUTE_PORT" -- \
+	--hello_timeout_ms 5000 --max_pending 12 --max_pending_per_source 6
 say "agent on port $AGENT_PORT, desktop on :$XVFB_DISPLAY"
 
 N=0
@@ -91,6 +92,36 @@ check "a console that never answers: the client hears the agent's reason" \
 	grep -q "console is not reachable" "$T/mute.json"
 check "not a network timeout of its own" bash -c "! grep -q 'no answer from the agent' '$T/mute.json'"
 check "within the agent's 15 s and the probe's wait ($took s)" [ "$took" -ge 14 ] && [ "$took" -le 19 ]
+
+# 6. Greedy peers before HELLO (this agent: --max_pending_per_source 6 --max_pending 12
+#    --hello_timeout_ms 5000). Connections that finish TLS and say nothing:
+raw hold1 hold 10 1 --source 127.0.0.5 &
+HOLD=$!
+sleep 0.5
+raw other ping-first --source 127.0.0.9
+wait $HOLD
+check "one address gets 6 such connections, the next 4 are refused" \
+	[ "$(its hold1 refused)/$(its hold1 open)" = 4/6 ]
+check "the agent says why" grep -q 'have not sent HELLO yet (max_pending_per_source)' "$T/agent.log"
+check "meanwhile a client from another address is served" [ "$(its other answer)" = WELCOME ]
+# past 12 from everywhere the oldest goes: 6 + 6 held, then 2 more arrive
+raw hold2 hold 6 4 --source 127.0.0.6 --ready "$T/h2.ready" &
+H2=$!
+wait_for 10 test -e "$T/h2.ready" || fail "hold2 did not connect"
+raw hold3 hold 6 3 --source 127.0.0.7 --ready "$T/h3.ready" &
+H3=$!
+wait_for 10 test -e "$T/h3.ready" || fail "hold3 did not connect"
+raw hold4 hold 2 1 --source 127.0.0.8
+wait $H2 $H3
+check "two newcomers past 12 drop the two oldest (the first address's)" \
+	[ "$(its hold2 bye)/$(its hold3 bye)/$(its hold4 refused)" = 2/0/0 ]
+check "with the reason" bash -c "grep -q 'max_pending' '$T/hold2.out'"
+# a HELLO at one byte a second never completes in time: dropped at hello_timeout_ms
+raw slow trickle
+case "$(its slow answer)" in
+"BYE 1 no HELLO within 5000 ms") pass "a HELLO trickled at 1 byte/s is dropped at 5 s ($(its slow after_s) s)" ;;
+*) fail "a trickled HELLO: $(its slow answer) after $(its slow after_s) s" ;;
+esac
 
 check "the agent is still serving" grep -q 'listening on' "$T/agent.log"
 raw final input-late 0x65 # e

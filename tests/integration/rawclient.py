@@ -4,7 +4,7 @@
 TLS 1.3 to the agent, frames of u32 length + u8 type + payload, big-endian. Each scenario
 prints what it saw, one "key: value" line each, and exits 0 unless the transport failed.
 
-Usage: rawclient.py --port PORT --ca CA.pem [--ticket FILE] SCENARIO
+Usage: rawclient.py --port PORT --ca CA.pem [--ticket FILE] [--source ADDR] SCENARIO
 
 Scenarios:
   first-unknown      a frame of unknown type (200) first: the agent's BYE (reason, text)
@@ -16,6 +16,10 @@ Scenarios:
                      console is still connecting; both answers; stays 1 s
   input-late KEYSYM  HELLO, WELCOME, then KEY press/release of KEYSYM; stays 1 s
   hello-again VER    HELLO, WELCOME, then a second HELLO of version VER: what follows
+  hold N SECONDS     N connections that finish TLS and send nothing, watched for SECONDS
+                     (--ready FILE: made once they are all made): how many were refused at
+                     once, got a BYE (and the first BYE), or stayed
+  trickle            HELLO one byte a second: how long until the agent's answer, and which
 """
 import argparse
 import socket
@@ -43,10 +47,11 @@ def key(keysym, down):
 
 
 class Conn:
-    def __init__(self, port, ca):
+    def __init__(self, port, ca, source=None):
         ctx = ssl.create_default_context(cafile=ca)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                       source_address=(source, 0) if source else None)
         self.s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
         self.buf = b""
 
@@ -98,17 +103,48 @@ def answer(c):
     return "WELCOME" if f and f[0] == WELCOME else bye(f)
 
 
+def hold(a, n, seconds):
+    conns, refused = [], 0
+    for _ in range(n):
+        try:
+            conns.append(Conn(a.port, a.ca, a.source))
+        except (OSError, ssl.SSLError):
+            refused += 1
+    if a.ready:
+        open(a.ready, "w").close()
+    end = time.monotonic() + seconds
+    byes, first = 0, None
+    for c in conns:
+        try:
+            f = c.read(max(0.05, end - time.monotonic()))
+        except TimeoutError:
+            continue
+        byes += 1
+        first = first or bye(f)
+    print("refused:", refused)
+    print("bye:", byes)
+    print("first_bye:", first)
+    print("open:", len(conns) - byes)
+    for c in conns:
+        c.s.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--ca", required=True)
     ap.add_argument("--ticket")
     ap.add_argument("--ticket2")
+    ap.add_argument("--source", help="the local address to connect from (127.0.0.2, ...)")
+    ap.add_argument("--ready", help="hold: create this file once all connections are made")
     ap.add_argument("scenario", nargs="+")
     a = ap.parse_args()
     ticket = open(a.ticket, "rb").read() if a.ticket else b""
-    c = Conn(a.port, a.ca)
     what = a.scenario[0]
+    if what == "hold":
+        hold(a, int(a.scenario[1]), float(a.scenario[2]))
+        return
+    c = Conn(a.port, a.ca, a.source)
     if what == "first-unknown":
         c.send(frame(200, b"x"))
         print("answer:", bye(c.until(())))
@@ -139,6 +175,22 @@ def main():
         print("answer2:", answer(c2))
         time.sleep(1)
         c2.s.close()
+    elif what == "trickle":
+        t0 = time.monotonic()
+        data = hello(ticket)
+        f = None
+        for b in data:
+            try:
+                c.send(bytes([b]))
+                c.s.settimeout(1)
+                f = c.read(1)
+                break  # an answer before the HELLO is complete
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                break
+        print("answer:", bye(f))
+        print("after_s: %.1f" % (time.monotonic() - t0))
     elif what == "hello-again":
         c.send(hello(ticket))
         r = answer(c)
