@@ -45,6 +45,7 @@ enum action_kind {
 	ACTION_KEY,
 	ACTION_POINTER,
 	ACTION_SLEEP,
+	ACTION_RESIZE, /* RESIZE_REQUEST pointer.x by pointer.y */
 };
 
 struct action {
@@ -217,6 +218,29 @@ static int opt_keys(void *opts, const char *arg, char *why, size_t whylen)
 	return rc;
 }
 
+static int opt_resize(void *opts, const char *arg, char *why, size_t whylen)
+{
+	char w[16];
+	const char *x = strchr(arg, 'x');
+	long wv, hv;
+	struct action a = {.kind = ACTION_RESIZE};
+
+	if (!x || (size_t)(x - arg) >= sizeof(w))
+		return snprintf(why, whylen, "wants WIDTHxHEIGHT, e.g. 1024x768"), -1;
+	memcpy(w, arg, (size_t)(x - arg));
+	w[x - arg] = '\0';
+	if (parse_uint(w, MSG_RESIZE_REQUEST_MAX, &wv) < 0 ||
+	    parse_uint(x + 1, MSG_RESIZE_REQUEST_MAX, &hv) < 0 || wv < 1 || hv < 1)
+		return snprintf(why, whylen, "wants WIDTHxHEIGHT of 1 to %u each, e.g. 1024x768",
+				MSG_RESIZE_REQUEST_MAX),
+		       -1;
+	a.pointer.x = (uint16_t)wv;
+	a.pointer.y = (uint16_t)hv;
+	if (add_action(opts, &a) < 0)
+		return snprintf(why, whylen, "cannot be kept: out of memory"), -1;
+	return 0;
+}
+
 static int opt_click(void *opts, const char *arg, char *why, size_t whylen)
 {
 	char x[16], y[16];
@@ -351,6 +375,12 @@ static const struct copt probe_opts[] = {
 	 .help = "move the pointer to desktop pixel X,Y and click the\n"
 		 "left button",
 	 .call = opt_click},
+	{.name = "resize",
+	 .kind = COPT_CALL,
+	 .value = "WxH",
+	 .help = "ask the agent to resize the desktop to WxH (RESIZE_REQUEST);\n"
+		 "a RESIZE answers when the console can, a STATUS when not",
+	 .call = opt_resize},
 	{.name = "sleep",
 	 .kind = COPT_CALL,
 	 .value = "MS",
@@ -610,6 +640,11 @@ static void script_cb(evutil_socket_t fd, short what, void *arg)
 					      a->key.flags & MSG_KEY_DOWN);
 			if (rc == 0 && (a->key.flags & MSG_KEY_DOWN) && !is_modifier(a->key.keysym))
 				input_sent(p);
+		} else if (a->kind == ACTION_RESIZE) {
+			rc = session_send_resize_request(p->session, a->pointer.x, a->pointer.y);
+			if (rc == 0)
+				say(p, "asked the agent for a %ux%u desktop", a->pointer.x,
+				    a->pointer.y);
 		} else {
 			rc = session_send_pointer(p->session, a->pointer.x, a->pointer.y,
 						  a->pointer.buttons);

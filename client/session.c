@@ -507,6 +507,11 @@ static void conn_msg_cb(struct conn *c, const struct msg *m, void *arg)
 		}
 		break;
 	case MSG_STATUS:
+		/* §5.11: RESIZE_ON/OFF update what WELCOME's flag RESIZE said */
+		if (after_welcome(s, m) && s->info.control &&
+		    (m->u.status.code == MSG_STATUS_RESIZE_ON ||
+		     m->u.status.code == MSG_STATUS_RESIZE_OFF))
+			s->info.resizable = m->u.status.code == MSG_STATUS_RESIZE_ON;
 		if (after_welcome(s, m) && s->cbs.on_status && enter(s)) {
 			char text[MSG_REASON_MAX + 1];
 			copy_text(text, sizeof(text), m->u.status.text);

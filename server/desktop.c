@@ -910,6 +910,7 @@ static void fan_out_clipboard(struct desktop *d, const struct msg_clipboard *cb)
 static void on_resize(struct desktop *d, uint16_t w, uint16_t h, bool resizable)
 {
 	bool changed = d->width && (d->width != w || d->height != h);
+	bool toggled = d->width && d->resizable != resizable;
 
 	d->resizable = resizable;
 	d->width = w;
@@ -926,6 +927,12 @@ static void on_resize(struct desktop *d, uint16_t w, uint16_t h, bool resizable)
 			conn_send(s->conn, &m);
 			s->want_keyframe = true;
 		}
+		/* docs/protocol.md §5.11: the controlling client's WELCOME flag RESIZE, updated */
+		if (toggled && s->control)
+			send_status(s, resizable ? MSG_STATUS_RESIZE_ON : MSG_STATUS_RESIZE_OFF,
+				    resizable ? "the desktop can be resized to the window now"
+					      : "the desktop can no longer be resized; it is shown "
+						"fitted");
 	}
 	if (changed)
 		log_info("desktop %s: console resized to %ux%u", d->id, w, h);

@@ -588,6 +588,11 @@ static void send_sound(struct worker *p)
 	}
 }
 
+static bool console_resizable(const struct worker *p)
+{
+	return p->impl->can_resize && p->impl->resize && p->impl->can_resize(p->cap);
+}
+
 static void send_size(struct worker *p)
 {
 	struct wlink_msg m = {.type = WLINK_SIZE};
@@ -643,6 +648,16 @@ static int run_pipeline(struct worker *p)
 		send_cursor(p);
 		send_sound(p);
 		poll_clipboard(p);
+		/*
+		 * Whether the console can be resized may change while it runs (a SPICE
+		 * guest's spice-vdagent starts or stops): the agent hears it with SIZE.
+		 */
+		if (p->have_frame && console_resizable(p) != p->resizable) {
+			p->resizable = !p->resizable;
+			log_info("desktop %s: the console %s", p->id,
+				 p->resizable ? "can be resized now" : "can no longer be resized");
+			send_size(p);
+		}
 
 		/*
 		 * Encode at most fps times a second, and not while every client
@@ -816,7 +831,7 @@ int worker_main(int argc, char **argv)
 		status = 0;
 		goto stop_reader;
 	}
-	w.resizable = w.impl->can_resize && w.impl->resize && w.impl->can_resize(w.cap);
+	w.resizable = console_resizable(&w);
 	send_console(&w, WLINK_CONSOLE_UP, "the desktop is up");
 	status = run_pipeline(&w);
 	w.impl->close(w.cap);

@@ -200,8 +200,19 @@ static void on_event(struct client_window *w, struct net_event *ev)
 			status_hide(w);
 		else if (ev->code == MSG_STATUS_RESTARTING)
 			status_show(w, "The desktop is restarting", ev->text);
-		else
+		else if (ev->code == MSG_STATUS_CONSOLE_LOST)
 			status_show(w, "The desktop is not responding", ev->text);
+		else if (ev->code == MSG_STATUS_RESIZE_ON || ev->code == MSG_STATUS_RESIZE_OFF) {
+			/* a SPICE guest's agent came or went: follow the window, or stop */
+			w->resizable = w->control && ev->code == MSG_STATUS_RESIZE_ON;
+			w->resize_told = false;
+			log_info("the desktop %s", ev->text);
+			if (w->want_resize)
+				resize_start(w);
+		} else {
+			status_notice(w,
+				      ev->text); /* §5.11: unknown codes are shown by their text */
+		}
 		break;
 	}
 }

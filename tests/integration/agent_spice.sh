@@ -3,7 +3,8 @@
 # arrives and matches QEMU's own screendump, typed keys reach the guest, the guest's sound
 # comes through SPICE's playback channel (no PulseAudio on the host), the client's
 # microphone reaches the guest's sound card through the record channel, a resize arrives as
-# RESIZE, the right password connects and a wrong one is said clearly, two SPICE desktops and
+# RESIZE, the client's size reaches the guest through its spice-vdagent (the fixture's
+# hr-vdagent), the right password connects and a wrong one is said clearly, two SPICE desktops and
 # a VNC one stream at once, and a VM that stops and starts again is reported and resumed.
 # Two VMs boot side by side (a SPICE server takes one client at a time): A with a SPICE
 # password and VNC too, B without a password; a third QEMU, with nothing to boot, offers a
@@ -72,7 +73,7 @@ PY
 
 printf 'spice-right-%s' "$RANDOM" >"$T/right.pw"
 printf 'spice-wrong' >"$T/wrong.pw"
-boot A --vnc auto --spice auto --spice-password-file "$T/right.pw" --audio spice --tablet
+boot A --vnc auto --spice auto --spice-password-file "$T/right.pw" --audio spice --tablet --vdagent
 boot B --vnc none --spice auto --audio spice
 booted A
 booted B
@@ -207,6 +208,21 @@ check "the guest switched mode" grep -q "HIGHRISE-VM-RESIZED 1280x720" "$A_SERIA
 check "the probe ends at the new size" \
 	[ "$(json "$T/p6.json" '(d["width"], d["height"])')" = "(1280, 720)" ]
 like_screendump "$T/resized.png" "$A_MONITOR" "and shows the framebuffer console"
+
+# 6a. The client's window size through the guest's spice-vdagent (the fixture's hr-vdagent):
+#     the session began without it (no RESIZE flag), the agent starts in the guest, the
+#     client hears STATUS RESIZE_ON, asks for 1024x768, the guest sets it, RESIZE arrives.
+ticket "$T/t6a" alice a
+probe "$T/p6a.json" "$T/t6a" --seconds 16 --sleep 500 --type "hr-vdagent &\n" --sleep 6000 \
+	--resize 1024x768 --png "$T/vdagent.png" || true
+say "  statuses: $(json "$T/p6a.json" 'd["status"]')"
+check "the guest's agent came up" grep -q "HIGHRISE-VM-VDAGENT-READY" "$A_SERIAL"
+check "the agent heard it can resize the console now" grep -q "desktop a: the console can be resized now" "$T/agent.log"
+check "and told the client (STATUS RESIZE_ON)" \
+	[ "$(json "$T/p6a.json" 'any("can be resized" in s for s in d["status"])')" = True ]
+check "the guest set the client's size" grep -q "HIGHRISE-VM-VDAGENT-RESIZED 1024x768" "$A_SERIAL"
+check "the probe ends at that size" [ "$(json "$T/p6a.json" '(d["width"], d["height"])')" = "(1024, 768)" ]
+like_screendump "$T/vdagent.png" "$A_MONITOR" "and shows the guest's new screen"
 
 # 6b. B has no tablet: SPICE's server mouse mode (QEMU's PS/2 mouse, relative motion). The
 #     click reaches the guest (where relative motion lands: tests/unit/test_capture_spice.c).
