@@ -130,10 +130,13 @@ check "the probe sent its microphone ($mp packets)" [ "$mp" -ge 200 ]
 check "the agent played them" \
 	wait_for 5 grep -Eq 'carol left \(sound: .*microphone: [0-9]{3,} packets played' "$T/agent.log"
 
-# 6. Lip sync: a flash and a click at the same instant on the desktop arrive together.
+# 6. Lip sync: a flash and a click at the same instant on the desktop arrive together. Eight
+#    of them, of which at least four must arrive: under the sanitizers a click after DTX
+#    silence can reach the probe later than its jitter target and be dropped as late (2 of 5
+#    once in CI), which is the jitter buffer's rule, not a lip-sync fault.
 ticket "$T/t5" dave d1
-bg flash "$FC" --display ":$DISPLAY_NUM" --server "$DESK" --sink d1 --count 5 --start-ms 3000
-probe "$T/p5.json" "$T/t5" --seconds 9.5 --av-trace "$T/av.txt" || true
+bg flash "$FC" --display ":$DISPLAY_NUM" --server "$DESK" --sink d1 --count 8 --start-ms 3000
+probe "$T/p5.json" "$T/t5" --seconds 12.5 --av-trace "$T/av.txt" || true
 wait "$LAST_PID" || fail "flashclick failed (see flash.log)"
 sync_out=$(python3 - "$T/av.txt" "$T/flash.log" <<'EOF'
 import sys
