@@ -118,55 +118,25 @@ static bool env_value(const char *key, char *out, size_t cap)
 	return found;
 }
 
-/* The second VM: virtio-vga (a hardware cursor), SPICE without a password, no sound. */
-static bool vm_start_virtio(void)
+/*
+ * Boots the fixture VM into run_dir/name with SPICE on a free port and the
+ * extra start.sh options (NULL-terminated), and reads where its port, serial
+ * log and monitor are. The previous VM must be stopped first.
+ */
+static bool vm_boot(const char *name, char *const extra[])
 {
-	snprintf(vm_dir, sizeof(vm_dir), "%s/vm-virtio", run_dir);
-	char *argv[] = {HR_SOURCE_DIR "/tests/fixtures/vm/start.sh",
-			"--run-dir",
-			vm_dir,
-			"--vnc",
-			"none",
-			"--spice",
-			"auto",
-			"--vga",
-			"virtio",
-			"--mem",
-			"512M", /* room for the 8192x4400 screen's 144 MB */
-			NULL};
-	if (run(argv, true) != 0) {
-		fprintf(stderr, "start.sh --vga virtio failed: run with TEST_VERBOSE=1\n");
-		return false;
-	}
-	return env_value("HR_VM_SPICE_PORT", port, sizeof(port)) &&
-	       env_value("HR_VM_SERIAL", serial, sizeof(serial)) &&
-	       env_value("HR_VM_MONITOR", monitor, sizeof(monitor));
-}
-
-static bool vm_start(void)
-{
-	char pwfile[300];
-	snprintf(vm_dir, sizeof(vm_dir), "%s/vm", run_dir);
-	snprintf(pwfile, sizeof(pwfile), "%s/spice.pw", run_dir);
-	FILE *f = fopen(pwfile, "w");
-	if (!f)
-		return false;
-	fputs(PASSWORD, f); /* QEMU takes the whole file: no newline */
-	fclose(f);
-	char *argv[] = {HR_SOURCE_DIR "/tests/fixtures/vm/start.sh",
-			"--run-dir",
-			vm_dir,
-			"--vnc",
-			"none",
-			"--spice",
-			"auto",
-			"--spice-password-file",
-			pwfile,
-			"--audio",
-			"spice",
-			"--tablet",
-			"--vdagent",
-			NULL};
+	char *argv[24] = {HR_SOURCE_DIR "/tests/fixtures/vm/start.sh",
+			  "--run-dir",
+			  vm_dir,
+			  "--vnc",
+			  "none",
+			  "--spice",
+			  "auto"};
+	size_t n = 7;
+	snprintf(vm_dir, sizeof(vm_dir), "%s/%s", run_dir, name);
+	for (size_t i = 0; extra[i] && n + 1 < sizeof(argv) / sizeof(argv[0]); i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
 	int64_t t0 = clock_mono_ms();
 	int rc = run(argv, true);
 	if (rc != 0) {
@@ -180,8 +150,33 @@ static bool vm_start(void)
 	    !env_value("HR_VM_SERIAL", serial, sizeof(serial)) ||
 	    !env_value("HR_VM_MONITOR", monitor, sizeof(monitor)))
 		return false;
-	printf("vm: booted in %.1f s, SPICE on port %s\n", (clock_mono_ms() - t0) / 1000.0, port);
+	printf("vm %s: booted in %.1f s, SPICE on port %s\n", name, (clock_mono_ms() - t0) / 1000.0,
+	       port);
 	return true;
+}
+
+/* The first VM: a SPICE password, SPICE audio, a USB tablet and hr-vdagent's port. */
+static bool vm_start(void)
+{
+	char pwfile[300];
+	snprintf(pwfile, sizeof(pwfile), "%s/spice.pw", run_dir);
+	FILE *f = fopen(pwfile, "w");
+	if (!f)
+		return false;
+	fputs(PASSWORD, f); /* QEMU takes the whole file: no newline */
+	fclose(f);
+	char *const extra[] = {
+		"--spice-password-file", pwfile, "--audio", "spice", "--tablet", "--vdagent", NULL};
+	return vm_boot("vm", extra);
+}
+
+/* The second VM: virtio-vga (a hardware cursor), SPICE without a password, no sound. */
+static bool vm_start_virtio(void)
+{
+	char *const extra[] = {"--vga", "virtio", "--mem",
+			       "512M", /* room for the 8192x4400 screen's 144 MB */
+			       NULL};
+	return vm_boot("vm-virtio", extra);
 }
 
 static void vm_stop(void)
