@@ -223,6 +223,44 @@ int api_parse_login(const char *body, size_t len, struct api_login *out, const c
 	return 0;
 }
 
+int api_parse_connect(const char *body, size_t len, struct api_connect *out, const char **why)
+{
+	static const uint8_t zero[API_CLIENT_KEY_LEN];
+	char text[API_CLIENT_KEY_B64 + 2], again[API_CLIENT_KEY_B64 + 1];
+	unsigned char raw[API_CLIENT_KEY_B64 / 4 * 3];
+	cJSON *j;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!body || len == 0) {
+		/* a client from before tickets were bound sends no body: say what is missing */
+		*why = "\"client_key\" must be the client's Ed25519 public key: 32 bytes in base64";
+		return -EINVAL;
+	}
+	j = parse_object(body, len, why);
+	if (!j)
+		return -EINVAL;
+	rc = get_string(j, "client_key", text, sizeof(text));
+	cJSON_Delete(j);
+	/*
+	 * 32 bytes are 44 characters with one '='. EVP_DecodeBlock counts the
+	 * padding as a zero byte (33) and forgives blanks around the text, so
+	 * the bytes are encoded again and must give back the very same text:
+	 * one spelling per key, no URL-safe alphabet, no stray bits.
+	 */
+	if (rc == 0 && strlen(text) == API_CLIENT_KEY_B64 &&
+	    EVP_DecodeBlock(raw, (const unsigned char *)text, API_CLIENT_KEY_B64) ==
+		    (int)sizeof(raw) &&
+	    EVP_EncodeBlock((unsigned char *)again, raw, API_CLIENT_KEY_LEN) ==
+		    API_CLIENT_KEY_B64 &&
+	    strcmp(again, text) == 0 && memcmp(raw, zero, API_CLIENT_KEY_LEN) != 0) {
+		memcpy(out->client_key, raw, API_CLIENT_KEY_LEN);
+		return 0;
+	}
+	*why = "\"client_key\" must be the client's Ed25519 public key: 32 bytes in base64";
+	return -EINVAL;
+}
+
 /* A desktop's "reason": absent or "" -> "", else copied; -EINVAL when not acceptable. */
 static int parse_reason(const cJSON *r, char out[API_REASON_MAX + 1], const char **why)
 {

@@ -20,16 +20,18 @@
 #include "name.h"
 #include "routes.h" /* enum api_route, api_method, api_auth: the table */
 
-#define API_NAME_MAX	  HR_NAME_MAX /* users, groups, pools, agents, desktops (name.h) */
-#define API_PASSWORD_MAX  1024	      /* = PASSWORD_MAX */
-#define API_DESKTOPS_MAX  1024	      /* per agent registration */
-#define API_TOKEN_LEN	  32	      /* random bytes of a login token */
-#define API_TOKEN_TEXT	  44	      /* base64url of them, no padding, + NUL */
-#define API_URI_FIELD_MAX 1025	      /* the longest string field (a console URI) + NUL */
-#define API_EVENTS_MAX	  256	      /* session events per report */
-#define API_SESSION_LEN	  32	      /* hex digits of a session id */
-#define API_CLIENT_MAX	  64	      /* a client address as an agent reports it */
-#define API_REASON_MAX	  200	      /* bytes of why a desktop's console is down (UTF-8) */
+#define API_NAME_MAX	   HR_NAME_MAX /* users, groups, pools, agents, desktops (name.h) */
+#define API_PASSWORD_MAX   1024	       /* = PASSWORD_MAX */
+#define API_DESKTOPS_MAX   1024	       /* per agent registration */
+#define API_TOKEN_LEN	   32	       /* random bytes of a login token */
+#define API_TOKEN_TEXT	   44	       /* base64url of them, no padding, + NUL */
+#define API_URI_FIELD_MAX  1025	       /* the longest string field (a console URI) + NUL */
+#define API_EVENTS_MAX	   256	       /* session events per report */
+#define API_SESSION_LEN	   32	       /* hex digits of a session id */
+#define API_CLIENT_MAX	   64	       /* a client address as an agent reports it */
+#define API_REASON_MAX	   200	       /* bytes of why a desktop's console is down (UTF-8) */
+#define API_CLIENT_KEY_LEN 32	       /* a raw Ed25519 public key (= TICKET_CLIENT_KEY_LEN) */
+#define API_CLIENT_KEY_B64 44	       /* its base64: standard alphabet, padded */
 
 struct api_path {
 	const struct route *def; /* its row of routes[] */
@@ -63,6 +65,19 @@ struct api_login {
 };
 /* {"user": "...", "password": "..."}; other members are ignored. */
 int api_parse_login(const char *body, size_t len, struct api_login *out, const char **why);
+
+struct api_connect {
+	uint8_t client_key[API_CLIENT_KEY_LEN];
+};
+/*
+ * A connect's body: {"client_key": "<base64>"}, the client's raw 32-byte
+ * Ed25519 public key in standard, padded base64 (exactly API_CLIENT_KEY_B64
+ * characters, the one canonical spelling; not all zero). The ticket names
+ * it, and the agent takes the ticket only with a proof signed by its private
+ * half on the same TLS connection (docs/protocol.md §6.3). Other members are
+ * ignored. No body is refused with the same sentence as a bad key.
+ */
+int api_parse_connect(const char *body, size_t len, struct api_connect *out, const char **why);
 
 struct api_register {
 	char address[256]; /* "" when not given: the broker uses the peer's address */

@@ -368,6 +368,8 @@ static void run_pools(struct worker *w, struct job *j)
 	job_ok(j, 200, r);
 }
 
+_Static_assert(API_CLIENT_KEY_LEN == TICKET_CLIENT_KEY_LEN, "a connect's key is the ticket's");
+
 static void run_connect(struct worker *w, struct job *j)
 {
 	const char *user = j->user;
@@ -378,13 +380,22 @@ static void run_connect(struct worker *w, struct job *j)
 				      .now = j->now,
 				      .heartbeat_window = b->cfg.heartbeat_window_s};
 	struct store_connect_res res;
+	struct api_connect body;
 	uint8_t wire[TICKET_WIRE_MAX];
 	char b64[4 * ((TICKET_WIRE_MAX + 2) / 3) + 1], id[17];
+	const char *why;
 	struct ticket t;
 	size_t len;
 	cJSON *r;
 	int rc;
 
+	/* before the store: a request that cannot get a ticket must not get a desktop either */
+	if (api_parse_connect(j->body, j->len, &body, &why) < 0) {
+		job_error(j, 400, why,
+			  "send {\"client_key\": \"BASE64\"}: the public half of a fresh Ed25519 "
+			  "key pair, whose private half signs the HELLO (docs/broker-api.md)");
+		return;
+	}
 	rc = w->store->impl->connect(w->store, &q, &res);
 	switch (rc) {
 	case 0:
@@ -412,7 +423,7 @@ static void run_connect(struct worker *w, struct job *j)
 		job_store_error(j, rc, "cannot connect");
 		return;
 	}
-	rc = ticket_init(&t, user, res.desktop, res.agent, res.session, j->now,
+	rc = ticket_init(&t, user, res.desktop, res.agent, res.session, body.client_key, j->now,
 			 (int)b->cfg.ticket_lifetime_s);
 	if (rc == 0)
 		rc = ticket_sign(&t, b->ticket_key, wire, sizeof(wire), &len);

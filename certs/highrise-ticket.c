@@ -3,16 +3,26 @@
  * highrise-ticket: signs one connect ticket with the broker's ticket key.
  * The broker does this itself for every connect; this tool is for tests,
  * the demo and for reaching an agent by hand when no broker runs.
+ *
+ * Like a client does for each connect, it makes a fresh Ed25519 client key
+ * pair, names the public half in the ticket and writes the ticket together
+ * with the private half (ticket_bundle_encode): the agent takes the ticket
+ * only with a HELLO proof signed by that key (docs/protocol.md §6.3).
  */
 #include "error.h"
 #include "log.h"
 #include "ticket.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *out)
 {
@@ -21,9 +31,13 @@ static void usage(FILE *out)
 		"                       [--session ID] [--lifetime SECONDS] [--out FILE]\n"
 		"\n"
 		"Signs a connect ticket for one desktop on one agent with the broker's\n"
-		"Ed25519 ticket key (highrise-certs ticket-key makes it) and writes it\n"
-		"(binary) to FILE or standard output. The agent accepts it once, within\n"
-		"its lifetime (at most %d s, default 60).\n"
+		"Ed25519 ticket key (highrise-certs ticket-key makes it) and writes it to\n"
+		"FILE or standard output as PEM text: the ticket, then the private key of\n"
+		"a client key pair made for it. The ticket names that key's public half,\n"
+		"and the agent takes it only on a connection whose HELLO is signed with\n"
+		"the private half, so the file is a secret: FILE is created with mode\n"
+		"0600 (keep standard output as safe). The agent accepts the ticket once,\n"
+		"within its lifetime (at most %d s, default 60).\n"
 		"\n"
 		"Example:\n"
 		"  highrise-ticket --key pki/ticket.key --user alice --desktop vm1 \\\n"
@@ -47,11 +61,14 @@ int main(int argc, char **argv)
 	const char *key_path = NULL, *user = NULL, *desktop = NULL, *agent = NULL;
 	const char *session = "", *out_path = NULL;
 	int lifetime = TICKET_LIFETIME_MAX, c, rc;
-	uint8_t buf[TICKET_WIRE_MAX];
-	size_t len = 0;
+	uint8_t buf[TICKET_WIRE_MAX], client_pub[TICKET_CLIENT_KEY_LEN];
+	size_t len = 0, n;
 	struct ticket t;
-	EVP_PKEY *key;
+	EVP_PKEY *key, *client_key;
+	char *bundle;
+	struct stat st;
 	FILE *out;
+	int fd;
 
 	log_open("highrise-ticket", LOG_LEVEL_WARN, LOG_TARGET_STDERR);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -91,26 +108,59 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	rc = ticket_init(&t, user, desktop, agent, session, (int64_t)time(NULL), lifetime);
+	client_key = ticket_client_key_new(client_pub);
+	if (!client_key)
+		return 1;
+	rc = ticket_init(&t, user, desktop, agent, session, client_pub, (int64_t)time(NULL),
+			 lifetime);
 	if (rc < 0) {
 		fprintf(stderr, "highrise-ticket: %s (names are 1-%d bytes, the lifetime 1-%d s)\n",
 			hr_strerror(rc), TICKET_NAME_MAX, TICKET_LIFETIME_MAX);
+		EVP_PKEY_free(client_key);
 		return 2;
 	}
 	key = ticket_key_load_private(key_path);
-	if (!key)
+	if (!key) {
+		EVP_PKEY_free(client_key);
 		return 1;
+	}
 	rc = ticket_sign(&t, key, buf, sizeof(buf), &len);
 	EVP_PKEY_free(key);
 	if (rc < 0) {
 		fprintf(stderr, "highrise-ticket: cannot sign: %s\n", hr_strerror(rc));
+		EVP_PKEY_free(client_key);
 		return 1;
 	}
-	out = out_path ? fopen(out_path, "wb") : stdout;
-	if (!out || fwrite(buf, 1, len, out) != len || (out_path && fclose(out) != 0)) {
+	bundle = ticket_bundle_encode(buf, len, client_key);
+	EVP_PKEY_free(client_key);
+	if (!bundle)
+		return 1;
+	n = strlen(bundle);
+	if (out_path) {
+		/* 0600 from the start: the file holds the client's private key */
+		fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		/* an existing file keeps its mode through O_TRUNC: tighten a regular one */
+		out = fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+				  fchmod(fd, 0600) == 0)
+			      ? fdopen(fd, "w")
+			      : NULL;
+		if (!out && fd >= 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+		}
+	} else {
+		out = stdout;
+	}
+	rc = out && fwrite(bundle, 1, n, out) == n && fflush(out) == 0 ? 0 : -1;
+	if (rc < 0)
 		fprintf(stderr, "highrise-ticket: cannot write %s: %m\n",
 			out_path ? out_path : "stdout");
-		return 1;
+	if (out_path && out && fclose(out) != 0 && rc == 0) {
+		fprintf(stderr, "highrise-ticket: cannot write %s: %m\n", out_path);
+		rc = -1;
 	}
-	return 0;
+	OPENSSL_cleanse(bundle, n);
+	free(bundle);
+	return rc < 0 ? 1 : 0;
 }

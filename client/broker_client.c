@@ -7,6 +7,7 @@
 #include "error.h"
 #include "log.h"
 #include "session.h"
+#include "ticket.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -83,6 +84,7 @@ void broker_desktop_deinit(struct broker_desktop *d)
 	if (!d)
 		return;
 	free(d->ca_pem);
+	EVP_PKEY_free(d->client_key);
 	OPENSSL_cleanse(d->ticket, sizeof(d->ticket));
 	memset(d, 0, sizeof(*d));
 }
@@ -255,9 +257,11 @@ int broker_client_connect(struct broker_client *bc, const char *pool, struct bro
 {
 	static const struct status_map map[] = {
 		{403, -EACCES}, {404, -ENOENT}, {409, -EDQUOT}, {503, -ENOSPC}, {0, 0}};
-	char path[256];
+	uint8_t pub[TICKET_CLIENT_KEY_LEN];
+	char path[256], pub_b64[4 * ((TICKET_CLIENT_KEY_LEN + 2) / 3) + 1];
+	struct ticket parsed;
 	const cJSON *v;
-	cJSON *j;
+	cJSON *body, *j;
 	int rc, len;
 
 	memset(d, 0, sizeof(*d));
@@ -272,9 +276,26 @@ int broker_client_connect(struct broker_client *bc, const char *pool, struct bro
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "/api/v1/pools/%s/connect", pool);
-	rc = call(bc, "POST", path, NULL, true, map, &j, retry_after_s, err, errlen);
-	if (rc < 0)
+	/* a key pair per connect: the ticket is bound to it (docs/broker-api.md) */
+	d->client_key = ticket_client_key_new(pub);
+	if (!d->client_key) {
+		hr_errorf(err, errlen, "cannot make a client key for the ticket");
+		return -ENOMEM;
+	}
+	EVP_EncodeBlock((unsigned char *)pub_b64, pub, TICKET_CLIENT_KEY_LEN);
+	body = cJSON_CreateObject();
+	if (!body || !cJSON_AddStringToObject(body, "client_key", pub_b64)) {
+		cJSON_Delete(body);
+		broker_desktop_deinit(d);
+		hr_errorf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = call(bc, "POST", path, body, true, map, &j, retry_after_s, err, errlen);
+	cJSON_Delete(body);
+	if (rc < 0) {
+		broker_desktop_deinit(d);
 		return rc;
+	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "port");
 	rc = -EPROTO;
 	if (copy_str(j, "address", d->address, sizeof(d->address), true) < 0 ||
@@ -298,6 +319,14 @@ int broker_client_connect(struct broker_client *bc, const char *pool, struct bro
 		goto out;
 	}
 	d->ticket_len = (size_t)len;
+	/* a ticket for another key (or of another version) could never be used */
+	if (ticket_parse(d->ticket, d->ticket_len, &parsed) < 0 ||
+	    memcmp(parsed.client_key, pub, TICKET_CLIENT_KEY_LEN) != 0) {
+		hr_errorf(err, errlen,
+			  "the broker's ticket is not bound to this client's key (a broker from "
+			  "before ticket binding?)");
+		goto out;
+	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "ca");
 	if (cJSON_IsString(v) && v->valuestring[0]) {
 		d->ca_pem = strdup(v->valuestring);

@@ -27,6 +27,7 @@
  *   -EINVAL     a bad argument (URL, empty user name)
  */
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,6 +52,13 @@ struct broker_desktop {
 	char *ca_pem;	      /* the agent's CA (PEM), malloc'd; NULL when the broker sent none */
 	uint8_t ticket[1024]; /* the connect ticket's bytes */
 	size_t ticket_len;
+	/*
+	 * The private half of the key pair made for this connect, whose public
+	 * half the ticket names: it signs the HELLO proof that binds the
+	 * ticket to the agent connection (session_cfg.client_key,
+	 * docs/protocol.md §6.3). Owned; freed by broker_desktop_deinit.
+	 */
+	EVP_PKEY *client_key;
 	int64_t expires;
 	char desktop[129];
 	char session[33];
@@ -74,7 +82,12 @@ const char *broker_client_user(const struct broker_client *bc);
 int broker_client_pools(struct broker_client *bc, struct broker_pool **pools, size_t *count,
 			char *err, size_t errlen);
 
-/* A desktop of pool: the same session again when the user has one. d is the caller's. */
+/*
+ * A desktop of pool: the same session again when the user has one. d is the
+ * caller's (broker_desktop_deinit it after a success). Each call makes a
+ * fresh Ed25519 key pair and sends its public half as "client_key"; the
+ * ticket in d works only with d->client_key.
+ */
 int broker_client_connect(struct broker_client *bc, const char *pool, struct broker_desktop *d,
 			  int *retry_after_s, char *err, size_t errlen);
 

@@ -207,6 +207,15 @@ int broker_login_prepare(void *ud, struct session_cfg *cfg, char *text, size_t t
 			return rc;
 		}
 	}
+	/* what cfg took from the last answer goes with it: leave no pointer to freed memory */
+	if (cfg->client_key == bl->desk.client_key)
+		cfg->client_key = NULL;
+	if (cfg->ca_pem == bl->desk.ca_pem)
+		cfg->ca_pem = NULL;
+	if (cfg->ticket == bl->desk.ticket) {
+		cfg->ticket = NULL;
+		cfg->ticket_len = 0;
+	}
 	broker_desktop_deinit(&bl->desk);
 	rc = broker_client_connect(bl->bc, bl->pool, &bl->desk, &after, err, sizeof(err));
 	if (rc == -EKEYEXPIRED && bl->password_file) { /* the token expired: log in again */
@@ -232,5 +241,7 @@ int broker_login_prepare(void *ud, struct session_cfg *cfg, char *text, size_t t
 	cfg->ticket = bl->desk.ticket;
 	cfg->ticket_len = bl->desk.ticket_len;
 	cfg->ticket_file = NULL;
+	/* the ticket's key, made for this connect: signs the HELLO's proof */
+	cfg->client_key = bl->desk.client_key;
 	return 0;
 }

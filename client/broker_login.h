@@ -57,8 +57,10 @@ void broker_login_use(struct broker_login *bl, struct broker_client *bc);
 int broker_login_set_pool(struct broker_login *bl, const char *pool);
 
 /*
- * Fills cfg (host, port, ca_pem, ticket; ticket_file NULL) for the next
- * connection, valid until the next call or broker_login_free. 0, or a
+ * Fills cfg (host, port, ca_pem, ticket, client_key: the key the ticket is
+ * bound to; ticket_file NULL) for the next connection, all valid until the
+ * next call or broker_login_free (the next call first clears the ones that
+ * pointed into the last answer). 0, or a
  * negative errno with text, *retry_ms and *bye_reason (-1: none) set.
  * The signature is net.h's prepare hook.
  */

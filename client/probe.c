@@ -63,20 +63,44 @@ struct opts {
 	int frames;
 	int key_delay_ms;
 	bool json, quiet;
-	bool no_ack; /* never acknowledge frames: a stalled client, for flow-control tests */
+	bool no_ack;	/* never acknowledge frames: a stalled client, for flow-control tests */
+	bool reconnect; /* come back after a lost connection: resume, else the broker */
 	const char *audio_out, *av_trace;
 	struct action *actions;
 	size_t nactions, cap;
 };
 
-#define FRAME_TIMES_MAX 4096
-#define STATUS_MAX	16
-#define INPUTS_PENDING	64 /* key presses waiting for the frame that shows them */
+#define FRAME_TIMES_MAX	 4096
+#define STATUS_MAX	 16
+#define INPUTS_PENDING	 64 /* key presses waiting for the frame that shows them */
+#define RECONNECTS_MAX	 64
+#define RECONNECT_MAX_MS 4000 /* retries after 1, 2, 4 s, then every 4 s */
+
+struct reconnect {
+	double after_ms; /* from noticing the loss to the new WELCOME */
+	bool broker;	 /* through the broker (the resume grant was gone) */
+	double at;	 /* Unix time of the new WELCOME */
+	char desktop[MSG_NAME_MAX + 1];
+};
 
 struct probe {
 	struct opts *o;
 	struct event_base *base;
 	struct session *session;
+	struct msg_cursor_pos cursor_pos; /* the last CURSOR_POS */
+	uint64_t cursor_moves;		  /* how many came */
+	/* --reconnect */
+	struct session_cfg cfg; /* what the current session was made with */
+	struct session_cbs cbs;
+	struct broker_login *bl; /* --broker */
+	struct session_resume resume;
+	struct event *reconnect_timer;
+	bool reconnecting, via_broker;
+	int attempt;
+	uint64_t lost_us;
+	uint64_t frames_before; /* decoded by sessions that ended */
+	struct reconnect reconnects[RECONNECTS_MAX];
+	size_t nreconnects;
 	struct event *stop_timer, *start_timer, *script_timer, *sig_int, *sig_term;
 	struct stats_series latency_ms, decode_ms, input_ms;
 	size_t next_action;
@@ -404,6 +428,13 @@ static const struct copt probe_opts[] = {
 	 .offset = O_(json),
 	 .help = "print the statistics as one JSON object on standard\n"
 		 "output"},
+	{.name = "reconnect",
+	 .kind = COPT_FLAG,
+	 .offset = O_(reconnect),
+	 .help = "come back after a lost connection, as highrise-client does:\n"
+		 "retry after 1, 2, 4 s, then every 4 s, with the resume\n"
+		 "secret of the last WELCOME while its window lasts (no\n"
+		 "broker, no login), then with --broker through the broker"},
 	{.name = "no-ack",
 	 .kind = COPT_FLAG,
 	 .offset = O_(no_ack),
@@ -520,7 +551,13 @@ static void usage(FILE *out)
 	      "   \"refused\" (not Opus, mono, not 2.5..20 ms), \"concealed\", \"recovered\"\n"
 	      "   (by FEC), \"dropped\", \"late\", \"underruns\", \"depth_ms\", \"target_ms\"\n"
 	      "   (the jitter buffer), \"lipsync_ms\" (audio latency minus video latency,\n"
-	      "   null until both are known), \"mic_packets\" (MIC sent)}}\n"
+	      "   null until both are known), \"mic_packets\" (MIC sent)}; \"reconnects\": with\n"
+	      "   --reconnect, each return after a lost connection: {\"after_ms\" from noticing\n"
+	      "   the loss to the new WELCOME, \"how\": \"resume\" or \"broker\", \"desktop\", "
+	      "\"at\":\n"
+	      "   its Unix time}, and \"frames_after_reconnect\" (\"frames\" counts them all);\n"
+	      "   \"cursor_pos\": the desktop's pointer from the last CURSOR_POS, {\"x\", \"y\",\n"
+	      "   \"moves\": how many came}, or null}\n"
 	      "  Percentiles are null when no frame was decoded (or no key pressed).\n"
 	      "\n"
 	      "Exit status:\n"
@@ -532,7 +569,7 @@ static void usage(FILE *out)
 	      "     had no picture to write\n"
 	      "\n"
 	      "Examples:\n"
-	      "  " PROG " --agent host17.example.com --ticket t.b64 --ca /etc/highrise/pki/ca.pem\n"
+	      "  " PROG " --agent host17.example.com --ticket t.pem --ca /etc/highrise/pki/ca.pem\n"
 	      "  " PROG
 	      " --agent 10.0.0.17:7443 --name host17.example.com --ticket - --ca ca.pem \\\n"
 	      "      --frames 1 --png shot.png --json\n"
@@ -567,7 +604,12 @@ static void finish(struct probe *p)
 	event_del(p->stop_timer);
 	event_del(p->start_timer);
 	event_del(p->script_timer);
-	session_close(p->session, "probe finished");
+	if (p->reconnect_timer)
+		event_del(p->reconnect_timer);
+	if (session_info(p->session)->state == SESSION_CLOSED)
+		event_base_loopexit(p->base, NULL); /* between two connections */
+	else
+		session_close(p->session, "probe finished");
 }
 
 static void check_done(struct probe *p)
@@ -818,12 +860,106 @@ static double mean_luma(const struct decoder_frame *f)
 	return f->width > 0 && f->height > 0 ? (double)sum / ((double)f->width * f->height) : 0;
 }
 
+/* ---- --reconnect ------------------------------------------------------------ */
+
+/*
+ * The session closed: true when --reconnect takes over (a lost network,
+ * or a refused resume with a broker to ask), with the next try scheduled.
+ */
+static bool lost(struct probe *p, const struct session_info *in, const char *text)
+{
+	bool refused_resume = in->end == SESSION_END_REFUSED &&
+			      in->bye_reason == MSG_BYE_RESUME_REFUSED && p->bl;
+	int ms;
+
+	if (!p->o->reconnect || p->finishing || p->interrupted ||
+	    (in->end != SESSION_END_NETWORK && !refused_resume))
+		return false;
+	session_resume_note(&p->resume, in);
+	if (!p->reconnecting) {
+		p->reconnecting = true;
+		p->lost_us = session_realtime_us();
+		p->attempt = 0;
+		say(p, "connection lost: %s", text);
+	} else {
+		say(p, "reconnect attempt %d failed: %s", p->attempt, text);
+	}
+	p->attempt++;
+	ms = 1000 << (p->attempt < 3 ? p->attempt - 1 : 2);
+	arm(p->reconnect_timer, refused_resume ? 0 : ms > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : ms);
+	return true;
+}
+
+/* A reconnect reached WELCOME. */
+static void back(struct probe *p, const struct session_info *in)
+{
+	struct reconnect *r = &p->reconnects[p->nreconnects < RECONNECTS_MAX ? p->nreconnects
+									     : RECONNECTS_MAX - 1];
+	uint64_t now = session_realtime_us();
+
+	r->after_ms = (double)(now - p->lost_us) / 1000.0;
+	r->broker = p->via_broker;
+	r->at = (double)now / 1e6;
+	snprintf(r->desktop, sizeof(r->desktop), "%s", in->session_id);
+	if (p->nreconnects < RECONNECTS_MAX)
+		p->nreconnects++;
+	p->reconnecting = false;
+	if (p->via_broker)
+		say(p, "back in through the broker after %.0f ms", r->after_ms);
+	else
+		say(p, "resumed the session after %.0f ms (no broker)", r->after_ms);
+	start_sound(p, in);
+}
+
+static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	const uint8_t *grant = session_resume_use(&p->resume);
+	struct session_cfg cfg = p->cfg;
+	char where[300];
+	(void)fd;
+	(void)what;
+
+	if (grant) {
+		cfg.resume = grant;
+		p->via_broker = false;
+	} else if (p->bl) {
+		char text[1200];
+		int retry_ms, bye;
+		if (broker_login_prepare(p->bl, &cfg, text, sizeof(text), &retry_ms, &bye) < 0) {
+			say(p, "the broker: %s", text);
+			arm(p->reconnect_timer, RECONNECT_MAX_MS);
+			return;
+		}
+		cfg.resume = NULL;
+		p->cfg = cfg; /* valid until the next prepare */
+		p->via_broker = true;
+	} else {
+		/* on_state reported the last failure; nothing left to try */
+		fprintf(stderr, PROG ": cannot resume: the session's resume window has passed "
+				     "and there is no --broker to ask\n");
+		event_base_loopexit(p->base, NULL);
+		return;
+	}
+	p->frames_before += session_info(p->session)->stats.frames_decoded;
+	session_free(p->session);
+	hostport_format(where, sizeof(where), cfg.host, cfg.port);
+	say(p, "%s %s", grant ? "resuming the session at" : "connecting to", where);
+	p->session = session_new(p->base, &cfg, &p->cbs, p);
+	if (!p->session) {
+		fprintf(stderr, PROG ": cannot start a new connection (see above)\n");
+		event_base_loopexit(p->base, NULL);
+	}
+}
+
 static void on_state(struct session *s, enum session_state state, const char *text, void *ud)
 {
 	struct probe *p = ud;
 	(void)s;
 
 	if (state == SESSION_CLOSED) {
+		if (lost(p, session_info(s), text))
+			return; /* a reconnect_cb is on its way */
 		if (session_info(s)->end != SESSION_END_LOCAL)
 			fprintf(stderr, PROG ": %s\n", text);
 		if (!p->end_us)
@@ -835,6 +971,10 @@ static void on_state(struct session *s, enum session_state state, const char *te
 		return;
 	}
 	say(p, "%s", text);
+	if (state == SESSION_CONNECTED && p->reconnecting) {
+		back(p, session_info(s));
+		return;
+	}
 	if (state == SESSION_CONNECTED) {
 		double ms = p->o->seconds * 1000.0;
 		p->welcome_us = session_realtime_us();
@@ -883,6 +1023,14 @@ static void on_status(struct session *s, uint16_t code, const char *text, void *
 	say(p, "the agent says: %s", text);
 	if (p->nstatus < STATUS_MAX)
 		snprintf(p->status[p->nstatus++], sizeof(p->status[0]), "%s", text);
+}
+
+static void on_cursor_pos(struct session *s, const struct msg_cursor_pos *c, void *ud)
+{
+	struct probe *p = ud;
+	(void)s;
+	p->cursor_pos = *c;
+	p->cursor_moves++;
 }
 
 static void on_resize(struct session *s, int width, int height, void *ud)
@@ -966,7 +1114,19 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 	cJSON *o = cJSON_CreateObject();
 	char *text;
 
-	cJSON_AddNumberToObject(o, "frames", (double)st->frames_decoded);
+	cJSON_AddNumberToObject(o, "frames", (double)(p->frames_before + st->frames_decoded));
+	cJSON_AddNumberToObject(o, "frames_after_reconnect", (double)st->frames_decoded);
+	cJSON *recs = cJSON_AddArrayToObject(o, "reconnects");
+	for (size_t i = 0; recs && i < p->nreconnects; i++) {
+		cJSON *r = cJSON_CreateObject();
+		if (!r)
+			break;
+		cJSON_AddNumberToObject(r, "after_ms", round(p->reconnects[i].after_ms));
+		cJSON_AddStringToObject(r, "how", p->reconnects[i].broker ? "broker" : "resume");
+		cJSON_AddStringToObject(r, "desktop", p->reconnects[i].desktop);
+		cJSON_AddNumberToObject(r, "at", round(p->reconnects[i].at * 1000) / 1000);
+		cJSON_AddItemToArray(recs, r);
+	}
 	cJSON_AddNumberToObject(o, "bytes", (double)st->video_bytes);
 	cJSON_AddNumberToObject(o, "keyframes", (double)st->keyframes);
 	cJSON_AddNumberToObject(o, "width", in->width);
@@ -1034,6 +1194,14 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 		cJSON_AddNumberToObject(au, "mic_packets", (double)st->mic_packets);
 	} else {
 		cJSON_AddNullToObject(o, "audio");
+	}
+	if (p->cursor_moves) {
+		cJSON *cp = cJSON_AddObjectToObject(o, "cursor_pos");
+		cJSON_AddNumberToObject(cp, "x", p->cursor_pos.x);
+		cJSON_AddNumberToObject(cp, "y", p->cursor_pos.y);
+		cJSON_AddNumberToObject(cp, "moves", (double)p->cursor_moves);
+	} else {
+		cJSON_AddNullToObject(o, "cursor_pos");
 	}
 	cJSON *status = cJSON_AddArrayToObject(o, "status");
 	for (size_t i = 0; status && i < p->nstatus; i++)
@@ -1163,7 +1331,9 @@ static int run(struct opts *o)
 	p.script_timer = evtimer_new(p.base, script_cb, &p);
 	p.sig_int = evsignal_new(p.base, SIGINT, signal_cb, &p);
 	p.sig_term = evsignal_new(p.base, SIGTERM, signal_cb, &p);
-	if (!p.stop_timer || !p.start_timer || !p.script_timer || !p.sig_int || !p.sig_term) {
+	p.reconnect_timer = evtimer_new(p.base, reconnect_cb, &p);
+	if (!p.stop_timer || !p.start_timer || !p.script_timer || !p.sig_int || !p.sig_term ||
+	    !p.reconnect_timer) {
 		code = EXIT_CONNECT;
 		goto out;
 	}
@@ -1193,6 +1363,7 @@ static int run(struct opts *o)
 	cbs.on_frame = on_frame;
 	cbs.on_status = on_status;
 	cbs.on_resize = on_resize;
+	cbs.on_cursor_pos = on_cursor_pos;
 	cbs.on_audio = on_audio;
 	cbs.on_audio_report = on_audio_report;
 	cfg.no_audio = o->c.no_audio;
@@ -1224,6 +1395,9 @@ static int run(struct opts *o)
 	char where[300];
 	hostport_format(where, sizeof(where), cfg.host, cfg.port);
 	say(&p, "connecting to %s", where);
+	p.cfg = cfg;
+	p.cbs = cbs;
+	p.bl = bl;
 	p.session = session_new(p.base, &cfg, &cbs, &p);
 	if (!p.session) {
 		fprintf(stderr, PROG ": cannot start: the message above says which file or setting "
@@ -1289,6 +1463,9 @@ out:
 		event_free(p.start_timer);
 	if (p.script_timer)
 		event_free(p.script_timer);
+	if (p.reconnect_timer)
+		event_free(p.reconnect_timer);
+	session_resume_clear(&p.resume);
 	/* a session freed while open flushes its BYE on the loop: let it */
 	event_base_loop(p.base, EVLOOP_NONBLOCK);
 	event_base_free(p.base);

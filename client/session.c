@@ -7,6 +7,8 @@
 #include "hostport.h"
 #include "log.h"
 #include "opus_codec.h"
+#include "resume.h"
+#include "ticket.h"
 #include "tls.h"
 
 #include <ctype.h>
@@ -23,14 +25,15 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#define DEFAULT_MAX_WIDTH   7680
-#define DEFAULT_MAX_HEIGHT  4320
-#define DEFAULT_TIMEOUT_MS  10000
-#define WELCOME_MARGIN_MS   3000 /* past the agent's MSG_WELCOME_WAIT_MS: its BYE is heard */
-#define DEFAULT_PING_MS	    2000
-#define PING_DEAD_MIN_US    15000000ull /* no PONG for this long (or 5 intervals): dead */
-#define KEYFRAME_RETRY_US   1000000ull	/* ask again after a second without a key frame */
-#define TICKET_FILE_MAX	    65536	/* base64 with blanks is still far below */
+#define DEFAULT_MAX_WIDTH  7680
+#define DEFAULT_MAX_HEIGHT 4320
+#define DEFAULT_TIMEOUT_MS 10000
+#define WELCOME_MARGIN_MS  3000 /* past the agent's MSG_WELCOME_WAIT_MS: its BYE is heard */
+#define DEFAULT_PING_MS	   2000
+/* no PONG this long (or 4 intervals): dead; with 2 s PINGs a silent agent is noticed in 10 s */
+#define PING_DEAD_MIN_US    8000000ull
+#define KEYFRAME_RETRY_US   1000000ull /* ask again after a second without a key frame */
+#define TICKET_FILE_MAX	    65536      /* base64 with blanks is still far below */
 #define CLOSE_LINGER_MS	    1000
 #define DEFAULT_CLIENT_NAME "highrise"
 #define AUDIO_REPORT_MS	    1000 /* docs/protocol.md §5.21: about once a second */
@@ -54,6 +57,9 @@ struct session {
 	char client_name[MSG_NAME_MAX + 1];
 	uint8_t ticket[MSG_TICKET_MAX];
 	size_t ticket_len;
+	EVP_PKEY *client_key;		      /* signs the ticket's binding proof */
+	uint8_t resume[MSG_RESUME_GRANT_LEN]; /* cfg->resume: HELLO proves it instead */
+	bool resuming;
 	uint16_t max_width, max_height;
 	uint32_t caps;
 	int timeout_ms, ping_ms;
@@ -104,6 +110,9 @@ static void destroy(struct session *s)
 	decoder_free(s->dec);
 	tls_ctx_free(s->tls);
 	OPENSSL_cleanse(s->ticket, sizeof(s->ticket));
+	OPENSSL_cleanse(s->resume, sizeof(s->resume));
+	OPENSSL_cleanse(s->info.resume, sizeof(s->info.resume));
+	EVP_PKEY_free(s->client_key);
 	free(s);
 }
 
@@ -232,19 +241,23 @@ static void pinger_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	struct msg m = {.type = MSG_PING};
-	uint64_t now = mono_us(), dead = 5ull * (uint64_t)s->ping_ms * 1000u;
+	uint64_t now = mono_us(), dead = 4ull * (uint64_t)s->ping_ms * 1000u;
 	(void)fd;
 	(void)what;
 
-	if (s->info.state != SESSION_CONNECTED)
+	if (s->info.state != SESSION_CONNECTED || !s->conn || s->local_end != SESSION_END_NONE)
 		return;
 
 	if (dead < PING_DEAD_MIN_US)
 		dead = PING_DEAD_MIN_US;
-	if (s->ping_sent_us && now - s->ping_sent_us > dead) {
-		close_with(s, SESSION_END_NETWORK, MSG_BYE_NORMAL, "no answer to PING",
-			   "the agent at %s stopped answering (no reply for %llu s)", s->where,
-			   (unsigned long long)(dead / 1000000u));
+	if (s->ping_sent_us && now - s->ping_sent_us >= dead) {
+		/* no BYE: the agent must read this as a lost network and keep the session */
+		s->local_end = SESSION_END_NETWORK;
+		snprintf(s->local_reason, sizeof(s->local_reason),
+			 "the agent at %s stopped answering (no reply for %llu s)", s->where,
+			 (unsigned long long)(dead / 1000000u));
+		log_warn("session %s: %s", s->where, s->local_reason);
+		conn_abort(s->conn, -ETIMEDOUT, "no answer to PING");
 		return;
 	}
 	if (s->ping_sent_us)
@@ -315,6 +328,11 @@ static void on_welcome(struct session *s, const struct msg_welcome *w)
 		s->info.mic = false;
 	}
 	copy_text(s->info.session_id, sizeof(s->info.session_id), w->session);
+	s->info.has_resume = w->resume.len == MSG_RESUME_GRANT_LEN;
+	if (s->info.has_resume) {
+		memcpy(s->info.resume, w->resume.data, MSG_RESUME_GRANT_LEN);
+		s->info.resume_window_s = w->resume_window_s;
+	}
 	decoder_set_size(s->dec, w->width, w->height);
 	evtimer_del(s->deadline);
 	set_state(s, SESSION_CONNECTED);
@@ -532,19 +550,40 @@ static void conn_open_cb(struct conn *c, void *arg)
 {
 	struct session *s = arg;
 	struct msg m = {.type = MSG_HELLO};
+	uint8_t exporter[TLS_BINDING_LEN], proof[MSG_PROOF_TICKET_LEN];
+	struct ticket t;
 	char text[512];
 	int rc;
 
 	tls_describe_session(conn_bufferevent(c), s->info.tls, sizeof(s->info.tls));
+	/* docs/protocol.md §6.3, §6.4: what we hold, proven on this connection only */
+	rc = tls_export_binding(conn_bufferevent(c), exporter);
+	if (rc == 0 && s->resuming) {
+		rc = resume_proof(s->resume, exporter, proof);
+		m.u.hello.proof.len = MSG_PROOF_RESUME_LEN;
+	} else if (rc == 0) {
+		rc = ticket_parse(s->ticket, s->ticket_len, &t);
+		if (rc == 0)
+			rc = ticket_bind_sign(s->client_key, t.id, exporter, proof);
+		m.u.hello.ticket.data = s->ticket;
+		m.u.hello.ticket.len = s->ticket_len;
+		m.u.hello.proof.len = MSG_PROOF_TICKET_LEN;
+	}
+	m.u.hello.proof.data = proof;
+	if (rc < 0) {
+		close_with(s, SESSION_END_LOCAL, MSG_BYE_NORMAL, "cannot prove the ticket",
+			   "cannot prove the %s on this connection: %s",
+			   s->resuming ? "resume secret" : "connect ticket", hr_strerror(rc));
+		return;
+	}
 	m.u.hello.version = MSG_PROTOCOL_VERSION;
 	m.u.hello.caps = s->caps;
 	m.u.hello.max_width = s->max_width;
 	m.u.hello.max_height = s->max_height;
-	m.u.hello.ticket.data = s->ticket;
-	m.u.hello.ticket.len = s->ticket_len;
 	m.u.hello.client_name.data = (const uint8_t *)s->client_name;
 	m.u.hello.client_name.len = strlen(s->client_name);
 	rc = conn_send(c, &m);
+	OPENSSL_cleanse(proof, sizeof(proof));
 	if (rc < 0) {
 		close_with(s, SESSION_END_LOCAL, MSG_BYE_NORMAL, "cannot send HELLO",
 			   "cannot send HELLO to the agent: %s", hr_strerror(rc));
@@ -559,10 +598,8 @@ static void conn_open_cb(struct conn *c, void *arg)
 	int wait_ms = s->welcome_wait_ms;
 	struct timeval tv = {wait_ms / 1000, (wait_ms % 1000) * 1000};
 	evtimer_add(s->deadline, &tv);
-	snprintf(text, sizeof(text),
-		 "secure connection to %s established (%s); presenting the "
-		 "connect ticket",
-		 s->where, s->info.tls);
+	snprintf(text, sizeof(text), "secure connection to %s established (%s); presenting the %s",
+		 s->where, s->info.tls, s->resuming ? "resume proof" : "connect ticket");
 	log_info("session: %s", text);
 	emit_state(s, text);
 }
@@ -599,6 +636,10 @@ static void bye_sentence(uint16_t code, const char *text, char *out, size_t len)
 		break;
 	case MSG_BYE_ADMIN:
 		prefix = "an administrator ended the session";
+		break;
+	case MSG_BYE_RESUME_REFUSED:
+		prefix = "the agent did not take the session back";
+		detail = true;
 		break;
 	case MSG_BYE_NORMAL:
 		prefix = "the agent ended the session";
@@ -715,6 +756,36 @@ static const struct conn_cbs conn_callbacks = {
 	.on_close = conn_close_cb,
 };
 
+/* ---- resume bookkeeping -------------------------------------------------- */
+
+void session_resume_clear(struct session_resume *r)
+{
+	OPENSSL_cleanse(r, sizeof(*r));
+}
+
+void session_resume_note(struct session_resume *r, const struct session_info *in)
+{
+	if (in->end != SESSION_END_NETWORK) {
+		/* a goodbye, a refusal (a used or expired grant too) or our own close */
+		session_resume_clear(r);
+		return;
+	}
+	if (in->closed_in == SESSION_CONNECTED && in->has_resume) {
+		/* the window counts from the drop; a failed attempt later does not extend it */
+		memcpy(r->grant, in->resume, sizeof(r->grant));
+		r->until_us = mono_us() + (uint64_t)in->resume_window_s * 1000000u;
+		r->valid = in->resume_window_s > 0;
+	}
+}
+
+const uint8_t *session_resume_use(struct session_resume *r)
+{
+	if (r->valid && mono_us() < r->until_us)
+		return r->grant;
+	session_resume_clear(r);
+	return NULL;
+}
+
 /* ---- set-up ------------------------------------------------------------- */
 
 int session_ticket_decode(const uint8_t *text, size_t len, uint8_t *out, size_t cap)
@@ -725,7 +796,7 @@ int session_ticket_decode(const uint8_t *text, size_t len, uint8_t *out, size_t 
 
 	if (len == 0 || len > TICKET_FILE_MAX)
 		return -EINVAL;
-	if (text[0] == 1) { /* TICKET_VERSION: the bytes themselves */
+	if (text[0] == TICKET_VERSION) { /* the bytes themselves */
 		if (len > cap)
 			return -EINVAL;
 		memcpy(out, text, len);
@@ -797,14 +868,14 @@ static int read_ticket_file(struct session *s, const char *path)
 				    : "empty");
 		goto out;
 	}
-	rc = session_ticket_decode(raw, len, s->ticket, sizeof(s->ticket));
+	rc = ticket_bundle_decode((const char *)raw, len, s->ticket, sizeof(s->ticket),
+				  &s->ticket_len, &s->client_key);
 	if (rc < 0) {
-		log_error("session: %s holds neither a ticket (at most %u bytes) nor one in base64",
-			  path, MSG_TICKET_MAX);
+		log_error("session: %s is not a ticket file made by highrise-ticket (a connect "
+			  "ticket with its client key)",
+			  path);
 		goto out;
 	}
-	s->ticket_len = (size_t)rc;
-	rc = 0;
 out:
 	if (raw)
 		OPENSSL_cleanse(raw, TICKET_FILE_MAX + 1);
@@ -830,7 +901,10 @@ static int configure(struct session *s, const struct session_cfg *cfg)
 		return -EINVAL;
 	}
 	snprintf(s->client_name, sizeof(s->client_name), "%s", name);
-	if (cfg->ticket) {
+	if (cfg->resume) {
+		memcpy(s->resume, cfg->resume, sizeof(s->resume));
+		s->resuming = true;
+	} else if (cfg->ticket) {
 		if (cfg->ticket_len == 0 || cfg->ticket_len > MSG_TICKET_MAX) {
 			log_error("session: a ticket must be 1..%u bytes", MSG_TICKET_MAX);
 			return -EINVAL;
@@ -844,6 +918,15 @@ static int configure(struct session *s, const struct session_cfg *cfg)
 	} else {
 		log_error("session: no connect ticket (ask the broker for one)");
 		return -EINVAL;
+	}
+	if (!s->resuming && !s->client_key) {
+		if (!cfg->client_key) {
+			log_error(
+				"session: a connect ticket needs the client key it was issued for");
+			return -EINVAL;
+		}
+		EVP_PKEY_up_ref(cfg->client_key);
+		s->client_key = cfg->client_key;
 	}
 	s->max_width = cfg->max_width ? cfg->max_width : DEFAULT_MAX_WIDTH;
 	s->max_height = cfg->max_height ? cfg->max_height : DEFAULT_MAX_HEIGHT;

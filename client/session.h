@@ -48,6 +48,7 @@
 #include "msg.h"
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,7 +85,20 @@ struct session_cfg {
 	/* the connect ticket from the broker: bytes, or a file holding them */
 	const uint8_t *ticket; /* borrowed for session_new; copied */
 	size_t ticket_len;
-	const char *ticket_file; /* used when ticket is NULL: raw bytes or base64 text; "-" stdin */
+	const char
+		*ticket_file; /* used when ticket is NULL: a ticket bundle (ticket.h); "-" stdin */
+	/*
+	 * The private half of the ticket's client key (proto/ticket.h), which
+	 * signs the HELLO proof binding the ticket to this TLS connection;
+	 * borrowed (the session takes its own reference). With ticket_file it
+	 * comes from the bundle instead.
+	 */
+	EVP_PKEY *client_key;
+	/*
+	 * Resume instead of a ticket (docs/protocol.md §6.4): a grant from an
+	 * earlier WELCOME (info->resume). Copied; the ticket is then not used.
+	 */
+	const uint8_t *resume;
 
 	const char *client_name;	/* shown in the agent's logs; NULL: "highrise" */
 	uint16_t max_width, max_height; /* largest desktop this client shows; 0: 7680x4320 */
@@ -136,7 +150,15 @@ struct session_info {
 	bool resizable; /* WELCOME flag RESIZE: session_send_resize_request is applied */
 	bool mic;	/* WELCOME flag MIC: session_send_mic is played into the desktop */
 	char session_id[MSG_NAME_MAX + 1]; /* from WELCOME */
-	char tls[128];			   /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once connected */
+	/*
+	 * WELCOME's resume grant (docs/protocol.md §6.4): pass it as
+	 * session_cfg.resume to come back into this session, without the broker,
+	 * within resume_window_s of losing the connection. Secret: never log it.
+	 */
+	bool has_resume;
+	uint8_t resume[MSG_RESUME_GRANT_LEN];
+	uint16_t resume_window_s;
+	char tls[128]; /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once connected */
 	/* SHA-256 of the agent's public key (SPKI, hex, what --pin takes) once its certificate
 	 * arrived, even when it was not trusted: for "not trusted" errors; "" when unknown */
 	char peer_pin[65];
@@ -199,6 +221,24 @@ struct session_cbs {
  * ticket, or longer than cap) / -ENOMEM. Pure.
  */
 int session_ticket_decode(const uint8_t *text, size_t len, uint8_t *out, size_t cap);
+
+/*
+ * What a client keeps between connections to come back without the broker:
+ * the newest resume grant and until when it may be used. Zero-initialise.
+ * session_resume_note, once a session closed, keeps its grant for the
+ * window when the network dropped it, and forgets any grant when the
+ * session really ended (a BYE, a refused resume, a local close).
+ * session_resume_use hands out the grant for the next session_cfg.resume,
+ * NULL when there is none or its window has passed. Pure bookkeeping.
+ */
+struct session_resume {
+	bool valid;
+	uint8_t grant[MSG_RESUME_GRANT_LEN];
+	uint64_t until_us; /* CLOCK_MONOTONIC */
+};
+void session_resume_note(struct session_resume *r, const struct session_info *closed);
+const uint8_t *session_resume_use(struct session_resume *r);
+void session_resume_clear(struct session_resume *r);
 
 struct session *session_new(struct event_base *base, const struct session_cfg *cfg,
 			    const struct session_cbs *cbs, void *userdata);

@@ -36,6 +36,13 @@ const char *hr_strerror(int err)
 		return "ticket is for another desktop";
 	case HR_ETICKET_CACHE_FULL:
 		return "too many live tickets; try again shortly";
+	case HR_ETICKET_UNBOUND:
+		return "ticket is not bound to this connection (no or a wrong proof of the client "
+		       "key)";
+	case HR_ERESUME_UNKNOWN:
+		return "resume id is unknown (already used, revoked or expired)";
+	case HR_ERESUME_PROOF:
+		return "resume proof does not match this connection";
 	case HR_ECONFIG:
 		return "configuration error";
 	case HR_ETLS:

@@ -29,6 +29,11 @@ enum hr_error {
 	HR_ETICKET_WRONG_AGENT = HR_ERR_BASE - 25,
 	HR_ETICKET_WRONG_DESKTOP = HR_ERR_BASE - 26,
 	HR_ETICKET_CACHE_FULL = HR_ERR_BASE - 27,
+	HR_ETICKET_UNBOUND = HR_ERR_BASE - 28, /* no or a wrong proof of the TLS connection */
+
+	/* resume secrets (proto/resume.h) */
+	HR_ERESUME_UNKNOWN = HR_ERR_BASE - 30, /* no such resume id: used, revoked or expired */
+	HR_ERESUME_PROOF = HR_ERR_BASE - 31,   /* the proof does not match this connection */
 
 	/* configuration (common/config.h) */
 	HR_ECONFIG = HR_ERR_BASE - 40,

@@ -277,6 +277,11 @@ void conn_close(struct conn *c, uint16_t reason, const char *text)
 	start_close(c, reason, text, 0);
 }
 
+void conn_abort(struct conn *c, int err, const char *reason)
+{
+	finish(c, err < 0 ? err : -ETIMEDOUT, reason ? reason : "aborted");
+}
+
 struct bufferevent *conn_bufferevent(struct conn *c)
 {
 	return c->bev;

@@ -77,6 +77,13 @@ size_t conn_pending(const struct conn *c);
 /* Sends BYE(reason, text), flushes, then ends the connection (on_close(c, 0, text)). */
 void conn_close(struct conn *c, uint16_t reason, const char *text);
 
+/*
+ * Ends the connection at once without a BYE (on_close(c, err, reason)), for
+ * a peer that is gone: a BYE queued into a dead link would arrive late, if
+ * the link comes back, and read as a goodbye (docs/protocol.md §6.4).
+ */
+void conn_abort(struct conn *c, int err, const char *reason);
+
 /* The bufferevent (for tls_* queries such as tls_peer_common_name). */
 struct bufferevent *conn_bufferevent(struct conn *c);
 const char *conn_name(const struct conn *c);

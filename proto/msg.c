@@ -55,6 +55,9 @@ static void decode_payload(struct reader *r, struct msg *m)
 		h->ticket = get_bytes(r, get_u16(r), MSG_TICKET_MAX);
 		h->client_name = get_bytes(r, get_u8(r), MSG_NAME_MAX);
 		check_text(r, h->client_name);
+		h->proof = get_bytes(r, get_u8(r), MSG_PROOF_TICKET_LEN);
+		check(r, h->proof.len == 0 || h->proof.len == MSG_PROOF_TICKET_LEN ||
+				 h->proof.len == MSG_PROOF_RESUME_LEN);
 		break;
 	}
 	case MSG_WELCOME: {
@@ -75,6 +78,9 @@ static void decode_payload(struct reader *r, struct msg *m)
 		check(r, w->codec == MSG_CODEC_H264);
 		check(r, w->audio_channels <= 8 && w->audio_rate <= 384000);
 		check_text(r, w->session);
+		w->resume = get_bytes(r, get_u8(r), MSG_RESUME_GRANT_LEN);
+		w->resume_window_s = get_u16(r);
+		check(r, w->resume.len == 0 || w->resume.len == MSG_RESUME_GRANT_LEN);
 		break;
 	}
 	case MSG_BYE:
@@ -245,6 +251,10 @@ static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
 		put(w, h->ticket.data, h->ticket.len);
 		put_u8(w, (uint8_t)h->client_name.len);
 		put(w, h->client_name.data, h->client_name.len);
+		wcheck(w, h->proof.len == 0 || h->proof.len == MSG_PROOF_TICKET_LEN ||
+				  h->proof.len == MSG_PROOF_RESUME_LEN);
+		put_u8(w, (uint8_t)h->proof.len);
+		put(w, h->proof.data, h->proof.len);
 		break;
 	}
 	case MSG_WELCOME: {
@@ -265,6 +275,10 @@ static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
 		put_u8(w, we->audio_channels);
 		put_u8(w, (uint8_t)we->session.len);
 		put(w, we->session.data, we->session.len);
+		wcheck(w, we->resume.len == 0 || we->resume.len == MSG_RESUME_GRANT_LEN);
+		put_u8(w, (uint8_t)we->resume.len);
+		put(w, we->resume.data, we->resume.len);
+		put_u16(w, we->resume_window_s);
 		break;
 	}
 	case MSG_BYE:
@@ -535,6 +549,8 @@ const char *msg_bye_reason_name(uint16_t reason)
 		return "idle timeout";
 	case MSG_BYE_ADMIN:
 		return "disconnected by an administrator";
+	case MSG_BYE_RESUME_REFUSED:
+		return "resume refused";
 	default:
 		return "unknown reason";
 	}

@@ -41,6 +41,11 @@
  */
 #define MSG_WELCOME_WAIT_MS 15000
 
+/* HELLO.proof and WELCOME.resume lengths (docs/protocol.md §5.1, §5.2, §6.3, §6.4) */
+#define MSG_PROOF_TICKET_LEN 64 /* TICKET_BIND_LEN */
+#define MSG_PROOF_RESUME_LEN 48 /* RESUME_ID_LEN + RESUME_MAC_LEN */
+#define MSG_RESUME_GRANT_LEN 48 /* RESUME_ID_LEN + RESUME_SECRET_LEN */
+
 enum msg_type {
 	MSG_UNKNOWN = 0, /* a decoded frame of a type this version does not know */
 
@@ -108,7 +113,8 @@ enum msg_bye_reason {
 	MSG_BYE_SHUTDOWN = 6,
 	MSG_BYE_REPLACED = 7, /* the same user connected elsewhere */
 	MSG_BYE_IDLE_TIMEOUT = 8,
-	MSG_BYE_ADMIN = 9, /* an admin disconnected the session */
+	MSG_BYE_ADMIN = 9,	     /* an admin disconnected the session */
+	MSG_BYE_RESUME_REFUSED = 10, /* the resume proof failed: ask the broker for a ticket */
 };
 
 enum msg_status_code {
@@ -160,6 +166,13 @@ struct msg_hello {
 	uint16_t max_width, max_height;
 	struct msg_bytes ticket;      /* <= MSG_TICKET_MAX */
 	struct msg_bytes client_name; /* <= MSG_NAME_MAX, UTF-8, no NUL */
+	/*
+	 * After client_name, a u8 length and the bytes: with a ticket, MSG_PROOF_TICKET_LEN bytes binding it to this TLS connection
+	 * (proto/ticket.h); without one, MSG_PROOF_RESUME_LEN bytes, a resume
+	 * id and its proof (proto/resume.h). msg_decode takes 0, 48 and 64;
+	 * the agent refuses 0.
+	 */
+	struct msg_bytes proof;
 };
 
 struct msg_welcome {
@@ -170,6 +183,13 @@ struct msg_welcome {
 	uint32_t audio_rate;	  /* Hz; 0 without audio */
 	uint8_t audio_channels;	  /* 0 without audio */
 	struct msg_bytes session; /* <= MSG_NAME_MAX */
+	/*
+	 * After session: a u8 length and a resume grant of 0 or
+	 * MSG_RESUME_GRANT_LEN bytes (id || secret, proto/resume.h), then the
+	 * u16 seconds it stays valid after the connection drops.
+	 */
+	struct msg_bytes resume;
+	uint16_t resume_window_s;
 };
 
 struct msg_bye {

@@ -16,6 +16,10 @@
 /* Signed bytes are prefixed with this context string, so a ticket signature
  * can never be mistaken for a signature over anything else the key signs. */
 static const char sign_context[] = "highrise connect ticket v1";
+/* ... and the client's binding proof likewise (docs/protocol.md §6.3) */
+static const char bind_context[] = "highrise ticket binding v1";
+
+static const uint8_t zero_key[TICKET_CLIENT_KEY_LEN];
 
 /* name.h's rule; only the session may be empty (a ticket without one) */
 static int name_ok(const char *s, int allow_empty)
@@ -24,11 +28,14 @@ static int name_ok(const char *s, int allow_empty)
 }
 
 int ticket_init(struct ticket *t, const char *user, const char *desktop, const char *agent,
-		const char *session, int64_t now, int lifetime)
+		const char *session, const uint8_t client_key[TICKET_CLIENT_KEY_LEN], int64_t now,
+		int lifetime)
 {
 	memset(t, 0, sizeof(*t));
 	if (!name_ok(user, 0) || !name_ok(desktop, 0) || !name_ok(agent, 0) ||
 	    !name_ok(session ? session : "", 1))
+		return HR_ETICKET_MALFORMED;
+	if (!client_key || memcmp(client_key, zero_key, TICKET_CLIENT_KEY_LEN) == 0)
 		return HR_ETICKET_MALFORMED;
 	if (lifetime < 1 || lifetime > TICKET_LIFETIME_MAX)
 		return HR_ETICKET_MALFORMED;
@@ -42,6 +49,7 @@ int ticket_init(struct ticket *t, const char *user, const char *desktop, const c
 	strcpy(t->desktop, desktop);
 	strcpy(t->agent, agent);
 	strcpy(t->session, session ? session : "");
+	memcpy(t->client_key, client_key, TICKET_CLIENT_KEY_LEN);
 	return 0;
 }
 
@@ -82,6 +90,8 @@ static size_t encode_body(const struct ticket *t, uint8_t *p)
 	n += put_name(p + n, t->desktop);
 	n += put_name(p + n, t->agent);
 	n += put_name(p + n, t->session);
+	memcpy(p + n, t->client_key, TICKET_CLIENT_KEY_LEN);
+	n += TICKET_CLIENT_KEY_LEN;
 	return n;
 }
 
@@ -151,7 +161,8 @@ static int parse(const uint8_t *buf, size_t len, struct ticket *t, size_t *body_
 	size_t pos = 0;
 
 	memset(t, 0, sizeof(*t));
-	if (len < 1 + TICKET_ID_LEN + 16 + 4 + TICKET_SIG_LEN || len > TICKET_WIRE_MAX)
+	if (len < 1 + TICKET_ID_LEN + 16 + 4 + TICKET_CLIENT_KEY_LEN + TICKET_SIG_LEN ||
+	    len > TICKET_WIRE_MAX)
 		return HR_ETICKET_MALFORMED;
 	if (buf[pos++] != TICKET_VERSION)
 		return HR_ETICKET_MALFORMED;
@@ -165,8 +176,10 @@ static int parse(const uint8_t *buf, size_t len, struct ticket *t, size_t *body_
 	    get_name(buf, len, &pos, t->agent, 0) < 0 ||
 	    get_name(buf, len, &pos, t->session, 1) < 0)
 		return HR_ETICKET_MALFORMED;
-	if (len - pos != TICKET_SIG_LEN)
+	if (len - pos != TICKET_CLIENT_KEY_LEN + TICKET_SIG_LEN)
 		return HR_ETICKET_MALFORMED;
+	memcpy(t->client_key, buf + pos, TICKET_CLIENT_KEY_LEN);
+	pos += TICKET_CLIENT_KEY_LEN;
 	*body_len = pos;
 	return 0;
 }
@@ -222,6 +235,82 @@ EVP_PKEY *ticket_key_load_private(const char *path)
 EVP_PKEY *ticket_key_load_public(const char *path)
 {
 	return load_key(path, 0);
+}
+
+/* context || id || exporter: what the client's binding proof signs. */
+static size_t bind_message(const uint8_t *id, const uint8_t *exporter, uint8_t *out)
+{
+	memcpy(out, bind_context, sizeof(bind_context));
+	memcpy(out + sizeof(bind_context), id, TICKET_ID_LEN);
+	memcpy(out + sizeof(bind_context) + TICKET_ID_LEN, exporter, TICKET_EXPORTER_LEN);
+	return sizeof(bind_context) + TICKET_ID_LEN + TICKET_EXPORTER_LEN;
+}
+
+int ticket_bind_sign(EVP_PKEY *client_priv, const uint8_t id[TICKET_ID_LEN],
+		     const uint8_t exporter[TICKET_EXPORTER_LEN], uint8_t proof[TICKET_BIND_LEN])
+{
+	uint8_t msg[sizeof(bind_context) + TICKET_ID_LEN + TICKET_EXPORTER_LEN];
+	size_t mlen = bind_message(id, exporter, msg), siglen = TICKET_BIND_LEN;
+	EVP_MD_CTX *md;
+	int ok;
+
+	if (!client_priv || EVP_PKEY_get_id(client_priv) != EVP_PKEY_ED25519)
+		return HR_ETICKET_SIGNATURE;
+	md = EVP_MD_CTX_new();
+	if (!md)
+		return -ENOMEM;
+	ok = EVP_DigestSignInit(md, NULL, NULL, NULL, client_priv) == 1 &&
+	     EVP_DigestSign(md, proof, &siglen, msg, mlen) == 1 && siglen == TICKET_BIND_LEN;
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	return ok ? 0 : HR_ETICKET_SIGNATURE;
+}
+
+static int check_binding(const struct ticket *t, const struct ticket_bind *bind)
+{
+	uint8_t msg[sizeof(bind_context) + TICKET_ID_LEN + TICKET_EXPORTER_LEN];
+	EVP_PKEY *pub;
+	EVP_MD_CTX *md;
+	int ok;
+
+	if (!bind || !bind->exporter || !bind->proof || bind->proof_len != TICKET_BIND_LEN)
+		return HR_ETICKET_UNBOUND;
+	pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, t->client_key,
+					  TICKET_CLIENT_KEY_LEN);
+	md = EVP_MD_CTX_new();
+	ok = pub && md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, pub) == 1 &&
+	     EVP_DigestVerify(md, bind->proof, TICKET_BIND_LEN, msg,
+			      bind_message(t->id, bind->exporter, msg)) == 1;
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pub);
+	ERR_clear_error();
+	return ok ? 0 : HR_ETICKET_UNBOUND;
+}
+
+EVP_PKEY *ticket_client_key_new(uint8_t pub[TICKET_CLIENT_KEY_LEN])
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+
+	if (!key || ticket_client_key_public(key, pub) < 0) {
+		log_error("ticket: cannot make an Ed25519 client key: %s",
+			  ERR_reason_error_string(ERR_get_error()));
+		ERR_clear_error();
+		EVP_PKEY_free(key);
+		return NULL;
+	}
+	return key;
+}
+
+int ticket_client_key_public(EVP_PKEY *key, uint8_t pub[TICKET_CLIENT_KEY_LEN])
+{
+	size_t len = TICKET_CLIENT_KEY_LEN;
+
+	if (!key || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519 ||
+	    EVP_PKEY_get_raw_public_key(key, pub, &len) != 1 || len != TICKET_CLIENT_KEY_LEN) {
+		ERR_clear_error();
+		return HR_ETICKET_SIGNATURE;
+	}
+	return 0;
 }
 
 /*
@@ -337,7 +426,7 @@ static int check_signature(EVP_PKEY *pub, const uint8_t *buf, size_t body_len)
 }
 
 int ticket_verify(struct ticket_verifier *v, const uint8_t *buf, size_t len, const char *desktop,
-		  int64_t now, struct ticket *out)
+		  int64_t now, const struct ticket_bind *bind, struct ticket *out)
 {
 	struct ticket t;
 	size_t body_len;
@@ -376,6 +465,10 @@ int ticket_verify(struct ticket_verifier *v, const uint8_t *buf, size_t len, con
 		rc = HR_ETICKET_WRONG_DESKTOP;
 		goto done;
 	}
+	/* before the replay cache: a relayed copy with a wrong proof must not use the id up */
+	rc = check_binding(&t, bind);
+	if (rc < 0)
+		goto done;
 
 	pthread_mutex_lock(&v->lock);
 	s = find_slot(v, t.id);
@@ -410,4 +503,115 @@ void ticket_id_short(const struct ticket *t, char out[17])
 {
 	for (int i = 0; i < 8; i++)
 		snprintf(out + 2 * i, 3, "%02x", t->id[i]);
+}
+
+/* ---- bundles: a ticket and its client key as one PEM text ---- */
+
+#define BUNDLE_PEM_NAME "HIGHRISE CONNECT TICKET"
+
+char *ticket_bundle_encode(const uint8_t *ticket, size_t len, EVP_PKEY *client_key)
+{
+	BIO *mem = NULL;
+	char *data = NULL, *text = NULL;
+	long n = 0;
+
+	if (!ticket || len == 0 || len > TICKET_WIRE_MAX || !client_key ||
+	    EVP_PKEY_get_id(client_key) != EVP_PKEY_ED25519) {
+		log_error("ticket: a bundle needs a ticket and an Ed25519 client key");
+		return NULL;
+	}
+	mem = BIO_new(BIO_s_mem());
+	if (!mem || PEM_write_bio(mem, BUNDLE_PEM_NAME, "", ticket, (long)len) <= 0 ||
+	    PEM_write_bio_PrivateKey(mem, client_key, NULL, NULL, 0, NULL, NULL) != 1) {
+		log_error("ticket: cannot write a ticket bundle: %s",
+			  ERR_reason_error_string(ERR_get_error()));
+		goto out;
+	}
+	n = BIO_get_mem_data(mem, &data);
+	text = n > 0 ? malloc((size_t)n + 1) : NULL;
+	if (!text) {
+		log_error("ticket: out of memory for a ticket bundle");
+		goto out;
+	}
+	memcpy(text, data, (size_t)n);
+	text[n] = '\0';
+out:
+	/* the key's PEM lies in the BIO's buffer: wipe it before it goes back to the heap */
+	if (mem && (n = BIO_get_mem_data(mem, &data)) > 0)
+		OPENSSL_cleanse(data, (size_t)n);
+	BIO_free(mem);
+	ERR_clear_error();
+	return text;
+}
+
+int ticket_bundle_decode(const char *text, size_t len, uint8_t *ticket, size_t cap,
+			 size_t *ticket_len, EVP_PKEY **client_key)
+{
+	uint8_t pub[TICKET_CLIENT_KEY_LEN];
+	char *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	long dlen = 0;
+	struct ticket t;
+	EVP_PKEY *key = NULL;
+	BIO *mem;
+	int rc = -EINVAL;
+
+	*client_key = NULL;
+	*ticket_len = 0;
+	if (!text || len == 0 || len > (1u << 20)) { /* a bundle is about 400 bytes */
+		log_error("ticket: the ticket bundle is empty");
+		return -EINVAL;
+	}
+	mem = BIO_new_mem_buf(text, (int)len);
+	if (!mem) {
+		log_error("ticket: out of memory reading a ticket bundle");
+		return -ENOMEM;
+	}
+	/* the first PEM block must be the ticket; the key follows it */
+	if (PEM_read_bio(mem, &name, &header, &data, &dlen) != 1) {
+		log_error("ticket: not a ticket bundle: no PEM block (highrise-ticket writes one)");
+		goto out;
+	}
+	if (strcmp(name, BUNDLE_PEM_NAME) != 0) {
+		log_error("ticket: the bundle starts with a %s block, not a " BUNDLE_PEM_NAME,
+			  name);
+		goto out;
+	}
+	if ((size_t)dlen > cap) {
+		log_error("ticket: the bundle's ticket (%ld bytes) is longer than %zu", dlen, cap);
+		rc = -ENOSPC;
+		goto out;
+	}
+	if (ticket_parse(data, (size_t)dlen, &t) < 0) {
+		log_error("ticket: the bundle's " BUNDLE_PEM_NAME " block is not a version %d "
+			  "ticket",
+			  TICKET_VERSION);
+		goto out;
+	}
+	key = PEM_read_bio_PrivateKey(mem, NULL, NULL, NULL);
+	if (!key) {
+		log_error("ticket: the bundle has no PRIVATE KEY block after its ticket");
+		goto out;
+	}
+	if (ticket_client_key_public(key, pub) < 0) {
+		log_error("ticket: the bundle's private key is not an Ed25519 key");
+		goto out;
+	}
+	if (memcmp(pub, t.client_key, TICKET_CLIENT_KEY_LEN) != 0) {
+		log_error("ticket: the bundle's private key is not the ticket's client key");
+		goto out;
+	}
+	memcpy(ticket, data, (size_t)dlen);
+	*ticket_len = (size_t)dlen;
+	*client_key = key;
+	key = NULL;
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(data);
+	BIO_free(mem);
+	ERR_clear_error();
+	return rc;
 }

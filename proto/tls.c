@@ -579,6 +579,20 @@ int tls_peer_common_name(struct bufferevent *bev, char *buf, size_t len)
 	return n < 0 ? -ENOENT : 0;
 }
 
+int tls_export_binding(struct bufferevent *bev, uint8_t out[TLS_BINDING_LEN])
+{
+	static const char label[] = "EXPORTER-highrise-binding";
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (!ssl || !SSL_is_init_finished(ssl) ||
+	    SSL_export_keying_material(ssl, out, TLS_BINDING_LEN, label, sizeof(label) - 1, NULL, 0,
+				       0) != 1) {
+		ERR_clear_error();
+		return HR_ETLS;
+	}
+	return 0;
+}
+
 void tls_describe_session(struct bufferevent *bev, char *buf, size_t len)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);

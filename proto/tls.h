@@ -129,6 +129,15 @@ int tls_cert_spki_sha256(X509 *cert, uint8_t out[32]);
 /* The peer certificate's subject common name ("" when none), e.g. an agent's name under mTLS. */
 int tls_peer_common_name(struct bufferevent *bev, char *buf, size_t len);
 
+/*
+ * 32 bytes of keying material unique to this TLS connection (RFC 8446
+ * §7.5, SSL_export_keying_material with label "EXPORTER-highrise-binding"
+ * and no context), the same on both ends: what ticket and resume proofs
+ * bind to (docs/protocol.md §6.3). 0, or HR_ETLS before the handshake.
+ */
+#define TLS_BINDING_LEN 32
+int tls_export_binding(struct bufferevent *bev, uint8_t out[TLS_BINDING_LEN]);
+
 /* The negotiated protocol and cipher ("TLSv1.3 TLS_AES_256_GCM_SHA384"), for logs. */
 void tls_describe_session(struct bufferevent *bev, char *buf, size_t len);
 

@@ -8,6 +8,7 @@
 #include "desktop.h"
 #include "hostport.h"
 #include "pulse.h"
+#include "resume.h"
 #include "error.h"
 #include "log.h"
 #include "name.h"
@@ -19,6 +20,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <event2/listener.h>
+#include <openssl/crypto.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -76,6 +78,11 @@ const struct config_key agent_config_table[] = {
 	 offsetof(struct agent_cfg, max_pending_per_source), NULL,
 	 "connections from one address that have not sent HELLO yet; past it a new one from "
 	 "there is refused"},
+	{"input.max_per_s", CONFIG_INT, "2000", 10, 1000000,
+	 offsetof(struct agent_cfg, input_max_per_s), NULL,
+	 "input events (keys, pointer, scroll, touch, pen) one client may send per second, in "
+	 "bursts of a quarter of that; more are dropped, except releases (no key or button "
+	 "stays stuck), and counted in the log. A 1000 Hz mouse sends 1000"},
 	{"clipboard", CONFIG_BOOL, "on", 0, 0, offsetof(struct agent_cfg, clipboard), NULL,
 	 "share clipboard text between the desktops and clients that ask for it"},
 	{"clipboard.max_bytes", CONFIG_INT, "1048576", 1, MSG_CLIPBOARD_MAX,
@@ -91,6 +98,15 @@ const struct config_key agent_config_table[] = {
 	 offsetof(struct agent_cfg, broker_advertise), NULL,
 	 "the host name or address clients should connect to (empty: the broker uses the "
 	 "address the agent's requests come from)"},
+	{"session.resume_window_s", CONFIG_INT, "180", 0, 86400,
+	 offsetof(struct agent_cfg, resume_window_s), NULL,
+	 "how long a client whose connection dropped may come back into its session with the "
+	 "resume secret of its WELCOME, without the broker (0: never; Citrix's session "
+	 "reliability also keeps 180 s)"},
+	{"session.dead_after_ms", CONFIG_INT, "10000", 2000, 600000,
+	 offsetof(struct agent_cfg, dead_after_ms), NULL,
+	 "a client the agent hears nothing from for this long is gone (it PINGs quiet clients "
+	 "after a third of it); its session waits session.resume_window_s for it"},
 	{"session.idle_after_s", CONFIG_INT, "300", 1, 86400,
 	 offsetof(struct agent_cfg, idle_after_s), NULL,
 	 "seconds without input after which a session is reported idle to the broker"},
@@ -151,6 +167,15 @@ struct peer {
 	bool reported; /* "connected" went to the broker */
 	bool idle;
 	uint64_t last_input_ms;
+	uint64_t last_rx_ms, last_ping_ms; /* liveness: anything heard; our last PING */
+	bool welcomed;			   /* WELCOME went out: the client holds a resume grant */
+	bool lost;     /* closed because it went silent: its session waits to be resumed */
+	bool replaced; /* closed because it resumed on another connection */
+	bool resumed;  /* this connection came back with a resume proof */
+	/* the input cap: a token bucket, refilled at input_max_per_s */
+	double input_tokens;
+	uint64_t input_refill_ms, input_dropped, input_dropped_logged_ms;
+	uint8_t buttons; /* the last POINTER buttons passed on */
 };
 
 struct agent {
@@ -164,11 +189,15 @@ struct agent {
 	int npeers;
 	int max_clients;
 	int npending, max_pending, max_pending_per_source;
+	double input_rate; /* events per second per client */
 	int hello_timeout_ms;
 	uint16_t port;
 	char name[TICKET_NAME_MAX + 1];
 	struct broker_link *link; /* NULL: standalone */
 	struct event *link_tick;  /* idle sessions and console states, once a second */
+	struct event *live_tick;  /* liveness and resume windows, once a second */
+	struct resume_table *resume;
+	int64_t resume_window_ms, dead_after_ms;
 	int64_t idle_after_ms;
 	char *empty_dir; /* the workers' chroot, made and removed by us; NULL: none */
 };
@@ -207,9 +236,22 @@ static void on_close(struct conn *c, int err, const char *reason, void *ud)
 		log_debug("client %s: closed: %s", p->addr, reason);
 	if (p->session)
 		desktop_detach(p->session);
-	if (p->reported)
-		broker_link_event(p->a->link, p->session_id, p->desktop,
-				  BROKER_SESSION_DISCONNECTED, NULL);
+	if (p->input_dropped)
+		log_info("client %s: %llu input event(s) over input.max_per_s were dropped",
+			 p->addr, (unsigned long long)p->input_dropped);
+	if (p->replaced) {
+		/* its session went on, resumed on another connection: nothing to report */
+	} else if (p->welcomed && (err < 0 || p->lost) && p->a->resume_window_ms > 0) {
+		/* a dropped network, not a goodbye: the session waits for the client */
+		resume_park(p->a->resume, p, (int64_t)mono_ms() + p->a->resume_window_ms);
+		log_info("client %s: session of desktop %s kept %lld s for the client to resume",
+			 p->addr, p->desktop, (long long)(p->a->resume_window_ms / 1000));
+	} else {
+		resume_drop(p->a->resume, p);
+		if (p->reported)
+			broker_link_event(p->a->link, p->session_id, p->desktop,
+					  BROKER_SESSION_DISCONNECTED, NULL);
+	}
 	if (p->hello_timer)
 		event_free(p->hello_timer);
 	peer_unlink(p);
@@ -240,46 +282,179 @@ static void refuse(struct peer *p, uint16_t reason, const char *fmt, ...)
 	conn_close(p->conn, reason, text);
 }
 
+/* The session a resume proof leads back to; 0, or refused (the connection is closing). */
+static int claim_resume(struct peer *p, const struct msg_hello *h, const uint8_t *exporter,
+			struct resume_who *who)
+{
+	void *old = NULL;
+	int rc = resume_claim(p->a->resume, h->proof.data, h->proof.len, exporter,
+			      (int64_t)mono_ms(), who, &old);
+	char id[9] = "";
+
+	if (h->proof.len >= 4) /* the id is no secret, but a prefix is all a log needs */
+		snprintf(id, sizeof(id), "%02x%02x%02x%02x", h->proof.data[0], h->proof.data[1],
+			 h->proof.data[2], h->proof.data[3]);
+	if (rc < 0) {
+		refuse(p, MSG_BYE_RESUME_REFUSED,
+		       "resume refused: %s (resume id %s…); ask the broker for a new ticket",
+		       hr_strerror(rc), id);
+		return rc;
+	}
+	if (old) {
+		/* the newest attach wins at once: the old connection is half dead or elsewhere */
+		struct peer *o = old;
+		o->replaced = true;
+		/* off the desktop now, not after its BYE lingers: control passes to the new one */
+		if (o->session)
+			desktop_detach(o->session);
+		o->session = NULL;
+		log_info("client %s: resumed the session held by %s, which is closed", p->addr,
+			 o->addr);
+		conn_close(o->conn, MSG_BYE_REPLACED,
+			   "this session was resumed on another connection");
+	}
+	log_info("client %s: resumed %s's session of desktop %s (resume id %s…)", p->addr,
+		 who->user, who->desktop, id);
+	p->resumed = true;
+	return 0;
+}
+
 static void on_hello(struct peer *p, const struct msg_hello *h)
 {
-	struct ticket t;
+	uint8_t exporter[TLS_BINDING_LEN], grant[RESUME_GRANT_LEN];
+	struct resume_who who;
 	struct desktop *d;
-	char id[17];
 	int rc;
 
+	memset(&who, 0, sizeof(who));
 	event_del(p->hello_timer);
 	pending_done(p);
 	if (!(h->caps & MSG_CAP_H264)) {
 		refuse(p, MSG_BYE_PROTOCOL_ERROR, "the client cannot decode H.264");
 		return;
 	}
-	rc = ticket_verify(p->a->verifier, h->ticket.data, h->ticket.len, NULL, time(NULL), &t);
-	if (rc < 0) {
-		refuse(p,
-		       rc == HR_ETICKET_EXPIRED ? MSG_BYE_TICKET_EXPIRED : MSG_BYE_TICKET_INVALID,
-		       "connect ticket refused: %s", hr_strerror(rc));
+	if (tls_export_binding(conn_bufferevent(p->conn), exporter) < 0) {
+		refuse(p, MSG_BYE_PROTOCOL_ERROR, "the TLS connection has no keying material");
 		return;
 	}
-	ticket_id_short(&t, id);
-	d = find_desktop(p->a, t.desktop);
-	if (!d) {
-		refuse(p, MSG_BYE_DESKTOP_UNAVAILABLE,
-		       "this agent has no desktop named in the ticket (ticket %s)", id);
+	if (h->ticket.len) {
+		struct ticket_bind bind = {exporter, h->proof.data, h->proof.len};
+		struct ticket t;
+		char id[17];
+
+		rc = ticket_verify(p->a->verifier, h->ticket.data, h->ticket.len, NULL, time(NULL),
+				   &bind, &t);
+		if (rc < 0) {
+			refuse(p,
+			       rc == HR_ETICKET_EXPIRED ? MSG_BYE_TICKET_EXPIRED
+							: MSG_BYE_TICKET_INVALID,
+			       "connect ticket refused: %s", hr_strerror(rc));
+			return;
+		}
+		ticket_id_short(&t, id);
+		d = find_desktop(p->a, t.desktop);
+		if (!d) {
+			refuse(p, MSG_BYE_DESKTOP_UNAVAILABLE,
+			       "this agent has no desktop named in the ticket (ticket %s)", id);
+			return;
+		}
+		log_info("client %s: ticket %s accepted for desktop %s", p->addr, id,
+			 desktop_id(d));
+		snprintf(who.user, sizeof(who.user), "%s", t.user);
+		snprintf(who.desktop, sizeof(who.desktop), "%s", t.desktop);
+		snprintf(who.session, sizeof(who.session), "%s", t.session);
+	} else if (h->proof.len == RESUME_PROOF_LEN) {
+		if (claim_resume(p, h, exporter, &who) < 0)
+			return;
+		d = find_desktop(p->a, who.desktop);
+		if (!d) { /* cannot happen while the configuration stays; said all the same */
+			refuse(p, MSG_BYE_DESKTOP_UNAVAILABLE, "the desktop %s is gone",
+			       who.desktop);
+			return;
+		}
+	} else {
+		refuse(p, MSG_BYE_TICKET_INVALID,
+		       "HELLO carries neither a connect ticket nor a resume proof");
 		return;
 	}
-	log_info("client %s: ticket %s accepted for desktop %s", p->addr, id, desktop_id(d));
 	/* before attach: WELCOME (and on_welcome) may go out at once */
-	snprintf(p->session_id, sizeof(p->session_id), "%s", t.session);
+	snprintf(p->session_id, sizeof(p->session_id), "%s", who.session);
 	snprintf(p->desktop, sizeof(p->desktop), "%s", desktop_id(d));
-	p->session = desktop_attach(d, p->conn, t.user, h);
-	if (!p->session)
+	struct desktop_join j = {.user = who.user, .hello = h};
+	if (p->a->resume_window_ms > 0 && resume_grant(p->a->resume, &who, p, grant) == 0) {
+		j.resume = grant;
+		j.resume_window_s = (uint16_t)(p->a->resume_window_ms / 1000);
+	}
+	p->session = desktop_attach(d, p->conn, &j);
+	OPENSSL_cleanse(grant, sizeof(grant));
+	if (!p->session) {
+		resume_drop(p->a->resume, p);
 		refuse(p, MSG_BYE_SHUTDOWN, "the agent is out of memory");
+	}
+}
+
+static bool is_input(const struct msg *m)
+{
+	return m->type == MSG_KEY || m->type == MSG_POINTER || m->type == MSG_SCROLL ||
+	       m->type == MSG_TOUCH || m->type == MSG_PEN;
+}
+
+/*
+ * The per-client input cap (input.max_per_s). A release — a key up, a
+ * button let go, a touch that ends, a pen that lifts — always passes, so
+ * dropping never leaves anything held on the desktop; everything else past
+ * the bucket is dropped and counted, with one log line per 10 s at most.
+ */
+static bool input_allowed(struct peer *p, const struct msg *m)
+{
+	uint64_t now = mono_ms();
+	double burst = p->a->input_rate / 4 > 10 ? p->a->input_rate / 4 : 10;
+	bool release = false;
+
+	if (p->input_refill_ms == 0)
+		p->input_tokens = burst;
+	else
+		p->input_tokens += (double)(now - p->input_refill_ms) * p->a->input_rate / 1000.0;
+	if (p->input_tokens > burst)
+		p->input_tokens = burst;
+	p->input_refill_ms = now;
+	switch (m->type) {
+	case MSG_KEY:
+		release = !(m->u.key.flags & MSG_KEY_DOWN);
+		break;
+	case MSG_POINTER:
+		release = (p->buttons & ~m->u.pointer.buttons) != 0;
+		break;
+	case MSG_TOUCH:
+		release = m->u.touch.phase == MSG_TOUCH_END || m->u.touch.phase == MSG_TOUCH_CANCEL;
+		break;
+	case MSG_PEN:
+		release = !(m->u.pen.flags & MSG_PEN_CONTACT);
+		break;
+	default:
+		break;
+	}
+	if (p->input_tokens >= 1 || release) {
+		p->input_tokens = p->input_tokens >= 1 ? p->input_tokens - 1 : 0;
+		if (m->type == MSG_POINTER)
+			p->buttons = m->u.pointer.buttons;
+		return true;
+	}
+	p->input_dropped++;
+	if (now - p->input_dropped_logged_ms >= 10000) {
+		p->input_dropped_logged_ms = now;
+		log_warn("client %s: sends input faster than input.max_per_s (%.0f/s): %llu "
+			 "event(s) dropped so far",
+			 p->addr, p->a->input_rate, (unsigned long long)p->input_dropped);
+	}
+	return false;
 }
 
 static void on_msg(struct conn *c, const struct msg *m, void *ud)
 {
 	struct peer *p = ud;
 
+	p->last_rx_ms = mono_ms();
 	if (m->type == MSG_PING) {
 		struct msg pong = {.type = MSG_PONG};
 		pong.u.ping.id = m->u.ping.id;
@@ -308,6 +483,8 @@ static void on_msg(struct conn *c, const struct msg *m, void *ud)
 	}
 	if (m->type == MSG_UNKNOWN)
 		return; /* §3: skipped by its length once the session is open */
+	if (is_input(m) && !input_allowed(p, m))
+		return;
 	desktop_session_msg(p->session, m);
 }
 
@@ -441,6 +618,10 @@ static void on_welcome(struct conn *c, void *ud)
 	struct agent *a = ud;
 
 	for (struct peer *p = a->peers; p; p = p->next) {
+		if (p->conn == c && !p->welcomed) {
+			p->welcomed = true;
+			p->last_rx_ms = mono_ms(); /* liveness counts from here */
+		}
 		if (p->conn != c || p->reported || !p->session_id[0] || !a->link)
 			continue;
 		p->reported = true;
@@ -475,7 +656,11 @@ static void on_end(const char *session, enum broker_end_reason reason, void *ud)
 		conn_close(p->conn, code, text);
 		n++;
 	}
-	log_info("session %s: the broker ended it (%s): %d client(s) told", session, text, n);
+	/* and nobody comes back into it with a resume secret (the heartbeat's end list) */
+	size_t revoked = resume_sweep(a->resume, (int64_t)mono_ms(), session, NULL, NULL);
+	log_info("session %s: the broker ended it (%s): %d client(s) told, %zu resume grant(s) "
+		 "revoked",
+		 session, text, n, revoked);
 }
 
 /* Once a second: sessions gone idle, and what the pipelines know of their consoles. */
@@ -502,6 +687,50 @@ static void link_tick_cb(evutil_socket_t fd, short what, void *arg)
 		broker_link_console(a->link, i, map[desktop_console(a->desktops[i])],
 				    desktop_console_reason(a->desktops[i]));
 	}
+}
+
+/* A parked session's window ended without its client: now the broker hears it is gone. */
+static void resume_expired(const struct resume_who *who, void *ud)
+{
+	struct agent *a = ud;
+
+	log_info("desktop %s: %s did not come back within %lld s; the session is disconnected",
+		 who->desktop, who->user, (long long)(a->resume_window_ms / 1000));
+	if (who->session[0])
+		broker_link_event(a->link, who->session, who->desktop, BROKER_SESSION_DISCONNECTED,
+				  NULL);
+}
+
+/*
+ * Once a second: a client silent for a third of dead_after_ms gets a PING
+ * (clients that PING themselves never need one), and one silent for
+ * dead_after_ms is gone; resume windows that ended are closed.
+ */
+static void live_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	uint64_t now = mono_ms(), quiet = (uint64_t)a->dead_after_ms / 3;
+	(void)fd;
+	(void)what;
+
+	for (struct peer *p = a->peers, *next; p; p = next) {
+		next = p->next; /* conn_close may end p at once */
+		/* before WELCOME the console may take MSG_WELCOME_WAIT_MS: that has its own limit */
+		if (!p->session || !p->welcomed || p->lost || p->replaced)
+			continue;
+		if (now - p->last_rx_ms >= (uint64_t)a->dead_after_ms) {
+			p->lost = true;
+			log_info("client %s: nothing heard for %lld ms: the connection is lost",
+				 p->addr, (long long)(now - p->last_rx_ms));
+			conn_abort(p->conn, -ETIMEDOUT, "nothing heard from the client");
+		} else if (now - p->last_rx_ms >= quiet && now - p->last_ping_ms >= quiet) {
+			struct msg ping = {.type = MSG_PING};
+			ping.u.ping.id = now;
+			p->last_ping_ms = now;
+			conn_send(p->conn, &ping);
+		}
+	}
+	resume_sweep(a->resume, (int64_t)now, NULL, resume_expired, a);
 }
 
 static int start_link(struct agent *a, const struct agent_cfg *cfg)
@@ -748,8 +977,21 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 	a->max_clients = (int)cfg->max_clients;
 	a->max_pending = (int)cfg->max_pending;
 	a->max_pending_per_source = (int)cfg->max_pending_per_source;
+	a->input_rate = cfg->input_max_per_s > 0 ? (double)cfg->input_max_per_s : 2000;
 	a->idle_after_ms = cfg->idle_after_s * 1000;
 	a->hello_timeout_ms = (int)cfg->hello_timeout_ms;
+	a->resume_window_ms = cfg->resume_window_s * 1000;
+	a->dead_after_ms = cfg->dead_after_ms > 0 ? cfg->dead_after_ms : 10000;
+	a->resume = resume_table_new(0);
+	a->live_tick = event_new(base, -1, EV_PERSIST, live_tick_cb, a);
+	if (!a->resume || !a->live_tick) {
+		log_error("the agent is out of memory");
+		goto fail;
+	}
+	{
+		struct timeval second = {1, 0};
+		event_add(a->live_tick, &second);
+	}
 	snprintf(a->name, sizeof(a->name), "%s", cfg->name);
 	if (!hr_name_ok(cfg->name)) {
 		log_error("name = '%s': an agent's name must be 1..%d of A-Z a-z 0-9 . _ @ - (the "
@@ -834,9 +1076,14 @@ void agent_free(struct agent *a)
 		if (p->reported)
 			broker_link_event(a->link, p->session_id, p->desktop,
 					  BROKER_SESSION_DISCONNECTED, NULL);
+	/* and sessions that were waiting for their clients to resume */
+	if (a->resume)
+		resume_sweep(a->resume, INT64_MAX, NULL, resume_expired, a);
 	broker_link_free(a->link); /* sends those last events, then no more on_end */
 	if (a->link_tick)
 		event_free(a->link_tick);
+	if (a->live_tick)
+		event_free(a->live_tick);
 	/* connections still open are orphaned from their desktops first */
 	for (struct peer *p = a->peers; p; p = p->next) {
 		if (p->session)
@@ -850,6 +1097,7 @@ void agent_free(struct agent *a)
 		free(a->empty_dir);
 	}
 	ticket_verifier_free(a->verifier);
+	resume_table_free(a->resume);
 	tls_ctx_free(a->tls);
 	free(a);
 }

@@ -38,6 +38,7 @@ struct agent_cfg {
 	int64_t hello_timeout_ms;
 	int64_t max_clients;
 	int64_t max_pending, max_pending_per_source; /* connections before their HELLO */
+	int64_t input_max_per_s;		     /* input events a client may send per second */
 	bool clipboard;				     /* share clipboard text with clients */
 	int64_t clipboard_max_bytes;		     /* longest clipboard text either way */
 	int log_level;
@@ -45,6 +46,8 @@ struct agent_cfg {
 	char *broker_ca_file;	 /* CA of the broker's certificate */
 	char *broker_advertise;	 /* host clients should use; NULL: the broker decides */
 	int64_t idle_after_s;	 /* no input that long: the session is reported idle */
+	int64_t resume_window_s; /* a dropped client may resume this long (0: never) */
+	int64_t dead_after_ms;	 /* nothing heard from a client this long: it is gone */
 	bool worker_sandbox;	 /* confine the desktops' worker processes */
 	int64_t worker_uid_base; /* desktop i's worker runs as uid/gid base + i (as root) */
 	int64_t worker_memory_mb;

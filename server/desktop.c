@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,7 @@ struct session {
 	bool want_keyframe; /* skipped frames: resume at the next key frame */
 	bool audio;	    /* gets AUDIO (announced CAP_OPUS, the desktop has sound) */
 	bool mic;	    /* its MIC is played (announced CAP_MIC, the desktop has a mic) */
+	bool cursor;	    /* draws the cursor itself (CAP_CURSOR): gets CURSOR */
 	uint16_t loss;	    /* its last AUDIO_REPORT loss, per mille */
 	uint64_t audio_sent, audio_skipped, mic_in, mic_dropped;
 	uint32_t next_frame;
@@ -68,6 +70,9 @@ struct session {
 	struct input_state held;
 	uint64_t joined_us;
 	uint64_t refused_us; /* the last STATUS RESIZE_REFUSED we answered a request with */
+	uint8_t resume[MSG_RESUME_GRANT_LEN]; /* WELCOME's grant (docs/protocol.md §6.4) */
+	bool has_resume;
+	uint16_t resume_window_s;
 };
 
 enum pipe_state {
@@ -99,9 +104,11 @@ struct desktop {
 	struct event *tick_ev;	/* 250 ms: welcome timeouts, bitrate, watchdogs */
 	uint16_t width, height; /* 0 until the console reported its size */
 	bool console_up;
-	bool console_known;	    /* the running worker said UP or why not */
-	struct cursor_shape cursor; /* the last shape, for clients that join later */
-	bool have_cursor;	    /* cursor holds one (0x0: hidden) */
+	bool console_known;		  /* the running worker said UP or why not */
+	struct cursor_shape cursor;	  /* the last shape, for clients that join later */
+	bool have_cursor;		  /* cursor holds one (0x0: hidden) */
+	struct msg_cursor_pos cursor_pos; /* the pointer, as the console last said */
+	bool have_cursor_pos;
 	uint64_t last_keyframe_req_us, last_lag_us, last_raise_us;
 	bool resizable;		     /* the console takes RESIZE_REQUEST (the worker said) */
 	struct event *resize_ev;     /* RESIZE_QUIET_MS after the last RESIZE_REQUEST */
@@ -441,6 +448,13 @@ static void on_worker_msg(struct desktop *d, const struct wlink_msg *m)
 		fan_out_cursor(d);
 		break;
 	}
+	case MSG_CURSOR_POS:
+		d->cursor_pos = m->u.msg.u.cursor_pos;
+		d->have_cursor_pos = true;
+		for (struct session *s = d->sessions; s; s = s->next)
+			if (s->welcomed && s->cursor)
+				conn_send(s->conn, &m->u.msg);
+		break;
 	case MSG_CLIPBOARD:
 		if (m->u.msg.u.clipboard.data.len <= d->clipboard_max)
 			fan_out_clipboard(d, &m->u.msg.u.clipboard);
@@ -740,8 +754,15 @@ static void send_welcome(struct session *s, bool keyframe)
 	m.u.welcome.codec = MSG_CODEC_H264;
 	m.u.welcome.session.data = (const uint8_t *)session_id;
 	m.u.welcome.session.len = strlen(session_id);
+	if (s->has_resume) {
+		m.u.welcome.resume.data = s->resume;
+		m.u.welcome.resume.len = sizeof(s->resume);
+		m.u.welcome.resume_window_s = s->resume_window_s;
+	}
 	if (conn_send(s->conn, &m) < 0)
 		return;
+	/* the grant is the client's now; no copy stays here */
+	OPENSSL_cleanse(s->resume, sizeof(s->resume));
 	s->welcomed = true;
 	s->want_keyframe = true;
 	log_info("desktop %s: %s joined (%s%s%s%s)", d->id, s->user,
@@ -751,9 +772,13 @@ static void send_welcome(struct session *s, bool keyframe)
 	update_sound(d);
 	if (d->on_welcome)
 		d->on_welcome(s->conn, d->ud);
-	if (d->have_cursor) {
+	if (d->have_cursor && s->cursor) {
 		struct msg c;
 		cursor_msg(d, &c);
+		conn_send(s->conn, &c);
+	}
+	if (d->have_cursor_pos && s->cursor) {
+		struct msg c = {.type = MSG_CURSOR_POS, .u.cursor_pos = d->cursor_pos};
 		conn_send(s->conn, &c);
 	}
 	if (keyframe)
@@ -889,7 +914,7 @@ static void fan_out_cursor(struct desktop *d)
 
 	cursor_msg(d, &m);
 	for (struct session *s = d->sessions; s; s = s->next)
-		if (s->welcomed)
+		if (s->welcomed && s->cursor) /* §9.1: CURSOR only to who draws it */
 			conn_send(s->conn, &m);
 }
 
@@ -1182,20 +1207,26 @@ unsigned desktop_restarts(const struct desktop *d)
 	return d->restarts;
 }
 
-struct session *desktop_attach(struct desktop *d, struct conn *c, const char *user,
-			       const struct msg_hello *hello)
+struct session *desktop_attach(struct desktop *d, struct conn *c, const struct desktop_join *j)
 {
 	struct session *s = calloc(1, sizeof(*s)), **tail;
+	const struct msg_hello *hello = j->hello;
 
 	if (!s)
 		return NULL;
 	s->d = d;
 	s->conn = c;
-	snprintf(s->user, sizeof(s->user), "%s", user);
+	snprintf(s->user, sizeof(s->user), "%s", j->user);
+	if (j->resume) {
+		memcpy(s->resume, j->resume, sizeof(s->resume));
+		s->has_resume = true;
+		s->resume_window_s = j->resume_window_s;
+	}
 	s->max_w = hello->max_width;
 	s->max_h = hello->max_height;
 	s->clipboard = d->clipboard && (hello->caps & MSG_CAP_CLIPBOARD);
 	s->audio = d->sound && d->has_audio && (hello->caps & MSG_CAP_OPUS);
+	s->cursor = hello->caps & MSG_CAP_CURSOR;
 	s->joined_us = mono_us();
 	input_state_init(&s->held);
 	/* the first one in holds control; anyone attached already means view only */
@@ -1365,6 +1396,7 @@ void desktop_detach(struct session *s)
 			 (unsigned long long)s->mic_dropped);
 	else if (s->welcomed)
 		log_info("desktop %s: %s left", d->id, s->user);
+	OPENSSL_cleanse(s->resume, sizeof(s->resume));
 	free(s);
 	update_throttle(d);
 	update_sound(d);

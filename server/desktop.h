@@ -129,8 +129,14 @@ unsigned desktop_restarts(const struct desktop *d);
  * the connection's messages to desktop_session_msg and, when the
  * connection closes, calls desktop_detach.
  */
-struct session *desktop_attach(struct desktop *d, struct conn *c, const char *user,
-			       const struct msg_hello *hello);
+struct desktop_join {
+	const char *user;
+	const struct msg_hello *hello;
+	/* the resume grant WELCOME carries (MSG_RESUME_GRANT_LEN bytes, copied); NULL: none */
+	const uint8_t *resume;
+	uint16_t resume_window_s;
+};
+struct session *desktop_attach(struct desktop *d, struct conn *c, const struct desktop_join *j);
 void desktop_session_msg(struct session *s, const struct msg *m);
 void desktop_detach(struct session *s);
 

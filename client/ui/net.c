@@ -83,7 +83,10 @@ struct net {
 	bool mic_wanted;	    /* the user's switch */
 	int volume;
 	bool muted;
-	int attempt; /* retries since the last WELCOME */
+	int attempt;		      /* retries since the last WELCOME */
+	struct session_resume resume; /* the last WELCOME's grant, while the network is down */
+	struct session_cfg last_cfg;  /* the last attempt's (the broker's answer is in it) */
+	bool have_last_cfg;
 	bool was_connected;
 	bool stopping;
 };
@@ -362,12 +365,16 @@ static void on_state(struct session *s, enum session_state state, const char *te
 	ev->was_connected = n->was_connected;
 	snprintf(ev->peer_pin, sizeof(ev->peer_pin), "%s", in->peer_pin);
 	snprintf(ev->text, sizeof(ev->text), "%s", text);
+	session_resume_note(&n->resume, in);
 	if (!n->stopping) {
 		n->attempt++;
 		ev->attempt = n->attempt;
 		ev->retry_ms = net_retry_delay_ms(in->end, in->bye_reason,
 						  net_is_trust_failure(in->reason), n->attempt,
 						  n->cfg.retry_always);
+		/* a used or expired resume grant: straight back through the broker */
+		if (in->bye_reason == MSG_BYE_RESUME_REFUSED && n->cfg.prepare)
+			ev->retry_ms = 0;
 	}
 	session_free(n->session); /* allowed inside its own callback */
 	n->session = NULL;
@@ -536,14 +543,23 @@ static void connect_session(struct net *n)
 	if (n->session || n->stopping)
 		return;
 	cfg.manual_ack = true;
-	if (n->cfg.prepare && prepare_failed(n, &cfg))
+	/* back into the same session without the broker while the grant lasts (§6.4) */
+	const uint8_t *grant = session_resume_use(&n->resume);
+	if (grant && n->have_last_cfg) {
+		cfg = n->last_cfg; /* the same agent the broker sent us to */
+	} else if (!grant && n->cfg.prepare && prepare_failed(n, &cfg)) {
 		return;
+	}
+	cfg.resume = grant;
+	n->last_cfg = cfg;
+	n->have_last_cfg = true;
 	n->session = session_new(n->base, &cfg, &session_callbacks, n);
 	if (n->session) {
 		ev = event_new_kind(NET_EV_STATE);
 		if (ev) {
 			ev->state = SESSION_CONNECTING;
-			snprintf(ev->text, sizeof(ev->text), "connecting to %s:%u", cfg.host,
+			snprintf(ev->text, sizeof(ev->text), "%s %s:%u",
+				 cfg.resume ? "resuming the session at" : "connecting to", cfg.host,
 				 cfg.port);
 			post_event(n, ev);
 		}
@@ -837,6 +853,7 @@ void net_free(struct net *n)
 	g_async_queue_unref(n->cmds);
 	g_async_queue_unref(n->events);
 	pthread_mutex_destroy(&n->lock);
+	session_resume_clear(&n->resume);
 	free(n);
 }
 

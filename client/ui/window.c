@@ -145,7 +145,10 @@ static void on_event(struct client_window *w, struct net_event *ev)
 			snprintf(d, sizeof(d), "to %s:%u", w->host, w->cfg.port);
 			status_show(w, "Connecting…", w->cfg.prepare ? ev->text : d);
 		} else if (ev->state == SESSION_AUTHENTICATING) {
-			status_show(w, "Connecting…", "presenting the connect ticket");
+			status_show(w, "Connecting…",
+				    strstr(ev->text, "resume proof")
+					    ? "resuming your session"
+					    : "presenting the connect ticket");
 		} else if (ev->state == SESSION_CONNECTED) {
 			w->control = ev->control;
 			w->resizable = ev->resizable;

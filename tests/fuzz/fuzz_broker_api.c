@@ -3,7 +3,8 @@
  * libFuzzer target for the broker API's request parsing (broker/api_parse.h):
  * every path, header and body a client, agent or admin sends reaches these
  * functions before anything else. The first byte picks the parser, the rest
- * is its input. What is accepted must obey the documented rules.
+ * is its input (2: a login or connect body, both parsers). What is accepted
+ * must obey the documented rules.
  */
 #include "api_parse.h"
 
@@ -91,13 +92,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)api_content_type_ok(text);
 		break;
 	}
-	case 2: {
+	case 2: { /* a user's bodies: login, and connect's client key */
+		static const uint8_t zero[API_CLIENT_KEY_LEN];
 		struct api_login l;
+		struct api_connect c;
 		if (api_parse_login(body, len, &l, &why) == 0) {
 			if (!l.user[0] || strlen(l.user) > API_NAME_MAX ||
 			    strlen(l.password) > API_PASSWORD_MAX)
 				die("a login outside its limits accepted");
 			accepted_body(body, len);
+		}
+		why = NULL;
+		if (api_parse_connect(body, len, &c, &why) == 0) {
+			if (memcmp(c.client_key, zero, sizeof(zero)) == 0)
+				die("an all-zero client key accepted");
+			accepted_body(body, len);
+		} else if (!why) {
+			die("no reason given for a connect body");
 		}
 		break;
 	}

@@ -131,16 +131,24 @@ static int proto_seeds(const char *dir)
 	for (size_t i = 0; i < sizeof(cursor); i++)
 		cursor[i] = (uint8_t)(i % 4 == 3 ? 0xff : i);
 
+	/* a binding proof and a resume grant (docs/protocol.md §6.3, §6.4): stand-in bytes */
+	static uint8_t proof[MSG_PROOF_TICKET_LEN], grant[MSG_RESUME_GRANT_LEN];
+	for (size_t i = 0; i < sizeof(proof); i++)
+		proof[i] = (uint8_t)(0x80 + i);
+	for (size_t i = 0; i < sizeof(grant); i++)
+		grant[i] = (uint8_t)(0x30 + i);
 	const struct msg hello = {
 		.type = MSG_HELLO,
 		.u.hello = {MSG_PROTOCOL_VERSION,
 			    MSG_CAP_H264 | MSG_CAP_OPUS | MSG_CAP_CLIPBOARD | MSG_CAP_CURSOR, 1920,
-			    1080, BYTES(ticket, sizeof(ticket)), STR("laptop-7")}};
+			    1080, BYTES(ticket, sizeof(ticket)), STR("laptop-7"),
+			    BYTES(proof, sizeof(proof))}};
 	const struct msg welcome = {
 		.type = MSG_WELCOME,
 		.u.welcome = {MSG_PROTOCOL_VERSION,
 			      MSG_WELCOME_CONTROL | MSG_WELCOME_AUDIO | MSG_WELCOME_CLIPBOARD, 1280,
-			      720, MSG_CODEC_H264, 48000, 2, STR("s-0001")}};
+			      720, MSG_CODEC_H264, 48000, 2, STR("s-0001"),
+			      BYTES(grant, sizeof(grant)), 180}};
 	const struct msg msgs[] = {
 		hello,
 		welcome,
@@ -291,12 +299,20 @@ static int ticket_seeds(const char *dir)
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof(tickets) / sizeof(tickets[0]) && rc == 0; i++) {
+		uint8_t buf[TICKET_WIRE_MAX], client_pub[TICKET_CLIENT_KEY_LEN];
+		/* version 2: each ticket names its own client's key, as the broker's do */
+		EVP_PKEY *client_key = ticket_client_key_new(client_pub);
 		struct ticket t;
-		uint8_t buf[TICKET_WIRE_MAX];
 		size_t len = 0;
 
+		if (!client_key) {
+			rc = -1;
+			break;
+		}
+		EVP_PKEY_free(client_key); /* the fuzzer never has the private half */
 		rc = ticket_init(&t, tickets[i].user, tickets[i].desktop, tickets[i].agent,
-				 tickets[i].session, (int64_t)time(NULL), tickets[i].lifetime);
+				 tickets[i].session, client_pub, (int64_t)time(NULL),
+				 tickets[i].lifetime);
 		if (rc == 0)
 			rc = ticket_sign(&t, key, buf, sizeof(buf), &len);
 		if (rc < 0) {
@@ -334,6 +350,10 @@ static int broker_api_seeds(const char *dir)
 		{"login", 2, "{\"user\": \"alice\", \"password\": \"correct horse\"}"},
 		{"login-nul-escape", 2,
 		 "{\"user\": \"alice\\u0000x\", \"password\": \"p\\\\u0000\"}"},
+		{"connect", 2,
+		 "{\"client_key\": \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}"},
+		{"connect-urlsafe", 2,
+		 "{\"client_key\": \"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}"},
 		{"login-trailing", 2, "{\"user\": \"alice\", \"password\": \"pw\"} {\"user\": 1}"},
 		{"fields-nul-escape", 4, "{\"name\": \"evil\\u0000root\", \"password\": \"p\"}"},
 		{"register", 3,

@@ -8,13 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 need Xvfb xdpyinfo curl openssl python3
 
-CERTS="$SRC/certs/highrise-certs"
-PKI="$T/pki"
-"$CERTS" --dir "$PKI" init >/dev/null
-"$CERTS" --dir "$PKI" issue broker 127.0.0.1 >/dev/null
-"$CERTS" --dir "$PKI" issue agent a1 --san IP:127.0.0.1 >/dev/null
-"$CERTS" --dir "$PKI" issue admin root >/dev/null
-"$CERTS" --dir "$PKI" ticket-key >/dev/null
+broker_pki # $PKI: broker 127.0.0.1, agent a1, admin root, the ticket key
 is() { # is WHAT GOT WANT
 	if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (got $2, want $3)"; fi
 }
@@ -100,11 +94,12 @@ TOKEN=$(curl -s --cacert "$PKI/ca.pem" -H 'Content-Type: application/json' \
 	-d '{"user":"alice","password":"pw-alice"}' "$U/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 connect() { # connect NAME [POOL]: the connect answer in $T/NAME.json, the status printed
 	curl -s --cacert "$PKI/ca.pem" -H "Authorization: Bearer $TOKEN" -X POST \
+		-H 'Content-Type: application/json' -d "$(client_key "$1")" \
 		-o "$T/$1.json" -w '%{http_code}' "$U/pools/${2:-office}/connect"
 }
 # probe_bg NAME SECONDS: streams with the ticket of $T/NAME.json, report to $T/NAME.probe
 probe_bg() {
-	json "$T/$1.json" 'd["ticket"]' >"$T/$1.ticket"
+	bundle "$T/$1.ticket" "$T/$1.json" "$T/$1.key" # the ticket and connect's key
 	json "$T/$1.json" 'd["ca"]' >"$T/$1.ca"
 	"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$T/$1.ticket" \
 		--ca "$T/$1.ca" --json -q --seconds "$2" >"$T/$1.probe" 2>"$T/$1.err" &

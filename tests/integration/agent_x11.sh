@@ -96,7 +96,19 @@ ticket "$T/t6" alice nosuchdesk
 probe "$T/r3.json" "$T/t6" --seconds 1 2>"$T/r3.err" || true
 check "a ticket for an unknown desktop is refused" grep -q "no desktop" "$T/r3.err"
 ticket "$T/t7" alice desk
-python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[-1]^=1; open(sys.argv[1],"wb").write(b)' "$T/t7"
+# the file is a PEM bundle (lib.sh's ticket): flip the last bit of its ticket's signature
+python3 - "$T/t7" <<'PY'
+import base64, sys
+begin, end = "-----BEGIN HIGHRISE CONNECT TICKET-----\n", "-----END HIGHRISE CONNECT TICKET-----"
+text = open(sys.argv[1]).read()
+head, rest = text.split(begin, 1)
+body, tail = rest.split(end, 1)
+b = bytearray(base64.b64decode("".join(body.split())))
+b[-1] ^= 1
+b64 = base64.b64encode(bytes(b)).decode()
+lines = "".join(b64[i:i + 64] + "\n" for i in range(0, len(b64), 64))
+open(sys.argv[1], "w").write(head + begin + lines + end + tail)
+PY
 probe "$T/r4.json" "$T/t7" --seconds 1 2>"$T/r4.err" || true
 check "a ticket with one flipped bit is refused" grep -q "signature" "$T/r4.err"
 

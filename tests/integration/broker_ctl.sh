@@ -9,13 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 need curl openssl python3
 
-CERTS="$SRC/certs/highrise-certs"
-PKI="$T/pki"
-"$CERTS" --dir "$PKI" init >/dev/null
-"$CERTS" --dir "$PKI" issue broker 127.0.0.1 >/dev/null
-"$CERTS" --dir "$PKI" issue agent a1 --san IP:127.0.0.1 >/dev/null
-"$CERTS" --dir "$PKI" issue admin root >/dev/null
-"$CERTS" --dir "$PKI" ticket-key >/dev/null
+broker_pki # $PKI: broker 127.0.0.1, agent a1, admin root, the ticket key
 
 # the configuration file, as an operator writes it; --listen on the command line wins
 cat >"$T/broker.conf" <<CONF
@@ -106,6 +100,7 @@ TOKEN=$(curl -s --cacert "$PKI/ca.pem" -H 'Content-Type: application/json' \
 	-d '{"user":"alice","password":"pw-alice"}' "$HIGHRISE_BROKER/api/v1/login" |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 curl -s --cacert "$PKI/ca.pem" -H "Authorization: Bearer $TOKEN" -X POST \
+	-H 'Content-Type: application/json' -d "$(client_key c0)" \
 	"$HIGHRISE_BROKER/api/v1/pools/office/connect" >"$T/connect.json"
 SESSION=$(json "$T/connect.json" 'd["session"]')
 ctl session list >"$T/sessions.txt"
@@ -134,7 +129,8 @@ login() { # login USER PASSWORD: the token
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'
 }
 connect() { # connect TOKEN POOL: the session id
-	curl -s --cacert "$PKI/ca.pem" -H "Authorization: Bearer $1" -X POST "$U/pools/$2/connect" |
+	curl -s --cacert "$PKI/ca.pem" -H "Authorization: Bearer $1" -X POST \
+		-H 'Content-Type: application/json' -d "$(client_key "c-$2")" "$U/pools/$2/connect" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["session"])'
 }
 report() { # report EVENTS-JSON: POST /agent/sessions as a1, answer in $T/rep.json, status printed
@@ -228,7 +224,8 @@ check "session logoff of a disconnected session" rc_of 0 ctl session logoff "$S6
 curl -s "${AGENT[@]}" -d '{"desktops":[{"name":"desk","up":false}]}' "$U/agent/heartbeat" >"$T/hbdown.json"
 check "heartbeat up:false: the desktop goes offline" desk_is offline
 check "heartbeat answer: the interval and an end list" [ "$(json "$T/hbdown.json" '(d["heartbeat_interval_s"], type(d["end"]) is list)')" = "(1, True)" ]
-code=$(curl -s --cacert "$PKI/ca.pem" -H "Authorization: Bearer $TOKEN" -o "$T/c.json" -w '%{http_code}' -X POST "$U/pools/office/connect")
+code=$(curl -s --cacert "$PKI/ca.pem" -H "Authorization: Bearer $TOKEN" -o "$T/c.json" -w '%{http_code}' \
+	-H 'Content-Type: application/json' -d "$(client_key c-offline)" -X POST "$U/pools/office/connect")
 check "an offline desktop is not handed out (503, got $code)" [ "$code" = 503 ]
 curl -s "${AGENT[@]}" -d '{"desktops":[{"name":"desk","up":true}]}' "$U/agent/heartbeat" >/dev/null
 check "heartbeat up:true: the desktop is back" desk_is available

@@ -8,13 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 need Xvfb xdpyinfo curl openssl python3
 
-CERTS="$SRC/certs/highrise-certs"
-PKI="$T/pki"
-"$CERTS" --dir "$PKI" init >/dev/null
-"$CERTS" --dir "$PKI" issue broker 127.0.0.1 >/dev/null
-"$CERTS" --dir "$PKI" issue agent a1 --san IP:127.0.0.1 >/dev/null
-"$CERTS" --dir "$PKI" issue admin root >/dev/null
-"$CERTS" --dir "$PKI" ticket-key >/dev/null
+broker_pki # $PKI: broker 127.0.0.1, agent a1, admin root, the ticket key
 DB="$T/broker.db"
 
 bg broker "$BUILD/broker/highrise-broker" --listen 127.0.0.1:0 --store "sqlite:$DB" \
@@ -99,37 +93,42 @@ AUTH=(-H "Authorization: Bearer $TOKEN")
 # 4. Pools and connect; the agent accepts the broker's ticket and the probe sees frames.
 is "pools" "$(req p1 "${AUTH[@]}" "$U/pools")" 200
 is "pools: alice may use office (through her group)" "$(json "$T/p1.json" '[p["name"] for p in d["pools"]]')" "['office']"
-is "connect" "$(req c1 "${AUTH[@]}" -X POST "$U/pools/office/connect")" 200
+is "connect: without a client key is 400" "$(req c0 "${AUTH[@]}" -X POST "$U/pools/office/connect")" 400
+is "connect: and it says what the key must be" "$(json "$T/c0.json" 'd["error"]')" \
+	"\"client_key\" must be the client's Ed25519 public key: 32 bytes in base64"
+is "connect: a base64url key is 400" "$(req c0b "${AUTH[@]}" "${JSON[@]}" -d '{"client_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo="}' -X POST "$U/pools/office/connect")" 400
+is "connect" "$(req c1 "${AUTH[@]}" "${JSON[@]}" -d "$(client_key c1)" -X POST "$U/pools/office/connect")" 200
 is "connect: the agent and desktop" "$(json "$T/c1.json" '(d["agent"], d["desktop"], d["address"], d["port"])')" "('a1', 'desk', '127.0.0.1', $APORT)"
 json "$T/c1.json" 'd["ticket"]' >"$T/ticket.b64"
 json "$T/c1.json" 'd["ca"]' >"$T/agent-ca.pem"
+bundle "$T/ticket.pem" "$T/c1.json" "$T/c1.key" # the ticket works only with c1's key
 SESSION=$(json "$T/c1.json" 'd["session"]')
 check "connect: the ticket expires within 60 s" \
 	[ "$(json "$T/c1.json" 'd["expires"]')" -le $(($(date +%s) + 60)) ]
 check "the broker never logs the ticket" bash -c "! grep -q -F '$(head -c 40 "$T/ticket.b64")' '$T/broker.log'"
-"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$T/ticket.b64" \
+"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$T/ticket.pem" \
 	--ca "$T/agent-ca.pem" --json -q --seconds 2 >"$T/probe1.json" 2>"$T/probe1.err" || true
 check "probe: the agent accepts the broker's ticket and frames arrive" \
 	[ "$(json "$T/probe1.json" 'd["frames"]' 2>/dev/null || echo 0)" -ge 1 ]
-"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$T/ticket.b64" \
+"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$T/ticket.pem" \
 	--ca "$T/agent-ca.pem" --json -q --seconds 1 >"$T/replay.json" 2>"$T/replay.err" || true
 check "probe: the same ticket a second time is refused" grep -q "already used" "$T/replay.err"
-is "connect again: the same session" "$(req c2 "${AUTH[@]}" -X POST "$U/pools/office/connect"; json "$T/c2.json" '(d["session"] == "'"$SESSION"'", d["resumed"])')" "200(True, True)"
-json "$T/c2.json" 'd["ticket"]' >"$T/ticket2.b64"
-"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$T/ticket2.b64" \
+is "connect again: the same session" "$(req c2 "${AUTH[@]}" "${JSON[@]}" -d "$(client_key c2)" -X POST "$U/pools/office/connect"; json "$T/c2.json" '(d["session"] == "'"$SESSION"'", d["resumed"])')" "200(True, True)"
+bundle "$T/ticket2.pem" "$T/c2.json" "$T/c2.key"
+"$BUILD/client/highrise-probe" --agent "127.0.0.1:$APORT" --ticket "$T/ticket2.pem" \
 	--ca "$T/agent-ca.pem" --json -q --seconds 2 >"$T/probe2.json" || true
 check "probe: a fresh ticket to the same session streams" [ "$(json "$T/probe2.json" 'd["frames"]')" -ge 1 ]
 
 # carol is entitled but the only desktop is alice's; bob is not entitled
 is "login carol" "$(req l4 "${JSON[@]}" -d '{"user":"carol","password":"c"}' "$U/login")" 200
 CAROL=(-H "Authorization: Bearer $(json "$T/l4.json" 'd["token"]')")
-is "connect: no desktop left is 503" "$(req c3 "${CAROL[@]}" -X POST "$U/pools/office/connect")" 503
+is "connect: no desktop left is 503" "$(req c3 "${CAROL[@]}" "${JSON[@]}" -d "$(client_key c3)" -X POST "$U/pools/office/connect")" 503
 is "connect: and it says so" "$(json "$T/c3.json" 'd["error"]')" "no desktop available"
 is "login bob" "$(req l5 "${JSON[@]}" -d '{"user":"bob","password":"b0b"}' "$U/login")" 200
 BOB=(-H "Authorization: Bearer $(json "$T/l5.json" 'd["token"]')")
 is "pools: bob has none" "$(req p2 "${BOB[@]}" "$U/pools"; json "$T/p2.json" 'd["pools"]')" "200[]"
-is "connect: bob is not entitled (403)" "$(req c4 "${BOB[@]}" -X POST "$U/pools/office/connect")" 403
-is "connect: an unknown pool is 404" "$(req c5 "${BOB[@]}" -X POST "$U/pools/nope/connect")" 404
+is "connect: bob is not entitled (403)" "$(req c4 "${BOB[@]}" "${JSON[@]}" -d "$(client_key c4)" -X POST "$U/pools/office/connect")" 403
+is "connect: an unknown pool is 404" "$(req c5 "${BOB[@]}" "${JSON[@]}" -d "$(client_key c5)" -X POST "$U/pools/nope/connect")" 404
 
 # 5. Hostile requests: clear 4xx, the broker keeps serving, the database is unchanged.
 snapshot() {
@@ -151,7 +150,7 @@ python3 -c 'import json; print(json.dumps({"user": "u" * 5000, "password": "x"})
 is "bad: a 5000-byte user name is 400" "$(req b3b "${JSON[@]}" --data-binary "@$T/long.json" "$U/login")" 400
 is "bad: an SQL injection user name is just a wrong login (401)" \
 	"$(req b4 "${JSON[@]}" -d "{\"user\":\"alice' OR '1'='1' --\",\"password\":\"x' OR 1=1; DROP TABLE users; --\"}" "$U/login")" 401
-is "bad: an SQL injection pool name is 400" "$(req b5 "${AUTH[@]}" -X POST "$U/pools/office'%20OR%20'1'='1/connect")" 400
+is "bad: an SQL injection pool name is 400" "$(req b5 "${AUTH[@]}" "${JSON[@]}" -d "$(client_key b5)" -X POST "$U/pools/office'%20OR%20'1'='1/connect")" 400
 is "bad: admin SQL injection names are refused (400)" \
 	"$(req b6 "${ADMIN[@]}" -d "{\"name\":\"x'); DROP TABLE users; --\",\"password\":\"p\"}" "$U/admin/users")" 400
 is "bad: GET /login is 405" "$(req b7 "$U/login")" 405
@@ -209,7 +208,7 @@ is "agent: reports alice's client connected" "$(req ev "${AGENT[@]}" -d '{"event
 is "admin: the session is connected, the desktop in use" "$(req sl "${ADMIN[@]}" "$U/admin/sessions" >/dev/null; json "$T/sl.json" '[(x["state"], x["client"]) for x in d["sessions"]]')$(req ds "${ADMIN[@]}" "$U/admin/desktops/a1/desk" >/dev/null; json "$T/ds.json" 'd["state"]')" "[('connected', '127.0.0.1')]in_use"
 is "admin: log off alice's session" "$(req lo "${ADMIN[@]}" -d '{}' "$U/admin/sessions/$SESSION/logoff")" 200
 check "the agent's heartbeat is told to drop alice's client (logoff)" wait_for 15 grep -q "\"session\":\"$SESSION\",\"reason\":\"logoff\"" "$T/hb.txt"
-is "connect: carol now gets the desktop" "$(req c6 "${CAROL[@]}" -X POST "$U/pools/office/connect"; json "$T/c6.json" 'd["desktop"]')" "200desk"
+is "connect: carol now gets the desktop" "$(req c6 "${CAROL[@]}" "${JSON[@]}" -d "$(client_key c6)" -X POST "$U/pools/office/connect"; json "$T/c6.json" 'd["desktop"]')" "200desk"
 is "logout" "$(req lg "${BOB[@]}" -X POST "$U/logout")" 200
 is "the token is gone after logout" "$(req lg2 "${BOB[@]}" "$U/pools")" 401
 
@@ -218,9 +217,9 @@ end "$HB"
 wait "$HB" 2>/dev/null || true
 check "silent agent: the desktop goes offline" wait_for 15 bash -c \
 	"curl -s --cacert '$PKI/ca.pem' --cert '$PKI/admin-root.pem' --key '$PKI/admin-root.key' '$U/admin/desktops/a1/desk' | grep -q '\"offline\"'"
-is "silent agent: carol's session is not handed out (503)" "$(req c7 "${CAROL[@]}" -X POST "$U/pools/office/connect")" 503
+is "silent agent: carol's session is not handed out (503)" "$(req c7 "${CAROL[@]}" "${JSON[@]}" -d "$(client_key c7)" -X POST "$U/pools/office/connect")" 503
 is "agent back: register" "$(register)" 200
-is "agent back: carol's session resumes" "$(req c8 "${CAROL[@]}" -X POST "$U/pools/office/connect"; json "$T/c8.json" '(d["desktop"], d["resumed"])')" "200('desk', True)"
+is "agent back: carol's session resumes" "$(req c8 "${CAROL[@]}" "${JSON[@]}" -d "$(client_key c8)" -X POST "$U/pools/office/connect"; json "$T/c8.json" '(d["desktop"], d["resumed"])')" "200('desk', True)"
 
 # 9. kill -9 and a restart on the same database: nothing lost or duplicated, sessions resume.
 snapshot >"$T/before-kill.txt"
@@ -235,7 +234,7 @@ check "restart: no migration is applied twice" bash -c "! grep -q 'applied schem
 snapshot >"$T/after-kill.txt"
 check "restart: every assignment is still there, none doubled" cmp -s "$T/before-kill.txt" "$T/after-kill.txt"
 is "restart: the token still works and carol's session resumes" \
-	"$(req c9 "${CAROL[@]}" -X POST "$U/pools/office/connect"; json "$T/c9.json" '(d["desktop"], d["resumed"])')" "200('desk', True)"
+	"$(req c9 "${CAROL[@]}" "${JSON[@]}" -d "$(client_key c9)" -X POST "$U/pools/office/connect"; json "$T/c9.json" '(d["desktop"], d["resumed"])')" "200('desk', True)"
 
 # 10. SIGTERM stops the broker cleanly.
 kill -TERM "$BROKER_PID"

@@ -48,13 +48,7 @@ HIGHRISE_TEST_STORE="$(uri suite)" "$BUILD/tests/unit/test_broker_store" 2>/dev/
 
 # a broker on PostgreSQL
 newdb broker
-CERTS="$SRC/certs/highrise-certs"
-PKI="$T/pki"
-"$CERTS" --dir "$PKI" init >/dev/null
-"$CERTS" --dir "$PKI" issue broker 127.0.0.1 >/dev/null
-"$CERTS" --dir "$PKI" issue agent a1 --san IP:127.0.0.1 >/dev/null
-"$CERTS" --dir "$PKI" issue admin root >/dev/null
-"$CERTS" --dir "$PKI" ticket-key >/dev/null
+broker_pki # $PKI: broker 127.0.0.1, agent a1, admin root, the ticket key
 bg broker "$BUILD/broker/highrise-broker" --listen 127.0.0.1:0 --store "$(uri broker)" \
 	--tls.cert_file "$PKI/broker-127.0.0.1.pem" --tls.key_file "$PKI/broker-127.0.0.1.key" \
 	--tls.ca_file "$PKI/ca.pem" --ticket.key_file "$PKI/ticket.key"
@@ -80,6 +74,7 @@ check "a wrong password is 401" [ "$(login '{"user":"alice","password":"nope"}')
 check "the right one is 200" [ "$(login '{"user":"alice","password":"pw"}')" = 200 ]
 TOKEN=$(json "$T/login.json" 'd["token"]')
 code=$(curl -s --cacert "$PKI/ca.pem" -H "Authorization: Bearer $TOKEN" -X POST -o "$T/c.json" \
+	-H 'Content-Type: application/json' -d "$(client_key c)" \
 	-w '%{http_code}' "$HIGHRISE_BROKER/api/v1/pools/office/connect")
 check "connect on PostgreSQL hands out the desktop with a ticket" \
 	[ "$code/$(json "$T/c.json" 'd["desktop"]')/$(json "$T/c.json" 'len(d["ticket"]) > 100')" = "200/desk/True" ]

@@ -10,6 +10,8 @@ set -euo pipefail
 SRC=${HIGHRISE_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 BUILD=${HIGHRISE_BINARY_DIR:-${1:-$SRC/build}}
 T=$(mktemp -d "${TMPDIR:-/tmp}/highrise-it.XXXXXX")
+# rawclient.py's TLS end, which signs the HELLO's binding proof (hr-bindproof.c)
+export HIGHRISE_BINDPROOF=${HIGHRISE_BINDPROOF:-$BUILD/tests/hr-bindproof}
 PASSED=0
 FAILED=0
 PIDS=()
@@ -163,6 +165,18 @@ make_pki() {
 	"$SRC/certs/highrise-certs" --dir "$T/pki" ticket-key >/dev/null
 }
 
+# broker_pki: sets CERTS (highrise-certs) and PKI ($T/pki) and makes there a CA, a broker
+# certificate for 127.0.0.1, agent a1's (with IP 127.0.0.1), admin root's and a ticket key
+broker_pki() {
+	CERTS="$SRC/certs/highrise-certs"
+	PKI="$T/pki"
+	"$CERTS" --dir "$PKI" init >/dev/null
+	"$CERTS" --dir "$PKI" issue broker 127.0.0.1 >/dev/null
+	"$CERTS" --dir "$PKI" issue agent a1 --san IP:127.0.0.1 >/dev/null
+	"$CERTS" --dir "$PKI" issue admin root >/dev/null
+	"$CERTS" --dir "$PKI" ticket-key >/dev/null
+}
+
 # start_agent NAME DESKTOP_LINE... [-- FLAGS...]: starts highrise-agent on a free port,
 # sets AGENT_PORT and AGENT_PID
 start_agent() {
@@ -186,10 +200,34 @@ start_agent() {
 	AGENT_PORT=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$T/agent.log" | head -1)
 }
 
-# ticket FILE USER DESKTOP [AGENT]: signs a ticket for the running agent
+# ticket FILE USER DESKTOP [AGENT]: signs a ticket for the running agent. FILE is a PEM
+# bundle (mode 0600): the ticket and the private key of the client key pair it is bound to
+# (docs/protocol.md §6.3); highrise-probe, highrise-client and rawclient.py read it as it is.
 ticket() {
 	"$BUILD/certs/highrise-ticket" --key "$T/pki/ticket.key" --user "$2" --desktop "$3" \
 		--agent "${4:-$AGENT_NAME}" --out "$1"
+}
+
+# client_key NAME: a fresh Ed25519 key pair in $T/NAME.key, as a client makes one per
+# connect; prints the connect body that sends its public half, {"client_key": BASE64}
+client_key() {
+	openssl genpkey -algorithm ed25519 -out "$T/$1.key" 2>/dev/null
+	chmod 600 "$T/$1.key"
+	# the raw 32-byte key is the last 32 bytes of its SubjectPublicKeyInfo (RFC 8410)
+	printf '{"client_key": "%s"}' \
+		"$(openssl pkey -in "$T/$1.key" -pubout -outform DER | tail -c 32 | base64 -w0)"
+}
+# bundle OUT JSON KEY: the broker's connect answer JSON (its base64 "ticket") and the key
+# made by client_key, as one ticket file the way highrise-ticket writes it
+bundle() {
+	{
+		echo "-----BEGIN HIGHRISE CONNECT TICKET-----"
+		json "$2" 'd["ticket"]' | tr -d '\n' | fold -w 64
+		echo
+		echo "-----END HIGHRISE CONNECT TICKET-----"
+		cat "$3"
+	} >"$1"
+	chmod 600 "$1"
 }
 
 # probe JSON_OUT TICKET [ARGS...]: runs highrise-probe against the agent, JSON to JSON_OUT

@@ -4,6 +4,12 @@
 TLS 1.3 to the agent, frames of u32 length + u8 type + payload, big-endian. Each scenario
 prints what it saw, one "key: value" line each, and exits 0 unless the transport failed.
 
+A --ticket file is what highrise-ticket writes: a PEM "HIGHRISE CONNECT TICKET" block and
+the client's private key (§6.3). The HELLO's binding proof signs the TLS connection's
+exporter, which Python's ssl module cannot give, so a connection with a ticket runs through
+hr-bindproof (tests/integration/hr-bindproof.c; --bindproof, else $HIGHRISE_BINDPROOF): it
+makes the TLS connection, prints the proof, then relays bytes; the frames stay this file's.
+
 Usage: rawclient.py --port PORT --ca CA.pem [--ticket FILE] [--source ADDR] SCENARIO
 
 Scenarios:
@@ -22,6 +28,9 @@ Scenarios:
   trickle            HELLO one byte a second: how long until the agent's answer, and which
 """
 import argparse
+import base64
+import os
+import select
 import socket
 import ssl
 import struct
@@ -37,9 +46,64 @@ def frame(t, payload=b""):
     return struct.pack(">IB", 1 + len(payload), t) + payload
 
 
-def hello(ticket, version=1):
+def hello(ticket, proof=b"", version=1):
+    """HELLO (§5.1): ..., ticket, client name, then u8 proof_len and the proof (§6.3)."""
     return frame(HELLO, struct.pack(">IHIHHH", MAGIC, version, CAP_H264, 0, 0, len(ticket)) +
-                 ticket + struct.pack(">B", 3) + b"raw")
+                 ticket + struct.pack(">B", 3) + b"raw" + struct.pack(">B", len(proof)) + proof)
+
+
+def read_bundle(path):
+    """The ticket bytes of a highrise-ticket file (its first PEM block)."""
+    text = open(path).read()
+    begin, end = "-----BEGIN HIGHRISE CONNECT TICKET-----", "-----END HIGHRISE CONNECT TICKET-----"
+    if begin not in text or end not in text:
+        sys.exit("%s is not a ticket file from highrise-ticket (no %s)" % (path, begin))
+    body = text.split(begin, 1)[1].split(end, 1)[0]
+    return base64.b64decode("".join(body.split()), validate=True)
+
+
+class Piped:
+    """hr-bindproof's relay with the socket calls Conn makes (sendall, recv, settimeout, close)."""
+
+    def __init__(self, helper, port, ca, bundle, source=None):
+        import subprocess
+        args = [helper, "--port", str(port), "--ca", ca, "--bundle", bundle]
+        if source:
+            args += ["--source", source]
+        self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self.timeout = None
+        line = b""
+        while not line.endswith(b"\n"):  # byte by byte: what follows is the agent's
+            r, _, _ = select.select([self.p.stdout], [], [], 10)
+            b = os.read(self.p.stdout.fileno(), 1) if r else b""
+            if not b:
+                self.close()
+                raise OSError("hr-bindproof gave no proof (exit %s)" % self.p.poll())
+            line += b
+        self.proof = bytes.fromhex(line.decode().strip())
+
+    def sendall(self, data):
+        self.p.stdin.write(data)
+
+    def settimeout(self, t):
+        self.timeout = t
+
+    def recv(self, n):
+        r, _, _ = select.select([self.p.stdout], [], [], self.timeout)
+        if not r:
+            raise TimeoutError("timed out")
+        return os.read(self.p.stdout.fileno(), n)
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(5)
+        except Exception:
+            self.p.kill()
+            self.p.wait()
 
 
 def key(keysym, down):
@@ -47,13 +111,19 @@ def key(keysym, down):
 
 
 class Conn:
-    def __init__(self, port, ca, source=None):
+    def __init__(self, port, ca, source=None, bundle=None, helper=None):
+        """bundle: a ticket file, so the connection goes through hr-bindproof (self.proof)."""
+        self.buf = b""
+        self.proof = b""
+        if bundle:
+            self.s = Piped(helper, port, ca, bundle, source)
+            self.proof = self.s.proof
+            return
         ctx = ssl.create_default_context(cafile=ca)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         raw = socket.create_connection(("127.0.0.1", port), timeout=10,
                                        source_address=(source, 0) if source else None)
         self.s = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
-        self.buf = b""
 
     def send(self, data):
         self.s.sendall(data)
@@ -137,14 +207,21 @@ def main():
     ap.add_argument("--ticket2")
     ap.add_argument("--source", help="the local address to connect from (127.0.0.2, ...)")
     ap.add_argument("--ready", help="hold: create this file once all connections are made")
+    ap.add_argument("--bindproof", help="hr-bindproof (default $HIGHRISE_BINDPROOF, else "
+                    "$HIGHRISE_BINARY_DIR/tests/hr-bindproof)")
     ap.add_argument("scenario", nargs="+")
     a = ap.parse_args()
-    ticket = open(a.ticket, "rb").read() if a.ticket else b""
+    helper = a.bindproof or os.environ.get("HIGHRISE_BINDPROOF") or os.path.join(
+        os.environ.get("HIGHRISE_BINARY_DIR", "build"), "tests", "hr-bindproof")
+    ticket = read_bundle(a.ticket) if a.ticket else b""
     what = a.scenario[0]
     if what == "hold":
         hold(a, int(a.scenario[1]), float(a.scenario[2]))
         return
-    c = Conn(a.port, a.ca, a.source)
+    # a scenario that never sends HELLO needs no proof: plain TLS from here
+    bundle = a.ticket if what != "first-unknown" else None
+    c = Conn(a.port, a.ca, a.source, bundle, helper)
+    proof = c.proof
     if what == "first-unknown":
         c.send(frame(200, b"x"))
         print("answer:", bye(c.until(())))
@@ -152,15 +229,15 @@ def main():
         c.send(frame(PING, struct.pack(">Q", 4242)))
         f = c.until((PONG,))
         print("pong:", struct.unpack(">Q", f[1][:8])[0] if f and f[0] == PONG else bye(f))
-        c.send(hello(ticket))
+        c.send(hello(ticket, proof))
         print("answer:", answer(c))
     elif what in ("input-early", "input-late"):
         ks = int(a.scenario[1], 0)
         if what == "input-early":
-            c.send(hello(ticket) + key(ks, True) + key(ks, False))
+            c.send(hello(ticket, proof) + key(ks, True) + key(ks, False))
             print("answer:", answer(c))
         else:
-            c.send(hello(ticket))
+            c.send(hello(ticket, proof))
             r = answer(c)
             print("answer:", r)
             if r == "WELCOME":
@@ -168,16 +245,16 @@ def main():
         time.sleep(1)
     elif what == "input-pair":
         ks = int(a.scenario[1], 0)
-        c2 = Conn(a.port, a.ca)
-        c.send(hello(ticket))
-        c2.send(hello(open(a.ticket2, "rb").read()) + key(ks, True) + key(ks, False))
+        c2 = Conn(a.port, a.ca, None, a.ticket2, helper)
+        c.send(hello(ticket, proof))
+        c2.send(hello(read_bundle(a.ticket2), c2.proof) + key(ks, True) + key(ks, False))
         print("answer:", answer(c))
         print("answer2:", answer(c2))
         time.sleep(1)
         c2.s.close()
     elif what == "trickle":
         t0 = time.monotonic()
-        data = hello(ticket)
+        data = hello(ticket, proof)
         f = None
         for b in data:
             try:
@@ -187,16 +264,16 @@ def main():
                 break  # an answer before the HELLO is complete
             except TimeoutError:
                 continue
-            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
                 break
         print("answer:", bye(f))
         print("after_s: %.1f" % (time.monotonic() - t0))
     elif what == "hello-again":
-        c.send(hello(ticket))
+        c.send(hello(ticket, proof))
         r = answer(c)
         print("answer:", r)
         if r == "WELCOME":
-            c.send(hello(ticket, int(a.scenario[1])))
+            c.send(hello(ticket, proof, int(a.scenario[1])))
             # the agent's answer, or frames for 3 s when it ignores the HELLO
             try:
                 f = c.until((), 3)

@@ -118,6 +118,88 @@ static void test_tokens(void)
 
 #define PARSE_LOGIN(s) api_parse_login((s), strlen(s), &l, &why)
 
+/* RFC 8032 §7.1 TEST 1's public key, and its base64 */
+static const uint8_t rfc8032_pub[32] = {
+	0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe,
+	0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6,
+	0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a,
+};
+#define RFC8032_PUB_B64 "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+
+#define PARSE_CONNECT(s) api_parse_connect((s), strlen(s), &c, &why)
+
+/* POST /api/v1/pools/{pool}/connect: the client's key the ticket is bound to */
+static void test_connect_body(void)
+{
+	static const char sentence[] =
+		"\"client_key\" must be the client's Ed25519 public key: 32 bytes in base64";
+	struct api_connect c;
+	const char *why;
+
+	CHECK_INT_EQ(PARSE_CONNECT("{\"client_key\": \"" RFC8032_PUB_B64 "\"}"), 0);
+	CHECK_MEM_EQ(c.client_key, rfc8032_pub, 32);
+	/* other members are ignored */
+	CHECK_INT_EQ(
+		PARSE_CONNECT("{\"x\": [1], \"client_key\": \"" RFC8032_PUB_B64 "\", \"y\": null}"),
+		0);
+	CHECK_MEM_EQ(c.client_key, rfc8032_pub, 32);
+	CHECK_INT_EQ(
+		PARSE_CONNECT("{\"client_key\": \"+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/v7+/s=\"}"),
+		0);
+	CHECK_INT_EQ(c.client_key[0], 0xfb);
+	CHECK_INT_EQ(c.client_key[31], 0xfb);
+
+	/* what is refused, each with the one sentence */
+	static const char *const bad[] = {
+		"{}",
+		"{\"client_key\": null}",
+		"{\"client_key\": 42}",
+		"{\"client_key\": [\"" RFC8032_PUB_B64 "\"]}",
+		"{\"client_key\": \"\"}",
+		"{\"Client_Key\": \"" RFC8032_PUB_B64 "\"}",
+		/* base64url, unpadded, padding doubled, blanks, line breaks */
+		"{\"client_key\": \"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}",
+		"{\"client_key\": \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
+		"{\"client_key\": \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo==\"}",
+		"{\"client_key\": \" 11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}",
+		"{\"client_key\": \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo= \"}",
+		"{\"client_key\": \"11qYAYKxCrfVS/7TyWQHOg7h\\ncvPapiMlrwIaaPcHURo=\"}",
+		/* the same bytes spelled with stray bits in the last character */
+		"{\"client_key\": \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURp=\"}",
+		/* 31 and 33 bytes */
+		"{\"client_key\": \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\"}",
+		"{\"client_key\": \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g\"}",
+		/* not base64, and a key of all zeros (ticket_init refuses it) */
+		"{\"client_key\": \"11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHUR*=\"}",
+		"{\"client_key\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}",
+		/* a PEM public key is not the raw key */
+		"{\"client_key\": "
+		"\"MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		memset(&c, 0x55, sizeof(c));
+		CHECK_INT_EQ(PARSE_CONNECT(bad[i]), -EINVAL);
+		CHECK(why && strcmp(why, sentence) == 0);
+		CHECK(c.client_key[0] == 0 && c.client_key[31] == 0);
+		if (!why || strcmp(why, sentence) != 0)
+			fprintf(stderr, "  body %zu: %s -> %s\n", i, bad[i], why ? why : "(none)");
+	}
+	/* no body at all (a client from before tickets were bound): the same sentence */
+	why = NULL;
+	CHECK_INT_EQ(api_parse_connect(NULL, 0, &c, &why), -EINVAL);
+	CHECK(why && strcmp(why, sentence) == 0);
+	why = NULL;
+	CHECK_INT_EQ(api_parse_connect("", 0, &c, &why), -EINVAL);
+	CHECK(why && strcmp(why, sentence) == 0);
+	/* a body that is not a JSON object says so */
+	why = NULL;
+	CHECK_INT_EQ(PARSE_CONNECT("{\"client_key\": "), -EINVAL);
+	CHECK(why && strcmp(why, sentence) != 0);
+	CHECK_INT_EQ(PARSE_CONNECT("[\"" RFC8032_PUB_B64 "\"]"), -EINVAL);
+	CHECK_INT_EQ(PARSE_CONNECT("\"" RFC8032_PUB_B64 "\""), -EINVAL);
+}
+
 static void test_bodies(void)
 {
 	struct api_login l;
@@ -484,6 +566,7 @@ int main(void)
 	test_paths();
 	test_tokens();
 	test_bodies();
+	test_connect_body();
 	test_agent_reports();
 	test_limiter();
 	return check_done("test_broker_api");

@@ -729,6 +729,7 @@ static const struct session_cbs client_cbs = {
 
 static uint8_t ticket[TICKET_WIRE_MAX];
 static size_t ticket_len;
+static EVP_PKEY *client_key; /* the ticket's client key: signs the HELLO proof */
 
 static struct session_cfg base_cfg(void)
 {
@@ -739,6 +740,7 @@ static struct session_cfg base_cfg(void)
 	cfg.verify_name = "agent.test";
 	cfg.ticket = ticket;
 	cfg.ticket_len = ticket_len;
+	cfg.client_key = client_key;
 	cfg.client_name = "test-client";
 	return cfg;
 }
@@ -1026,13 +1028,16 @@ static void test_bye_refused(void)
 	char b64[TICKET_WIRE_MAX * 2];
 	FILE *f;
 
-	printf("case: the agent refuses the ticket (ticket from a base64 file)\n");
+	printf("case: the agent refuses the ticket (ticket from a bundle file)\n");
 	agent_reset(SC_BYE_EXPIRED);
-	/* the ticket as base64 text with a newline, as a broker's answer carries it */
-	EVP_EncodeBlock((unsigned char *)b64, ticket, (int)ticket_len);
+	/* what highrise-ticket writes: the ticket and its client key, PEM (ticket.h) */
+	char *bundle = ticket_bundle_encode(ticket, ticket_len, client_key);
+	CHECK(bundle != NULL);
 	f = fopen(path_in("ticket.b64"), "w");
-	fprintf(f, "%s\n", b64);
+	fputs(bundle ? bundle : "", f);
 	fclose(f);
+	free(bundle);
+	(void)b64;
 	cfg.ticket = NULL;
 	cfg.ticket_len = 0;
 	cfg.ticket_file = path_in("ticket.b64");
@@ -1057,10 +1062,13 @@ static void hostile(enum scenario sc, const char *name, const char *want)
 
 	printf("case: hostile agent: %s\n", name);
 	agent_reset(sc);
-	/* the raw ticket bytes in a file, for variety */
+	/* a bundle with text around it, as a mail or a chat would carry it */
+	char *bundle = ticket_bundle_encode(ticket, ticket_len, client_key);
+	CHECK(bundle != NULL);
 	f = fopen(path_in("ticket.bin"), "wb");
-	fwrite(ticket, 1, ticket_len, f);
+	fprintf(f, "your ticket:\n%s\nbye\n", bundle ? bundle : "");
 	fclose(f);
+	free(bundle);
 	cfg.ticket = NULL;
 	cfg.ticket_file = path_in("ticket.bin");
 	start(&c, &cfg);
@@ -1570,7 +1578,7 @@ static int run_probe(const char *const *args, char *out, size_t cap)
 
 static void test_probe(void)
 {
-	char port[64], out[8192];
+	char port[64], out[16384];
 	cJSON *j, *lat;
 	int rc;
 
@@ -1876,10 +1884,14 @@ static int certs(const char *a1, const char *a2, const char *a3, const char *a4,
 static void make_ticket(void)
 {
 	EVP_PKEY *key = ticket_key_load_private(path_in("ticket.key"));
+	uint8_t pub[TICKET_CLIENT_KEY_LEN];
 	struct ticket t;
 
-	CHECK(key != NULL);
-	CHECK_INT_EQ(ticket_init(&t, "alice", "desk-1", "agent.test", "s-42", time(NULL), 60), 0);
+	/* as broker_client_connect does: a fresh key pair whose public half the ticket names */
+	client_key = ticket_client_key_new(pub);
+	CHECK(key != NULL && client_key != NULL);
+	CHECK_INT_EQ(ticket_init(&t, "alice", "desk-1", "agent.test", "s-42", pub, time(NULL), 60),
+		     0);
 	CHECK_INT_EQ(ticket_sign(&t, key, ticket, sizeof(ticket), &ticket_len), 0);
 	EVP_PKEY_free(key);
 }
@@ -1950,6 +1962,7 @@ int main(void)
 out_scenes:
 	free_scenes();
 out:
+	EVP_PKEY_free(client_key);
 	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done("test_client");
 }

@@ -92,6 +92,7 @@ static const char *msg_diff(const struct msg *a, const struct msg *b)
 		DIFF(u.hello.max_height);
 		DIFF_BYTES(u.hello.ticket);
 		DIFF_BYTES(u.hello.client_name);
+		DIFF_BYTES(u.hello.proof);
 		break;
 	case MSG_WELCOME:
 		DIFF(u.welcome.version);
@@ -102,6 +103,8 @@ static const char *msg_diff(const struct msg *a, const struct msg *b)
 		DIFF(u.welcome.audio_rate);
 		DIFF(u.welcome.audio_channels);
 		DIFF_BYTES(u.welcome.session);
+		DIFF_BYTES(u.welcome.resume);
+		DIFF(u.welcome.resume_window_s);
 		break;
 	case MSG_BYE:
 		DIFF(u.bye.reason);
@@ -321,6 +324,28 @@ static void build_samples(void)
 				       MSG_DIMENSION_MAX, MSG_CODEC_H264, 384000, 8,
 				       BYTES(name_max, MSG_NAME_MAX)}});
 
+	{
+		static uint8_t proof64[64], proof48[48];
+		for (size_t i = 0; i < sizeof(proof64); i++)
+			proof64[i] = (uint8_t)(0xa0 ^ i);
+		for (size_t i = 0; i < sizeof(proof48); i++)
+			proof48[i] = (uint8_t)(0x50 + i);
+		add("HELLO with a ticket binding proof",
+		    (struct msg){.type = MSG_HELLO,
+				 .u.hello = {MSG_PROTOCOL_VERSION, MSG_CAP_H264, 0, 0,
+					     BYTES(ticket_small, sizeof(ticket_small)), STR("k"),
+					     BYTES(proof64, sizeof(proof64))}});
+		add("HELLO resuming (no ticket, a resume proof)",
+		    (struct msg){.type = MSG_HELLO,
+				 .u.hello = {MSG_PROTOCOL_VERSION, MSG_CAP_H264, 0, 0,
+					     BYTES(NULL, 0), STR("k"),
+					     BYTES(proof48, sizeof(proof48))}});
+		add("WELCOME with a resume grant",
+		    (struct msg){.type = MSG_WELCOME,
+				 .u.welcome = {MSG_PROTOCOL_VERSION, MSG_WELCOME_CONTROL, 800, 600,
+					       MSG_CODEC_H264, 0, 0, STR("d"),
+					       BYTES(proof48, sizeof(proof48)), 180}});
+	}
 	add("BYE normal, no text",
 	    (struct msg){.type = MSG_BYE, .u.bye = {MSG_BYE_NORMAL, BYTES(NULL, 0)}});
 	add("BYE protocol error",
@@ -918,9 +943,9 @@ static void test_unknown_types(void)
 	CHECK_STR_EQ(msg_type_name(MSG_CURSOR_POS), "CURSOR_POS");
 	CHECK_STR_EQ(msg_type_name(MSG_STATUS), "STATUS");
 
-	for (unsigned r = MSG_BYE_NORMAL; r <= MSG_BYE_ADMIN; r++)
+	for (unsigned r = MSG_BYE_NORMAL; r <= MSG_BYE_RESUME_REFUSED; r++)
 		CHECK(strcmp(msg_bye_reason_name((uint16_t)r), "unknown reason") != 0);
-	CHECK_STR_EQ(msg_bye_reason_name(MSG_BYE_ADMIN + 1), "unknown reason");
+	CHECK_STR_EQ(msg_bye_reason_name(MSG_BYE_RESUME_REFUSED + 1), "unknown reason");
 	CHECK_STR_EQ(msg_bye_reason_name(0xffff), "unknown reason");
 }
 
@@ -1177,7 +1202,7 @@ static const char *const good_utf8[] = {
 	"gr\xc3\xbc\xc3\x9f \xe6\x97\xa5 \xf0\x9f\x98\x80",
 };
 
-/* A message of type t whose text field (the last thing in the frame) is b. */
+/* A message of type t whose text field (the last but empty optional fields) is b. */
 static struct msg text_msg(enum msg_type t, struct msg_bytes b)
 {
 	struct msg m = {.type = t, .raw_type = (uint8_t)t};
@@ -1189,8 +1214,11 @@ static struct msg text_msg(enum msg_type t, struct msg_bytes b)
 		m.u.hello.client_name = b;
 		break;
 	case MSG_WELCOME:
-		m.u.welcome = (struct msg_welcome){MSG_PROTOCOL_VERSION, 0, 800, 600,
-						   MSG_CODEC_H264,	 0, 0,	 b};
+		m.u.welcome = (struct msg_welcome){.version = MSG_PROTOCOL_VERSION,
+						   .width = 800,
+						   .height = 600,
+						   .codec = MSG_CODEC_H264,
+						   .session = b};
 		break;
 	case MSG_BYE:
 		m.u.bye.reason = MSG_BYE_SHUTDOWN;
@@ -1228,7 +1256,9 @@ static void test_text(void)
 			memset(placeholder, 'x', sizeof(placeholder));
 			m = text_msg(types[t], BYTES(placeholder, b.len));
 			f = encode_exact(&m, &len);
-			memcpy(f + len - b.len, b.data, b.len);
+			/* the text is last but for HELLO's proof length and WELCOME's resume fields */
+			size_t tail = types[t] == MSG_HELLO ? 1 : types[t] == MSG_WELCOME ? 3 : 0;
+			memcpy(f + len - tail - b.len, b.data, b.len);
 			rc = decode_copy(f, len, &d, NULL);
 			if (rc != HR_EPROTO_INVALID && bad++ < 5)
 				fprintf(stderr, "%s: invalid UTF-8 #%zu decoded: %d\n",
@@ -1561,14 +1591,14 @@ static void test_golden(void)
 				      0x1e, 0x00, 0x00, 0x00, 0x61, 0x01};
 	static const uint8_t scroll_down[] = {0x00, 0x00, 0x00, 0x05, 0x22, 0x00, 0x00, 0x00, 0x78};
 	static const uint8_t scroll_up[] = {0x00, 0x00, 0x00, 0x05, 0x22, 0x00, 0x00, 0xff, 0x88};
-	static const uint8_t hello[] = {0x00, 0x00, 0x00, 0x1b, 0x01, 0x48, 0x52, 0x49,
+	static const uint8_t hello[] = {0x00, 0x00, 0x00, 0x1c, 0x01, 0x48, 0x52, 0x49,
 					0x53, 0x00, 0x01, 0x00, 0x00, 0x00, 0x45, 0x07,
 					0x80, 0x04, 0x38, 0x00, 0x04, 0xde, 0xad, 0xbe,
-					0xef, 0x05, 0x6b, 0x69, 0x6f, 0x73, 0x6b};
-	static const uint8_t welcome[] = {0x00, 0x00, 0x00, 0x19, 0x02, 0x48, 0x52, 0x49,
+					0xef, 0x05, 0x6b, 0x69, 0x6f, 0x73, 0x6b, 0x00};
+	static const uint8_t welcome[] = {0x00, 0x00, 0x00, 0x1c, 0x02, 0x48, 0x52, 0x49,
 					  0x53, 0x00, 0x01, 0x00, 0x00, 0x00, 0x03, 0x05,
 					  0x00, 0x02, 0xd0, 0x01, 0x00, 0x00, 0xbb, 0x80,
-					  0x02, 0x03, 0x73, 0x2d, 0x31};
+					  0x02, 0x03, 0x73, 0x2d, 0x31, 0x00, 0x00, 0x00};
 	static const uint8_t video[] = {0x00, 0x00, 0x00, 0x14, 0x10, 0x00, 0x00, 0x00,
 					0x07, 0x00, 0x06, 0x0a, 0x24, 0x18, 0x1e, 0x40,
 					0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x65, 0x88};
@@ -1581,9 +1611,10 @@ static void test_golden(void)
 					       0x19, 0x00, 0x28, 0x00, 0x1e};
 	static const uint8_t opus[] = {0xf8, 0xff, 0xfe};
 	static const uint8_t resize_req[] = {0x00, 0x00, 0x00, 0x05, 0x27, 0x04, 0x58, 0x03, 0x0a};
-	static const uint8_t welcome_resize[] = {
-		0x00, 0x00, 0x00, 0x16, 0x02, 0x48, 0x52, 0x49, 0x53, 0x00, 0x01, 0x00, 0x00,
-		0x00, 0x09, 0x07, 0x80, 0x04, 0x38, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+	static const uint8_t welcome_resize[] = {0x00, 0x00, 0x00, 0x19, 0x02, 0x48, 0x52, 0x49,
+						 0x53, 0x00, 0x01, 0x00, 0x00, 0x00, 0x09, 0x07,
+						 0x80, 0x04, 0x38, 0x01, 0x00, 0x00, 0x00, 0x00,
+						 0x00, 0x00, 0x00, 0x00, 0x00};
 	static const uint8_t bye[] = {0x00, 0x00, 0x00, 0x0f, 0x03, 0x00, 0x01, 0x00, 0x0a, 0x62,
 				      0x61, 0x64, 0x20, 0x52, 0x45, 0x53, 0x49, 0x5a, 0x45};
 	static const uint8_t ticket[] = {0xde, 0xad, 0xbe, 0xef};
