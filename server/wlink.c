@@ -24,6 +24,7 @@ static bool shared_allowed(uint8_t type, enum wlink_dir dir)
 		return dir == WLINK_TO_WORKER;
 	case MSG_VIDEO:
 	case MSG_CURSOR:
+	case MSG_CURSOR_POS:
 	case MSG_STATUS:
 	case MSG_PONG:
 		return dir == WLINK_TO_AGENT;

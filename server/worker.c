@@ -550,6 +550,18 @@ static void send_cursor(struct worker *p)
 	send_msg(p, &m);
 }
 
+/* The pointer moved on the console (docs/protocol.md §5.8): the agent tells who draws it. */
+static void send_cursor_pos(struct worker *p)
+{
+	struct msg m = {.type = MSG_CURSOR_POS};
+
+	if (!p->impl->cursor_pos ||
+	    p->impl->cursor_pos(p->cap, &m.u.cursor_pos.x, &m.u.cursor_pos.y) != 1)
+		return;
+	m.u.cursor_pos.visible = 1;
+	send_msg(p, &m);
+}
+
 /* The console's clipboard changed: the agent hands it to the clients that share it. */
 static void poll_clipboard(struct worker *p)
 {
@@ -646,6 +658,7 @@ static int run_pipeline(struct worker *p)
 			return 0;
 		}
 		send_cursor(p);
+		send_cursor_pos(p);
 		send_sound(p);
 		poll_clipboard(p);
 		/*

@@ -143,6 +143,14 @@ struct capture_impl {
 	int (*cursor)(struct capture *c, struct capture_cursor *out);
 
 	/*
+	 * Where the pointer is, when it moved since the last call (optional:
+	 * NULL for consoles whose clients learn it otherwise): returns 1 and
+	 * fills x, y (the hot spot, desktop pixels), 0 when it stayed put.
+	 * Called once per capture loop.
+	 */
+	int (*cursor_pos)(struct capture *c, uint16_t *x, uint16_t *y);
+
+	/*
 	 * The console's clipboard, text only (UTF-8 without NUL on our side;
 	 * each backend converts to what its console speaks). Both NULL when the
 	 * console has none.

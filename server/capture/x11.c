@@ -124,6 +124,7 @@ struct capture {
 
 	/* cursor */
 	unsigned long cursor_serial;
+	int pointer_x, pointer_y; /* the last position x11_cursor_pos reported; -1: none */
 	bool cursor_sent;
 	uint8_t *cursor_pixels;
 	size_t cursor_cap;
@@ -864,6 +865,29 @@ static int x11_clipboard_get(struct capture *c, size_t max, char **text, size_t 
 	return 1;
 }
 
+/*
+ * X has no event for pointer motion on the root window that another client
+ * caused (xdotool, a script, the user at the server): ask, once per loop.
+ * One round trip to a local server, a few tens of microseconds.
+ */
+static int x11_cursor_pos(struct capture *c, uint16_t *x, uint16_t *y)
+{
+	Window root, child;
+	int rx, ry, wx, wy;
+	unsigned mask;
+
+	if (c->dead || !XQueryPointer(c->dpy, c->root, &root, &child, &rx, &ry, &wx, &wy, &mask))
+		return 0;
+	if (rx < 0 || ry < 0 || rx > 65535 || ry > 65535 ||
+	    (rx == c->pointer_x && ry == c->pointer_y))
+		return 0;
+	c->pointer_x = rx;
+	c->pointer_y = ry;
+	*x = (uint16_t)rx;
+	*y = (uint16_t)ry;
+	return 1;
+}
+
 static int x11_cursor(struct capture *c, struct capture_cursor *out)
 {
 	if (c->dead)
@@ -1307,6 +1331,7 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 	XSetIOErrorExitHandler(c->dpy, on_io_exit, c);
 	c->screen = DefaultScreen(c->dpy);
 	c->root = RootWindow(c->dpy, c->screen);
+	c->pointer_x = c->pointer_y = -1;
 	c->width = DisplayWidth(c->dpy, c->screen);
 	c->height = DisplayHeight(c->dpy, c->screen);
 	if ((uint64_t)c->width * (uint64_t)c->height > CAPTURE_AREA_MAX) {
@@ -1393,6 +1418,7 @@ const struct capture_impl capture_x11 = {
 	.next = x11_next,
 	.inject = x11_inject,
 	.cursor = x11_cursor,
+	.cursor_pos = x11_cursor_pos,
 	.clipboard_set = x11_clipboard_set,
 	.clipboard_get = x11_clipboard_get,
 	.can_resize = x11_can_resize,

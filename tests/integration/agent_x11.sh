@@ -3,7 +3,7 @@
 # pixels that arrive, clicks that land, an idle screen that sends nothing,
 # shadowing, tickets refused, and hostile bytes that end only their own connection.
 . "$(dirname "$0")/lib.sh"
-need Xvfb xdpyinfo import compare openssl python3
+need Xvfb xdpyinfo import compare openssl python3 xdotool
 
 AGENT_NAME=agent-x11
 start_xvfb 1920x1080x24
@@ -28,6 +28,20 @@ check "the first client has control" [ "$(json "$T/p1.json" 'd["control"]')" = T
 ticket "$T/t2" alice desk
 probe "$T/p2.json" "$T/t2" --seconds 2 --click 517,311 || true
 check "a click lands where it was sent" wait_for 5 grep -q '^click 517 311 1$' "$T/app.events"
+
+# 2b. CURSOR_POS (docs/protocol.md §5.8): the pointer's place reaches a client that draws the
+#     cursor itself, whoever moved it: the probe's own click, then xdotool on the desktop.
+ticket "$T/tc" alice desk
+probe "$T/pc.json" "$T/tc" --seconds 4 --click 517,311 &
+PC=$!
+sleep 2.5
+DISPLAY=":$DISPLAY_NUM" xdotool mousemove 640 480
+wait "$PC" || true
+say "cursor_pos: $(json "$T/pc.json" 'd["cursor_pos"]')"
+check "CURSOR_POS follows the pointer to where xdotool moved it" \
+	[ "$(json "$T/pc.json" '(d["cursor_pos"]["x"], d["cursor_pos"]["y"])')" = "(640, 480)" ]
+check "and it moved more than once (the probe's click came first)" \
+	[ "$(json "$T/pc.json" 'd["cursor_pos"]["moves"]')" -ge 2 ]
 
 # 3. Idle: after the picture and its refinement, a still screen sends nothing. The first
 #    frames may be slow on a loaded machine, so the check is on the session's last 3 s.
