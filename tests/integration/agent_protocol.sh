@@ -4,7 +4,9 @@
 # BYE PROTOCOL_ERROR, a PING first is answered), input sent before WELCOME never reaches
 # the desktop while input after it does, and a second HELLO that does not decode ends the
 # session with BYE VERSION while one of this version is ignored; a console that never answers
-# reaches the client as the agent's reason, not as a network timeout of the client's own.
+# reaches the client as the agent's reason, not as a network timeout of the client's own; a
+# ticket relayed to another TLS connection, a replayed resume proof and a used resume grant
+# are refused, the newest resume evicts the older connection, and an input flood is capped.
 . "$(dirname "$0")/lib.sh"
 need Xvfb xdpyinfo python3
 
@@ -122,6 +124,32 @@ case "$(its slow answer)" in
 "BYE 1 no HELLO within 5000 ms") pass "a HELLO trickled at 1 byte/s is dropped at 5 s ($(its slow after_s) s)" ;;
 *) fail "a trickled HELLO: $(its slow answer) after $(its slow after_s) s" ;;
 esac
+
+# Tickets and resume secrets are bound to their TLS connection (§6.3, §6.4).
+raw relay relay-ticket
+check "a ticket relayed to another TLS connection is refused" \
+	bash -c "grep -q '^relayed: BYE 3 connect ticket refused: ticket is not bound to this connection' '$T/relay.out'"
+check "and is not used up for its holder" [ "$(its relay holder)" = WELCOME ]
+raw replay resume-replay
+check "WELCOME hands out a resume grant for 180 s" [ "$(its replay window)" = 180 ]
+check "the grant resumes the session on a new connection after a drop" [ "$(its replay resume)" = WELCOME ]
+check "a replayed resume proof is refused" bash -c "grep -q '^replayed: BYE 10 resume refused: resume id is unknown' '$T/replay.out'"
+check "a used grant proven on another connection is refused" \
+	bash -c "grep -q '^reused: BYE 10 resume refused: resume id is unknown' '$T/replay.out'"
+check "the newest attach takes the session over" [ "$(its replay takeover)" = WELCOME ]
+check "and the older connection is told so at once" \
+	bash -c "grep -q '^evicted: BYE 7 this session was resumed on another connection' '$T/replay.out'"
+check "the agent logs why it refused, with a short id" grep -q 'resume refused: resume id is unknown .*(resume id [0-9a-f]\{8\}…)' "$T/agent.log"
+check "and never a secret, a proof or a ticket (no long hex, no base64 blocks)" \
+	bash -c "! grep -Eq '[0-9a-f]{40}|[A-Za-z0-9+/]{60}' '$T/agent.log'"
+# A client that floods input is capped (input.max_per_s 2000, bursts of 500); releases pass.
+before=$(grep -c '^key a' "$T/app.events" || true)
+raw flood input-flood 20000
+after=$(grep -c '^key a' "$T/app.events" || true)
+say "input flood: 20000 presses sent, $((after - before)) key events reached the desktop"
+check "an input flood is capped: far fewer than the 20000 presses reach the desktop" \
+	[ $((after - before)) -lt 4000 ]
+check "the agent says so" grep -q 'sends input faster than input.max_per_s' "$T/agent.log"
 
 check "the agent is still serving" grep -q 'listening on' "$T/agent.log"
 raw final input-late 0x65 # e

@@ -8,11 +8,13 @@
  * It connects to the agent with TLS 1.3 (the CA's certificate, the address
  * checked against the certificate's IP SAN), reads the ticket bundle that
  * highrise-ticket wrote, and prints the 64-byte proof for this connection
- * as hex on its first line of standard output. From then on it relays raw
+ * as hex on its first line of standard output, then a blank and the
+ * connection's 32-byte exporter in hex (what a resume proof binds to, §6.4;
+ * without --bundle the proof is "-"). From then on it relays raw
  * bytes: standard input into the TLS connection, the connection's plaintext
  * to standard output, until either side ends (then it closes the other).
  *
- *   hr-bindproof --port PORT --ca CA.pem --bundle FILE [--host 127.0.0.1] [--source ADDR]
+ *   hr-bindproof --port PORT --ca CA.pem [--bundle FILE] [--host 127.0.0.1] [--source ADDR]
  *
  * Exit: 0 when a side closed, 1 on a failure before the relay (said on
  * standard error), 2 on a usage error.
@@ -180,23 +182,27 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (port < 1 || port > 65535 || !ca || !bundle_path || optind != argc) {
-		fprintf(stderr, "usage: hr-bindproof --port PORT --ca CA.pem --bundle FILE "
+	if (port < 1 || port > 65535 || !ca || optind != argc) {
+		fprintf(stderr, "usage: hr-bindproof --port PORT --ca CA.pem [--bundle FILE] "
 				"[--host ADDR] [--source ADDR]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	f = fopen(bundle_path, "r");
-	if (!f) {
-		fprintf(stderr, "hr-bindproof: cannot open %s: %s\n", bundle_path, strerror(errno));
-		return 1;
+	if (bundle_path) {
+		f = fopen(bundle_path, "r");
+		if (!f) {
+			fprintf(stderr, "hr-bindproof: cannot open %s: %s\n", bundle_path,
+				strerror(errno));
+			return 1;
+		}
+		tlen = fread(text, 1, sizeof(text), f);
+		fclose(f);
+		if (ticket_bundle_decode(text, tlen, ticket, sizeof(ticket), &len, &client_key) <
+			    0 ||
+		    ticket_parse(ticket, len, &t) < 0)
+			return fail("not a ticket bundle from highrise-ticket");
 	}
-	tlen = fread(text, 1, sizeof(text), f);
-	fclose(f);
-	if (ticket_bundle_decode(text, tlen, ticket, sizeof(ticket), &len, &client_key) < 0 ||
-	    ticket_parse(ticket, len, &t) < 0)
-		return fail("not a ticket bundle from highrise-ticket");
 
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
@@ -224,12 +230,15 @@ int main(int argc, char **argv)
 		rc = fail("no TLS exporter");
 		goto out;
 	}
-	if (ticket_bind_sign(client_key, t.id, exporter, proof) != 0) {
+	if (client_key && ticket_bind_sign(client_key, t.id, exporter, proof) != 0) {
 		rc = fail("cannot sign the binding proof");
 		goto out;
 	}
-	for (size_t i = 0; i < sizeof(proof); i++)
+	for (size_t i = 0; client_key && i < sizeof(proof); i++)
 		printf("%02x", proof[i]);
+	printf(client_key ? " " : "- ");
+	for (size_t i = 0; i < sizeof(exporter); i++)
+		printf("%02x", exporter[i]);
 	printf("\n");
 	if (fflush(stdout) != 0)
 		goto out;

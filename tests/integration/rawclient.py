@@ -26,9 +26,18 @@ Scenarios:
                      (--ready FILE: made once they are all made): how many were refused at
                      once, got a BYE (and the first BYE), or stayed
   trickle            HELLO one byte a second: how long until the agent's answer, and which
+  relay-ticket       two connections with the same ticket file: the first's proof on the
+                     second (a relayed ticket), then on the first: both answers
+  resume-replay      HELLO, WELCOME with a resume grant, the link drops (no BYE), then
+                     resume (§6.4) on a new connection; the same proof replayed on a third;
+                     the old grant proven again on a fourth; the new grant from a fifth while
+                     the second still holds it: each answer, and what the second heard
+  input-flood N      HELLO, WELCOME, then N KEY presses and releases in one burst; stays 2 s
 """
 import argparse
 import base64
+import hashlib
+import hmac
 import os
 import select
 import socket
@@ -67,7 +76,7 @@ class Piped:
 
     def __init__(self, helper, port, ca, bundle, source=None):
         import subprocess
-        args = [helper, "--port", str(port), "--ca", ca, "--bundle", bundle]
+        args = [helper, "--port", str(port), "--ca", ca] + (["--bundle", bundle] if bundle else [])
         if source:
             args += ["--source", source]
         self.p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
@@ -80,7 +89,9 @@ class Piped:
                 self.close()
                 raise OSError("hr-bindproof gave no proof (exit %s)" % self.p.poll())
             line += b
-        self.proof = bytes.fromhex(line.decode().strip())
+        proof, exporter = line.decode().split()
+        self.proof = bytes.fromhex(proof) if proof != "-" else b""
+        self.exporter = bytes.fromhex(exporter)
 
     def sendall(self, data):
         self.p.stdin.write(data)
@@ -106,18 +117,35 @@ class Piped:
             self.p.wait()
 
 
+def welcome_grant(p):
+    """WELCOME (§5.2): the resume grant (id, secret) and its window, or (None, 0)."""
+    slen = p[20]
+    at = 21 + slen
+    rlen = p[at]
+    grant = p[at + 1:at + 1 + rlen]
+    (window,) = struct.unpack(">H", p[at + 1 + rlen:at + 3 + rlen])
+    return (grant if rlen == 48 else None), window
+
+
+def resume_proof(grant, exporter):
+    """HELLO.proof for a resume (§6.4): id || HMAC-SHA256(secret, context || id || E)."""
+    rid, secret = grant[:16], grant[16:]
+    return rid + hmac.new(secret, b"highrise resume v1\0" + rid + exporter, hashlib.sha256).digest()
+
+
 def key(keysym, down):
     return frame(KEY, struct.pack(">HIB", 0, keysym, 1 if down else 0))
 
 
 class Conn:
-    def __init__(self, port, ca, source=None, bundle=None, helper=None):
-        """bundle: a ticket file, so the connection goes through hr-bindproof (self.proof)."""
+    def __init__(self, port, ca, source=None, bundle=None, helper=None, piped=False):
+        """bundle: a ticket file, so the connection goes through hr-bindproof (self.proof);
+        piped: through it without one, for the exporter alone (self.exporter)."""
         self.buf = b""
         self.proof = b""
-        if bundle:
+        if bundle or piped:
             self.s = Piped(helper, port, ca, bundle, source)
-            self.proof = self.s.proof
+            self.proof, self.exporter = self.s.proof, self.s.exporter
             return
         ctx = ssl.create_default_context(cafile=ca)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -280,6 +308,51 @@ def main():
                 print("after:", bye(f))
             except TimeoutError:
                 print("after: still open")
+    elif what == "relay-ticket":
+        c2 = Conn(a.port, a.ca, None, a.ticket, helper)
+        c2.send(hello(ticket, c.proof))  # the first connection's proof, relayed
+        print("relayed:", answer(c2))
+        c2.s.close()
+        c.send(hello(ticket, c.proof))
+        print("holder:", answer(c))
+    elif what == "resume-replay":
+        c.send(hello(ticket, proof))
+        f = c.until((WELCOME,), 20)
+        if not f or f[0] != WELCOME:
+            print("answer:", bye(f))
+            return
+        grant, window = welcome_grant(f[1])
+        print("window:", window)
+        c.s.close()  # the link drops: TLS closes, no BYE
+        time.sleep(0.5)
+        r1 = Conn(a.port, a.ca, None, None, helper, piped=True)
+        p1 = resume_proof(grant, r1.exporter)
+        r1.send(hello(b"", p1))
+        f1 = r1.until((WELCOME,), 20)
+        print("resume:", "WELCOME" if f1 and f1[0] == WELCOME else bye(f1))
+        r2 = Conn(a.port, a.ca, None, None, helper, piped=True)
+        r2.send(hello(b"", p1))  # the same bytes again
+        print("replayed:", answer(r2))
+        r3 = Conn(a.port, a.ca, None, None, helper, piped=True)
+        r3.send(hello(b"", resume_proof(grant, r3.exporter)))  # the used grant, proven anew
+        print("reused:", answer(r3))
+        if f1 and f1[0] == WELCOME:
+            grant2, _ = welcome_grant(f1[1])
+            r4 = Conn(a.port, a.ca, None, None, helper, piped=True)
+            r4.send(hello(b"", resume_proof(grant2, r4.exporter)))
+            print("takeover:", answer(r4))
+            print("evicted:", bye(r1.until((), 5)))
+            r4.s.close()
+        for r in (r1, r2, r3):
+            r.s.close()
+    elif what == "input-flood":
+        c.send(hello(ticket, proof))
+        r = answer(c)
+        print("answer:", r)
+        if r == "WELCOME":
+            n = int(a.scenario[1])
+            c.send(b"".join(key(0x61, True) + key(0x61, False) for _ in range(n)))
+            time.sleep(2)
     else:
         sys.exit("unknown scenario %s" % what)
     c.s.close()
