@@ -16,7 +16,7 @@ FUZZ_SECONDS      ?= 20
 FUZZ_LONG_SECONDS ?= 600
 CTEST = ctest --output-on-failure --timeout 600 -j$(JOBS)
 
-.PHONY: all deps build test asan fuzz-build fuzz-short fuzz check demo bench format format-check clean
+.PHONY: all deps build test asan fuzz-build fuzz-short fuzz check demo bench reliability format format-check clean
 
 all: build
 
@@ -69,6 +69,11 @@ bench: deps build
 	bench/client/run.sh $(BUILD)
 	bench/audio/run.sh $(BUILD)
 	bench/broker/run.sh $(BUILD)
+
+# The faults of docs/reliability.md (network holes, crashes, restarts), with their figures;
+# also part of `make check`. HR_LONG_FAULTS=1 adds the 60 s and 200 s holes.
+reliability: deps build
+	cd $(BUILD) && ctest --timeout 1800 -L reliability -V
 
 demo: deps build
 	@scripts/demo.sh --build $(BUILD) $(ARGS)

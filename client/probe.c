@@ -12,6 +12,7 @@
 #include "hostport.h"
 #include "keymap.h"
 #include "log.h"
+#include "netwatch.h"
 #include "options.h"
 #include "png.h"
 #include "pulse.h"
@@ -95,6 +96,7 @@ struct probe {
 	struct broker_login *bl; /* --broker */
 	struct session_resume resume;
 	struct event *reconnect_timer;
+	struct netwatch *netwatch; /* --reconnect: the computer's addresses */
 	bool reconnecting, via_broker;
 	int attempt;
 	uint64_t lost_us;
@@ -886,6 +888,8 @@ static bool lost(struct probe *p, const struct session_info *in, const char *tex
 	}
 	p->attempt++;
 	ms = 1000 << (p->attempt < 3 ? p->attempt - 1 : 2);
+	if (p->resume.valid)
+		ms = SESSION_RESUME_RETRY_MS; /* short tries, often: session.h */
 	arm(p->reconnect_timer, refused_resume ? 0 : ms > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : ms);
 	return true;
 }
@@ -911,6 +915,19 @@ static void back(struct probe *p, const struct session_info *in)
 	start_sound(p, in);
 }
 
+/* An address came or went: a session whose own address went ends now, and lost() resumes. */
+static void net_changed(void *ud)
+{
+	struct probe *p = ud;
+
+	if (session_network_changed(p->session))
+		return;
+	/* between tries: a new address may be the way back, so try it now */
+	if (p->reconnecting && session_info(p->session)->state == SESSION_CLOSED &&
+	    evtimer_pending(p->reconnect_timer, NULL))
+		arm(p->reconnect_timer, 0);
+}
+
 static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct probe *p = arg;
@@ -922,6 +939,8 @@ static void reconnect_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (grant) {
 		cfg.resume = grant;
+		if (!cfg.timeout_ms || cfg.timeout_ms > SESSION_RESUME_TIMEOUT_MS)
+			cfg.timeout_ms = SESSION_RESUME_TIMEOUT_MS;
 		p->via_broker = false;
 	} else if (p->bl) {
 		char text[1200];
@@ -1398,6 +1417,8 @@ static int run(struct opts *o)
 	p.cfg = cfg;
 	p.cbs = cbs;
 	p.bl = bl;
+	if (o->reconnect)
+		p.netwatch = netwatch_new(p.base, net_changed, &p);
 	p.session = session_new(p.base, &cfg, &cbs, &p);
 	if (!p.session) {
 		fprintf(stderr, PROG ": cannot start: the message above says which file or setting "
@@ -1465,6 +1486,7 @@ out:
 		event_free(p.script_timer);
 	if (p.reconnect_timer)
 		event_free(p.reconnect_timer);
+	netwatch_free(p.netwatch);
 	session_resume_clear(&p.resume);
 	/* a session freed while open flushes its BYE on the loop: let it */
 	event_base_loop(p.base, EVLOOP_NONBLOCK);

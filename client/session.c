@@ -11,7 +11,10 @@
 #include "ticket.h"
 #include "tls.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,15 +28,14 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#define DEFAULT_MAX_WIDTH  7680
-#define DEFAULT_MAX_HEIGHT 4320
-#define DEFAULT_TIMEOUT_MS 10000
-#define WELCOME_MARGIN_MS  3000 /* past the agent's MSG_WELCOME_WAIT_MS: its BYE is heard */
-#define DEFAULT_PING_MS	   2000
-/* no PONG this long (or 4 intervals): dead; with 2 s PINGs a silent agent is noticed in 10 s */
-#define PING_DEAD_MIN_US    8000000ull
-#define KEYFRAME_RETRY_US   1000000ull /* ask again after a second without a key frame */
-#define TICKET_FILE_MAX	    65536      /* base64 with blanks is still far below */
+#define DEFAULT_MAX_WIDTH   7680
+#define DEFAULT_MAX_HEIGHT  4320
+#define DEFAULT_TIMEOUT_MS  10000
+#define WELCOME_MARGIN_MS   3000 /* past the agent's MSG_WELCOME_WAIT_MS: its BYE is heard */
+#define DEFAULT_PING_MS	    2000
+#define DEAD_AFTER_US	    10000000ull /* a silent agent is gone within this (§5.4) */
+#define KEYFRAME_RETRY_US   1000000ull	/* ask again after a second without a key frame */
+#define TICKET_FILE_MAX	    65536	/* base64 with blanks is still far below */
 #define CLOSE_LINGER_MS	    1000
 #define DEFAULT_CLIENT_NAME "highrise"
 #define AUDIO_REPORT_MS	    1000 /* docs/protocol.md §5.21: about once a second */
@@ -69,6 +71,7 @@ struct session {
 	bool keyframe_wanted;
 	uint64_t keyframe_asked_us; /* monotonic */
 	uint64_t ping_sent_us;	    /* monotonic; also the PING id; 0: none outstanding */
+	uint64_t last_rx_us;	    /* monotonic: the last frame from the agent */
 
 	bool got_bye;
 	uint16_t bye_code;
@@ -237,25 +240,29 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 		   doing);
 }
 
+/*
+ * Every ping_ms: a PING (one outstanding at a time), and liveness. The agent
+ * is gone when nothing at all came from it for DEAD_AFTER_US minus one tick,
+ * so that with the 2 s tick a silent agent is noticed within 10 s of its
+ * last frame (docs/protocol.md §5.4), however the silence and the tick line up.
+ */
 static void pinger_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	struct msg m = {.type = MSG_PING};
-	uint64_t now = mono_us(), dead = 4ull * (uint64_t)s->ping_ms * 1000u;
+	uint64_t now = mono_us(), tick = (uint64_t)s->ping_ms * 1000u;
+	uint64_t limit = tick < DEAD_AFTER_US / 2 ? DEAD_AFTER_US - tick : DEAD_AFTER_US / 2;
 	(void)fd;
 	(void)what;
 
 	if (s->info.state != SESSION_CONNECTED || !s->conn || s->local_end != SESSION_END_NONE)
 		return;
-
-	if (dead < PING_DEAD_MIN_US)
-		dead = PING_DEAD_MIN_US;
-	if (s->ping_sent_us && now - s->ping_sent_us >= dead) {
+	if (now - s->last_rx_us >= limit) {
 		/* no BYE: the agent must read this as a lost network and keep the session */
 		s->local_end = SESSION_END_NETWORK;
 		snprintf(s->local_reason, sizeof(s->local_reason),
-			 "the agent at %s stopped answering (no reply for %llu s)", s->where,
-			 (unsigned long long)(dead / 1000000u));
+			 "the agent at %s stopped answering (nothing heard for %.1f s)", s->where,
+			 (double)(now - s->last_rx_us) / 1e6);
 		log_warn("session %s: %s", s->where, s->local_reason);
 		conn_abort(s->conn, -ETIMEDOUT, "no answer to PING");
 		return;
@@ -335,6 +342,7 @@ static void on_welcome(struct session *s, const struct msg_welcome *w)
 	}
 	decoder_set_size(s->dec, w->width, w->height);
 	evtimer_del(s->deadline);
+	s->last_rx_us = mono_us();
 	set_state(s, SESSION_CONNECTED);
 	if (s->ping_ms > 0) {
 		struct timeval tv = {s->ping_ms / 1000, (s->ping_ms % 1000) * 1000};
@@ -454,6 +462,7 @@ static void conn_msg_cb(struct conn *c, const struct msg *m, void *arg)
 	if (s->detached || s->local_end != SESSION_END_NONE)
 		return; /* closing: nothing more to act on */
 	s->info.stats.messages_received++;
+	s->last_rx_us = mono_us();
 	s->info.stats.bytes_received += msg_encoded_size(m);
 	switch (m->type) {
 	case MSG_WELCOME:
@@ -530,6 +539,13 @@ static void conn_msg_cb(struct conn *c, const struct msg *m, void *arg)
 		    (m->u.status.code == MSG_STATUS_RESIZE_ON ||
 		     m->u.status.code == MSG_STATUS_RESIZE_OFF))
 			s->info.resizable = m->u.status.code == MSG_STATUS_RESIZE_ON;
+		/* §5.11: control passed (the controller left), or who holds it */
+		if (after_welcome(s, m) && m->u.status.code == MSG_STATUS_CONTROL_ON)
+			s->info.control = true;
+		if (after_welcome(s, m) && m->u.status.code == MSG_STATUS_CONTROL_OFF) {
+			s->info.control = false;
+			s->info.resizable = false;
+		}
 		if (after_welcome(s, m) && s->cbs.on_status && enter(s)) {
 			char text[MSG_REASON_MAX + 1];
 			copy_text(text, sizeof(text), m->u.status.text);
@@ -755,6 +771,64 @@ static const struct conn_cbs conn_callbacks = {
 	.on_msg = conn_msg_cb,
 	.on_close = conn_close_cb,
 };
+
+/* ---- roaming ----------------------------------------------------------------- */
+
+static bool same_addr(const struct sockaddr *a, const struct sockaddr_storage *b)
+{
+	if (a->sa_family != b->ss_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+			      &((const struct sockaddr_in *)b)->sin_addr,
+			      sizeof(struct in_addr)) == 0;
+	if (a->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			      &((const struct sockaddr_in6 *)b)->sin6_addr,
+			      sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
+bool session_network_changed(struct session *s)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	struct ifaddrs *ifs = NULL;
+	bool present = false;
+	char where[INET6_ADDRSTRLEN] = "?";
+	evutil_socket_t fd;
+
+	if (!s || !s->conn || s->local_end != SESSION_END_NONE || s->info.state == SESSION_CLOSED)
+		return false;
+	fd = bufferevent_getfd(conn_bufferevent(s->conn));
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&local, &len) < 0)
+		return false;
+	/* a try still connecting from an address that went: it would hang until its timeout */
+	if (!(local.ss_family == AF_INET &&
+	      ((struct sockaddr_in *)&local)->sin_addr.s_addr != htonl(INADDR_ANY)) &&
+	    !(local.ss_family == AF_INET6 &&
+	      !IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&local)->sin6_addr)))
+		return false;
+	if (getifaddrs(&ifs) < 0)
+		return false;
+	for (struct ifaddrs *i = ifs; i && !present; i = i->ifa_next)
+		present = i->ifa_addr && same_addr(i->ifa_addr, &local);
+	freeifaddrs(ifs);
+	if (present)
+		return false;
+	inet_ntop(local.ss_family,
+		  local.ss_family == AF_INET ? (void *)&((struct sockaddr_in *)&local)->sin_addr
+					     : (void *)&((struct sockaddr_in6 *)&local)->sin6_addr,
+		  where, sizeof(where));
+	s->local_end = SESSION_END_NETWORK;
+	snprintf(s->local_reason, sizeof(s->local_reason),
+		 "this computer's address %s is gone (a new network?); reconnecting from the new "
+		 "one",
+		 where);
+	log_info("session %s: %s", s->where, s->local_reason);
+	conn_abort(s->conn, -ENETDOWN, s->local_reason);
+	return true;
+}
 
 /* ---- resume bookkeeping -------------------------------------------------- */
 

@@ -223,6 +223,15 @@ struct session_cbs {
 int session_ticket_decode(const uint8_t *text, size_t len, uint8_t *out, size_t cap);
 
 /*
+ * The computer's addresses changed (client/netwatch.h): when the address
+ * this session's connection was made from is gone, the connection cannot
+ * come back, so it ends now as a lost network (SESSION_END_NETWORK, no BYE)
+ * and the application resumes from the new address instead of waiting for
+ * the liveness limit. Returns true when it ended the session.
+ */
+bool session_network_changed(struct session *s);
+
+/*
  * What a client keeps between connections to come back without the broker:
  * the newest resume grant and until when it may be used. Zero-initialise.
  * session_resume_note, once a session closed, keeps its grant for the
@@ -237,6 +246,14 @@ struct session_resume {
 	uint64_t until_us; /* CLOCK_MONOTONIC */
 };
 void session_resume_note(struct session_resume *r, const struct session_info *closed);
+/*
+ * While a grant is held, clients retry this often, each try with at most
+ * SESSION_RESUME_TIMEOUT_MS for TCP and TLS: a try into a dead network
+ * never holds up the one that finds the path working again (a new
+ * Wi-Fi, a hotspot), so the session is back within about 2 s of that.
+ */
+#define SESSION_RESUME_RETRY_MS	  250
+#define SESSION_RESUME_TIMEOUT_MS 2000
 const uint8_t *session_resume_use(struct session_resume *r);
 void session_resume_clear(struct session_resume *r);
 

@@ -122,8 +122,10 @@ enum msg_status_code {
 	MSG_STATUS_CONSOLE_LOST = 1,   /* the console went away; the agent is reconnecting */
 	MSG_STATUS_RESIZE_REFUSED = 2, /* a RESIZE_REQUEST was not applied; the text says why */
 	MSG_STATUS_RESTARTING = 3,     /* the desktop's worker is restarting; a key frame follows */
-	MSG_STATUS_RESIZE_ON = 4,  /* the console can be resized now: RESIZE_REQUEST is applied */
-	MSG_STATUS_RESIZE_OFF = 5, /* the console can no longer be resized */
+	MSG_STATUS_RESIZE_ON = 4,   /* the console can be resized now: RESIZE_REQUEST is applied */
+	MSG_STATUS_RESIZE_OFF = 5,  /* the console can no longer be resized */
+	MSG_STATUS_CONTROL_ON = 6,  /* this client has control now (the controller left) */
+	MSG_STATUS_CONTROL_OFF = 7, /* view only; the text says who has control */
 };
 
 enum msg_video_flag {

@@ -153,6 +153,8 @@ const struct config_key agent_config_table[] = {
 	{NULL, 0, NULL, 0, 0, 0, NULL, NULL},
 };
 
+#define LIVE_TICK_MS 250 /* a silent client is declared gone within dead_after_ms */
+
 struct peer {
 	struct agent *a;
 	struct conn *conn;
@@ -195,7 +197,7 @@ struct agent {
 	char name[TICKET_NAME_MAX + 1];
 	struct broker_link *link; /* NULL: standalone */
 	struct event *link_tick;  /* idle sessions and console states, once a second */
-	struct event *live_tick;  /* liveness and resume windows, once a second */
+	struct event *live_tick;  /* liveness and resume windows, every LIVE_TICK_MS */
 	struct resume_table *resume;
 	int64_t resume_window_ms, dead_after_ms;
 	int64_t idle_after_ms;
@@ -306,7 +308,7 @@ static int claim_resume(struct peer *p, const struct msg_hello *h, const uint8_t
 		o->replaced = true;
 		/* off the desktop now, not after its BYE lingers: control passes to the new one */
 		if (o->session)
-			desktop_detach(o->session);
+			desktop_detach_replaced(o->session);
 		o->session = NULL;
 		log_info("client %s: resumed the session held by %s, which is closed", p->addr,
 			 o->addr);
@@ -702,7 +704,7 @@ static void resume_expired(const struct resume_who *who, void *ud)
 }
 
 /*
- * Once a second: a client silent for a third of dead_after_ms gets a PING
+ * Every LIVE_TICK_MS: a client silent for a third of dead_after_ms gets a PING
  * (clients that PING themselves never need one), and one silent for
  * dead_after_ms is gone; resume windows that ended are closed.
  */
@@ -710,6 +712,8 @@ static void live_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent *a = arg;
 	uint64_t now = mono_ms(), quiet = (uint64_t)a->dead_after_ms / 3;
+	/* one tick early, so the limit holds however the silence and the tick line up */
+	uint64_t dead = (uint64_t)a->dead_after_ms - LIVE_TICK_MS;
 	(void)fd;
 	(void)what;
 
@@ -718,7 +722,7 @@ static void live_tick_cb(evutil_socket_t fd, short what, void *arg)
 		/* before WELCOME the console may take MSG_WELCOME_WAIT_MS: that has its own limit */
 		if (!p->session || !p->welcomed || p->lost || p->replaced)
 			continue;
-		if (now - p->last_rx_ms >= (uint64_t)a->dead_after_ms) {
+		if (now - p->last_rx_ms >= dead) {
 			p->lost = true;
 			log_info("client %s: nothing heard for %lld ms: the connection is lost",
 				 p->addr, (long long)(now - p->last_rx_ms));
@@ -989,8 +993,8 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 		goto fail;
 	}
 	{
-		struct timeval second = {1, 0};
-		event_add(a->live_tick, &second);
+		struct timeval tick = {0, LIVE_TICK_MS * 1000};
+		event_add(a->live_tick, &tick);
 	}
 	snprintf(a->name, sizeof(a->name), "%s", cfg->name);
 	if (!hr_name_ok(cfg->name)) {

@@ -777,6 +777,16 @@ static void send_welcome(struct session *s, bool keyframe)
 		cursor_msg(d, &c);
 		conn_send(s->conn, &c);
 	}
+	if (!s->control) {
+		for (struct session *o = d->sessions; o; o = o->next)
+			if (o->control && o->welcomed) {
+				char text[200];
+				snprintf(text, sizeof(text), "%s has control of the desktop",
+					 o->user);
+				send_status(s, MSG_STATUS_CONTROL_OFF, text);
+				break;
+			}
+	}
 	if (d->have_cursor_pos && s->cursor) {
 		struct msg c = {.type = MSG_CURSOR_POS, .u.cursor_pos = d->cursor_pos};
 		conn_send(s->conn, &c);
@@ -1365,10 +1375,57 @@ void desktop_session_msg(struct session *s, const struct msg *m)
 	}
 }
 
+/*
+ * The controller left: control passes to the client that has watched
+ * longest (sessions are kept in join order), and every client hears who
+ * has it (docs/protocol.md §5.11). Its microphone is not handed over: that
+ * needs a WELCOME with flag MIC.
+ */
+static void pass_control(struct desktop *d, const char *left)
+{
+	struct session *next = NULL;
+	char text[300];
+
+	next = d->sessions; /* the longest watching; one still waiting for WELCOME gets it there */
+	if (!next)
+		return; /* the next to join takes it */
+	next->control = true;
+	log_info("desktop %s: %s left; %s has control now", d->id, left, next->user);
+	for (struct session *o = d->sessions; o; o = o->next) {
+		if (!o->welcomed)
+			continue;
+		if (o == next) {
+			snprintf(text, sizeof(text),
+				 "you have control of the desktop now (%s left)", left);
+			send_status(o, MSG_STATUS_CONTROL_ON, text);
+			if (d->resizable)
+				send_status(o, MSG_STATUS_RESIZE_ON,
+					    "the desktop can be resized to the window now");
+		} else {
+			snprintf(text, sizeof(text), "%s has control of the desktop", next->user);
+			send_status(o, MSG_STATUS_CONTROL_OFF, text);
+		}
+	}
+}
+
+static void detach(struct session *s, bool hand_over);
+
 void desktop_detach(struct session *s)
+{
+	detach(s, true);
+}
+
+void desktop_detach_replaced(struct session *s)
+{
+	detach(s, false);
+}
+
+static void detach(struct session *s, bool hand_over)
 {
 	struct desktop *d = s->d;
 	struct session **pp;
+	bool had_control = s->control;
+	char user[sizeof(s->user)];
 
 	if (!d) {
 		free(s);
@@ -1396,8 +1453,11 @@ void desktop_detach(struct session *s)
 			 (unsigned long long)s->mic_dropped);
 	else if (s->welcomed)
 		log_info("desktop %s: %s left", d->id, s->user);
+	snprintf(user, sizeof(user), "%s", s->user);
 	OPENSSL_cleanse(s->resume, sizeof(s->resume));
 	free(s);
+	if (had_control && hand_over)
+		pass_control(d, user);
 	update_throttle(d);
 	update_sound(d);
 	if (!d->sessions)

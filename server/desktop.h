@@ -138,6 +138,9 @@ struct desktop_join {
 };
 struct session *desktop_attach(struct desktop *d, struct conn *c, const struct desktop_join *j);
 void desktop_session_msg(struct session *s, const struct msg *m);
+/* The connection ended: when it had control, the longest-watching client gets it. */
 void desktop_detach(struct session *s);
+/* The same session resumed on another connection: control waits for it (no hand-over). */
+void desktop_detach_replaced(struct session *s);
 
 #endif

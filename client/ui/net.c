@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "net.h"
+#include "netwatch.h"
 
 #include "decoder.h"
 #include "error.h"
@@ -65,9 +66,10 @@ struct net {
 	pthread_t thread;
 	bool thread_started;
 	struct event_base *base;
-	struct event *wake_ev;	/* the UI posted commands */
-	struct event *retry_ev; /* the next connection attempt */
-	struct event *stats_ev; /* refreshes the statistics snapshot */
+	struct event *wake_ev;	   /* the UI posted commands */
+	struct event *retry_ev;	   /* the next connection attempt */
+	struct event *stats_ev;	   /* refreshes the statistics snapshot */
+	struct netwatch *netwatch; /* the computer's addresses: roaming */
 	struct session *session;
 	GAsyncQueue *cmds;   /* struct cmd *, UI -> net */
 	GAsyncQueue *events; /* struct net_event *, net -> UI */
@@ -375,6 +377,9 @@ static void on_state(struct session *s, enum session_state state, const char *te
 		/* a used or expired resume grant: straight back through the broker */
 		if (in->bye_reason == MSG_BYE_RESUME_REFUSED && n->cfg.prepare)
 			ev->retry_ms = 0;
+		/* while the agent keeps the session: short tries, often (session.h) */
+		if (ev->retry_ms > 0 && n->resume.valid)
+			ev->retry_ms = SESSION_RESUME_RETRY_MS;
 	}
 	session_free(n->session); /* allowed inside its own callback */
 	n->session = NULL;
@@ -551,6 +556,8 @@ static void connect_session(struct net *n)
 		return;
 	}
 	cfg.resume = grant;
+	if (grant && (!cfg.timeout_ms || cfg.timeout_ms > SESSION_RESUME_TIMEOUT_MS))
+		cfg.timeout_ms = SESSION_RESUME_TIMEOUT_MS;
 	n->last_cfg = cfg;
 	n->have_last_cfg = true;
 	n->session = session_new(n->base, &cfg, &session_callbacks, n);
@@ -585,6 +592,18 @@ static void connect_session(struct net *n)
 		evtimer_add(n->retry_ev, &tv);
 	}
 	post_event(n, ev);
+}
+
+/* An address came or went (roaming): a session whose own address went ends and resumes. */
+static void net_changed(void *ud)
+{
+	struct net *n = ud;
+
+	if (session_network_changed(n->session))
+		return;
+	/* between tries: a new address may be the way back, so try it now */
+	if (!n->session && n->resume.valid && evtimer_pending(n->retry_ev, NULL))
+		event_active(n->retry_ev, EV_TIMEOUT, 0);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -817,6 +836,7 @@ struct net *net_new(const struct net_cfg *cfg)
 	n->stats.rtt_us = -1;
 	if (!n->wake_ev || !n->retry_ev || !n->stats_ev)
 		goto fail;
+	n->netwatch = netwatch_new(n->base, net_changed, n); /* NULL: liveness notices, later */
 	{
 		struct timeval half = {0, 500000};
 		event_add(n->stats_ev, &half);
@@ -847,6 +867,7 @@ void net_free(struct net *n)
 		event_free(n->retry_ev);
 	if (n->stats_ev)
 		event_free(n->stats_ev);
+	netwatch_free(n->netwatch);
 	if (n->base)
 		event_base_free(n->base);
 	ui_frame_unref(n->slot);

@@ -212,6 +212,12 @@ static void on_event(struct client_window *w, struct net_event *ev)
 			log_info("the desktop %s", ev->text);
 			if (w->want_resize)
 				resize_start(w);
+		} else if (ev->code == MSG_STATUS_CONTROL_ON ||
+			   ev->code == MSG_STATUS_CONTROL_OFF) {
+			w->control = ev->code == MSG_STATUS_CONTROL_ON;
+			if (!w->control)
+				w->resizable = false;
+			status_notice(w, ev->text);
 		} else {
 			status_notice(w,
 				      ev->text); /* §5.11: unknown codes are shown by their text */

@@ -76,6 +76,28 @@ check "the second probe is view only" [ "$(json "$T/pb.json" 'd["control"]')" = 
 check "the controlling probe's click lands" wait_for 5 grep -q '^click 601 402 1$' "$T/app.events"
 check "the view-only probe's click does not" bash -c "! grep -q '^click 703 404' '$T/app.events'"
 
+# 4a. The controller leaves: control passes to the viewer that watched longest, which is told
+#     so (STATUS CONTROL_ON) and whose input now lands; a viewer joining hears who has control.
+ticket "$T/tca" alice desk
+ticket "$T/tcb" bob desk
+ticket "$T/tcc" carol desk
+probe "$T/pca.json" "$T/tca" --seconds 3 &
+PCA=$!
+sleep 1
+probe "$T/pcb.json" "$T/tcb" --seconds 9 --sleep 5000 --click 222,333 &
+PCB=$!
+sleep 0.5
+probe "$T/pcc.json" "$T/tcc" --seconds 6 &
+PCC=$!
+wait "$PCA" "$PCB" "$PCC" || true
+say "viewer's STATUS: $(json "$T/pcb.json" 'd["status"]')"
+check "the first viewer is told it has control once the controller left" \
+	bash -c "grep -q 'you have control of the desktop now (alice left)' '$T/pcb.json'"
+check "and its click lands" wait_for 5 grep -q '^click 222 333 1$' "$T/app.events"
+check "a viewer hears who has control: first alice, then bob" \
+	bash -c "grep -q 'alice has control of the desktop.*bob has control of the desktop' '$T/pcc.json'"
+check "the agent logs the hand-over" grep -q 'alice left; bob has control now' "$T/agent.log"
+
 # 4b. Flow control (the screen keeps changing): a client that never acknowledges gets a
 #     few frames and then the stream waits for it (max_inflight = 4), never a queue; next
 #     to a client that keeps up, the stalled one is skipped and the other streams on.
