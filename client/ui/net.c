@@ -708,6 +708,9 @@ static void run_cmd(struct net *n, const struct cmd *c)
 			n->session = NULL;
 		}
 		sound_stop(n);
+		/* its socket is a persistent event: the final dispatch would never run out */
+		netwatch_free(n->netwatch);
+		n->netwatch = NULL;
 		client_mic_free(n->mic); /* on this loop's thread, as it must be */
 		n->mic = NULL;
 		/* thread_main lets the BYE flush (session.h: at most a second) */

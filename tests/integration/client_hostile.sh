@@ -21,7 +21,8 @@ wait_for 20 grep -q '[0-9]' "$T/xvfb.display" || { fail "Xvfb did not start"; ex
 CDISP=$(tr -dc 0-9 <"$T/xvfb.display")
 wait_for 20 xdpyinfo -display ":$CDISP" || { fail "Xvfb does not answer"; exit 1; }
 make_pki
-printf '\001not-a-real-ticket' >"$T/ticket"
+# a real bundle: the client reads it, the hostile server never checks it
+ticket "$T/ticket" alice desk hostile.test
 
 cat >"$T/hostile.py" <<'PY'
 import socket, ssl, struct, sys, os
@@ -31,6 +32,7 @@ def frame(t, payload=b""):
 
 def welcome(w=640, h=480):
     p = struct.pack(">IHIHHBIBB", 0x48524953, 1, 1, w, h, 1, 0, 0, 1) + b"s"
+    p += b"\x00" + struct.pack(">H", 0)  # no resume grant, no window (protocol.md §6.4)
     return frame(2, p)
 
 def video(data, key=True):

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "net.h"
 #include "stats.h"
+#include "ticket.h"
 #include "decoder.h"
 
 #include <arpa/inet.h>
@@ -19,7 +20,9 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 static void test_fit(void)
@@ -244,8 +247,28 @@ static void test_net_thread(void)
 	CHECK(fd >= 0);
 	if (fd < 0)
 		return;
-	/* any bytes do: the ticket is opaque to the client and nobody will read it */
-	CHECK(write(fd, "\x01ticket", 7) == 7);
+	/* a bundle as highrise-ticket writes it; nobody will verify its signature */
+	{
+		uint8_t pub[TICKET_CLIENT_KEY_LEN], tk[TICKET_WIRE_MAX];
+		EVP_PKEY *signer = ticket_client_key_new(pub);
+		EVP_PKEY *client_key = ticket_client_key_new(pub);
+		struct ticket t;
+		size_t tk_len = 0;
+		char *bundle = NULL;
+
+		CHECK(signer && client_key);
+		CHECK_INT_EQ(
+			ticket_init(&t, "alice", "desk", "agent.test", "s-1", pub, time(NULL), 60),
+			0);
+		CHECK_INT_EQ(ticket_sign(&t, signer, tk, sizeof(tk), &tk_len), 0);
+		bundle = ticket_bundle_encode(tk, tk_len, client_key);
+		CHECK(bundle != NULL);
+		if (bundle)
+			CHECK(write(fd, bundle, strlen(bundle)) == (ssize_t)strlen(bundle));
+		free(bundle);
+		EVP_PKEY_free(signer);
+		EVP_PKEY_free(client_key);
+	}
 	close(fd);
 	g_mutex_init(&w.lock);
 	g_cond_init(&w.cond);
