@@ -90,6 +90,7 @@ struct probe {
 	struct session *session;
 	struct msg_cursor_pos cursor_pos; /* the last CURSOR_POS */
 	uint64_t cursor_moves;		  /* how many came */
+	uint64_t cursor_shapes;		  /* CURSOR messages */
 	/* --reconnect */
 	struct session_cfg cfg; /* what the current session was made with */
 	struct session_cbs cbs;
@@ -559,7 +560,7 @@ static void usage(FILE *out)
 	      "\"at\":\n"
 	      "   its Unix time}, and \"frames_after_reconnect\" (\"frames\" counts them all);\n"
 	      "   \"cursor_pos\": the desktop's pointer from the last CURSOR_POS, {\"x\", \"y\",\n"
-	      "   \"moves\": how many came}, or null}\n"
+	      "   \"moves\": how many came}, or null; \"cursor_shapes\": CURSOR messages}\n"
 	      "  Percentiles are null when no frame was decoded (or no key pressed).\n"
 	      "\n"
 	      "Exit status:\n"
@@ -1044,6 +1045,14 @@ static void on_status(struct session *s, uint16_t code, const char *text, void *
 		snprintf(p->status[p->nstatus++], sizeof(p->status[0]), "%s", text);
 }
 
+static void on_cursor(struct session *s, const struct msg_cursor *c, void *ud)
+{
+	struct probe *p = ud;
+	(void)s;
+	(void)c;
+	p->cursor_shapes++;
+}
+
 static void on_cursor_pos(struct session *s, const struct msg_cursor_pos *c, void *ud)
 {
 	struct probe *p = ud;
@@ -1214,6 +1223,7 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 	} else {
 		cJSON_AddNullToObject(o, "audio");
 	}
+	cJSON_AddNumberToObject(o, "cursor_shapes", (double)p->cursor_shapes);
 	if (p->cursor_moves) {
 		cJSON *cp = cJSON_AddObjectToObject(o, "cursor_pos");
 		cJSON_AddNumberToObject(cp, "x", p->cursor_pos.x);
@@ -1383,6 +1393,7 @@ static int run(struct opts *o)
 	cbs.on_status = on_status;
 	cbs.on_resize = on_resize;
 	cbs.on_cursor_pos = on_cursor_pos;
+	cbs.on_cursor = on_cursor;
 	cbs.on_audio = on_audio;
 	cbs.on_audio_report = on_audio_report;
 	cfg.no_audio = o->c.no_audio;

@@ -65,7 +65,10 @@ const struct config_key agent_config_table[] = {
 	{"video.fps", CONFIG_INT, "30", 1, 240, offsetof(struct agent_cfg, fps), NULL,
 	 "most video frames per second"},
 	{"video.max_inflight", CONFIG_INT, "4", 1, 64, offsetof(struct agent_cfg, max_inflight),
-	 NULL, "frames a client may leave unacknowledged before the stream waits for it"},
+	 NULL,
+	 "frames a client may leave unacknowledged: past it, the stream waits when every client "
+	 "lags, and beside clients that keep up a client 4 times past it is skipped (it comes back "
+	 "at a key frame, asked for once it acknowledges again)"},
 	{"hello_timeout_ms", CONFIG_INT, "10000", 100, 600000,
 	 offsetof(struct agent_cfg, hello_timeout_ms), NULL,
 	 "how long a new connection has to send HELLO"},

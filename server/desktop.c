@@ -842,7 +842,14 @@ static void fan_out_video(struct desktop *d, const struct msg_video *v)
 		if (!s->welcomed)
 			continue;
 		if (s->want_keyframe && !(v->flags & MSG_VIDEO_KEYFRAME)) {
-			want_keyframe = true;
+			/*
+			 * Only a client that can take frames now asks for its key frame:
+			 * the encoder is shared, so a viewer that stalled (never reads,
+			 * never acknowledges) must not turn every frame of everyone into
+			 * a key frame (issue 13). It asks once it acknowledges again.
+			 */
+			if (!lagging(d, s))
+				want_keyframe = true;
 			continue;
 		}
 		if (far_behind(d, s)) {

@@ -42,6 +42,20 @@ check "CURSOR_POS follows the pointer to where xdotool moved it" \
 	[ "$(json "$T/pc.json" '(d["cursor_pos"]["x"], d["cursor_pos"]["y"])')" = "(640, 480)" ]
 check "and it moved more than once (the probe's click came first)" \
 	[ "$(json "$T/pc.json" 'd["cursor_pos"]["moves"]')" -ge 2 ]
+# Every client that joins gets the current cursor shape, also while others already watch.
+ticket "$T/tcw" alice desk
+probe "$T/pcw.json" "$T/tcw" --seconds 12 &
+PCW=$!
+sleep 1
+got=0
+for i in 1 2 3 4 5 6 7 8; do
+	ticket "$T/tcj$i" bob desk
+	probe "$T/pcj$i.json" "$T/tcj$i" --seconds 0.7 || true
+	[ "$(json "$T/pcj$i.json" 'd["cursor_shapes"]')" -ge 1 ] && got=$((got + 1))
+done
+wait "$PCW" || true
+say "cursor shape at join: $got of 8 joining clients, and the first one $(json "$T/pcw.json" 'd["cursor_shapes"]') shape(s)"
+check "every joining client gets the cursor shape ($got of 8)" [ "$got" -eq 8 ]
 
 # 3. Idle: after the picture and its refinement, a still screen sends nothing. The first
 #    frames may be slow on a loaded machine, so the check is on the session's last 3 s.
@@ -107,6 +121,8 @@ stalled=$(json "$T/pn.json" 'd["frames_received"]')
 say "a client that never acknowledges received $stalled frames in 4 s"
 check "a stalled client gets at most max_inflight frames plus what was queued ($stalled)" \
 	eval '[ "$stalled" -ge 1 ] && [ "$stalled" -le 8 ]'
+ticket "$T/tk0" erin desk
+probe "$T/pk0.json" "$T/tk0" --seconds 5 || true # alone: what the stream costs
 ticket "$T/tn2" dave desk
 ticket "$T/tk" erin desk
 probe "$T/pn2.json" "$T/tn2" --seconds 6 --no-ack &
@@ -117,6 +133,16 @@ say "beside it: stalled $(json "$T/pn2.json" 'd["frames_received"]'), keeping up
 check "beside a stalled client, the other keeps streaming" [ "$(json "$T/pk.json" 'd["frames"]')" -ge 5 ]
 check "and the stalled one is capped (4 x max_inflight)" \
 	[ "$(json "$T/pn2.json" 'd["frames_received"]')" -le 20 ]
+# One client's lag must not cost the others: the stalled viewer waits for a key frame it
+# cannot take, and asks for none until it acknowledges again.
+alone="$(json "$T/pk0.json" 'd["kbps"]') kbit/s, $(json "$T/pk0.json" 'd["keyframes"]') key frames"
+beside="$(json "$T/pk.json" 'd["kbps"]') kbit/s, $(json "$T/pk.json" 'd["keyframes"]') key frames"
+say "the keeping-up client alone: $alone; beside the stalled one: $beside"
+check "beside a stalled viewer, the other client gets no extra key frames" \
+	[ "$(json "$T/pk.json" 'd["keyframes"]')" -le $(($(json "$T/pk0.json" 'd["keyframes"]') + 1)) ]
+check "and its stream costs at most 1.5 times as much" \
+	python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1.5 * float(sys.argv[2]) + 50 else 1)" \
+	"$(json "$T/pk.json" 'd["kbps"]')" "$(json "$T/pk0.json" 'd["kbps"]')"
 
 # 5. Tickets: replayed, for another agent, for an unknown desktop, forged.
 set +e
