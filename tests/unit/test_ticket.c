@@ -869,8 +869,13 @@ static void test_bundle(void)
 		CHECK(mem && PEM_write_bio(mem, "HIGHRISE CONNECT TICKET", "",
 					   (const unsigned char *)"nonsense", 8) > 0);
 		CHECK(PEM_write_bio_PrivateKey(mem, client_key, NULL, NULL, 0, NULL, NULL) == 1);
+		/* the BIO's data is not NUL-terminated: copy it, never strndup it */
 		n = BIO_get_mem_data(mem, &data);
-		mixed = strndup(data, (size_t)n);
+		mixed = malloc((size_t)n + 1);
+		if (mixed) {
+			memcpy(mixed, data, (size_t)n);
+			mixed[n] = '\0';
+		}
 		BIO_free(mem);
 	}
 	CHECK(mixed != NULL);
