@@ -14,6 +14,7 @@
  */
 #include "log.h"
 #include "session.h"
+#include "ticket.h"
 #include "tls.h"
 
 #include <arpa/inet.h>
@@ -36,6 +37,8 @@ static struct evconnlistener *listener;
 static uint16_t port;
 static char pin[65];
 static char dir[64], cert[256], key[256];
+/* the HELLO's proof signer; this agent checks neither ticket nor proof */
+static EVP_PKEY *client_key;
 
 /* one run */
 static const uint8_t *input;
@@ -153,7 +156,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	cfg.key_file = key;
 	server_tls = tls_ctx_new(TLS_SERVER, &cfg);
 	base = event_base_new();
-	if (!server_tls || !base)
+	client_key = ticket_client_key_new((uint8_t[TICKET_CLIENT_KEY_LEN]){0});
+	if (!server_tls || !base || !client_key)
 		die("cannot set up TLS or the loop");
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	listener = evconnlistener_new_bind(base, accept_cb, NULL,
@@ -182,6 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.pin_sha256 = pin;
 	cfg.ticket = ticket;
 	cfg.ticket_len = sizeof(ticket);
+	cfg.client_key = client_key;
 	cfg.timeout_ms = 5000;
 	cfg.ping_interval_ms = -1;
 	cfg.max_width = 1024;
