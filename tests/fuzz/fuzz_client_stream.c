@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -37,8 +38,11 @@ static struct evconnlistener *listener;
 static uint16_t port;
 static char pin[65];
 static char dir[64], cert[256], key[256];
-/* the HELLO's proof signer; this agent checks neither ticket nor proof */
+/* a well-formed signed ticket and its client key, so the session gets as far
+ * as sending HELLO; this agent checks neither the ticket nor the proof */
 static EVP_PKEY *client_key;
+static uint8_t ticket[TICKET_WIRE_MAX];
+static size_t ticket_len;
 
 /* one run */
 static const uint8_t *input;
@@ -156,9 +160,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	cfg.key_file = key;
 	server_tls = tls_ctx_new(TLS_SERVER, &cfg);
 	base = event_base_new();
-	client_key = ticket_client_key_new((uint8_t[TICKET_CLIENT_KEY_LEN]){0});
-	if (!server_tls || !base || !client_key)
+	if (!server_tls || !base)
 		die("cannot set up TLS or the loop");
+	{
+		uint8_t pub[TICKET_CLIENT_KEY_LEN];
+		EVP_PKEY *signer = ticket_client_key_new(pub);
+		struct ticket t;
+
+		client_key = ticket_client_key_new(pub);
+		if (!signer || !client_key ||
+		    ticket_init(&t, "alice", "desk", "agent.test", "s-1", pub, time(NULL), 60) <
+			    0 ||
+		    ticket_sign(&t, signer, ticket, sizeof(ticket), &ticket_len) < 0)
+			die("cannot make a connect ticket");
+		EVP_PKEY_free(signer);
+	}
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	listener = evconnlistener_new_bind(base, accept_cb, NULL,
 					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
@@ -172,7 +188,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t ticket[] = {1, 't', 'i', 'c', 'k', 'e', 't'};
 	struct session_cfg cfg = {0};
 	struct session_cbs cbs = {.on_state = on_state};
 	struct session *s;
@@ -185,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.port = port;
 	cfg.pin_sha256 = pin;
 	cfg.ticket = ticket;
-	cfg.ticket_len = sizeof(ticket);
+	cfg.ticket_len = ticket_len;
 	cfg.client_key = client_key;
 	cfg.timeout_ms = 5000;
 	cfg.ping_interval_ms = -1;
