@@ -110,6 +110,11 @@ const struct config_key agent_config_table[] = {
 	 offsetof(struct agent_cfg, dead_after_ms), NULL,
 	 "a client the agent hears nothing from for this long is gone (it PINGs quiet clients "
 	 "after a third of it); its session waits session.resume_window_s for it"},
+	{"console.restart_wait_s", CONFIG_INT, "120", 1, 86400,
+	 offsetof(struct agent_cfg, restart_wait_s), NULL,
+	 "a desktop whose console closed (its VM stopped or restarts) is \"restarting\" to its "
+	 "clients while the agent reconnects; still away after this many seconds, they hear it is "
+	 "not responding (the agent keeps retrying)"},
 	{"session.idle_after_s", CONFIG_INT, "300", 1, 86400,
 	 offsetof(struct agent_cfg, idle_after_s), NULL,
 	 "seconds without input after which a session is reported idle to the broker"},
@@ -888,6 +893,7 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 		.bitrate_kbps = (int)cfg->bitrate_kbps,
 		.fps = (int)cfg->fps,
 		.max_inflight = (int)cfg->max_inflight,
+		.restart_wait_s = (unsigned)cfg->restart_wait_s,
 		.clipboard = cfg->clipboard,
 		.clipboard_max = (size_t)cfg->clipboard_max_bytes,
 		.sound =

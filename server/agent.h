@@ -47,6 +47,7 @@ struct agent_cfg {
 	char *broker_advertise;	 /* host clients should use; NULL: the broker decides */
 	int64_t idle_after_s;	 /* no input that long: the session is reported idle */
 	int64_t resume_window_s; /* a dropped client may resume this long (0: never) */
+	int64_t restart_wait_s;	 /* a closed console this long away: not responding */
 	int64_t dead_after_ms;	 /* nothing heard from a client this long: it is gone */
 	bool worker_sandbox;	 /* confine the desktops' worker processes */
 	int64_t worker_uid_base; /* desktop i's worker runs as uid/gid base + i (as root) */

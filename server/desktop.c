@@ -129,6 +129,9 @@ struct desktop {
 	char said_text[MSG_REASON_MAX + 1];
 	char kill_reason[160]; /* why we killed it, "" when we did not */
 	bool told_down;	       /* the clients heard the desktop is down/restarting */
+	unsigned restart_wait_s;
+	uint64_t closed_us; /* when an up console closed (the VM stopped), 0: it did not */
+	bool told_stuck;    /* ... and the clients heard it is not coming back soon */
 	int backoff_ms;
 	int8_t backoff_kind; /* the wlink state the backoff is for */
 	unsigned restarts;
@@ -324,6 +327,11 @@ static void worker_ended(struct desktop *d)
 	d->state = PIPE_IDLE;
 	d->console_known = false;
 
+	if (was == PIPE_STOPPING || !d->sessions) {
+		/* a restart nobody watches is nobody's news: the next client starts afresh */
+		d->closed_us = 0;
+		d->told_stuck = false;
+	}
 	if (was == PIPE_STOPPING) {
 		log_info("desktop %s: worker %d stopped (nobody watches)", d->id, (int)pid);
 		if (d->sessions)
@@ -390,16 +398,47 @@ static void on_console(struct desktop *d, const struct wlink_console *c)
 		d->auth_failed = false;
 		if (d->told_down)
 			status_all(d, MSG_STATUS_OK, "the desktop is back");
+		if (d->closed_us)
+			log_info("desktop %s: the console %s is back after %.1f s", d->id, d->uri,
+				 (double)(mono_us() - d->closed_us) / 1e6);
 		d->told_down = false;
+		d->closed_us = 0;
+		d->told_stuck = false;
 		return;
 	case WLINK_CONSOLE_LOST:
+		/*
+		 * A console that was up and closed: the VM stopped, as it does when
+		 * it is restarted (virt-viewer says "waiting for guest domain to
+		 * restart"). Its clients hear it is restarting; only when it stays
+		 * away past console.restart_wait_s do they hear it is not responding.
+		 */
+		d->console_up = false;
+		d->closed_us = mono_us();
+		d->told_stuck = false;
+		status_all(d, MSG_STATUS_RESTARTING,
+			   "the desktop is restarting: its console closed; waiting for it to "
+			   "come back");
+		d->told_down = true;
+		return;
 	case WLINK_CONSOLE_UNREACHABLE:
 		d->console_up = false;
-		if (!d->told_down || c->state == WLINK_CONSOLE_LOST)
+		if (d->closed_us) {
+			/* still restarting, or gone for longer than a restart takes */
+			uint64_t away = mono_us() - d->closed_us;
+			if (!d->told_stuck && away >= (uint64_t)d->restart_wait_s * 1000000u) {
+				char why[MSG_REASON_MAX + 1];
+				snprintf(why, sizeof(why),
+					 "the desktop's console has been unreachable for %u s; "
+					 "still retrying",
+					 (unsigned)(away / 1000000u));
+				log_warn("desktop %s: %s", d->id, why);
+				status_all(d, MSG_STATUS_CONSOLE_LOST, why);
+				d->told_stuck = true;
+			}
+		} else if (!d->told_down) {
 			status_all(d, MSG_STATUS_CONSOLE_LOST,
-				   c->state == WLINK_CONSOLE_LOST
-					   ? text
-					   : "the desktop's console is not reachable; retrying");
+				   "the desktop's console is not reachable; retrying");
+		}
 		d->told_down = true;
 		return;
 	case WLINK_CONSOLE_AUTH:
@@ -1112,6 +1151,7 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 	d->chroot_dir = cfg->worker.chroot_dir ? strdup(cfg->worker.chroot_dir) : NULL;
 	d->fps = cfg->fps > 0 ? cfg->fps : 30;
 	d->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 4;
+	d->restart_wait_s = cfg->restart_wait_s ? cfg->restart_wait_s : 120;
 	d->bitrate_max = cfg->bitrate_kbps > 0 ? cfg->bitrate_kbps : 10000;
 	d->bitrate = d->bitrate_max;
 	d->clipboard = cfg->clipboard;

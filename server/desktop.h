@@ -43,8 +43,10 @@
  *    announced CAP_MIC and the desktop has a microphone sink; MIC from any
  *    other client is dropped and counted (the count is in the "left" log
  *    line).
- *  - Console trouble, as the worker reports it before it exits: lost or
- *    unreachable -> STATUS CONSOLE_LOST and a new worker with backoff
+ *  - Console trouble, as the worker reports it before it exits: an up
+ *    console that closed (its VM stopped or restarts) -> STATUS RESTARTING,
+ *    and CONSOLE_LOST only once it stays away restart_wait_s; one that
+ *    never came up -> CONSOLE_LOST; either way a new worker with backoff
  *    (0.5 s doubling to 5 s); refused by us (too large) -> BYE with the
  *    reason, retried every 5 s to 60 s; the console refused our password
  *    -> BYE saying so, desktop_console() REFUSED (the broker hears
@@ -83,6 +85,7 @@ struct desktop_cfg {
 	int bitrate_kbps;	   /* ceiling; 0: 10000 */
 	int fps;		   /* most frames per second; 0: 30 */
 	int max_inflight;	   /* frames a client may leave unacknowledged; 0: 4 */
+	unsigned restart_wait_s;   /* a closed console away this long: CONSOLE_LOST; 0: 120 */
 	bool clipboard;	      /* share the clipboard with clients that announce CAP_CLIPBOARD */
 	size_t clipboard_max; /* longest text either way, bytes; 0: 1 MiB */
 	struct desktop_worker_cfg worker;

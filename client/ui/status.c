@@ -27,8 +27,25 @@ void status_build(struct client_window *w)
 	window_add_overlay(w, w->st.notice, "hr-notice", GTK_ALIGN_CENTER, GTK_ALIGN_END, true);
 }
 
+/*
+ * The agent's text often repeats the title ("the desktop is restarting: its
+ * console closed; ..." under "The desktop is restarting"): show only the rest.
+ */
+static const char *past_title(const char *title, const char *detail)
+{
+	size_t n = strlen(title);
+
+	if (!detail || g_ascii_strncasecmp(detail, title, n) != 0)
+		return detail;
+	detail += n;
+	while (*detail == ':' || *detail == ';' || *detail == ',' || *detail == ' ')
+		detail++;
+	return detail;
+}
+
 void status_show(struct client_window *w, const char *title, const char *detail)
 {
+	detail = past_title(title, detail);
 	gtk_label_set_text(GTK_LABEL(w->st.title), title);
 	gtk_label_set_text(GTK_LABEL(w->st.detail), detail ? detail : "");
 	gtk_widget_set_visible(w->st.detail, detail && *detail);
@@ -46,6 +63,8 @@ void status_show(struct client_window *w, const char *title, const char *detail)
 
 void status_hide(struct client_window *w)
 {
+	if (gtk_widget_get_visible(w->st.box))
+		log_info("status: cleared, the desktop shows again");
 	gtk_widget_hide(w->st.box);
 	view_set_dim(w->view, false);
 }

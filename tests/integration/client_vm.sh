@@ -4,7 +4,8 @@
 # libvncclient), keys typed into the client window with xdotool reach the guest's
 # shell (a marker in the guest's serial log), and the VM's own sound (hr-tone on its
 # emulated ES1370, QEMU's PulseAudio backend into the desktop's sink) plays on the
-# client's default sink.
+# client's default sink. The guest then reboots (the client shows the boot, no error), and the
+# VM restarts (the client says "The desktop is restarting" until it is back).
 . "$(dirname "$0")/lib.sh"
 need qemu-system-x86_64 Xvfb xdpyinfo import compare convert xdotool xwininfo openbox wmctrl python3 \
 	pulseaudio pactl parec
@@ -91,6 +92,43 @@ end "$PAREC"
 analyze "$T/vm-sound.raw"
 check "the VM's 600 Hz tone plays on the client's speakers (600 +- 5: $HZ)" near "$HZ" 600 5
 check "loud enough to be the tone, not noise ($DB dBFS)" python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > -40 else 1)' "$DB"
+
+# a marker typed into the client window reaches the guest's serial log
+type_marker() { # type_marker NAME: 0 when the marker typed now shows up within 20 s
+	marker="HR$1-$RANDOM$RANDOM"
+	xc xdotool windowactivate --sync "$WID" 2>/dev/null || xc xdotool windowfocus --sync "$WID"
+	xc xdotool type --delay 40 "echo $marker > /dev/ttyS0"
+	xc xdotool key --delay 40 Return
+	wait_for 20 grep -q "^$marker" "$HR_VM_SERIAL"
+}
+
+# 7. The guest reboots in place (QEMU's system_reset, as `reboot` in the guest): the console
+#    stays, so the client shows the boot itself, never an error, and types into the new boot.
+python3 "$VM/vmctl.py" --monitor "$HR_VM_MONITOR" hmp system_reset >/dev/null
+check "the guest rebooted (a second boot marker on its serial port)" \
+	wait_for 90 bash -c "[ \$(grep -c HIGHRISE-VM-READY '$HR_VM_SERIAL') -ge 2 ]"
+check "keys typed into the client reach the rebooted guest" type_marker REBOOT
+check "and the client showed no error while it rebooted" \
+	bash -c "! grep -E 'status: (The desktop is not responding|Reconnecting|Cannot reach)' '$T/client.log'"
+
+# 8. The VM restarts (it stops and starts again on the same VNC display, as a VM manager
+#    restarts one): the client says "The desktop is restarting" over the last picture,
+#    clears it when the console is back, and types into the new VM.
+display=$HR_VM_VNC_DISPLAY
+"$VM/stop.sh" "$T/vm" >/dev/null 2>&1
+check "the client says the desktop is restarting" \
+	wait_for 15 grep -q 'status: The desktop is restarting' "$T/client.log"
+eval "$("$VM/start.sh" --run-dir "$T/vm" --vnc "$display" --audio pa --pulse-server "$DESK" \
+	--pulse-sink vm 2>"$T/vm-start2.log")" && [ -n "${HR_VM_PID:-}" ] || {
+	fail "the VM did not boot again (see vm-start2.log)"
+	exit 1
+}
+say "VM back in ${HR_VM_BOOT_SECONDS}s"
+check "and clears it when the VM is back" \
+	wait_for 30 grep -q 'status: cleared' "$T/client.log"
+check "keys typed into the client reach the restarted VM" type_marker RESTART
+check "the client never said the desktop was not responding" \
+	bash -c "! grep -q 'status: The desktop is not responding' '$T/client.log'"
 
 kill -TERM "$CPID"
 rc=0
