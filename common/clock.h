@@ -35,4 +35,14 @@ static inline int64_t clock_real_us(void)
 	return clock_ns_of(CLOCK_REALTIME) / 1000;
 }
 
+/*
+ * A duration in microseconds as a stage time (VIDEO's, docs/protocol.md
+ * §5.5): a negative one (clocks of two processes) is 0, a longer one than
+ * a u32 holds is UINT32_MAX.
+ */
+static inline uint32_t clock_us32(int64_t us)
+{
+	return us <= 0 ? 0 : us >= (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
 #endif

@@ -2,6 +2,7 @@
 #include "encoder.h"
 
 #include "avlog.h"
+#include "clock.h"
 #include "error.h"
 #include "log.h"
 
@@ -65,6 +66,7 @@ struct codec_impl {
 struct frame_meta {
 	int64_t pts; /* == frame number */
 	uint64_t capture_us;
+	uint32_t convert_us, encode_us; /* encoder_packet's */
 	bool refinement;
 };
 
@@ -99,6 +101,7 @@ struct encoder {
 	int64_t next_frame;
 	bool have_picture;   /* the picture holds a whole screen */
 	bool dirty;	     /* converted damage that no frame has carried yet */
+	int64_t convert_us;  /* converting that damage, for the frame that carries it */
 	bool refined;	     /* nothing changed since the last refinement */
 	struct rect changed; /* bounds of what changed since the last refinement */
 	uint64_t last_change_us;
@@ -809,7 +812,9 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 			goto fail;
 		}
 	}
+	int64_t t0 = clock_mono_us();
 	ret = avcodec_send_frame(enc->ctx, frame);
+	int64_t took = clock_mono_us() - t0;
 	/* the picture is reused for every frame: the region was for this one only */
 	av_frame_remove_side_data(frame, AV_FRAME_DATA_REGIONS_OF_INTEREST);
 	av_frame_free(&hw);
@@ -824,6 +829,10 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 	m->pts = enc->next_frame;
 	m->capture_us = capture_us;
 	m->refinement = refine;
+	m->convert_us = refine ? 0 : clock_us32(enc->convert_us);
+	m->encode_us = clock_us32(took);
+	if (!refine)
+		enc->convert_us = 0;
 	enc->meta_count++;
 	enc->next_frame++;
 	enc->dirty = false;
@@ -862,6 +871,7 @@ int encoder_submit(struct encoder *enc, const uint8_t *pixels, int stride,
 			dst.plane[p] = enc->picture->data[p];
 			dst.stride[p] = enc->picture->linesize[p];
 		}
+		int64_t t0 = clock_mono_us();
 		if (!enc->have_picture) {
 			struct rect all = {0, 0, enc->width, enc->height};
 			ret = convert_full(enc->conv, pixels, stride, &dst);
@@ -871,6 +881,7 @@ int encoder_submit(struct encoder *enc, const uint8_t *pixels, int stride,
 			for (size_t i = 0; i < ndamage; i++)
 				rect_union(&enc->changed, &damage[i]);
 		}
+		enc->convert_us += clock_mono_us() - t0;
 		if (ret < 0)
 			return ret;
 		/* ret == 0: every rectangle was empty or off screen, no damage after all */
@@ -901,6 +912,7 @@ int encoder_refine(struct encoder *enc, uint64_t capture_us)
 
 int encoder_receive(struct encoder *enc, struct encoder_packet *out)
 {
+	int64_t recv_us = 0;
 	struct frame_meta m;
 	AVPacket *pkt;
 	char err[128];
@@ -915,7 +927,9 @@ int encoder_receive(struct encoder *enc, struct encoder_packet *out)
 	} else {
 		if (!enc->ctx)
 			return ENCODER_AGAIN; /* after a failed reopen */
+		int64_t t0 = clock_mono_us();
 		ret = avcodec_receive_packet(enc->ctx, enc->pkt);
+		recv_us = clock_mono_us() - t0;
 		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
 			return ENCODER_AGAIN;
 		if (ret < 0) {
@@ -957,6 +971,8 @@ int encoder_receive(struct encoder *enc, struct encoder_packet *out)
 	out->frame = (uint64_t)m.pts;
 	out->capture_us = m.capture_us;
 	out->refinement = m.refinement;
+	out->convert_us = m.convert_us;
+	out->encode_us = clock_us32((int64_t)m.encode_us + recv_us);
 out:
 	if (pkt == enc->pkt)
 		av_packet_unref(pkt);

@@ -95,6 +95,12 @@ struct encoder_packet {
 	int width, height;   /* coded size: desktop size rounded up to even */
 	bool keyframe;	     /* IDR with SPS and PPS: a decoder can start here */
 	bool refinement;     /* the previous picture again, at higher quality */
+	/*
+	 * Microseconds this frame spent in encoder_submit's conversion (its
+	 * damage, over every call that converted some; 0 for a refinement)
+	 * and in the codec (sending the frame and taking the packet out).
+	 */
+	uint32_t convert_us, encode_us;
 };
 
 /*

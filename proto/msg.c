@@ -96,6 +96,16 @@ static void decode_payload(struct reader *r, struct msg *m)
 		m->u.video.frame = get_u32(r);
 		m->u.video.capture_us = get_u64(r);
 		m->u.video.flags = get_u8(r);
+		if (m->u.video.flags & MSG_VIDEO_TIMING) {
+			/* a count, then that many u32: the ones this build knows are kept */
+			uint8_t n = get_u8(r);
+			check(r, n >= 1 && n <= MSG_VIDEO_STAGES_MAX);
+			for (uint8_t i = 0; i < n && !r->err; i++) {
+				uint32_t us = get_u32(r);
+				if (i < MSG_STAGE_COUNT)
+					m->u.video.stage_us[i] = us;
+			}
+		}
 		m->u.video.data = get_rest(r);
 		check(r, m->u.video.data.len > 0);
 		break;
@@ -293,10 +303,19 @@ static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
 		break;
 	case MSG_VIDEO:
 		wcheck(w, m->u.video.data.len > 0 &&
-				  bytes_ok(m->u.video.data, MSG_FRAME_MAX - 1 - 13));
+				  bytes_ok(m->u.video.data,
+					   MSG_FRAME_MAX - 1 - 13 -
+						   (m->u.video.flags & MSG_VIDEO_TIMING
+							    ? 1 + 4 * MSG_STAGE_COUNT
+							    : 0)));
 		put_u32(w, m->u.video.frame);
 		put_u64(w, m->u.video.capture_us);
 		put_u8(w, m->u.video.flags);
+		if (m->u.video.flags & MSG_VIDEO_TIMING) {
+			put_u8(w, MSG_STAGE_COUNT);
+			for (unsigned i = 0; i < MSG_STAGE_COUNT; i++)
+				put_u32(w, m->u.video.stage_us[i]);
+		}
 		if (with_bulk)
 			put(w, m->u.video.data.data, m->u.video.data.len);
 		break;

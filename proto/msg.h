@@ -87,7 +87,8 @@ enum msg_cap {
 	MSG_CAP_PEN = 1u << 4,
 	MSG_CAP_CLIPBOARD = 1u << 5,
 	MSG_CAP_CURSOR = 1u << 6,
-	MSG_CAP_MIC = 1u << 7, /* the client may send MIC (its user turned the microphone on) */
+	MSG_CAP_MIC = 1u << 7,	  /* the client may send MIC (its user turned the microphone on) */
+	MSG_CAP_TIMING = 1u << 8, /* VIDEO may carry the agent's stage times (flag TIMING) */
 };
 
 enum msg_codec {
@@ -131,7 +132,26 @@ enum msg_status_code {
 enum msg_video_flag {
 	MSG_VIDEO_KEYFRAME = 1u << 0,
 	MSG_VIDEO_REFINE = 1u << 1, /* a quality refinement of a still screen */
+	MSG_VIDEO_TIMING = 1u << 2, /* stage times precede the data (only after CAP_TIMING) */
 };
+
+/*
+ * What the agent spent on a frame, stage by stage (docs/protocol.md §5.5),
+ * in the order they happen. CAPTURE (copying the screen) ends at capture_us;
+ * the others follow it back to back: capture_us + WAIT + CONVERT + ENCODE +
+ * LINK + QUEUE is when the agent wrote the frame to this client's TLS
+ * connection, on the agent's clock.
+ */
+enum msg_video_stage {
+	MSG_STAGE_CAPTURE = 0, /* copying the changed pixels from the console */
+	MSG_STAGE_WAIT = 1,    /* from capture to the encode's start: pacing, more damage */
+	MSG_STAGE_CONVERT = 2, /* BGRA -> I420 of the changed part */
+	MSG_STAGE_ENCODE = 3,  /* the H.264 encoder */
+	MSG_STAGE_LINK = 4,    /* worker process -> agent */
+	MSG_STAGE_QUEUE = 5,   /* the agent, to the write on this client's connection */
+	MSG_STAGE_COUNT = 6,
+};
+#define MSG_VIDEO_STAGES_MAX 32u /* on the wire; receivers keep the first MSG_STAGE_COUNT */
 
 enum msg_clipboard_format {
 	MSG_CLIPBOARD_TEXT = 1, /* UTF-8 text */
@@ -208,6 +228,8 @@ struct msg_video {
 	uint64_t capture_us;   /* agent's CLOCK_REALTIME at capture, microseconds */
 	uint8_t flags;	       /* enum msg_video_flag */
 	struct msg_bytes data; /* one H.264 access unit, Annex B */
+	/* with flag TIMING: microseconds per enum msg_video_stage; else all 0 */
+	uint32_t stage_us[MSG_STAGE_COUNT];
 };
 
 struct msg_audio {	       /* AUDIO and MIC */

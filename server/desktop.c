@@ -60,6 +60,7 @@ struct session {
 	bool audio;	    /* gets AUDIO (announced CAP_OPUS, the desktop has sound) */
 	bool mic;	    /* its MIC is played (announced CAP_MIC, the desktop has a mic) */
 	bool cursor;	    /* draws the cursor itself (CAP_CURSOR): gets CURSOR */
+	bool timing;	    /* gets VIDEO's stage times (CAP_TIMING) */
 	uint16_t loss;	    /* its last AUDIO_REPORT loss, per mille */
 	uint64_t audio_sent, audio_skipped, mic_in, mic_dropped;
 	uint32_t next_frame;
@@ -871,8 +872,25 @@ static void update_throttle(struct desktop *d)
 	}
 }
 
+/*
+ * The worker's stage times arrive with the frame; the agent adds LINK (the
+ * rest of the way here: what the worker did after the encoder, and the
+ * socket) and, per client, QUEUE (docs/protocol.md §5.5).
+ */
+static uint32_t link_us(const struct msg_video *v, int64_t got_us)
+{
+	int64_t before = (int64_t)v->capture_us;
+	if (!(v->flags & MSG_VIDEO_TIMING))
+		return 0;
+	for (int i = MSG_STAGE_WAIT; i <= MSG_STAGE_ENCODE; i++)
+		before += v->stage_us[i];
+	return clock_us32(got_us - before);
+}
+
 static void fan_out_video(struct desktop *d, const struct msg_video *v)
 {
+	int64_t got = clock_real_us();
+	uint32_t link = link_us(v, got);
 	bool want_keyframe = false;
 
 	for (struct session *s = d->sessions; s; s = s->next) {
@@ -898,6 +916,13 @@ static void fan_out_video(struct desktop *d, const struct msg_video *v)
 		}
 		m.u.video = *v;
 		m.u.video.frame = s->next_frame;
+		if (s->timing) {
+			m.u.video.flags |= MSG_VIDEO_TIMING;
+			m.u.video.stage_us[MSG_STAGE_LINK] = link;
+			m.u.video.stage_us[MSG_STAGE_QUEUE] = clock_us32(clock_real_us() - got);
+		} else {
+			m.u.video.flags &= (uint8_t)~MSG_VIDEO_TIMING;
+		}
 		if (conn_send(s->conn, &m) < 0)
 			continue;
 		s->sent_us[s->next_frame % SENT_RING] = mono_us();
@@ -1284,6 +1309,7 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const struct d
 	s->clipboard = d->clipboard && (hello->caps & MSG_CAP_CLIPBOARD);
 	s->audio = d->sound && d->has_audio && (hello->caps & MSG_CAP_OPUS);
 	s->cursor = hello->caps & MSG_CAP_CURSOR;
+	s->timing = hello->caps & MSG_CAP_TIMING;
 	s->joined_us = mono_us();
 	input_state_init(&s->held);
 	/* the first one in holds control; anyone attached already means view only */

@@ -94,6 +94,7 @@ struct worker {
 	struct rect damage[CAPTURE_DAMAGE_MAX];
 	size_t ndamage;
 	uint64_t damage_since_us; /* capture time of the oldest pending damage */
+	int64_t damage_copy_us;	  /* copying the pending damage from the console */
 	int cur_bitrate;
 	bool have_frame;
 	bool resizable;
@@ -171,8 +172,13 @@ static bool send_msg(struct worker *w, const struct msg *m)
 	return send_wlink(w, &wm);
 }
 
-/* VIDEO without copying the access unit: the header, then the payload. */
-static bool send_video(struct worker *w, const struct encoder_packet *pkt)
+/*
+ * VIDEO without copying the access unit: the header, then the payload. It
+ * carries the worker's stage times (docs/protocol.md §5.5); the agent adds
+ * LINK and QUEUE, and strips them for clients that did not ask.
+ */
+static bool send_video(struct worker *w, const struct encoder_packet *pkt, uint32_t capture_us,
+		       uint32_t wait_us)
 {
 	struct msg m = {.type = MSG_VIDEO};
 	uint8_t head[64];
@@ -180,7 +186,11 @@ static bool send_video(struct worker *w, const struct encoder_packet *pkt)
 
 	m.u.video.capture_us = pkt->capture_us;
 	m.u.video.flags = (pkt->keyframe ? MSG_VIDEO_KEYFRAME : 0) |
-			  (pkt->refinement ? MSG_VIDEO_REFINE : 0);
+			  (pkt->refinement ? MSG_VIDEO_REFINE : 0) | MSG_VIDEO_TIMING;
+	m.u.video.stage_us[MSG_STAGE_CAPTURE] = capture_us;
+	m.u.video.stage_us[MSG_STAGE_WAIT] = wait_us;
+	m.u.video.stage_us[MSG_STAGE_CONVERT] = pkt->convert_us;
+	m.u.video.stage_us[MSG_STAGE_ENCODE] = pkt->encode_us;
 	m.u.video.data.data = pkt->data;
 	m.u.video.data.len = pkt->size;
 	if (msg_encode_head(&m, head, sizeof(head), &hlen) < 0) {
@@ -372,10 +382,14 @@ static void *reader_main(void *arg)
 
 /* ---- the pipeline (main thread) ---- */
 
-static void add_damage(struct worker *p, const struct rect *r, size_t n, uint64_t t)
+static void add_damage(struct worker *p, const struct rect *r, size_t n, uint64_t t,
+		       uint32_t copy_us)
 {
-	if (n && p->ndamage == 0)
+	if (n && p->ndamage == 0) {
 		p->damage_since_us = t;
+		p->damage_copy_us = 0;
+	}
+	p->damage_copy_us += copy_us;
 	for (size_t i = 0; i < n; i++)
 		capture_damage_add(p->damage, &p->ndamage, r[i]);
 }
@@ -513,8 +527,9 @@ static bool encode(struct worker *p)
 		encoder_set_bitrate(p->enc, target);
 		p->cur_bitrate = target;
 	}
-	rc = encoder_submit(p->enc, p->pixels, p->stride, p->damage, p->ndamage,
-			    p->ndamage ? p->damage_since_us : now_us());
+	uint64_t start = now_us(), capture = p->ndamage ? p->damage_since_us : start;
+	uint32_t copy_us = p->ndamage ? clock_us32(p->damage_copy_us) : 0;
+	rc = encoder_submit(p->enc, p->pixels, p->stride, p->damage, p->ndamage, capture);
 	if (rc < 0) {
 		log_warn("desktop %s: encoding failed: %s", p->id, hr_strerror(rc));
 		return false;
@@ -523,7 +538,7 @@ static bool encode(struct worker *p)
 	if (rc == ENCODER_AGAIN)
 		return false;
 	while (encoder_receive(p->enc, &pkt) == ENCODER_OK) {
-		send_video(p, &pkt);
+		send_video(p, &pkt, copy_us, clock_us32((int64_t)(start - capture)));
 		encoder_packet_free(&pkt);
 	}
 	return true;
@@ -643,11 +658,11 @@ static int run_pipeline(struct worker *p)
 			send_size(p);
 			p->ndamage = 0;
 			struct rect all = {0, 0, p->width, p->height};
-			add_damage(p, &all, 1, t);
+			add_damage(p, &all, 1, t, p->frame.copy_us);
 			break;
 		}
 		case CAPTURE_OK:
-			add_damage(p, p->frame.damage, p->frame.ndamage, t);
+			add_damage(p, p->frame.damage, p->frame.ndamage, t, p->frame.copy_us);
 			break;
 		case CAPTURE_AGAIN:
 			break;

@@ -58,6 +58,13 @@ struct capture_frame {
 	int stride;	       /* bytes per row */
 	struct rect damage[CAPTURE_DAMAGE_MAX];
 	size_t ndamage; /* changed since the previous OK/REINIT; clipped to the screen */
+	/*
+	 * Microseconds spent bringing these pixels over from the console since
+	 * the previous OK/REINIT (XShm copies, VNC updates read and decoded,
+	 * SPICE region copies); never the time waiting for damage. VIDEO's
+	 * CAPTURE stage (docs/protocol.md §5.5).
+	 */
+	uint32_t copy_us;
 };
 
 struct capture_cursor {

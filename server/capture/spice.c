@@ -132,6 +132,7 @@ struct capture {
 	enum SpiceSurfaceFmt format;
 	const uint8_t *src; /* spice-gtk's primary surface, valid while have_primary */
 	int src_stride;
+	int64_t copy_us; /* copying regions of the primary since the last emit */
 	bool reinit;
 	bool drawn; /* something was drawn since the primary appeared */
 	struct rect damage[CAPTURE_DAMAGE_MAX];
@@ -523,7 +524,9 @@ static void take_primary(struct capture *c)
 	c->src = p.data;
 	c->src_stride = p.stride;
 	c->have_primary = true;
+	int64_t t0 = clock_mono_us();
 	copy_rect(c, 0, 0, c->width, c->height);
+	c->copy_us += clock_mono_us() - t0;
 	add_damage(c, (struct rect){0, 0, c->width, c->height});
 }
 
@@ -556,7 +559,9 @@ static void on_invalidate(SpiceChannel *ch, gint x, gint y, gint w, gint h, gpoi
 	int y1 = y + h > c->height ? c->height : y + h;
 	if (x1 <= x0 || y1 <= y0)
 		return;
+	int64_t t0 = clock_mono_us();
 	copy_rect(c, x0, y0, x1 - x0, y1 - y0);
+	c->copy_us += clock_mono_us() - t0;
 	add_damage(c, (struct rect){x0, y0, x1 - x0, y1 - y0});
 	c->drawn = true;
 }
@@ -1254,6 +1259,8 @@ static enum capture_status emit(struct capture *c, enum capture_status st,
 		memcpy(frame->damage, c->damage, c->ndamage * sizeof(c->damage[0]));
 		frame->ndamage = c->ndamage;
 	}
+	frame->copy_us = clock_us32(c->copy_us);
+	c->copy_us = 0;
 	c->ndamage = 0;
 	return st;
 }

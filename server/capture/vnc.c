@@ -150,6 +150,7 @@ struct capture {
 	rfbClient *rfb;
 	char label[VNC_LABEL_MAX]; /* "host:port" or "[v6]:port", for logs */
 	bool failed;		   /* the connection is gone: next() says ERROR from now on */
+	int64_t copy_us;	   /* reading and decoding updates since the last emit */
 	int read_timeout_s;	   /* libvncclient's readTimeout after the handshake */
 
 	/* frames */
@@ -1003,6 +1004,8 @@ static enum capture_status emit(struct capture *c, enum capture_status st,
 		memcpy(frame->damage, c->damage, c->ndamage * sizeof(c->damage[0]));
 		frame->ndamage = c->ndamage;
 	}
+	frame->copy_us = clock_us32(c->copy_us);
+	c->copy_us = 0;
 	c->ndamage = 0;
 	c->covered = 0;
 	return st;
@@ -1033,10 +1036,12 @@ static enum capture_status vnc_next(struct capture *c, int timeout_ms, struct ca
 		int r = wait_readable(c, deadline);
 		if (r == 0)
 			break;
+		int64_t t0 = clock_mono_us();
 		if (r < 0 || !handle_message(c)) {
 			fail(c);
 			return CAPTURE_ERROR;
 		}
+		c->copy_us += clock_mono_us() - t0;
 	}
 	/* Out of time: a new size is news even while its pixels still arrive. */
 	if (c->reinit)

@@ -637,8 +637,11 @@ static enum capture_status x11_next(struct capture *c, int timeout_ms, struct ca
 			c->reinit = true;
 		}
 		if (c->reinit) {
-			if (full_frame(c, f))
+			int64_t t0 = clock_mono_us();
+			if (full_frame(c, f)) {
+				f->copy_us = clock_us32(clock_mono_us() - t0);
 				return CAPTURE_REINIT;
+			}
 			if (resize_pending(c))
 				continue;
 			if (!c->dead)
@@ -651,8 +654,10 @@ static enum capture_status x11_next(struct capture *c, int timeout_ms, struct ca
 			if (c->dead)
 				return CAPTURE_ERROR;
 			if (f->ndamage > 0) {
+				int64_t t0 = clock_mono_us();
 				if (grab_damage(c, f)) {
 					frame_fill(c, f);
+					f->copy_us = clock_us32(clock_mono_us() - t0);
 					return CAPTURE_OK;
 				}
 				if (resize_pending(c))

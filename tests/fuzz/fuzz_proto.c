@@ -97,6 +97,8 @@ static int msg_same(const struct msg *a, const struct msg *b)
 		return a->u.video.frame == b->u.video.frame &&
 		       a->u.video.capture_us == b->u.video.capture_us &&
 		       a->u.video.flags == b->u.video.flags &&
+		       !memcmp(a->u.video.stage_us, b->u.video.stage_us,
+			       sizeof(a->u.video.stage_us)) &&
 		       bytes_eq(a->u.video.data, b->u.video.data);
 	case MSG_AUDIO:
 	case MSG_MIC:

@@ -494,6 +494,11 @@ static void test_encode(void)
 		CHECK_INT_EQ(p.capture_us, t);
 		CHECK_INT_EQ(p.width, W);
 		CHECK_INT_EQ(p.height, H);
+		/* VIDEO's stage times: a whole screen converted, a key frame encoded */
+		printf("test_encoder: key frame: convert %u us, encode %u us\n", p.convert_us,
+		       p.encode_us);
+		CHECK(p.convert_us > 0);
+		CHECK(p.encode_us > 0);
 		CHECK_INT_EQ(dec_decode(&d, &p), 0);
 		CHECK_INT_EQ(d.frame->width, W);
 		psnr_normal = psnr_region(d.frame->data[0], d.frame->linesize[0], ref, W, 0, 0, W,
@@ -583,6 +588,8 @@ static void test_encode(void)
 		CHECK(p.refinement);
 		CHECK(!p.keyframe);
 		CHECK_INT_EQ(p.capture_us, t);
+		CHECK_INT_EQ(p.convert_us, 0); /* nothing new to convert */
+		CHECK(p.encode_us > 0);
 		CHECK_INT_EQ(dec_decode(&d, &p), 0);
 		psnr_refined = psnr_region(d.frame->data[0], d.frame->linesize[0], ref, W, 0, 0, W,
 					   H);

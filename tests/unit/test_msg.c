@@ -119,6 +119,8 @@ static const char *msg_diff(const struct msg *a, const struct msg *b)
 		DIFF(u.video.capture_us);
 		DIFF(u.video.flags);
 		DIFF_BYTES(u.video.data);
+		for (int i = 0; i < MSG_STAGE_COUNT; i++)
+			DIFF(u.video.stage_us[i]);
 		break;
 	case MSG_AUDIO:
 	case MSG_MIC:
@@ -208,7 +210,7 @@ static int bulk_of(const struct msg *m, struct msg_bytes *bulk, size_t *fixed)
 	switch (m->type) {
 	case MSG_VIDEO:
 		*bulk = m->u.video.data;
-		*fixed = 13;
+		*fixed = 13 + (m->u.video.flags & MSG_VIDEO_TIMING ? 1 + 4 * MSG_STAGE_COUNT : 0);
 		return 1;
 	case MSG_AUDIO:
 	case MSG_MIC:
@@ -369,6 +371,20 @@ static void build_samples(void)
 	add("VIDEO flags 0xff",
 	    (struct msg){.type = MSG_VIDEO,
 			 .u.video = {7, 1700000000000000ull, 0xff, BYTES(video_big, 64)}});
+	add("VIDEO with stage times", (struct msg){.type = MSG_VIDEO,
+						   .u.video = {3,
+							       1700000000000000ull,
+							       MSG_VIDEO_TIMING,
+							       BYTES(video_big, 100),
+							       {400, 3100, 900, 14200, 120, 15}}});
+	add("VIDEO with stage times at their limits",
+	    (struct msg){.type = MSG_VIDEO,
+			 .u.video = {UINT32_MAX,
+				     UINT64_MAX,
+				     MSG_VIDEO_KEYFRAME | MSG_VIDEO_TIMING,
+				     BYTES(video_small, 1),
+				     {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX,
+				      UINT32_MAX}}});
 
 	add("AUDIO 1 byte", (struct msg){.type = MSG_AUDIO,
 					 .u.audio = {1, BYTES(audio_small, sizeof(audio_small))}});
@@ -538,6 +554,75 @@ static void check_decode_rc(const uint8_t *frame, size_t len, int want, const ch
 		fprintf(stderr, "decode of %s: got %d (%s), want %d (%s)\n", what, rc,
 			hr_strerror(rc), want, hr_strerror(want));
 	CHECK_INT_EQ(rc, want);
+}
+
+/*
+ * VIDEO's stage times (§5.5): a count of 1..32, then that many u32. A later
+ * agent may send more stages than this build knows (kept: the first
+ * MSG_STAGE_COUNT), an older one fewer (the rest stay 0).
+ */
+static void put_stages(uint8_t *f, size_t *len, uint8_t n, uint32_t first)
+{
+	f[(*len)++] = n;
+	for (uint8_t i = 0; i < n; i++) {
+		put_be32(f + *len, first + i);
+		*len += 4;
+	}
+}
+
+static void video_frame(uint8_t *f, size_t *len, uint8_t n, uint32_t first, size_t data)
+{
+	static const uint8_t head[] = {MSG_VIDEO, 0, 0, 0, 9, 0, 0,
+				       0,	  0, 0, 0, 0, 0, MSG_VIDEO_TIMING};
+	*len = 4;
+	memcpy(f + *len, head, sizeof(head));
+	*len += sizeof(head);
+	put_stages(f, len, n, first);
+	memset(f + *len, 0x65, data);
+	*len += data;
+	put_be32(f, (uint32_t)(*len - 4));
+}
+
+static void test_video_stages(void)
+{
+	uint8_t f[4 + 14 + 1 + 4 * 40 + 8];
+	struct msg d;
+	size_t len;
+
+	/* more than we know: the first six kept, the data right after the list */
+	video_frame(f, &len, 8, 100, 3);
+	CHECK_INT_EQ(msg_decode(f, len, &d), 0);
+	for (int i = 0; i < MSG_STAGE_COUNT; i++)
+		CHECK_INT_EQ(d.u.video.stage_us[i], 100 + i);
+	CHECK_INT_EQ(d.u.video.data.len, 3);
+	CHECK_INT_EQ(d.u.video.data.data[0], 0x65);
+	/* fewer: the rest are 0 */
+	video_frame(f, &len, 2, 7, 1);
+	CHECK_INT_EQ(msg_decode(f, len, &d), 0);
+	CHECK_INT_EQ(d.u.video.stage_us[MSG_STAGE_CAPTURE], 7);
+	CHECK_INT_EQ(d.u.video.stage_us[MSG_STAGE_WAIT], 8);
+	CHECK_INT_EQ(d.u.video.stage_us[MSG_STAGE_CONVERT], 0);
+	CHECK_INT_EQ(d.u.video.stage_us[MSG_STAGE_QUEUE], 0);
+	/* a count of 0 or over 32 is invalid */
+	video_frame(f, &len, 0, 0, 4);
+	check_decode_rc(f, len, HR_EPROTO_INVALID, "VIDEO with a stage count of 0");
+	video_frame(f, &len, 33, 0, 4);
+	check_decode_rc(f, len, HR_EPROTO_INVALID, "VIDEO with a stage count of 33");
+	video_frame(f, &len, 32, 0, 4);
+	CHECK_INT_EQ(msg_decode(f, len, &d), 0);
+	/* a list that runs into the end of the frame, or leaves no data */
+	video_frame(f, &len, 6, 0, 0);
+	check_decode_rc(f, len, HR_EPROTO_INVALID, "timed VIDEO without data");
+	video_frame(f, &len, 6, 0, 0);
+	len -= 2;
+	put_be32(f, (uint32_t)(len - 4));
+	check_decode_rc(f, len, HR_EPROTO_TRUNCATED, "VIDEO whose stage list is cut short");
+	/* without the flag the same bytes are data */
+	video_frame(f, &len, 6, 0, 2);
+	f[4 + 13] = 0;
+	CHECK_INT_EQ(msg_decode(f, len, &d), 0);
+	CHECK_INT_EQ(d.u.video.data.len, 1 + 4 * 6 + 2);
+	CHECK_INT_EQ(d.u.video.stage_us[MSG_STAGE_ENCODE], 0);
 }
 
 /* ---- round trips ------------------------------------------------------- */
@@ -833,6 +918,12 @@ static void test_length_fields(void)
 		free(frame);
 		m.u.video.data.len = data_max + 1;
 		check_encode_refused(&m, "VIDEO one byte over the frame maximum");
+		/* the stage times take 1 + 4 * MSG_STAGE_COUNT bytes of it */
+		m.u.video.flags = MSG_VIDEO_TIMING;
+		m.u.video.data.len = data_max - 1 - 4 * MSG_STAGE_COUNT;
+		CHECK_INT_EQ(msg_encoded_size(&m), MSG_FRAME_MAX + 4);
+		m.u.video.data.len++;
+		check_encode_refused(&m, "timed VIDEO one byte over the frame maximum");
 
 		m = (struct msg){.type = MSG_AUDIO, .raw_type = MSG_AUDIO};
 		m.u.audio.data = BYTES(data, MSG_FRAME_MAX - 1 - 8);
@@ -1422,6 +1513,7 @@ static void test_ranges(void)
 		check_decode_rc(v, sizeof(v), HR_EPROTO_INVALID, "VIDEO without data");
 		check_decode_rc(a, sizeof(a), HR_EPROTO_INVALID, "AUDIO without data");
 	}
+	test_video_stages();
 
 	/* CURSOR_POS: bits 1..7 of the visible byte are reserved and ignored */
 	{
@@ -1602,6 +1694,11 @@ static void test_golden(void)
 	static const uint8_t video[] = {0x00, 0x00, 0x00, 0x14, 0x10, 0x00, 0x00, 0x00,
 					0x07, 0x00, 0x06, 0x0a, 0x24, 0x18, 0x1e, 0x40,
 					0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x65, 0x88};
+	static const uint8_t video_timed[] = {
+		0x00, 0x00, 0x00, 0x2d, 0x10, 0x00, 0x00, 0x00, 0x07, 0x00, 0x06, 0x0a, 0x24,
+		0x18, 0x1e, 0x40, 0x00, 0x05, 0x06, 0x00, 0x00, 0x01, 0x90, 0x00, 0x00, 0x0c,
+		0x1c, 0x00, 0x00, 0x03, 0x84, 0x00, 0x00, 0x37, 0x78, 0x00, 0x00, 0x00, 0x78,
+		0x00, 0x00, 0x00, 0x0f, 0x00, 0x00, 0x00, 0x01, 0x65, 0x88};
 	static const uint8_t ack[] = {0x00, 0x00, 0x00, 0x0d, 0x26, 0x00, 0x00, 0x00, 0x07,
 				      0x00, 0x06, 0x0a, 0x24, 0x18, 0x1e, 0xdc, 0x40};
 	static const uint8_t kfr[] = {0x00, 0x00, 0x00, 0x01, 0x25};
@@ -1644,6 +1741,14 @@ static void test_golden(void)
 			 .raw_type = MSG_VIDEO,
 			 .u.video = {7, 1700000000000000ull, MSG_VIDEO_KEYFRAME, BYTES(au, 6)}};
 	GOLDEN(video);
+	m = (struct msg){.type = MSG_VIDEO,
+			 .raw_type = MSG_VIDEO,
+			 .u.video = {7,
+				     1700000000000000ull,
+				     MSG_VIDEO_KEYFRAME | MSG_VIDEO_TIMING,
+				     BYTES(au, 6),
+				     {400, 3100, 900, 14200, 120, 15}}};
+	GOLDEN(video_timed);
 	m = (struct msg){.type = MSG_ACK, .raw_type = MSG_ACK, .u.ack = {7, 1700000000040000ull}};
 	GOLDEN(ack);
 	m = (struct msg){.type = MSG_KEYFRAME_REQUEST, .raw_type = MSG_KEYFRAME_REQUEST};
