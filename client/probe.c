@@ -65,6 +65,7 @@ struct opts {
 	int key_delay_ms;
 	bool json, quiet;
 	bool no_ack;	/* never acknowledge frames: a stalled client, for flow-control tests */
+	bool no_timing; /* HELLO without CAP_TIMING, like a client that cannot read them */
 	bool reconnect; /* come back after a lost connection: resume, else the broker */
 	const char *audio_out, *av_trace;
 	struct action *actions;
@@ -72,6 +73,7 @@ struct opts {
 };
 
 #define FRAME_TIMES_MAX	 4096
+#define PROBE_STAGES	 (STATS_STAGE_DECODE + 1) /* the probe decodes; it draws nothing */
 #define STATUS_MAX	 16
 #define INPUTS_PENDING	 64 /* key presses waiting for the frame that shows them */
 #define RECONNECTS_MAX	 64
@@ -106,6 +108,7 @@ struct probe {
 	size_t nreconnects;
 	struct event *stop_timer, *start_timer, *script_timer, *sig_int, *sig_term;
 	struct stats_series latency_ms, decode_ms, input_ms;
+	struct stats_stages stages; /* frames that came with the agent's stage times */
 	size_t next_action;
 	bool script_started, script_done;
 	bool finishing, interrupted;
@@ -116,6 +119,7 @@ struct probe {
 	uint32_t frame_bytes[FRAME_TIMES_MAX];
 	uint64_t frame_bytes_total[FRAME_TIMES_MAX];
 	bool frame_refine[FRAME_TIMES_MAX];
+	float frame_stages_ms[FRAME_TIMES_MAX][PROBE_STAGES]; /* NAN: not timed */
 	size_t nframe_ms;
 	/* when each key press still waiting for its frame was sent (oldest first) */
 	uint64_t input_sent_us[INPUTS_PENDING];
@@ -443,6 +447,11 @@ static const struct copt probe_opts[] = {
 	 .offset = O_(no_ack),
 	 .help = "never acknowledge frames, like a client that stalled: the\n"
 		 "agent must stop sending to it rather than queue (tests)"},
+	{.name = "no-timing",
+	 .kind = COPT_FLAG,
+	 .offset = O_(no_timing),
+	 .help = "do not ask for VIDEO's stage times (CAP_TIMING), like a\n"
+		 "client that cannot read them: \"stages_ms\" stays empty"},
 	CLIENT_OPT_DECODER,
 	COPT_SECTION_ROW("Sound (the desktop's AUDIO is played unless --no-audio; without "
 			 "--audio-sink it\ngoes to no sound card at all: a clock plays it in "
@@ -549,6 +558,12 @@ static void usage(FILE *out)
 	      "   {\"p50\", \"p99\"} from sending a key press (not a modifier) to decoding the\n"
 	      "   first frame the agent captured after it, refinements aside, over\n"
 	      "   \"inputs_timed\" presses: the key-to-screen latency a user feels;\n"
+	      "   \"stages_ms\": {\"capture\", \"wait\", \"convert\", \"encode\", \"link\",\n"
+	      "   \"queue\", \"network\", \"decode\"}, each {\"p50\", \"p99\"}: where the time "
+	      "went,\n"
+	      "   stage by stage (docs/protocol.md 5.5), over \"timed_frames\" frames, and\n"
+	      "   \"frame_stages_ms\": each of the first 4096 frames' stages in that order (null\n"
+	      "   when it came without them);\n"
 	      "   \"audio\": null without sound, else {\"packets\", \"bytes\", \"kbps\", "
 	      "\"packet_ms\",\n"
 	      "   \"refused\" (not Opus, mono, not 2.5..20 ms), \"concealed\", \"recovered\"\n"
@@ -1012,6 +1027,10 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 
 	stats_series_add(&p->latency_ms, lat);
 	stats_series_add(&p->decode_ms, f->decode_us / 1000.0);
+	if (f->timed) {
+		stats_stages_add_agent(&p->stages, f->stage_us, f->network_us);
+		stats_series_add(&p->stages.s[STATS_STAGE_DECODE], f->decode_us / 1000.0);
+	}
 	/* the probe shows a picture when it is decoded: lip sync follows that */
 	if (p->audio)
 		client_audio_video_shown(p->audio, (int64_t)f->capture_us, (int64_t)f->decoded_us);
@@ -1025,6 +1044,15 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 		p->frame_bytes[p->nframe_ms] = (uint32_t)f->bytes;
 		p->frame_bytes_total[p->nframe_ms] = session_info(s)->stats.bytes_received;
 		p->frame_refine[p->nframe_ms] = f->refinement;
+		for (int i = 0; i < PROBE_STAGES; i++)
+			p->frame_stages_ms[p->nframe_ms][i] = NAN;
+		if (f->timed) {
+			float *st = p->frame_stages_ms[p->nframe_ms];
+			for (int i = 0; i < MSG_STAGE_COUNT; i++)
+				st[i] = (float)(f->stage_us[i] / 1000.0);
+			st[STATS_STAGE_NETWORK] = (float)(f->network_us / 1000.0);
+			st[STATS_STAGE_DECODE] = (float)(f->decode_us / 1000.0);
+		}
 		p->frame_ms[p->nframe_ms++] = ((double)f->decoded_us - (double)p->welcome_us) /
 					      1000.0;
 	}
@@ -1162,6 +1190,10 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 	json_ms(o, "latency_ms", &p->latency_ms);
 	json_ms(o, "decode_ms", &p->decode_ms);
 	json_ms(o, "input_to_frame_ms", &p->input_ms);
+	cJSON *stages = cJSON_AddObjectToObject(o, "stages_ms");
+	for (int i = 0; stages && i < PROBE_STAGES; i++)
+		json_ms(stages, stats_stage_name(i), &p->stages.s[i]);
+	cJSON_AddNumberToObject(o, "timed_frames", (double)p->stages.frames);
 	cJSON_AddNumberToObject(o, "inputs_timed", (double)p->input_ms.count);
 	cJSON_AddBoolToObject(o, "control", in->control);
 	if (in->end == SESSION_END_REFUSED || in->end == SESSION_END_BYE)
@@ -1240,6 +1272,7 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 	cJSON *ftotal = cJSON_AddArrayToObject(o, "frame_bytes_total");
 	cJSON *flat = cJSON_AddArrayToObject(o, "frame_latency_ms");
 	cJSON *frefine = cJSON_AddArrayToObject(o, "frame_refine");
+	cJSON *fstages = cJSON_AddArrayToObject(o, "frame_stages_ms");
 	for (size_t i = 0; times && i < p->nframe_ms; i++)
 		cJSON_AddItemToArray(times, cJSON_CreateNumber(round(p->frame_ms[i] * 10) / 10));
 	for (size_t i = 0; fbytes && ftotal && flat && frefine && i < p->nframe_ms; i++) {
@@ -1248,6 +1281,14 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 		cJSON_AddItemToArray(flat,
 				     cJSON_CreateNumber(round(p->frame_latency_ms[i] * 100) / 100));
 		cJSON_AddItemToArray(frefine, cJSON_CreateBool(p->frame_refine[i]));
+		cJSON *row = isnan(p->frame_stages_ms[i][0]) ? cJSON_CreateNull()
+							     : cJSON_CreateArray();
+		for (int k = 0; row && cJSON_IsArray(row) && k < PROBE_STAGES; k++)
+			cJSON_AddItemToArray(
+				row,
+				cJSON_CreateNumber(round(p->frame_stages_ms[i][k] * 1000) / 1000));
+		if (fstages && row)
+			cJSON_AddItemToArray(fstages, row);
 	}
 	text = cJSON_PrintUnformatted(o);
 	if (text)
@@ -1281,6 +1322,13 @@ static void print_summary(struct probe *p, const struct session_info *in)
 		printf("decode      p50 %.2f ms, p99 %.2f ms\n",
 		       stats_series_percentile(&p->decode_ms, 50),
 		       stats_series_percentile(&p->decode_ms, 99));
+	}
+	if (p->stages.frames) {
+		char line[256];
+		stats_stages_format(&p->stages, 50, 0, PROBE_STAGES, line, sizeof(line));
+		printf("stages p50  %s\n", line);
+		stats_stages_format(&p->stages, 99, 0, PROBE_STAGES, line, sizeof(line));
+		printf("stages p99  %s\n", line);
 	}
 	if (p->input_ms.n)
 		printf("key->frame  p50 %.1f ms, p99 %.1f ms (%llu key presses)\n",
@@ -1349,6 +1397,7 @@ static int run(struct opts *o)
 	stats_series_init(&p.latency_ms);
 	stats_series_init(&p.decode_ms);
 	stats_series_init(&p.input_ms);
+	stats_stages_init(&p.stages);
 	pthread_mutex_init(&p.trace_lock, NULL);
 	p.base = event_base_new();
 	if (!p.base) {
@@ -1379,6 +1428,8 @@ static int run(struct opts *o)
 	cfg.ticket_file = o->c.ticket;
 	cfg.client_name = o->c.client_name;
 	cfg.manual_ack = o->no_ack; /* and session_ack is never called */
+	if (o->no_timing)
+		cfg.caps = SESSION_CAPS_DEFAULT & ~(uint32_t)MSG_CAP_TIMING;
 	cfg.decoder_hw = o->c.decoder;
 	if (o->c.decoder == DECODER_HW_VAAPI &&
 	    decoder_probe(DECODER_HW_VAAPI, NULL, errbuf, sizeof(errbuf)) < 0) {
@@ -1507,6 +1558,7 @@ out:
 	stats_series_deinit(&p.latency_ms);
 	stats_series_deinit(&p.decode_ms);
 	stats_series_deinit(&p.input_ms);
+	stats_stages_deinit(&p.stages);
 	return code;
 }
 

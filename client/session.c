@@ -385,6 +385,7 @@ static void on_video(struct session *s, const struct msg_video *v)
 	char why[64];
 	int rc;
 
+	uint64_t arrival = session_realtime_us();
 	s->info.stats.frames_received++;
 	s->info.stats.video_bytes += v->data.len;
 	if (decoder_au_is_keyframe(v->data.data, v->data.len))
@@ -420,6 +421,14 @@ static void on_video(struct session *s, const struct msg_video *v)
 	f.decode_us = (uint32_t)(t1 - t0 > UINT32_MAX ? UINT32_MAX : t1 - t0);
 	f.bytes = v->data.len;
 	f.refinement = v->flags & MSG_VIDEO_REFINE;
+	if (v->flags & MSG_VIDEO_TIMING) {
+		int64_t sent = (int64_t)v->capture_us;
+		f.timed = true;
+		memcpy(f.stage_us, v->stage_us, sizeof(f.stage_us));
+		for (int i = MSG_STAGE_WAIT; i < MSG_STAGE_COUNT; i++)
+			sent += v->stage_us[i];
+		f.network_us = clock_us32((int64_t)arrival - sent);
+	}
 	/* decoded is displayed here; ACK first, so a callback that closes still acknowledges */
 	if (!s->manual_ack)
 		send_ack(s, v->frame, f.decoded_us);
@@ -1008,7 +1017,7 @@ static int configure(struct session *s, const struct session_cfg *cfg)
 		s->max_width = MSG_DIMENSION_MAX;
 	if (s->max_height > MSG_DIMENSION_MAX)
 		s->max_height = MSG_DIMENSION_MAX;
-	s->caps = cfg->caps ? cfg->caps : MSG_CAP_H264 | MSG_CAP_CURSOR | MSG_CAP_CLIPBOARD;
+	s->caps = cfg->caps ? cfg->caps : SESSION_CAPS_DEFAULT;
 	/* sound only with somewhere to play it; the microphone only when the user can turn it on */
 	if (s->cbs.on_audio && !cfg->no_audio)
 		s->caps |= MSG_CAP_OPUS;

@@ -70,6 +70,10 @@ enum session_end {
 	SESSION_END_PROTOCOL, /* the agent sent what this client cannot accept */
 };
 
+/* What HELLO offers unless session_cfg.caps says otherwise (OPUS and MIC follow on_audio
+ * and offer_mic either way). */
+#define SESSION_CAPS_DEFAULT (MSG_CAP_H264 | MSG_CAP_CURSOR | MSG_CAP_CLIPBOARD | MSG_CAP_TIMING)
+
 struct session_cfg {
 	const char *host; /* agent address or name; required */
 	uint16_t port;	  /* required */
@@ -102,7 +106,7 @@ struct session_cfg {
 
 	const char *client_name;	/* shown in the agent's logs; NULL: "highrise" */
 	uint16_t max_width, max_height; /* largest desktop this client shows; 0: 7680x4320 */
-	uint32_t caps;			/* enum msg_cap; 0: H264 | CURSOR | CLIPBOARD */
+	uint32_t caps;			/* enum msg_cap; 0: SESSION_CAPS_DEFAULT */
 	int timeout_ms;			/* connect + TLS; 0: 10000 */
 	int welcome_wait_ms;		/* then for WELCOME after HELLO; 0: the larger of
 					 * timeout_ms and MSG_WELCOME_WAIT_MS + 3 s, so the
@@ -174,6 +178,17 @@ struct session_frame {
 	uint32_t decode_us;  /* time spent in the decoder */
 	size_t bytes;	     /* size of the access unit */
 	bool refinement;     /* the agent marked it MSG_VIDEO_REFINE */
+	/*
+	 * With timed (the agent sent its stage times: we asked with
+	 * CAP_TIMING): the agent's stages (enum msg_video_stage), and
+	 * network_us, from the agent's write to our reading the whole frame
+	 * (TLS, the network, and the bytes ahead of it), on the two clocks.
+	 * capture_us + stages WAIT..QUEUE + network_us + decode_us ==
+	 * decoded_us, but for the time between taking the frame and decoding.
+	 */
+	bool timed;
+	uint32_t stage_us[MSG_STAGE_COUNT];
+	uint32_t network_us;
 };
 
 struct session;

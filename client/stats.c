@@ -93,6 +93,77 @@ void stats_series_reset(struct stats_series *s)
 	s->sorted = 0;
 }
 
+static const char *const stage_names[STATS_STAGE_COUNT] = {
+	[MSG_STAGE_CAPTURE] = "capture",   [MSG_STAGE_WAIT] = "wait",
+	[MSG_STAGE_CONVERT] = "convert",   [MSG_STAGE_ENCODE] = "encode",
+	[MSG_STAGE_LINK] = "link",	   [MSG_STAGE_QUEUE] = "queue",
+	[STATS_STAGE_NETWORK] = "network", [STATS_STAGE_DECODE] = "decode",
+	[STATS_STAGE_HANDOFF] = "handoff", [STATS_STAGE_RENDER] = "render",
+	[STATS_STAGE_PRESENT] = "present",
+};
+
+const char *stats_stage_name(int stage)
+{
+	return stage >= 0 && stage < STATS_STAGE_COUNT ? stage_names[stage] : NULL;
+}
+
+void stats_stages_init(struct stats_stages *st)
+{
+	for (int i = 0; i < STATS_STAGE_COUNT; i++)
+		stats_series_init(&st->s[i]);
+	st->frames = 0;
+}
+
+void stats_stages_deinit(struct stats_stages *st)
+{
+	for (int i = 0; i < STATS_STAGE_COUNT; i++)
+		stats_series_deinit(&st->s[i]);
+	st->frames = 0;
+}
+
+void stats_stages_reset(struct stats_stages *st)
+{
+	for (int i = 0; i < STATS_STAGE_COUNT; i++)
+		stats_series_reset(&st->s[i]);
+	st->frames = 0;
+}
+
+void stats_stages_add_agent(struct stats_stages *st, const uint32_t stage_us[MSG_STAGE_COUNT],
+			    uint32_t network_us)
+{
+	for (int i = 0; i < MSG_STAGE_COUNT; i++)
+		stats_series_add(&st->s[i], stage_us[i] / 1000.0);
+	stats_series_add(&st->s[STATS_STAGE_NETWORK], network_us / 1000.0);
+	st->frames++;
+}
+
+int stats_stages_format(struct stats_stages *st, double pct, int first, int end, char *buf,
+			size_t len)
+{
+	size_t n = 0;
+	int m;
+
+	if (len)
+		buf[0] = '\0';
+	for (int i = first < 0 ? 0 : first; i < end && i < STATS_STAGE_COUNT; i++) {
+		double v = stats_series_percentile(&st->s[i], pct);
+		if (isnan(v))
+			continue;
+		m = snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, "%s%s %.1f",
+			     n ? "  " : "", stage_names[i], v);
+		if (m < 0)
+			return m;
+		n += (size_t)m;
+	}
+	if (n) {
+		m = snprintf(buf + (n < len ? n : len), n < len ? len - n : 0, " ms");
+		if (m < 0)
+			return m;
+		n += (size_t)m;
+	}
+	return (int)n;
+}
+
 /* A number with one decimal, or "–" when unknown. */
 static const char *num1(char *buf, size_t len, double v)
 {
@@ -116,21 +187,24 @@ int stats_overlay_format(const struct stats_overlay *o, char *buf, size_t len)
 		snprintf(place, sizeof(place), "1:1 at +%d+%d", o->off_x, o->off_y);
 	else
 		snprintf(place, sizeof(place), "%s %.2f", o->scale ? o->scale : "fit", o->zoom);
+	bool sa = o->stages_agent && *o->stages_agent, sc = o->stages_client && *o->stages_client;
 	/* the capture time is the agent's clock: across hosts only synchronised clocks agree */
-	int n = snprintf(buf, len,
-			 "%s fps   %s kbit/s\n"
-			 "capture→display %s ms (%s)\n"
-			 "decode %s ms   RTT %s ms\n"
-			 "decoder %s%s%s\n"
-			 "renderer %s\n"
-			 "desktop %dx%d   %s   HiDPI ×%d",
-			 num1(fps, sizeof(fps), o->fps), kbps,
-			 num1(lat, sizeof(lat), o->latency_ms),
-			 o->same_clock ? "same host" : "agent clock: valid if clocks are in sync",
-			 num1(dec, sizeof(dec), o->decode_ms), num1(rtt, sizeof(rtt), o->rtt_ms),
-			 o->decoder ? o->decoder : "–", fb ? "\n  no VAAPI: " : "", fb ? fb : "",
-			 o->renderer ? o->renderer : "–", o->desk_w, o->desk_h, place,
-			 o->scale_factor > 0 ? o->scale_factor : 1);
+	int n = snprintf(
+		buf, len,
+		"%s fps   %s kbit/s\n"
+		"capture→display %s ms (%s)\n"
+		"decode %s ms   RTT %s ms\n"
+		"%s%s%s%s%s%s"
+		"decoder %s%s%s\n"
+		"renderer %s\n"
+		"desktop %dx%d   %s   HiDPI ×%d",
+		num1(fps, sizeof(fps), o->fps), kbps, num1(lat, sizeof(lat), o->latency_ms),
+		o->same_clock ? "same host" : "agent clock: valid if clocks are in sync",
+		num1(dec, sizeof(dec), o->decode_ms), num1(rtt, sizeof(rtt), o->rtt_ms),
+		sa ? "agent  " : "", sa ? o->stages_agent : "", sa ? "\n" : "", sc ? "client " : "",
+		sc ? o->stages_client : "", sc ? "\n" : "", o->decoder ? o->decoder : "–",
+		fb ? "\n  no VAAPI: " : "", fb ? fb : "", o->renderer ? o->renderer : "–",
+		o->desk_w, o->desk_h, place, o->scale_factor > 0 ? o->scale_factor : 1);
 	if (!o->audio || n < 0 || (size_t)n >= len)
 		return n;
 	char lip[32];

@@ -14,9 +14,15 @@
  *
  * A series belongs to one thread at a time.
  *
+ * stats_stages keeps one series per stage of a frame's way to the screen
+ * (VIDEO's stage times, then the client's own), for the breakdown that
+ * highrise-probe, the benchmarks and the overlay print.
+ *
  * stats_overlay_format() writes the text of the GTK client's statistics
  * overlay from plain numbers (pure, so it is tested without a display).
  */
+
+#include "msg.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,14 +58,59 @@ double stats_series_mean(const struct stats_series *s);
 /* Forgets the samples (keeps the allocation): a new measuring period. */
 void stats_series_reset(struct stats_series *s);
 
+/*
+ * A frame's way from the console to the screen, stage by stage, in order:
+ * the agent's (enum msg_video_stage, docs/protocol.md §5.5), then the
+ * client's.
+ */
+enum stats_stage {
+	STATS_STAGE_NETWORK = MSG_STAGE_COUNT, /* the agent's write -> the whole frame read */
+	STATS_STAGE_DECODE,		       /* the H.264 decoder */
+	/* the GTK client's, after the decoder (highrise-probe shows what it decodes) */
+	STATS_STAGE_HANDOFF, /* decoded -> the UI thread has it (copy, BGRA for cairo) */
+	STATS_STAGE_RENDER,  /* the UI thread has it -> drawn (texture upload, scaling) */
+	STATS_STAGE_PRESENT, /* drawn -> the frame clock's paint is over: on screen */
+	STATS_STAGE_COUNT,
+};
+
+/*
+ * "capture", "wait", "convert", "encode", "link", "queue", "network",
+ * "decode", "handoff", "render", "present"; NULL past them.
+ */
+const char *stats_stage_name(int stage);
+
+struct stats_stages {
+	struct stats_series s[STATS_STAGE_COUNT]; /* milliseconds */
+	uint64_t frames;			  /* frames with the agent's times */
+};
+
+void stats_stages_init(struct stats_stages *st);
+void stats_stages_deinit(struct stats_stages *st);
+void stats_stages_reset(struct stats_stages *st);
+
+/* One frame's agent stage times (µs, enum msg_video_stage) and its network time (µs). */
+void stats_stages_add_agent(struct stats_stages *st, const uint32_t stage_us[MSG_STAGE_COUNT],
+			    uint32_t network_us);
+
+/*
+ * The pct-th percentile of stages first .. end-1 on one line, in order,
+ * stages with no sample left out: "capture 0.4  wait 3.1  convert 0.9
+ * encode 14.2 ... decode 2.1 ms". "" when there is none. Returns
+ * snprintf's length.
+ */
+int stats_stages_format(struct stats_stages *st, double pct, int first, int end, char *buf,
+			size_t len);
+
 /* What the statistics overlay shows; NAN (or NULL, 0) for "not known yet". */
 struct stats_overlay {
-	double fps;	      /* pictures shown per second */
-	double kbps;	      /* kbit/s received (every message, above TLS) */
-	double latency_ms;    /* capture -> display, median over the period */
-	bool same_clock;      /* the agent's capture clock is ours (same host) */
-	double decode_ms;     /* median time in the decoder */
-	double rtt_ms;	      /* last PING round trip */
+	double fps;	   /* pictures shown per second */
+	double kbps;	   /* kbit/s received (every message, above TLS) */
+	double latency_ms; /* capture -> display, median over the period */
+	bool same_clock;   /* the agent's capture clock is ours (same host) */
+	double decode_ms;  /* median time in the decoder */
+	double rtt_ms;	   /* last PING round trip */
+	/* stats_stages_format lines, median: the agent's stages, then ours; NULL or "": none */
+	const char *stages_agent, *stages_client;
 	const char *decoder;  /* decoder_describe() */
 	const char *fallback; /* why not VAAPI; NULL or "" when not asked or in use */
 	const char *renderer; /* "OpenGL" / "cairo" */
@@ -85,6 +136,8 @@ struct stats_overlay {
  *   "59.9 fps   4210 kbit/s\n
  *    capture→display 11.8 ms (same host)\n
  *    decode 3.2 ms   RTT 0.4 ms\n
+ *    agent  capture 0.1  wait 0.0  ...  queue 0.0 ms\n      (with stage times)
+ *    client network 0.2  decode 1.2  ...  present 8.0 ms\n
  *    decoder software (libavcodec h264, 2 threads)\n
  *      no VAAPI: <fallback>\n          (only when there is a fallback reason)
  *    renderer OpenGL (llvmpipe ...)\n

@@ -132,14 +132,15 @@ static const struct copt client_opts[] = {
 	 .offset = O_(stats_keys),
 	 .value = "COMBO",
 	 .help = "toggles the statistics overlay (fps, kbit/s, capture to\n"
-		 "display latency, RTT, decoder, renderer)\n"
+		 "display latency, RTT, each stage's time, decoder, renderer)\n"
 		 "[ctrl+alt+shift+s]"},
 	{.name = "trace",
 	 .kind = COPT_STRING,
 	 .offset = O_(trace),
 	 .value = "FILE",
 	 .help = "write a line per shown frame (frame, capture, decoded,\n"
-		 "decode time, shown; µs) and per overlay update to FILE"},
+		 "decode time, shown; µs), its stage times (ms) and each\n"
+		 "overlay update to FILE"},
 	COPT_SECTION_ROW("Sound"),
 	CLIENT_OPTS_SOUND,
 	{.name = "volume",

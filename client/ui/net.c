@@ -151,7 +151,8 @@ static bool want_bgra(struct net *n)
 }
 
 static void post_frame(struct net *n, const struct decoder_frame *p, uint32_t number,
-		       uint64_t capture_us, uint64_t decoded_us, uint32_t decode_us)
+		       uint64_t capture_us, uint64_t decoded_us, uint32_t decode_us,
+		       const struct session_frame *timed)
 {
 	struct ui_frame *f = frame_copy(p), *old;
 
@@ -163,6 +164,11 @@ static void post_frame(struct net *n, const struct decoder_frame *p, uint32_t nu
 	f->capture_us = capture_us;
 	f->decoded_us = decoded_us;
 	f->decode_us = decode_us;
+	if (timed && timed->timed) {
+		f->timed = true;
+		memcpy(f->stage_us, timed->stage_us, sizeof(f->stage_us));
+		f->network_us = timed->network_us;
+	}
 	if (want_bgra(n) && n->session) {
 		f->bgra = malloc((size_t)f->width * (size_t)f->height * 4);
 		if (!f->bgra || decoder_to_rgb(session_decoder(n->session), p, DECODER_BGRA,
@@ -394,7 +400,7 @@ static void on_state(struct session *s, enum session_state state, const char *te
 static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 {
 	(void)s;
-	post_frame(ud, f->picture, f->number, f->capture_us, f->decoded_us, f->decode_us);
+	post_frame(ud, f->picture, f->number, f->capture_us, f->decoded_us, f->decode_us, f);
 }
 
 static void on_resize(struct session *s, int width, int height, void *ud)
@@ -617,7 +623,7 @@ static void resend_bgra(struct net *n)
 {
 	struct decoder_frame p;
 	if (n->session && decoder_last_frame(session_decoder(n->session), &p) == 0)
-		post_frame(n, &p, UINT32_MAX, 0, session_realtime_us(), 0);
+		post_frame(n, &p, UINT32_MAX, 0, session_realtime_us(), 0, NULL);
 }
 
 static void run_cmd(struct net *n, const struct cmd *c)

@@ -50,6 +50,12 @@ struct ui_frame {
 	uint64_t capture_us; /* agent's clock at capture */
 	uint64_t decoded_us;
 	uint32_t decode_us; /* time spent in the decoder */
+	/* the agent's stage times (session_frame's), when it sent them */
+	bool timed;
+	uint32_t stage_us[MSG_STAGE_COUNT];
+	uint32_t network_us;
+	/* the UI thread's CLOCK_REALTIME: when it took the frame, when it drew it */
+	uint64_t taken_us, painted_us;
 };
 
 struct ui_frame *ui_frame_ref(struct ui_frame *f);

@@ -105,6 +105,7 @@ static void stats_period_start(struct client_window *w, const struct net_stats *
 	w->ov.period_bytes0 = ns->bytes_received;
 	stats_series_reset(&w->ov.period_latency);
 	stats_series_reset(&w->ov.period_decode);
+	stats_stages_reset(&w->ov.period_stages);
 }
 
 /* Twice a second: the numbers of the last period into the overlay (and the trace). */
@@ -114,7 +115,7 @@ static gboolean stats_tick(gpointer ud)
 	struct stats_overlay o = {0};
 	struct net_stats ns;
 	struct fit f;
-	char text[1024];
+	char text[1280], agent[256], client[256];
 	double secs;
 	int sf;
 
@@ -131,6 +132,11 @@ static gboolean stats_tick(gpointer ud)
 	o.same_clock = w->ov.same_host;
 	o.decode_ms = stats_series_percentile(&w->ov.period_decode, 50);
 	o.rtt_ms = ns.rtt_us >= 0 ? ns.rtt_us / 1e3 : NAN;
+	stats_stages_format(&w->ov.period_stages, 50, 0, MSG_STAGE_COUNT, agent, sizeof(agent));
+	stats_stages_format(&w->ov.period_stages, 50, STATS_STAGE_NETWORK, STATS_STAGE_COUNT,
+			    client, sizeof(client));
+	o.stages_agent = agent;
+	o.stages_client = client;
 	o.decoder = ns.decoder[0] ? ns.decoder : NULL;
 	o.fallback = ns.decoder_fallback;
 	o.renderer = view_renderer_detail(w->view);
@@ -199,12 +205,16 @@ int overlay_init(struct client_window *w, const struct client_cfg *cfg)
 			return -1;
 		}
 		setvbuf(w->ov.trace, NULL, _IOLBF, 0); /* whole lines, readable while we run */
-		fprintf(w->ov.trace, "# F frame capture_us decoded_us decode_us shown_us "
-				     "(CLOCK_REALTIME; capture is the agent's clock)\n"
-				     "# O overlay text, lines joined by |\n");
+		fprintf(w->ov.trace,
+			"# F frame capture_us decoded_us decode_us shown_us "
+			"(CLOCK_REALTIME; capture is the agent's clock)\n"
+			"# S frame capture wait convert encode link queue network decode "
+			"handoff render present (ms; a shown frame with stage times)\n"
+			"# O overlay text, lines joined by |\n");
 	}
 	stats_series_init(&w->ov.period_latency);
 	stats_series_init(&w->ov.period_decode);
+	stats_stages_init(&w->ov.period_stages);
 	w->ov.same_host = host_is_local(cfg->host);
 	return 0;
 }
@@ -247,6 +257,12 @@ void overlay_start(struct client_window *w)
 		overlay_toggle(w, true);
 }
 
+/* ms from a to b (CLOCK_REALTIME µs), never negative */
+static double us_between(uint64_t a, uint64_t b)
+{
+	return b > a ? (double)(b - a) / 1e3 : 0;
+}
+
 void overlay_frame_shown(struct client_window *w, const struct ui_frame *f, uint64_t shown_us)
 {
 	w->ov.period_frames++;
@@ -255,6 +271,27 @@ void overlay_frame_shown(struct client_window *w, const struct ui_frame *f, uint
 	if (w->ov.trace)
 		fprintf(w->ov.trace, "F %u %" PRIu64 " %" PRIu64 " %u %" PRIu64 "\n", f->number,
 			f->capture_us, f->decoded_us, f->decode_us, shown_us);
+	if (f->timed && f->taken_us && f->painted_us) {
+		struct stats_stages *st = &w->ov.period_stages;
+		double ms[STATS_STAGE_COUNT];
+
+		for (int i = 0; i < MSG_STAGE_COUNT; i++)
+			ms[i] = f->stage_us[i] / 1e3;
+		ms[STATS_STAGE_NETWORK] = f->network_us / 1e3;
+		ms[STATS_STAGE_DECODE] = f->decode_us / 1e3;
+		ms[STATS_STAGE_HANDOFF] = us_between(f->decoded_us, f->taken_us);
+		ms[STATS_STAGE_RENDER] = us_between(f->taken_us, f->painted_us);
+		ms[STATS_STAGE_PRESENT] = us_between(f->painted_us, shown_us);
+		stats_stages_add_agent(st, f->stage_us, f->network_us);
+		for (int i = STATS_STAGE_DECODE; i < STATS_STAGE_COUNT; i++)
+			stats_series_add(&st->s[i], ms[i]);
+		if (w->ov.trace) {
+			fprintf(w->ov.trace, "S %u", f->number);
+			for (int i = 0; i < STATS_STAGE_COUNT; i++)
+				fprintf(w->ov.trace, " %.3f", ms[i]);
+			fputc('\n', w->ov.trace);
+		}
+	}
 }
 
 void overlay_refresh(struct client_window *w)
@@ -275,4 +312,5 @@ void overlay_deinit(struct client_window *w)
 		fclose(w->ov.trace);
 	stats_series_deinit(&w->ov.period_latency);
 	stats_series_deinit(&w->ov.period_decode);
+	stats_stages_deinit(&w->ov.period_stages);
 }

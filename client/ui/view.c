@@ -355,6 +355,7 @@ static void painted(struct view *v)
 	if (!v->frame_new)
 		return;
 	v->frame_new = false;
+	v->frame->painted_us = session_realtime_us();
 	ui_frame_unref(v->painted);
 	v->painted = ui_frame_ref(v->frame);
 }

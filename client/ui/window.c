@@ -239,8 +239,10 @@ static gboolean dispatch_cb(gpointer ud)
 		net_event_free(ev);
 	}
 	f = net_take_frame(w->net);
-	if (f)
+	if (f) {
+		f->taken_us = session_realtime_us();
 		view_set_frame(w->view, f);
+	}
 	return G_SOURCE_REMOVE;
 }
 
@@ -491,9 +493,9 @@ struct client_window *client_window_new(const struct client_cfg *cfg)
 	ncfg.want_bgra = !w->cfg.use_gl || w->bgra_from_start;
 	ncfg.wake = wake;
 	ncfg.userdata = w;
-	/* touch and pen always; the clipboard unless --no-clipboard */
+	/* touch, pen and stage times (the statistics overlay) always; the clipboard unless --no-clipboard */
 	ncfg.session.caps = MSG_CAP_H264 | MSG_CAP_CURSOR | MSG_CAP_TOUCH | MSG_CAP_PEN |
-			    (cfg->clipboard_max ? MSG_CAP_CLIPBOARD : 0);
+			    MSG_CAP_TIMING | (cfg->clipboard_max ? MSG_CAP_CLIPBOARD : 0);
 	ncfg.clipboard_max = cfg->clipboard_max;
 	ncfg.prepare = cfg->prepare;
 	ncfg.prepare_ud = cfg->prepare_ud;

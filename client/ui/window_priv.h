@@ -88,7 +88,8 @@ struct overlay {
 	uint64_t period_frames, period_bytes0;
 	gint64 period_start; /* monotonic µs */
 	struct stats_series period_latency, period_decode;
-	bool same_host; /* the agent runs here: its capture clock is ours */
+	struct stats_stages period_stages; /* frames with the agent's stage times */
+	bool same_host;			   /* the agent runs here: its capture clock is ours */
 };
 
 /* overlay.c: the sound controls (shown with the statistics, or a while after a change) and

@@ -123,6 +123,23 @@ check "a stalled client gets at most max_inflight frames plus what was queued ($
 	eval '[ "$stalled" -ge 1 ] && [ "$stalled" -le 8 ]'
 ticket "$T/tk0" erin desk
 probe "$T/pk0.json" "$T/tk0" --seconds 5 || true # alone: what the stream costs
+
+# 4c. Every frame says where its time went (VIDEO's stage times, docs/protocol.md 5.5), and
+#     the stages add up to the frame's capture-to-decoded latency; a client that did not ask
+#     (no CAP_TIMING) gets plain frames it decodes.
+say "stages p50 (ms): $(json "$T/pk0.json" '{k: v["p50"] for k, v in d["stages_ms"].items()}')"
+check "every frame came with its stage times ($(json "$T/pk0.json" 'd["timed_frames"]') of $(json "$T/pk0.json" 'd["frames"]'))" \
+	[ "$(json "$T/pk0.json" 'd["frames"] >= 5 and d["timed_frames"] == d["frames"]')" = True ]
+check "the agent timed its copy from X, the conversion and the encoder" \
+	[ "$(json "$T/pk0.json" 'all(d["stages_ms"][k]["p50"] > 0 for k in ("capture", "convert", "encode"))')" = True ]
+sums=$(json "$T/pk0.json" 'sorted(abs(lat - sum(st[1:])) for lat, st in zip(d["frame_latency_ms"], d["frame_stages_ms"]) if st)')
+say "per frame, |latency - (wait .. decode)| in ms: $sums" | cut -c1-300
+check "each frame's stages after capture add up to its latency (within 0.5 ms)" \
+	[ "$(json "$T/pk0.json" 'all(abs(lat - sum(st[1:])) < 0.5 for lat, st in zip(d["frame_latency_ms"], d["frame_stages_ms"]) if st)')" = True ]
+ticket "$T/tk1" erin desk
+probe "$T/pk1.json" "$T/tk1" --seconds 2 --no-timing || true
+check "a client without CAP_TIMING decodes frames without them" \
+	[ "$(json "$T/pk1.json" 'd["frames"] >= 2 and d["timed_frames"] == 0 and d["decode_errors"] == 0')" = True ]
 ticket "$T/tn2" dave desk
 ticket "$T/tk" erin desk
 probe "$T/pn2.json" "$T/tn2" --seconds 6 --no-ack &

@@ -91,6 +91,24 @@ sys.exit(0 if k and max(k) > 0 else 1)" "$T/trace1"
 check "and a capture→display latency measured on this host" \
 	grep -Eq '^O .*capture→display [0-9.]+ ms \(same host\)' "$T/trace1"
 check "and the round trip" wait_for 10 bash -c "sed -n 's/^O //p' '$T/trace1' | grep -Eq 'RTT [0-9.]+ ms'"
+check "and where the time went, stage by stage, on the agent and in the client" wait_for 10 bash -c \
+	"sed -n 's/^O //p' '$T/trace1' | grep -Eq 'agent  capture [0-9.]+ .*queue [0-9.]+.*\\|client network [0-9.]+ .*present [0-9.]+'"
+# every stage of a shown frame, wait .. present, adds up to its capture->display (the S line's
+# stages are rounded to 1 µs; capture itself lies before the capture time)
+check "the trace's stage times add up to each frame's capture->display" python3 -c "
+import sys
+f = {}
+s = {}
+for l in open(sys.argv[1]):
+    p = l.split()
+    if p[:1] == ['F']:
+        f[int(p[1])] = (int(p[5]) - int(p[2])) / 1e3
+    elif p[:1] == ['S'] and len(p) == 13:
+        s[int(p[1])] = [float(x) for x in p[2:]]
+both = [n for n in s if n in f]
+bad = [(n, f[n], sum(s[n][1:])) for n in both if abs(f[n] - sum(s[n][1:])) > 0.1]
+print('%d frames with stages, %d off: %s' % (len(both), len(bad), bad[:3]))
+sys.exit(0 if both and not bad else 1)" "$T/trace1"
 ov=$(overlay "$T/trace1")
 say "overlay: $ov"
 if [ ! -e /dev/dri/renderD128 ]; then

@@ -1501,6 +1501,41 @@ static void test_stats(void)
 	CHECK(fabs(stats_series_percentile(&s, 50) - 500) < 10);
 	CHECK(s.max == 999);
 	stats_series_deinit(&s);
+
+	/* the stage breakdown: one series per stage, printed in their order */
+	struct stats_stages st;
+	char line[256];
+	stats_stages_init(&st);
+	CHECK_INT_EQ(stats_stages_format(&st, 50, 0, STATS_STAGE_COUNT, line, sizeof(line)), 0);
+	CHECK_STR_EQ(line, "");
+	for (uint32_t i = 1; i <= 3; i++) {
+		uint32_t us[MSG_STAGE_COUNT] = {400 * i, 3100, 900, 14200 * i, 120, 15};
+		stats_stages_add_agent(&st, us, 250);
+	}
+	CHECK_INT_EQ(st.frames, 3);
+	CHECK(stats_series_percentile(&st.s[MSG_STAGE_ENCODE], 50) == 28.4);
+	CHECK(stats_series_percentile(&st.s[MSG_STAGE_CAPTURE], 99) == 1.2);
+	CHECK(isnan(stats_series_percentile(&st.s[STATS_STAGE_DECODE], 50)));
+	stats_stages_format(&st, 50, 0, STATS_STAGE_COUNT, line, sizeof(line));
+	CHECK_STR_EQ(line, "capture 0.8  wait 3.1  convert 0.9  encode 28.4  link 0.1  queue 0.0  "
+			   "network 0.2 ms");
+	stats_series_add(&st.s[STATS_STAGE_DECODE], 2.25);
+	stats_stages_format(&st, 99, 0, STATS_STAGE_COUNT, line, sizeof(line));
+	CHECK_STR_EQ(line, "capture 1.2  wait 3.1  convert 0.9  encode 42.6  link 0.1  queue 0.0  "
+			   "network 0.2  decode 2.2 ms");
+	/* cut short, it still ends in a NUL and says how long it wanted to be */
+	int full = (int)strlen(line);
+	CHECK_INT_EQ(stats_stages_format(&st, 99, 0, STATS_STAGE_COUNT, line, 10), full);
+	CHECK_STR_EQ(line, "capture 1");
+	/* a range: the client's stages only */
+	stats_stages_format(&st, 50, STATS_STAGE_NETWORK, STATS_STAGE_COUNT, line, sizeof(line));
+	CHECK_STR_EQ(line, "network 0.2  decode 2.2 ms");
+	CHECK_STR_EQ(stats_stage_name(STATS_STAGE_NETWORK), "network");
+	CHECK(stats_stage_name(STATS_STAGE_COUNT) == NULL);
+	stats_stages_reset(&st);
+	CHECK_INT_EQ(st.frames, 0);
+	CHECK(isnan(stats_series_percentile(&st.s[MSG_STAGE_WAIT], 50)));
+	stats_stages_deinit(&st);
 }
 
 static void test_png(void)

@@ -713,6 +713,13 @@ static void test_overlay_text(void)
 			  "file\n"
 			  "renderer OpenGL (llvmpipe)\n"
 			  "desktop 1920x1080   1:1 at +960+480   HiDPI ×1");
+	/* with stage times: the agent's line, then the client's */
+	o.stages_agent = "capture 0.1  encode 3.9 ms";
+	o.stages_client = "network 0.2  present 8.0 ms";
+	stats_overlay_format(&o, buf, sizeof(buf));
+	CHECK(strstr(buf, "RTT 0.4 ms\nagent  capture 0.1  encode 3.9 ms\n"
+			  "client network 0.2  present 8.0 ms\ndecoder software") != NULL);
+	o.stages_agent = o.stages_client = "";
 	/* with sound: two more lines */
 	o.audio = true;
 	o.audio_kbps = 95.6;
