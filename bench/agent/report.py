@@ -17,6 +17,8 @@ TLS_MAX = 16384
 
 SIDES = [("highrise", "highrise agent -> probe"), ("encoder", "raw encoder (ceiling)"),
          ("tight", "x11vnc Tight"), ("zrle", "x11vnc ZRLE")]
+# highrise-probe's "frame_stages_ms" rows: client/stats.h enum stats_stage up to decode
+STAGES = ["capture", "wait", "convert", "encode", "link", "queue", "network", "decode"]
 WORKLOADS = {
     "idle": "idle: xterm with 40 lines of text, nothing changes",
     "typing": "typing: {chars} characters at 5 chars/s into xterm (key down/up {kd} ms apart)",
@@ -71,6 +73,11 @@ def measure(d, side, w, plan, base):
         nbytes = sum(tls_bytes(total[i] - (total[i - 1] if i else 0)) for i in idx)
         lat = [d["frame_latency_ms"][i] for i in idx]
         r["lat"] = (pct(lat, 50), pct(lat, 99))
+        rows = d.get("frame_stages_ms") or []
+        timed = [rows[i] for i in idx if i < len(rows) and rows[i]]
+        r["timed"] = len(timed)
+        r["stages"] = [(pct([t[k] for t in timed], 50), pct([t[k] for t in timed], 99))
+                       for k in range(len(STAGES))]
     else:
         nbytes = sum(sizes[i] for i in idx)
     r["frames"] = len(idx)
@@ -215,6 +222,22 @@ def main():
         for n in notes:
             print("  " + n)
         print()
+
+    # ---- where the time went (highrise only: VIDEO's stage times + the probe's own) ----
+    print("== where the time went: highrise's p50 / p99 in ms per stage over the window's"
+          " frames (docs/protocol.md 5.5)")
+    print("%-10s %6s %s %11s" % ("workload", "timed", " ".join("%11s" % n for n in STAGES),
+                                 "capt->dec"))
+    for w in WORKLOADS:
+        r = res[w, "highrise"]
+        if not r.get("timed"):
+            print("%-10s  no frame with stage times" % w)
+            continue
+        cell = lambda a, b: "%11s" % ("%s/%s" % (f(a, "{:.2f}", 0).strip(),
+                                               f(b, "{:.1f}", 0).strip()))
+        print("%-10s %6d %s %s" % (w, r["timed"], " ".join(cell(a, b) for a, b in r["stages"]),
+                                   cell(*r["lat"])))
+    print()
 
     # ---- targets (a compass, not test thresholds) ----
     rows = []

@@ -6,12 +6,17 @@
 # Trace lines: "F frame capture_us decoded_us decode_us shown_us". Frames count when they
 # were shown inside the window; capture -> display is shown - capture (the agent runs on
 # this host: one clock), decoded -> shown is the client's own share after decoding.
+# "S frame" + STAGES in ms: the same frame's time in each stage (VIDEO's stage times from
+# the agent, then the client's own), for the breakdown table.
 import json
 import math
 import os
 import sys
 
 TARGET_MS = 16.0  # issue #4's compass: capture -> display p50 <= 16 ms at 1080p here
+# client/stats.h enum stats_stage, in the order of the trace's S lines
+STAGES = ["capture", "wait", "convert", "encode", "link", "queue", "network", "decode",
+          "handoff", "render", "present"]
 WORKLOADS = {
     "typing": "typing: {chars} characters at 5 chars/s into xterm",
     "scrolling": "scrolling: xterm prints a text file at {rate} lines/s",
@@ -37,19 +42,25 @@ def measure(base):
         cpu = float(open(base + ".cpu").read())
     except (OSError, ValueError):
         return None
-    rows = []
+    rows, stages = [], {}
     with open(base + ".trace") as tr:
         for line in tr:
             p = line.split()
             if p[:1] == ["F"] and len(p) == 6:
                 rows.append([int(x) for x in p[1:]])
+            elif p[:1] == ["S"] and len(p) == 2 + len(STAGES):
+                stages[int(p[1])] = [float(x) for x in p[2:]]
     rows = [r for r in rows if t0 * 1e6 <= r[4] <= t1 * 1e6]
+    timed = [stages[r[0]] for r in rows if r[0] in stages]
+    st = [(pct([t[i] for t in timed], 50), pct([t[i] for t in timed], 99))
+          for i in range(len(STAGES))]
     lat = [(r[4] - r[1]) / 1e3 for r in rows]
     dec = [r[3] / 1e3 for r in rows]
     ui = [(r[4] - r[2]) / 1e3 for r in rows]
     return {"frames": len(rows), "fps": len(rows) / (t1 - t0), "cpu": cpu,
             "lat": (pct(lat, 50), pct(lat, 99)), "dec": (pct(dec, 50), pct(dec, 99)),
-            "ui": (pct(ui, 50), pct(ui, 99)), "dur": t1 - t0}
+            "ui": (pct(ui, 50), pct(ui, 99)), "dur": t1 - t0, "timed": len(timed),
+            "stages": st}
 
 
 def main():
@@ -80,6 +91,19 @@ def main():
     print()
     for w in plan["workloads"].split():
         print("  %s" % WORKLOADS[w].format(chars=plan["text_chars"], rate=plan["scroll_rate"]))
+    print("\n== where the time went: each stage's p50 / p99 in ms over the shown frames that"
+          " came with stage times")
+    print("   (docs/protocol.md 5.5: capture..queue on the agent, network, then the client's"
+          " decode, handoff, render, present)")
+    print("%-10s %6s %s" % ("workload", "timed", " ".join("%11s" % n for n in STAGES)))
+    for w in plan["workloads"].split():
+        r = measure(os.path.join(out, w))
+        if r is None or not r["timed"]:
+            print("%-10s  no frame with stage times" % w)
+            continue
+        print("%-10s %6d %s" % (w, r["timed"], " ".join(
+            "%11s" % ("%s/%s" % (f(a, "{:.2f}", 0).strip(), f(b, "{:.1f}", 0).strip()))
+            for a, b in r["stages"])))
 
 
 if __name__ == "__main__":
