@@ -25,17 +25,23 @@
 #define DEFAULT_CODEC	     "libx264"
 #define DEFAULT_BITRATE_KBPS 10000
 #define DEFAULT_FPS	     30
-#define DEFAULT_PRESET	     "superfast"
-#define DEFAULT_CRF	     20
-#define DEFAULT_REFINE_CRF   8
-#define DEFAULT_REFINE_MS    300
-#define DEFAULT_VBV_MS	     1000
-#define MAX_SIZE	     16384
-#define MAX_VBV_MS	     10000
-#define KEYINT_INFINITE	     (1 << 30) /* x264's X264_KEYINT_MAX_INFINITE */
-#define META_RING	     64	       /* frames the codec may hold before output */
-#define HELD_MAX	     8	       /* packets drained while the caller had not received */
-#define HW_POOL_SIZE	     8
+/*
+ * ultrafast with CABAC (x264_configure), measured with bench/agent at 1080p on 2 cores
+ * (issue 14): against superfast, encode 8.5 vs 13.7 ms p50 on the animation and 34 vs
+ * 51 % of a core, for 5 % more bytes while scrolling and 6 % fewer in the animation;
+ * without CABAC scrolling cost 21 % more bytes.
+ */
+#define DEFAULT_PRESET	   "ultrafast"
+#define DEFAULT_CRF	   20
+#define DEFAULT_REFINE_CRF 8
+#define DEFAULT_REFINE_MS  300
+#define DEFAULT_VBV_MS	   1000
+#define MAX_SIZE	   16384
+#define MAX_VBV_MS	   10000
+#define KEYINT_INFINITE	   (1 << 30) /* x264's X264_KEYINT_MAX_INFINITE */
+#define META_RING	   64	     /* frames the codec may hold before output */
+#define HELD_MAX	   8	     /* packets drained while the caller had not received */
+#define HW_POOL_SIZE	   8
 
 /* How frames reach the codec. */
 enum frame_path {
@@ -153,9 +159,13 @@ static void x264_configure(const struct encoder *enc, AVCodecContext *ctx, AVDic
 	 * far from the damage (3.5x the bytes for a keystroke-sized change).
 	 * aq-mode 1 at strength 0 is no adaptive quantisation at all, but lets
 	 * libavcodec pass regions of interest (refinement) down as quant offsets.
+	 * CABAC even at ultrafast (which turns it off): 11-16 % fewer bytes on text
+	 * for no encode time measurable at our rates (DEFAULT_PRESET).
 	 */
 	av_dict_set(opts, "x264-params",
-		    "repeat-headers=1:scenecut=0:aq-mode=1:aq-strength=0.01:psy=0:no-deblock=1", 0);
+		    "repeat-headers=1:scenecut=0:aq-mode=1:aq-strength=0.01:psy=0:no-deblock=1:"
+		    "cabac=1",
+		    0);
 	ctx->thread_type = FF_THREAD_SLICE;
 }
 

@@ -11,7 +11,7 @@
  * access unit (start codes; SPS and PPS in front of every key frame), taken
  * out with encoder_receive().
  *
- * Codecs: libavcodec's libx264 by default (preset superfast, tune
+ * Codecs: libavcodec's libx264 by default (preset ultrafast with CABAC, tune
  * zerolatency, no B-frames, no scene-cut key frames, tuned for text: no
  * adaptive quantisation, no psy-rd, no deblocking; capped CRF: the quality
  * is constant and the bitrate a ceiling, so a still desktop costs nothing). Any other H.264 encoder of libavcodec may be named in
@@ -77,7 +77,7 @@ struct encoder_cfg {
 	int fps;		    /* expected frame rate, 1..240; 0 = 30 */
 	int keyint;		    /* frames between periodic key frames; 0 = none */
 	enum convert_format format; /* of the pixels given to encoder_submit; 0 = BGRA */
-	const char *preset;	    /* libx264 preset; NULL = "superfast" */
+	const char *preset;	    /* libx264 preset; NULL = "ultrafast" (with CABAC) */
 	int crf;		    /* libx264 quality of normal frames, 1..51; 0 = 20 */
 	int refine_crf;		    /* quality of refinement frames, 1..51; 0 = 8 */
 	int refine_after_ms;	    /* still ms before auto refinement; 0 = 300; < 0 = never */

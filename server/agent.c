@@ -36,6 +36,10 @@
 #define CLIENT_FRAME_MAX (1u << 20)
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+/* libx264's presets, fastest first (x264 --fullhelp) */
+static const char *const x264_presets[] = {"ultrafast", "superfast", "veryfast", "faster",
+					   "fast",	"medium",    "slow",	 "slower",
+					   "veryslow",	"placebo",   NULL};
 static const char *const audio_frames[] = {"2.5", "5", "10", "20", NULL};
 static const int audio_frame_us[] = {2500, 5000, 10000, 20000};
 static const char *const audio_apps[] = {"lowdelay", "audio", "voip", NULL}; /* opus_codec.h */
@@ -60,10 +64,16 @@ const struct config_key agent_config_table[] = {
 	 NULL, "the broker's ticket public key (highrise-certs ticket-key: ticket.pub)"},
 	{"video.codec", CONFIG_STRING, NULL, 0, 64, offsetof(struct agent_cfg, codec), NULL,
 	 "H.264 encoder: libx264, h264_vaapi, h264_nvenc, h264_qsv (falls back to libx264)"},
+	{"video.preset", CONFIG_ENUM, "ultrafast", 0, 0, offsetof(struct agent_cfg, preset),
+	 x264_presets,
+	 "libx264's speed/size trade-off (CABAC stays on whatever the preset): ultrafast keeps a "
+	 "1080p frame in one 60 Hz frame on two cores (docs/operations.md); slower ones cost "
+	 "encode time for a few % fewer bytes"},
 	{"video.bitrate_kbps", CONFIG_INT, "10000", 500, 1000000,
 	 offsetof(struct agent_cfg, bitrate_kbps), NULL, "highest video bitrate per desktop"},
-	{"video.fps", CONFIG_INT, "30", 1, 240, offsetof(struct agent_cfg, fps), NULL,
-	 "most video frames per second"},
+	{"video.fps", CONFIG_INT, "60", 1, 240, offsetof(struct agent_cfg, fps), NULL,
+	 "most video frames per second: a frame waits for its slot (1/fps after the last) "
+	 "while the screen keeps changing"},
 	{"video.max_inflight", CONFIG_INT, "4", 1, 64, offsetof(struct agent_cfg, max_inflight),
 	 NULL,
 	 "frames a client may leave unacknowledged: past it, the stream waits when every client "
@@ -890,6 +900,7 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 		.password = password,
 		.password_file = password ? pwfile : NULL,
 		.codec = cfg->codec,
+		.preset = x264_presets[cfg->preset],
 		.bitrate_kbps = (int)cfg->bitrate_kbps,
 		.fps = (int)cfg->fps,
 		.max_inflight = (int)cfg->max_inflight,

@@ -32,6 +32,7 @@ struct agent_cfg {
 	char *ticket_key;	     /* the broker's ticket public key (ticket.pub) */
 	struct config_list desktops; /* "ID URI [password-file=PATH] [audio=SRC] [mic=SRC]" */
 	char *codec;		     /* H.264 encoder; NULL: libx264 */
+	int preset;		     /* index into agent_presets (libx264's --preset) */
 	int64_t bitrate_kbps;
 	int64_t fps;
 	int64_t max_inflight;

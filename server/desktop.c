@@ -90,7 +90,7 @@ struct cursor_shape {
 
 struct desktop {
 	struct event_base *base;
-	char *id, *uri, *password, *password_file, *codec;
+	char *id, *uri, *password, *password_file, *codec, *preset;
 	int fps, max_inflight, bitrate_max;
 	bool clipboard;
 	size_t clipboard_max;
@@ -595,6 +595,8 @@ static void send_config(struct desktop *d)
 		c->password = (struct msg_bytes){(const uint8_t *)d->password, strlen(d->password)};
 	if (d->codec)
 		c->codec = (struct msg_bytes){(const uint8_t *)d->codec, strlen(d->codec)};
+	if (d->preset)
+		c->preset = (struct msg_bytes){(const uint8_t *)d->preset, strlen(d->preset)};
 	if (c->flags & WLINK_CONFIG_CHROOT)
 		c->chroot = (struct msg_bytes){(const uint8_t *)d->chroot_dir,
 					       strlen(d->chroot_dir)};
@@ -1173,8 +1175,9 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 	d->password = cfg->password ? strdup(cfg->password) : NULL;
 	d->password_file = cfg->password_file ? strdup(cfg->password_file) : NULL;
 	d->codec = cfg->codec ? strdup(cfg->codec) : NULL;
+	d->preset = cfg->preset ? strdup(cfg->preset) : NULL;
 	d->chroot_dir = cfg->worker.chroot_dir ? strdup(cfg->worker.chroot_dir) : NULL;
-	d->fps = cfg->fps > 0 ? cfg->fps : 30;
+	d->fps = cfg->fps > 0 ? cfg->fps : 60;
 	d->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 4;
 	d->restart_wait_s = cfg->restart_wait_s ? cfg->restart_wait_s : 120;
 	d->bitrate_max = cfg->bitrate_kbps > 0 ? cfg->bitrate_kbps : 10000;
@@ -1193,7 +1196,7 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 	d->backoff_kind = -1;
 	if (!d->id || !d->uri || (cfg->password && !d->password) ||
 	    (cfg->password_file && !d->password_file) || (cfg->codec && !d->codec) ||
-	    (cfg->worker.chroot_dir && !d->chroot_dir))
+	    (cfg->preset && !d->preset) || (cfg->worker.chroot_dir && !d->chroot_dir))
 		goto fail;
 	remember_password_file(d);
 	if (cfg->sound.source_uri || cfg->sound.mic_sink) {
@@ -1255,6 +1258,7 @@ void desktop_free(struct desktop *d)
 	free(d->password);
 	free(d->password_file);
 	free(d->codec);
+	free(d->preset);
 	free(d->chroot_dir);
 	free(d);
 }

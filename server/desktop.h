@@ -82,8 +82,9 @@ struct desktop_cfg {
 	const char *password;	   /* console password, or NULL */
 	const char *password_file; /* where it came from: read again after a refusal */
 	const char *codec;	   /* encoder name; NULL: libx264 */
+	const char *preset;	   /* libx264 preset; NULL: the encoder's default */
 	int bitrate_kbps;	   /* ceiling; 0: 10000 */
-	int fps;		   /* most frames per second; 0: 30 */
+	int fps;		   /* most frames per second; 0: 60 */
 	int max_inflight;	   /* frames a client may leave unacknowledged; 0: 4 */
 	unsigned restart_wait_s;   /* a closed console away this long: CONSOLE_LOST; 0: 120 */
 	bool clipboard;	      /* share the clipboard with clients that announce CAP_CLIPBOARD */

@@ -83,12 +83,14 @@ static void decode_config(struct reader *r, struct wlink_config *c)
 	c->uri = get_str(r, WLINK_URI_MAX);
 	c->password = get_str(r, WLINK_PASSWORD_MAX);
 	c->codec = get_str(r, WLINK_CODEC_MAX);
+	c->preset = get_str(r, WLINK_CODEC_MAX);
 	c->chroot = get_str(r, WLINK_CHROOT_MAX);
 	check(r, c->fps >= 1 && c->fps <= 240);
 	check(r, c->clipboard_max <= MSG_CLIPBOARD_MAX);
 	check(r, c->log_level <= 3);
 	check(r, c->id.len > 0 && c->uri.len > 0);
-	check(r, !has_nul(c->uri) && !has_nul(c->id) && !has_nul(c->codec) && !has_nul(c->chroot));
+	check(r, !has_nul(c->uri) && !has_nul(c->id) && !has_nul(c->codec) && !has_nul(c->preset) &&
+			 !has_nul(c->chroot));
 	check(r, !(c->flags & WLINK_CONFIG_CHROOT) || c->chroot.len > 0);
 }
 
@@ -176,6 +178,7 @@ static void encode_own(struct writer *w, const struct wlink_msg *m)
 		put_str(w, c->uri, WLINK_URI_MAX);
 		put_str(w, c->password, WLINK_PASSWORD_MAX);
 		put_str(w, c->codec, WLINK_CODEC_MAX);
+		put_str(w, c->preset, WLINK_CODEC_MAX);
 		put_str(w, c->chroot, WLINK_CHROOT_MAX);
 		break;
 	}

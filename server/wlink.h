@@ -81,6 +81,7 @@ struct wlink_config {
 	struct msg_bytes uri;	   /* <= WLINK_URI_MAX */
 	struct msg_bytes password; /* <= WLINK_PASSWORD_MAX; may be empty */
 	struct msg_bytes codec;	   /* <= WLINK_CODEC_MAX; empty: the default */
+	struct msg_bytes preset;   /* libx264 preset, <= WLINK_CODEC_MAX; empty: the default */
 	struct msg_bytes chroot;   /* the empty directory for WLINK_CONFIG_CHROOT */
 };
 

@@ -70,7 +70,7 @@ static void cmd_free(void *p)
 struct worker {
 	int fd;
 	char id[MSG_NAME_MAX + 1];
-	char *uri, *password, *codec;
+	char *uri, *password, *codec, *preset;
 	int fps;
 	bool clipboard;
 	bool sound; /* forward the console's own sound (capture.h audio) */
@@ -503,6 +503,7 @@ static bool reinit_encoder(struct worker *p)
 		.width = f->width,
 		.height = f->height,
 		.codec = p->codec,
+		.preset = p->preset,
 		.bitrate_kbps = p->cur_bitrate,
 		.fps = p->fps,
 	};
@@ -744,6 +745,7 @@ static int read_config(struct worker *w)
 	w->uri = dup_bytes(c->uri);
 	w->password = c->password.len ? dup_bytes(c->password) : NULL;
 	w->codec = c->codec.len ? dup_bytes(c->codec) : NULL;
+	w->preset = c->preset.len ? dup_bytes(c->preset) : NULL;
 	w->chroot_dir = c->chroot.len ? dup_bytes(c->chroot) : NULL;
 	w->fps = c->fps;
 	w->clipboard = c->flags & WLINK_CONFIG_CLIPBOARD;
@@ -873,6 +875,7 @@ out:
 	queue_free(w.cmds, cmd_free);
 	free(w.uri);
 	free(w.codec);
+	free(w.preset);
 	free(w.chroot_dir);
 	close(w.fd);
 	return status;

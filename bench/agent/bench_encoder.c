@@ -10,7 +10,7 @@
  * --max-mb; the recording stops early when that is reached and says so).
  *
  * Phase 2 replays the recording through hr_encoder with the agent's
- * settings (encoder_cfg zeroed but for size and fps: libx264 superfast,
+ * settings (encoder_cfg zeroed but for size and fps: libx264 ultrafast + CABAC,
  * zerolatency, CRF 20, 10 Mbit/s ceiling, refinement 300 ms after the last
  * change) with nothing else running, and times each encoder_submit() plus
  * its encoder_receive() calls: convert + encode, which is the part of the

@@ -13,6 +13,7 @@
 # BENCH_AGENT_BASELINE=OTHER_BUILD: the highrise side runs BENCH_AGENT_REPS times (5) with
 # OTHER_BUILD's highrise-agent ("before") and BUILD's ("after"), interleaved, one at a time;
 # compare.py prints the difference (the probe and every other tool come from BUILD).
+# BENCH_AGENT_ARGS="--video.fps 60 ..." adds agent options (to both agents).
 
 . "$(dirname "$0")/../../tests/integration/lib.sh" # BUILD from $HIGHRISE_BINARY_DIR or $1
 need Xvfb xdpyinfo xterm x11vnc xdotool import compare python3 openssl pgrep
@@ -42,6 +43,7 @@ TAIL=1.5    # s after the workload: the still screen's refinement falls inside t
 KEY_DELAY=100 # ms between key events: down, up, down... = 5 characters a second
 TEXT="the quick brown fox jumps over the lazy dog again " # 50 characters, no Shift
 SCROLL_RATE=30 # lines a second
+BENCH_AGENT_ARGS=${BENCH_AGENT_ARGS:-}
 declare -A DUR=([idle]=6 [typing]=10 [scrolling]=8 [animation]=8)
 read -r -a WORKLOADS <<<"${BENCH_AGENT_WORKLOADS:-idle typing scrolling animation}"
 read -r -a SIDES <<<"${BENCH_AGENT_SIDES:-highrise encoder tight zrle}"
@@ -59,13 +61,13 @@ AGENT_NAME=bench-agent
 if [ -n "$BASE" ]; then # the same flags, the other binary; idle (no capture) unless watched
 	AFTER_BUILD=$BUILD
 	BUILD=$BASE
-	start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --log.level info
+	start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --log.level info $BENCH_AGENT_ARGS
 	BUILD=$AFTER_BUILD
 	mv "$T/agent.log" "$T/agent-before.log" # it keeps writing there
 	BEFORE_PID=$AGENT_PID
 	BEFORE_PORT=$AGENT_PORT
 fi
-start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --log.level info
+start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --log.level info $BENCH_AGENT_ARGS
 VNC_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 bg x11vnc x11vnc -display "$D" -rfbport "$VNC_PORT" -localhost -nopw -forever -shared
 VNC_PID=$LAST_PID

@@ -426,6 +426,7 @@ static int wlink_seeds(const char *dir)
 		.uri = STR("vnc://127.0.0.1:5901"),
 		.password = STR("secret"),
 		.codec = STR("libx264"),
+		.preset = STR("ultrafast"),
 		.chroot = STR("/run/highrise-empty.abc123"),
 	};
 	rc |= wlink_append(buf, sizeof(buf), &len, &m);

@@ -11,7 +11,9 @@ bg app "$BUILD/tests/fixtures/x11/highrise-testapp" --display ":$DISPLAY_NUM" --
 APP_PID=$LAST_PID
 wait_for 20 grep -q '^ready' "$T/app.events" || { fail "the test app did not start"; exit 1; }
 make_pki
-start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --hello_timeout_ms 3000
+# superfast, not the default ultrafast: video.preset must reach the worker's encoder
+start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --hello_timeout_ms 3000 \
+	--video.preset superfast
 say "agent on port $AGENT_PORT, desktop on :$DISPLAY_NUM"
 
 # 1. The desktop arrives: the probe's last frame against the X server's own pixels.
@@ -23,6 +25,8 @@ say "pattern PSNR: $db dB"
 check "the pattern arrives with PSNR >= 35 dB ($db)" ge "$db" 35
 check "the desktop is 1920x1080" [ "$(json "$T/p1.json" '(d["width"], d["height"])')" = "(1920, 1080)" ]
 check "the first client has control" [ "$(json "$T/p1.json" 'd["control"]')" = True ]
+check "the worker encodes at video.preset, at most 60 fps by default" grep -q \
+	'encoder: running libx264 at 1920x1080 .*, 60 fps, preset superfast' "$T/agent.log"
 
 # 2. A click at (x, y) in the probe lands at (x, y) in the app.
 ticket "$T/t2" alice desk

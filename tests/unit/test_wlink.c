@@ -39,6 +39,7 @@ static void test_config(void)
 		.id = STR("vm1"),
 		.uri = STR("vnc://127.0.0.1:5901"),
 		.password = STR("pw"),
+		.preset = STR("superfast"),
 	};
 	size_t n = enc(&m);
 	CHECK_INT_EQ(wlink_decode(buf, n, WLINK_TO_WORKER, &d), 0);
@@ -53,6 +54,8 @@ static void test_config(void)
 	CHECK_MEM_EQ(d.u.config.uri.data, "vnc://127.0.0.1:5901", 20);
 	CHECK_MEM_EQ(d.u.config.password.data, "pw", 2);
 	CHECK_INT_EQ(d.u.config.codec.len, 0);
+	CHECK_INT_EQ(d.u.config.preset.len, 9);
+	CHECK_MEM_EQ(d.u.config.preset.data, "superfast", 9);
 	/* CONFIG only travels to the worker */
 	CHECK_INT_EQ(wlink_decode(buf, n, WLINK_TO_AGENT, &d), HR_EPROTO_INVALID);
 	/* every prefix is a truncation, never a read past the end */
