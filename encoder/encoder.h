@@ -13,7 +13,8 @@
  *
  * Codecs: libavcodec's libx264 by default (preset ultrafast with CABAC, tune
  * zerolatency, no B-frames, no scene-cut key frames, tuned for text: no
- * adaptive quantisation, no psy-rd, no deblocking; capped CRF: the quality
+ * adaptive quantisation, no psy-rd, no deblocking, a motion search that
+ * finds a text scroll (umh over 32 px); capped CRF: the quality
  * is constant and the bitrate a ceiling, so a still desktop costs nothing). Any other H.264 encoder of libavcodec may be named in
  * cfg->codec (h264_vaapi, h264_nvenc, h264_qsv, ...); when it is missing or
  * will not open, the encoder falls back to libx264 and logs why. Either way
