@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "config.h"
 #include "error.h"
+#include "flow.h"
 #include "input.h"
 #include "log.h"
 #include "wlink.h"
@@ -25,9 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LAG_HARD_FACTOR 4	   /* skip a client at max_inflight * this */
-#define LAG_BYTES	(8u << 20) /* or when this much is queued to it */
-#define BITRATE_FLOOR	500
 #define SENT_RING	64
 #define RESIZE_QUIET_MS 250	   /* apply the newest RESIZE_REQUEST after this much quiet */
 #define RESIZE_WAIT_MS	1000	   /* but never hold one back longer than this */
@@ -91,7 +89,7 @@ struct cursor_shape {
 struct desktop {
 	struct event_base *base;
 	char *id, *uri, *password, *password_file, *codec, *preset;
-	int fps, max_inflight, bitrate_max;
+	int fps;
 	bool clipboard;
 	size_t clipboard_max;
 	struct desktop_worker_cfg wcfg;
@@ -110,14 +108,13 @@ struct desktop {
 	bool have_cursor;		  /* cursor holds one (0x0: hidden) */
 	struct msg_cursor_pos cursor_pos; /* the pointer, as the console last said */
 	bool have_cursor_pos;
-	uint64_t last_keyframe_req_us, last_lag_us, last_raise_us;
+	uint64_t last_keyframe_req_us;
 	bool resizable;		     /* the console takes RESIZE_REQUEST (the worker said) */
 	struct event *resize_ev;     /* RESIZE_QUIET_MS after the last RESIZE_REQUEST */
 	bool resize_pending;	     /* a request waits for quiet */
 	uint16_t resize_w, resize_h; /* the newest request */
 	uint64_t resize_first_us;    /* when the oldest request still waiting came */
-	bool throttle;		     /* every client lags: the worker collects damage only */
-	int bitrate;		     /* kbit/s the worker should use */
+	struct flow flow;	     /* who lags, throttle, the bitrate ceiling */
 
 	/* the worker */
 	enum pipe_state state;
@@ -199,8 +196,8 @@ static void link_send_type(struct desktop *d, enum msg_type type)
 static void send_control(struct desktop *d)
 {
 	struct wlink_msg m = {.type = WLINK_CONTROL};
-	m.u.control.bitrate_kbps = (uint32_t)d->bitrate;
-	m.u.control.throttle = d->throttle;
+	m.u.control.bitrate_kbps = (uint32_t)d->flow.bitrate;
+	m.u.control.throttle = d->flow.throttle;
 	link_send_wlink(d, &m);
 }
 
@@ -583,7 +580,7 @@ static void send_config(struct desktop *d)
 		   (w->sandbox && root && d->chroot_dir ? WLINK_CONFIG_CHROOT : 0) |
 		   (w->sandbox && root ? WLINK_CONFIG_SETUID : 0);
 	c->fps = (uint16_t)d->fps;
-	c->bitrate_kbps = (uint32_t)d->bitrate;
+	c->bitrate_kbps = (uint32_t)d->flow.bitrate;
 	c->clipboard_max = (uint32_t)d->clipboard_max;
 	c->memory_mb = w->memory_mb;
 	c->uid = w->uid;
@@ -633,7 +630,7 @@ static void start_worker(struct desktop *d)
 	d->kill_reason[0] = '\0';
 	d->started_us = d->last_pong_us = d->last_ping_us = mono_us();
 	d->cpu_at_us = 0;
-	d->throttle = false;
+	flow_update(&d->flow, false, false, mono_us()); /* it encodes until told otherwise */
 	send_config(d);
 	send_control(d);
 	log_info("desktop %s: worker %d started for %s", d->id, (int)pid, d->uri);
@@ -844,13 +841,12 @@ static uint32_t inflight(const struct session *s)
 
 static bool lagging(const struct desktop *d, const struct session *s)
 {
-	return inflight(s) >= (uint32_t)d->max_inflight;
+	return flow_lagging(&d->flow, inflight(s));
 }
 
 static bool far_behind(const struct desktop *d, const struct session *s)
 {
-	return inflight(s) >= (uint32_t)(d->max_inflight * LAG_HARD_FACTOR) ||
-	       conn_pending(s->conn) > LAG_BYTES;
+	return flow_far_behind(&d->flow, inflight(s), conn_pending(s->conn));
 }
 
 /* Throttle the pipeline only when nobody can take a frame. */
@@ -865,13 +861,8 @@ static void update_throttle(struct desktop *d)
 		if (!lagging(d, s))
 			all_lag = false;
 	}
-	bool t = any && all_lag;
-	if (t && !d->throttle)
-		d->last_lag_us = mono_us();
-	if (t != d->throttle) {
-		d->throttle = t;
+	if (flow_update(&d->flow, any, all_lag, mono_us()))
 		send_control(d);
-	}
 }
 
 /*
@@ -982,7 +973,7 @@ static void fan_out_audio(const struct msg_audio *a, void *ud)
 		if (!s->welcomed || !s->audio)
 			continue;
 		/* sound is small, but not for a connection that takes nothing at all */
-		if (conn_pending(s->conn) > LAG_BYTES) {
+		if (conn_pending(s->conn) > FLOW_SKIP_BYTES) {
 			s->audio_skipped++;
 			continue;
 		}
@@ -1050,7 +1041,6 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct desktop *d = arg;
 	uint64_t m = mono_us();
-	int rate = d->bitrate;
 	(void)fd;
 	(void)what;
 
@@ -1060,19 +1050,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 			conn_close(s->conn, MSG_BYE_DESKTOP_UNAVAILABLE,
 				   "the desktop's console is not reachable; try again later");
 	}
-	/* multiplicative decrease while clients lag, gentle increase while they keep up */
-	if (m - d->last_lag_us < 500000) {
-		int lower = rate * 85 / 100;
-		rate = lower < BITRATE_FLOOR ? BITRATE_FLOOR : lower;
-	} else if (m - d->last_lag_us > 2000000 && m - d->last_raise_us > 1000000) {
-		int higher = rate + rate / 10 + 1;
-		rate = higher > d->bitrate_max ? d->bitrate_max : higher;
-		d->last_raise_us = m;
-	}
-	if (rate != d->bitrate) {
-		d->bitrate = rate;
+	if (flow_tick(&d->flow, m))
 		send_control(d);
-	}
 	watch_worker(d);
 	if (d->auth_failed && d->state == PIPE_WAITING && password_file_changed(d)) {
 		reload_password(d);
@@ -1162,7 +1141,7 @@ static void resize_request(struct session *s, const struct msg_resize_request *q
 struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *cfg)
 {
 	struct desktop *d;
-	struct timeval tick = {0, 250000};
+	struct timeval tick = {0, FLOW_TICK_US};
 
 	if (!capture_find(cfg->uri))
 		return NULL;
@@ -1178,10 +1157,8 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 	d->preset = cfg->preset ? strdup(cfg->preset) : NULL;
 	d->chroot_dir = cfg->worker.chroot_dir ? strdup(cfg->worker.chroot_dir) : NULL;
 	d->fps = cfg->fps > 0 ? cfg->fps : 60;
-	d->max_inflight = cfg->max_inflight > 0 ? cfg->max_inflight : 4;
+	flow_init(&d->flow, cfg->max_inflight, cfg->bitrate_kbps);
 	d->restart_wait_s = cfg->restart_wait_s ? cfg->restart_wait_s : 120;
-	d->bitrate_max = cfg->bitrate_kbps > 0 ? cfg->bitrate_kbps : 10000;
-	d->bitrate = d->bitrate_max;
 	d->clipboard = cfg->clipboard;
 	d->clipboard_max = cfg->clipboard_max ? cfg->clipboard_max : (1u << 20);
 	d->wcfg = cfg->worker;
