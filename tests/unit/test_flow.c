@@ -9,8 +9,8 @@
 #include "check.h"
 #include "flow.h"
 
-#define S 1000000ull /* a second in µs */
-#define T0 (100 * S) /* some time after boot */
+#define S  1000000ull /* a second in µs */
+#define T0 (100 * S)  /* some time after boot */
 
 /* ticks every FLOW_TICK_US from *now until `until`; returns how many changed the rate */
 static int ticks(struct flow *f, uint64_t *now, uint64_t until)
