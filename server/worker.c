@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define CMD_QUEUE_LEN	1024 /* input events waiting for the pipeline */
-#define CAPTURE_WAIT_MS 4    /* longest the pipeline sleeps in the console: input waits this */
+#define CAPTURE_WAIT_MS 4    /* longest the pipeline sleeps in the console (input wakes it) */
 #define CONFIG_WAIT_MS	5000
 #define LINK_BUF_MAX	(WLINK_FRAME_MAX + MSG_HEADER_SIZE)
 #define LINK_SNDBUF	(4 << 20) /* a key frame of a big screen fits without a stall */
@@ -845,6 +845,7 @@ int worker_main(int argc, char **argv)
 		.connected = confine,
 		.connected_ud = &w,
 		.error = &err,
+		.wake_fd = queue_fd(w.cmds), /* input reaches the console at once */
 	};
 	w.cap = w.impl->open(w.uri, &ccfg);
 	if (w.password) {

@@ -103,6 +103,20 @@ void capture_damage_add(struct rect damage[CAPTURE_DAMAGE_MAX], size_t *n, struc
 	*n = 1;
 }
 
+int capture_wait(int fd, int wake_fd, int timeout_ms)
+{
+	struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+
+	for (;;) {
+		int n = poll(p, wake_fd > 0 ? 2 : 1, timeout_ms < 0 ? 0 : timeout_ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n;
+		return p[0].revents ? 1 : 2;
+	}
+}
+
 bool capture_reachable(const char *uri, int timeout_ms)
 {
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)

@@ -109,6 +109,13 @@ struct capture_cfg {
 	void *connected_ud;
 	/* When open() returns NULL, filled with the reason (may be NULL). */
 	struct capture_error *error;
+	/*
+	 * While this fd is readable, next() returns CAPTURE_AGAIN at once
+	 * instead of waiting out its timeout: the worker's command queue
+	 * (queue_fd), so input goes to the console when it arrives. 0: none
+	 * (fd 0 is never such an fd in the worker).
+	 */
+	int wake_fd;
 };
 
 struct capture;
@@ -267,6 +274,14 @@ const struct capture_impl *capture_find(const char *uri);
  * claimed down). Any thread.
  */
 bool capture_reachable(const char *uri, int timeout_ms);
+
+/*
+ * Waits until fd is readable (1), wake_fd is (2; wake_fd 0: none),
+ * timeout_ms passed (0) or poll fails (-1, errno set; EINTR is waited
+ * through). POLLHUP/POLLERR on fd count as readable: the read that
+ * follows reports them. For the backends' next().
+ */
+int capture_wait(int fd, int wake_fd, int timeout_ms);
 
 /*
  * A TCP connection to host:port (host a name or an address, without

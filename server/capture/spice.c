@@ -57,6 +57,7 @@
 #include "log.h"
 #include "tlsrelay.h"
 
+#include <glib-unix.h>
 #include <spice-client.h>
 #include <spice/vd_agent.h>
 
@@ -110,6 +111,7 @@ struct spice_target {
 
 struct capture {
 	SpiceSession *session;
+	int wake_fd; /* capture_cfg.wake_fd, once open() is done */
 	SpiceChannel *main, *display, *cursor_ch, *inputs, *playback, *record;
 	char label[SPICE_LABEL_MAX];
 	bool own_context; /* we acquired the default GMainContext */
@@ -974,7 +976,18 @@ static gboolean on_timer(gpointer ud)
 	return G_SOURCE_REMOVE;
 }
 
-/* Runs the default context until done(c) or timeout_ms pass; whether done(c) became true. */
+static gboolean on_wake(gint fd, GIOCondition cond, gpointer ud)
+{
+	(void)fd;
+	(void)cond;
+	*(bool *)ud = true;
+	return G_SOURCE_REMOVE;
+}
+
+/*
+ * Runs the default context until done(c) or timeout_ms pass, or a command
+ * waits (capture_cfg.wake_fd, once open() is done); whether done(c) became true.
+ */
 static bool run_until(struct capture *c, int timeout_ms, bool (*done)(const struct capture *))
 {
 	GMainContext *ctx = g_main_context_default();
@@ -985,13 +998,22 @@ static bool run_until(struct capture *c, int timeout_ms, bool (*done)(const stru
 		;
 	if (done(c) || timeout_ms <= 0)
 		return done(c);
-	GSource *timer = g_timeout_source_new((guint)timeout_ms);
+	GSource *timer = g_timeout_source_new((guint)timeout_ms), *wake = NULL;
 	g_source_set_callback(timer, on_timer, &expired, NULL);
 	g_source_attach(timer, ctx);
+	if (c->wake_fd > 0) {
+		wake = g_unix_fd_source_new(c->wake_fd, G_IO_IN);
+		g_source_set_callback(wake, G_SOURCE_FUNC(on_wake), &expired, NULL);
+		g_source_attach(wake, ctx);
+	}
 	while (!done(c) && !expired)
 		g_main_context_iteration(ctx, TRUE);
 	g_source_destroy(timer);
 	g_source_unref(timer);
+	if (wake) {
+		g_source_destroy(wake);
+		g_source_unref(wake);
+	}
 	return done(c);
 }
 
@@ -1222,6 +1244,7 @@ static struct capture *spice_open(const char *uri, const struct capture_cfg *cfg
 	log_info("spice: connected to %s, %dx%d in %lld ms%s", c->label, c->width, c->height,
 		 (long long)(clock_mono_ms() - t0),
 		 c->inputs_opened ? "" : " (inputs not ready yet)");
+	c->wake_fd = cfg ? cfg->wake_fd : 0; /* open() itself waits for the screen */
 	return c;
 
 fail:

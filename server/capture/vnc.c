@@ -152,6 +152,7 @@ struct capture {
 	bool failed;		   /* the connection is gone: next() says ERROR from now on */
 	int64_t copy_us;	   /* reading and decoding updates since the last emit */
 	int read_timeout_s;	   /* libvncclient's readTimeout after the handshake */
+	int wake_fd;		   /* capture_cfg.wake_fd */
 
 	/* frames */
 	bool reinit;	  /* just opened or resized: the next result is REINIT */
@@ -407,22 +408,13 @@ static int tcp_connect(struct capture *c, const char *host, int port, int64_t de
 	return fd;
 }
 
-/* 1 when a message can be read, 0 at the deadline, -1 on a poll error. */
+/* 1 when a message can be read, 0 at the deadline, 2 woken (wake_fd), -1 on a poll error. */
 static int wait_readable(struct capture *c, int64_t deadline)
 {
 	/* Bytes the library already read ahead hold the next message. */
 	if (c->rfb->buffered > 0)
 		return 1;
-	struct pollfd pfd = {.fd = c->rfb->sock, .events = POLLIN};
-	for (;;) {
-		int n = poll(&pfd, 1, ms_left(deadline));
-		if (n > 0)
-			return 1; /* POLLHUP/POLLERR too: the read that follows reports it */
-		if (n == 0)
-			return 0;
-		if (errno != EINTR)
-			return -1;
-	}
+	return capture_wait(c->rfb->sock, c->wake_fd, ms_left(deadline));
 }
 
 /* ---- libvncclient callbacks ---- */
@@ -978,6 +970,7 @@ static struct capture *vnc_open(const char *uri, const struct capture_cfg *cfg)
 		goto fail;
 
 	log_info("vnc: connected to %s, %dx%d", c->label, c->rfb->width, c->rfb->height);
+	c->wake_fd = cfg ? cfg->wake_fd : 0; /* from now on: open() waits for the screen */
 	return c;
 
 fail:
@@ -1036,6 +1029,8 @@ static enum capture_status vnc_next(struct capture *c, int timeout_ms, struct ca
 		int r = wait_readable(c, deadline);
 		if (r == 0)
 			break;
+		if (r == 2)
+			return CAPTURE_AGAIN; /* a command waits; the update goes on next time */
 		int64_t t0 = clock_mono_us();
 		if (r < 0 || !handle_message(c)) {
 			fail(c);

@@ -77,7 +77,8 @@
 
 struct capture {
 	Display *dpy;
-	char *name; /* the display string, for logs */
+	char *name;  /* the display string, for logs */
+	int wake_fd; /* capture_cfg.wake_fd */
 	int screen;
 	Window root;
 	int width, height;
@@ -671,11 +672,13 @@ static enum capture_status x11_next(struct capture *c, int timeout_ms, struct ca
 		int64_t left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return CAPTURE_AGAIN;
-		struct pollfd p = {.fd = ConnectionNumber(c->dpy), .events = POLLIN};
-		if (poll(&p, 1, (int)left) < 0 && errno != EINTR) {
+		int r = capture_wait(ConnectionNumber(c->dpy), c->wake_fd, (int)left);
+		if (r < 0) {
 			log_error("x11 %s: poll: %s", c->name, strerror(errno));
 			return CAPTURE_ERROR;
 		}
+		if (r == 2)
+			return CAPTURE_AGAIN; /* a command waits */
 	}
 }
 
@@ -1407,6 +1410,7 @@ static struct capture *x11_open(const char *uri, const struct capture_cfg *cfg)
 	log_info("x11 %s: %dx%d, %s, %d buttons", name, c->width, c->height,
 		 c->use_shm ? "MIT-SHM" : "XGetImage", c->nbuttons);
 	rr_probe(c);
+	c->wake_fd = cfg ? cfg->wake_fd : 0;
 	return c;
 
 err:

@@ -737,6 +737,54 @@ static void test_display_names(struct desktop *d)
 	}
 }
 
+/* capture_wait: the console's fd, the wake fd, the timeout, each told apart */
+static void test_wait(void)
+{
+	int a[2], w[2];
+	CHECK(pipe(a) == 0 && pipe(w) == 0);
+	CHECK_INT_EQ(capture_wait(a[0], w[0], 10), 0);
+	CHECK_INT_EQ(capture_wait(a[0], 0, 10), 0);
+	CHECK(write(w[1], "x", 1) == 1);
+	CHECK_INT_EQ(capture_wait(a[0], w[0], 10000), 2);
+	CHECK(write(a[1], "x", 1) == 1);
+	CHECK_INT_EQ(capture_wait(a[0], w[0], 10000), 1); /* the console first */
+	CHECK_INT_EQ(capture_wait(a[0], 0, 10000), 1);
+	for (int i = 0; i < 2; i++)
+		close(a[i]), close(w[i]);
+}
+
+/*
+ * A readable wake_fd (the worker's command queue) ends next()'s wait at once,
+ * so input waits for no timeout; unwoken, next() waits as before.
+ */
+static void test_wake(struct desktop *d)
+{
+	char uri[32];
+	int w[2];
+	CHECK(pipe(w) == 0);
+	struct capture_cfg cfg = {.wake_fd = w[0]};
+	struct capture *c = capture_x11.open(uri_of(d, uri, sizeof(uri)), &cfg);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	struct capture_frame f;
+	CHECK_INT_EQ(capture_x11.next(c, 2000, &f), CAPTURE_REINIT);
+	while (capture_x11.next(c, 300, &f) != CAPTURE_AGAIN) /* the app's own drawing */
+		;
+	CHECK(write(w[1], "x", 1) == 1);
+	int64_t t0 = clock_mono_ms();
+	CHECK_INT_EQ(capture_x11.next(c, 20000, &f), CAPTURE_AGAIN);
+	CHECK(clock_mono_ms() - t0 < 10000); /* not the 20 s timeout */
+	char b;
+	CHECK(read(w[0], &b, 1) == 1);
+	t0 = clock_mono_ms();
+	CHECK_INT_EQ(capture_x11.next(c, 300, &f), CAPTURE_AGAIN);
+	CHECK(clock_mono_ms() - t0 >= 250); /* nothing woke it: the whole wait */
+	capture_x11.close(c);
+	close(w[0]);
+	close(w[1]);
+}
+
 static void test_server_death(struct desktop *d, struct capture *c)
 {
 	struct capture_frame f;
@@ -865,6 +913,7 @@ int main(void)
 
 	test_uris();
 	test_no_display();
+	test_wait();
 
 	struct desktop d;
 	if (!desktop_start(&d, 1920, 1080, NULL)) {
@@ -878,6 +927,7 @@ int main(void)
 			test_input(&d, c);
 			test_cursor(&d, c);
 			test_display_names(&d);
+			test_wake(&d);
 			test_server_death(&d, c);
 		}
 		desktop_stop(&d);
