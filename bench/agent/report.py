@@ -265,11 +265,11 @@ def main():
         target("typing: key->update p50 <= 0.3 x x11vnc's", "missing", None)
     sc, sz = h("scrolling"), res["scrolling", "zrle"]
     if sc["ok"] and sz["ok"]:
-        target("scrolling: bytes <= 0.1 x x11vnc ZRLE's", "%d vs %d B (%.3fx)" % (
+        target("scrolling: bytes <= 0.15 x x11vnc ZRLE's", "%d vs %d B (%.3fx)" % (
             sc["bytes"], sz["bytes"], ratio(sc["bytes"], sz["bytes"])),
-            sc["bytes"] <= 0.1 * sz["bytes"])
+            sc["bytes"] <= 0.15 * sz["bytes"])
     else:
-        target("scrolling: bytes <= 0.1 x x11vnc ZRLE's", "missing", None)
+        target("scrolling: bytes <= 0.15 x x11vnc ZRLE's", "missing", None)
     an, at = h("animation"), res["animation", "tight"]
     if an["ok"] and at["ok"]:
         target("animation: bytes <= 0.25 x x11vnc Tight's", "%d vs %d B (%.3fx)" % (
@@ -284,14 +284,17 @@ def main():
         target("%s: still text PSNR >= 45 dB within 1 s" % w, "%s dB, refined after %s ms" % (
             f(r.get("psnr"), width=0).strip(), f(r.get("refine_ms"), "{:.0f}", 0).strip()),
             ok if r["ok"] else None)
+    # issue 14's compass: typing as before, scrolling <= 10 / 25, animation <= 12 / 25 ms
+    bounds = {"typing": (10, 20), "scrolling": (10, 25), "animation": (12, 25)}
     for w in WORKLOADS:
         r = h(w)
         lat = r.get("lat", (None, None))
+        b50, b99 = bounds.get(w, (10, 20))
+        name = "%s: capture->decoded p50 <= %d, p99 <= %d ms" % (w, b50, b99)
         if lat[0] is None:
-            target("%s: capture->decoded p50 <= 10, p99 <= 20 ms" % w, "no frames", None)
+            target(name, "no frames", None)
             continue
-        target("%s: capture->decoded p50 <= 10, p99 <= 20 ms" % w,
-               "p50 %.1f, p99 %.1f ms" % lat, lat[0] <= 10 and lat[1] <= 20)
+        target(name, "p50 %.1f, p99 %.1f ms" % lat, lat[0] <= b50 and lat[1] <= b99)
     print("== targets (a compass, not test thresholds)")
     print("%-52s %-40s %s" % ("target", "measured", "met"))
     for name, measured, met in rows:
