@@ -385,11 +385,12 @@ static void on_video(struct session *s, const struct msg_video *v)
 	char why[64];
 	int rc;
 
-	uint64_t arrival = session_realtime_us();
 	s->info.stats.frames_received++;
 	s->info.stats.video_bytes += v->data.len;
 	if (decoder_au_is_keyframe(v->data.data, v->data.len))
 		s->info.stats.keyframes++;
+	/* the network stage ends where decoding begins: nothing between them is unaccounted */
+	uint64_t arrival = session_realtime_us();
 	t0 = mono_us();
 	rc = decoder_decode(s->dec, v->data.data, v->data.len, &pic);
 	t1 = mono_us();

@@ -94,7 +94,8 @@ check "and the round trip" wait_for 10 bash -c "sed -n 's/^O //p' '$T/trace1' | 
 check "and where the time went, stage by stage, on the agent and in the client" wait_for 10 bash -c \
 	"sed -n 's/^O //p' '$T/trace1' | grep -Eq 'agent  capture [0-9.]+ .*queue [0-9.]+.*\\|client network [0-9.]+ .*present [0-9.]+'"
 # every stage of a shown frame, wait .. present, adds up to its capture->display (the S line's
-# stages are rounded to 1 µs; capture itself lies before the capture time)
+# stages are rounded to 1 µs, and each stage is read on its own clock: up to 0.5 ms in all,
+# as in agent_x11; capture itself lies before the capture time)
 check "the trace's stage times add up to each frame's capture->display" python3 -c "
 import sys
 f = {}
@@ -106,7 +107,7 @@ for l in open(sys.argv[1]):
     elif p[:1] == ['S'] and len(p) == 13:
         s[int(p[1])] = [float(x) for x in p[2:]]
 both = [n for n in s if n in f]
-bad = [(n, f[n], sum(s[n][1:])) for n in both if abs(f[n] - sum(s[n][1:])) > 0.1]
+bad = [(n, f[n], sum(s[n][1:])) for n in both if abs(f[n] - sum(s[n][1:])) > 0.5]
 print('%d frames with stages, %d off: %s' % (len(both), len(bad), bad[:3]))
 sys.exit(0 if both and not bad else 1)" "$T/trace1"
 ov=$(overlay "$T/trace1")
