@@ -423,12 +423,10 @@ static void on_video(struct session *s, const struct msg_video *v)
 	f.bytes = v->data.len;
 	f.refinement = v->flags & MSG_VIDEO_REFINE;
 	if (v->flags & MSG_VIDEO_TIMING) {
-		int64_t sent = (int64_t)v->capture_us;
 		f.timed = true;
 		memcpy(f.stage_us, v->stage_us, sizeof(f.stage_us));
-		for (int i = MSG_STAGE_WAIT; i < MSG_STAGE_COUNT; i++)
-			sent += v->stage_us[i];
-		f.network_us = clock_us32((int64_t)arrival - sent);
+		f.network_us = clock_us32((int64_t)arrival -
+					  msg_video_stage_start(v, MSG_STAGE_COUNT));
 	}
 	/* decoded is displayed here; ACK first, so a callback that closes still acknowledges */
 	if (!s->manual_ack)

@@ -480,6 +480,14 @@ int msg_encode_head(const struct msg *m, uint8_t *buf, size_t cap, size_t *head_
 	return encode(m, buf, cap, head_len, 0);
 }
 
+int64_t msg_video_stage_start(const struct msg_video *v, enum msg_video_stage end)
+{
+	int64_t t = (int64_t)v->capture_us;
+	for (int i = MSG_STAGE_WAIT; i < (int)end && i < MSG_STAGE_COUNT; i++)
+		t += v->stage_us[i];
+	return t;
+}
+
 size_t msg_text_fit(const char *s, size_t max)
 {
 	size_t n = strnlen(s, max + 1);

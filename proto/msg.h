@@ -375,6 +375,13 @@ int msg_encode_head(const struct msg *m, uint8_t *buf, size_t cap, size_t *head_
  */
 size_t msg_text_fit(const char *s, size_t max);
 
+/*
+ * When stage `end` of a timed VIDEO began, on the agent's clock: capture_us
+ * plus stages WAIT .. end-1, which follow each other back to back
+ * (MSG_STAGE_COUNT: when the agent wrote the frame to the connection).
+ */
+int64_t msg_video_stage_start(const struct msg_video *v, enum msg_video_stage end);
+
 /* "HELLO", "VIDEO", ...; "UNKNOWN" for others. */
 const char *msg_type_name(uint8_t type);
 const char *msg_bye_reason_name(uint16_t reason);

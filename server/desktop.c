@@ -872,12 +872,9 @@ static void update_throttle(struct desktop *d)
  */
 static uint32_t link_us(const struct msg_video *v, int64_t got_us)
 {
-	int64_t before = (int64_t)v->capture_us;
 	if (!(v->flags & MSG_VIDEO_TIMING))
 		return 0;
-	for (int i = MSG_STAGE_WAIT; i <= MSG_STAGE_ENCODE; i++)
-		before += v->stage_us[i];
-	return clock_us32(got_us - before);
+	return clock_us32(got_us - msg_video_stage_start(v, MSG_STAGE_LINK));
 }
 
 static void fan_out_video(struct desktop *d, const struct msg_video *v)

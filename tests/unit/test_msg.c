@@ -596,6 +596,12 @@ static void test_video_stages(void)
 		CHECK_INT_EQ(d.u.video.stage_us[i], 100 + i);
 	CHECK_INT_EQ(d.u.video.data.len, 3);
 	CHECK_INT_EQ(d.u.video.data.data[0], 0x65);
+	/* the stages after CAPTURE follow capture_us back to back */
+	int64_t cap = (int64_t)d.u.video.capture_us;
+	CHECK(msg_video_stage_start(&d.u.video, MSG_STAGE_WAIT) == cap);
+	CHECK(msg_video_stage_start(&d.u.video, MSG_STAGE_LINK) == cap + 101 + 102 + 103);
+	CHECK(msg_video_stage_start(&d.u.video, MSG_STAGE_COUNT) ==
+	      cap + 101 + 102 + 103 + 104 + 105);
 	/* fewer: the rest are 0 */
 	video_frame(f, &len, 2, 7, 1);
 	CHECK_INT_EQ(msg_decode(f, len, &d), 0);
