@@ -1027,9 +1027,10 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 
 	stats_series_add(&p->latency_ms, lat);
 	stats_series_add(&p->decode_ms, f->decode_us / 1000.0);
+	double ms[STATS_STAGE_COUNT];
 	if (f->timed) {
-		stats_stages_add_agent(&p->stages, f->stage_us, f->network_us);
-		stats_series_add(&p->stages.s[STATS_STAGE_DECODE], f->decode_us / 1000.0);
+		stats_stages_of_frame(ms, f->stage_us, f->network_us, f->decode_us);
+		stats_stages_add(&p->stages, ms, PROBE_STAGES);
 	}
 	/* the probe shows a picture when it is decoded: lip sync follows that */
 	if (p->audio)
@@ -1045,14 +1046,7 @@ static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 		p->frame_bytes_total[p->nframe_ms] = session_info(s)->stats.bytes_received;
 		p->frame_refine[p->nframe_ms] = f->refinement;
 		for (int i = 0; i < PROBE_STAGES; i++)
-			p->frame_stages_ms[p->nframe_ms][i] = NAN;
-		if (f->timed) {
-			float *st = p->frame_stages_ms[p->nframe_ms];
-			for (int i = 0; i < MSG_STAGE_COUNT; i++)
-				st[i] = (float)(f->stage_us[i] / 1000.0);
-			st[STATS_STAGE_NETWORK] = (float)(f->network_us / 1000.0);
-			st[STATS_STAGE_DECODE] = (float)(f->decode_us / 1000.0);
-		}
+			p->frame_stages_ms[p->nframe_ms][i] = f->timed ? (float)ms[i] : NAN;
 		p->frame_ms[p->nframe_ms++] = ((double)f->decoded_us - (double)p->welcome_us) /
 					      1000.0;
 	}

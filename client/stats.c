@@ -128,12 +128,21 @@ void stats_stages_reset(struct stats_stages *st)
 	st->frames = 0;
 }
 
-void stats_stages_add_agent(struct stats_stages *st, const uint32_t stage_us[MSG_STAGE_COUNT],
-			    uint32_t network_us)
+void stats_stages_of_frame(double ms[STATS_STAGE_COUNT], const uint32_t stage_us[MSG_STAGE_COUNT],
+			   uint32_t network_us, uint32_t decode_us)
 {
 	for (int i = 0; i < MSG_STAGE_COUNT; i++)
-		stats_series_add(&st->s[i], stage_us[i] / 1000.0);
-	stats_series_add(&st->s[STATS_STAGE_NETWORK], network_us / 1000.0);
+		ms[i] = stage_us[i] / 1000.0;
+	ms[STATS_STAGE_NETWORK] = network_us / 1000.0;
+	ms[STATS_STAGE_DECODE] = decode_us / 1000.0;
+	for (int i = STATS_STAGE_DECODE + 1; i < STATS_STAGE_COUNT; i++)
+		ms[i] = NAN;
+}
+
+void stats_stages_add(struct stats_stages *st, const double ms[STATS_STAGE_COUNT], int end)
+{
+	for (int i = 0; i < end && i < STATS_STAGE_COUNT; i++)
+		stats_series_add(&st->s[i], ms[i]);
 	st->frames++;
 }
 

@@ -88,9 +88,16 @@ void stats_stages_init(struct stats_stages *st);
 void stats_stages_deinit(struct stats_stages *st);
 void stats_stages_reset(struct stats_stages *st);
 
-/* One frame's agent stage times (µs, enum msg_video_stage) and its network time (µs). */
-void stats_stages_add_agent(struct stats_stages *st, const uint32_t stage_us[MSG_STAGE_COUNT],
-			    uint32_t network_us);
+/*
+ * A timed frame's stages in ms, up to decode: VIDEO's stage times, then its
+ * network and decode times (µs, session_frame's); the GTK client's own stages
+ * after decode are NAN for the caller to fill.
+ */
+void stats_stages_of_frame(double ms[STATS_STAGE_COUNT], const uint32_t stage_us[MSG_STAGE_COUNT],
+			   uint32_t network_us, uint32_t decode_us);
+
+/* One frame's stages 0 .. end-1 (ms, as stats_stages_of_frame gives them). */
+void stats_stages_add(struct stats_stages *st, const double ms[STATS_STAGE_COUNT], int end);
 
 /*
  * The pct-th percentile of stages first .. end-1 on one line, in order,

@@ -275,16 +275,11 @@ void overlay_frame_shown(struct client_window *w, const struct ui_frame *f, uint
 		struct stats_stages *st = &w->ov.period_stages;
 		double ms[STATS_STAGE_COUNT];
 
-		for (int i = 0; i < MSG_STAGE_COUNT; i++)
-			ms[i] = f->stage_us[i] / 1e3;
-		ms[STATS_STAGE_NETWORK] = f->network_us / 1e3;
-		ms[STATS_STAGE_DECODE] = f->decode_us / 1e3;
+		stats_stages_of_frame(ms, f->stage_us, f->network_us, f->decode_us);
 		ms[STATS_STAGE_HANDOFF] = us_between(f->decoded_us, f->taken_us);
 		ms[STATS_STAGE_RENDER] = us_between(f->taken_us, f->painted_us);
 		ms[STATS_STAGE_PRESENT] = us_between(f->painted_us, shown_us);
-		stats_stages_add_agent(st, f->stage_us, f->network_us);
-		for (int i = STATS_STAGE_DECODE; i < STATS_STAGE_COUNT; i++)
-			stats_series_add(&st->s[i], ms[i]);
+		stats_stages_add(st, ms, STATS_STAGE_COUNT);
 		if (w->ov.trace) {
 			fprintf(w->ov.trace, "S %u", f->number);
 			for (int i = 0; i < STATS_STAGE_COUNT; i++)

@@ -1510,7 +1510,12 @@ static void test_stats(void)
 	CHECK_STR_EQ(line, "");
 	for (uint32_t i = 1; i <= 3; i++) {
 		uint32_t us[MSG_STAGE_COUNT] = {400 * i, 3100, 900, 14200 * i, 120, 15};
-		stats_stages_add_agent(&st, us, 250);
+		double ms[STATS_STAGE_COUNT];
+		stats_stages_of_frame(ms, us, 250, 2250);
+		CHECK(fabs(ms[MSG_STAGE_ENCODE] - 14.2 * i) < 1e-9 &&
+		      ms[STATS_STAGE_NETWORK] == 0.25);
+		CHECK(ms[STATS_STAGE_DECODE] == 2.25 && isnan(ms[STATS_STAGE_HANDOFF]));
+		stats_stages_add(&st, ms, STATS_STAGE_DECODE); /* the agent's and the network */
 	}
 	CHECK_INT_EQ(st.frames, 3);
 	CHECK(stats_series_percentile(&st.s[MSG_STAGE_ENCODE], 50) == 28.4);
