@@ -150,9 +150,11 @@ static bool want_bgra(struct net *n)
 	return on;
 }
 
-static void post_frame(struct net *n, const struct decoder_frame *p, uint32_t number,
-		       uint64_t capture_us, uint64_t decoded_us, uint32_t decode_us,
-		       const struct session_frame *timed)
+/*
+ * The picture p to the UI thread, with sf's numbers (the frame it came
+ * in), or none: the last picture again (resend_bgra), frame UINT32_MAX.
+ */
+static void post_frame(struct net *n, const struct decoder_frame *p, const struct session_frame *sf)
 {
 	struct ui_frame *f = frame_copy(p), *old;
 
@@ -160,14 +162,17 @@ static void post_frame(struct net *n, const struct decoder_frame *p, uint32_t nu
 		log_warn("no memory for a %dx%d picture: dropped", p->width, p->height);
 		return;
 	}
-	f->number = number;
-	f->capture_us = capture_us;
-	f->decoded_us = decoded_us;
-	f->decode_us = decode_us;
-	if (timed && timed->timed) {
-		f->timed = true;
-		memcpy(f->stage_us, timed->stage_us, sizeof(f->stage_us));
-		f->network_us = timed->network_us;
+	if (sf) {
+		f->number = sf->number;
+		f->capture_us = sf->capture_us;
+		f->decoded_us = sf->decoded_us;
+		f->decode_us = sf->decode_us;
+		f->timed = sf->timed;
+		memcpy(f->stage_us, sf->stage_us, sizeof(f->stage_us));
+		f->network_us = sf->network_us;
+	} else {
+		f->number = UINT32_MAX;
+		f->decoded_us = session_realtime_us();
 	}
 	if (want_bgra(n) && n->session) {
 		f->bgra = malloc((size_t)f->width * (size_t)f->height * 4);
@@ -400,7 +405,7 @@ static void on_state(struct session *s, enum session_state state, const char *te
 static void on_frame(struct session *s, const struct session_frame *f, void *ud)
 {
 	(void)s;
-	post_frame(ud, f->picture, f->number, f->capture_us, f->decoded_us, f->decode_us, f);
+	post_frame(ud, f->picture, f);
 }
 
 static void on_resize(struct session *s, int width, int height, void *ud)
@@ -623,7 +628,7 @@ static void resend_bgra(struct net *n)
 {
 	struct decoder_frame p;
 	if (n->session && decoder_last_frame(session_decoder(n->session), &p) == 0)
-		post_frame(n, &p, UINT32_MAX, 0, session_realtime_us(), 0, NULL);
+		post_frame(n, &p, NULL);
 }
 
 static void run_cmd(struct net *n, const struct cmd *c)
