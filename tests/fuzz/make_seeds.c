@@ -156,8 +156,10 @@ static int proto_seeds(const char *dir)
 		{.type = MSG_PING, .u.ping = {1700000000000000ull}},
 		{.type = MSG_PONG, .u.ping = {1700000000000000ull}},
 		{.type = MSG_VIDEO,
-		 .u.video = {1, 1700000000000000ull, MSG_VIDEO_KEYFRAME,
-			     BYTES(video, sizeof(video))}},
+		 .u.video = {.frame = 1,
+			     .capture_us = 1700000000000000ull,
+			     .flags = MSG_VIDEO_KEYFRAME,
+			     .data = BYTES(video, sizeof(video))}},
 		{.type = MSG_VIDEO,
 		 .u.video = {2,
 			     1700000000016000ull,
@@ -468,7 +470,9 @@ static int wlink_seeds(const char *dir)
 	rc |= wlink_append(buf, sizeof(buf), &len, &m);
 	struct msg out[] = {
 		{.type = MSG_VIDEO,
-		 .u.video = {0, 1700000000000000ull, MSG_VIDEO_KEYFRAME, BYTES(au, sizeof(au))}},
+		 .u.video = {.capture_us = 1700000000000000ull,
+			     .flags = MSG_VIDEO_KEYFRAME,
+			     .data = BYTES(au, sizeof(au))}},
 		{.type = MSG_CURSOR, .u.cursor = {2, 2, 1, 1, BYTES(cursor, sizeof(cursor))}},
 		{.type = MSG_CLIPBOARD,
 		 .u.clipboard = {MSG_CLIPBOARD_TEXT, STR("from the desktop")}},
