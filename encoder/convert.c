@@ -10,6 +10,7 @@
 #include <libavutil/pixfmt.h>
 #include <libswscale/swscale.h>
 #include <libyuv/convert.h>
+#include <libyuv/convert_from_argb.h>
 
 /* Above this many rectangles one bounding box is cheaper than the calls. */
 #define CONVERT_MAX_RECTS 64
@@ -21,21 +22,24 @@ typedef int (*yuv_fn)(const uint8_t *src, int src_stride, uint8_t *y, int y_stri
 static const struct format_info {
 	const char *name;
 	int bpp;
-	yuv_fn libyuv; /* NULL: libswscale only */
+	yuv_fn libyuv;	  /* to I420; NULL: libswscale only */
+	yuv_fn libyuv444; /* to I444; NULL: libswscale only */
 	enum AVPixelFormat av;
 } formats[CONVERT_FORMAT_COUNT] = {
 	/* libyuv names formats by a little-endian 32-bit word: its "ARGB" is B,G,R,A in memory. */
-	[CONVERT_BGRA] = {"BGRA", 4, ARGBToI420, AV_PIX_FMT_BGR0},
-	[CONVERT_RGBA] = {"RGBA", 4, ABGRToI420, AV_PIX_FMT_RGB0},
-	[CONVERT_BGR24] = {"BGR24", 3, NULL, AV_PIX_FMT_BGR24},
-	[CONVERT_RGB24] = {"RGB24", 3, NULL, AV_PIX_FMT_RGB24},
-	[CONVERT_RGB565] = {"RGB565", 2, NULL, AV_PIX_FMT_RGB565LE},
+	[CONVERT_BGRA] = {"BGRA", 4, ARGBToI420, ARGBToI444, AV_PIX_FMT_BGR0},
+	[CONVERT_RGBA] = {"RGBA", 4, ABGRToI420, NULL, AV_PIX_FMT_RGB0},
+	[CONVERT_BGR24] = {"BGR24", 3, NULL, NULL, AV_PIX_FMT_BGR24},
+	[CONVERT_RGB24] = {"RGB24", 3, NULL, NULL, AV_PIX_FMT_RGB24},
+	[CONVERT_RGB565] = {"RGB565", 2, NULL, NULL, AV_PIX_FMT_RGB565LE},
 };
 
 struct convert {
 	int width, height;	   /* source */
 	int pic_width, pic_height; /* picture: rounded up to even */
 	const struct format_info *info;
+	yuv_fn libyuv; /* info's, for the output chosen; NULL: libswscale */
+	int shift;     /* chroma subsampling: 1 for I420, 0 for I444 */
 	bool use_swscale;
 	struct SwsContext *sws; /* cached for the last rectangle size */
 };
@@ -78,9 +82,11 @@ struct convert *convert_new(const struct convert_cfg *cfg)
 	conv->pic_width = (cfg->width + 1) & ~1;
 	conv->pic_height = (cfg->height + 1) & ~1;
 	conv->info = &formats[cfg->format];
-	conv->use_swscale = cfg->force_swscale || !conv->info->libyuv;
-	log_debug("convert: %dx%d %s -> I420 with %s", cfg->width, cfg->height, conv->info->name,
-		  conv->use_swscale ? "libswscale" : "libyuv");
+	conv->libyuv = cfg->chroma444 ? conv->info->libyuv444 : conv->info->libyuv;
+	conv->shift = cfg->chroma444 ? 0 : 1;
+	conv->use_swscale = cfg->force_swscale || !conv->libyuv;
+	log_debug("convert: %dx%d %s -> %s with %s", cfg->width, cfg->height, conv->info->name,
+		  cfg->chroma444 ? "I444" : "I420", conv->use_swscale ? "libswscale" : "libyuv");
 	return conv;
 }
 
@@ -146,8 +152,9 @@ static int convert_swscale(struct convert *conv, const uint8_t *src, int stride,
 	 * ms. The defaults (no sws_setColorspaceDetails, which costs 60% more time)
 	 * give what libyuv gives: BT.601, limited range.
 	 */
-	sws = sws_getCachedContext(conv->sws, w, h, conv->info->av, w, h, AV_PIX_FMT_YUV420P,
-				   SWS_AREA, NULL, NULL, NULL);
+	sws = sws_getCachedContext(conv->sws, w, h, conv->info->av, w, h,
+				   conv->shift ? AV_PIX_FMT_YUV420P : AV_PIX_FMT_YUV444P, SWS_AREA,
+				   NULL, NULL, NULL);
 	if (!sws) {
 		conv->sws = NULL; /* sws_getCachedContext freed the old one */
 		log_error("convert: libswscale cannot convert %s %dx%d", conv->info->name, w, h);
@@ -165,35 +172,39 @@ static int convert_one(struct convert *conv, const uint8_t *src, int stride, int
 		       int y1, const struct convert_picture *dst)
 {
 	const uint8_t *s = src + (size_t)y0 * (size_t)stride + (size_t)x0 * conv->info->bpp;
+	int sh = conv->shift;
 	uint8_t *d[3] = {
 		dst->plane[0] + (size_t)y0 * (size_t)dst->stride[0] + (size_t)x0,
-		dst->plane[1] + (size_t)(y0 / 2) * (size_t)dst->stride[1] + (size_t)(x0 / 2),
-		dst->plane[2] + (size_t)(y0 / 2) * (size_t)dst->stride[2] + (size_t)(x0 / 2),
+		dst->plane[1] + (size_t)(y0 >> sh) * (size_t)dst->stride[1] + (size_t)(x0 >> sh),
+		dst->plane[2] + (size_t)(y0 >> sh) * (size_t)dst->stride[2] + (size_t)(x0 >> sh),
 	};
-	int w = x1 - x0, h = y1 - y0, ret;
+	int w = x1 - x0, h = y1 - y0, ret, planes = sh ? 1 : 3;
 
 	if (conv->use_swscale) {
 		ret = convert_swscale(conv, s, stride, w, h, d, dst->stride);
 		if (ret < 0)
 			return ret;
-	} else if (conv->info->libyuv(s, stride, d[0], dst->stride[0], d[1], dst->stride[1], d[2],
-				      dst->stride[2], w, h) != 0) {
+	} else if (conv->libyuv(s, stride, d[0], dst->stride[0], d[1], dst->stride[1], d[2],
+				dst->stride[2], w, h) != 0) {
 		log_error("convert: libyuv refused %s %dx%d", conv->info->name, w, h);
 		return -EINVAL;
 	}
 
-	/* Odd source size: repeat the last column and row into the padding. */
-	if (x1 == conv->width && conv->width != conv->pic_width) {
-		for (int y = y0; y < y1; y++) {
-			uint8_t *row = dst->plane[0] + (size_t)y * (size_t)dst->stride[0];
-			row[conv->width] = row[conv->width - 1];
+	/* Odd source size: repeat the last column and row into the padding (I444: every plane). */
+	for (int p = 0; p < planes; p++) {
+		if (x1 == conv->width && conv->width != conv->pic_width) {
+			for (int y = y0; y < y1; y++) {
+				uint8_t *row = dst->plane[p] + (size_t)y * (size_t)dst->stride[p];
+				row[conv->width] = row[conv->width - 1];
+			}
 		}
-	}
-	if (y1 == conv->height && conv->height != conv->pic_height) {
-		int end = x1 == conv->width ? conv->pic_width : x1;
-		uint8_t *last = dst->plane[0] + (size_t)(conv->height - 1) * (size_t)dst->stride[0];
+		if (y1 == conv->height && conv->height != conv->pic_height) {
+			int end = x1 == conv->width ? conv->pic_width : x1;
+			uint8_t *last = dst->plane[p] +
+					(size_t)(conv->height - 1) * (size_t)dst->stride[p];
 
-		memcpy(last + dst->stride[0] + x0, last + x0, (size_t)(end - x0));
+			memcpy(last + dst->stride[p] + x0, last + x0, (size_t)(end - x0));
+		}
 	}
 	return 0;
 }
@@ -208,7 +219,8 @@ int convert_rects(struct convert *conv, const uint8_t *src, int stride, const st
 	if (!src || !rects || !dst || !dst->plane[0] || !dst->plane[1] || !dst->plane[2])
 		return -EINVAL;
 	if (stride < conv->width * conv->info->bpp || dst->stride[0] < conv->pic_width ||
-	    dst->stride[1] < conv->pic_width / 2 || dst->stride[2] < conv->pic_width / 2)
+	    dst->stride[1] < conv->pic_width >> conv->shift ||
+	    dst->stride[2] < conv->pic_width >> conv->shift)
 		return -EINVAL;
 
 	if (nrects > CONVERT_MAX_RECTS) {

@@ -4,13 +4,15 @@
 
 /*
  * Colour conversion of damaged rectangles, RGB -> I420 (YUV 4:2:0, 8 bit,
- * BT.601 matrix, limited "studio" range: Y 16..235, U/V 16..240), into a
- * picture that the caller keeps between frames. Only the rectangles are
+ * BT.601 matrix, limited "studio" range: Y 16..235, U/V 16..240), or I444
+ * (the same at full chroma resolution, cfg->chroma444), into a picture that
+ * the caller keeps between frames. Only the rectangles are
  * written; the rest of the picture keeps what earlier calls put there.
  *
  * The 32-bit formats go through libyuv (ARGBToI420 and friends, about 1 ms
- * per 1080p frame); the others, or every format when cfg->force_swscale is
- * set, through libswscale with the same matrix and range.
+ * per 1080p frame; BGRA also to I444); the others, or every format when
+ * cfg->force_swscale is set, through libswscale with the same matrix and
+ * range.
  *
  * The picture is the source size rounded up to even numbers (4:2:0 has one
  * chroma sample per 2x2 pixels and H.264 cannot crop a single line). An odd
@@ -42,9 +44,13 @@ struct convert_cfg {
 	int width, height;	    /* source size in pixels, 1..16384; required */
 	enum convert_format format; /* of the source; 0 = CONVERT_BGRA */
 	bool force_swscale;	    /* libswscale even where libyuv could do it (tests, benches) */
+	bool chroma444;		    /* I444: chroma planes as large as the luma plane */
 };
 
-/* The I420 picture the caller owns; planes cover convert_picture_size(). */
+/*
+ * The picture the caller owns; planes cover convert_picture_size() (I420:
+ * the chroma planes half of it each way).
+ */
 struct convert_picture {
 	uint8_t *plane[3]; /* Y, U (Cb), V (Cr) */
 	int stride[3];

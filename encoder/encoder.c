@@ -42,6 +42,15 @@
 #define META_RING	   64	     /* frames the codec may hold before output */
 #define HELD_MAX	   8	     /* packets drained while the caller had not received */
 #define HW_POOL_SIZE	   8
+/*
+ * 4:4:4 (encoder_allow_chroma444). A still picture goes 4:4:4 when 4:2:0
+ * loses more of its colour than 45 dB allows: a mean squared chroma error
+ * over 255^2 / 10^4.5 = 2.06 (chroma_loss). A frame whose damage covers a
+ * quarter of the screen, or after a 4:4:4 frame that took half a frame
+ * interval to encode, goes back to 4:2:0: motion is cheaper there.
+ */
+#define CHROMA444_LOSS_MSE 2.0
+#define LEAVE444_AREA_DIV  4
 
 /* How frames reach the codec. */
 enum frame_path {
@@ -73,7 +82,7 @@ struct frame_meta {
 	int64_t pts; /* == frame number */
 	uint64_t capture_us;
 	uint32_t convert_us, encode_us; /* encoder_packet's */
-	bool refinement;
+	bool refinement, chroma444;
 };
 
 struct encoder {
@@ -93,6 +102,14 @@ struct encoder {
 	AVFrame *picture; /* persistent I420 at the coded size */
 	AVFrame *staging; /* NV12, for PATH_NV12 and PATH_HW */
 	AVCodecContext *ctx;
+	/* 4:4:4, libx264 only: the picture at full chroma and its codec, made when first needed */
+	struct convert *conv444;
+	AVFrame *pic444;
+	AVCodecContext *ctx444;
+	struct rect stale444; /* bounds of damage pic444 has not taken yet */
+	bool in444;	      /* the stream is 4:4:4 now: frames go to ctx444 */
+	int64_t area;	      /* pixels damaged since the last frame (sum over rectangles) */
+	int64_t last444_us;   /* encode time of the last 4:4:4 frame */
 	enum frame_path path;
 	AVPacket *pkt;
 	int broken; /* the error of a failed resize; 0 when usable */
@@ -100,6 +117,7 @@ struct encoder {
 	/* requests from any thread */
 	atomic_bool keyframe_wanted;
 	atomic_int bitrate_kbps;
+	atomic_bool allow444;
 	int applied_kbps;
 	int quality; /* the CRF the codec last got, for set_quality */
 
@@ -109,6 +127,7 @@ struct encoder {
 	bool dirty;	     /* converted damage that no frame has carried yet */
 	int64_t convert_us;  /* converting that damage, for the frame that carries it */
 	bool refined;	     /* nothing changed since the last refinement */
+	bool no444;	     /* 4:4:4 failed to open: never again */
 	struct rect changed; /* bounds of what changed since the last refinement */
 	uint64_t last_change_us;
 	struct frame_meta meta[META_RING];
@@ -325,7 +344,15 @@ out:
 static void close_codec(struct encoder *enc)
 {
 	avcodec_free_context(&enc->ctx);
+	avcodec_free_context(&enc->ctx444);
 	av_frame_free(&enc->staging);
+	enc->in444 = false;
+}
+
+/* The context frames go to now. */
+static AVCodecContext *cur_ctx(const struct encoder *enc)
+{
+	return enc->in444 ? enc->ctx444 : enc->ctx;
 }
 
 /* Forgets frames in flight and packets not received (resize, free). */
@@ -341,18 +368,13 @@ static void drop_pending(struct encoder *enc)
 	enc->meta_count = 0;
 }
 
-/* Opens enc->codec at the current size and bitrate. The picture is not touched. */
-static int open_codec(struct encoder *enc)
+/* A context for enc->codec at the current size, before its pixel format and options. */
+static AVCodecContext *new_ctx(const struct encoder *enc)
 {
-	AVDictionary *opts = NULL;
-	const AVDictionaryEntry *e = NULL;
-	AVCodecContext *ctx;
-	char err[128];
-	int ret;
+	AVCodecContext *ctx = avcodec_alloc_context3(enc->codec);
 
-	ctx = avcodec_alloc_context3(enc->codec);
 	if (!ctx)
-		return -ENOMEM;
+		return NULL;
 	ctx->width = enc->coded_width;
 	ctx->height = enc->coded_height;
 	ctx->time_base = (AVRational){1, enc->fps}; /* pts = frame number, constant rate */
@@ -367,7 +389,43 @@ static int open_codec(struct encoder *enc)
 	ctx->color_primaries = AVCOL_PRI_BT709;
 	ctx->color_trc = AVCOL_TRC_IEC61966_2_1;
 	ctx->sample_aspect_ratio = (AVRational){1, 1};
+	return ctx;
+}
 
+/* Opens ctx (pixel format set) with the codec's options at enc->applied_kbps. */
+static int open_ctx(struct encoder *enc, AVCodecContext *ctx)
+{
+	AVDictionary *opts = NULL;
+	const AVDictionaryEntry *e = NULL;
+	char err[128];
+	int ret;
+
+	enc->impl->configure(enc, ctx, &opts);
+	enc->impl->set_rate(enc, ctx, enc->applied_kbps);
+	ret = avcodec_open2(ctx, enc->codec, &opts);
+	if (ret < 0) {
+		log_warn("encoder: %s does not open at %dx%d%s: %s", enc->codec->name,
+			 enc->coded_width, enc->coded_height,
+			 ctx->pix_fmt == AV_PIX_FMT_YUV444P ? " in 4:4:4" : "",
+			 av_errstr(ret, err, sizeof(err)));
+		av_dict_free(&opts);
+		return av_to_err(ret);
+	}
+	while ((e = av_dict_get(opts, "", e, AV_DICT_IGNORE_SUFFIX)))
+		log_debug("encoder: %s has no option %s=%s", enc->codec->name, e->key, e->value);
+	av_dict_free(&opts);
+	return 0;
+}
+
+/* Opens enc->codec at the current size and bitrate. The picture is not touched. */
+static int open_codec(struct encoder *enc)
+{
+	AVCodecContext *ctx;
+	int ret;
+
+	ctx = new_ctx(enc);
+	if (!ctx)
+		return -ENOMEM;
 	if (has_pix_fmt(enc->codec, AV_PIX_FMT_YUV420P)) {
 		enc->path = PATH_I420;
 		ctx->pix_fmt = AV_PIX_FMT_YUV420P;
@@ -381,21 +439,11 @@ static int open_codec(struct encoder *enc)
 			goto fail;
 	}
 
-	enc->impl->configure(enc, ctx, &opts);
 	enc->applied_kbps = atomic_load(&enc->bitrate_kbps);
-	enc->impl->set_rate(enc, ctx, enc->applied_kbps);
 	enc->quality = enc->crf;
-
-	ret = avcodec_open2(ctx, enc->codec, &opts);
-	if (ret < 0) {
-		log_warn("encoder: %s does not open at %dx%d: %s", enc->codec->name,
-			 enc->coded_width, enc->coded_height, av_errstr(ret, err, sizeof(err)));
-		ret = av_to_err(ret);
+	ret = open_ctx(enc, ctx);
+	if (ret < 0)
 		goto fail;
-	}
-	while ((e = av_dict_get(opts, "", e, AV_DICT_IGNORE_SUFFIX)))
-		log_debug("encoder: %s has no option %s=%s", enc->codec->name, e->key, e->value);
-	av_dict_free(&opts);
 
 	if (enc->path != PATH_I420) {
 		enc->staging = av_frame_alloc();
@@ -418,9 +466,32 @@ static int open_codec(struct encoder *enc)
 fail_open:
 	av_frame_free(&enc->staging);
 fail:
-	av_dict_free(&opts);
 	avcodec_free_context(&ctx);
 	return ret;
+}
+
+/* A picture at the coded size in fmt, tagged with what libyuv's conversion produces. */
+static int new_picture(const struct encoder *enc, enum AVPixelFormat fmt, AVFrame **out)
+{
+	AVFrame *pic = av_frame_alloc();
+	int ret;
+
+	if (!pic)
+		return -ENOMEM;
+	pic->format = fmt;
+	pic->width = enc->coded_width;
+	pic->height = enc->coded_height;
+	pic->color_range = AVCOL_RANGE_MPEG;
+	pic->colorspace = AVCOL_SPC_SMPTE170M;
+	pic->color_primaries = AVCOL_PRI_BT709;
+	pic->color_trc = AVCOL_TRC_IEC61966_2_1;
+	ret = av_frame_get_buffer(pic, 0);
+	if (ret < 0) {
+		av_frame_free(&pic);
+		return av_to_err(ret);
+	}
+	*out = pic;
+	return 0;
 }
 
 /* The persistent picture and its converter at the current size. */
@@ -437,21 +508,9 @@ static int alloc_picture(struct encoder *enc)
 	enc->conv = convert_new(&ccfg);
 	if (!enc->conv)
 		return -ENOMEM;
-	pic = av_frame_alloc();
-	if (!pic)
-		return -ENOMEM;
-	pic->format = AV_PIX_FMT_YUV420P;
-	pic->width = enc->coded_width;
-	pic->height = enc->coded_height;
-	pic->color_range = AVCOL_RANGE_MPEG;
-	pic->colorspace = AVCOL_SPC_SMPTE170M;
-	pic->color_primaries = AVCOL_PRI_BT709;
-	pic->color_trc = AVCOL_TRC_IEC61966_2_1;
-	ret = av_frame_get_buffer(pic, 0);
-	if (ret < 0) {
-		av_frame_free(&pic);
-		return av_to_err(ret);
-	}
+	ret = new_picture(enc, AV_PIX_FMT_YUV420P, &pic);
+	if (ret < 0)
+		return ret;
 	/* Black until the first submit converts the whole screen. */
 	for (int y = 0; y < pic->height; y++)
 		memset(pic->data[0] + (size_t)y * (size_t)pic->linesize[0], 16, (size_t)pic->width);
@@ -468,6 +527,9 @@ static void free_picture(struct encoder *enc)
 	av_frame_free(&enc->picture);
 	convert_free(enc->conv);
 	enc->conv = NULL;
+	av_frame_free(&enc->pic444);
+	convert_free(enc->conv444);
+	enc->conv444 = NULL;
 }
 
 static void set_size(struct encoder *enc, int width, int height)
@@ -542,6 +604,7 @@ struct encoder *encoder_new(const struct encoder_cfg *cfg)
 		}
 	}
 	atomic_init(&enc->keyframe_wanted, false);
+	atomic_init(&enc->allow444, false);
 	atomic_init(&enc->bitrate_kbps,
 		    clamp_kbps(cfg->bitrate_kbps ? cfg->bitrate_kbps : DEFAULT_BITRATE_KBPS));
 	set_size(enc, cfg->width, cfg->height);
@@ -636,7 +699,7 @@ static int hold_packets(struct encoder *enc)
 				 HELD_MAX);
 			return -EAGAIN;
 		}
-		ret = avcodec_receive_packet(enc->ctx, enc->pkt);
+		ret = avcodec_receive_packet(cur_ctx(enc), enc->pkt);
 		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
 			return 0;
 		if (ret < 0) {
@@ -666,6 +729,8 @@ static int apply_bitrate(struct encoder *enc, bool key)
 	if (enc->impl->runtime_bitrate) {
 		/* libx264 reconfigures itself when it sees the fields change (x264_encoder_reconfig). */
 		enc->impl->set_rate(enc, enc->ctx, kbps);
+		if (enc->ctx444)
+			enc->impl->set_rate(enc, enc->ctx444, kbps);
 		enc->applied_kbps = kbps;
 		log_debug("encoder: ceiling now %d kbit/s", kbps);
 		return 0;
@@ -781,13 +846,148 @@ static int attach_refine_roi(struct encoder *enc, AVFrame *frame)
 	return 0;
 }
 
+/* ---- 4:4:4 ---- */
+
+static struct convert_picture picture_planes(AVFrame *f)
+{
+	struct convert_picture p;
+
+	for (int i = 0; i < 3; i++) {
+		p.plane[i] = f->data[i];
+		p.stride[i] = f->linesize[i];
+	}
+	return p;
+}
+
+/*
+ * The 4:4:4 picture, its converter and its libx264 context, made the first
+ * time a still picture wants them. 0 or a negative error (logged).
+ */
+static int setup444(struct encoder *enc)
+{
+	struct convert_cfg ccfg = {
+		.width = enc->width,
+		.height = enc->height,
+		.format = enc->format,
+		.chroma444 = true,
+	};
+	AVCodecContext *ctx;
+	int ret;
+
+	if (enc->ctx444)
+		return 0;
+	if (!enc->pic444) {
+		if (!enc->conv444)
+			enc->conv444 = convert_new(&ccfg);
+		if (!enc->conv444)
+			return -ENOMEM;
+		ret = new_picture(enc, AV_PIX_FMT_YUV444P, &enc->pic444);
+		if (ret < 0)
+			return ret;
+		enc->stale444 = (struct rect){0, 0, enc->width, enc->height};
+	}
+	ctx = new_ctx(enc);
+	if (!ctx)
+		return -ENOMEM;
+	ctx->pix_fmt = AV_PIX_FMT_YUV444P;
+	ret = open_ctx(enc, ctx);
+	if (ret < 0) {
+		avcodec_free_context(&ctx);
+		return ret;
+	}
+	enc->ctx444 = ctx;
+	log_info("encoder: %s opened at %dx%d in 4:4:4 (High 4:4:4) for still colour",
+		 enc->codec->name, enc->coded_width, enc->coded_height);
+	return 0;
+}
+
+/*
+ * How much colour 4:2:0 would lose in r: the mean squared difference of
+ * every U and V sample of pic444 from the mean of its 2x2 block (the one
+ * sample 4:2:0 keeps for them).
+ */
+static double chroma_loss(const struct encoder *enc, const struct rect *r)
+{
+	const AVFrame *p = enc->pic444;
+	int x0 = r->x & ~1, y0 = r->y & ~1;
+	int x1 = r->x + r->width, y1 = r->y + r->height;
+	uint64_t sse4 = 0, n = 0;
+
+	x1 = x1 > enc->coded_width ? enc->coded_width : (x1 + 1) & ~1;
+	y1 = y1 > enc->coded_height ? enc->coded_height : (y1 + 1) & ~1;
+	for (int i = 1; i < 3; i++)
+		for (int y = y0; y < y1; y += 2) {
+			const uint8_t *a = p->data[i] + (size_t)y * (size_t)p->linesize[i];
+			const uint8_t *b = a + p->linesize[i];
+
+			for (int x = x0; x < x1; x += 2) {
+				int s = a[x] + a[x + 1] + b[x] + b[x + 1];
+				int q = a[x] * a[x] + a[x + 1] * a[x + 1] + b[x] * b[x] +
+					b[x + 1] * b[x + 1];
+
+				sse4 += (uint64_t)(4 * q -
+						   s * s); /* 4 x the block's squared error */
+				n += 4;
+			}
+		}
+	return n ? (double)sse4 / 4.0 / (double)n : 0.0;
+}
+
+/*
+ * Whether the still picture should be refined in 4:4:4: allowed, possible,
+ * and 4:2:0 loses too much of the colour of what changed. Brings pic444 up
+ * to date from pixels (the whole screen) first.
+ */
+static bool want444(struct encoder *enc, const uint8_t *pixels, int stride)
+{
+	struct convert_picture dst;
+	double loss;
+	int ret;
+
+	if (!atomic_load(&enc->allow444) || !pixels || enc->no444 || !enc->impl->roi_refine)
+		return false;
+	ret = setup444(enc);
+	if (ret < 0) {
+		log_warn("encoder: no 4:4:4 (%s); still colour stays 4:2:0", hr_strerror(ret));
+		enc->no444 = true;
+		return false;
+	}
+	ret = av_frame_make_writable(enc->pic444);
+	dst = picture_planes(enc->pic444);
+	if (ret >= 0)
+		ret = convert_rects(enc->conv444, pixels, stride, &enc->stale444, 1, &dst);
+	if (ret < 0)
+		return false;
+	enc->stale444 = (struct rect){0, 0, 0, 0};
+	loss = chroma_loss(enc, &enc->changed);
+	log_debug("encoder: 4:2:0 would lose chroma MSE %.2f over %dx%d", loss,
+		  (int)enc->changed.width, (int)enc->changed.height);
+	return loss > CHROMA444_LOSS_MSE;
+}
+
+/* What encode_picture sends. */
+enum frame_kind {
+	FRAME_NORMAL, /* the damage */
+	FRAME_REFINE, /* the same picture again, sharper where it changed */
+	FRAME_TO444,  /* the same picture as a 4:4:4 key frame; FRAME_REFINE follows */
+};
+
+/* Whether a normal frame should leave 4:4:4: big damage, or 4:4:4 became slow. */
+static bool leave444(const struct encoder *enc)
+{
+	int64_t screen = (int64_t)enc->coded_width * enc->coded_height;
+
+	return enc->area * LEAVE444_AREA_DIV >= screen || enc->last444_us * 2 * enc->fps > 1000000;
+}
+
 /* Sends the picture to the codec as frame number enc->next_frame. */
-static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
+static int encode_picture(struct encoder *enc, enum frame_kind kind, uint64_t capture_us)
 {
 	AVFrame *frame, *hw = NULL;
+	AVCodecContext *ctx;
 	struct frame_meta *m;
+	bool refine = kind != FRAME_NORMAL, key, leave;
 	char err[128];
-	bool key;
 	int ret, q;
 
 	if (enc->meta_count == META_RING) {
@@ -798,10 +998,21 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 	if (ret < 0)
 		return ret;
 	key = atomic_exchange(&enc->keyframe_wanted, false) || enc->next_frame == 0;
+	leave = enc->in444 &&
+		(!atomic_load(&enc->allow444) || (kind == FRAME_NORMAL && leave444(enc)));
+	if (kind == FRAME_TO444 || leave) {
+		/* another context: its references are not the decoder's, so a key frame */
+		enc->in444 = kind == FRAME_TO444;
+		enc->last444_us = 0;
+		key = true;
+		log_debug("encoder: frame %lld goes %s", (long long)enc->next_frame,
+			  enc->in444 ? "4:4:4 (still colour)" : "back to 4:2:0");
+	}
 	ret = apply_bitrate(enc, key);
 	if (ret < 0)
 		goto fail;
-	if (enc->impl->set_quality) {
+	ctx = cur_ctx(enc); /* after apply_bitrate, which may reopen it */
+	if (enc->impl->set_quality && !enc->in444) {
 		/* libx264 refines by region of interest (attach_refine_roi) at the normal CRF */
 		q = refine && !enc->impl->roi_refine ? enc->refine_crf : enc->crf;
 		if (q != enc->quality) {
@@ -815,8 +1026,9 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 			enc->quality = q;
 		}
 	}
-	ret = codec_frame(enc, &frame, &hw);
-	if (ret < 0)
+	if (enc->in444)
+		frame = enc->pic444; /* libx264 copies it in */
+	else if ((ret = codec_frame(enc, &frame, &hw)) < 0)
 		goto fail;
 	frame->pts = enc->next_frame;
 	set_key_flag(frame, key);
@@ -828,7 +1040,7 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 		}
 	}
 	int64_t t0 = clock_mono_us();
-	ret = avcodec_send_frame(enc->ctx, frame);
+	ret = avcodec_send_frame(ctx, frame);
 	int64_t took = clock_mono_us() - t0;
 	/* the picture is reused for every frame: the region was for this one only */
 	av_frame_remove_side_data(frame, AV_FRAME_DATA_REGIONS_OF_INTEREST);
@@ -844,17 +1056,22 @@ static int encode_picture(struct encoder *enc, bool refine, uint64_t capture_us)
 	m->pts = enc->next_frame;
 	m->capture_us = capture_us;
 	m->refinement = refine;
+	m->chroma444 = enc->in444;
 	m->convert_us = refine ? 0 : clock_us32(enc->convert_us);
 	m->encode_us = clock_us32(took);
 	if (!refine)
 		enc->convert_us = 0;
+	if (enc->in444 && kind == FRAME_NORMAL && !key)
+		enc->last444_us = took;
 	enc->meta_count++;
 	enc->next_frame++;
 	enc->dirty = false;
-	enc->refined = refine;
+	enc->area = 0;
+	/* a refinement that had to leave 4:4:4 is a plain key frame: refine again */
+	enc->refined = kind == FRAME_REFINE && !leave;
 	if (!refine)
 		enc->last_change_us = capture_us;
-	else
+	else if (enc->refined)
 		enc->changed = (struct rect){0, 0, 0, 0};
 	return ENCODER_OK;
 
@@ -878,23 +1095,31 @@ int encoder_submit(struct encoder *enc, const uint8_t *pixels, int stride,
 		return ENCODER_AGAIN; /* nothing to show yet; a key frame request stays pending */
 
 	if (!enc->have_picture || ndamage > 0) {
+		struct rect all = {0, 0, enc->width, enc->height};
+		const struct rect *rects = enc->have_picture ? damage : &all;
+		size_t nrects = enc->have_picture ? ndamage : 1;
+
 		/* The codec may still hold the picture (hardware encoders): copy on write. */
 		ret = av_frame_make_writable(enc->picture);
 		if (ret < 0)
 			return av_to_err(ret);
-		for (int p = 0; p < 3; p++) {
-			dst.plane[p] = enc->picture->data[p];
-			dst.stride[p] = enc->picture->linesize[p];
-		}
+		dst = picture_planes(enc->picture);
 		int64_t t0 = clock_mono_us();
-		if (!enc->have_picture) {
-			struct rect all = {0, 0, enc->width, enc->height};
-			ret = convert_full(enc->conv, pixels, stride, &dst);
-			rect_union(&enc->changed, &all);
-		} else {
-			ret = convert_rects(enc->conv, pixels, stride, damage, ndamage, &dst);
-			for (size_t i = 0; i < ndamage; i++)
-				rect_union(&enc->changed, &damage[i]);
+		ret = convert_rects(enc->conv, pixels, stride, rects, nrects, &dst);
+		for (size_t i = 0; i < nrects; i++) {
+			rect_union(&enc->changed, &rects[i]);
+			if (rects[i].width > 0 && rects[i].height > 0)
+				enc->area += (int64_t)rects[i].width * rects[i].height;
+			if (!enc->in444)
+				rect_union(&enc->stale444, &rects[i]);
+		}
+		/* 4:4:4 frames come from pic444, which then takes every change as well */
+		if (ret >= 0 && enc->in444) {
+			ret = av_frame_make_writable(enc->pic444);
+			dst = picture_planes(enc->pic444);
+			if (ret >= 0)
+				ret = convert_rects(enc->conv444, pixels, stride, rects, nrects,
+						    &dst);
 		}
 		enc->convert_us += clock_mono_us() - t0;
 		if (ret < 0)
@@ -906,11 +1131,15 @@ int encoder_submit(struct encoder *enc, const uint8_t *pixels, int stride,
 	}
 
 	/* dirty also covers damage converted by a call whose encoding failed */
-	if (enc->dirty || atomic_load(&enc->keyframe_wanted))
-		return encode_picture(enc, false, capture_us);
+	if (enc->dirty || atomic_load(&enc->keyframe_wanted) ||
+	    (enc->in444 && !atomic_load(&enc->allow444)))
+		return encode_picture(enc, FRAME_NORMAL, capture_us);
 	if (enc->impl->set_quality && enc->refine_after_us >= 0 && !enc->refined &&
-	    (int64_t)(capture_us - enc->last_change_us) >= enc->refine_after_us)
-		return encode_picture(enc, true, capture_us);
+	    (int64_t)(capture_us - enc->last_change_us) >= enc->refine_after_us) {
+		if (!enc->in444 && want444(enc, pixels, stride))
+			return encode_picture(enc, FRAME_TO444, capture_us);
+		return encode_picture(enc, FRAME_REFINE, capture_us);
+	}
 	return ENCODER_AGAIN;
 }
 
@@ -922,7 +1151,7 @@ int encoder_refine(struct encoder *enc, uint64_t capture_us)
 		return -ENOTSUP;
 	if (!enc->have_picture || enc->refined)
 		return ENCODER_AGAIN;
-	return encode_picture(enc, true, capture_us);
+	return encode_picture(enc, FRAME_REFINE, capture_us);
 }
 
 int encoder_receive(struct encoder *enc, struct encoder_packet *out)
@@ -940,10 +1169,10 @@ int encoder_receive(struct encoder *enc, struct encoder_packet *out)
 		enc->held_start = (enc->held_start + 1) % HELD_MAX;
 		enc->held_count--;
 	} else {
-		if (!enc->ctx)
+		if (!cur_ctx(enc))
 			return ENCODER_AGAIN; /* after a failed reopen */
 		int64_t t0 = clock_mono_us();
-		ret = avcodec_receive_packet(enc->ctx, enc->pkt);
+		ret = avcodec_receive_packet(cur_ctx(enc), enc->pkt);
 		recv_us = clock_mono_us() - t0;
 		if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
 			return ENCODER_AGAIN;
@@ -986,6 +1215,7 @@ int encoder_receive(struct encoder *enc, struct encoder_packet *out)
 	out->frame = (uint64_t)m.pts;
 	out->capture_us = m.capture_us;
 	out->refinement = m.refinement;
+	out->chroma444 = m.chroma444;
 	out->convert_us = m.convert_us;
 	out->encode_us = clock_us32((int64_t)m.encode_us + recv_us);
 out:
@@ -1007,6 +1237,11 @@ void encoder_packet_free(struct encoder_packet *pkt)
 void encoder_request_keyframe(struct encoder *enc)
 {
 	atomic_store(&enc->keyframe_wanted, true);
+}
+
+void encoder_allow_chroma444(struct encoder *enc, bool allow)
+{
+	atomic_store(&enc->allow444, allow);
 }
 
 int encoder_set_bitrate(struct encoder *enc, int kbps)
@@ -1037,6 +1272,8 @@ int encoder_resize(struct encoder *enc, int width, int height)
 	enc->dirty = false;
 	enc->refined = false;
 	enc->changed = (struct rect){0, 0, 0, 0};
+	enc->stale444 = (struct rect){0, 0, 0, 0};
+	enc->area = 0;
 
 	ret = alloc_picture(enc);
 	if (ret == 0)

@@ -35,7 +35,20 @@
  * ceiling, so on a slow link it may take more than one to converge. Only
  * libx264 can refine.
  *
- * Colour: BT.601 matrix, limited range, signalled in the VUI. The coded
+ * Sharp colour: 4:2:0 keeps one colour sample per 2x2 pixels, which no
+ * refinement brings back (a paused colour video stays near 30 dB). When
+ * encoder_allow_chroma444() is on (every client decodes High 4:4:4) and the
+ * refinement is due, the encoder measures what 4:2:0 loses of the colour
+ * of what changed; past 45 dB's worth, it sends the picture as a 4:4:4 key
+ * frame (a second libx264 context, High 4:4:4 Predictive) and refines that.
+ * The stream stays 4:4:4 while changes are small (typing in a coloured
+ * editor stays sharp) and goes back to 4:2:0, again with a key frame, for
+ * the first frame whose damage covers a quarter of the screen or after a
+ * 4:4:4 frame that took half a frame interval to encode (motion is faster
+ * and smaller in 4:2:0), or when 4:4:4 is no longer allowed. Grey text and
+ * smooth pictures lose nothing to 4:2:0 and never switch.
+ *
+ * Colour: BT.601 matrix, limited range, signalled in the VUI (both chroma formats). The coded
  * size is the desktop size rounded up to even numbers; an odd last column
  * or row is repeated, and the client crops to the desktop size it knows.
  *
@@ -96,6 +109,7 @@ struct encoder_packet {
 	int width, height;   /* coded size: desktop size rounded up to even */
 	bool keyframe;	     /* IDR with SPS and PPS: a decoder can start here */
 	bool refinement;     /* the previous picture again, at higher quality */
+	bool chroma444;	     /* coded 4:4:4 (High 4:4:4 Predictive); else 4:2:0 */
 	/*
 	 * Microseconds this frame spent in encoder_submit's conversion (its
 	 * damage, over every call that converted some; 0 for a refinement)
@@ -123,7 +137,9 @@ const char *encoder_codec_name(const struct encoder *enc);
  *
  * The first call after encoder_new or encoder_resize converts the whole
  * screen whatever the damage says. Without damage, the call encodes only
- * a pending key frame request or a due refinement; pixels may then be NULL.
+ * a pending key frame request or a due refinement; pixels may then be NULL
+ * (when given, they must be the screen the damage so far described: a
+ * 4:4:4 refinement reads them; without them it refines in 4:2:0).
  *
  * Returns ENCODER_OK when a frame went to the codec (call encoder_receive
  * until ENCODER_AGAIN), ENCODER_AGAIN when there was nothing to encode, or
@@ -152,6 +168,14 @@ void encoder_packet_free(struct encoder_packet *pkt);
 
 /* The next frame is a key frame, even without damage. Any thread. */
 void encoder_request_keyframe(struct encoder *enc);
+
+/*
+ * Whether still colour may go 4:4:4 (see "Sharp colour"): only when every
+ * decoder of the stream takes High 4:4:4. Off after encoder_new. Turned off
+ * while the stream is 4:4:4, the next encoder_submit sends a 4:2:0 key
+ * frame, with or without damage. Any thread; libx264 only (else ignored).
+ */
+void encoder_allow_chroma444(struct encoder *enc, bool allow);
 
 /*
  * Sets the rate ceiling in kbit/s, clamped to ENCODER_BITRATE_MIN..MAX, for

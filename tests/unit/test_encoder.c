@@ -6,7 +6,8 @@
  * refinement frames, no damage -> no frame, key frames on request that a
  * fresh decoder starts from, damage that changes only its rectangle,
  * automatic refinement, bitrate changes, resize (odd sizes too), packets
- * held when the caller is late, and the fallback to libx264 with its log line.
+ * held when the caller is late, the fallback to libx264 with its log line,
+ * and still colour refined in 4:4:4 (and back to 4:2:0 for motion).
  */
 #include "check.h"
 
@@ -821,6 +822,221 @@ out:
 	free(prev);
 }
 
+/* ---- 4:4:4 for still colour ---- */
+
+/* draw_screen's text in colours on a dark background: what 4:2:0 smears. */
+static void draw_colour_screen(uint8_t *px, int w, int h, int stride, uint32_t seed)
+{
+	static const uint8_t ink[5][3] = {
+		{255, 60, 60}, {80, 220, 80}, {90, 140, 255}, {250, 220, 60}, {230, 80, 230}};
+
+	draw_screen(px, w, h, stride, seed);
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			uint8_t *p = px + (size_t)y * (size_t)stride + (size_t)x * 4;
+			const uint8_t *c = ink[(x / 8 + y / 18) % 5];
+
+			if (p[0] == 255 && p[1] == 255 && p[2] == 255)
+				put(px, stride, x, y, 30, 30, 40);
+			else if (p[0] == 0 && p[1] == 0 && p[2] == 0)
+				put(px, stride, x, y, c[0], c[1], c[2]);
+		}
+}
+
+/*
+ * PSNR of the decoded picture's chroma against the I444 truth (4:2:0
+ * pictures upsampled by repetition, as the worst renderer would).
+ */
+static double chroma_psnr(const AVFrame *f, const uint8_t *truth, int w, int h)
+{
+	int sh = f->format == AV_PIX_FMT_YUV444P ? 0 : 1;
+	double sse = 0;
+
+	for (int i = 1; i < 3; i++)
+		for (int y = 0; y < h; y++)
+			for (int x = 0; x < w; x++) {
+				int dd = f->data[i][(size_t)(y >> sh) * (size_t)f->linesize[i] +
+						    (size_t)(x >> sh)] -
+					 truth[(size_t)i * w * h + (size_t)y * w + (size_t)x];
+				sse += dd * dd;
+			}
+	return sse == 0 ? 99.0 : 10.0 * log10(255.0 * 255.0 * 2.0 * w * h / sse);
+}
+
+static int submit_take(struct encoder *enc, const uint8_t *px, const struct rect *r, size_t n,
+		       uint64_t t, struct encoder_packet *p, struct dec *d)
+{
+	CHECK_INT_EQ(encoder_submit(enc, px, W * 4, r, n, t), ENCODER_OK);
+	if (take_one(enc, p) != 0)
+		return -1;
+	CHECK_INT_EQ(dec_decode(d, p), 0);
+	return 0;
+}
+
+static void test_chroma444(void)
+{
+	struct encoder_cfg cfg = {.width = W, .height = H, .fps = 30, .threads = 2};
+	struct convert_cfg ccfg = {.width = W, .height = H, .chroma444 = true};
+	int stride = W * 4;
+	uint8_t *colour = malloc((size_t)stride * H), *grey = malloc((size_t)stride * H);
+	uint8_t *truth = malloc((size_t)W * H * 3);
+	struct convert_picture tp = {{truth, truth + W * H, truth + 2 * W * H}, {W, W, W}};
+	struct rect all = {0, 0, W, H}, key = {600, 300, 40, 20};
+	struct encoder_packet p = {0};
+	struct convert *conv = convert_new(&ccfg);
+	struct encoder *enc = NULL;
+	struct dec d;
+	double c420 = 0, c444 = 0, c444r = 0;
+	uint64_t t = 1000000;
+
+	CHECK(conv != NULL);
+	CHECK_INT_EQ(dec_open(&d), 0);
+	if (!conv || !colour || !grey || !truth)
+		goto out;
+	draw_colour_screen(colour, W, H, stride, 5);
+	draw_screen(grey, W, H, stride, 6);
+	CHECK_INT_EQ(convert_full(conv, colour, stride, &tp), 1);
+
+	enc = encoder_new(&cfg);
+	CHECK(enc != NULL);
+	if (!enc)
+		goto out;
+	first_packet = true;
+	encoder_allow_chroma444(enc, true);
+
+	/* Motion is 4:2:0; colour text loses its colour there. */
+	if (submit_take(enc, colour, &all, 1, t, &p, &d) == 0) {
+		CHECK(p.keyframe);
+		CHECK(!p.chroma444);
+		CHECK_INT_EQ(d.frame->format, AV_PIX_FMT_YUV420P);
+		c420 = chroma_psnr(d.frame, truth, W, H);
+	}
+	encoder_packet_free(&p);
+
+	/* Still: the refinement is a 4:4:4 key frame, then a 4:4:4 refinement. */
+	t += 400000;
+	if (submit_take(enc, colour, NULL, 0, t, &p, &d) == 0) {
+		CHECK(p.keyframe);
+		CHECK(p.refinement);
+		CHECK(p.chroma444);
+		CHECK(has_sps(&p));
+		CHECK_INT_EQ(d.frame->format, AV_PIX_FMT_YUV444P);
+		c444 = chroma_psnr(d.frame, truth, W, H);
+		printf("test_encoder: 4:4:4 key frame %zu bytes\n", p.size);
+	}
+	encoder_packet_free(&p);
+	t += 33000;
+	if (submit_take(enc, colour, NULL, 0, t, &p, &d) == 0) {
+		CHECK(!p.keyframe);
+		CHECK(p.refinement);
+		CHECK(p.chroma444);
+		c444r = chroma_psnr(d.frame, truth, W, H);
+		printf("test_encoder: 4:4:4 refinement %zu bytes\n", p.size);
+	}
+	encoder_packet_free(&p);
+	printf("test_encoder: colour text chroma PSNR 4:2:0 %.2f dB, 4:4:4 key %.2f dB, refined "
+	       "%.2f dB\n",
+	       c420, c444, c444r);
+	CHECK(c420 < 40.0);
+	CHECK(c444 > c420 + 3.0);
+	CHECK(c444r >= 45.0);
+	t += 400000;
+	CHECK_INT_EQ(encoder_submit(enc, colour, stride, NULL, 0, t), ENCODER_AGAIN);
+
+	/* Typing stays 4:4:4 without a key frame; big damage goes back to 4:2:0 with one. */
+	t += 33000;
+	if (submit_take(enc, grey, &key, 1, t, &p, &d) == 0) {
+		CHECK(!p.keyframe);
+		CHECK(p.chroma444);
+	}
+	encoder_packet_free(&p);
+	t += 33000;
+	if (submit_take(enc, grey, &all, 1, t, &p, &d) == 0) {
+		CHECK(p.keyframe);
+		CHECK(!p.chroma444);
+		CHECK_INT_EQ(d.frame->format, AV_PIX_FMT_YUV420P);
+	}
+	encoder_packet_free(&p);
+
+	/* Grey text loses nothing to 4:2:0: its refinement stays 4:2:0, no key frame. */
+	t += 400000;
+	if (submit_take(enc, grey, NULL, 0, t, &p, &d) == 0) {
+		CHECK(p.refinement);
+		CHECK(!p.keyframe);
+		CHECK(!p.chroma444);
+	}
+	encoder_packet_free(&p);
+
+	/* Not allowed any more while 4:4:4: a 4:2:0 key frame without damage. */
+	t += 33000;
+	if (submit_take(enc, colour, &all, 1, t, &p, &d) == 0)
+		CHECK(!p.chroma444);
+	encoder_packet_free(&p);
+	t += 400000;
+	if (submit_take(enc, colour, NULL, 0, t, &p, &d) == 0)
+		CHECK(p.chroma444 && p.keyframe);
+	encoder_packet_free(&p);
+	encoder_allow_chroma444(enc, false);
+	t += 33000;
+	if (submit_take(enc, NULL, NULL, 0, t, &p, &d) == 0) {
+		CHECK(p.keyframe);
+		CHECK(!p.chroma444);
+		CHECK_INT_EQ(d.frame->format, AV_PIX_FMT_YUV420P);
+	}
+	encoder_packet_free(&p);
+	/* and still colour then refines in 4:2:0 */
+	t += 400000;
+	if (submit_take(enc, colour, NULL, 0, t, &p, &d) == 0) {
+		CHECK(p.refinement);
+		CHECK(!p.chroma444);
+	}
+	encoder_packet_free(&p);
+
+	/* An odd size (padded to even in every plane) after a resize made in 4:4:4. */
+	encoder_allow_chroma444(enc, true);
+	t += 33000;
+	if (submit_take(enc, grey, &all, 1, t, &p, &d) == 0)
+		CHECK(!p.chroma444);
+	encoder_packet_free(&p);
+	t += 400000;
+	if (submit_take(enc, colour, NULL, 0, t, &p, &d) == 0)
+		CHECK(p.chroma444);
+	encoder_packet_free(&p);
+	CHECK_INT_EQ(encoder_resize(enc, 641, 361), 0);
+	{
+		struct rect odd = {0, 0, 641, 361};
+
+		t += 33000;
+		CHECK_INT_EQ(encoder_submit(enc, colour, stride, &odd, 1, t), ENCODER_OK);
+		if (take_one(enc, &p) == 0) {
+			CHECK(p.keyframe);
+			CHECK(!p.chroma444);
+		}
+		encoder_packet_free(&p);
+		t += 400000;
+		CHECK_INT_EQ(encoder_submit(enc, colour, stride, NULL, 0, t), ENCODER_OK);
+		if (take_one(enc, &p) == 0) {
+			CHECK(p.keyframe && p.chroma444);
+			CHECK_INT_EQ(p.width, 642);
+			CHECK_INT_EQ(p.height, 362);
+			CHECK_INT_EQ(dec_decode(&d, &p), 0);
+			CHECK_INT_EQ(d.frame->format, AV_PIX_FMT_YUV444P);
+			CHECK_INT_EQ(d.frame->width, 642);
+			/* the padding column repeats the last one in the chroma planes too */
+			if (d.frame->data[1])
+				CHECK(abs(d.frame->data[1][641] - d.frame->data[1][640]) <= 12);
+		}
+		encoder_packet_free(&p);
+	}
+out:
+	encoder_free(enc);
+	convert_free(conv);
+	dec_close(&d);
+	free(colour);
+	free(grey);
+	free(truth);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LEVEL_INFO);
@@ -828,5 +1044,6 @@ int main(void)
 	test_convert();
 	test_fallback();
 	test_encode();
+	test_chroma444();
 	return check_done("test_encoder");
 }
