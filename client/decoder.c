@@ -33,7 +33,8 @@ struct decoder {
 	size_t buf_cap;
 	int max_width, max_height;
 	int desk_width, desk_height; /* 0: unknown */
-	AVBufferRef *hw_device;	     /* VAAPI device while hardware decode is in use */
+	AVBufferRef *hw_device; /* VAAPI device when hardware decode was asked for and opened */
+	char device[128];	/* its path */
 	bool hw_active;
 	char description[160];
 	char fallback[320]; /* why auto decodes in software */
@@ -147,29 +148,51 @@ static void describe_software(struct decoder *d)
 		 d->ctx->thread_count == 1 ? "" : "s");
 }
 
+static void describe_vaapi(struct decoder *d)
+{
+	snprintf(d->description, sizeof(d->description), "VAAPI (libavcodec %s on %s)",
+		 d->ctx->codec ? d->ctx->codec->name : "h264", d->device);
+}
+
+static bool is_yuv(int fmt)
+{
+	return fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUVJ420P ||
+	       fmt == AV_PIX_FMT_YUV444P || fmt == AV_PIX_FMT_YUVJ444P;
+}
+
 /*
- * libavcodec offers the formats it can decode this stream to; with a VAAPI
- * device the hwaccel's surface format is among them unless the hardware
- * cannot take the stream (profile, size), in which case it decodes in
- * software from here on.
+ * libavcodec offers the formats it can decode this stream to, again at
+ * every change of SPS; with a VAAPI device the hwaccel's surface format is
+ * among them unless the hardware cannot take the stream (profile, size).
+ * VAAPI has no H.264 4:4:4 profile: the agent's 4:4:4 still pictures decode
+ * in software, and when the stream goes back to 4:2:0 (a new SPS, a key
+ * frame) the hardware takes it again.
  */
 static enum AVPixelFormat get_format(AVCodecContext *ctx, const enum AVPixelFormat *fmts)
 {
 	struct decoder *d = ctx->opaque;
 
 	for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
-		if (*p == AV_PIX_FMT_VAAPI && d->hw_active)
+		if (*p == AV_PIX_FMT_VAAPI && d->hw_device) {
+			if (!d->hw_active)
+				log_info("decoder: VAAPI decodes this stream again (%dx%d, profile "
+					 "%d)",
+					 ctx->width, ctx->height, ctx->profile);
+			d->hw_active = true;
+			d->fallback[0] = '\0';
+			describe_vaapi(d);
 			return *p;
+		}
 	if (d->hw_active) {
-		log_warn("decoder: VAAPI cannot decode this stream (%dx%d, profile %d); decoding "
-			 "in software",
+		log_info("decoder: VAAPI cannot decode this stream (%dx%d, profile %d); decoding "
+			 "in software while it lasts",
 			 ctx->width, ctx->height, ctx->profile);
 		snprintf(d->fallback, sizeof(d->fallback), "VAAPI cannot decode this stream");
 		d->hw_active = false;
 		describe_software(d);
 	}
 	for (const enum AVPixelFormat *p = fmts; *p != AV_PIX_FMT_NONE; p++)
-		if (*p == AV_PIX_FMT_YUV420P || *p == AV_PIX_FMT_YUVJ420P)
+		if (is_yuv(*p))
 			return *p;
 	return avcodec_default_get_format(ctx, fmts);
 }
@@ -225,6 +248,7 @@ struct decoder *decoder_new(const struct decoder_cfg *cfg)
 				log_error("decoder: out of memory");
 				goto fail;
 			}
+			snprintf(d->device, sizeof(d->device), "%s", device);
 			d->ctx->opaque = d;
 			d->ctx->get_format = get_format;
 			d->hw_active = true;
@@ -241,8 +265,7 @@ struct decoder *decoder_new(const struct decoder_cfg *cfg)
 		goto fail;
 	}
 	if (d->hw_active)
-		snprintf(d->description, sizeof(d->description), "VAAPI (libavcodec %s on %s)",
-			 codec->name, device);
+		describe_vaapi(d);
 	else
 		describe_software(d);
 	log_debug("decoder: %s", d->description);
@@ -313,7 +336,9 @@ static void fill(struct decoder *d, const AVFrame *f, struct decoder_frame *out)
 	out->height = h;
 	out->coded_width = cw;
 	out->coded_height = ch;
-	out->full_range = f->color_range == AVCOL_RANGE_JPEG || f->format == AV_PIX_FMT_YUVJ420P;
+	out->full_range = f->color_range == AVCOL_RANGE_JPEG || f->format == AV_PIX_FMT_YUVJ420P ||
+			  f->format == AV_PIX_FMT_YUVJ444P;
+	out->chroma444 = f->format == AV_PIX_FMT_YUV444P || f->format == AV_PIX_FMT_YUVJ444P;
 	out->bt709 = f->colorspace == AVCOL_SPC_BT709;
 	out->keyframe = f->key_frame != 0;
 }
@@ -408,9 +433,9 @@ static int check_picture(struct decoder *d, const AVFrame *f)
 			 (unsigned)f->decode_error_flags);
 		return -EBADMSG;
 	}
-	if (f->format != AV_PIX_FMT_YUV420P && f->format != AV_PIX_FMT_YUVJ420P) {
+	if (!is_yuv(f->format)) {
 		const char *name = av_get_pix_fmt_name((enum AVPixelFormat)f->format);
-		log_warn("decoder: pictures in %s are not supported (only 8-bit 4:2:0)",
+		log_warn("decoder: pictures in %s are not supported (only 8-bit 4:2:0 and 4:4:4)",
 			 name ? name : "an unknown format");
 		return -ENOTSUP;
 	}
@@ -518,22 +543,24 @@ int decoder_to_rgb(struct decoder *d, const struct decoder_frame *f, enum decode
 		const struct YuvConstants *k =
 			f->bt709 ? (f->full_range ? &kYuvF709Constants : &kYuvH709Constants)
 				 : (f->full_range ? &kYuvJPEGConstants : &kYuvI601Constants);
-		if (I420ToARGBMatrix(f->plane[0], f->stride[0], f->plane[1], f->stride[1],
-				     f->plane[2], f->stride[2], dst, stride, k, f->width,
-				     f->height) != 0) {
+		if ((f->chroma444 ? I444ToARGBMatrix : I420ToARGBMatrix)(
+			    f->plane[0], f->stride[0], f->plane[1], f->stride[1], f->plane[2],
+			    f->stride[2], dst, stride, k, f->width, f->height) != 0) {
 			log_error("decoder: libyuv failed to convert a %dx%d picture", f->width,
 				  f->height);
 			return -EIO;
 		}
 		return 0;
 	}
-	/* the source is always 4:2:0; full range is set below, not by the deprecated J format */
+	/* full range is set below, not by the deprecated J formats */
 	d->sws = sws_getCachedContext(
-		d->sws, f->width, f->height, AV_PIX_FMT_YUV420P, f->width, f->height, dst_fmt,
-		SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
+		d->sws, f->width, f->height, f->chroma444 ? AV_PIX_FMT_YUV444P : AV_PIX_FMT_YUV420P,
+		f->width, f->height, dst_fmt, SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+		NULL, NULL, NULL);
 	if (!d->sws) {
-		log_error("decoder: libswscale cannot convert %dx%d YUV 4:2:0 to %s", f->width,
-			  f->height, fmt == DECODER_BGRA ? "BGRA" : "RGB24");
+		log_error("decoder: libswscale cannot convert %dx%d YUV %s to %s", f->width,
+			  f->height, f->chroma444 ? "4:4:4" : "4:2:0",
+			  fmt == DECODER_BGRA ? "BGRA" : "RGB24");
 		return -ENOMEM;
 	}
 	coefs = sws_getCoefficients(f->bt709 ? SWS_CS_ITU709 : SWS_CS_ITU601);

@@ -30,7 +30,12 @@
  * Errors are negative errno values: -EINVAL bad arguments, -ENOMEM,
  * -EBADMSG the access unit could not be decoded (details in the log; the
  * decoder then waits for a key frame), -ENOTSUP a picture format other than
- * 8-bit 4:2:0, -E2BIG a picture over the size limit, -EIO libswscale failed.
+ * 8-bit 4:2:0 or 4:4:4, -E2BIG a picture over the size limit, -EIO
+ * libswscale failed.
+ *
+ * Chroma: pictures are 4:2:0, or 4:4:4 (High 4:4:4) where the agent sends a
+ * still colour picture that way (CAP_H264_444, encoder.h "Sharp colour");
+ * decoder_frame.chroma444 says which, and decoder_to_rgb takes both.
  *
  * Hardware decode (cfg->hw): libavcodec's VAAPI hwaccel on a DRM render
  * node (/dev/dri/renderD128 unless cfg->device says otherwise). Decoded
@@ -40,6 +45,8 @@
  * software when the device cannot be opened or does not take H.264 (the
  * reason is logged and kept: decoder_describe); DECODER_HW_VAAPI makes
  * decoder_new fail instead (decoder_probe says why before a session starts).
+ * VAAPI has no H.264 4:4:4 profile: 4:4:4 pictures decode in software, and
+ * the next 4:2:0 key frame goes back to the hardware.
  *
  * FFmpeg's log goes to log.h (encoder/avlog.h). A decoder belongs to one
  * thread at a time.
@@ -76,11 +83,12 @@ struct decoder_cfg {
 };
 
 /*
- * A decoded picture, 8-bit YUV 4:2:0. Borrowed from the decoder: valid until
- * the next decoder_decode() or decoder_free().
+ * A decoded picture, 8-bit YUV 4:2:0 or 4:4:4. Borrowed from the decoder:
+ * valid until the next decoder_decode() or decoder_free().
  */
 struct decoder_frame {
 	const uint8_t *plane[3];       /* Y, U (Cb), V (Cr); the top-left of the picture */
+	bool chroma444;		       /* U and V as large as Y; else (w+1)/2 x (h+1)/2 */
 	int stride[3];		       /* bytes per row of each plane */
 	int width, height;	       /* what to show: the coded picture cropped to the desktop */
 	int coded_width, coded_height; /* the picture in the stream (after SPS cropping) */

@@ -66,6 +66,7 @@ struct opts {
 	bool json, quiet;
 	bool no_ack;	/* never acknowledge frames: a stalled client, for flow-control tests */
 	bool no_timing; /* HELLO without CAP_TIMING, like a client that cannot read them */
+	bool no_444;	/* HELLO without CAP_H264_444: the agent keeps the stream 4:2:0 */
 	bool reconnect; /* come back after a lost connection: resume, else the broker */
 	const char *audio_out, *av_trace;
 	struct action *actions;
@@ -452,6 +453,11 @@ static const struct copt probe_opts[] = {
 	 .offset = O_(no_timing),
 	 .help = "do not ask for VIDEO's stage times (CAP_TIMING), like a\n"
 		 "client that cannot read them: \"stages_ms\" stays empty"},
+	{.name = "no-444",
+	 .kind = COPT_FLAG,
+	 .offset = O_(no_444),
+	 .help = "do not offer to decode H.264 4:4:4 (CAP_H264_444), like a\n"
+		 "client whose decoder cannot: still colour stays 4:2:0"},
 	CLIENT_OPT_DECODER,
 	COPT_SECTION_ROW("Sound (the desktop's AUDIO is played unless --no-audio; without "
 			 "--audio-sink it\ngoes to no sound card at all: a clock plays it in "
@@ -536,7 +542,8 @@ static void usage(FILE *out)
 	fputs("\n"
 	      "The JSON object:\n"
 	      "  {\"frames\": decoded frames, \"bytes\": H.264 bytes received, \"keyframes\": key\n"
-	      "   frames received, \"width\", \"height\": the desktop size, \"latency_ms\": "
+	      "   frames received, \"frames_444\": decoded frames in 4:4:4 (still colour),\n"
+	      "   \"width\", \"height\": the desktop size, \"latency_ms\": "
 	      "{\"p50\",\n"
 	      "   \"p99\"}: the probe's clock when a frame was decoded minus the agent's capture "
 	      "time\n"
@@ -1179,6 +1186,7 @@ static void print_json(struct probe *p, const struct session_info *in, int code,
 	}
 	cJSON_AddNumberToObject(o, "bytes", (double)st->video_bytes);
 	cJSON_AddNumberToObject(o, "keyframes", (double)st->keyframes);
+	cJSON_AddNumberToObject(o, "frames_444", (double)st->frames_444);
 	cJSON_AddNumberToObject(o, "width", in->width);
 	cJSON_AddNumberToObject(o, "height", in->height);
 	json_ms(o, "latency_ms", &p->latency_ms);
@@ -1422,8 +1430,11 @@ static int run(struct opts *o)
 	cfg.ticket_file = o->c.ticket;
 	cfg.client_name = o->c.client_name;
 	cfg.manual_ack = o->no_ack; /* and session_ack is never called */
+	cfg.caps = SESSION_CAPS_DEFAULT;
 	if (o->no_timing)
-		cfg.caps = SESSION_CAPS_DEFAULT & ~(uint32_t)MSG_CAP_TIMING;
+		cfg.caps &= ~(uint32_t)MSG_CAP_TIMING;
+	if (o->no_444)
+		cfg.caps &= ~(uint32_t)MSG_CAP_H264_444;
 	cfg.decoder_hw = o->c.decoder;
 	if (o->c.decoder == DECODER_HW_VAAPI &&
 	    decoder_probe(DECODER_HW_VAAPI, NULL, errbuf, sizeof(errbuf)) < 0) {

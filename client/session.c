@@ -412,6 +412,8 @@ static void on_video(struct session *s, const struct msg_video *v)
 		return;
 	}
 	s->info.stats.frames_decoded++;
+	if (pic.chroma444)
+		s->info.stats.frames_444++;
 	if (pic.keyframe)
 		s->keyframe_wanted = false;
 	memset(&f, 0, sizeof(f));

@@ -72,7 +72,8 @@ enum session_end {
 
 /* What HELLO offers unless session_cfg.caps says otherwise (OPUS and MIC follow on_audio
  * and offer_mic either way). */
-#define SESSION_CAPS_DEFAULT (MSG_CAP_H264 | MSG_CAP_CURSOR | MSG_CAP_CLIPBOARD | MSG_CAP_TIMING)
+#define SESSION_CAPS_DEFAULT \
+	(MSG_CAP_H264 | MSG_CAP_H264_444 | MSG_CAP_CURSOR | MSG_CAP_CLIPBOARD | MSG_CAP_TIMING)
 
 struct session_cfg {
 	const char *host; /* agent address or name; required */
@@ -128,6 +129,7 @@ struct session_cfg {
 struct session_stats {
 	uint64_t frames_received;   /* VIDEO messages */
 	uint64_t frames_decoded;    /* pictures handed to on_frame */
+	uint64_t frames_444;	    /* of them, 4:4:4 pictures (still colour, CAP_H264_444) */
 	uint64_t frames_skipped;    /* dropped while waiting for a key frame */
 	uint64_t decode_errors;	    /* access units that failed to decode */
 	uint64_t keyframes;	    /* VIDEO messages holding an IDR picture */

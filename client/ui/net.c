@@ -114,7 +114,7 @@ void ui_frame_unref(struct ui_frame *f)
 static struct ui_frame *frame_copy(const struct decoder_frame *p)
 {
 	size_t w = (size_t)p->width, h = (size_t)p->height;
-	size_t cw = (w + 1) / 2, ch = (h + 1) / 2;
+	size_t cw = p->chroma444 ? w : (w + 1) / 2, ch = p->chroma444 ? h : (h + 1) / 2;
 	struct ui_frame *f;
 	uint8_t *at;
 
@@ -129,6 +129,7 @@ static struct ui_frame *frame_copy(const struct decoder_frame *p)
 	f->height = p->height;
 	f->full_range = p->full_range;
 	f->bt709 = p->bt709;
+	f->chroma444 = p->chroma444;
 	at = (uint8_t *)(f + 1);
 	for (int i = 0; i < 3; i++) {
 		size_t pw = i ? cw : w, ph = i ? ch : h;

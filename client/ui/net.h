@@ -44,6 +44,7 @@ struct ui_frame {
 	int width, height;
 	uint8_t *plane[3]; /* Y (width x height), U and V ((width+1)/2 x (height+1)/2) */
 	int stride[3];	   /* width, (width+1)/2, (width+1)/2 */
+	bool chroma444;	   /* U and V are width x height (stride width) instead */
 	uint8_t *bgra;	   /* with net_cfg.want_bgra: width*4 per row, A = 255; else NULL */
 	bool full_range, bt709;
 	uint32_t number;     /* VIDEO frame number, for net_ack */

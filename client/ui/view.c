@@ -37,6 +37,7 @@ struct view {
 	GLuint prog, vao, tex[3];
 	GLint u_tex[3], u_matrix, u_offset, u_dim;
 	int tex_w, tex_h; /* allocated texture size of plane 0 */
+	bool tex_444;	  /* and whether planes 1 and 2 are as large */
 };
 
 /* ---- colour -------------------------------------------------------------- */
@@ -328,10 +329,12 @@ static void gl_unrealize(GtkGLArea *area, gpointer ud)
 static void upload(struct view *v)
 {
 	const struct ui_frame *f = v->frame;
-	int cw = (f->width + 1) / 2, ch = (f->height + 1) / 2;
+	int cw = f->chroma444 ? f->width : (f->width + 1) / 2;
+	int ch = f->chroma444 ? f->height : (f->height + 1) / 2;
 
+	/* the shader samples by texture coordinates: the chroma textures may be either size */
 	glPixelStorei(GL_UNPACK_ALIGNMENT, 1);
-	if (f->width != v->tex_w || f->height != v->tex_h) {
+	if (f->width != v->tex_w || f->height != v->tex_h || f->chroma444 != v->tex_444) {
 		for (int i = 0; i < 3; i++) {
 			glBindTexture(GL_TEXTURE_2D, v->tex[i]);
 			glTexImage2D(GL_TEXTURE_2D, 0, GL_R8, i ? cw : f->width, i ? ch : f->height,
@@ -339,6 +342,7 @@ static void upload(struct view *v)
 		}
 		v->tex_w = f->width;
 		v->tex_h = f->height;
+		v->tex_444 = f->chroma444;
 	}
 	for (int i = 0; i < 3; i++) {
 		glBindTexture(GL_TEXTURE_2D, v->tex[i]);

@@ -493,9 +493,11 @@ struct client_window *client_window_new(const struct client_cfg *cfg)
 	ncfg.want_bgra = !w->cfg.use_gl || w->bgra_from_start;
 	ncfg.wake = wake;
 	ncfg.userdata = w;
-	/* touch, pen and stage times (the statistics overlay) always; the clipboard unless --no-clipboard */
-	ncfg.session.caps = MSG_CAP_H264 | MSG_CAP_CURSOR | MSG_CAP_TOUCH | MSG_CAP_PEN |
-			    MSG_CAP_TIMING | (cfg->clipboard_max ? MSG_CAP_CLIPBOARD : 0);
+	/* 4:4:4, touch, pen and stage times (the statistics overlay) always; the clipboard
+	 * unless --no-clipboard */
+	ncfg.session.caps = MSG_CAP_H264 | MSG_CAP_H264_444 | MSG_CAP_CURSOR | MSG_CAP_TOUCH |
+			    MSG_CAP_PEN | MSG_CAP_TIMING |
+			    (cfg->clipboard_max ? MSG_CAP_CLIPBOARD : 0);
 	ncfg.clipboard_max = cfg->clipboard_max;
 	ncfg.prepare = cfg->prepare;
 	ncfg.prepare_ud = cfg->prepare_ud;
