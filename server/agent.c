@@ -69,6 +69,9 @@ const struct config_key agent_config_table[] = {
 	 "libx264's speed/size trade-off (CABAC stays on whatever the preset): ultrafast keeps a "
 	 "1080p frame in one 60 Hz frame on two cores (docs/operations.md); slower ones cost "
 	 "encode time for a few % fewer bytes"},
+	{"video.chroma444", CONFIG_BOOL, "on", 0, 0, offsetof(struct agent_cfg, chroma444), NULL,
+	 "send a still colour picture in H.264 4:4:4 (High 4:4:4) when 4:2:0 would blur its "
+	 "colour, to clients that all say they decode it; motion stays 4:2:0 (libx264 only)"},
 	{"video.bitrate_kbps", CONFIG_INT, "10000", 500, 1000000,
 	 offsetof(struct agent_cfg, bitrate_kbps), NULL, "highest video bitrate per desktop"},
 	{"video.fps", CONFIG_INT, "60", 1, 240, offsetof(struct agent_cfg, fps), NULL,
@@ -901,6 +904,7 @@ static struct desktop *add_desktop(struct agent *a, const struct agent_cfg *cfg,
 		.password_file = password ? pwfile : NULL,
 		.codec = cfg->codec,
 		.preset = x264_presets[cfg->preset],
+		.chroma444 = cfg->chroma444,
 		.bitrate_kbps = (int)cfg->bitrate_kbps,
 		.fps = (int)cfg->fps,
 		.max_inflight = (int)cfg->max_inflight,

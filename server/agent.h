@@ -33,6 +33,7 @@ struct agent_cfg {
 	struct config_list desktops; /* "ID URI [password-file=PATH] [audio=SRC] [mic=SRC]" */
 	char *codec;		     /* H.264 encoder; NULL: libx264 */
 	int preset;		     /* index into agent_presets (libx264's --preset) */
+	bool chroma444;		     /* still colour in 4:4:4 for clients that decode it */
 	int64_t bitrate_kbps;
 	int64_t fps;
 	int64_t max_inflight;

@@ -59,6 +59,7 @@ struct session {
 	bool mic;	    /* its MIC is played (announced CAP_MIC, the desktop has a mic) */
 	bool cursor;	    /* draws the cursor itself (CAP_CURSOR): gets CURSOR */
 	bool timing;	    /* gets VIDEO's stage times (CAP_TIMING) */
+	bool h444;	    /* decodes H.264 4:4:4 (CAP_H264_444) */
 	uint16_t loss;	    /* its last AUDIO_REPORT loss, per mille */
 	uint64_t audio_sent, audio_skipped, mic_in, mic_dropped;
 	uint32_t next_frame;
@@ -90,6 +91,8 @@ struct desktop {
 	struct event_base *base;
 	char *id, *uri, *password, *password_file, *codec, *preset;
 	int fps;
+	bool allow444;	/* the configuration lets still colour go 4:4:4 */
+	bool chroma444; /* ... and every client decodes it: what the worker was told */
 	bool clipboard;
 	size_t clipboard_max;
 	struct desktop_worker_cfg wcfg;
@@ -198,7 +201,22 @@ static void send_control(struct desktop *d)
 	struct wlink_msg m = {.type = WLINK_CONTROL};
 	m.u.control.bitrate_kbps = (uint32_t)d->flow.bitrate;
 	m.u.control.throttle = d->flow.throttle;
+	m.u.control.chroma444 = d->chroma444;
 	link_send_wlink(d, &m);
+}
+
+/* 4:4:4 only while every client (watching or joining) can decode it. */
+static void update_chroma(struct desktop *d)
+{
+	bool all = d->allow444 && d->sessions;
+
+	for (struct session *s = d->sessions; s; s = s->next)
+		all = all && s->h444;
+	if (all == d->chroma444)
+		return;
+	d->chroma444 = all;
+	if (d->link)
+		send_control(d);
 }
 
 static void request_keyframe(struct desktop *d)
@@ -1152,6 +1170,7 @@ struct desktop *desktop_new(struct event_base *base, const struct desktop_cfg *c
 	d->password_file = cfg->password_file ? strdup(cfg->password_file) : NULL;
 	d->codec = cfg->codec ? strdup(cfg->codec) : NULL;
 	d->preset = cfg->preset ? strdup(cfg->preset) : NULL;
+	d->allow444 = cfg->chroma444;
 	d->chroot_dir = cfg->worker.chroot_dir ? strdup(cfg->worker.chroot_dir) : NULL;
 	d->fps = cfg->fps > 0 ? cfg->fps : 60;
 	flow_init(&d->flow, cfg->max_inflight, cfg->bitrate_kbps);
@@ -1288,6 +1307,7 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const struct d
 	s->audio = d->sound && d->has_audio && (hello->caps & MSG_CAP_OPUS);
 	s->cursor = hello->caps & MSG_CAP_CURSOR;
 	s->timing = hello->caps & MSG_CAP_TIMING;
+	s->h444 = hello->caps & MSG_CAP_H264_444;
 	s->joined_us = mono_us();
 	input_state_init(&s->held);
 	/* the first one in holds control; anyone attached already means view only */
@@ -1298,6 +1318,7 @@ struct session *desktop_attach(struct desktop *d, struct conn *c, const struct d
 	for (tail = &d->sessions; *tail; tail = &(*tail)->next)
 		;
 	*tail = s;
+	update_chroma(d);
 	/* only the controlling client's microphone, as only its keyboard */
 	s->mic = s->control && d->sound && sound_has_mic(d->sound) && (hello->caps & MSG_CAP_MIC);
 
@@ -1496,6 +1517,7 @@ static void detach(struct session *s, bool hand_over)
 		;
 	if (*pp)
 		*pp = s->next;
+	update_chroma(d);
 	if (s->welcomed && (s->audio || s->mic || s->mic_dropped))
 		log_info("desktop %s: %s left (sound: %llu packets sent, %llu skipped; "
 			 "microphone: %llu packets played, %llu dropped)",

@@ -83,12 +83,13 @@ struct desktop_cfg {
 	const char *password_file; /* where it came from: read again after a refusal */
 	const char *codec;	   /* encoder name; NULL: libx264 */
 	const char *preset;	   /* libx264 preset; NULL: the encoder's default */
-	int bitrate_kbps;	   /* ceiling; 0: 10000 */
-	int fps;		   /* most frames per second; 0: 60 */
-	int max_inflight;	   /* frames a client may leave unacknowledged; 0: 4 */
-	unsigned restart_wait_s;   /* a closed console away this long: CONSOLE_LOST; 0: 120 */
-	bool clipboard;	      /* share the clipboard with clients that announce CAP_CLIPBOARD */
-	size_t clipboard_max; /* longest text either way, bytes; 0: 1 MiB */
+	bool chroma444;		 /* still colour may go 4:4:4 when every client has CAP_H264_444 */
+	int bitrate_kbps;	 /* ceiling; 0: 10000 */
+	int fps;		 /* most frames per second; 0: 60 */
+	int max_inflight;	 /* frames a client may leave unacknowledged; 0: 4 */
+	unsigned restart_wait_s; /* a closed console away this long: CONSOLE_LOST; 0: 120 */
+	bool clipboard;		 /* share the clipboard with clients that announce CAP_CLIPBOARD */
+	size_t clipboard_max;	 /* longest text either way, bytes; 0: 1 MiB */
 	struct desktop_worker_cfg worker;
 	/* sound (sound.h): source_uri and/or mic_sink set, or neither (a silent desktop);
 	 * desktop, on_packet and ud are the desktop's own */

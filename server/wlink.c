@@ -97,7 +97,7 @@ static void decode_config(struct reader *r, struct wlink_config *c)
 int wlink_decode(const uint8_t *frame, size_t len, enum wlink_dir dir, struct wlink_msg *out)
 {
 	struct reader r;
-	uint8_t type;
+	uint8_t type, flags;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -122,7 +122,9 @@ int wlink_decode(const uint8_t *frame, size_t len, enum wlink_dir dir, struct wl
 		break;
 	case WLINK_CONTROL:
 		out->u.control.bitrate_kbps = get_u32(&r);
-		out->u.control.throttle = get_u8(&r) != 0;
+		flags = get_u8(&r);
+		out->u.control.throttle = flags & 1;
+		out->u.control.chroma444 = flags & 2;
 		break;
 	case WLINK_CONSOLE:
 		out->u.console.state = get_u8(&r);
@@ -184,7 +186,7 @@ static void encode_own(struct writer *w, const struct wlink_msg *m)
 	}
 	case WLINK_CONTROL:
 		put_u32(w, m->u.control.bitrate_kbps);
-		put_u8(w, m->u.control.throttle ? 1 : 0);
+		put_u8(w, (m->u.control.throttle ? 1 : 0) | (m->u.control.chroma444 ? 2 : 0));
 		break;
 	case WLINK_CONSOLE:
 		wcheck(w, m->u.console.state <= WLINK_CONSOLE_STATE_MAX &&

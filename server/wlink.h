@@ -85,9 +85,11 @@ struct wlink_config {
 	struct msg_bytes chroot;   /* the empty directory for WLINK_CONFIG_CHROOT */
 };
 
+/* On the wire: u32 bitrate_kbps, u8 flags (bit 0 throttle, bit 1 chroma444). */
 struct wlink_control {
 	uint32_t bitrate_kbps;
-	bool throttle; /* every client lags: collect damage, do not encode */
+	bool throttle;	/* every client lags: collect damage, do not encode */
+	bool chroma444; /* every client decodes H.264 4:4:4 (CAP_H264_444): still colour may */
 };
 
 struct wlink_console {

@@ -67,8 +67,15 @@ static void cmd_free(void *p)
 	free(c);
 }
 
+/* Bytes read from the link and not yet consumed (grows to LINK_BUF_MAX). */
+struct link_reader {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
 struct worker {
 	int fd;
+	struct link_reader early; /* what came behind CONFIG: the reader thread's first bytes */
 	char id[MSG_NAME_MAX + 1];
 	char *uri, *password, *codec, *preset;
 	int fps;
@@ -83,6 +90,7 @@ struct worker {
 	pthread_t reader;
 	atomic_int throttle;
 	atomic_int bitrate;
+	atomic_bool chroma444; /* every client decodes 4:4:4 (WLINK_CONTROL) */
 	atomic_bool link_down; /* the agent is gone: stop */
 
 	/* the pipeline (main thread) */
@@ -240,6 +248,7 @@ static void on_link_msg(struct worker *w, const struct wlink_msg *m)
 	if (m->type == WLINK_CONTROL) {
 		atomic_store(&w->bitrate, (int)m->u.control.bitrate_kbps);
 		atomic_store(&w->throttle, m->u.control.throttle);
+		atomic_store(&w->chroma444, m->u.control.chroma444);
 		return;
 	}
 	if (m->type == MSG_BYE) {
@@ -292,12 +301,6 @@ static void on_link_msg(struct worker *w, const struct wlink_msg *m)
 	}
 	push(w, c);
 }
-
-/* Bytes read from the link and not yet consumed (grows to LINK_BUF_MAX). */
-struct link_reader {
-	uint8_t *buf;
-	size_t len, cap;
-};
 
 /*
  * Decodes the next whole frame in r, reading more as needed (within
@@ -528,6 +531,7 @@ static bool encode(struct worker *p)
 		encoder_set_bitrate(p->enc, target);
 		p->cur_bitrate = target;
 	}
+	encoder_allow_chroma444(p->enc, atomic_load(&p->chroma444));
 	uint64_t start = now_us(), capture = p->ndamage ? p->damage_since_us : start;
 	uint32_t copy_us = p->ndamage ? clock_us32(p->damage_copy_us) : 0;
 	rc = encoder_submit(p->enc, p->pixels, p->stride, p->damage, p->ndamage, capture);
@@ -729,7 +733,7 @@ static int read_config(struct worker *w)
 {
 	struct link_reader r = {0};
 	struct wlink_msg m;
-	size_t used;
+	size_t used = 0;
 	int rc = read_frame(w->fd, &r, WLINK_TO_WORKER, &m, &used, CONFIG_WAIT_MS);
 
 	if (rc == 0 && m.type != WLINK_CONFIG)
@@ -764,8 +768,11 @@ static int read_config(struct worker *w)
 	};
 	log_set_level((enum log_level)c->log_level);
 	/* the password in the receive buffer: gone before anything else runs */
-	memset(r.buf, 0, r.cap);
-	free(r.buf);
+	memset(r.buf, 0, used);
+	/* the agent sends CONTROL (and maybe more) right behind CONFIG: keep it for the reader */
+	consume(&r, used);
+	memset(r.buf + r.len, 0, r.cap - r.len);
+	w->early = r;
 	if (!w->uri || (c->password.len && !w->password))
 		return -ENOMEM;
 	return 0;
@@ -816,6 +823,7 @@ int worker_main(int argc, char **argv)
 	setsockopt(WORKER_FD, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 
 	atomic_init(&w.throttle, 0);
+	atomic_init(&w.chroma444, false);
 	atomic_init(&w.link_down, false);
 	if (read_config(&w) < 0)
 		goto out;
@@ -833,7 +841,14 @@ int worker_main(int argc, char **argv)
 	}
 
 	struct reader_arg *ra = calloc(1, sizeof(*ra));
-	if (!ra || (ra->w = &w, pthread_create(&w.reader, NULL, reader_main, ra) != 0)) {
+	if (ra) {
+		ra->w = &w;
+		ra->r = w.early;
+		w.early = (struct link_reader){0};
+	}
+	if (!ra || pthread_create(&w.reader, NULL, reader_main, ra) != 0) {
+		if (ra)
+			free(ra->r.buf);
 		free(ra);
 		goto out;
 	}
@@ -874,6 +889,7 @@ stop_reader:
 	pthread_join(w.reader, NULL);
 out:
 	queue_free(w.cmds, cmd_free);
+	free(w.early.buf);
 	free(w.uri);
 	free(w.codec);
 	free(w.preset);

@@ -28,6 +28,31 @@ check "the first client has control" [ "$(json "$T/p1.json" 'd["control"]')" = T
 check "the worker encodes at video.preset, at most 60 fps by default" grep -q \
 	'encoder: running libx264 at 1920x1080 .*, 60 fps, preset superfast' "$T/agent.log"
 
+# 1b. Still colour detail (pattern 3: 1-pixel red and blue columns) that 4:2:0 averages
+#     away arrives sharp in 4:4:4 (encoder.h "Sharp colour"); a client without CAP_H264_444
+#     gets 4:2:0 only, and the same screen is visibly worse there.
+for i in 1 2 3; do
+	kill -USR1 "$APP_PID"
+	wait_for 5 grep -q "^pattern $i\$" "$T/app.events" || { fail "the test app did not show pattern $i"; exit 1; }
+done
+import -display ":$DISPLAY_NUM" -window root "$T/ref444.png"
+ticket "$T/t444" alice desk
+check "probe on still colour" probe "$T/p444.json" "$T/t444" --seconds 3 --png "$T/shot444.png"
+ticket "$T/t420" alice desk
+check "probe without 4:4:4" probe "$T/p420.json" "$T/t420" --seconds 3 --png "$T/shot420.png" --no-444
+db444=$(psnr "$T/shot444.png" "$T/ref444.png")
+db420=$(psnr "$T/shot420.png" "$T/ref444.png")
+say "still colour PSNR: $db444 dB with 4:4:4 ($(json "$T/p444.json" 'd["frames_444"]') frames 4:4:4), $db420 dB without"
+check "still colour reaches PSNR >= 45 dB in 4:4:4 ($db444)" ge "$db444" 45
+check "it came as 4:4:4 frames" [ "$(json "$T/p444.json" 'd["frames_444"]')" -ge 1 ]
+check "a client without CAP_H264_444 gets no 4:4:4 frame" [ "$(json "$T/p420.json" 'd["frames_444"]')" -eq 0 ]
+check "and its picture is worse ($db420 < 40 dB)" bash -c "! ge '$db420' 40"
+check "the worker opened libx264 in 4:4:4" grep -q 'encoder: libx264 opened at 1920x1080 in 4:4:4' "$T/agent.log"
+n0=$(grep -c '^pattern 0$' "$T/app.events" || true)
+kill -USR1 "$APP_PID" # back to pattern 0
+wait_for 5 eval '[ "$(grep -c "^pattern 0\$" "$T/app.events")" -gt "$n0" ]' ||
+	{ fail "the test app did not go back to pattern 0"; exit 1; }
+
 # 2. A click at (x, y) in the probe lands at (x, y) in the app.
 ticket "$T/t2" alice desk
 probe "$T/p2.json" "$T/t2" --seconds 2 --click 517,311 || true
@@ -134,8 +159,9 @@ probe "$T/pk0.json" "$T/tk0" --seconds 5 || true # alone: what the stream costs
 say "stages p50 (ms): $(json "$T/pk0.json" '{k: v["p50"] for k, v in d["stages_ms"].items()}')"
 check "every frame came with its stage times ($(json "$T/pk0.json" 'd["timed_frames"]') of $(json "$T/pk0.json" 'd["frames"]'))" \
 	[ "$(json "$T/pk0.json" 'd["frames"] >= 5 and d["timed_frames"] == d["frames"]')" = True ]
+# (refinements, 4:4:4 ones among them, copy and convert nothing: the frames of a change do)
 check "the agent timed its copy from X, the conversion and the encoder" \
-	[ "$(json "$T/pk0.json" 'all(d["stages_ms"][k]["p50"] > 0 for k in ("capture", "convert", "encode"))')" = True ]
+	[ "$(json "$T/pk0.json" '(lambda ch: len(ch) >= 3 and all(sorted(s[i] for s in ch)[len(ch) // 2] > 0 for i in (0, 2, 3)))([s for s, r in zip(d["frame_stages_ms"], d["frame_refine"]) if s and not r])')" = True ]
 sums=$(json "$T/pk0.json" 'sorted(abs(lat - sum(st[1:])) for lat, st in zip(d["frame_latency_ms"], d["frame_stages_ms"]) if st)')
 say "per frame, |latency - (wait .. decode)| in ms: $sums" | cut -c1-300
 check "each frame's stages after capture add up to its latency (within 0.5 ms)" \

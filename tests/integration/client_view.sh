@@ -150,6 +150,45 @@ db=$(psnr "$T/one-pic.png" "$T/one-ref.png")
 say "1:1 picture PSNR: $db dB"
 check "1:1 shows the desktop's top-left pixel for pixel (PSNR >= 30 dB: $db)" ge "$db" 30
 
+# 3a. Still colour detail in 4:4:4 (pattern 3: 1-pixel red/blue columns, which 4:2:0 turns
+#     purple) drawn by both renderers at 1:1: cairo here (auto on llvmpipe), then OpenGL.
+#     The box is 200x100 at (120, 66) (tests/fixtures/x11/pattern.h).
+to_pattern() { # to_pattern N: SIGUSR1 until the app says it shows pattern N
+	local i
+	for i in 1 2 3 4; do
+		[ "$(grep '^pattern ' "$T/app.events" | tail -1)" = "pattern $1" ] && return 0
+		kill -USR1 "$APP_PID"
+		sleep 0.2
+	done
+	[ "$(grep '^pattern ' "$T/app.events" | tail -1)" = "pattern $1" ]
+}
+stripes_psnr() { # stripes_psnr WINDOW NAME: the box in the window against the desktop's
+	xc import -window "$1" "$T/$2-win.png"
+	import -display ":$SRC_DISPLAY" -window root "$T/$2-src.png"
+	convert "$T/$2-win.png" -crop 200x100+120+66 +repage "$T/$2-pic.png"
+	convert "$T/$2-src.png" -crop 200x100+120+66 +repage "$T/$2-ref.png"
+	psnr "$T/$2-pic.png" "$T/$2-ref.png"
+}
+check "the test app shows pattern 3" to_pattern 3
+sleep 2 # the still screen goes 4:4:4 and is refined
+db=$(stripes_psnr "$WID" stripes-cairo)
+say "1:1 colour stripes PSNR (cairo): $db dB"
+check "cairo draws 4:4:4 colour detail pixel for pixel (PSNR >= 38 dB: $db; 4:2:0 gives ~15)" ge "$db" 38
+ticket "$T/tg" bob desk
+client cg "$T/tg" --scale 1:1 --renderer gl
+CG=$CLIENT_PID
+check "a second client draws with OpenGL" \
+	wait_for 20 grep -q 'showing the desktop: 1920x1080 pictures, drawn with gl' "$T/cg.log"
+GWID=$(client_window)
+xc xdotool windowsize --sync "$GWID" 960 600 || true
+sleep 2
+db=$(stripes_psnr "$GWID" stripes-gl)
+say "1:1 colour stripes PSNR (OpenGL): $db dB"
+check "OpenGL draws 4:4:4 colour detail pixel for pixel (PSNR >= 38 dB: $db)" ge "$db" 38
+kill "$CG"
+wait "$CG" 2>/dev/null || true
+check "the agent sent 4:4:4 pictures" grep -q 'in 4:4:4 (High 4:4:4) for still colour' "$T/agent.log"
+
 # 4. Scroll to the bottom-right end with the scrollbars, then click: window (100, 100) is
 #    desktop (100 + 1920 - 960, 100 + 1080 - 600) = (1060, 580).
 read -r ww wh < <(xc xwininfo -id "$WID" | awk '/Width:/{w=$2} /Height:/{h=$2} END{print w, h}')

@@ -138,6 +138,14 @@ static void test_console_size_control(void)
 	CHECK_INT_EQ(wlink_decode(buf, n, WLINK_TO_WORKER, &d), 0);
 	CHECK_INT_EQ(d.u.control.bitrate_kbps, 2500);
 	CHECK(d.u.control.throttle);
+	CHECK(!d.u.control.chroma444);
+	m.u.control.throttle = false;
+	m.u.control.chroma444 = true;
+	n = enc(&m);
+	CHECK_INT_EQ(buf[n - 1], 2); /* the flags byte: bit 1 */
+	CHECK_INT_EQ(wlink_decode(buf, n, WLINK_TO_WORKER, &d), 0);
+	CHECK(!d.u.control.throttle);
+	CHECK(d.u.control.chroma444);
 	/* trailing bytes after a link-only message: refused */
 	buf[3]++;
 	buf[n] = 0;
