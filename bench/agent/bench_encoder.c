@@ -16,18 +16,29 @@
  * its encoder_receive() calls: convert + encode, which is the part of the
  * pipeline no transport, decoder or flow control can make faster.
  *
+ * Every frame is then decoded (libavcodec's h264, outside the timing) and
+ * compared with the I420 picture of the very pixels the encoder was given:
+ * the picture's quality mid-motion, which a faster preset must not buy its
+ * speed with.
+ *
  * Output: one JSON object on stdout with a row per encoded frame, in the
  * shape bench/agent/run.sh reads for every side: "frame_ms" (capture time,
  * ms after the recording started), "frame_bytes", "frame_refine",
- * "encode_ms" (wall), "cpu_ms" (process CPU, all encoder threads).
+ * "encode_ms" (wall), "cpu_ms" (process CPU, all encoder threads),
+ * "frame_psnr" (dB, Y, U and V weighted 6:1:1 as FFmpeg's "average"; 99
+ * for identical pictures, -1 when nothing decoded).
  */
 #include "capture.h"
 #include "clock.h"
+#include "convert.h"
 #include "encoder.h"
 #include "log.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
+
+#include <libavcodec/avcodec.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,9 +67,21 @@ struct recording {
 };
 
 struct row {
-	double t_ms, encode_ms, cpu_ms;
+	double t_ms, encode_ms, cpu_ms, psnr;
 	size_t bytes;
 	bool refine;
+};
+
+/* The decoder and the reference picture that frame_psnr compares. */
+struct judge {
+	AVCodecContext *ctx;
+	AVPacket *pkt;
+	AVFrame *frame;
+	struct convert *conv;
+	uint8_t *ref; /* I420 of the screen given to the encoder */
+	int w, h;     /* even */
+	uint8_t *au;  /* this submit's packets, one after the other */
+	size_t au_len, au_cap;
 };
 
 static double cpu_ms(void)
@@ -180,8 +203,76 @@ static int record(const char *uri, double seconds, int fps, size_t max_bytes, st
 	return rc;
 }
 
-/* Takes every packet out of the encoder; their bytes, or a negative error. */
-static long drain(struct encoder *enc)
+static int judge_open(struct judge *j, int width, int height)
+{
+	const AVCodec *c = avcodec_find_decoder(AV_CODEC_ID_H264);
+	struct convert_cfg ccfg = {.width = width, .height = height};
+
+	memset(j, 0, sizeof(*j));
+	j->w = (width + 1) & ~1;
+	j->h = (height + 1) & ~1;
+	j->ctx = c ? avcodec_alloc_context3(c) : NULL;
+	j->pkt = av_packet_alloc();
+	j->frame = av_frame_alloc();
+	j->conv = convert_new(&ccfg);
+	j->ref = malloc((size_t)j->w * (size_t)j->h * 3 / 2);
+	if (!j->ctx || !j->pkt || !j->frame || !j->conv || !j->ref)
+		return -ENOMEM;
+	j->ctx->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	j->ctx->thread_count = 1;
+	return avcodec_open2(j->ctx, c, NULL) < 0 ? -EIO : 0;
+}
+
+static void judge_close(struct judge *j)
+{
+	avcodec_free_context(&j->ctx);
+	av_packet_free(&j->pkt);
+	av_frame_free(&j->frame);
+	convert_free(j->conv);
+	free(j->ref);
+	free(j->au);
+}
+
+static double plane_sse(const uint8_t *a, int as, const uint8_t *b, int bs, int w, int h)
+{
+	double sse = 0;
+
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++) {
+			int d = a[(size_t)y * (size_t)as + (size_t)x] -
+				b[(size_t)y * (size_t)bs + (size_t)x];
+			sse += d * d;
+		}
+	return sse;
+}
+
+/* Decodes this submit's access unit; its PSNR against screen, or -1. */
+static double judge_frame(struct judge *j, const uint8_t *screen, int stride)
+{
+	int cw = j->w / 2, ch = j->h / 2;
+	uint8_t *u = j->ref + (size_t)j->w * (size_t)j->h, *v = u + (size_t)cw * (size_t)ch;
+	struct convert_picture ref = {{j->ref, u, v}, {j->w, cw, cw}};
+	const AVFrame *f = j->frame;
+	double mse[3];
+
+	av_frame_unref(j->frame);
+	j->pkt->data = j->au;
+	j->pkt->size = (int)j->au_len;
+	j->au_len = 0;
+	if (avcodec_send_packet(j->ctx, j->pkt) < 0 || avcodec_receive_frame(j->ctx, j->frame) < 0)
+		return -1;
+	if (f->format != AV_PIX_FMT_YUV420P || f->width != j->w || f->height != j->h ||
+	    convert_full(j->conv, screen, stride, &ref) < 0)
+		return -1;
+	mse[0] = plane_sse(f->data[0], f->linesize[0], j->ref, j->w, j->w, j->h) / (j->w * j->h);
+	mse[1] = plane_sse(f->data[1], f->linesize[1], u, cw, cw, ch) / (cw * ch);
+	mse[2] = plane_sse(f->data[2], f->linesize[2], v, cw, cw, ch) / (cw * ch);
+	double m = (6 * mse[0] + mse[1] + mse[2]) / 8;
+	return m == 0 ? 99.0 : 10.0 * log10(255.0 * 255.0 / m);
+}
+
+/* Takes every packet out of the encoder into j->au; their bytes, or a negative error. */
+static long drain(struct encoder *enc, struct judge *j)
 {
 	struct encoder_packet pkt;
 	long bytes = 0;
@@ -189,15 +280,28 @@ static long drain(struct encoder *enc)
 
 	while ((rc = encoder_receive(enc, &pkt)) == ENCODER_OK) {
 		bytes += (long)pkt.size;
+		if (j->au_len + pkt.size + AV_INPUT_BUFFER_PADDING_SIZE > j->au_cap) {
+			size_t cap = (j->au_len + pkt.size + AV_INPUT_BUFFER_PADDING_SIZE) * 2;
+			uint8_t *nb = realloc(j->au, cap);
+			if (!nb) {
+				encoder_packet_free(&pkt);
+				return -ENOMEM;
+			}
+			j->au = nb;
+			j->au_cap = cap;
+		}
+		memcpy(j->au + j->au_len, pkt.data, pkt.size);
+		j->au_len += pkt.size;
+		memset(j->au + j->au_len, 0, AV_INPUT_BUFFER_PADDING_SIZE);
 		encoder_packet_free(&pkt);
 	}
 	return rc < 0 ? rc : bytes;
 }
 
 /* One timed encoder_submit (pixels NULL: a refinement if one is due). 0, 1 nothing, < 0. */
-static int timed_submit(struct encoder *enc, const uint8_t *pixels, int stride,
-			const struct rect *dmg, size_t n, uint64_t t_us, bool refine,
-			struct row *out)
+static int timed_submit(struct encoder *enc, struct judge *j, const uint8_t *screen,
+			const uint8_t *pixels, int stride, const struct rect *dmg, size_t n,
+			uint64_t t_us, bool refine, struct row *out)
 {
 	uint64_t w0 = (uint64_t)clock_mono_us();
 	double c0 = cpu_ms();
@@ -206,11 +310,12 @@ static int timed_submit(struct encoder *enc, const uint8_t *pixels, int stride,
 
 	if (rc < 0 || rc == ENCODER_AGAIN)
 		return rc < 0 ? rc : 1;
-	bytes = drain(enc);
+	bytes = drain(enc, j);
 	if (bytes < 0)
 		return (int)bytes;
 	out->encode_ms = (double)((uint64_t)clock_mono_us() - w0) / 1000.0;
 	out->cpu_ms = cpu_ms() - c0;
+	out->psnr = judge_frame(j, screen, stride);
 	out->t_ms = (double)t_us / 1000.0;
 	out->bytes = (size_t)bytes;
 	out->refine = refine;
@@ -225,9 +330,14 @@ static int replay(const struct recording *rec, int fps, struct row *rows, size_t
 	struct encoder *enc = encoder_new(&cfg);
 	int stride = rec->width * 4;
 	uint8_t *screen = calloc((size_t)rec->height, (size_t)stride);
-	int rc = 0;
+	struct judge j;
+	int rc = judge_open(&j, rec->width, rec->height);
 
 	*nrows = 0;
+	if (rc < 0) {
+		fprintf(stderr, PROG ": cannot open libavcodec's h264 decoder\n");
+		goto out;
+	}
 	if (!enc || !screen) {
 		fprintf(stderr, PROG ": cannot open the encoder\n");
 		rc = -ENOMEM;
@@ -239,7 +349,8 @@ static int replay(const struct recording *rec, int fps, struct row *rows, size_t
 		uint64_t next = i < rec->n ? rec->snaps[i].t_us : rec->seconds_us;
 		if (i > 0 && next > rec->snaps[i - 1].t_us + REFINE_AFTER_US) {
 			uint64_t t = rec->snaps[i - 1].t_us + REFINE_AFTER_US;
-			rc = timed_submit(enc, NULL, stride, NULL, 0, t, true, &rows[*nrows]);
+			rc = timed_submit(enc, &j, screen, NULL, stride, NULL, 0, t, true,
+					  &rows[*nrows]);
 			if (rc < 0)
 				goto out;
 			if (rc == 0)
@@ -258,8 +369,8 @@ static int replay(const struct recording *rec, int fps, struct row *rows, size_t
 				off += (size_t)r->width * 4;
 			}
 		}
-		rc = timed_submit(enc, screen, stride, s->rects, s->nrect, s->t_us, false,
-				  &rows[*nrows]);
+		rc = timed_submit(enc, &j, screen, screen, stride, s->rects, s->nrect, s->t_us,
+				  false, &rows[*nrows]);
 		if (rc < 0)
 			goto out;
 		if (rc == 0)
@@ -267,6 +378,7 @@ static int replay(const struct recording *rec, int fps, struct row *rows, size_t
 	}
 	rc = 0;
 out:
+	judge_close(&j);
 	free(screen);
 	encoder_free(enc);
 	return rc;
@@ -275,8 +387,8 @@ out:
 static void print_json(const struct recording *rec, const struct row *rows, size_t n,
 		       const char *codec)
 {
-	static const char *const names[] = {"frame_ms", "frame_bytes", "frame_refine", "encode_ms",
-					    "cpu_ms"};
+	static const char *const names[] = {"frame_ms",	 "frame_bytes", "frame_refine",
+					    "encode_ms", "cpu_ms",	"frame_psnr"};
 
 	printf("{\"codec\":\"%s\",\"width\":%d,\"height\":%d,\"seconds\":%.3f,"
 	       "\"recorded\":%zu,\"recorded_mb\":%.1f,\"truncated\":%s,\"frames\":%zu",
@@ -299,8 +411,11 @@ static void print_json(const struct recording *rec, const struct row *rows, size
 			case 3:
 				printf("%s%.3f", sep, rows[i].encode_ms);
 				break;
-			default:
+			case 4:
 				printf("%s%.3f", sep, rows[i].cpu_ms);
+				break;
+			default:
+				printf("%s%.2f", sep, rows[i].psnr);
 				break;
 			}
 		}

@@ -89,6 +89,11 @@ def measure(d, side, w, plan, base):
         r["enc"] = (pct(enc, 50), pct(enc, 99))
         r["cpu"] = sum(d["cpu_ms"][i] for i in idx) / (dur * 1000) * 100
         r["truncated"] = d.get("truncated", False)
+        # decoded against the pixels the encoder was given, frames of motion only
+        ps = [d["frame_psnr"][i] for i in idx
+              if "frame_psnr" in d and not d["frame_refine"][i] and d["frame_psnr"][i] >= 0]
+        if ps:
+            r["motion_psnr"] = (pct(ps, 50), min(ps))
     else:
         r["cpu"] = read_num(base + ".cpu")
         k = d.get("input_to_frame_ms") or {}
@@ -204,6 +209,9 @@ def main():
                 f(ratio(ours["kbps"], c["kbps"]), "{:.2f}", 0).strip()))
             if c.get("truncated"):
                 notes.append("(the ceiling's recording hit its memory cap: fewer frames)")
+            if c.get("motion_psnr"):
+                notes.append("mid-motion PSNR (the ceiling's frames decoded against the pixels it"
+                             " encoded): p50 %.1f dB, worst %.1f dB" % c["motion_psnr"])
         if w == "animation":
             label = {"highrise": "highrise", "encoder": "ceiling", "tight": "Tight",
                      "zrle": "ZRLE"}
@@ -277,13 +285,19 @@ def main():
             an["bytes"] <= 0.25 * at["bytes"])
     else:
         target("animation: bytes <= 0.25 x x11vnc Tight's", "missing", None)
-    for w in ("typing", "scrolling"):
+    mp = res["animation", "encoder"].get("motion_psnr")
+    target("animation: PSNR >= 35 dB mid-motion (p50)",
+           "%.1f dB (worst %.1f)" % mp if mp else "missing", mp[0] >= 35 if mp else None)
+    for w, what, within in (("typing", "text", 1000), ("scrolling", "text", 1000),
+                            ("animation", "colour", 500)):
         r = h(w)
         ok = (r.get("psnr") is not None and r.get("refine_ms") is not None
-              and r["psnr"] >= 45 and r["refine_ms"] <= 1000)
-        target("%s: still text PSNR >= 45 dB within 1 s" % w, "%s dB, refined after %s ms" % (
-            f(r.get("psnr"), width=0).strip(), f(r.get("refine_ms"), "{:.0f}", 0).strip()),
-            ok if r["ok"] else None)
+              and r["psnr"] >= 45 and r["refine_ms"] <= within)
+        target("%s: still %s PSNR >= 45 dB within %.1f s" % (w, what, within / 1000),
+               "%s dB, refined after %s ms" % (
+                   f(r.get("psnr"), width=0).strip(),
+                   f(r.get("refine_ms"), "{:.0f}", 0).strip()),
+               ok if r["ok"] else None)
     # issue 14's compass: typing as before, scrolling <= 10 / 25, animation <= 12 / 25 ms
     bounds = {"typing": (10, 20), "scrolling": (10, 25), "animation": (12, 25)}
     for w in WORKLOADS:

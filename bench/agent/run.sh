@@ -196,7 +196,9 @@ open(sys.argv[6] + ".cpu", "w").write("%s\n" % pct(s1 - s0 + k1 - k0))
 open(sys.argv[6] + ".cpusplit", "w").write("%s %s\n" % (pct(s1 - s0), pct(k1 - k0)))' \
 			"$c0" "$c1" "$CLK_TCK" "$t0" "$t1" "$out"
 	fi
-	if [ "$w" = typing ] || [ "$w" = scrolling ]; then # still text: what arrived vs the truth
+	# the still screen after the workload (text, or the animation's last colour frame):
+	# what arrived vs the truth
+	if [ "$w" = typing ] || [ "$w" = scrolling ] || [ "$w" = animation ]; then
 		import -display "$D" -window root "$out.ref.png"
 		local shot="$out.png"
 		[ "$s" = highrise ] || [ "$s" = before ] || shot="$out.ppm"
