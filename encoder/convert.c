@@ -42,6 +42,11 @@ struct convert {
 	int shift;     /* chroma subsampling: 1 for I420, 0 for I444 */
 	bool use_swscale;
 	struct SwsContext *sws; /* cached for the last rectangle size */
+	bool accurate;		/* cfg->accurate */
+	/* accurate: the context and size whose colourspace was set (a new context may reuse
+	 * the address of the one sws_getCachedContext freed) */
+	struct SwsContext *detailed;
+	int detailed_w, detailed_h;
 };
 
 int convert_format_bpp(enum convert_format format)
@@ -84,7 +89,8 @@ struct convert *convert_new(const struct convert_cfg *cfg)
 	conv->info = &formats[cfg->format];
 	conv->libyuv = cfg->chroma444 ? conv->info->libyuv444 : conv->info->libyuv;
 	conv->shift = cfg->chroma444 ? 0 : 1;
-	conv->use_swscale = cfg->force_swscale || !conv->libyuv;
+	conv->accurate = cfg->accurate;
+	conv->use_swscale = cfg->force_swscale || cfg->accurate || !conv->libyuv;
 	log_debug("convert: %dx%d %s -> %s with %s", cfg->width, cfg->height, conv->info->name,
 		  cfg->chroma444 ? "I444" : "I420", conv->use_swscale ? "libswscale" : "libyuv");
 	return conv;
@@ -152,8 +158,10 @@ static int convert_swscale(struct convert *conv, const uint8_t *src, int stride,
 	 * ms. The defaults (no sws_setColorspaceDetails, which costs 60% more time)
 	 * give what libyuv gives: BT.601, limited range.
 	 */
+	int flags = conv->accurate ? SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_AREA : SWS_AREA;
+
 	sws = sws_getCachedContext(conv->sws, w, h, conv->info->av, w, h,
-				   conv->shift ? AV_PIX_FMT_YUV420P : AV_PIX_FMT_YUV444P, SWS_AREA,
+				   conv->shift ? AV_PIX_FMT_YUV420P : AV_PIX_FMT_YUV444P, flags,
 				   NULL, NULL, NULL);
 	if (!sws) {
 		conv->sws = NULL; /* sws_getCachedContext freed the old one */
@@ -161,6 +169,15 @@ static int convert_swscale(struct convert *conv, const uint8_t *src, int stride,
 		return -EINVAL;
 	}
 	conv->sws = sws; /* libswscale's defaults for RGB -> YUV are BT.601, limited range */
+	if (conv->accurate &&
+	    (conv->detailed != sws || conv->detailed_w != w || conv->detailed_h != h)) {
+		/* the same, said explicitly: it makes the accurate path exact (convert.h) */
+		const int *k = sws_getCoefficients(SWS_CS_ITU601);
+		sws_setColorspaceDetails(sws, k, 1, k, 0, 0, 1 << 16, 1 << 16);
+		conv->detailed = sws;
+		conv->detailed_w = w;
+		conv->detailed_h = h;
+	}
 	if (sws_scale(sws, src_planes, src_strides, 0, h, dst, dst_stride) != h) {
 		log_error("convert: libswscale failed on %dx%d", w, h);
 		return -EIO;

@@ -44,12 +44,15 @@
 #define HW_POOL_SIZE	   8
 /*
  * 4:4:4 (encoder_allow_chroma444). A still picture goes 4:4:4 when 4:2:0
- * loses more of its colour than 45 dB allows: a mean squared chroma error
- * over 255^2 / 10^4.5 = 2.06 (chroma_loss). A frame whose damage covers a
+ * would cost it the 45 dB the client should see (RGB PSNR): BT.601 turns a
+ * chroma error into about 2.5 times its square in R, G and B on average
+ * (1.596^2 for R from Cr, 2.017^2 for B from Cb, 0.815 for G), so a mean
+ * squared chroma error (chroma_loss) of 0.5 is already an RGB MSE of 1.24,
+ * 47 dB, before the encoder's own loss. A frame whose damage covers a
  * quarter of the screen, or after a 4:4:4 frame that took half a frame
  * interval to encode, goes back to 4:2:0: motion is cheaper there.
  */
-#define CHROMA444_LOSS_MSE 2.0
+#define CHROMA444_LOSS_MSE 0.5
 #define LEAVE444_AREA_DIV  4
 
 /* How frames reach the codec. */
@@ -870,6 +873,7 @@ static int setup444(struct encoder *enc)
 		.height = enc->height,
 		.format = enc->format,
 		.chroma444 = true,
+		.accurate = true,
 	};
 	AVCodecContext *ctx;
 	int ret;

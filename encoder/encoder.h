@@ -39,8 +39,10 @@
  * refinement brings back (a paused colour video stays near 30 dB). When
  * encoder_allow_chroma444() is on (every client decodes High 4:4:4) and the
  * refinement is due, the encoder measures what 4:2:0 loses of the colour
- * of what changed; past 45 dB's worth, it sends the picture as a 4:4:4 key
- * frame (a second libx264 context, High 4:4:4 Predictive) and refines that.
+ * of what changed; when that alone would keep the picture under about 47 dB,
+ * it sends the picture as a 4:4:4 key frame (a second libx264 context, High
+ * 4:4:4 Predictive, converted with convert.h's accurate rounding, which a
+ * still colour picture needs to reach 45 dB at all) and refines that.
  * The stream stays 4:4:4 while changes are small (typing in a coloured
  * editor stays sharp) and goes back to 4:2:0, again with a key frame, for
  * the first frame whose damage covers a quarter of the screen or after a

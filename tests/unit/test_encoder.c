@@ -375,6 +375,38 @@ static void test_convert(void)
 			convert_free(conv);
 		}
 	}
+	/* I444, libyuv and accurate (libswscale): chroma per pixel, against BT.601 in floating point */
+	for (int pass = 0; pass < 2; pass++) {
+		struct convert_cfg qcfg = {
+			.width = CW, .height = CH, .chroma444 = true, .accurate = pass == 1};
+		uint8_t *q = calloc(1, (size_t)CW * CH * 3);
+		struct convert_picture qp = {{q, q + CW * CH, q + 2 * CW * CH}, {CW, CW, CW}};
+		int worst = 0;
+
+		conv = convert_new(&qcfg);
+		CHECK(conv != NULL);
+		if (conv && q) {
+			CHECK_INT_EQ(convert_full(conv, a, CW * 4, &qp), 1);
+			for (int i = 0; i < CW * CH; i++) {
+				double r = a[i * 4 + 2], g = a[i * 4 + 1], bl = a[i * 4];
+				double cb = 128 +
+					    224.0 / 255 * (-0.168736 * r - 0.331264 * g + 0.5 * bl);
+				double cr = 128 +
+					    224.0 / 255 * (0.5 * r - 0.418688 * g - 0.081312 * bl);
+				int d1 = abs(q[CW * CH + i] - (int)lround(cb));
+				int d2 = abs(q[2 * CW * CH + i] - (int)lround(cr));
+				worst = d1 > worst ? d1 : worst;
+				worst = d2 > worst ? d2 : worst;
+				if (abs(q[i] - ya[i]) > 1)
+					worst = 99;
+			}
+			printf("test_encoder: I444 %s: chroma off by at most %d\n",
+			       pass ? "accurate" : "libyuv", worst);
+			CHECK(worst <= (pass ? 1 : 3));
+		}
+		convert_free(conv);
+		free(q);
+	}
 	CHECK_INT_EQ(convert_format_bpp(CONVERT_RGB565), 2);
 	CHECK_STR_EQ(convert_format_name(CONVERT_BGRA), "BGRA");
 out:
