@@ -10,7 +10,8 @@
 # CLOCK_REALTIME; same host, so the same clock), decode done, decode time, shown time
 # (after the GL swap). report.py cuts every run to the same window and prints the table.
 # BENCH_CLIENT_OUT=DIR keeps the traces and logs; BENCH_CLIENT_WORKLOADS="typing ..." runs
-# a subset; BENCH_CLIENT_ARGS="--renderer cairo" adds client options. Every process started here is stopped at exit (lib.sh's trap).
+# a subset; BENCH_CLIENT_ARGS="--renderer cairo" adds client options, BENCH_CLIENT_AGENT_ARGS=
+# "--video.fps 120" agent options. Every process started here is stopped at exit (lib.sh's trap).
 
 . "$(dirname "$0")/../../tests/integration/lib.sh" # BUILD from $HIGHRISE_BINARY_DIR or $1
 need Xvfb xdpyinfo xterm xdotool python3
@@ -43,7 +44,8 @@ xdotool_d mousemove --screen 0 1919 1079 >/dev/null 2>&1 || true
 python3 "$HA/longtext.py" "$T/long.txt"
 make_pki
 AGENT_NAME=bench-client
-start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --log.level info
+# shellcheck disable=SC2086 # word splitting wanted: several options
+start_agent "$AGENT_NAME" "desk x11::$DISPLAY_NUM" -- --log.level info ${BENCH_CLIENT_AGENT_ARGS:-}
 Xvfb -displayfd 5 -screen 0 1920x1080x24 -nolisten tcp 5>"$T/cx.display" >"$T/cx.log" 2>&1 &
 PIDS+=($!)
 wait_for 20 grep -q '[0-9]' "$T/cx.display" || {
