@@ -658,16 +658,47 @@ static int brokerapi_seeds(const char *dir)
 	return 0;
 }
 
+/* ---- fuzz_ws: an opening handshake, then client frames ------------------- */
+
+static int ws_seeds(const char *dir)
+{
+	static const char req[] =
+		"GET /desktop HTTP/1.1\r\nHost: agent.example:7444\r\n"
+		"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		"Origin: https://broker.example\r\nSec-WebSocket-Version: 13\r\n\r\n";
+	/* RFC 6455 §5.7's masked "Hello", a masked ping, a 256-byte binary header, a close */
+	static const uint8_t frames[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d,
+					 0x51, 0x58, 0x89, 0x80, 1,    2,    3,	   4,	 0x82,
+					 0xfe, 0x01, 0x00, 9,	 9,    9,    9,	   0x88, 0x82,
+					 0,    0,    0,	   0,	 0x03, 0xe8};
+	uint8_t seed[sizeof(req) - 1 + sizeof(frames)];
+
+	memcpy(seed, req, sizeof(req) - 1);
+	memcpy(seed + sizeof(req) - 1, frames, sizeof(frames));
+	if (write_file(dir, "handshake", req, sizeof(req) - 1) < 0 ||
+	    write_file(dir, "handshake-frames", seed, sizeof(seed)) < 0)
+		return -1;
+	static const char v8[] = "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+				 "Connection: Upgrade\r\nSec-WebSocket-Version: 8\r\n\r\n";
+	return write_file(dir, "version-8", v8, sizeof(v8) - 1);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *sub;
 		int (*write)(const char *dir);
 	} corpora[] = {
-		{"fuzz_proto", proto_seeds},	     {"fuzz_config", config_seeds},
-		{"fuzz_ticket", ticket_seeds},	     {"fuzz_broker_api", broker_api_seeds},
-		{"fuzz_wlink", wlink_seeds},	     {"fuzz_client_opus", client_opus_seeds},
-		{"fuzz_agent_mic", agent_mic_seeds}, {"fuzz_brokerapi", brokerapi_seeds},
+		{"fuzz_proto", proto_seeds},
+		{"fuzz_config", config_seeds},
+		{"fuzz_ticket", ticket_seeds},
+		{"fuzz_broker_api", broker_api_seeds},
+		{"fuzz_wlink", wlink_seeds},
+		{"fuzz_client_opus", client_opus_seeds},
+		{"fuzz_agent_mic", agent_mic_seeds},
+		{"fuzz_brokerapi", brokerapi_seeds},
+		{"fuzz_ws", ws_seeds},
 	};
 
 	if (argc != 2) {
