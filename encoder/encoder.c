@@ -1077,6 +1077,13 @@ static int encode_picture(struct encoder *enc, enum frame_kind kind, uint64_t ca
 		enc->last_change_us = capture_us;
 	else if (enc->refined)
 		enc->changed = (struct rect){0, 0, 0, 0};
+	/*
+	 * A key frame codes the whole screen at the normal quality again (a client
+	 * that joins a still desktop, a switch of chroma format): all of it is to
+	 * be refined, not only what changed since the last refinement.
+	 */
+	if (key)
+		enc->changed = (struct rect){0, 0, enc->width, enc->height};
 	return ENCODER_OK;
 
 fail:

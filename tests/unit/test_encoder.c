@@ -699,6 +699,20 @@ static void test_encode(void)
 		CHECK_INT_EQ(dec_decode(&d, &p), 0);
 	}
 	encoder_packet_free(&p);
+	/* and the key frame is refined all over, not only where the screen last changed */
+	t += 400000;
+	CHECK_INT_EQ(encoder_submit(enc, NULL, 0, NULL, 0, t), ENCODER_OK);
+	if (take_one(enc, &p) == 0) {
+		CHECK(p.refinement);
+		CHECK_INT_EQ(dec_decode(&d, &p), 0);
+		double ps = d.frame->data[0] ? psnr_region(d.frame->data[0], d.frame->linesize[0],
+							   ref, W, 0, 0, W, H)
+					     : 0;
+		printf("test_encoder: refinement after the key frame: %zu bytes, Y PSNR %.2f dB\n",
+		       p.size, ps);
+		CHECK(ps >= 45.0);
+	}
+	encoder_packet_free(&p);
 
 	/* Late receiver: two frames in, then both packets come out in order. */
 	{
