@@ -49,8 +49,10 @@
  * (1.596^2 for R from Cr, 2.017^2 for B from Cb, 0.815 for G), so a mean
  * squared chroma error (chroma_loss) of 0.5 is already an RGB MSE of 1.24,
  * 47 dB, before the encoder's own loss. A frame whose damage covers a
- * quarter of the screen, or after a 4:4:4 frame that took half a frame
- * interval to encode, goes back to 4:2:0: motion is cheaper there.
+ * quarter of the screen, or after a 4:4:4 frame that took longer than a
+ * frame interval to encode, goes back to 4:2:0: motion is cheaper there. (Not
+ * less: a nearly empty 1080p frame costs libx264 ~5 ms whatever its chroma,
+ * and leaving costs two key frames, there and back.)
  */
 #define CHROMA444_LOSS_MSE 0.5
 #define LEAVE444_AREA_DIV  4
@@ -981,7 +983,7 @@ static bool leave444(const struct encoder *enc)
 {
 	int64_t screen = (int64_t)enc->coded_width * enc->coded_height;
 
-	return enc->area * LEAVE444_AREA_DIV >= screen || enc->last444_us * 2 * enc->fps > 1000000;
+	return enc->area * LEAVE444_AREA_DIV >= screen || enc->last444_us * enc->fps > 1000000;
 }
 
 /* Sends the picture to the codec as frame number enc->next_frame. */

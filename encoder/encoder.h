@@ -46,7 +46,7 @@
  * The stream stays 4:4:4 while changes are small (typing in a coloured
  * editor stays sharp) and goes back to 4:2:0, again with a key frame, for
  * the first frame whose damage covers a quarter of the screen or after a
- * 4:4:4 frame that took half a frame interval to encode (motion is faster
+ * 4:4:4 frame that took longer than a frame interval to encode (motion is faster
  * and smaller in 4:2:0), or when 4:4:4 is no longer allowed. Grey text and
  * smooth pictures lose nothing to 4:2:0 and never switch.
  *
