@@ -92,6 +92,9 @@ static void decode_payload(struct reader *r, struct msg *m)
 	case MSG_PONG:
 		m->u.ping.id = get_u64(r);
 		break;
+	case MSG_CHALLENGE:
+		m->u.challenge.value = get_bytes(r, MSG_CHALLENGE_LEN, MSG_CHALLENGE_LEN);
+		break;
 	case MSG_VIDEO:
 		m->u.video.frame = get_u32(r);
 		m->u.video.capture_us = get_u64(r);
@@ -210,7 +213,7 @@ static void decode_payload(struct reader *r, struct msg *m)
 
 static int known_type(uint8_t t)
 {
-	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
+	return (t >= MSG_HELLO && t <= MSG_CHALLENGE) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
 	       (t >= MSG_KEY && t <= MSG_AUDIO_REPORT);
 }
 
@@ -300,6 +303,10 @@ static void encode_fields(struct writer *w, const struct msg *m, int with_bulk)
 	case MSG_PING:
 	case MSG_PONG:
 		put_u64(w, m->u.ping.id);
+		break;
+	case MSG_CHALLENGE:
+		wcheck(w, m->u.challenge.value.len == MSG_CHALLENGE_LEN);
+		put(w, m->u.challenge.value.data, m->u.challenge.value.len);
 		break;
 	case MSG_VIDEO:
 		wcheck(w, m->u.video.data.len > 0 &&
@@ -514,6 +521,8 @@ const char *msg_type_name(uint8_t type)
 		return "PING";
 	case MSG_PONG:
 		return "PONG";
+	case MSG_CHALLENGE:
+		return "CHALLENGE";
 	case MSG_VIDEO:
 		return "VIDEO";
 	case MSG_AUDIO:

@@ -45,6 +45,7 @@
 #define MSG_PROOF_TICKET_LEN 64 /* TICKET_BIND_LEN */
 #define MSG_PROOF_RESUME_LEN 48 /* RESUME_ID_LEN + RESUME_MAC_LEN */
 #define MSG_RESUME_GRANT_LEN 48 /* RESUME_ID_LEN + RESUME_SECRET_LEN */
+#define MSG_CHALLENGE_LEN    32 /* CHALLENGE.value: TLS_BINDING_LEN, the exporter it stands for */
 
 enum msg_type {
 	MSG_UNKNOWN = 0, /* a decoded frame of a type this version does not know */
@@ -55,6 +56,8 @@ enum msg_type {
 	MSG_BYE = 3,
 	MSG_PING = 4,
 	MSG_PONG = 5,
+	MSG_CHALLENGE =
+		6, /* agent -> client, WebSocket only: what HELLO.proof signs instead of E */
 
 	/* agent -> client */
 	MSG_VIDEO = 16,
@@ -223,6 +226,11 @@ struct msg_ping {
 	uint64_t id; /* echoed by PONG; senders use their clock in microseconds */
 };
 
+/* The WebSocket transport's binding value (docs/protocol.md §6.5): random, one per connection. */
+struct msg_challenge {
+	struct msg_bytes value; /* exactly MSG_CHALLENGE_LEN bytes */
+};
+
 struct msg_video {
 	uint32_t frame;	       /* increases by 1 per VIDEO on a connection */
 	uint64_t capture_us;   /* agent's CLOCK_REALTIME at capture, microseconds */
@@ -315,6 +323,7 @@ struct msg {
 		struct msg_welcome welcome;
 		struct msg_bye bye;
 		struct msg_ping ping; /* PING and PONG */
+		struct msg_challenge challenge;
 		struct msg_video video;
 		struct msg_audio audio; /* AUDIO and MIC */
 		struct msg_audio_report audio_report;

@@ -17,7 +17,7 @@ export const FRAME_MAX = 16 << 20; // the length field's largest value
 export const HEADER_SIZE = 5;
 
 export const MSG = Object.freeze({
-  HELLO: 1, WELCOME: 2, BYE: 3, PING: 4, PONG: 5,
+  HELLO: 1, WELCOME: 2, BYE: 3, PING: 4, PONG: 5, CHALLENGE: 6,
   VIDEO: 16, AUDIO: 17, CURSOR: 18, CURSOR_POS: 19, RESIZE: 20, CLIPBOARD: 21, STATUS: 22,
   KEY: 32, POINTER: 33, SCROLL: 34, TOUCH: 35, PEN: 36, KEYFRAME_REQUEST: 37, ACK: 38,
   RESIZE_REQUEST: 39, MIC: 40, AUDIO_REPORT: 41,
@@ -143,6 +143,8 @@ const decoders = {
   },
   [MSG.PING](r, m) { m.id = r.u64(); },
   [MSG.PONG](r, m) { m.id = r.u64(); },
+  // WebSocket only (§1.1, §5.4a): what HELLO.proof signs in place of the TLS exporter
+  [MSG.CHALLENGE](r, m) { m.challenge = r.bytes(32, 32, "CHALLENGE value"); },
   [MSG.VIDEO](r, m) {
     m.frame = r.u32();
     m.capture_us = r.u64();
@@ -340,6 +342,10 @@ const encoders = {
   [MSG.BYE](w, m) { status(w, m.reason ?? 0, m.text, "BYE"); },
   [MSG.PING](w, m) { w.u64(m.id ?? 0n); },
   [MSG.PONG](w, m) { w.u64(m.id ?? 0n); },
+  [MSG.CHALLENGE](w, m) {
+    check(m.challenge instanceof Uint8Array && m.challenge.length === 32, "CHALLENGE value");
+    w.push(m.challenge);
+  },
   [MSG.VIDEO](w, m) {
     w.u32(int(m.frame ?? 0, ...U32, "VIDEO frame"));
     w.u64(m.capture_us ?? 0n);

@@ -93,6 +93,8 @@ static int msg_same(const struct msg *a, const struct msg *b)
 	case MSG_PING:
 	case MSG_PONG:
 		return a->u.ping.id == b->u.ping.id;
+	case MSG_CHALLENGE:
+		return bytes_eq(a->u.challenge.value, b->u.challenge.value);
 	case MSG_VIDEO:
 		return a->u.video.frame == b->u.video.frame &&
 		       a->u.video.capture_us == b->u.video.capture_us &&

@@ -114,6 +114,9 @@ static const char *msg_diff(const struct msg *a, const struct msg *b)
 	case MSG_PONG:
 		DIFF(u.ping.id);
 		break;
+	case MSG_CHALLENGE:
+		DIFF_BYTES(u.challenge.value);
+		break;
 	case MSG_VIDEO:
 		DIFF(u.video.frame);
 		DIFF(u.video.capture_us);
@@ -360,6 +363,9 @@ static void build_samples(void)
 	add("PING 0", (struct msg){.type = MSG_PING, .u.ping = {0}});
 	add("PING max", (struct msg){.type = MSG_PING, .u.ping = {UINT64_MAX}});
 	add("PONG", (struct msg){.type = MSG_PONG, .u.ping = {0x0102030405060708ull}});
+	add("CHALLENGE",
+	    (struct msg){.type = MSG_CHALLENGE,
+			 .u.challenge = {BYTES("0123456789abcdef0123456789abcdef", 32)}});
 
 	add("VIDEO 1 byte",
 	    (struct msg){.type = MSG_VIDEO,
@@ -988,7 +994,7 @@ static void test_length_mismatch(void)
 /* The types docs/protocol.md defines; the library must name exactly these. */
 static int is_known(unsigned t)
 {
-	return (t >= MSG_HELLO && t <= MSG_PONG) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
+	return (t >= MSG_HELLO && t <= MSG_CHALLENGE) || (t >= MSG_VIDEO && t <= MSG_STATUS) ||
 	       (t >= MSG_KEY && t <= MSG_AUDIO_REPORT);
 }
 
@@ -1032,7 +1038,7 @@ static void test_unknown_types(void)
 			fprintf(stderr, "type %u: encoder accepted it\n", t);
 	}
 	CHECK_INT_EQ(bad, 0);
-	CHECK_INT_EQ(nknown, 22);
+	CHECK_INT_EQ(nknown, 23);
 	CHECK_STR_EQ(msg_type_name(MSG_MIC), "MIC");
 	CHECK_STR_EQ(msg_type_name(MSG_AUDIO_REPORT), "AUDIO_REPORT");
 	CHECK_STR_EQ(msg_type_name(MSG_RESIZE_REQUEST), "RESIZE_REQUEST");
@@ -1720,6 +1726,10 @@ static void test_golden(void)
 						 0x00, 0x00, 0x00, 0x00, 0x00};
 	static const uint8_t bye[] = {0x00, 0x00, 0x00, 0x0f, 0x03, 0x00, 0x01, 0x00, 0x0a, 0x62,
 				      0x61, 0x64, 0x20, 0x52, 0x45, 0x53, 0x49, 0x5a, 0x45};
+	static const uint8_t challenge[] = {
+		0x00, 0x00, 0x00, 0x21, 0x06, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+		0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14,
+		0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f};
 	static const uint8_t ticket[] = {0xde, 0xad, 0xbe, 0xef};
 	static const uint8_t au[] = {0x00, 0x00, 0x00, 0x01, 0x65, 0x88};
 	struct msg m;
@@ -1757,6 +1767,10 @@ static void test_golden(void)
 	GOLDEN(video_timed);
 	m = (struct msg){.type = MSG_ACK, .raw_type = MSG_ACK, .u.ack = {7, 1700000000040000ull}};
 	GOLDEN(ack);
+	m = (struct msg){.type = MSG_CHALLENGE,
+			 .raw_type = MSG_CHALLENGE,
+			 .u.challenge = {BYTES(challenge + 5, 32)}};
+	GOLDEN(challenge);
 	m = (struct msg){.type = MSG_KEYFRAME_REQUEST, .raw_type = MSG_KEYFRAME_REQUEST};
 	GOLDEN(kfr);
 	m = (struct msg){.type = MSG_RESIZE_REQUEST,

@@ -64,6 +64,7 @@ const expected = [
   { type: MSG.BYE, reason: 1, text: "bad RESIZE" },
   { type: MSG.MIC, capture_us: 1700000000000000n, data: hex("f8 ff fe") },
   { type: MSG.AUDIO_REPORT, loss: 25, target_ms: 40, depth_ms: 30 },
+  { type: MSG.CHALLENGE, challenge: Uint8Array.from({ length: 32 }, (_, i) => i) },
 ];
 
 test("every worked example of docs/protocol.md §10 decodes to what it says and encodes back", () => {
