@@ -4,6 +4,7 @@
 #include "error.h"
 #include "log.h"
 #include "tls.h"
+#include "ws.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -33,7 +34,22 @@ struct conn {
 	struct event *linger; /* bounds how long CLOSING waits for a slow peer */
 	int close_err;	      /* what on_close reports once the BYE is flushed */
 	char close_reason[256];
+	/* conn_cfg.websocket: frames unwrapped from their messages, and a message in pieces */
+	bool ws;
+	struct evbuffer *ws_in, *ws_msg;
 };
+
+/* A whole unmasked WebSocket frame (a server's), for control frames. */
+static void ws_send(struct conn *c, enum ws_opcode op, const uint8_t *payload, size_t len)
+{
+	uint8_t hdr[WS_HEADER_MAX];
+	size_t hlen = ws_frame_header(hdr, op, true, len);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_add(out, hdr, hlen);
+	if (len)
+		evbuffer_add(out, payload, len);
+}
 
 static void reap_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -43,6 +59,10 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->linger)
 		event_free(c->linger);
 	event_free(c->reaper);
+	if (c->ws_in)
+		evbuffer_free(c->ws_in);
+	if (c->ws_msg)
+		evbuffer_free(c->ws_msg);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -92,6 +112,9 @@ static void start_close(struct conn *c, uint16_t reason, const char *text, int e
 		bye.u.bye.text.len = 0; /* text not UTF-8: send the code alone */
 		conn_send(c, &bye);
 	}
+	if (c->ws)
+		ws_send(c, WS_CLOSE,
+			(const uint8_t[]){WS_STATUS_NORMAL >> 8, WS_STATUS_NORMAL & 0xff}, 2);
 	c->state = CONN_CLOSING;
 	c->close_err = err;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", text ? text : "closed");
@@ -117,11 +140,111 @@ static void protocol_error(struct conn *c, int err, const char *fmt, ...)
 		    err);
 }
 
+/*
+ * Moves the complete messages of a WebSocket's input into c->ws_in, each one
+ * checked to be exactly one frame, and answers its control frames. 0, or < 0
+ * once the connection is ending (protocol_error or finish was called).
+ */
+static int ws_unwrap(struct conn *c, struct evbuffer *in)
+{
+	while (c->state == CONN_OPEN) {
+		size_t avail = evbuffer_get_length(in), have = evbuffer_get_length(c->ws_msg);
+		size_t n = avail < WS_HEADER_MAX ? avail : WS_HEADER_MAX;
+		struct ws_frame f;
+		const char *why = NULL;
+		uint8_t *p;
+		int rc;
+
+		if (n == 0)
+			return 0;
+		rc = ws_frame_parse(evbuffer_pullup(in, (ev_ssize_t)n), n, true, &f, &why);
+		if (rc == 0)
+			return 0;
+		if (rc < 0) {
+			protocol_error(c, HR_EPROTO_INVALID, "WebSocket: %s", why);
+			return -1;
+		}
+		bool data = f.opcode == WS_BINARY || f.opcode == WS_CONTINUATION;
+		if (f.opcode == WS_TEXT) {
+			protocol_error(c, HR_EPROTO_INVALID,
+				       "WebSocket: a text message (the protocol's frames travel in "
+				       "binary messages)");
+			return -1;
+		}
+		if (data && (f.opcode == WS_CONTINUATION) != (have > 0)) {
+			protocol_error(c, HR_EPROTO_INVALID, "WebSocket: %s",
+				       have ? "a new message began before the last one ended"
+					    : "a continuation without a message to continue");
+			return -1;
+		}
+		if (data && f.len > c->max_frame - have) {
+			protocol_error(
+				c, HR_EPROTO_TOO_LONG,
+				"WebSocket: a message larger than this connection's limit of "
+				"%zu bytes",
+				c->max_frame);
+			return -1;
+		}
+		if (avail < f.header + f.len)
+			return 0;
+		p = evbuffer_pullup(in, (ev_ssize_t)(f.header + f.len));
+		if (!p) {
+			protocol_error(c, -ENOMEM, "out of memory for a WebSocket frame");
+			return -1;
+		}
+		ws_unmask(p + f.header, (size_t)f.len, f.mask, 0);
+		if (data)
+			evbuffer_add(c->ws_msg, p + f.header, (size_t)f.len);
+		else if (f.opcode == WS_PING)
+			ws_send(c, WS_PONG, p + f.header, (size_t)f.len);
+		else if (f.opcode == WS_CLOSE) {
+			unsigned code = f.len >= 2 ? (unsigned)p[f.header] << 8 | p[f.header + 1]
+						   : 0;
+			char why_closed[96];
+
+			evbuffer_drain(in, f.header + f.len);
+			ws_send(c, WS_CLOSE, (const uint8_t[]){code >> 8, code & 0xff},
+				code ? 2 : 0);
+			snprintf(why_closed, sizeof(why_closed),
+				 "the browser closed the WebSocket (code %u) without a BYE", code);
+			finish(c, -EPIPE, why_closed);
+			return -1;
+		}
+		evbuffer_drain(in, f.header + f.len);
+		if (!data || !f.fin)
+			continue;
+		/* a whole message: exactly one frame of docs/protocol.md §3, or nothing goes on */
+		size_t len = evbuffer_get_length(c->ws_msg), frame_len = 0;
+		uint8_t *m = evbuffer_pullup(c->ws_msg, len < 5 ? (ev_ssize_t)len : 5);
+		rc = len < 5 ? -EAGAIN : msg_frame_peek(m, 5, &frame_len);
+		if (rc < 0 && rc != -EAGAIN) {
+			protocol_error(c, rc, "bad frame length: %s", hr_strerror(rc));
+			return -1;
+		}
+		if (len < 5 || (size_t)4 + ((size_t)m[0] << 24 | (size_t)m[1] << 16 |
+					    (size_t)m[2] << 8 | m[3]) !=
+				       len) {
+			protocol_error(c, HR_EPROTO_INVALID,
+				       "WebSocket: a message of %zu bytes that is not exactly one "
+				       "frame",
+				       len);
+			return -1;
+		}
+		evbuffer_add_buffer(c->ws_in, c->ws_msg);
+	}
+	return -1;
+}
+
 static void read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (c->ws) {
+		if (ws_unwrap(c, in) < 0)
+			return;
+		in = c->ws_in;
+	}
 	while (c->state == CONN_OPEN) {
 		size_t avail = evbuffer_get_length(in), frame_len = 0;
 		const uint8_t *p;
@@ -216,6 +339,9 @@ struct conn *conn_new(struct bufferevent *bev, const struct conn_cbs *cbs, void 
 	c->userdata = userdata;
 	c->max_frame = cfg && cfg->max_frame ? cfg->max_frame : MSG_FRAME_MAX + 4;
 	c->deliver_unknown = cfg && cfg->deliver_unknown;
+	c->ws = cfg && cfg->websocket;
+	if (c->ws && (!(c->ws_in = evbuffer_new()) || !(c->ws_msg = evbuffer_new())))
+		goto fail_events;
 	if (c->max_frame > MSG_FRAME_MAX + 4)
 		c->max_frame = MSG_FRAME_MAX + 4;
 	c->linger_ms = cfg && cfg->linger_ms > 0 ? cfg->linger_ms : 2000;
@@ -228,9 +354,16 @@ struct conn *conn_new(struct bufferevent *bev, const struct conn_cbs *cbs, void 
 	bufferevent_setwatermark(bev, EV_READ, 0, c->max_frame + 65536);
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	/* bytes that came with what the caller read first (the agent's sniffing) go on now */
+	if (evbuffer_get_length(bufferevent_get_input(bev)))
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 	return c;
 
 fail_events:
+	if (c->ws_in)
+		evbuffer_free(c->ws_in);
+	if (c->ws_msg)
+		evbuffer_free(c->ws_msg);
 	if (c->reaper)
 		event_free(c->reaper);
 	if (c->linger)
@@ -255,13 +388,19 @@ int conn_send(struct conn *c, const struct msg *m)
 	if (size == 0)
 		return HR_EPROTO_INVALID;
 	out = bufferevent_get_output(c->bev);
+	uint8_t hdr[WS_HEADER_MAX];
+	size_t hlen = c->ws ? ws_frame_header(hdr, WS_BINARY, true, size) : 0;
 	/* encode straight into the output buffer: one copy of the payload, not two */
-	if (evbuffer_reserve_space(out, (ev_ssize_t)size, &iov, 1) < 1 || iov.iov_len < size)
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(hlen + size), &iov, 1) < 1 ||
+	    iov.iov_len < hlen + size)
 		return -ENOMEM;
-	rc = msg_encode(m, iov.iov_base, iov.iov_len, &len);
+	rc = msg_encode(m, (uint8_t *)iov.iov_base + hlen, iov.iov_len - hlen, &len);
 	if (rc < 0)
 		return rc;
-	iov.iov_len = len;
+	if (c->ws && len != size) /* the message header announced size bytes */
+		return HR_EPROTO_INVALID;
+	memcpy(iov.iov_base, hdr, hlen);
+	iov.iov_len = hlen + len;
 	if (evbuffer_commit_space(out, &iov, 1) < 0)
 		return -ENOMEM;
 	return 0;

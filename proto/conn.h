@@ -55,6 +55,16 @@ struct conn_cfg {
 	 * the state (the agent before HELLO, docs/protocol.md §2).
 	 */
 	bool deliver_unknown;
+	/*
+	 * The frames travel as RFC 6455 messages, one frame per binary message
+	 * (docs/protocol.md §1.1): the server's side of a WebSocket whose opening
+	 * handshake is already answered. Frames from the peer must be masked;
+	 * PING is answered, CLOSE ends the connection (an error: a browser
+	 * sends BYE first when it means goodbye), text messages and a message
+	 * that is not exactly one frame are protocol errors. conn_close sends
+	 * BYE and then a CLOSE.
+	 */
+	bool websocket;
 };
 
 /*

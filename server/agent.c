@@ -15,17 +15,22 @@
 #include "msg.h"
 #include "ticket.h"
 #include "tls.h"
+#include "ws.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <event2/buffer.h>
 #include <event2/listener.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -114,6 +119,11 @@ const struct config_key agent_config_table[] = {
 	 offsetof(struct agent_cfg, broker_advertise), NULL,
 	 "the host name or address clients should connect to (empty: the broker uses the "
 	 "address the agent's requests come from)"},
+	{"web.origin", CONFIG_STRING, NULL, 0, WS_FIELD_MAX, offsetof(struct agent_cfg, web_origin),
+	 NULL,
+	 "browsers may open the stream over WebSocket on the listen port only from pages of this "
+	 "origin, https://HOST[:PORT], where the broker serves the web client (empty: the "
+	 "origin of broker.url; none: no browsers)"},
 	{"session.resume_window_s", CONFIG_INT, "180", 0, 86400,
 	 offsetof(struct agent_cfg, resume_window_s), NULL,
 	 "how long a client whose connection dropped may come back into its session with the "
@@ -181,7 +191,10 @@ struct peer {
 	struct conn *conn;
 	struct peer *next, **prev;
 	struct event *hello_timer;
-	struct session *session; /* after a good HELLO */
+	struct session *session;   /* after a good HELLO */
+	struct bufferevent *front; /* until conn: what the client sends first is being read */
+	bool websocket;		   /* a browser's: the binding value is the challenge */
+	uint8_t challenge[MSG_CHALLENGE_LEN];
 	char addr[64];
 	char host[INET6_ADDRSTRLEN];	      /* addr without the port: what the broker is told */
 	char session_id[TICKET_NAME_MAX + 1]; /* the ticket's session ("": none) */
@@ -223,6 +236,7 @@ struct agent {
 	int64_t resume_window_ms, dead_after_ms;
 	int64_t idle_after_ms;
 	char *empty_dir; /* the workers' chroot, made and removed by us; NULL: none */
+	char web_origin[WS_FIELD_MAX + 1]; /* "": no browsers */
 };
 
 static uint64_t mono_ms(void)
@@ -356,7 +370,9 @@ static void on_hello(struct peer *p, const struct msg_hello *h)
 		refuse(p, MSG_BYE_PROTOCOL_ERROR, "the client cannot decode H.264");
 		return;
 	}
-	if (tls_export_binding(conn_bufferevent(p->conn), exporter) < 0) {
+	if (p->websocket) /* a browser cannot read the exporter: it signs our challenge (§6.5) */
+		memcpy(exporter, p->challenge, sizeof(exporter));
+	else if (tls_export_binding(conn_bufferevent(p->conn), exporter) < 0) {
 		refuse(p, MSG_BYE_PROTOCOL_ERROR, "the TLS connection has no keying material");
 		return;
 	}
@@ -511,12 +527,217 @@ static void on_msg(struct conn *c, const struct msg *m, void *ud)
 	desktop_session_msg(p->session, m);
 }
 
+/* ---- the front door: a native stream, or a browser's WebSocket ----------- */
+
+/* A connection that never became a conn (refused, silent or the agent stopping) goes. */
+static void front_free(struct peer *p)
+{
+	if (p->hello_timer)
+		event_free(p->hello_timer);
+	bufferevent_free(p->front);
+	peer_unlink(p);
+	free(p);
+}
+
+static void front_flushed_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	front_free(arg);
+}
+
+static void front_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct peer *p = arg;
+	char why[256];
+	(void)bev;
+
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	if (what & BEV_EVENT_ERROR) {
+		tls_describe_error(p->front, why, sizeof(why));
+		log_info("client %s: disconnected before its first message: %s", p->addr, why);
+	} else {
+		log_debug("client %s: closed before its first message", p->addr);
+	}
+	front_free(p);
+}
+
+/* Answers an opening handshake that cannot go on with an HTTP error, then closes. */
+static void front_refuse(struct peer *p, int status, const char *sentence)
+{
+	char buf[1024];
+	size_t n = ws_response_error(buf, sizeof(buf), status, sentence);
+
+	log_warn("client %s: WebSocket refused (%d): %s", p->addr, status, sentence);
+	pending_done(p);
+	bufferevent_disable(p->front, EV_READ);
+	bufferevent_setcb(p->front, NULL, front_flushed_cb, front_event_cb, p);
+	if (n == 0 || bufferevent_write(p->front, buf, n) < 0)
+		front_free(p);
+}
+
+/* The first bytes decided what this is: from here on a conn reads it. */
+static void start_conn(struct peer *p, bool websocket)
+{
+	static const struct conn_cbs cbs = {.on_msg = on_msg, .on_close = on_close};
+	/* unknown types too: before HELLO they are an error, after it they are skipped (on_msg) */
+	struct conn_cfg ccfg = {.max_frame = CLIENT_FRAME_MAX,
+				.name = p->addr,
+				.deliver_unknown = true,
+				.websocket = websocket};
+	struct bufferevent *bev = p->front;
+
+	p->front = NULL;
+	p->websocket = websocket;
+	p->conn = conn_new(bev, &cbs, p, &ccfg); /* frees bev on failure */
+	if (!p->conn) {
+		if (p->hello_timer)
+			event_free(p->hello_timer);
+		peer_unlink(p);
+		free(p);
+		return;
+	}
+	if (websocket) {
+		struct msg m = {.type = MSG_CHALLENGE};
+		RAND_bytes(p->challenge, sizeof(p->challenge));
+		m.u.challenge.value.data = p->challenge;
+		m.u.challenge.value.len = sizeof(p->challenge);
+		conn_send(p->conn, &m);
+	}
+}
+
+/*
+ * What a client sends first tells the two transports apart (docs/protocol.md
+ * §1.1): a native HELLO starts with its length, never "GET " (that would be
+ * a frame of 1.2 GB); a browser starts with its opening handshake.
+ */
+static void front_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t avail = evbuffer_get_length(in), n;
+	struct ws_request req;
+	char why[256], answer[256];
+	int end, status = 400;
+	const uint8_t *buf;
+
+	if (avail < 4)
+		return;
+	buf = evbuffer_pullup(in, 4);
+	if (memcmp(buf, "GET ", 4) != 0) {
+		start_conn(p, false);
+		return;
+	}
+	n = avail < WS_REQUEST_MAX ? avail : WS_REQUEST_MAX;
+	buf = evbuffer_pullup(in, (ev_ssize_t)n);
+	end = ws_request_end(buf, n);
+	if (end == 0)
+		return;
+	if (end < 0) {
+		front_refuse(p, 400, "the request's headers are too long");
+		return;
+	}
+	if (ws_parse_request(buf, (size_t)end, &req, &status, why, sizeof(why)) < 0) {
+		front_refuse(p, status, why);
+		return;
+	}
+	if (!p->a->web_origin[0]) {
+		front_refuse(p, 403,
+			     "this agent takes no browser connections (set web.origin, or "
+			     "broker.url, to the broker's address)");
+		return;
+	}
+	if (strcasecmp(req.origin, p->a->web_origin) != 0) {
+		snprintf(why, sizeof(why),
+			 "Origin '%.60s' is not this deployment's web client (%.60s)",
+			 req.origin[0] ? req.origin : "(none)", p->a->web_origin);
+		front_refuse(p, 403, why);
+		return;
+	}
+	n = ws_response_accept(answer, sizeof(answer), req.key);
+	evbuffer_drain(in, (size_t)end);
+	if (n == 0 || bufferevent_write(bev, answer, n) < 0) {
+		front_free(p);
+		return;
+	}
+	log_debug("client %s: WebSocket from %s", p->addr, req.origin);
+	start_conn(p, true);
+}
+
+/*
+ * Ends a connection that has not said what it is yet: with the reason, as a
+ * BYE for a native client, or as an HTTP answer for a browser mid-handshake.
+ */
+static void front_drop(struct peer *p, uint16_t reason, const char *text)
+{
+	struct evbuffer *in = bufferevent_get_input(p->front);
+	uint8_t frame[512];
+	size_t n = 0;
+	struct msg bye = {.type = MSG_BYE};
+
+	if (evbuffer_get_length(in) >= 4 && memcmp(evbuffer_pullup(in, 4), "GET ", 4) == 0) {
+		front_refuse(p, 503, text);
+		return;
+	}
+	log_warn("client %s: refused: %s", p->addr, text);
+	pending_done(p);
+	bye.u.bye.reason = reason;
+	bye.u.bye.text.data = (const uint8_t *)text;
+	bye.u.bye.text.len = msg_text_fit(text, MSG_REASON_MAX);
+	bufferevent_disable(p->front, EV_READ);
+	bufferevent_setcb(p->front, NULL, front_flushed_cb, front_event_cb, p);
+	if (msg_encode(&bye, frame, sizeof(frame), &n) < 0 ||
+	    bufferevent_write(p->front, frame, n) < 0)
+		front_free(p);
+}
+
 static void hello_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct peer *p = arg;
+	char text[96];
 	(void)fd;
 	(void)what;
-	refuse(p, MSG_BYE_PROTOCOL_ERROR, "no HELLO within %d ms", p->a->hello_timeout_ms);
+	snprintf(text, sizeof(text), "no HELLO within %d ms", p->a->hello_timeout_ms);
+	if (p->front)
+		front_drop(p, MSG_BYE_PROTOCOL_ERROR, text);
+	else
+		refuse(p, MSG_BYE_PROTOCOL_ERROR, "%s", text);
+}
+
+/* A connection without its HELLO yet, made to go (the agent is full or stopping). */
+static void drop_pending(struct peer *p, uint16_t reason, const char *text)
+{
+	if (p->front)
+		front_drop(p, reason, text);
+	else
+		refuse(p, reason, "%s", text);
+}
+
+/*
+ * The origin a browser names in its Origin header for pages of url
+ * (RFC 6454): scheme://host[:port], the default port left out. 0, or
+ * -EINVAL for what is not an http(s) URL.
+ */
+static int url_origin(const char *url, char *out, size_t cap)
+{
+	const char *rest, *end;
+	bool https = strncasecmp(url, "https://", 8) == 0;
+
+	if (!https && strncasecmp(url, "http://", 7) != 0)
+		return -EINVAL;
+	rest = url + (https ? 8 : 7);
+	end = rest + strcspn(rest, "/?#");
+	if (end == rest || (size_t)(end - url) >= cap)
+		return -EINVAL;
+	size_t n = (size_t)(end - url);
+	const char *dflt = https ? ":443" : ":80";
+	if (n > strlen(dflt) && strncmp(end - strlen(dflt), dflt, strlen(dflt)) == 0)
+		n -= strlen(dflt);
+	memcpy(out, url, n);
+	out[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)out[i]);
+	return 0;
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -524,8 +745,6 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
 	struct agent *a = arg;
 	struct peer *p;
-	struct bufferevent *bev;
-	static const struct conn_cbs cbs = {.on_msg = on_msg, .on_close = on_close};
 	struct timeval tv = {a->hello_timeout_ms / 1000, (a->hello_timeout_ms % 1000) * 1000};
 	char host[INET6_ADDRSTRLEN] = "?";
 	uint16_t port = 0;
@@ -562,10 +781,14 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		evutil_closesocket(fd);
 		return;
 	}
-	if (a->npending >= a->max_pending && oldest)
-		refuse(oldest, MSG_BYE_PROTOCOL_ERROR,
-		       "%d connections are waiting for their HELLO (max_pending): the oldest goes",
-		       a->npending);
+	if (a->npending >= a->max_pending && oldest) {
+		char text[128];
+		snprintf(
+			text, sizeof(text),
+			"%d connections are waiting for their HELLO (max_pending): the oldest goes",
+			a->npending);
+		drop_pending(oldest, MSG_BYE_PROTOCOL_ERROR, text);
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		evutil_closesocket(fd);
@@ -574,16 +797,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	p->a = a;
 	snprintf(p->addr, sizeof(p->addr), "%s:%u", host, port);
 	snprintf(p->host, sizeof(p->host), "%s", host);
-	bev = tls_accept(a->tls, a->base, fd);
-	if (!bev) {
-		free(p);
-		return;
-	}
-	/* unknown types too: before HELLO they are an error, after it they are skipped (on_msg) */
-	struct conn_cfg ccfg = {
-		.max_frame = CLIENT_FRAME_MAX, .name = p->addr, .deliver_unknown = true};
-	p->conn = conn_new(bev, &cbs, p, &ccfg);
-	if (!p->conn) {
+	p->front = tls_accept(a->tls, a->base, fd);
+	if (!p->front) {
 		free(p);
 		return;
 	}
@@ -598,6 +813,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	a->npeers++;
 	p->pending = true;
 	a->npending++;
+	/* the opening handshake, or a native HELLO: at most a request's worth is read first */
+	bufferevent_setwatermark(p->front, EV_READ, 4, WS_REQUEST_MAX);
+	bufferevent_setcb(p->front, front_read_cb, NULL, front_event_cb, p);
+	bufferevent_enable(p->front, EV_READ | EV_WRITE);
 	log_debug("client %s: connected", p->addr);
 }
 
@@ -1020,6 +1239,17 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 		struct timeval tick = {0, LIVE_TICK_MS * 1000};
 		event_add(a->live_tick, &tick);
 	}
+	const char *origin = cfg->web_origin && cfg->web_origin[0] ? cfg->web_origin : NULL;
+	if (origin && strcmp(origin, "none") == 0) {
+		a->web_origin[0] = '\0';
+	} else if (origin ? url_origin(origin, a->web_origin, sizeof(a->web_origin)) < 0
+			  : cfg->broker_url && url_origin(cfg->broker_url, a->web_origin,
+							  sizeof(a->web_origin)) < 0) {
+		log_error("web.origin = '%s': write https://HOST[:PORT], the address browsers load "
+			  "the web client from",
+			  origin ? origin : cfg->broker_url);
+		goto fail;
+	}
 	snprintf(a->name, sizeof(a->name), "%s", cfg->name);
 	if (!hr_name_ok(cfg->name)) {
 		log_error("name = '%s': an agent's name must be 1..%d of A-Z a-z 0-9 . _ @ - (the "
@@ -1065,8 +1295,9 @@ struct agent *agent_new(struct event_base *base, const struct agent_cfg *cfg)
 					? ((struct sockaddr_in6 *)&bound)->sin6_port
 					: ((struct sockaddr_in *)&bound)->sin_port);
 	}
-	log_info("agent %s listening on %s (port %u) with %zu desktop(s)", a->name, cfg->listen,
-		 a->port, a->ndesktops);
+	log_info("agent %s listening on %s (port %u) with %zu desktop(s); browsers: %s", a->name,
+		 cfg->listen, a->port, a->ndesktops,
+		 a->web_origin[0] ? a->web_origin : "none (web.origin)");
 	if (cfg->broker_url && start_link(a, cfg) < 0)
 		goto fail;
 	return a;
@@ -1083,7 +1314,10 @@ int agent_shutdown(struct agent *a)
 	}
 	for (struct peer *p = a->peers, *next; p; p = next) {
 		next = p->next; /* conn_close may end p at once */
-		conn_close(p->conn, MSG_BYE_SHUTDOWN, "the agent is shutting down");
+		if (p->front)
+			front_drop(p, MSG_BYE_SHUTDOWN, "the agent is shutting down");
+		else
+			conn_close(p->conn, MSG_BYE_SHUTDOWN, "the agent is shutting down");
 	}
 	return a->npeers;
 }

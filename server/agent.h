@@ -44,6 +44,7 @@ struct agent_cfg {
 	bool clipboard;				     /* share clipboard text with clients */
 	int64_t clipboard_max_bytes;		     /* longest clipboard text either way */
 	int log_level;
+	char *web_origin;	 /* browsers' Origin; NULL: broker_url's origin */
 	char *broker_url;	 /* https://HOST:PORT; NULL: standalone, no broker */
 	char *broker_ca_file;	 /* CA of the broker's certificate */
 	char *broker_advertise;	 /* host clients should use; NULL: the broker decides */

@@ -684,6 +684,63 @@ static int ws_seeds(const char *dir)
 	return write_file(dir, "version-8", v8, sizeof(v8) - 1);
 }
 
+/* ---- fuzz_conn_ws: a browser's masked messages, each one frame ------------ */
+
+/* Appends a masked client frame (RFC 6455 §5.2) of payload to buf at *len. */
+static void ws_put(uint8_t *buf, size_t *len, uint8_t first, const uint8_t *payload, size_t n)
+{
+	static const uint8_t mask[4] = {0x11, 0x22, 0x33, 0x44};
+
+	buf[(*len)++] = first;
+	if (n < 126) {
+		buf[(*len)++] = (uint8_t)(0x80 | n);
+	} else {
+		buf[(*len)++] = 0x80 | 126;
+		buf[(*len)++] = (uint8_t)(n >> 8);
+		buf[(*len)++] = (uint8_t)n;
+	}
+	memcpy(buf + *len, mask, 4);
+	*len += 4;
+	for (size_t i = 0; i < n; i++)
+		buf[(*len)++] = payload[i] ^ mask[i % 4];
+}
+
+static int conn_ws_seeds(const char *dir)
+{
+	static uint8_t out[4096];
+	uint8_t frame[512];
+	size_t len = 0, n = 0;
+	static const uint8_t ticket[] = {2, 1, 2, 3};
+	static const uint8_t proof[64] = {7};
+	struct msg msgs[] = {
+		{.type = MSG_HELLO,
+		 .u.hello = {.version = MSG_PROTOCOL_VERSION,
+			     .caps = MSG_CAP_H264,
+			     .max_width = 1920,
+			     .max_height = 1080,
+			     .ticket = {ticket, 4},
+			     .proof = {proof, 64}}},
+		{.type = MSG_PING, .u.ping = {42}},
+		{.type = MSG_KEY, .u.key = {30, 0x61, MSG_KEY_DOWN}},
+		{.type = MSG_POINTER, .u.pointer = {10, 20, 1}},
+		{.type = MSG_ACK, .u.ack = {1, 1700000000000000ull}},
+	};
+
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		if (msg_encode(&msgs[i], frame, sizeof(frame), &n) < 0)
+			return -1;
+		if (i == 2) { /* one message in two fragments */
+			ws_put(out, &len, 0x02, frame, 3);
+			ws_put(out, &len, 0x80, frame + 3, n - 3);
+		} else {
+			ws_put(out, &len, 0x82, frame, n);
+		}
+	}
+	ws_put(out, &len, 0x89, (const uint8_t *)"ping", 4);
+	ws_put(out, &len, 0x88, (const uint8_t[]){0x03, 0xe8}, 2);
+	return write_file(dir, "session", out, len);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -699,6 +756,7 @@ int main(int argc, char **argv)
 		{"fuzz_agent_mic", agent_mic_seeds},
 		{"fuzz_brokerapi", brokerapi_seeds},
 		{"fuzz_ws", ws_seeds},
+		{"fuzz_conn_ws", conn_ws_seeds},
 	};
 
 	if (argc != 2) {
